@@ -1,0 +1,178 @@
+"""Recorded sessions: a folder with ``session.json`` and its audio, or a plain audio file.
+
+Everything is validated and decoded before any audio flows through the pipeline, so a bad
+manifest or file is reported (one line, naming the file and field) before work starts.
+Manifest format: README "Recorded sessions".
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from assistant.audio import Audio, load_audio, write_wav
+from assistant.errors import InputError
+from assistant.records import frozen_map
+from assistant.session import Gold
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "session.json"
+SCHEMA = "assistant.session/1"
+GOLD_KEYS = {"transcript", "intent", "slots", "entities", "out_of_domain", "wake", "reply_type"}
+TURN_KEYS = {"audio", "text", "gold", "at_s", "note"}
+
+
+@dataclass(frozen=True)
+class RecordedTurn:
+    audio: Audio | None = None
+    audio_path: str | None = None
+    text: str | None = None
+    gold: Gold | None = None
+    at_s: float | None = None     # continuous sessions: where the wake word starts
+
+
+@dataclass(frozen=True)
+class RecordedSession:
+    id: str
+    path: str
+    continuous: bool
+    turns: tuple[RecordedTurn, ...]
+    stream: Audio | None = None
+    stream_path: str | None = None
+    start_time: str | None = None
+    domain: str | None = None
+    device: Mapping = field(default_factory=frozen_map)
+    user: Mapping = field(default_factory=frozen_map)
+    world: Mapping = field(default_factory=frozen_map)
+    meta: Mapping = field(default_factory=frozen_map)
+
+    @property
+    def has_gold(self) -> bool:
+        return any(t.gold is not None for t in self.turns)
+
+
+def parse_gold(raw: Any, path: Path, where: str) -> Gold | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise InputError(path, "gold must be an object", field=where)
+    unknown = set(raw) - GOLD_KEYS
+    if unknown:
+        raise InputError(path, f"unknown gold keys {sorted(unknown)} (known: {sorted(GOLD_KEYS)})", field=where)
+    for key in ("slots", "entities"):
+        if key in raw and not isinstance(raw[key], Mapping):
+            raise InputError(path, f"{key} must be an object", field=f"{where}.{key}")
+    return Gold(
+        transcript=raw.get("transcript"), intent=raw.get("intent"),
+        slots=frozen_map(raw.get("slots") or {}), entities=frozen_map(raw.get("entities") or {}),
+        out_of_domain=bool(raw.get("out_of_domain", False)), wake=raw.get("wake"),
+        reply_type=raw.get("reply_type"),
+    )
+
+
+def _load_manifest(folder: Path) -> RecordedSession:
+    mpath = folder / MANIFEST
+    if not mpath.is_file():
+        raise InputError(folder, f"not a recorded session (no {MANIFEST})")
+    try:
+        raw = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(mpath, f"invalid JSON at line {err.lineno} ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise InputError(mpath, "not UTF-8 text") from None
+    if not isinstance(raw, Mapping):
+        raise InputError(mpath, "the manifest must be a JSON object")
+    schema = raw.get("schema", SCHEMA)
+    if schema != SCHEMA:
+        raise InputError(mpath, f"unsupported schema {schema!r} (expected {SCHEMA})", field="schema")
+    turns_raw = raw.get("turns", [])
+    if not isinstance(turns_raw, list):
+        raise InputError(mpath, "turns must be a list", field="turns")
+    stream, stream_path = None, None
+    if raw.get("audio"):
+        stream_path = str(folder / raw["audio"])
+        stream = load_audio(stream_path)
+    turns = []
+    for i, t in enumerate(turns_raw):
+        where = f"turns[{i}]"
+        if not isinstance(t, Mapping):
+            raise InputError(mpath, "each turn must be an object", field=where)
+        unknown = set(t) - TURN_KEYS
+        if unknown:
+            raise InputError(mpath, f"unknown keys {sorted(unknown)}", field=where)
+        audio, apath = None, None
+        if t.get("audio"):
+            apath = str(folder / t["audio"])
+            audio = load_audio(apath)
+        elif not t.get("text") and stream is None:
+            raise InputError(mpath, "a turn needs audio or text", field=where)
+        turns.append(RecordedTurn(audio=audio, audio_path=apath, text=t.get("text"),
+                                  gold=parse_gold(t.get("gold"), mpath, f"{where}.gold"), at_s=t.get("at_s")))
+    if stream is None and not turns:
+        raise InputError(mpath, "a session needs turns or a continuous audio file", field="turns")
+    if stream is not None and any(t.audio is not None for t in turns):
+        raise InputError(mpath, "a continuous session's turns carry gold only, not audio", field="turns")
+    meta = {k: raw[k] for k in ("description", "provenance", "license") if k in raw}
+    return RecordedSession(
+        id=str(raw.get("id", folder.name)), path=str(folder), continuous=stream is not None,
+        turns=tuple(turns), stream=stream, stream_path=stream_path, start_time=raw.get("start_time"),
+        domain=raw.get("domain"), device=frozen_map(raw.get("device") or {}),
+        user=frozen_map(raw.get("user") or {}), world=frozen_map(raw.get("world") or {}), meta=frozen_map(meta),
+    )
+
+
+def load_recording(path: str | Path, continuous: bool = False) -> RecordedSession:
+    """A session folder, or an audio file as a one-turn session (or a stream with ``continuous``)."""
+    p = Path(path)
+    if p.is_dir():
+        return _load_manifest(p)
+    audio = load_audio(p)
+    if continuous:
+        return RecordedSession(id=p.stem, path=str(p), continuous=True, turns=(), stream=audio, stream_path=str(p))
+    return RecordedSession(id=p.stem, path=str(p), continuous=False,
+                           turns=(RecordedTurn(audio=audio, audio_path=str(p)),))
+
+
+def save_recording(folder: str | Path, session_id: str, turns: list[tuple[Audio, Gold | None]],
+                   meta: Mapping | None = None, stream: Audio | None = None,
+                   gold_at: list[tuple[float, Gold | None]] | None = None) -> Path:
+    """Write a session folder (used by ``talk --record`` and the recording generators)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"schema": SCHEMA, "id": session_id, **dict(meta or {})}
+    if stream is not None:
+        write_wav(folder / "stream.wav", stream)
+        manifest["audio"] = "stream.wav"
+        manifest["turns"] = [{"at_s": round(at, 2), **({"gold": gold_json(g)} if g else {})}
+                             for at, g in (gold_at or [])]
+    else:
+        rows = []
+        for i, (audio, gold) in enumerate(turns, 1):
+            name = f"turn{i:02d}.wav"
+            write_wav(folder / name, audio)
+            rows.append({"audio": name, **({"gold": gold_json(gold)} if gold else {})})
+        manifest["turns"] = rows
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return folder
+
+
+def gold_json(gold: Gold) -> dict:
+    out: dict[str, Any] = {}
+    if gold.transcript is not None:
+        out["transcript"] = gold.transcript
+    if gold.out_of_domain:
+        out["out_of_domain"] = True
+    if gold.intent is not None:
+        out["intent"] = gold.intent
+    if gold.slots:
+        out["slots"] = dict(gold.slots)
+    if gold.entities:
+        out["entities"] = dict(gold.entities)
+    if gold.wake is not None:
+        out["wake"] = gold.wake
+    if gold.reply_type is not None:
+        out["reply_type"] = gold.reply_type
+    return out

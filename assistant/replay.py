@@ -1,0 +1,72 @@
+"""Replaying recorded sessions through the assistant, turn by turn, deterministically."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+from assistant.recording import RecordedSession
+from assistant.runner import Assistant
+from assistant.session import Gold
+from assistant.summary import gold_summary, turn_summary
+
+log = logging.getLogger(__name__)
+
+WAKE_MATCH_S = 2.0   # a detected wake this close to a gold command's time is that command
+
+
+class GoldMatcher:
+    """Pairs commands found in a continuous recording with the gold commands it contains."""
+
+    def __init__(self, rec: RecordedSession):
+        self._open = [(t.at_s, t.gold) for t in rec.turns if t.at_s is not None]
+        self.used: set[int] = set()
+
+    def __call__(self, wake_s: float) -> Gold:
+        best, best_d = None, WAKE_MATCH_S
+        for i, (at, _gold) in enumerate(self._open):
+            d = abs(at - wake_s)
+            if i not in self.used and d <= best_d:
+                best, best_d = i, d
+        if best is None:
+            return Gold(wake=False)        # a wake with no command there: a false accept
+        self.used.add(best)
+        return self._open[best][1] or Gold(wake=True)
+
+    def missed(self) -> list[tuple[float, Gold | None]]:
+        return [(at, g) for i, (at, g) in enumerate(self._open) if i not in self.used]
+
+
+def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Iterator[dict]:
+    """Run a recorded session; yields one summary per turn (and one per missed gold command).
+
+    Reply audio is written where ``assistant.reply_dir`` points, if anywhere.
+    """
+    session = assistant.new_session(rec.id, world=rec.world, device=rec.device, user=rec.user,
+                                    start_time=rec.start_time, meta={"source": rec.path, **rec.meta})
+    try:
+        if rec.continuous:
+            matcher = GoldMatcher(rec)
+            step = int(0.5 * rec.stream.sample_rate)
+            chunks = (rec.stream.samples[i: i + step] for i in range(0, len(rec.stream.samples), step))
+            for turn in assistant.run_stream(session, chunks, gold_for=matcher if rec.turns else None,
+                                             source=Path(rec.stream_path).name, stop=stop):
+                yield turn_summary(turn)
+            for at, gold in matcher.missed():
+                yield {"session": rec.id, "turn": None, "missed": True, "at_s": at,
+                       "gold": gold_summary(gold), "correct": False}
+            return
+        offset = 0.0
+        for rt in rec.turns:
+            if rt.audio is not None:
+                turn = assistant.utterance_turn(session, rt.audio, source=Path(rt.audio_path).name,
+                                                gold=rt.gold, start_s=offset)
+                offset += rt.audio.duration_s + 6.0
+                turn = assistant.run_turn(session, turn, start="asr", stop=stop)
+            else:
+                turn = assistant.text_turn(session, rt.text, gold=rt.gold, start_s=offset)
+                offset += 6.0
+                turn = assistant.run_turn(session, turn, start="nlu", stop=stop)
+            yield turn_summary(turn)
+    finally:
+        assistant.end_session(session)

@@ -1,0 +1,282 @@
+"""The runner: stages in order, every boundary an event, every failure contained.
+
+Guarantees (DESIGN "Hook points"): each ``stage_start`` is followed by its ``stage_end`` or
+``stage_error``; an exception in a stage or an interceptor becomes a ``stage_error`` with a
+stable code and the turn ends with a spoken apology instead of ending the session; observers
+can never break a turn (see :class:`hooks.bus.HookBus`).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from assistant.audio import Audio, write_wav
+from assistant.config import Config, cache_dir
+from assistant.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
+from assistant.session import DeviceContext, Gold, Session, Turn, UserContext
+from hooks.bus import Event, HookBus
+from sim.domain import Domain, load_domain
+from sim.world import World, deep_merge
+from stages.base import StageFailure
+
+log = logging.getLogger(__name__)
+
+# What each stage must return; an interceptor returning anything else fails the stage.
+OUTPUT_TYPES: dict[str, str] = {
+    "wake": "Utterance", "asr": "Transcript", "nlu": "Interpretation",
+    "resolve": "Resolution", "respond": "Outcome", "tts": "Speech",
+}
+
+
+class Stages:
+    """Builds each stage on first use, once per process (models load once)."""
+
+    def __init__(self, config: Config, domain: Domain):
+        self.config = config
+        self.domain = domain
+        self._built: dict[str, Any] = {}
+        self._builders: dict[str, Callable[[], Any]] = {
+            "asr": self._asr, "nlu": self._nlu, "resolve": self._resolve,
+            "respond": self._respond, "tts": self._tts,
+        }
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()
+        return self._built[name]
+
+    def override(self, name: str, stage: Any) -> None:
+        """Use ``stage`` for ``name`` (tests, custom backends)."""
+        self._built[name] = stage
+
+    def loaded(self) -> tuple[str, ...]:
+        return tuple(self._built)
+
+    def _asr(self):
+        from stages.asr import AsrOptions, WhisperAsr
+
+        return WhisperAsr(AsrOptions(**self.config.section("asr")), self.domain)
+
+    def _nlu(self):
+        from stages.nlu import NluOptions, NluStage, load_or_train
+        from stages.nlu.model import TrainConfig
+
+        model = load_or_train(self.domain, cache_dir(self.config), TrainConfig(epochs=self.config["nlu.epochs"]))
+        return NluStage(self.domain, model, NluOptions(ood_threshold=self.config["nlu.ood_threshold"]))
+
+    def _resolve(self):
+        from stages.resolve import ResolveOptions, Resolver
+
+        return Resolver(self.domain, ResolveOptions(**self.config.section("resolve")))
+
+    def _respond(self):
+        from stages.respond import Responder
+
+        return Responder(self.domain)
+
+    def _tts(self):
+        from stages.tts import TtsOptions, TtsStage
+
+        return TtsStage(TtsOptions(**self.config.section("tts")))
+
+    def wake_listener(self, source: str = ""):
+        from stages.wake import WakeListener, WakeOptions
+
+        return WakeListener(WakeOptions(**self.config.section("wake")), source=source)
+
+
+class Assistant:
+    def __init__(self, config: Config | None = None, bus: HookBus | None = None):
+        self.config = config or Config.load()
+        self.domain = load_domain(self.config["session.domain"])
+        self.bus = bus or HookBus()
+        self.stages = Stages(self.config, self.domain)
+        self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # sessions -------------------------------------------------------------------------
+    def new_session(self, session_id: str, world: Mapping | None = None, device: Mapping | None = None,
+                    user: Mapping | None = None, start_time: str | None = None,
+                    meta: Mapping | None = None) -> Session:
+        start = dt.datetime.fromisoformat(start_time or self.config["session.start_time"])
+        state = deep_merge(self.domain.world, world or {})
+        w = World(state, start)
+        dev = DeviceContext(
+            id=(device or {}).get("id", self.config["session.device_id"]),
+            room=(device or {}).get("room", self.config["session.device_room"]),
+            screen=bool((device or {}).get("screen", self.config["session.screen"])),
+        )
+        u = user or {}
+        history = {t: frozen_map(v) for t, v in (u.get("history") or {}).items()}
+        usr = UserContext(id=u.get("id", "user"), home=u.get("home", state.get("home")),
+                          history=frozen_map(history))
+        session = Session(session_id, self.domain, w, dev, usr, meta)
+        self.bus.emit(Event("session_start", session_id, data=None, meta=session))
+        return session
+
+    def end_session(self, session: Session) -> None:
+        self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
+
+    # one turn -------------------------------------------------------------------------
+    def run_turn(self, session: Session, turn: Turn, start: str = "asr", stop: str = "tts",
+                 wake_ms: float | None = None, wake_started: float | None = None) -> Turn:
+        """Run stages ``start``..``stop`` on a turn that holds the input for ``start``."""
+        if start not in STAGES or stop not in STAGES or STAGES.index(start) > STAGES.index(stop):
+            raise ValueError(f"cannot run from {start!r} to {stop!r}")
+        now = session.clock_at(turn.start_s)
+        session.world.advance_to(now)
+        ctx = session.context(turn.index, now)
+        self.bus.emit(Event("turn_start", session.id, turn.index, data=turn, meta=session))
+        if turn.utterance is not None and turn.wake is not None and wake_ms is not None:
+            # The wake stage ran while listening; bracket it now that it produced this turn.
+            t0 = wake_started if wake_started is not None else time.monotonic()
+            self.bus.emit(Event("stage_start", session.id, turn.index, "wake", t=t0))
+            turn = turn.with_stage("wake", turn.utterance, wake_ms)
+            self.bus.emit(Event("stage_end", session.id, turn.index, "wake", duration_ms=wake_ms,
+                                data=turn.utterance))
+        data: Any = self._initial_input(turn, start)
+        order = STAGES[STAGES.index(start): STAGES.index(stop) + 1]
+        for stage in order:
+            if stage == "wake":
+                continue
+            if stage == "nlu" and isinstance(data, Transcript) and not data.text.strip():
+                break   # nothing was said: the assistant goes back to listening, silently
+            turn, data, failed = self._run_stage(session, turn, stage, data, ctx)
+            if failed:
+                turn = self._apologize(session, turn, ctx, stop)
+                break
+            if stage == "respond":
+                self._after_respond(session, turn)
+        turn = self._finish(session, turn)
+        return turn
+
+    def _initial_input(self, turn: Turn, start: str) -> Any:
+        if start == "asr":
+            if turn.utterance is None:
+                raise ValueError("a turn starting at asr needs an utterance")
+            return turn.utterance
+        if start == "nlu":
+            text = turn.text_input if turn.text_input is not None else (turn.transcript.text if turn.transcript else None)
+            if text is None:
+                raise ValueError("a turn starting at nlu needs text")
+            transcript = turn.transcript or Transcript(text=text, source="text")
+            return transcript
+        prev = STAGES[STAGES.index(start) - 1]
+        value = getattr(turn, {"nlu": "interpretation", "resolve": "resolution", "respond": "outcome",
+                               "asr": "transcript"}[prev])
+        if value is None:
+            raise ValueError(f"a turn starting at {start} needs the {prev} record")
+        return value
+
+    def _call(self, stage: str, data: Any, ctx) -> Any:
+        timeout = float(self.config[f"timeouts.{stage}"]) if stage in STAGES else 0.0
+        runner = self.stages[stage]
+        if timeout <= 0:
+            return runner.run(data, ctx)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage")
+        future = self._executor.submit(runner.run, data, ctx)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            # The call cannot be killed; its result is discarded when it returns.
+            raise StageFailure(f"{stage}-timeout", f"{stage} took longer than {timeout:g} s") from None
+
+    def _run_stage(self, session: Session, turn: Turn, stage: str, data: Any, ctx) -> tuple[Turn, Any, bool]:
+        self.bus.emit(Event("stage_start", session.id, turn.index, stage, data=data))
+        t0 = time.perf_counter()
+        try:
+            out = self.bus.before(stage, data, ctx)
+            if out is None:
+                out = self._call(stage, data, ctx)
+            out = self.bus.after(stage, data, out, ctx)
+            if type(out).__name__ != OUTPUT_TYPES[stage]:
+                raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {OUTPUT_TYPES[stage]}")
+        except Exception as err:   # contained: the session goes on
+            ms = (time.perf_counter() - t0) * 1000
+            code = err.code if isinstance(err, StageFailure) else f"{stage}-failed"
+            error = StageError(stage, code, f"{type(err).__name__}: {err}" if not isinstance(err, StageFailure) else str(err))
+            log.warning("turn %d: %s (%s)", turn.index, code, error.message)
+            turn = turn.with_error(error, ms)
+            self.bus.emit(Event("stage_error", session.id, turn.index, stage, duration_ms=ms, data=error))
+            return turn, None, True
+        ms = (time.perf_counter() - t0) * 1000
+        turn = turn.with_stage(stage, out, ms)
+        if stage == "tts" and self.reply_dir is not None and len(out.audio.samples):
+            path = write_wav(self.reply_dir / turn.session / f"turn{turn.index:02d}-reply.wav", out.audio)
+            turn = replace(turn, reply_audio=str(path))
+        self.bus.emit(Event("stage_end", session.id, turn.index, stage, duration_ms=ms, data=out))
+        return turn, out, False
+
+    def _apologize(self, session: Session, turn: Turn, ctx, stop: str) -> Turn:
+        """After a failure: say sorry (synthesized if tts is in range and is not what failed)."""
+        from stages.dialogue import next_dialogue
+
+        failed_stage = turn.errors[-1].stage
+        if failed_stage != "tts":
+            # the request was not carried out: drop any question in flight, keep what is salient
+            session.dialogue = next_dialogue(session.dialogue, replace(turn, outcome=None))
+            outcome = Outcome(intent=None, status="error", reply=self.domain.responses["error"],
+                              reply_type="apology")
+            turn = replace(turn, outcome=outcome)
+            if STAGES.index(stop) >= STAGES.index("tts"):
+                turn, _out, _failed = self._run_stage(session, turn, "tts", outcome, ctx)
+        return turn
+
+    def _after_respond(self, session: Session, turn: Turn) -> None:
+        from stages.dialogue import EXECUTED, next_dialogue
+
+        session.dialogue = next_dialogue(session.dialogue, turn)
+        outcome = turn.outcome
+        if outcome is not None and outcome.status in EXECUTED and turn.resolution is not None:
+            for e in turn.resolution.entities:
+                if e.id is not None and e.method not in ("default", "context", "carried"):
+                    session.user = session.user.remember(e.type, e.id)
+
+    def _finish(self, session: Session, turn: Turn) -> Turn:
+        session.turns.append(turn)
+        self.bus.emit(Event("turn_end", session.id, turn.index, data=turn, meta=session))
+        return turn
+
+    # continuous audio -------------------------------------------------------------------
+    def run_stream(self, session: Session, chunks: Iterator[Any], listener=None,
+                   gold_for: Callable[[float], Gold | None] | None = None,
+                   source: str = "", stop: str = "tts") -> Iterator[Turn]:
+        """Listen for wake words in a stream of audio chunks; run a turn per command."""
+        listener = listener or self.stages.wake_listener(source)
+        busy_ms, listen_t0 = 0.0, time.monotonic()
+        for chunk in chunks:
+            t0 = time.perf_counter()
+            commands = listener.feed(chunk)
+            busy_ms += (time.perf_counter() - t0) * 1000
+            for cmd in commands:
+                yield self._command_turn(session, cmd, busy_ms, listen_t0, gold_for, source, stop)
+                busy_ms, listen_t0 = 0.0, time.monotonic()
+        for cmd in listener.finish():
+            yield self._command_turn(session, cmd, busy_ms, listen_t0, gold_for, source, stop)
+
+    def _command_turn(self, session, cmd, wake_ms, listen_t0, gold_for, source, stop) -> Turn:
+        turn = Turn(session=session.id, index=len(session.turns) + 1,
+                    source=f"{source}@{cmd.wake.start_s:.2f}s", start_s=cmd.ended_at_s,
+                    wake=cmd.wake, utterance=cmd.utterance,
+                    gold=gold_for(cmd.detected_at_s) if gold_for else None)
+        return self.run_turn(session, turn, start="asr", stop=stop, wake_ms=wake_ms, wake_started=listen_t0)
+
+    def utterance_turn(self, session: Session, audio: Audio, source: str = "", gold: Gold | None = None,
+                       start_s: float | None = None) -> Turn:
+        """A pre-segmented (push-to-talk) turn: the wake stage is skipped."""
+        offset = start_s if start_s is not None else (session.turns[-1].start_s + 10.0 if session.turns else 0.0)
+        utt = Utterance(audio=audio, start_s=offset, end_s=offset + audio.duration_s,
+                        endpoint="pre_segmented", source=source)
+        return Turn(session=session.id, index=len(session.turns) + 1, source=source,
+                    start_s=offset + audio.duration_s, utterance=utt, gold=gold)
+
+    def text_turn(self, session: Session, text: str, gold: Gold | None = None, start_s: float | None = None) -> Turn:
+        offset = start_s if start_s is not None else (session.turns[-1].start_s + 5.0 if session.turns else 0.0)
+        return Turn(session=session.id, index=len(session.turns) + 1, source="text", start_s=offset,
+                    text_input=text, gold=gold)

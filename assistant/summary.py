@@ -1,0 +1,79 @@
+"""A turn as one JSON object (replay --json, traces), and whether its outcome met the gold."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from assistant.records import to_jsonable
+from assistant.session import Gold, Turn
+
+log = logging.getLogger(__name__)
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(to_jsonable(value), sort_keys=True)
+
+
+def expected_args(gold: Gold) -> dict[str, Any]:
+    return {**dict(gold.slots), **dict(gold.entities)}
+
+
+def judge(turn: Turn) -> bool | None:
+    """True when the outcome matches the user's goal; None when there is no gold outcome.
+
+    Upstream differences that change nothing (a dropped "the") do not matter: only the
+    request the assistant acted on (intent and arguments) or its out-of-domain decision count.
+    """
+    gold = turn.gold
+    if gold is None:
+        return None
+    if gold.wake is False:                  # the assistant woke, but nobody addressed it
+        return False
+    if not gold.has_outcome:
+        return None
+    out = turn.outcome
+    if out is None:
+        return False
+    if gold.out_of_domain:
+        return out.reply_type == "out_of_domain"
+    if gold.reply_type is not None and out.reply_type != gold.reply_type:
+        return False
+    return out.intent == gold.intent and _canon(dict(out.args)) == _canon(expected_args(gold))
+
+
+def gold_summary(gold: Gold | None) -> dict | None:
+    if gold is None:
+        return None
+    return {
+        "transcript": gold.transcript,
+        "intent": gold.intent,
+        "slots": to_jsonable(dict(gold.slots)),
+        "entities": to_jsonable(dict(gold.entities)),
+        "out_of_domain": gold.out_of_domain,
+        "wake": gold.wake,
+    }
+
+
+def turn_summary(turn: Turn) -> dict:
+    """The per-turn object of ``replay --json`` (README "Replay output")."""
+    interp, res, out = turn.interpretation, turn.resolution, turn.outcome
+    intent = out.intent if out is not None and out.intent not in ("Affirm", "Deny") else (
+        res.intent if res is not None else (interp.intent if interp is not None else None))
+    summary = {
+        "session": turn.session,
+        "turn": turn.index,
+        "wake": {"word": turn.wake.word, "score": round(turn.wake.score, 3)} if turn.wake else None,
+        "transcript": turn.transcript.text if turn.transcript is not None else turn.text_input,
+        "intent": intent,
+        "slots": {s.name: to_jsonable(s.value) for s in interp.slots} if interp is not None else {},
+        "entities": {e.slot: e.id for e in res.entities} if res is not None else {},
+        "reply": out.reply if out is not None else None,
+        "reply_audio": turn.reply_audio,
+        "ms": {k: round(v, 1) for k, v in turn.ms.items()},
+        "errors": [{"stage": e.stage, "code": e.code, "message": e.message} for e in turn.errors],
+    }
+    if turn.gold is not None:
+        summary["gold"] = gold_summary(turn.gold)
+        summary["correct"] = judge(turn)
+    return summary

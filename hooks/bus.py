@@ -1,0 +1,112 @@
+"""The hook bus: observers watch stage-boundary events, interceptors may replace stage outputs.
+
+Observers never change anything and can never break the pipeline: one that raises is
+disabled with a single warning. Interceptors are part of the computation (fault injection,
+gold substitution); an interceptor that raises fails its stage like the stage itself would.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+EVENT_KINDS = (
+    "session_start",
+    "turn_start",
+    "stage_start",
+    "stage_end",
+    "stage_error",
+    "turn_end",
+    "session_end",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    session: str
+    turn: int | None = None
+    stage: str | None = None
+    t: float = field(default_factory=time.monotonic)   # monotonic seconds
+    duration_ms: float | None = None
+    data: Any = None            # the stage's input (start), output record (end), StageError, Turn …
+    meta: Any = None            # extra context: the session object on session events, etc.
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}")
+
+
+@runtime_checkable
+class Observer(Protocol):
+    def on_event(self, event: Event) -> None: ...
+
+
+class Interceptor:
+    """Base class: override either hook. Returning ``None`` from ``before`` runs the stage."""
+
+    def before(self, stage: str, stage_input: Any, ctx: Any) -> Any | None:
+        return None
+
+    def after(self, stage: str, stage_input: Any, output: Any, ctx: Any) -> Any:
+        return output
+
+
+class HookBus:
+    def __init__(self) -> None:
+        self._observers: list[Observer] = []
+        self._interceptors: list[Interceptor] = []
+
+    # registration -------------------------------------------------------------------
+    def add_observer(self, observer: Observer) -> Observer:
+        if not callable(getattr(observer, "on_event", None)):
+            raise TypeError(f"{observer!r} has no on_event(event) method")
+        self._observers.append(observer)
+        return observer
+
+    def remove_observer(self, observer: Observer) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def add_interceptor(self, interceptor: Interceptor) -> Interceptor:
+        self._interceptors.append(interceptor)
+        return interceptor
+
+    def remove_interceptor(self, interceptor: Interceptor) -> None:
+        if interceptor in self._interceptors:
+            self._interceptors.remove(interceptor)
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        return tuple(self._observers)
+
+    @property
+    def interceptors(self) -> tuple[Interceptor, ...]:
+        return tuple(self._interceptors)
+
+    # dispatch -----------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        for observer in tuple(self._observers):
+            try:
+                observer.on_event(event)
+            except Exception as err:  # an observer must never break the pipeline
+                self._observers.remove(observer)
+                log.warning(
+                    "observer %s raised on %s (%s: %s); it is disabled for the rest of the run",
+                    type(observer).__name__, event.kind, type(err).__name__, err,
+                )
+
+    def before(self, stage: str, stage_input: Any, ctx: Any) -> Any | None:
+        for interceptor in self._interceptors:
+            replaced = interceptor.before(stage, stage_input, ctx)
+            if replaced is not None:
+                return replaced
+        return None
+
+    def after(self, stage: str, stage_input: Any, output: Any, ctx: Any) -> Any:
+        for interceptor in self._interceptors:
+            output = interceptor.after(stage, stage_input, output, ctx)
+        return output

@@ -1,0 +1,396 @@
+"""Domain specs: intents, slots, catalogs, APIs, responses and the initial world, from YAML.
+
+A spec is data. :func:`load_domain` validates it up front (one-line errors naming the file
+and the field) and returns an immutable :class:`Domain` that every stage reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from assistant.errors import InputError
+from assistant.records import frozen_map
+
+log = logging.getLogger(__name__)
+
+DOMAINS_DIR = Path(__file__).parent / "domains"
+BUILTIN_TYPES = ("number", "ordinal", "time", "date", "duration", "temperature", "percentage")
+DIALOGUE_INTENTS = ("Affirm", "Deny", "Inform")
+OOD_INTENT = "__ood__"
+API_KINDS = ("python", "state", "list_add", "list_read", "list_remove", "create", "lookup")
+CONTEXT_RULES = ("prefer_on", "otherwise", "home", "modality", "room")
+
+_WORD = re.compile(r"[a-z']+|\d+(?:[.:]\d+)?")
+_SLOT_REF = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class CatalogValue:
+    id: str
+    name: str
+    synonyms: tuple[str, ...] = ()
+    attributes: Mapping = field(default_factory=frozen_map)
+
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        """Every way the value may be said, display name first, without duplicates."""
+        seen: dict[str, None] = {}
+        for p in (self.name, *self.synonyms):
+            seen.setdefault(p.lower(), None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    type: str
+    values: tuple[CatalogValue, ...]
+    open: bool = False   # unknown values are accepted as free text
+
+    def get(self, value_id: str) -> CatalogValue | None:
+        return next((v for v in self.values if v.id == value_id), None)
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    name: str
+    type: str
+    required: bool = False
+    prompt: str | None = None
+    default: Any = None
+    context: Mapping | None = None
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    name: str
+    slots: Mapping[str, SlotSpec] = field(default_factory=frozen_map)
+    samples: tuple[str, ...] = ()
+    api: str | None = None
+    args: Mapping = field(default_factory=frozen_map)
+    confirm: str | None = None
+    responses: Mapping[str, str] = field(default_factory=frozen_map)
+    require_one: tuple[str, ...] = ()
+    prompt: str | None = None
+
+    @property
+    def is_dialogue_act(self) -> bool:
+        return self.name in DIALOGUE_INTENTS
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    name: str
+    kind: str
+    config: Mapping
+
+
+@dataclass(frozen=True, eq=False)   # identity: one object per loaded spec (and hashable)
+class Domain:
+    name: str
+    description: str
+    catalogs: Mapping[str, Catalog]
+    intents: Mapping[str, IntentSpec]
+    apis: Mapping[str, ApiSpec]
+    world: Mapping            # initial world state (JSON-like); copied per session
+    out_of_domain: tuple[str, ...]
+    responses: Mapping[str, str]
+    source: str
+    digest: str               # content hash of everything that shapes the trained NLU
+
+    @property
+    def slot_types(self) -> dict[str, str]:
+        """Slot name → type over all intents (a name has one type across the domain)."""
+        out: dict[str, str] = {}
+        for intent in self.intents.values():
+            for slot in intent.slots.values():
+                out[slot.name] = slot.type
+        return out
+
+    def catalog_for(self, slot_type: str) -> Catalog | None:
+        return self.catalogs.get(slot_type)
+
+    def response(self, intent: str | None, status: str) -> str | None:
+        spec = self.intents.get(intent) if intent else None
+        if spec and status in spec.responses:
+            return spec.responses[status]
+        return self.responses.get(status)
+
+
+DEFAULT_RESPONSES = {
+    "out_of_domain": "Sorry, I can't help with that.",
+    "error": "Sorry, something went wrong and I couldn't do that.",
+    "failed": "Sorry, I couldn't do that.",
+    "not_found": "Sorry, I couldn't find that.",
+    "unchanged": "It's already done.",
+    "cancelled": "Okay, I won't.",
+    "nothing_pending": "Okay.",
+    "clarify": "Did you mean {options}?",
+    "not_understood": "Sorry, I didn't catch that.",
+}
+
+
+class _SpecReader:
+    """Validating accessors that name the file and field in every error."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, reason: str) -> InputError:
+        return InputError(self.path, reason, field=where)
+
+    def mapping(self, value: Any, where: str) -> Mapping:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def seq(self, value: Any, where: str) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(where, f"expected a list, got {type(value).__name__}")
+        return value
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where, "expected a non-empty string")
+        return value
+
+
+def _read_yaml(path: Path) -> Mapping:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "no such domain spec") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise InputError(path, f"invalid YAML ({getattr(err, 'problem', err)})", field=where) from None
+    if not isinstance(data, Mapping):
+        raise InputError(path, "a domain spec must be a YAML mapping")
+    return data
+
+
+def _catalogs(r: _SpecReader, raw: Mapping) -> dict[str, Catalog]:
+    out = {}
+    for type_name, body in r.mapping(raw, "entities").items():
+        where = f"entities.{type_name}"
+        if type_name in BUILTIN_TYPES:
+            raise r.fail(where, f"{type_name!r} is a builtin type and cannot be a catalog")
+        is_open = False
+        if isinstance(body, Mapping):
+            is_open = bool(body.get("open", False))
+            body = body.get("values")
+        values = []
+        for i, v in enumerate(r.seq(body, where)):
+            vw = f"{where}[{i}]"
+            if isinstance(v, str):
+                v = {"id": re.sub(r"\W+", "_", v.lower()).strip("_"), "name": v}
+            v = r.mapping(v, vw)
+            values.append(CatalogValue(
+                id=r.text(v.get("id"), f"{vw}.id"),
+                name=r.text(v.get("name", v.get("id")), f"{vw}.name"),
+                synonyms=tuple(str(s) for s in r.seq(v.get("synonyms"), f"{vw}.synonyms")),
+                attributes=frozen_map(r.mapping(v.get("attributes"), f"{vw}.attributes")),
+            ))
+        ids = [v.id for v in values]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise r.fail(where, f"duplicate ids {sorted(dup)}")
+        if not values and not is_open:
+            raise r.fail(where, "a closed catalog needs at least one value")
+        out[type_name] = Catalog(type_name, tuple(values), is_open)
+    return out
+
+
+def _intent(r: _SpecReader, name: str, body: Mapping, known_types: set[str]) -> IntentSpec:
+    where = f"intents.{name}"
+    body = r.mapping(body, where)
+    slots = {}
+    for slot_name, s in r.mapping(body.get("slots"), f"{where}.slots").items():
+        sw = f"{where}.slots.{slot_name}"
+        s = r.mapping(s, sw)
+        slot_type = r.text(s.get("type"), f"{sw}.type")
+        if slot_type not in known_types:
+            raise r.fail(f"{sw}.type", f"unknown type {slot_type!r} (catalogs and {', '.join(BUILTIN_TYPES)})")
+        ctx = s.get("context")
+        if ctx is not None:
+            for rule in r.mapping(ctx, f"{sw}.context"):
+                if rule not in CONTEXT_RULES:
+                    raise r.fail(f"{sw}.context", f"unknown rule {rule!r} (known: {', '.join(CONTEXT_RULES)})")
+        slots[slot_name] = SlotSpec(
+            name=slot_name, type=slot_type, required=bool(s.get("required", False)),
+            prompt=s.get("prompt"), default=s.get("default"),
+            context=frozen_map(ctx) if ctx is not None else None,
+        )
+    samples = tuple(str(x) for x in r.seq(body.get("samples"), f"{where}.samples"))
+    for i, sample in enumerate(samples):
+        for ref, _literal in _SLOT_REF.findall(sample):
+            if ref not in slots:
+                raise r.fail(f"{where}.samples[{i}]", f"refers to undeclared slot {{{ref}}}")
+    require_one = tuple(r.seq(body.get("require_one"), f"{where}.require_one"))
+    for s in require_one:
+        if s not in slots:
+            raise r.fail(f"{where}.require_one", f"undeclared slot {s!r}")
+    responses = {str(k): r.text(v, f"{where}.responses.{k}") for k, v in
+                 r.mapping(body.get("responses"), f"{where}.responses").items()}
+    return IntentSpec(
+        name=name, slots=frozen_map(slots), samples=samples, api=body.get("api"),
+        args=frozen_map(r.mapping(body.get("args"), f"{where}.args")), confirm=body.get("confirm"),
+        responses=frozen_map(responses), require_one=require_one, prompt=body.get("prompt"),
+    )
+
+
+def _apis(r: _SpecReader, raw: Mapping) -> dict[str, ApiSpec]:
+    out = {}
+    for name, body in r.mapping(raw, "apis").items():
+        where = f"apis.{name}"
+        body = dict(r.mapping(body, where))
+        if "python" in body:
+            kind = "python"
+        elif any(k in body for k in ("list_add", "list_read", "list_remove", "create", "lookup")):
+            kind = next(k for k in ("list_add", "list_read", "list_remove", "create", "lookup") if k in body)
+        elif "select" in body or "set" in body or "get" in body:
+            kind = "state"
+        else:
+            raise r.fail(where, f"an API needs one of: python, select/set/get, {', '.join(API_KINDS[2:])}")
+        out[name] = ApiSpec(name, kind, frozen_map(body))
+    return out
+
+
+def _inform_intent(r: _SpecReader, patterns: list[str], slot_types: set[str]) -> IntentSpec:
+    """Bare answers: one slot per type, named after the type."""
+    slots = {t: SlotSpec(name=t, type=t) for t in sorted(slot_types)}
+    samples = tuple(p.replace("{type}", "{" + t + "}") for p in patterns for t in sorted(slot_types))
+    return IntentSpec(name="Inform", slots=frozen_map(slots), samples=samples)
+
+
+def _digest(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def resolve_domain_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    return DOMAINS_DIR / f"{name_or_path}.yaml"
+
+
+@lru_cache(maxsize=16)
+def _load_cached(path: str, mtime_ns: int) -> Domain:
+    return _load(Path(path))
+
+
+def load_domain(name_or_path: str | Path) -> Domain:
+    """Load a spec by name (``home``) or path. Cached while the file is unchanged."""
+    path = resolve_domain_path(name_or_path)
+    if not path.is_file():
+        raise InputError(path, "no such domain spec")
+    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def _load(path: Path) -> Domain:
+    r = _SpecReader(path)
+    raw = _read_yaml(path)
+    shared = _read_yaml(DOMAINS_DIR / "_dialogue.yaml")
+    name = r.text(raw.get("domain"), "domain")
+    catalogs = _catalogs(r, raw.get("entities"))
+    known_types = set(catalogs) | set(BUILTIN_TYPES)
+    intents: dict[str, IntentSpec] = {}
+    for intent_name, body in r.mapping(raw.get("intents"), "intents").items():
+        if intent_name in DIALOGUE_INTENTS or intent_name == OOD_INTENT:
+            raise r.fail(f"intents.{intent_name}", "this name is reserved for dialogue acts")
+        intents[intent_name] = _intent(r, intent_name, body, known_types)
+    if not intents:
+        raise r.fail("intents", "a domain needs at least one intent")
+
+    # One type per slot name across the domain: the NER label is the slot name.
+    seen_types: dict[str, tuple[str, str]] = {}
+    used_types: set[str] = set()
+    for intent in intents.values():
+        for slot in intent.slots.values():
+            used_types.add(slot.type)
+            prev = seen_types.setdefault(slot.name, (slot.type, intent.name))
+            if prev[0] != slot.type:
+                raise r.fail(f"intents.{intent.name}.slots.{slot.name}",
+                             f"type {slot.type!r} differs from {prev[0]!r} in {prev[1]}; "
+                             "a slot name must have one type across the domain")
+    clash = {t for t in used_types if t in seen_types and seen_types[t][0] != t}
+    if clash:
+        raise r.fail("intents", f"slot names {sorted(clash)} shadow types of the same name")
+
+    sr = _SpecReader(DOMAINS_DIR / "_dialogue.yaml")
+    for act in ("Affirm", "Deny"):
+        body = sr.mapping(shared["intents"][act], f"intents.{act}")
+        intents[act] = IntentSpec(name=act, samples=tuple(body["samples"]))
+    intents["Inform"] = _inform_intent(sr, list(shared["intents"]["Inform"]["patterns"]), used_types)
+
+    apis = _apis(r, raw.get("apis"))
+    for intent in intents.values():
+        if intent.api and intent.api not in apis:
+            raise r.fail(f"intents.{intent.name}.api", f"unknown API {intent.api!r}")
+
+    ood_local = [str(s) for s in r.seq(raw.get("out_of_domain"), "out_of_domain")]
+    ood_files = [str(s) for s in r.seq(raw.get("out_of_domain_files"), "out_of_domain_files")]
+    ood = list(ood_local)
+    for rel in ood_files:
+        f = (path.parent / rel)
+        if not f.is_file():
+            raise r.fail("out_of_domain_files", f"no such file {rel}")
+        # Lines are TEXT or SOURCE<TAB>TEXT.
+        ood.extend(line.split("\t")[-1].strip() for line in f.read_text(encoding="utf-8").splitlines()
+                   if line.strip() and not line.startswith("#"))
+    shared_ood = DOMAINS_DIR / "_out_of_domain.txt"
+    if shared_ood.is_file():
+        ood.extend(line.strip() for line in shared_ood.read_text(encoding="utf-8").splitlines()
+                   if line.strip() and not line.startswith("#"))
+
+    responses = dict(DEFAULT_RESPONSES)
+    responses.update({str(k): str(v) for k, v in r.mapping(raw.get("responses"), "responses").items()})
+    world = r.mapping(raw.get("world"), "world")
+    digest = _digest(
+        name, {k: [(v.id, v.name, v.synonyms) for v in c.values] for k, c in catalogs.items()},
+        {k: (sorted(v.slots), [(s.name, s.type) for s in v.slots.values()], v.samples) for k, v in intents.items()},
+        ood,
+    )
+    log.debug("loaded domain %s from %s (%d intents)", name, path, len(intents))
+    return Domain(
+        name=name, description=str(raw.get("description", "")), catalogs=frozen_map(catalogs),
+        intents=frozen_map(intents), apis=frozen_map(apis), world=frozen_map(world),
+        out_of_domain=tuple(dict.fromkeys(ood)), responses=frozen_map(responses),
+        source=str(path), digest=digest,
+    )
+
+
+@lru_cache(maxsize=32)
+def domain_vocabulary(domain: Domain) -> frozenset[str]:
+    """Every word the domain's samples and catalogs use, plus number words (lower case)."""
+    from stages.normalize import BUILTIN_WORDS
+
+    words: set[str] = set(BUILTIN_WORDS)
+    for intent in domain.intents.values():
+        for sample in intent.samples:
+            words.update(_WORD.findall(_SLOT_REF.sub(" ", sample.lower())))
+    for catalog in domain.catalogs.values():
+        for value in catalog.values:
+            for phrase in value.phrases:
+                words.update(_WORD.findall(phrase.lower()))
+    return frozenset(words)
+
+
+def vocabulary_share(text: str, vocabulary: frozenset[str]) -> float:
+    """The share of the words in ``text`` that the vocabulary knows (numbers count as known)."""
+    words = _WORD.findall(text.lower().replace("-", " "))
+    if not words:
+        return 0.0
+    return sum(w in vocabulary or w[0].isdigit() for w in words) / len(words)

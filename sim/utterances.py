@@ -1,0 +1,226 @@
+"""Utterances from a domain spec: sample templates × catalogs × builtin surface forms.
+
+Template grammar (README "Domain specs"):
+
+* ``{slot}``           a slot filled from its catalog or builtin generator
+* ``{slot:words}``     these literal words, tagged as the slot
+* ``[a, b, ]``         one of the alternatives (an empty one makes the part optional)
+
+The same generator feeds NLU training and the simulated users, so both speak alike.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from assistant.records import frozen_map
+from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, IntentSpec
+from stages.normalize import MONTHS, WEEKDAYS, normalize, spoken_number
+
+_ALT = re.compile(r"\[([^\[\]]*)\]")
+_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^}]*))?\}")
+DEFAULT_NOW = dt.datetime(2026, 3, 14, 8, 0)
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    spans: tuple[tuple[int, int, str], ...] = ()      # (start, end, slot) character spans
+    values: Mapping[str, Any] = field(default_factory=frozen_map)   # slot → id or canonical value
+
+    def slot_text(self, slot: str) -> str | None:
+        return next((self.text[a:b] for a, b, s in self.spans if s == slot), None)
+
+
+def clean_spaces(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def choose_alternatives(template: str, rng: random.Random) -> str:
+    """Resolve every ``[a, b]`` alternation (innermost first)."""
+    while True:
+        m = _ALT.search(template)
+        if not m:
+            return template
+        options = [o.strip() for o in m.group(1).split(",")]
+        template = template[: m.start()] + rng.choice(options) + template[m.end():]
+
+
+def all_alternatives(template: str, limit: int = 64) -> list[str]:
+    """Every expansion of the alternations (capped), for coverage in training data."""
+    out = [template]
+    while any(_ALT.search(t) for t in out) and len(out) < limit:
+        nxt = []
+        for t in out:
+            m = _ALT.search(t)
+            if not m:
+                nxt.append(t)
+                continue
+            for o in m.group(1).split(","):
+                nxt.append(t[: m.start()] + o.strip() + t[m.end():])
+        out = nxt
+    return [clean_spaces(t) for t in out[:limit]]
+
+
+# Builtin surface forms ------------------------------------------------------------------
+
+def _num(n: int, rng: random.Random, words_p: float = 0.5) -> str:
+    return spoken_number(n) if rng.random() < words_p else str(n)
+
+
+def surface_builtin(slot_type: str, rng: random.Random) -> str:
+    """One way a person (or an ASR transcript) might say a value of a builtin type."""
+    if slot_type == "duration":
+        r = rng.random()
+        if r < 0.12:
+            return rng.choice(["an hour", "half an hour", "an hour and a half", "a minute",
+                               "a couple of minutes", "two and a half hours", "a quarter of an hour"])
+        if r < 0.2:
+            return f"{_num(1, rng)} hour and {_num(rng.choice([15, 30, 45]), rng)} minutes"
+        n = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 40, 45, 90])
+        unit = rng.choices(["minute", "second", "hour"], [0.7, 0.2, 0.1])[0]
+        if unit == "hour" and n > 12:
+            unit = "minute"
+        return f"{_num(n, rng)} {unit}{'s' if n != 1 else ''}"
+    if slot_type == "time":
+        h = rng.randint(1, 12)
+        m = rng.choice([0, 0, 0, 15, 30, 30, 45, 5, 10, 20])
+        mer = rng.choice(["am", "pm", "", "", "in the morning", "in the evening", "a.m.", "p.m."])
+        r = rng.random()
+        if r < 0.08:
+            return rng.choice(["noon", "midnight"])
+        if r < 0.16 and m in (15, 30, 45):
+            h_word = _num(h, rng, 0.8)
+            return {15: f"quarter past {h_word}", 30: f"half past {h_word}",
+                    45: f"quarter to {_num(h % 12 + 1, rng, 0.8)}"}[m] + (f" {mer}" if mer else "")
+        if m == 0:
+            core = rng.choice([f"{_num(h, rng)}", f"{_num(h, rng, 1)} o'clock", f"{h}:00"])
+        elif rng.random() < 0.5:
+            core = f"{h}:{m:02d}"
+        else:
+            minute = spoken_number(m) if m >= 10 else f"oh {spoken_number(m)}"
+            core = f"{spoken_number(h)} {minute}"
+        return clean_spaces(f"{core} {mer}")
+    if slot_type == "date":
+        r = rng.random()
+        if r < 0.35:
+            return rng.choice(["today", "tomorrow", "tomorrow", "the day after tomorrow", "tonight"])
+        if r < 0.75:
+            day = rng.choice(WEEKDAYS)
+            return rng.choice([f"on {day}", day, f"next {day}", f"this {day}"])
+        if r < 0.85:
+            return "this weekend"
+        month = rng.choice(MONTHS)
+        d = rng.randint(1, 28)
+        ordinal = {1: "first", 2: "second", 3: "third"}.get(d, f"{d}th" if d not in (21, 22, 23) else f"{d}{ {21: 'st', 22: 'nd', 23: 'rd'}[d]}")
+        return rng.choice([f"{month} {ordinal}", f"on {month} {ordinal}", f"{month} {d}"])
+    if slot_type == "temperature":
+        n = rng.choice(list(range(60, 80)) + [20, 21, 22, 18])
+        if n < 30:
+            return f"{_num(n, rng)} degrees celsius"
+        return rng.choice([f"{_num(n, rng)} degrees", f"{_num(n, rng)}", f"{_num(n, rng)} degrees fahrenheit"])
+    if slot_type == "percentage":
+        if rng.random() < 0.08:
+            return "half"
+        n = rng.choice([5, 10, 20, 25, 30, 40, 50, 60, 70, 75, 80, 90, 100])
+        return rng.choice([f"{_num(n, rng)} percent", f"{n}%", f"{_num(n, rng)} percent"])
+    if slot_type == "number":
+        return _num(rng.randint(1, 100), rng)
+    if slot_type == "ordinal":
+        return rng.choice(["first", "second", "third", "fourth", "fifth", "last"])
+    raise KeyError(slot_type)
+
+
+class UtteranceGenerator:
+    """Fills intent templates with slot values; deterministic for a given RNG."""
+
+    def __init__(self, domain: Domain, now: dt.datetime = DEFAULT_NOW):
+        self.domain = domain
+        self.now = now
+
+    def filler(self, slot_type: str, rng: random.Random, value_id: str | None = None) -> tuple[str, Any]:
+        """(surface words, canonical value or catalog id) for a slot type."""
+        if slot_type in BUILTIN_TYPES:
+            for _ in range(20):
+                text = surface_builtin(slot_type, rng)
+                value = normalize(slot_type, text, self.now)
+                if value is not None:
+                    return text, value
+            raise RuntimeError(f"no parseable {slot_type} surface generated")
+        catalog = self.domain.catalog_for(slot_type)
+        if catalog is None or not catalog.values:
+            raise KeyError(f"no catalog values for type {slot_type!r}")
+        value = catalog.get(value_id) if value_id else rng.choice(catalog.values)
+        if value is None:
+            raise KeyError(f"{value_id!r} is not in catalog {slot_type!r}")
+        return rng.choice(value.phrases), value.id
+
+    def render(self, intent: IntentSpec, template: str, rng: random.Random,
+               values: Mapping[str, str] | None = None) -> Example:
+        """Fill one template. ``values`` pins slots to catalog ids or surface strings."""
+        values = values or {}
+        text = clean_spaces(choose_alternatives(template, rng))
+        out, spans, slot_values, pos = [], [], {}, 0
+        for m in _SLOT.finditer(text):
+            out.append(text[pos: m.start()])
+            name, literal = m.group(1), m.group(2)
+            slot = intent.slots[name]
+            if literal is not None:
+                surface, value = literal, self._literal_value(slot.type, literal)
+            elif name in values and slot.type in BUILTIN_TYPES:
+                surface = str(values[name])
+                value = normalize(slot.type, surface, self.now)
+            else:
+                surface, value = self.filler(slot.type, rng, values.get(name))
+            start = sum(len(p) for p in out)
+            out.append(surface)
+            spans.append((start, start + len(surface), name))
+            slot_values[name] = value
+            pos = m.end()
+        out.append(text[pos:])
+        # The template was space-cleaned before filling and fillers are clean phrases,
+        # so the spans computed above are final.
+        return Example("".join(out), intent.name, tuple(spans), frozen_map(slot_values))
+
+    def _literal_value(self, slot_type: str, literal: str) -> Any:
+        if slot_type in BUILTIN_TYPES:
+            return normalize(slot_type, literal, self.now)
+        catalog = self.domain.catalog_for(slot_type)
+        low = literal.lower()
+        for v in catalog.values if catalog else ():
+            if low in v.phrases:
+                return v.id
+        return literal
+
+    def examples(self, rng: random.Random, per_intent: int = 160,
+                 include_ood: bool = True) -> list[Example]:
+        """Training examples, balanced per intent.
+
+        Templates are visited round-robin over every expansion of their alternations until an
+        intent has ``per_intent`` distinct texts (or its templates are exhausted); intents with
+        few distinct texts are repeated so that every intent weighs about the same.
+        """
+        out: list[Example] = []
+        for intent in self.domain.intents.values():
+            variants = [v for t in intent.samples for v in all_alternatives(t)]
+            if not variants:
+                continue
+            target = per_intent * (2 if intent.name == "Inform" else 1)
+            seen: dict[str, Example] = {}
+            for i in range(target * 4):
+                if len(seen) >= target:
+                    break
+                ex = self.render(intent, variants[i % len(variants)], rng)
+                seen.setdefault(ex.text, ex)
+            exs = list(seen.values())
+            floor = target // 2
+            out.extend(exs)
+            out.extend(exs[j % len(exs)] for j in range(max(0, floor - len(exs))))
+        if include_ood:
+            ood = [clean_spaces(s.lower()) for s in self.domain.out_of_domain]
+            out.extend(Example(t, OOD_INTENT) for t in ood)
+        return out

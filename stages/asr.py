@@ -1,0 +1,150 @@
+"""Speech recognition with faster-whisper.
+
+The transcript keeps Whisper's own quality signals (``avg_logprob``, ``no_speech_prob``,
+per-word probabilities). Segments Whisper itself thinks are silence are dropped, so noise
+does not become "You". Decoding is deterministic (temperature 0, no sampling fallback) so that
+replays repeat exactly.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.audio import PIPELINE_RATE
+from assistant.models import whisper_model
+from assistant.records import Transcript, Utterance, Word
+from sim.domain import Domain, domain_vocabulary, vocabulary_share
+
+log = logging.getLogger(__name__)
+
+# Weight of the domain-vocabulary share in n-best rescoring, in Whisper's length-normalized
+# log-probability units. Measured on recordings/: 0.3 turns "Stomp." into "Stop." while leaving
+# real out-of-domain speech unchanged.
+BIAS_WEIGHT = 0.3
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    model: str = "tiny.en"
+    compute_type: str = "int8"
+    cpu_threads: int = 0
+    beam_size: int = 5
+    bias: bool = True
+    no_speech_threshold: float = 0.6
+    hotwords: str = ""         # faster-whisper prompt hint; off by default (tiny.en hallucinates)
+
+
+class DomainRescorer:
+    """Biases decoding toward the domain: the beam's n-best are re-ranked by Whisper's score
+    plus a bonus for the share of words the domain knows, then handed back to faster-whisper
+    in the new order (so word timing and probabilities are computed for the chosen one).
+
+    Prompt-based biasing (``hotwords``, ``initial_prompt``) made tiny.en hallucinate whole
+    sentences after the speech (measured in README "ASR biasing"); re-ranking cannot add words.
+    """
+
+    def __init__(self, model, tokenizer, vocabulary: frozenset[str], weight: float = BIAS_WEIGHT):
+        self._model = model
+        self._tokenizer = tokenizer
+        self.vocabulary = vocabulary
+        self.weight = weight
+        self.last_choice: int = 0
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def share(self, text: str) -> float:
+        return vocabulary_share(text, self.vocabulary)
+
+    def generate(self, encoder_output, prompts, **kwargs):
+        beam = kwargs.get("beam_size", 1)
+        if beam <= 1 or kwargs.get("sampling_temperature", 0) or len(prompts) != 1:
+            return self._model.generate(encoder_output, prompts, **kwargs)
+        kwargs["num_hypotheses"] = beam
+        result = self._model.generate(encoder_output, prompts, **kwargs)[0]
+        ranked = sorted(
+            range(len(result.sequences_ids)),
+            key=lambda i: -(result.scores[i] + self.weight * self.share(self._tokenizer.decode(result.sequences_ids[i]))),
+        )
+        self.last_choice = ranked[0]
+        return [_Reordered(result, ranked)]
+
+
+class _Reordered:
+    """A generation result with its hypotheses in a new order (what faster-whisper reads)."""
+
+    def __init__(self, result, order: list[int]):
+        self.sequences_ids = [result.sequences_ids[i] for i in order]
+        self.sequences = [result.sequences[i] for i in order]
+        self.scores = [result.scores[i] for i in order]
+        self.no_speech_prob = result.no_speech_prob
+
+
+class WhisperAsr:
+    name = "asr"
+
+    def __init__(self, options: AsrOptions, domain: Domain | None = None):
+        from faster_whisper import WhisperModel
+
+        self.options = options
+        path = whisper_model(options.model)
+        self.model = WhisperModel(path, device="cpu", compute_type=options.compute_type,
+                                  cpu_threads=options.cpu_threads)
+        self.model_name = options.model
+        self.hotwords = options.hotwords or None
+        if options.bias and domain is not None:
+            self.model.model = DomainRescorer(self.model.model, self.model.hf_tokenizer, domain_vocabulary(domain))
+        self._lock = threading.Lock()   # one decode at a time per model object
+        log.info("loaded faster-whisper %s (%s) from %s", options.model, options.compute_type, path)
+
+    def transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
+        if len(samples) < PIPELINE_RATE // 10:   # under 100 ms: nothing a person said
+            return Transcript(text="", model=self.model_name, no_speech_prob=1.0)
+        with self._lock:
+            segments, _info = self.model.transcribe(
+                samples.astype(np.float32, copy=False), language="en", beam_size=self.options.beam_size,
+                temperature=0.0, condition_on_previous_text=False, word_timestamps=True,
+                vad_filter=False, hotwords=self.hotwords,
+                no_speech_threshold=self.options.no_speech_threshold,
+            )
+            segments = list(segments)
+        kept = [s for s in segments if not (s.no_speech_prob > self.options.no_speech_threshold
+                                            and s.avg_logprob < -0.5)]
+        words = tuple(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+                           round(float(w.probability), 4))
+                      for s in kept for w in (s.words or ()) if w.word.strip())
+        text = " ".join(s.text.strip() for s in kept).strip()
+        if strip_words:
+            text, words = _strip_leading(text, words, strip_words)
+        if not kept:
+            nsp = max((s.no_speech_prob for s in segments), default=1.0)
+            return Transcript(text="", no_speech_prob=round(float(nsp), 4), model=self.model_name)
+        total = sum(len(s.tokens) for s in kept) or 1
+        avg_logprob = sum(s.avg_logprob * len(s.tokens) for s in kept) / total
+        return Transcript(
+            text=text, words=words, avg_logprob=round(float(avg_logprob), 4),
+            no_speech_prob=round(float(max(s.no_speech_prob for s in kept)), 4),
+            compression_ratio=round(float(max(s.compression_ratio for s in kept)), 3),
+            model=self.model_name,
+        )
+
+    def run(self, utterance: Utterance, ctx) -> Transcript:
+        strip = (utterance.wake.word.replace("_", " "),) if utterance.wake else ()
+        return self.transcribe(utterance.audio.samples, strip_words=strip)
+
+
+def _strip_leading(text: str, words: tuple[Word, ...], wake_words: tuple[str, ...]) -> tuple[str, tuple[Word, ...]]:
+    """Drop the wake word when the cut command starts with its tail ("Alexa, turn on…")."""
+    from rapidfuzz import fuzz
+
+    tokens = text.split()
+    for wake in wake_words:
+        n = len(wake.split())
+        head = re.sub(r"[^a-z ]", "", " ".join(tokens[:n]).lower()).strip()
+        if head and fuzz.ratio(head, wake) >= 70:
+            return re.sub(r"^\W+", "", " ".join(tokens[n:])), words[n:]
+    return text, words

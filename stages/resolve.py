@@ -1,0 +1,379 @@
+"""Entity resolution: slot words → catalog entities, ranked with context; dialogue carryover.
+
+Matching goes exact → fuzzy → phonetic (sounds-alike, for ASR confusions such as
+"Jimmy Hendrix") → embedding (optional). Candidates are then re-ranked with context: the
+device's screen, the user's history and home location, device state. When the best
+candidates stay too close to call, the resolution carries a clarification question.
+
+This stage also joins a turn to the dialogue: an answer to a question the assistant asked
+("ten minutes" after "for how long?"), a pronoun ("turn it off"), or a follow-up that only
+changes one slot ("and in the bedroom").
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from assistant.records import (
+    Candidate, Clarification, Entity, Interpretation, Resolution, Slot, frozen_map,
+)
+from sim.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec
+
+log = logging.getLogger(__name__)
+
+PRONOUNS = {"it", "that", "them", "this", "those", "again", "there"}
+LEADING_FILLERS = re.compile(r"^(?:the|my|our|a|an|some|to|for|in|at|on|me)\s+")
+ORDINAL_WORDS = {"first": 0, "second": 1, "third": 2, "last": -1, "1st": 0, "2nd": 1, "3rd": 2}
+HISTORY_BONUS = 0.1
+HOME_REGION_BONUS = 0.1
+
+
+@dataclass(frozen=True)
+class ResolveOptions:
+    fuzzy_threshold: float = 80.0
+    phonetic: bool = True
+    embedding: bool = False
+    clarify_margin: float = 0.05
+
+
+def clean_phrase(text: str) -> str:
+    text = re.sub(r"[^\w' ]+", " ", text.lower()).strip()
+    prev = None
+    while prev != text:
+        prev, text = text, LEADING_FILLERS.sub("", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _phonetic(text: str) -> str:
+    import jellyfish
+
+    return " ".join(jellyfish.metaphone(w) for w in text.split() if w)
+
+
+class CatalogMatcher:
+    def __init__(self, catalog: Catalog, options: ResolveOptions):
+        self.catalog = catalog
+        self.options = options
+        self._phrases: list[tuple[str, str]] = []     # (clean phrase, value id)
+        for v in catalog.values:
+            for p in v.phrases:
+                self._phrases.append((clean_phrase(p), v.id))
+        self._codes = [(_phonetic(p), vid) for p, vid in self._phrases] if options.phonetic else []
+        self._names = {v.id: v.name for v in catalog.values}
+
+    def match(self, text: str) -> list[Candidate]:
+        from rapidfuzz import fuzz
+
+        q = clean_phrase(text)
+        if not q:
+            return []
+        best: dict[str, Candidate] = {}
+
+        def offer(vid: str, score: float, method: str) -> None:
+            if vid not in best or best[vid].score < score:
+                best[vid] = Candidate(vid, self._names[vid], round(score, 4), method)
+
+        for phrase, vid in self._phrases:
+            if phrase == q:
+                offer(vid, 1.0, "exact")
+        if not best:
+            for phrase, vid in self._phrases:
+                r = max(fuzz.ratio(q, phrase), fuzz.token_sort_ratio(q, phrase))
+                if r >= self.options.fuzzy_threshold:
+                    offer(vid, 0.95 * r / 100.0, "fuzzy")
+        if self._codes:
+            qc = _phonetic(q)
+            for code, vid in self._codes:
+                if code and fuzz.ratio(qc, code) >= 90 and vid not in best:
+                    offer(vid, 0.85, "phonetic")
+        if not best and self.options.embedding:
+            from assistant.embeddings import similarity
+
+            for phrase, vid in self._phrases:
+                s = similarity(q, phrase)
+                if s >= 0.7:
+                    offer(vid, 0.8 * s, "embedding")
+        return sorted(best.values(), key=lambda c: (-c.score, c.id))
+
+
+class Resolver:
+    name = "resolve"
+
+    def __init__(self, domain: Domain, options: ResolveOptions):
+        self.domain = domain
+        self.options = options
+        self._matchers = {t: CatalogMatcher(c, options) for t, c in domain.catalogs.items()}
+
+    # entry point ----------------------------------------------------------------------
+    def run(self, interp: Interpretation, ctx) -> Resolution:
+        dialogue = ctx.dialogue
+        pending = dialogue.pending
+        intent = interp.intent
+        # An answer to "did you mean X or Y?" may be too short for the NLU ("the second one").
+        if pending is not None and pending.kind == "clarify" and intent not in ("Affirm", "Deny"):
+            pick = self._pick_option(interp, pending.options)
+            if pick is not None:
+                args = dict(pending.args)
+                args[pending.slot] = pick.id
+                return self._build(self.domain.intents[pending.intent], [], args, interp, ctx,
+                                   carried=[k for k in args if k != pending.slot])
+        if interp.out_of_domain or intent is None:
+            answer = self._bare_value(interp, pending)
+            if answer is None:
+                return Resolution(intent=None)
+            interp, intent = answer, answer.intent
+        incoming: list[tuple[Slot, SlotSpec | None]] = []
+        base: dict[str, Any] = {}
+        carried: list[str] = []
+
+        if intent in ("Affirm", "Deny"):
+            return Resolution(intent=intent)
+        if pending is not None and pending.kind in ("elicit", "clarify") and intent in ("Inform", pending.intent):
+            spec = self.domain.intents[pending.intent]
+            base = dict(pending.args)
+            carried = list(base)
+            incoming = self._map_slots(interp.slots, spec, prefer=pending.slot)
+            return self._build(spec, incoming, base, interp, ctx, carried=carried)
+        if intent == "Inform":
+            # A follow-up that changes one slot of the last request ("and in the bedroom").
+            last = self.domain.intents.get(dialogue.last_intent) if dialogue.last_intent else None
+            if last is None or not interp.slots:
+                return Resolution(intent=None)
+            mapped = self._map_slots(interp.slots, last)
+            if any(spec is None for _s, spec in mapped):
+                return Resolution(intent=None)
+            base = {k: v for k, v in dialogue.last_args.items() if k in last.slots}
+            for _s, spec in mapped:
+                base.pop(spec.name, None)
+            return self._build(last, mapped, base, interp, ctx, carried=list(base))
+        spec = self.domain.intents[intent]
+        incoming = [(s, spec.slots.get(s.name)) for s in interp.slots]
+        # Anaphora: "turn it off", "play that again" → the entities of the last request.
+        words = set(re.findall(r"[a-z']+", interp.text.lower()))
+        if words & PRONOUNS and dialogue.salient:
+            have = {s.name for s in interp.slots}
+            for name, sspec in spec.slots.items():
+                if name in have:
+                    continue
+                ent = dialogue.salient.get(sspec.type)
+                if ent is not None:
+                    base[name] = ent["id"]
+                    carried.append(name)
+        return self._build(spec, incoming, base, interp, ctx, carried=carried)
+
+    def _bare_value(self, interp: Interpretation, pending) -> Interpretation | None:
+        """The whole utterance as the value a pending question asked for ("ten minutes")."""
+        if pending is None or pending.kind != "elicit" or not pending.slot:
+            return None
+        sspec = self.domain.intents[pending.intent].slots.get(pending.slot)
+        if sspec is None or sspec.type not in BUILTIN_TYPES:
+            return None
+        from stages.normalize import normalize
+
+        value = normalize(sspec.type, interp.text)
+        if value is None:
+            return None
+        slot = Slot(name=sspec.type, text=interp.text, value=value, type=sspec.type, start=0, end=len(interp.text))
+        return Interpretation(text=interp.text, domain=interp.domain, intent="Inform", confidence=interp.confidence,
+                              slots=(slot,), nbest=interp.nbest, model=interp.model)
+
+    # building the resolution ---------------------------------------------------------------
+    def _map_slots(self, slots, spec: IntentSpec, prefer: str | None = None) -> list[tuple[Slot, SlotSpec | None]]:
+        """Map answer slots (named by type) onto the intent's slots of that type."""
+        out = []
+        for s in slots:
+            if s.name in spec.slots:
+                out.append((s, spec.slots[s.name]))
+                continue
+            same_type = [x for x in spec.slots.values() if x.type == s.type]
+            if prefer and prefer in spec.slots and spec.slots[prefer].type == s.type:
+                out.append((s, spec.slots[prefer]))
+            elif same_type:
+                out.append((s, same_type[0]))
+            else:
+                out.append((s, None))
+        return out
+
+    def _build(self, spec: IntentSpec, incoming, base: Mapping[str, Any], interp: Interpretation,
+               ctx, carried: list[str]) -> Resolution:
+        entities: dict[str, Entity] = {}
+        values: dict[str, Any] = {}
+        clarification = None
+        # carried ids/values first; this turn's words override them
+        for name, value in base.items():
+            sspec = spec.slots.get(name)
+            if sspec is None or value is None:
+                continue
+            if sspec.type in BUILTIN_TYPES:
+                values[name] = value
+            else:
+                entities[name] = self._entity_from_id(sspec, value, method="carried")
+        for slot, sspec in incoming:
+            if sspec is None:
+                continue
+            if sspec.type in BUILTIN_TYPES:
+                if slot.value is not None:
+                    values[sspec.name] = slot.value
+                    entities.pop(sspec.name, None)
+                continue
+            ent, clar = self._resolve_entity(spec, sspec, slot.text, ctx, taken=set(entities))
+            if ent.slot != sspec.name:                   # recovered under a sibling slot type
+                entities.pop(sspec.name, None)
+            entities[ent.slot] = ent
+            if clar is not None and clarification is None:
+                clarification = clar
+            if ent.slot in carried:
+                carried.remove(ent.slot)
+        # defaults and context rules for slots nobody filled
+        for name, sspec in spec.slots.items():
+            if name in entities or name in values:
+                continue
+            value = self._context_default(sspec, ctx)
+            if value is None:
+                continue
+            if sspec.type in BUILTIN_TYPES:
+                values[name] = value
+            else:
+                entities[name] = self._entity_from_id(sspec, value, method="context" if sspec.context else "default")
+        return Resolution(
+            intent=spec.name, entities=tuple(entities[k] for k in sorted(entities)),
+            values=frozen_map(values), clarification=clarification, carried=tuple(sorted(set(carried))),
+        )
+
+    def _entity_from_id(self, sspec: SlotSpec, value_id: str, method: str) -> Entity:
+        catalog = self.domain.catalog_for(sspec.type)
+        v = catalog.get(value_id) if catalog else None
+        name = v.name if v else str(value_id)
+        attrs = v.attributes if v else frozen_map()
+        return Entity(slot=sspec.name, type=sspec.type, text=name, id=str(value_id), name=name,
+                      score=1.0, candidates=(Candidate(str(value_id), name, 1.0, method),),
+                      method=method, attributes=attrs)
+
+    def _resolve_entity(self, spec: IntentSpec, sspec: SlotSpec, text: str, ctx,
+                        taken: set[str]) -> tuple[Entity, Clarification | None]:
+        matcher = self._matchers.get(sspec.type)
+        cands = matcher.match(text) if matcher else []
+        slot = sspec
+        if not cands:
+            # The tagger may have picked the wrong sibling type ("Jimmy Hendrix" as a song).
+            for other in spec.slots.values():
+                if other.name == sspec.name or other.name in taken or other.type in BUILTIN_TYPES:
+                    continue
+                m = self._matchers.get(other.type)
+                alt = m.match(text) if m else []
+                if alt and alt[0].score >= 0.8:
+                    cands, slot = alt, other
+                    break
+        catalog = self.domain.catalog_for(slot.type)
+        if not cands:
+            if catalog is not None and catalog.open:
+                value_id = clean_phrase(text) or text.lower()
+                return Entity(slot=slot.name, type=slot.type, text=text, id=value_id, name=value_id,
+                              score=1.0, candidates=(), method="open"), None
+            return Entity(slot=slot.name, type=slot.type, text=text, id=None, name=None, score=0.0,
+                          candidates=(), method="none"), None
+        ranked = self._rank(slot, cands, ctx)
+        top = ranked[0]
+        base_score = next(c.score for c in cands if c.id == top.id)
+        method = next(c.method for c in cands if c.id == top.id)
+        if top.id != cands[0].id:
+            method += "+context"
+        v = catalog.get(top.id) if catalog else None
+        entity = Entity(slot=slot.name, type=slot.type, text=text, id=top.id, name=top.name,
+                        score=round(base_score, 4), candidates=tuple(ranked[:5]), method=method,
+                        attributes=v.attributes if v else frozen_map())
+        close = [c for c in ranked[1:] if top.score - c.score < self.options.clarify_margin]
+        if close:
+            options = (top, *close)
+            return entity, Clarification(slot=slot.name, question=self._question(slot, options), options=options)
+        return entity, None
+
+    # context --------------------------------------------------------------------------
+    def _rank(self, sspec: SlotSpec, cands: list[Candidate], ctx) -> list[Candidate]:
+        catalog = self.domain.catalog_for(sspec.type)
+        home = catalog.get(ctx.user.home) if (catalog and ctx.user.home and sspec.type == "place") else None
+        rule = sspec.context or {}
+        out = []
+        for c in cands:
+            bonus = HISTORY_BONUS * min(ctx.user.count(sspec.type, c.id), 3)
+            v = catalog.get(c.id) if catalog else None
+            attrs = v.attributes if v else {}
+            if home is not None and attrs.get("region") and attrs.get("region") == home.attributes.get("region"):
+                bonus += HOME_REGION_BONUS
+            if rule.get("modality") == "screen":
+                bonus += _modality_bonus(attrs.get("modality"), ctx.device.screen)
+            out.append(Candidate(c.id, c.name, round(c.score + bonus, 4),
+                                 c.method if bonus == 0 else f"{c.method}+context"))
+        return sorted(out, key=lambda c: (-c.score, c.id))
+
+    def _context_default(self, sspec: SlotSpec, ctx) -> Any:
+        rule = sspec.context or {}
+        if "prefer_on" in rule:
+            for device_type in rule["prefer_on"]:
+                if any(obj.get("power") == "on" for _id, obj in ctx.world.select("devices", {"type": device_type})):
+                    return device_type
+            return rule.get("otherwise", sspec.default)
+        if rule.get("home") and ctx.user.home:
+            return ctx.user.home
+        return sspec.default
+
+    def _question(self, sspec: SlotSpec, options) -> str:
+        labels = self._labels(sspec, options)
+        listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+        return f"Did you mean {listed}?"
+
+    def _labels(self, sspec: SlotSpec, options) -> list[str]:
+        names = [o.name for o in options]
+        if len(set(names)) == len(names):
+            return names
+        catalog = self.domain.catalog_for(sspec.type)
+        out = []
+        for o in options:
+            v = catalog.get(o.id) if catalog else None
+            kind = v.attributes.get("kind") if v else None
+            out.append(f"the {kind}" if kind else o.name)
+        return out
+
+    def _pick_option(self, interp: Interpretation, options) -> Candidate | None:
+        """Which of the offered options the user chose ("Illinois", "the movie", "the second")."""
+        from rapidfuzz import fuzz
+
+        text = clean_phrase(interp.text)
+        if not text or not options:
+            return None
+        for word, idx in ORDINAL_WORDS.items():
+            if re.search(rf"\b{word}\b", text) and -len(options) <= idx < len(options):
+                return options[idx]
+        best, best_score = None, 0.0
+        for o in options:
+            catalog_values = [c.get(o.id) for c in self.domain.catalogs.values() if c.get(o.id)]
+            v = catalog_values[0] if catalog_values else None
+            labels = [o.name.lower()]
+            if v is not None:
+                labels += [str(a).lower() for a in v.attributes.values() if isinstance(a, str)]
+                labels += [s.lower() for s in v.synonyms]
+            for label in filter(None, labels):
+                score = fuzz.partial_ratio(label, text) if len(label) >= 3 else (100.0 if label in text.split() else 0.0)
+                # prefer labels unique to this option
+                if score > best_score:
+                    best, best_score = o, score
+        if best_score < 80:
+            return None
+        # ambiguous when the best label is shared ("springfield")
+        ties = [o for o in options if o is not best and fuzz.partial_ratio(o.name.lower(), text) >= best_score
+                and o.name.lower() == best.name.lower() and text in o.name.lower()]
+        return None if ties else best
+
+
+def _modality_bonus(modality: str | None, screen: bool) -> float:
+    """Play Harry Potter: the movie on a device with a screen, the audiobook on one without."""
+    if modality == "visual":
+        return 0.1 if screen else -0.3
+    if modality == "audio":
+        return 0.05 if not screen else -0.05
+    if modality == "text":
+        return -0.2 if not screen else -0.1
+    return 0.0
+

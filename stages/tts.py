@@ -1,0 +1,194 @@
+"""Speech synthesis: piper when a voice model is configured, else the OS synthesizers.
+
+Replies are synthesized sentence by sentence, and the first sentence is ready before the rest
+are started, so a player can begin speaking early; ``Speech.first_chunk_ms`` records when.
+Audio keeps the synthesizer's own sample rate (it travels with the audio).
+"""
+from __future__ import annotations
+
+import abc
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from assistant.audio import Audio
+from assistant.errors import ModelMissing
+from assistant.models import piper_voice
+from assistant.records import Outcome, Speech
+
+log = logging.getLogger(__name__)
+
+SUBPROCESS_TIMEOUT_S = 30
+OS_BACKENDS = ("festival", "flite", "espeak-ng")
+
+
+def sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
+    return parts or ([text.strip()] if text.strip() else [])
+
+
+class Synthesizer(Protocol):
+    name: str
+    voice: str
+
+    def synthesize(self, text: str) -> Audio: ...
+
+
+def _read_wav(path: Path) -> Audio:
+    import soundfile as sf
+
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return Audio(data.mean(axis=1), rate)
+
+
+def _run(cmd: list[str], what: str, stdin: str | None = None) -> None:
+    try:
+        subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True, timeout=SUBPROCESS_TIMEOUT_S)
+    except subprocess.CalledProcessError as err:
+        msg = (err.stderr or "").strip().splitlines()
+        raise RuntimeError(f"{what} failed: {msg[-1] if msg else err}") from None
+
+
+class _FileSynth(abc.ABC):
+    """An OS synthesizer that writes a WAV file per call."""
+
+    name = ""
+    voice = ""
+
+    @abc.abstractmethod
+    def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
+        """The command line (and its stdin) that writes ``text`` as speech to ``out``."""
+
+    def synthesize(self, text: str) -> Audio:
+        with tempfile.TemporaryDirectory(prefix="tts-") as tmp:
+            out = Path(tmp) / "speech.wav"
+            cmd, stdin = self._command(text, out)
+            _run(cmd, self.name, stdin)
+            return _read_wav(out)
+
+
+class FestivalSynth(_FileSynth):
+    name = "festival"
+
+    def __init__(self, voice: str = "cmu_us_slt_arctic_hts", rate: float = 1.0):
+        self.voice = voice
+        self.rate = rate
+
+    def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
+        stretch = 1.0 / max(self.rate, 0.1)
+        return (["text2wave", "-o", str(out), "-eval", f"(voice_{self.voice})",
+                 "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})"], text)
+
+
+class FliteSynth(_FileSynth):
+    name = "flite"
+
+    def __init__(self, voice: str = "slt", rate: float = 1.0):
+        self.voice = voice
+        self.rate = rate
+
+    def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
+        stretch = 1.0 / max(self.rate, 0.1)
+        return (["flite", "-voice", self.voice, "--setf", f"duration_stretch={stretch:.3f}",
+                 "-t", text, "-o", str(out)], None)
+
+
+class EspeakSynth(_FileSynth):
+    name = "espeak-ng"
+
+    def __init__(self, voice: str = "en-us", rate: float = 1.0, pitch: int = 50):
+        self.voice = voice
+        self.rate = rate
+        self.pitch = pitch
+
+    def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
+        wpm = int(round(175 * self.rate))
+        return (["espeak-ng", "-v", self.voice, "-s", str(wpm), "-p", str(self.pitch),
+                 "-w", str(out), text], None)
+
+
+class PiperSynth:
+    name = "piper"
+
+    def __init__(self, model_path: str, rate: float = 1.0, speaker: int | None = None):
+        from piper import PiperVoice, SynthesisConfig
+
+        path = piper_voice(model_path)
+        self.voice = path.stem
+        self._voice = PiperVoice.load(str(path))
+        self._config = SynthesisConfig(speaker_id=speaker, length_scale=1.0 / max(rate, 0.1))
+
+    def chunks(self, text: str) -> Iterator[Audio]:
+        for chunk in self._voice.synthesize(text, syn_config=self._config):
+            yield Audio(chunk.audio_float_array.reshape(-1), chunk.sample_rate)
+
+    def synthesize(self, text: str) -> Audio:
+        return Audio.concat(list(self.chunks(text)))
+
+
+def available_os_backends() -> list[str]:
+    tools = {"festival": "text2wave", "flite": "flite", "espeak-ng": "espeak-ng"}
+    return [b for b in OS_BACKENDS if shutil.which(tools[b])]
+
+
+def make_synth(backend: str = "auto", voice: str = "", rate: float = 1.0) -> Synthesizer:
+    """The configured synthesizer; ``auto`` is piper with a voice, else the first OS one."""
+    if backend == "piper" or (backend == "auto" and voice):
+        if not voice:
+            raise ModelMissing("piper", "set tts.voice to a piper .onnx voice file")
+        return PiperSynth(voice, rate)
+    if backend == "auto":
+        found = available_os_backends()
+        if not found:
+            raise ModelMissing("tts", "install festival festvox-us-slt-hts, flite or espeak-ng (Debian packages)")
+        backend = found[0]
+    if backend == "festival":
+        return FestivalSynth(voice or "cmu_us_slt_arctic_hts", rate)
+    if backend == "flite":
+        return FliteSynth(voice or "slt", rate)
+    if backend == "espeak-ng":
+        return EspeakSynth(voice or "en-us", rate)
+    raise ModelMissing(f"tts/{backend}", f"unknown TTS backend (choose auto, piper, {', '.join(OS_BACKENDS)})")
+
+
+@dataclass(frozen=True)
+class TtsOptions:
+    backend: str = "auto"
+    voice: str = ""
+    rate: float = 1.0
+
+
+class TtsStage:
+    name = "tts"
+
+    def __init__(self, options: TtsOptions):
+        self.synth = make_synth(options.backend, options.voice, options.rate)
+
+    def speak(self, text: str) -> Speech:
+        started = time.perf_counter()
+        parts = sentences(text)
+        if not parts:
+            return Speech(text=text, audio=Audio(np.zeros(0, np.float32), 16000), backend=self.synth.name,
+                          voice=self.synth.voice, first_chunk_ms=0.0)
+        audios = [self.synth.synthesize(parts[0])]
+        first_ms = (time.perf_counter() - started) * 1000
+        if len(parts) > 1:
+            audios.append(self.synth.synthesize(" ".join(parts[1:])))
+        rates = {a.sample_rate for a in audios}
+        if len(rates) > 1:  # never expected from one synthesizer; keep the first rate
+            from assistant.audio import resample
+            target = audios[0].sample_rate
+            audios = [Audio(resample(a.samples, a.sample_rate, target), target) for a in audios]
+        return Speech(text=text, audio=Audio.concat(audios), backend=self.synth.name,
+                      voice=self.synth.voice, first_chunk_ms=round(first_ms, 1))
+
+    def run(self, outcome: Outcome, ctx) -> Speech:
+        return self.speak(outcome.reply)

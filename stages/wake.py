@@ -1,0 +1,193 @@
+"""Wake word detection (openWakeWord 0.4.0) and command endpointing (Silero VAD).
+
+:class:`WakeListener` is streaming: feed it audio in any chunk size and it returns each
+command it has finished cutting — the wake event plus the speech that followed, ended by
+silence. Replay of a recording and the live microphone loop use the same listener, so a
+recording fed in real time gives the same turns as one fed as fast as possible.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.audio import PIPELINE_RATE, Audio
+from assistant.models import openwakeword_model
+from assistant.records import Utterance, WakeEvent
+
+log = logging.getLogger(__name__)
+
+FRAME = 1280                  # openWakeWord's native step: 80 ms at 16 kHz
+FRAME_S = FRAME / PIPELINE_RATE
+VAD_CHUNK = 640               # Silero is run on two 40 ms chunks per frame
+WAKE_TAIL_GUARD_S = 0.25      # speech this soon after detection is the wake word's own tail
+SPEECH_PAD_S = 0.25           # kept before the first and after the last speech frame
+HYSTERESIS = 0.15             # VAD: speech at >= threshold, silence below threshold - this
+
+
+@dataclass(frozen=True)
+class WakeOptions:
+    word: str = "alexa"
+    threshold: float = 0.5
+    refractory_s: float = 1.5
+    vad_threshold: float = 0.5
+    silence_ms: int = 700
+    max_command_s: float = 10.0
+    no_speech_timeout_s: float = 4.0
+
+
+@dataclass(frozen=True)
+class WakeCommand:
+    wake: WakeEvent
+    utterance: Utterance
+    detected_at_s: float      # stream time the detector fired
+    ended_at_s: float         # stream time the command was endpointed
+
+
+class WakeListener:
+    name = "wake"
+
+    def __init__(self, options: WakeOptions, source: str = ""):
+        from openwakeword.model import Model
+        from openwakeword.vad import VAD
+
+        self.options = options
+        self.source = source
+        path = openwakeword_model(options.word)
+        with warnings.catch_warnings():
+            # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
+            warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
+            self._oww = Model(wakeword_model_paths=[str(path)])
+        self._key = next(iter(self._oww.models))
+        self._vad = VAD()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._frames: deque[tuple[float, np.ndarray, float]] = deque()   # (t, int16 frame, vad prob)
+        self._t = 0.0
+        self._state = "idle"
+        self._refractory_until = 0.0
+        self._cmd: dict = {}
+        self.frames_seen = 0
+        log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
+
+    # streaming ------------------------------------------------------------------------
+    @property
+    def stream_time_s(self) -> float:
+        return self._t
+
+    def feed(self, samples: np.ndarray) -> list[WakeCommand]:
+        """Feed float32 [-1, 1] or int16 mono 16 kHz samples; returns commands completed."""
+        if samples.dtype != np.int16:
+            samples = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+        self._pending = np.concatenate([self._pending, samples])
+        done = []
+        while len(self._pending) >= FRAME:
+            frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+            cmd = self._step(frame)
+            if cmd is not None:
+                done.append(cmd)
+        return done
+
+    def finish(self) -> list[WakeCommand]:
+        """End of input: a command being captured is cut where the audio ends."""
+        if self._state == "command":
+            return [self._cut("end_of_input", self._t)]
+        return []
+
+    def reset(self) -> None:
+        """Forget everything heard. openWakeWord's reset() keeps its audio buffers, so a fresh
+        stretch of silence is pushed through them instead (a detection could fire again)."""
+        silence = np.zeros(FRAME, dtype=np.int16)
+        for _ in range(int(2.0 / FRAME_S)):
+            self._oww.predict(silence)
+        self._oww.reset()
+        self._vad.reset_states()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._frames.clear()
+        self._t = 0.0
+        self._state = "idle"
+        self._refractory_until = 0.0
+        self._cmd = {}
+
+    # internals -----------------------------------------------------------------------
+    def _step(self, frame: np.ndarray) -> WakeCommand | None:
+        t = self._t
+        score = float(self._oww.predict(frame)[self._key])
+        vad = float(self._vad.predict(frame, frame_size=VAD_CHUNK))
+        self._t += FRAME_S
+        self.frames_seen += 1
+        self._frames.append((t, frame, vad))
+        self._trim()
+        o = self.options
+        if self._state == "idle":
+            if score >= o.threshold and t >= self._refractory_until:
+                self._state = "command"
+                self._cmd = {"detect": t + FRAME_S, "peak": score, "wake_end": None,
+                             "onset": None, "last_speech": None, "in_speech": False}
+            return None
+        # capturing a command
+        c = self._cmd
+        if c["wake_end"] is None:
+            if score >= o.threshold:
+                c["peak"] = max(c["peak"], score)
+            else:
+                c["wake_end"] = t
+        frame_end = t + FRAME_S
+        if t >= c["detect"] + WAKE_TAIL_GUARD_S:
+            if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
+                c["in_speech"] = True
+                c["onset"] = t if c["onset"] is None else c["onset"]
+                c["last_speech"] = frame_end
+            else:
+                c["in_speech"] = False
+        if c["onset"] is not None and frame_end - c["last_speech"] >= o.silence_ms / 1000:
+            return self._cut("silence", frame_end)
+        if frame_end - c["detect"] >= o.max_command_s:
+            return self._cut("max_length", frame_end)
+        if c["onset"] is None and frame_end - c["detect"] >= o.no_speech_timeout_s:
+            return self._cut("no_speech", frame_end)
+        return None
+
+    def _trim(self) -> None:
+        keep_s = self.options.max_command_s + 3.0
+        while self._frames and self._frames[0][0] < self._t - keep_s:
+            if self._state == "command" and self._frames[0][0] >= self._cmd["detect"] - 1.0:
+                break
+            self._frames.popleft()
+
+    def _cut(self, reason: str, now: float) -> WakeCommand:
+        c = self._cmd
+        o = self.options
+        detect = c["detect"]
+        if c["onset"] is None:
+            start, end = detect, detect
+        else:
+            start = max(detect, c["onset"] - SPEECH_PAD_S)
+            end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason == "silence" else now
+        samples = [f for (t, f, _v) in self._frames if t + FRAME_S > start and t < end]
+        audio = np.concatenate(samples).astype(np.float32) / 32767.0 if samples else np.zeros(0, np.float32)
+        first_t = next((t for (t, _f, _v) in self._frames if t + FRAME_S > start), start)
+        a = max(0, int(round((start - first_t) * PIPELINE_RATE)))
+        b = a + max(0, int(round((end - start) * PIPELINE_RATE)))
+        wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
+                         end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
+                         model=f"openwakeword/{o.word}_v0.1")
+        utt = Utterance(audio=Audio(audio[a:b], PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
+                        endpoint=reason if c["onset"] is not None else "no_speech", wake=wake,
+                        source=self.source)
+        self._state = "idle"
+        self._refractory_until = max(now, detect + o.refractory_s)
+        self._cmd = {}
+        return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3))
+
+
+def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[WakeCommand]:
+    """Every command in a recording, fed through the streaming listener in ``chunk_s`` pieces."""
+    step = int(chunk_s * audio.sample_rate)
+    out: list[WakeCommand] = []
+    for i in range(0, len(audio.samples), step):
+        out.extend(listener.feed(audio.samples[i: i + step]))
+    out.extend(listener.finish())
+    return out

@@ -1,0 +1,54 @@
+"""Shared fixtures. The NLU model is trained once per test run into a temporary cache."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+RECORDINGS = ROOT / "recordings"
+
+# One cache for the whole run (and for CLI subprocesses): the home model trains once.
+_CACHE = os.environ.get("ASSISTANT_TEST_CACHE") or tempfile.mkdtemp(prefix="assistant-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def config():
+    from assistant.config import Config
+
+    return Config.load(path=None, overrides={})
+
+
+@pytest.fixture(scope="session")
+def assistant(config):
+    """A real assistant (models load on first use and are shared by the tests)."""
+    from assistant.runner import Assistant
+
+    return Assistant(config)
+
+
+@pytest.fixture(scope="session")
+def text_assistant(assistant):
+    return assistant
+
+
+@pytest.fixture()
+def fresh(assistant):
+    """A new session on the shared assistant, starting from the default world."""
+    counter = {"n": 0}
+
+    def make(**kw):
+        counter["n"] += 1
+        return assistant.new_session(f"test-{counter['n']}", **kw)
+
+    return make
+
+
+def say(assistant, session, text, stop="respond"):
+    """Run one typed turn from nlu to ``stop``; returns the Turn."""
+    return assistant.run_turn(session, assistant.text_turn(session, text), start="nlu", stop=stop)

@@ -1,0 +1,51 @@
+"""Speech synthesis: the OS synthesizers (real), piper (through a tiny voice built here)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.errors import ModelMissing
+from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, TtsOptions, TtsStage, make_synth, sentences
+from tests.tiny_piper import build_tiny_voice
+
+
+@pytest.mark.parametrize("synth", [FestivalSynth(), FliteSynth(), EspeakSynth()], ids=lambda s: s.name)
+def test_os_synthesizers_speak(synth):
+    audio = synth.synthesize("Turning on the kitchen lights.")
+    assert 0.8 < audio.duration_s < 4.0
+    assert audio.peak > 0.05
+    assert audio.sample_rate in (8000, 16000, 22050, 32000, 44100, 48000)
+
+
+def test_rate_changes_duration():
+    slow = EspeakSynth(rate=0.7).synthesize("Setting a timer for ten minutes.")
+    fast = EspeakSynth(rate=1.4).synthesize("Setting a timer for ten minutes.")
+    assert slow.duration_s > fast.duration_s * 1.4
+
+
+def test_auto_prefers_festival_then_flite_then_espeak():
+    assert make_synth("auto").name == "festival"
+
+
+def test_replies_are_spoken_sentence_by_sentence():
+    assert sentences("Did you mean the movie? Or the audiobook.") == ["Did you mean the movie?", "Or the audiobook."]
+    speech = TtsStage(TtsOptions(backend="flite")).speak("It's 8 AM. You have no alarms.")
+    assert speech.backend == "flite" and 0 < speech.first_chunk_ms
+    assert speech.audio.duration_s > 1.0
+
+
+def test_piper_voice_loads_and_streams_per_sentence(tmp_path):
+    voice = build_tiny_voice(tmp_path)
+    stage = TtsStage(TtsOptions(voice=str(voice)))        # auto → piper when a voice is set
+    assert stage.synth.name == "piper"
+    parts = [stage.synth.synthesize(s) for s in ("One sentence.", "And another one.")]
+    speech = stage.speak("One sentence. And another one.")
+    assert speech.backend == "piper" and speech.audio.sample_rate == 16000
+    assert speech.audio.duration_s == pytest.approx(sum(p.duration_s for p in parts))
+    assert speech.first_chunk_ms > 0 and np.max(np.abs(speech.audio.samples)) > 0
+
+
+def test_missing_piper_voice_says_how_to_get_one(tmp_path):
+    with pytest.raises(ModelMissing) as err:
+        make_synth("piper", str(tmp_path / "en_US-lessac-medium.onnx"))
+    assert "piper.download_voices" in str(err.value)

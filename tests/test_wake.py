@@ -1,0 +1,58 @@
+"""openWakeWord on real recordings: real people saying "alexa", real keyword speech."""
+from __future__ import annotations
+
+import pytest
+
+from assistant.audio import Audio, load_audio
+from stages.wake import WakeListener, WakeOptions, scan
+from tests.conftest import DATA, RECORDINGS
+
+
+@pytest.fixture(scope="module")
+def listener():
+    return WakeListener(WakeOptions())
+
+
+def with_command(wake: Audio, command_s: float = 1.2) -> Audio:
+    """The wake word, then real speech (a LibriVox reader) as the 'command', then silence."""
+    speech = load_audio(RECORDINGS / "real-speech" / "austen-0930.wav").slice(0.0, command_s)
+    return Audio.concat([Audio.silence(0.5), wake, Audio.silence(0.3), speech, Audio.silence(1.5)])
+
+
+@pytest.mark.parametrize("clip", ["alexa-5.flac", "alexa-32-libsndfile-fails.flac"])
+def test_real_alexa_is_detected_and_the_command_cut(listener, clip):
+    listener.reset()
+    stream = with_command(load_audio(DATA / clip))
+    commands = scan(listener, stream)
+    assert len(commands) == 1
+    cmd = commands[0]
+    assert cmd.wake.word == "alexa" and cmd.wake.score >= 0.5
+    assert cmd.utterance.endpoint == "silence"
+    assert 0.6 < cmd.utterance.audio.duration_s < 2.5
+
+
+def test_real_keyword_speech_does_not_wake_it(listener):
+    listener.reset()
+    assert scan(listener, load_audio(DATA / "keywords-no-alexa.wav")) == []
+
+
+def test_reset_forgets_a_detection(listener):
+    listener.reset()
+    wake = load_audio(DATA / "alexa-5.flac")
+    # the wake word right at the end of the input: no command captured yet
+    listener.feed(Audio.concat([Audio.silence(0.5), wake]).samples)
+    listener.reset()
+    assert scan(listener, Audio.silence(3.0)) == []
+
+
+def test_wake_with_no_command_times_out_as_no_speech(listener):
+    listener.reset()
+    stream = Audio.concat([Audio.silence(0.5), load_audio(DATA / "alexa-5.flac"), Audio.silence(5.0)])
+    commands = scan(listener, stream)
+    assert len(commands) == 1 and commands[0].utterance.endpoint == "no_speech"
+    assert commands[0].utterance.audio.duration_s == 0
+
+
+def test_other_wake_words_load():
+    for word in ("hey_jarvis", "hey_mycroft"):
+        assert WakeListener(WakeOptions(word=word)).options.word == word

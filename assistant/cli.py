@@ -23,6 +23,7 @@ COMMANDS = {
     "replay": "replay",
     "models": "models",
     "config": "config_cmd",
+    "trace": "trace",
 }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from functools import lru_cache
 
@@ -18,8 +19,16 @@ def _load():
     global _model
     with _lock:
         if _model is None:
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            import torch
+            import transformers
             from sentence_transformers import SentenceTransformer
 
+            transformers.utils.logging.set_verbosity_error()
+            transformers.utils.logging.disable_progress_bar()
+            # One thread: inputs are a sentence or two, and with two threads the model thrashed
+            # whenever anything else ran (241 ms vs 20 ms per sentence, measured here).
+            torch.set_num_threads(1)
             path = minilm_model()
             _model = SentenceTransformer(str(path), device="cpu")
             log.info("loaded sentence embeddings from %s", path)

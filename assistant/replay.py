@@ -42,6 +42,10 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
 
     Reply audio is written where ``assistant.reply_dir`` points, if anywhere.
     """
+    from assistant.records import STAGES
+
+    start = "nlu" if not rec.continuous and all(t.audio is None for t in rec.turns) else "asr"
+    assistant.stages.prepare(STAGES[STAGES.index(start): STAGES.index(stop) + 1])
     session = assistant.new_session(rec.id, world=rec.world, device=rec.device, user=rec.user,
                                     start_time=rec.start_time, meta={"source": rec.path, **rec.meta})
     try:

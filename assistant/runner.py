@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from assistant.audio import Audio, write_wav
 from assistant.config import Config, cache_dir
@@ -23,6 +23,9 @@ from hooks.bus import Event, HookBus
 from sim.domain import Domain, load_domain
 from sim.world import World, deep_merge
 from stages.base import StageFailure
+
+if TYPE_CHECKING:
+    from hooks.tracer import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,12 @@ class Stages:
     def override(self, name: str, stage: Any) -> None:
         """Use ``stage`` for ``name`` (tests, custom backends)."""
         self._built[name] = stage
+
+    def prepare(self, names) -> None:
+        """Build these stages now, so that no turn pays for loading a model."""
+        for name in names:
+            if name != "wake":
+                self[name]
 
     def loaded(self) -> tuple[str, ...]:
         return tuple(self._built)
@@ -95,6 +104,9 @@ class Assistant:
         self.config = config or Config.load()
         self.domain = load_domain(self.config["session.domain"])
         self.bus = bus or HookBus()
+        from hooks.registry import install
+
+        self.hooks = install(self.bus, self.config)
         self.stages = Stages(self.config, self.domain)
         self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -118,6 +130,15 @@ class Assistant:
         session = Session(session_id, self.domain, w, dev, usr, meta)
         self.bus.emit(Event("session_start", session_id, data=None, meta=session))
         return session
+
+    def trace_to(self, directory: str | Path) -> Tracer:
+        """Write traces of every session from now on into ``directory``."""
+        from hooks.tracer import Tracer
+
+        tracer = Tracer(directory, audio=self.config["trace.audio"], embeddings=self.config["trace.embeddings"],
+                        fsync=self.config["trace.fsync"])
+        self.bus.add_observer(tracer)
+        return tracer
 
     def end_session(self, session: Session) -> None:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
@@ -239,6 +260,10 @@ class Assistant:
                     session.user = session.user.remember(e.type, e.id)
 
     def _finish(self, session: Session, turn: Turn) -> Turn:
+        try:
+            turn = self.bus.finish_turn(turn, session)
+        except Exception as err:   # a broken labeler must not lose the turn
+            log.warning("turn %d: finishing interceptor failed (%s: %s)", turn.index, type(err).__name__, err)
         session.turns.append(turn)
         self.bus.emit(Event("turn_end", session.id, turn.index, data=turn, meta=session))
         return turn

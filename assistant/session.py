@@ -102,6 +102,8 @@ class Turn:
     ms: Mapping[str, float] = field(default_factory=frozen_map)
     gold: Gold | None = None
     reply_audio: str | None = None       # path of the written reply, when written
+    barge_in: bool = False               # this turn's speech began while the previous reply played
+    labels: Mapping[str, Any] = field(default_factory=frozen_map)   # "oracle" / "predicted" → label
 
     def with_stage(self, stage: str, output: Any, ms: float) -> "Turn":
         key = {"wake": "utterance", "asr": "transcript", "nlu": "interpretation",

@@ -46,13 +46,17 @@ class Observer(Protocol):
 
 
 class Interceptor:
-    """Base class: override either hook. Returning ``None`` from ``before`` runs the stage."""
+    """Base class: override any hook. Returning ``None`` from ``before`` runs the stage."""
 
     def before(self, stage: str, stage_input: Any, ctx: Any) -> Any | None:
         return None
 
     def after(self, stage: str, stage_input: Any, output: Any, ctx: Any) -> Any:
         return output
+
+    def finish_turn(self, turn: Any, session: Any) -> Any:
+        """The finished turn before ``turn_end`` is emitted (labelers attach labels here)."""
+        return turn
 
 
 class HookBus:
@@ -110,3 +114,8 @@ class HookBus:
         for interceptor in self._interceptors:
             output = interceptor.after(stage, stage_input, output, ctx)
         return output
+
+    def finish_turn(self, turn: Any, session: Any) -> Any:
+        for interceptor in self._interceptors:
+            turn = interceptor.finish_turn(turn, session)
+        return turn

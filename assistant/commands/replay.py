@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="session folders or audio files")
     parser.add_argument("--json", action="store_true", help="one JSON object per turn on stdout")
     parser.add_argument("--out", metavar="DIR", help="write each reply as WAV under DIR/<session>/")
+    parser.add_argument("--trace", metavar="DIR", help="write a JSONL trace per session (and its audio) into DIR")
     parser.add_argument("--stop", choices=STAGES[1:], default="tts", help="last stage to run (default tts)")
     parser.add_argument("--continuous", action="store_true",
                         help="treat plain audio files as continuous recordings (listen for the wake word)")
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             assistants[domain] = Assistant(cfg)
             if args.out:
                 assistants[domain].reply_dir = Path(args.out)
+            if args.trace:
+                assistants[domain].trace_to(args.trace)
         for summary in replay(assistants[domain], rec, stop=args.stop):
             print(json.dumps(summary, ensure_ascii=False) if args.json else _line(summary), flush=True)
     return 2 if failed else 0

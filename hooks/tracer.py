@@ -1,0 +1,218 @@
+"""The tracer: one JSONL file per session, a record per stage boundary, audio beside it.
+
+Each record is one line written with a single ``write`` and flushed to the OS before the
+pipeline moves on, so a process killed at any moment leaves a file that parses up to its last
+complete line (readers skip a torn last line). Records are described in ``trace.schema.json``
+and README "Traces".
+
+A turn's ``turn_end`` carries implicit signals that depend on what the user did next, so it is
+written when the next turn ends (or the session ends), after that turn's stage records.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.audio import Audio, write_wav
+from assistant.records import STAGES, StageError, to_jsonable
+from assistant.session import Turn
+from assistant.summary import turn_summary
+from hooks.bus import Event
+from hooks.signals import session_signals
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "assistant.trace/1"
+
+
+def confidence_signals(stage: str, output: Any) -> dict:
+    """The quality signals a stage's output carries, flattened for analysis."""
+    if output is None:
+        return {}
+    if stage == "wake":
+        return {"wake_score": output.wake.score if output.wake else None, "endpoint": output.endpoint,
+                "utterance_s": round(output.audio.duration_s, 3)}
+    if stage == "asr":
+        probs = [w.probability for w in output.words]
+        return {"avg_logprob": output.avg_logprob, "no_speech_prob": output.no_speech_prob,
+                "confidence": round(output.confidence, 4), "compression_ratio": output.compression_ratio,
+                "min_word_prob": round(min(probs), 4) if probs else None,
+                "mean_word_prob": round(sum(probs) / len(probs), 4) if probs else None,
+                "words": len(output.words)}
+    if stage == "nlu":
+        return {"intent_confidence": output.confidence, "intent_margin": round(output.margin, 4),
+                "coverage": output.coverage, "out_of_domain": output.out_of_domain, "slots": len(output.slots)}
+    if stage == "resolve":
+        gaps = [e.candidates[0].score - e.candidates[1].score for e in output.entities if len(e.candidates) > 1]
+        return {"min_entity_score": round(output.min_score, 4), "unresolved": sum(e.id is None for e in output.entities),
+                "candidate_gap": round(min(gaps), 4) if gaps else None,
+                "clarification": output.clarification is not None, "carried": len(output.carried)}
+    if stage == "respond":
+        return {"status": output.status, "reply_type": output.reply_type}
+    if stage == "tts":
+        return {"first_chunk_ms": output.first_chunk_ms, "reply_s": round(output.audio.duration_s, 3)}
+    return {}
+
+
+class _Writer:
+    """Appends whole lines to one file; each record is a single write, flushed immediately."""
+
+    def __init__(self, path: Path, fsync: bool):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fsync = fsync
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def write(self, record: dict) -> None:
+        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@dataclass
+class _SessionTrace:
+    writer: _Writer
+    audio_dir: Path
+    turns: list[Turn] = field(default_factory=list)   # finished turns, in order
+    written: int = 0                                   # how many turn_end records are on disk
+    audio: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+class Tracer:
+    """An observer that writes ``DIR/<session>.jsonl`` (and ``DIR/<session>/*.wav``)."""
+
+    def __init__(self, directory: str | Path, audio: bool = True, embeddings: bool = True, fsync: bool = False):
+        self.directory = Path(directory)
+        self.write_audio = audio
+        self.embeddings = embeddings
+        self.fsync = fsync
+        self._sessions: dict[str, _SessionTrace] = {}
+        self.files: list[Path] = []
+
+    # observer ------------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}")
+        handler(event)
+
+    def _base(self, event: Event) -> dict:
+        return {"schema": SCHEMA, "session": event.session, "turn": event.turn, "stage": event.stage,
+                "event": event.kind, "t": round(event.t, 6), "time": time.time()}
+
+    def _on_session_start(self, event: Event) -> None:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in event.session)
+        writer = _Writer(self.directory / f"{safe}.jsonl", self.fsync)
+        self.files.append(writer.path)
+        st = _SessionTrace(writer, self.directory / safe)
+        self._sessions[event.session] = st
+        session = event.meta
+        meta = {}
+        if session is not None:
+            meta = {"domain": session.domain.name, "start_time": session.start_clock.isoformat(),
+                    "device": to_jsonable(session.device), "user": to_jsonable(session.user),
+                    **{k: to_jsonable(v) for k, v in session.meta.items()}}
+        st.writer.write({**self._base(event), "meta": meta})
+
+    def _on_turn_start(self, event: Event) -> None:
+        st = self._sessions[event.session]
+        turn: Turn = event.data
+        record = {**self._base(event), "source": turn.source, "start_s": turn.start_s,
+                  "input": "text" if turn.text_input is not None else "audio"}
+        if turn.utterance is not None:
+            ref = self._audio(st, turn.index, "utterance", turn.utterance.audio)
+            if ref:
+                record["audio"] = {"utterance": ref}
+        st.writer.write(record)
+
+    def _on_stage_start(self, event: Event) -> None:
+        st = self._sessions[event.session]
+        st.writer.write({**self._base(event), "input_type": type(event.data).__name__ if event.data is not None else None})
+
+    def _on_stage_end(self, event: Event) -> None:
+        st = self._sessions[event.session]
+        record = {**self._base(event), "duration_ms": round(event.duration_ms or 0.0, 3),
+                  "output": to_jsonable(event.data), "signals": confidence_signals(event.stage, event.data)}
+        if event.stage == "tts" and event.data is not None:
+            ref = self._audio(st, event.turn, "reply", event.data.audio)
+            if ref:
+                record["audio"] = {"reply": ref}
+        st.writer.write(record)
+
+    def _on_stage_error(self, event: Event) -> None:
+        st = self._sessions[event.session]
+        err: StageError = event.data
+        st.writer.write({**self._base(event), "duration_ms": round(event.duration_ms or 0.0, 3),
+                         "error": {"code": err.code, "message": err.message}})
+
+    def _on_turn_end(self, event: Event) -> None:
+        st = self._sessions[event.session]
+        st.turns.append(event.data)
+        # The previous turn's signals are now complete: write its turn_end.
+        self._flush(st, ended=False)
+
+    def _on_session_end(self, event: Event) -> None:
+        st = self._sessions.pop(event.session, None)
+        if st is None:
+            return
+        self._flush(st, ended=True)
+        st.writer.write({**self._base(event), "turns": len(st.turns)})
+        st.writer.close()
+
+    # internals -----------------------------------------------------------------------
+    def _similarity(self):
+        if not self.embeddings:
+            return None
+        from assistant.embeddings import similarity
+
+        return similarity
+
+    def _flush(self, st: _SessionTrace, ended: bool) -> None:
+        upto = len(st.turns) if ended else len(st.turns) - 1
+        if upto <= st.written:
+            return
+        signals = session_signals(st.turns, self._similarity(), ended=ended)
+        for i in range(st.written, upto):
+            st.writer.write(self.turn_end_record(st.turns[i], signals[i].to_json(), st.audio.get(st.turns[i].index, {})))
+        st.written = upto
+
+    def turn_end_record(self, turn: Turn, signals: dict, audio: dict) -> dict:
+        summary = turn_summary(turn)
+        out = turn.outcome
+        stages = {}
+        for stage, attr in zip(STAGES, ("utterance", "transcript", "interpretation", "resolution", "outcome", "speech")):
+            value = getattr(turn, attr)
+            if value is not None:
+                stages[stage] = {"output": to_jsonable(value), "signals": confidence_signals(stage, value)}
+        labels = {"oracle": to_jsonable(turn.labels.get("oracle")), "predicted": to_jsonable(turn.labels.get("predicted"))}
+        return {
+            "schema": SCHEMA, "session": turn.session, "turn": turn.index, "stage": None, "event": "turn_end",
+            "t": round(time.monotonic(), 6), "time": time.time(),
+            "source": turn.source, "start_s": turn.start_s,
+            "wake": summary["wake"], "transcript": summary["transcript"], "intent": summary["intent"],
+            "slots": summary["slots"], "entities": summary["entities"], "reply": summary["reply"],
+            "reply_type": out.reply_type if out is not None else None,
+            "status": out.status if out is not None else None,
+            "ms": summary["ms"], "errors": summary["errors"], "stages": stages,
+            "signals": signals, "gold": summary.get("gold"), "correct": summary.get("correct"),
+            "labels": labels, "audio": audio,
+        }
+
+    def _audio(self, st: _SessionTrace, turn: int, kind: str, audio: Audio) -> str | None:
+        if not self.write_audio or audio is None or len(audio.samples) == 0:
+            return None
+        name = f"turn{turn:03d}-{kind}.wav"
+        write_wav(st.audio_dir / name, audio)
+        ref = f"{st.audio_dir.name}/{name}"
+        st.audio.setdefault(turn, {})[kind] = ref
+        return ref

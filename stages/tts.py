@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 SUBPROCESS_TIMEOUT_S = 30
 OS_BACKENDS = ("festival", "flite", "espeak-ng")
+# espeak-ng's -p scale (0-99, 50 = the voice's own pitch) moves f0 by about one semitone per 7
+# units near the middle (measured with en-us: -p 20/50/80 gave 87/109/143 Hz).
+ESPEAK_P_PER_SEMITONE = 7.0
+# flite voices that ignore the f0_shift feature (measured: same samples with and without it).
+FLITE_FIXED_F0 = frozenset({"rms"})
 
 
 def sentences(text: str) -> list[str]:
@@ -49,6 +54,19 @@ def _read_wav(path: Path) -> Audio:
     return Audio(data.mean(axis=1), rate)
 
 
+def pitch_factor(semitones: float) -> float:
+    return 2.0 ** (semitones / 12.0)
+
+
+def replay_faster(audio: Audio, factor: float) -> Audio:
+    """The same samples labelled with a higher rate: played ``factor`` times faster they sound
+    ``factor`` higher in pitch and formants (a smaller speaker) and shorter. Synthesizers without
+    a pitch control shift pitch this way, after speaking ``factor`` times slower."""
+    if factor == 1.0:
+        return audio
+    return Audio(audio.samples, int(round(audio.sample_rate * factor)))
+
+
 def _run(cmd: list[str], what: str, stdin: str | None = None) -> None:
     try:
         subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True, timeout=SUBPROCESS_TIMEOUT_S)
@@ -62,6 +80,14 @@ class _FileSynth(abc.ABC):
 
     name = ""
     voice = ""
+    rate = 1.0
+    semitones = 0.0          # pitch relative to the voice's own
+    native_pitch = True      # False: pitch is shifted by replay_faster after slower speech
+
+    @property
+    def _tempo(self) -> float:
+        """The speaking rate to ask the tool for (slower when replay_faster will speed it up)."""
+        return self.rate if self.native_pitch else self.rate / pitch_factor(self.semitones)
 
     @abc.abstractmethod
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
@@ -72,63 +98,80 @@ class _FileSynth(abc.ABC):
             out = Path(tmp) / "speech.wav"
             cmd, stdin = self._command(text, out)
             _run(cmd, self.name, stdin)
-            return _read_wav(out)
+            audio = _read_wav(out)
+        return audio if self.native_pitch else replay_faster(audio, pitch_factor(self.semitones))
 
 
 class FestivalSynth(_FileSynth):
-    name = "festival"
+    """festival's text2wave. HTS voices ignore Duration_Stretch and honour only the engine's
+    speed (-r) among hts_engine_params (measured: -fm, -a, -b change nothing), so pitch is
+    shifted by replay_faster."""
 
-    def __init__(self, voice: str = "cmu_us_slt_arctic_hts", rate: float = 1.0):
+    name = "festival"
+    native_pitch = False
+
+    def __init__(self, voice: str = "cmu_us_slt_arctic_hts", rate: float = 1.0, semitones: float = 0.0):
         self.voice = voice
         self.rate = rate
+        self.semitones = semitones
 
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
-        stretch = 1.0 / max(self.rate, 0.1)
-        return (["text2wave", "-o", str(out), "-eval", f"(voice_{self.voice})",
-                 "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})"], text)
+        tempo = max(self._tempo, 0.1)
+        if self.voice.endswith("_hts"):
+            speed = f'(set! hts_engine_params (cons (list "-r" {tempo:.3f}) hts_engine_params))'
+        else:
+            speed = f"(Parameter.set 'Duration_Stretch {1.0 / tempo:.3f})"
+        return (["text2wave", "-o", str(out), "-eval", f"(voice_{self.voice})", "-eval", speed], text)
 
 
 class FliteSynth(_FileSynth):
     name = "flite"
 
-    def __init__(self, voice: str = "slt", rate: float = 1.0):
+    def __init__(self, voice: str = "slt", rate: float = 1.0, semitones: float = 0.0):
         self.voice = voice
         self.rate = rate
+        self.semitones = semitones
+        self.native_pitch = voice not in FLITE_FIXED_F0
 
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
-        stretch = 1.0 / max(self.rate, 0.1)
-        return (["flite", "-voice", self.voice, "--setf", f"duration_stretch={stretch:.3f}",
+        stretch = 1.0 / max(self._tempo, 0.1)
+        pitch = ["--setf", f"f0_shift={pitch_factor(self.semitones):.4f}"] if self.native_pitch and self.semitones else []
+        return (["flite", "-voice", self.voice, "--setf", f"duration_stretch={stretch:.3f}", *pitch,
                  "-t", text, "-o", str(out)], None)
 
 
 class EspeakSynth(_FileSynth):
     name = "espeak-ng"
 
-    def __init__(self, voice: str = "en-us", rate: float = 1.0, pitch: int = 50):
+    def __init__(self, voice: str = "en-us", rate: float = 1.0, pitch: int = 50, semitones: float = 0.0):
         self.voice = voice
         self.rate = rate
-        self.pitch = pitch
+        self.pitch = pitch          # espeak-ng's own -p scale
+        self.semitones = semitones  # added to it
 
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
         wpm = int(round(175 * self.rate))
-        return (["espeak-ng", "-v", self.voice, "-s", str(wpm), "-p", str(self.pitch),
+        p = int(round(min(99.0, max(0.0, self.pitch + ESPEAK_P_PER_SEMITONE * self.semitones))))
+        return (["espeak-ng", "-v", self.voice, "-s", str(wpm), "-p", str(p),
                  "-w", str(out), text], None)
 
 
 class PiperSynth:
     name = "piper"
 
-    def __init__(self, model_path: str, rate: float = 1.0, speaker: int | None = None):
+    def __init__(self, model_path: str, rate: float = 1.0, speaker: int | None = None, semitones: float = 0.0):
         from piper import PiperVoice, SynthesisConfig
 
         path = piper_voice(model_path)
         self.voice = path.stem
         self._voice = PiperVoice.load(str(path))
-        self._config = SynthesisConfig(speaker_id=speaker, length_scale=1.0 / max(rate, 0.1))
+        # piper has no pitch control: speak slower, then replay faster (see replay_faster)
+        self._factor = pitch_factor(semitones)
+        self._config = SynthesisConfig(speaker_id=speaker, length_scale=self._factor / max(rate, 0.1))
 
     def chunks(self, text: str) -> Iterator[Audio]:
         for chunk in self._voice.synthesize(text, syn_config=self._config):
-            yield Audio(chunk.audio_float_array.reshape(-1), chunk.sample_rate)
+            yield replay_faster(Audio(chunk.audio_float_array.reshape(-1), chunk.sample_rate), self._factor)
 
     def synthesize(self, text: str) -> Audio:
         return Audio.concat(list(self.chunks(text)))

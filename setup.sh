@@ -14,7 +14,7 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: the CPU build. An unpinned torch pulls gigabytes of CUDA packages.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,ray]"
 # torchaudio must not be present: next to torch 2.13 it fails to import and breaks transformers.
 if .venv/bin/python -m pip show torchaudio >/dev/null 2>&1; then
   echo "setup: torchaudio is installed in .venv and breaks transformers; remove it (pip uninstall torchaudio)" >&2

@@ -18,12 +18,15 @@ from assistant.errors import UserError
 
 log = logging.getLogger("assistant")
 
-# name → module in assistant.commands; each module has add_arguments(parser) and run(args, config)
+# name → module in assistant.commands; each module has add_arguments(parser) and run(args, config).
+# Modules not listed here are found too (see _commands): a new command needs no edit here.
 COMMANDS = {
     "replay": "replay",
     "models": "models",
     "config": "config_cmd",
     "trace": "trace",
+    "talk": "talk",
+    "nlu": "nlu",
 }
 
 
@@ -55,11 +58,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+def _commands() -> dict[str, str]:
+    """The listed commands first, then any other module in assistant/commands/."""
+    import pkgutil
+
+    import assistant.commands as package
+
+    found = dict(COMMANDS)
+    listed = set(found.values())
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name not in listed and not info.name.startswith("_"):
+            found[info.name.removesuffix("_cmd").replace("_", "-")] = info.name
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="assistant", description="A staged, traced, offline voice assistant and its simulator.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in COMMANDS.items():
+    for name, module in _commands().items():
         mod = importlib.import_module(f"assistant.commands.{module}")
         p = sub.add_parser(name, help=mod.__doc__.strip().splitlines()[0], description=mod.__doc__)
         mod.add_arguments(p)

@@ -37,9 +37,16 @@ class Utterance:
     audio: Audio
     start_s: float = 0.0
     end_s: float = 0.0
-    endpoint: str = "pre_segmented"  # silence | max_length | end_of_input | no_speech | pre_segmented
+    endpoint: str = "pre_segmented"  # silence | max_length | end_of_input | no_speech | pre_segmented | no_wake
     wake: WakeEvent | None = None
     source: str = ""
+    spoken: str | None = None        # the words said, when known (simulated users); never gold
+    condition: str = ""              # acoustic condition id (simulation), e.g. "pink@10"
+
+    @property
+    def heard(self) -> bool:
+        """False when the wake stage heard no wake word: the assistant stays asleep."""
+        return self.endpoint != "no_wake"
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class Candidate:
     id: str
     name: str
     score: float
-    method: str                    # exact | fuzzy | phonetic | embedding | context
+    method: str                    # exact | fuzzy | partial | phonetic | embedding | context
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ class Stages:
         self.domain = domain
         self._built: dict[str, Any] = {}
         self._builders: dict[str, Callable[[], Any]] = {
-            "asr": self._asr, "nlu": self._nlu, "resolve": self._resolve,
+            "wake": self._wake, "asr": self._asr, "nlu": self._nlu, "resolve": self._resolve,
             "respond": self._respond, "tts": self._tts,
         }
 
@@ -60,11 +60,15 @@ class Stages:
     def prepare(self, names) -> None:
         """Build these stages now, so that no turn pays for loading a model."""
         for name in names:
-            if name != "wake":
-                self[name]
+            self[name]
 
     def loaded(self) -> tuple[str, ...]:
         return tuple(self._built)
+
+    def _wake(self):
+        from stages.wake import SegmentWake, WakeOptions
+
+        return SegmentWake(WakeOptions(**self.config.section("wake")))
 
     def _asr(self):
         from stages.asr import AsrOptions, WhisperAsr
@@ -111,6 +115,13 @@ class Assistant:
         self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
+    def fork(self, bus: HookBus) -> "Assistant":
+        """The same assistant (config, domain, loaded stages) reporting to another bus."""
+        other = object.__new__(Assistant)
+        other.config, other.domain, other.stages = self.config, self.domain, self.stages
+        other.bus, other.hooks, other.reply_dir, other._executor = bus, [], None, None
+        return other
+
     # sessions -------------------------------------------------------------------------
     def new_session(self, session_id: str, world: Mapping | None = None, device: Mapping | None = None,
                     user: Mapping | None = None, start_time: str | None = None,
@@ -149,9 +160,12 @@ class Assistant:
         """Run stages ``start``..``stop`` on a turn that holds the input for ``start``."""
         if start not in STAGES or stop not in STAGES or STAGES.index(start) > STAGES.index(stop):
             raise ValueError(f"cannot run from {start!r} to {stop!r}")
+        if start == "wake" and turn.heard_from is None:
+            turn = replace(turn, heard_from=turn.utterance)   # keep the raw input: the cut replaces it
         now = session.clock_at(turn.start_s)
         session.world.advance_to(now)
         ctx = session.context(turn.index, now)
+        self.bus.start_turn(turn, session)
         self.bus.emit(Event("turn_start", session.id, turn.index, data=turn, meta=session))
         if turn.utterance is not None and turn.wake is not None and wake_ms is not None:
             # The wake stage ran while listening; bracket it now that it produced this turn.
@@ -163,8 +177,8 @@ class Assistant:
         data: Any = self._initial_input(turn, start)
         order = STAGES[STAGES.index(start): STAGES.index(stop) + 1]
         for stage in order:
-            if stage == "wake":
-                continue
+            if stage == "asr" and isinstance(data, Utterance) and not data.heard:
+                break   # no wake word: the assistant stays asleep
             if stage == "nlu" and isinstance(data, Transcript) and not data.text.strip():
                 break   # nothing was said: the assistant goes back to listening, silently
             turn, data, failed = self._run_stage(session, turn, stage, data, ctx)
@@ -177,9 +191,9 @@ class Assistant:
         return turn
 
     def _initial_input(self, turn: Turn, start: str) -> Any:
-        if start == "asr":
+        if start in ("wake", "asr"):
             if turn.utterance is None:
-                raise ValueError("a turn starting at asr needs an utterance")
+                raise ValueError(f"a turn starting at {start} needs an utterance")
             return turn.utterance
         if start == "nlu":
             text = turn.text_input if turn.text_input is not None else (turn.transcript.text if turn.transcript else None)

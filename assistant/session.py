@@ -78,6 +78,8 @@ class Gold:
     out_of_domain: bool = False
     wake: bool | None = None             # was the assistant addressed (for continuous audio)
     reply_type: str | None = None
+    act: str | None = None               # what the NLU should say: the utterance's own intent
+    spans: tuple[tuple[str, str, Any], ...] = ()   # (slot, words, value) the NLU should find
 
     @property
     def has_outcome(self) -> bool:
@@ -92,7 +94,7 @@ class Turn:
     start_s: float = 0.0                 # position in the session's audio timeline
     text_input: str | None = None        # typed / simulated text when the turn starts at nlu
     wake: WakeEvent | None = None
-    utterance: Utterance | None = None
+    utterance: Utterance | None = None   # what the ASR hears (the wake stage's cut, or the input)
     transcript: Transcript | None = None
     interpretation: Interpretation | None = None
     resolution: Resolution | None = None
@@ -103,6 +105,7 @@ class Turn:
     gold: Gold | None = None
     reply_audio: str | None = None       # path of the written reply, when written
     barge_in: bool = False               # this turn's speech began while the previous reply played
+    heard_from: Utterance | None = None  # the raw input of a turn that starts at the wake stage
     labels: Mapping[str, Any] = field(default_factory=frozen_map)   # "oracle" / "predicted" → label
 
     def with_stage(self, stage: str, output: Any, ms: float) -> "Turn":
@@ -147,6 +150,14 @@ class Session:
 
     def clock_at(self, offset_s: float) -> dt.datetime:
         return self.start_clock + dt.timedelta(seconds=offset_s)
+
+    def snapshot(self) -> "Session":
+        """An independent copy (world included) for counterfactual replays."""
+        other = Session(self.id, self.domain, self.world.snapshot(), self.device, self.user, self.meta)
+        other.dialogue = self.dialogue
+        other.turns = list(self.turns)
+        other.start_clock = self.start_clock
+        return other
 
     def context(self, turn_index: int, now: dt.datetime | None = None) -> TurnContext:
         return TurnContext(

@@ -28,7 +28,10 @@ def judge(turn: Turn) -> bool | None:
     gold = turn.gold
     if gold is None:
         return None
-    if gold.wake is False:                  # the assistant woke, but nobody addressed it
+    woke = turn.utterance is None or turn.utterance.heard
+    if gold.wake is False:                  # nobody addressed it: right only if it stayed asleep
+        return not woke
+    if gold.wake is True and not woke:      # addressed, and it did not hear the wake word
         return False
     if not gold.has_outcome:
         return None
@@ -38,6 +41,8 @@ def judge(turn: Turn) -> bool | None:
     if gold.out_of_domain:
         return out.reply_type == "out_of_domain"
     if gold.reply_type is not None and out.reply_type != gold.reply_type:
+        return False
+    if out.status in ("failed", "error"):     # the right request, but it did not get done
         return False
     return out.intent == gold.intent and _canon(dict(out.args)) == _canon(expected_args(gold))
 
@@ -52,6 +57,7 @@ def gold_summary(gold: Gold | None) -> dict | None:
         "entities": to_jsonable(dict(gold.entities)),
         "out_of_domain": gold.out_of_domain,
         "wake": gold.wake,
+        **({"act": gold.act, "spans": to_jsonable(gold.spans)} if gold.act else {}),
     }
 
 

@@ -54,6 +54,9 @@ class Interceptor:
     def after(self, stage: str, stage_input: Any, output: Any, ctx: Any) -> Any:
         return output
 
+    def start_turn(self, turn: Any, session: Any) -> None:
+        """Called before a turn's first stage (labelers snapshot the session here)."""
+
     def finish_turn(self, turn: Any, session: Any) -> Any:
         """The finished turn before ``turn_end`` is emitted (labelers attach labels here)."""
         return turn
@@ -103,19 +106,27 @@ class HookBus:
                     type(observer).__name__, event.kind, type(err).__name__, err,
                 )
 
+    # Interceptors may be duck-typed (plugins): a missing hook method means "no change".
+    def _hooks(self, name: str):
+        return [h for h in (getattr(i, name, None) for i in self._interceptors) if callable(h)]
+
     def before(self, stage: str, stage_input: Any, ctx: Any) -> Any | None:
-        for interceptor in self._interceptors:
-            replaced = interceptor.before(stage, stage_input, ctx)
+        for hook in self._hooks("before"):
+            replaced = hook(stage, stage_input, ctx)
             if replaced is not None:
                 return replaced
         return None
 
     def after(self, stage: str, stage_input: Any, output: Any, ctx: Any) -> Any:
-        for interceptor in self._interceptors:
-            output = interceptor.after(stage, stage_input, output, ctx)
+        for hook in self._hooks("after"):
+            output = hook(stage, stage_input, output, ctx)
         return output
 
+    def start_turn(self, turn: Any, session: Any) -> None:
+        for hook in self._hooks("start_turn"):
+            hook(turn, session)
+
     def finish_turn(self, turn: Any, session: Any) -> Any:
-        for interceptor in self._interceptors:
-            turn = interceptor.finish_turn(turn, session)
+        for hook in self._hooks("finish_turn"):
+            turn = hook(turn, session)
         return turn

@@ -10,6 +10,7 @@ written when the next turn ends (or the session ends), after that turn's stage r
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -87,7 +88,9 @@ class _SessionTrace:
     audio_dir: Path
     turns: list[Turn] = field(default_factory=list)   # finished turns, in order
     written: int = 0                                   # how many turn_end records are on disk
+    repeats: list = field(default_factory=list)        # repeat_count of each written turn
     audio: dict[int, dict[str, str]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)   # as written at session_start
 
 
 class Tracer:
@@ -122,6 +125,7 @@ class Tracer:
             meta = {"domain": session.domain.name, "start_time": session.start_clock.isoformat(),
                     "device": to_jsonable(session.device), "user": to_jsonable(session.user),
                     **{k: to_jsonable(v) for k, v in session.meta.items()}}
+        st.meta = meta
         st.writer.write({**self._base(event), "meta": meta})
 
     def _on_turn_start(self, event: Event) -> None:
@@ -166,7 +170,14 @@ class Tracer:
         if st is None:
             return
         self._flush(st, ended=True)
-        st.writer.write({**self._base(event), "turns": len(st.turns)})
+        record = {**self._base(event), "turns": len(st.turns)}
+        # what the session learned about itself while it ran (a live session: overflows, how it ended)
+        session = event.meta
+        changed = {k: to_jsonable(v) for k, v in (session.meta.items() if session is not None else ())
+                   if st.meta.get(k) != to_jsonable(v)}
+        if changed:
+            record["meta"] = changed
+        st.writer.write(record)
         st.writer.close()
 
     # internals -----------------------------------------------------------------------
@@ -181,9 +192,17 @@ class Tracer:
         upto = len(st.turns) if ended else len(st.turns) - 1
         if upto <= st.written:
             return
-        signals = session_signals(st.turns, self._similarity(), ended=ended)
+        # Only the turns being written, with one turn of context on each side (signals look at
+        # the previous and the next turn); repeat counts continue from the turns already written.
+        lo = max(0, st.written - 1)
+        window = st.turns[lo: upto + 1]
+        signals = session_signals(window, self._similarity(), ended=ended and upto == len(st.turns))
         for i in range(st.written, upto):
-            st.writer.write(self.turn_end_record(st.turns[i], signals[i].to_json(), st.audio.get(st.turns[i].index, {})))
+            sig = signals[i - lo]
+            chain = (st.repeats[i - 1] + 1 if i > 0 else 1) if sig.rephrase_of_previous else 0
+            sig = dataclasses.replace(sig, repeat_count=chain)
+            st.repeats.append(chain)
+            st.writer.write(self.turn_end_record(st.turns[i], sig.to_json(), st.audio.get(st.turns[i].index, {})))
         st.written = upto
 
     def turn_end_record(self, turn: Turn, signals: dict, audio: dict) -> dict:
@@ -194,7 +213,7 @@ class Tracer:
             value = getattr(turn, attr)
             if value is not None:
                 stages[stage] = {"output": to_jsonable(value), "signals": confidence_signals(stage, value)}
-        labels = {"oracle": to_jsonable(turn.labels.get("oracle")), "predicted": to_jsonable(turn.labels.get("predicted"))}
+        labels = {"oracle": None, "predicted": None, **to_jsonable(dict(turn.labels))}
         return {
             "schema": SCHEMA, "session": turn.session, "turn": turn.index, "stage": None, "event": "turn_end",
             "t": round(time.monotonic(), 6), "time": time.time(),

@@ -22,7 +22,7 @@ from assistant.records import frozen_map
 log = logging.getLogger(__name__)
 
 DOMAINS_DIR = Path(__file__).parent / "domains"
-BUILTIN_TYPES = ("number", "ordinal", "time", "date", "duration", "temperature", "percentage")
+BUILTIN_TYPES = ("number", "ordinal", "time", "date", "duration", "temperature", "percentage", "quantity")
 DIALOGUE_INTENTS = ("Affirm", "Deny", "Inform")
 OOD_INTENT = "__ood__"
 API_KINDS = ("python", "state", "list_add", "list_read", "list_remove", "create", "lookup")
@@ -341,19 +341,34 @@ def _load(path: Path) -> Domain:
             raise r.fail(f"intents.{intent.name}.api", f"unknown API {intent.api!r}")
 
     ood_local = [str(s) for s in r.seq(raw.get("out_of_domain"), "out_of_domain")]
-    ood_files = [str(s) for s in r.seq(raw.get("out_of_domain_files"), "out_of_domain_files")]
     ood = list(ood_local)
-    for rel in ood_files:
+    for i, entry in enumerate(r.seq(raw.get("out_of_domain_files"), "out_of_domain_files")):
+        where = f"out_of_domain_files[{i}]"
+        # FILE, or {file: FILE, exclude: [SOURCE-PREFIX, ...]} to leave out some sources'
+        # lines (a restaurant domain cannot decline SNIPS' BookRestaurant requests).
+        if isinstance(entry, Mapping):
+            rel = r.text(entry.get("file"), f"{where}.file")
+            exclude = tuple(str(x) for x in r.seq(entry.get("exclude"), f"{where}.exclude"))
+        else:
+            rel, exclude = r.text(entry, where), ()
         f = (path.parent / rel)
         if not f.is_file():
-            raise r.fail("out_of_domain_files", f"no such file {rel}")
+            raise r.fail(where, f"no such file {rel}")
         # Lines are TEXT or SOURCE<TAB>TEXT.
-        ood.extend(line.split("\t")[-1].strip() for line in f.read_text(encoding="utf-8").splitlines()
-                   if line.strip() and not line.startswith("#"))
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            source, _tab, text = line.rpartition("\t")
+            if exclude and source and source.startswith(exclude):
+                continue
+            ood.append(text.strip())
     shared_ood = DOMAINS_DIR / "_out_of_domain.txt"
     if shared_ood.is_file():
         ood.extend(line.strip() for line in shared_ood.read_text(encoding="utf-8").splitlines()
                    if line.strip() and not line.startswith("#"))
+    # Sentences of the shared files this domain serves ("order a pizza" for a restaurant domain).
+    served = {str(x).strip().lower() for x in r.seq(raw.get("out_of_domain_exclude"), "out_of_domain_exclude")}
+    ood = [x for x in ood if x.lower() not in served]
 
     responses = dict(DEFAULT_RESPONSES)
     responses.update({str(k): str(v) for k, v in r.mapping(raw.get("responses"), "responses").items()})

@@ -23,6 +23,13 @@ from stages.normalize import MONTHS, WEEKDAYS, normalize, spoken_number
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 _SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^}]*))?\}")
 DEFAULT_NOW = dt.datetime(2026, 3, 14, 8, 0)
+# How people wrap a request ("actually, …", "… please"): added to some generated requests so
+# that the model learns they carry no meaning of their own. Dialogue acts are left as written.
+PREFIXES = ("actually", "okay", "ok", "um", "uh", "hey", "so", "please", "can you", "could you",
+            "i want to", "i'd like to", "now", "and", "oh and", "no wait", "sorry")
+SUFFIXES = ("please", "thanks", "thank you", "now", "for me", "right now")
+PREFIX_P = 0.15
+SUFFIX_P = 0.08
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,14 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
         return _num(rng.randint(1, 100), rng)
     if slot_type == "ordinal":
         return rng.choice(["first", "second", "third", "fourth", "fifth", "last"])
+    if slot_type == "quantity":
+        unit = rng.choice(["ounces", "oz", "pounds", "lb", "cups", "gallons", "liters", "grams", "bottles", "cans"])
+        r = rng.random()
+        if r < 0.15:
+            singular = {"ounces": "ounce", "pounds": "pound", "cups": "cup", "gallons": "gallon",
+                        "liters": "liter", "grams": "gram", "bottles": "bottle", "cans": "can"}.get(unit, unit)
+            return rng.choice([f"half a {singular}", f"a {singular}", f"a {singular} and a half", "a dozen"])
+        return f"{_num(rng.choice([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32]), rng)} {unit}"
     raise KeyError(slot_type)
 
 
@@ -186,6 +201,17 @@ class UtteranceGenerator:
         # so the spans computed above are final.
         return Example("".join(out), intent.name, tuple(spans), frozen_map(slot_values))
 
+    @staticmethod
+    def decorate(ex: Example, rng: random.Random) -> Example:
+        """Sometimes wrap a request in words that carry nothing ("actually, …", "… please")."""
+        prefix = rng.choice(PREFIXES) + " " if rng.random() < PREFIX_P else ""
+        suffix = " " + rng.choice(SUFFIXES) if rng.random() < SUFFIX_P else ""
+        if not prefix and not suffix:
+            return ex
+        shift = len(prefix)
+        return Example(prefix + ex.text + suffix, ex.intent,
+                       tuple((a + shift, b + shift, s) for a, b, s in ex.spans), ex.values)
+
     def _literal_value(self, slot_type: str, literal: str) -> Any:
         if slot_type in BUILTIN_TYPES:
             return normalize(slot_type, literal, self.now)
@@ -215,6 +241,8 @@ class UtteranceGenerator:
                 if len(seen) >= target:
                     break
                 ex = self.render(intent, variants[i % len(variants)], rng)
+                if not intent.is_dialogue_act:
+                    ex = self.decorate(ex, rng)
                 seen.setdefault(ex.text, ex)
             exs = list(seen.values())
             floor = target // 2

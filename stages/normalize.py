@@ -13,6 +13,7 @@ temperature  {"value": number, "unit": "F" | "C"}     "72 degrees"
 duration     int seconds                              "an hour and a half" → 5400
 time         "HH:MM" (24 h)                           "seven thirty pm" → "19:30"
 date         "YYYY-MM-DD" (relative to ``now``)       "tomorrow"
+quantity     {"value": number, "unit": UNIT}           "12 oz", "half a cup"
 ===========  =======================================  ===================
 
 A parser returns ``None`` when the text holds no value of its type.
@@ -48,7 +49,39 @@ DURATION_UNITS = {
     "minute": 60, "minutes": 60, "min": 60, "mins": 60,
     "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "h": 3600,
     "day": 86400, "days": 86400,
+    "week": 604800, "weeks": 604800,
 }
+# Quantity units: every spelling → its canonical symbol.
+QUANTITY_UNITS = {
+    **dict.fromkeys(("oz", "ounce", "ounces", "fl oz"), "oz"),
+    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), "lb"),
+    **dict.fromkeys(("g", "gram", "grams", "gr"), "g"),
+    **dict.fromkeys(("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"), "kg"),
+    **dict.fromkeys(("cup", "cups"), "cup"),
+    **dict.fromkeys(("tbsp", "tablespoon", "tablespoons"), "tbsp"),
+    **dict.fromkeys(("tsp", "teaspoon", "teaspoons"), "tsp"),
+    **dict.fromkeys(("pint", "pints", "pt"), "pt"),
+    **dict.fromkeys(("quart", "quarts", "qt"), "qt"),
+    **dict.fromkeys(("gallon", "gallons", "gal"), "gal"),
+    **dict.fromkeys(("l", "liter", "liters", "litre", "litres"), "l"),
+    **dict.fromkeys(("ml", "milliliter", "milliliters", "millilitre", "millilitres"), "ml"),
+    **dict.fromkeys(("mile", "miles", "mi"), "mi"),
+    **dict.fromkeys(("km", "kilometer", "kilometers", "kilometre", "kilometres"), "km"),
+    **dict.fromkeys(("foot", "feet", "ft"), "ft"),
+    **dict.fromkeys(("inch", "inches"), "in"),
+    **dict.fromkeys(("meter", "meters", "metre", "metres"), "m"),
+    **dict.fromkeys(("dozen",), "dozen"),
+    # countable containers keep their own (singular) name
+    **{w: w[:-1] if w.endswith("s") and w not in ("boxes", "bunches", "loaves") else
+       {"boxes": "box", "bunches": "bunch", "loaves": "loaf"}.get(w, w)
+       for w in ("piece", "pieces", "item", "items", "pack", "packs", "can", "cans", "bottle", "bottles",
+                 "box", "boxes", "bag", "bags", "loaf", "loaves", "slice", "slices", "bunch", "bunches",
+                 "jar", "jars", "carton", "cartons")},
+}
+# Abbreviations that are ordinary words too ("g", "l", "in", "can") count only right after digits.
+_NEEDS_AMOUNT = {"g", "gr", "l", "pt", "qt", "mi", "ft", "kg", "kgs", "km", "ml", "gal", "can", "cans",
+                 "item", "items", "piece", "pieces", "box", "boxes", "bag", "bags"}
+FRACTION_WORDS = {"half": 0.5, "halves": 0.5, "quarter": 0.25, "quarters": 0.25, "third": 1 / 3, "thirds": 1 / 3}
 NUMBER_WORDS = set(UNITS) | set(TENS) | set(SCALES) | {"a", "an", "and", "half", "quarter", "couple"}
 # Every word a builtin value may be said with (for vocabulary coverage and ASR biasing).
 BUILTIN_WORDS = (NUMBER_WORDS | set(ORDINALS) | set(DURATION_UNITS) | set(WEEKDAYS) | set(MONTHS) | {
@@ -56,7 +89,8 @@ BUILTIN_WORDS = (NUMBER_WORDS | set(ORDINALS) | set(DURATION_UNITS) | set(WEEKDA
     "evening", "night", "tonight", "today", "tomorrow", "yesterday", "weekend", "next", "this", "past",
     "to", "after", "before", "degrees", "degree", "celsius", "centigrade", "fahrenheit", "percent",
     "minus", "full", "max", "maximum", "minimum", "day", "of", "the", "in", "on", "at", "for", "st", "nd", "rd", "th",
-})
+    "point", "dozen", "week", "month", "year", "weeks", "months", "hours", "quarters", "thirds",
+} | {w for k in QUANTITY_UNITS for w in k.split()})
 
 
 def tokens(text: str) -> list[str]:
@@ -66,7 +100,7 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", r"\1 \2", text)
     text = re.sub(r"\b([ap])\.?\s?m\b\.?", r"\1m", text)
     text = re.sub(r"(\d)([a-z])", r"\1 \2", text)
-    return re.findall(r"\d+(?:[.:]\d+)?|[a-z']+", text)
+    return re.findall(r"\d+/\d+|\d+(?:[.:]\d+)?|[a-z']+", text)
 
 
 def _words_to_number(words: list[str]) -> float | None:
@@ -101,11 +135,15 @@ def _words_to_number(words: list[str]) -> float | None:
     return total + current if seen else None
 
 
+def _is_digits(t: str) -> bool:
+    return re.fullmatch(r"\d+(\.\d+)?", t) is not None
+
+
 def _number_runs(toks: list[str]) -> list[tuple[int, int, float]]:
-    """Maximal runs of number words/digits: (start, end, value)."""
+    """Maximal runs of number words/digits: (start, end, value). "two point five" → 2.5."""
     runs, i = [], 0
     while i < len(toks):
-        if toks[i] in UNITS or toks[i] in TENS or re.fullmatch(r"\d+(\.\d+)?", toks[i]):
+        if toks[i] in UNITS or toks[i] in TENS or _is_digits(toks[i]):
             j = i + 1
             while j < len(toks) and (toks[j] in UNITS or toks[j] in TENS or toks[j] in SCALES
                                      or (toks[j] == "and" and j + 1 < len(toks) and toks[j + 1] in UNITS | TENS)):
@@ -116,6 +154,15 @@ def _number_runs(toks: list[str]) -> list[tuple[int, int, float]]:
                     break
                 j += 1
             value = _words_to_number(toks[i:j])
+            # decimals said as digits: "two point five", "98 point 6"
+            if value is not None and j + 1 < len(toks) and toks[j] == "point":
+                k, digits = j + 1, ""
+                while k < len(toks) and (toks[k] in UNITS and UNITS[toks[k]] < 10 or toks[k].isdigit()):
+                    digits += str(UNITS.get(toks[k], toks[k]))
+                    k += 1
+                if digits:
+                    value = float(f"{int(value)}.{digits}")
+                    j = k
             if value is not None:
                 runs.append((i, j, value))
             i = j
@@ -308,11 +355,15 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
         return (today + dt.timedelta(days=1)).isoformat()
     if "yesterday" in toks:
         return (today - dt.timedelta(days=1)).isoformat()
-    if any(t in ("today", "tonight", "now") for t in toks) or joined in ("this morning", "this afternoon", "this evening"):
+    if any(t in ("today", "tonight", "now") for t in toks) or re.search(r"\bthis (morning|afternoon|evening|night)\b", joined):
         return today.isoformat()
     if "weekend" in toks:
         days = (5 - today.weekday()) % 7
+        if "next" in toks and days == 0:
+            days = 7
         return (today + dt.timedelta(days=days)).isoformat()
+    if re.search(r"\bnext week\b", joined):
+        return (today + dt.timedelta(days=7)).isoformat()
     for i, t in enumerate(toks):
         if t in WEEKDAYS:
             days = (WEEKDAYS.index(t) - today.weekday()) % 7
@@ -335,6 +386,34 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
     m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", text)
     if m:
         return m.group(0)
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?", next((t for t in toks if "/" in t), "")) or \
+        re.search(r"\b(\d{1,2})/(\d{1,2})/(\d{2,4})\b", text)
+    if m:                                          # US order: month/day[/year]
+        year = int(m.group(3)) if m.group(3) else today.year
+        year += 2000 if year < 100 else 0
+        try:
+            candidate = dt.date(year, int(m.group(1)), int(m.group(2)))
+        except ValueError:
+            return None
+        if not m.group(3) and candidate < today:
+            candidate = dt.date(year + 1, candidate.month, candidate.day)
+        return candidate.isoformat()
+    day = next((ORDINALS[t] for t in toks if t in ORDINALS and ORDINALS[t] <= 31), None)
+    if day is None:
+        day = next((int(t) for i, t in enumerate(toks) if t.isdigit() and i + 1 < len(toks)
+                    and toks[i + 1] in ("st", "nd", "rd", "th") and 1 <= int(t) <= 31), None)
+    if day is not None and ("the" in toks or "on" in toks or len(toks) <= 2):
+        # "on the fifth": the next such day of a month
+        year, month = today.year, today.month
+        for _ in range(3):
+            try:
+                candidate = dt.date(year, month, day)
+            except ValueError:
+                candidate = None
+            if candidate is not None and candidate >= today:
+                return candidate.isoformat()
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return None
     if "in" in toks:
         d = parse_duration(text)
         if d and d >= 86400:
@@ -356,6 +435,68 @@ def _day_number(toks: list[str], from_end: bool = False) -> int | None:
     return None
 
 
+def _amount_before(words: list[str]) -> float | None:
+    """The amount said just before a unit: "12", "two and a half", "half a", "three quarters of a"."""
+    words = list(words)
+    while words and words[-1] == "of":
+        words.pop()
+    if not words:
+        return None
+    last = words[-1]
+    if last in ("a", "an"):
+        k = len(words) - 2
+        if k >= 0 and words[k] == "of":
+            k -= 1
+        if k >= 0 and words[k] in FRACTION_WORDS:          # "half a cup", "three quarters of a cup"
+            runs = [r for r in _number_runs(words[:k]) if r[1] == k]
+            return (runs[0][2] if runs else 1.0) * FRACTION_WORDS[words[k]]
+        return 1.0
+    if last in FRACTION_WORDS:
+        frac = FRACTION_WORDS[last]
+        if words[-3:-1] == ["and", "a"] or words[-3:-1] == ["and", "an"]:   # "one and a half"
+            runs = [r for r in _number_runs(words[:-3]) if r[1] == len(words) - 3]
+            return (runs[0][2] if runs else 1.0) + frac
+        runs = [r for r in _number_runs(words[:-1]) if r[1] == len(words) - 1]
+        return runs[0][2] * frac if runs else frac                          # "three quarters", "a quarter"
+    m = re.fullmatch(r"(\d+)/(\d+)", last)
+    if m and int(m.group(2)):
+        frac = int(m.group(1)) / int(m.group(2))
+        whole = words[-2] if len(words) >= 2 and words[-2].isdigit() else None
+        return frac + (int(whole) if whole else 0)
+    runs = [r for r in _number_runs(words) if r[1] == len(words)]
+    return runs[0][2] if runs else None
+
+
+def parse_quantity(text: str, now: dt.datetime | None = None) -> dict | None:
+    """{"value": number, "unit": symbol}. "12 oz", "two pounds", "half a cup", "1 1/2 cups",
+    "a gallon and a half", "a dozen" (12, "count"); a bare number has unit None."""
+    toks = tokens(text)
+    for u, t in enumerate(toks):
+        two = " ".join(toks[u:u + 2])
+        if two in QUANTITY_UNITS:
+            t = two
+        if t not in QUANTITY_UNITS:
+            continue
+        amount = _amount_before(toks[:u])
+        if t in _NEEDS_AMOUNT and not (u and (_is_digits(toks[u - 1]) or "/" in toks[u - 1]
+                                              or toks[u - 1] in UNITS or toks[u - 1] in TENS)):
+            continue                  # "g", "l", "can" alone are words, not units
+        if amount is None:
+            amount = 1.0
+        rest = toks[u + len(t.split()):]
+        if rest[:3] in (["and", "a", "half"], ["and", "an", "half"]):
+            amount += 0.5
+        unit = QUANTITY_UNITS[t]
+        if unit == "dozen":
+            return {"value": _as_int(amount * 12), "unit": "count"}
+        return {"value": _as_int(round(amount, 3)), "unit": unit}
+    runs = _number_runs(toks)
+    if runs:
+        return {"value": _as_int(runs[0][2]), "unit": None}
+    amount = _amount_before(toks)
+    return {"value": _as_int(round(amount, 3)), "unit": None} if amount is not None and "half" in toks else None
+
+
 PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
     "number": parse_number,
     "ordinal": parse_ordinal,
@@ -364,14 +505,30 @@ PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
     "duration": parse_duration,
     "time": parse_time,
     "date": parse_date,
+    "quantity": parse_quantity,
 }
 
 
-def normalize(slot_type: str, text: str, now: dt.datetime | None = None) -> Any:
-    """Canonical value of ``text`` as ``slot_type``; None if it holds none."""
+_MERIDIEM_WORDS = {"am": "am", "pm": "pm", **_TIME_OF_DAY}
+
+
+def meridiem_hint(text: str) -> str | None:
+    """"am"/"pm" when the words say which half of the day ("tomorrow morning", "tonight")."""
+    return next((_MERIDIEM_WORDS[t] for t in tokens(text) if t in _MERIDIEM_WORDS), None)
+
+
+def normalize(slot_type: str, text: str, now: dt.datetime | None = None, context: str | None = None) -> Any:
+    """Canonical value of ``text`` as ``slot_type``; None if it holds none.
+
+    ``context`` is the whole utterance the words came from: a time said without am/pm takes
+    it from the rest ("seven thirty" in "seven thirty tomorrow evening" is 19:30)."""
     parser = PARSERS.get(slot_type)
     if parser is None:
         raise KeyError(f"no normalizer for type {slot_type!r}")
+    if slot_type == "time" and context and meridiem_hint(text) is None:
+        hint = meridiem_hint(context)
+        if hint is not None:
+            text = f"{text} {hint}"
     try:
         return parser(text, now)
     except (ValueError, IndexError) as err:  # malformed numbers in odd transcripts

@@ -3,7 +3,9 @@
 :class:`WakeListener` is streaming: feed it audio in any chunk size and it returns each
 command it has finished cutting — the wake event plus the speech that followed, ended by
 silence. Replay of a recording and the live microphone loop use the same listener, so a
-recording fed in real time gives the same turns as one fed as fast as possible.
+recording fed in real time gives the same turns as one fed as fast as possible. The live loop
+also opens a capture without a wake word (:meth:`WakeListener.listen_now`: a follow-up answer,
+speech that barged in); such commands carry ``wake=None``.
 """
 from __future__ import annotations
 
@@ -41,10 +43,11 @@ class WakeOptions:
 
 @dataclass(frozen=True)
 class WakeCommand:
-    wake: WakeEvent
+    wake: WakeEvent | None    # None: captured by listen_now(), no wake word
     utterance: Utterance
-    detected_at_s: float      # stream time the detector fired
+    detected_at_s: float      # stream time the detector fired (or listen_now() opened the capture)
     ended_at_s: float         # stream time the command was endpointed
+    speech_end_s: float | None = None   # stream time the last speech frame ended (None: no speech)
 
 
 class WakeListener:
@@ -70,12 +73,44 @@ class WakeListener:
         self._refractory_until = 0.0
         self._cmd: dict = {}
         self.frames_seen = 0
+        self.speech_since: float | None = None   # start of the current run of speech frames
         log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
 
     # streaming ------------------------------------------------------------------------
     @property
     def stream_time_s(self) -> float:
         return self._t
+
+    @property
+    def capturing(self) -> bool:
+        """A command is being captured (after a wake word or :meth:`listen_now`)."""
+        return self._state == "command"
+
+    @property
+    def capture_started_s(self) -> float | None:
+        """Stream time the current capture began (the ``detected_at_s`` its command will have)."""
+        return round(self._cmd["detect"], 3) if self._state == "command" else None
+
+    @property
+    def capture_has_wake(self) -> bool:
+        return self._state == "command" and self._cmd["wake"]
+
+    def listen_now(self, no_speech_s: float | None = None, since_s: float | None = None) -> bool:
+        """Capture a command from now on without a wake word (a follow-up answer, a barge-in).
+
+        With no speech within ``no_speech_s`` the capture ends with no command at all. ``since_s``
+        says speech has been going on since then (still in the buffer): the command starts there.
+        Returns False when a command is already being captured.
+        """
+        if self._state == "command":
+            return False
+        self._state = "command"
+        detect = self._t if since_s is None else max(0.0, since_s - SPEECH_PAD_S)
+        self._cmd = {"detect": detect, "peak": 0.0, "wake_end": detect, "onset": since_s,
+                     "last_speech": self._t if since_s is not None else None, "in_speech": since_s is not None,
+                     "wake": False, "guard_s": 0.0,
+                     "no_speech_s": self.options.no_speech_timeout_s if no_speech_s is None else no_speech_s}
+        return True
 
     def feed(self, samples: np.ndarray) -> list[WakeCommand]:
         """Feed float32 [-1, 1] or int16 mono 16 kHz samples; returns commands completed."""
@@ -92,9 +127,9 @@ class WakeListener:
 
     def finish(self) -> list[WakeCommand]:
         """End of input: a command being captured is cut where the audio ends."""
-        if self._state == "command":
-            return [self._cut("end_of_input", self._t)]
-        return []
+        if self._state != "command" or self._unheard_window():
+            return []
+        return [self._cut("end_of_input", self._t)]
 
     def reset(self) -> None:
         """Forget everything heard. openWakeWord's reset() keeps its audio buffers, so a fresh
@@ -110,6 +145,7 @@ class WakeListener:
         self._state = "idle"
         self._refractory_until = 0.0
         self._cmd = {}
+        self.speech_since = None
 
     # internals -----------------------------------------------------------------------
     def _step(self, frame: np.ndarray) -> WakeCommand | None:
@@ -121,11 +157,14 @@ class WakeListener:
         self._frames.append((t, frame, vad))
         self._trim()
         o = self.options
+        speaking = vad >= o.vad_threshold or (self.speech_since is not None and vad >= o.vad_threshold - HYSTERESIS)
+        self.speech_since = (t if self.speech_since is None else self.speech_since) if speaking else None
         if self._state == "idle":
             if score >= o.threshold and t >= self._refractory_until:
                 self._state = "command"
                 self._cmd = {"detect": t + FRAME_S, "peak": score, "wake_end": None,
-                             "onset": None, "last_speech": None, "in_speech": False}
+                             "onset": None, "last_speech": None, "in_speech": False,
+                             "wake": True, "guard_s": WAKE_TAIL_GUARD_S, "no_speech_s": o.no_speech_timeout_s}
             return None
         # capturing a command
         c = self._cmd
@@ -135,7 +174,7 @@ class WakeListener:
             else:
                 c["wake_end"] = t
         frame_end = t + FRAME_S
-        if t >= c["detect"] + WAKE_TAIL_GUARD_S:
+        if t >= c["detect"] + c["guard_s"]:
             if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
                 c["in_speech"] = True
                 c["onset"] = t if c["onset"] is None else c["onset"]
@@ -146,9 +185,16 @@ class WakeListener:
             return self._cut("silence", frame_end)
         if frame_end - c["detect"] >= o.max_command_s:
             return self._cut("max_length", frame_end)
-        if c["onset"] is None and frame_end - c["detect"] >= o.no_speech_timeout_s:
-            return self._cut("no_speech", frame_end)
+        if c["onset"] is None and frame_end - c["detect"] >= c["no_speech_s"]:
+            return None if self._unheard_window() else self._cut("no_speech", frame_end)
         return None
+
+    def _unheard_window(self) -> bool:
+        """A listen_now() capture nobody spoke in ends with no command: nobody addressed us."""
+        if self._cmd["wake"] or self._cmd["onset"] is not None:
+            return False
+        self._state, self._cmd = "idle", {}
+        return True
 
     def _trim(self) -> None:
         keep_s = self.options.max_command_s + 3.0
@@ -173,14 +219,16 @@ class WakeListener:
         b = a + max(0, int(round((end - start) * PIPELINE_RATE)))
         wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
                          end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
-                         model=f"openwakeword/{o.word}_v0.1")
+                         model=f"openwakeword/{o.word}_v0.1") if c["wake"] else None
         utt = Utterance(audio=Audio(audio[a:b], PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
                         endpoint=reason if c["onset"] is not None else "no_speech", wake=wake,
                         source=self.source)
         self._state = "idle"
-        self._refractory_until = max(now, detect + o.refractory_s)
+        self._refractory_until = max(now, detect + o.refractory_s) if wake is not None else now
         self._cmd = {}
-        return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3))
+        speech_end = round(c["last_speech"], 3) if c["last_speech"] is not None else None
+        return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3),
+                           speech_end_s=speech_end)
 
 
 def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[WakeCommand]:
@@ -191,3 +239,28 @@ def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[Wak
         out.extend(listener.feed(audio.samples[i: i + step]))
     out.extend(listener.finish())
     return out
+
+
+class SegmentWake:
+    """The wake stage for one turn's audio (simulated users, recorded clips with a wake word):
+    the streaming listener runs over the clip and the first command it cuts is the utterance.
+    No wake word heard → an utterance with ``endpoint="no_wake"`` and the turn goes no further."""
+
+    name = "wake"
+
+    def __init__(self, options: WakeOptions):
+        self.listener = WakeListener(options)
+
+    def run(self, utterance: Utterance, ctx) -> Utterance:
+        self.listener.reset()
+        padded = Audio.concat([utterance.audio, Audio.silence(self.listener.options.silence_ms / 1000 + 0.5)])
+        commands = scan(self.listener, padded)
+        if not commands:
+            return Utterance(audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE), start_s=utterance.start_s,
+                             end_s=utterance.end_s, endpoint="no_wake", source=utterance.source,
+                             spoken=utterance.spoken, condition=utterance.condition)
+        cmd = commands[0]
+        return Utterance(audio=cmd.utterance.audio, start_s=utterance.start_s + cmd.utterance.start_s,
+                         end_s=utterance.start_s + cmd.utterance.end_s, endpoint=cmd.utterance.endpoint,
+                         wake=cmd.wake, source=utterance.source, spoken=utterance.spoken,
+                         condition=utterance.condition)

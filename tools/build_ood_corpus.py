@@ -39,14 +39,23 @@ def main(data: Path, out: Path) -> None:
         d = json.loads(line)
         if d["scenario"] in SLURP_SCENARIOS and not HOME_WORDS.search(d["sentence"].lower()):
             slurp.append(f"slurp:{d['scenario']}_{d['action']}\t{d['sentence'].strip().lower()}")
-    lines += rng.sample(sorted(set(slurp)), min(SLURP_TOTAL, len(slurp)))
+    slurp = sorted(set(slurp))
+    chosen = rng.sample(slurp, min(SLURP_TOTAL, len(slurp)))
+    lines += chosen
+    # The rest is what simulated users say: real requests the NLU never trained on.
+    held = [s for s in slurp if s not in set(chosen)]
+    sim_header = [
+        "# Out-of-domain requests simulated users make, one per line: SOURCE<TAB>TEXT.",
+        "# SLURP devel (CC BY 4.0) sentences NOT in home_ood.txt, so the NLU never trained on them.",
+    ]
+    (out.parent / "home_ood_sim.txt").write_text("\n".join(sim_header + held) + "\n", encoding="utf-8")
     header = [
         "# Out-of-domain requests for the home domain, one per line: SOURCE<TAB>TEXT.",
         "# Written by people outside this project. Built by tools/build_ood_corpus.py;",
         "# SNIPS (CC0 1.0, sonos/nlu-benchmark) and SLURP devel (CC BY 4.0, pswietojanski/slurp).",
     ]
     out.write_text("\n".join(header + lines) + "\n", encoding="utf-8")
-    print(f"wrote {len(lines)} sentences to {out}")
+    print(f"wrote {len(lines)} sentences to {out}, {len(held)} to home_ood_sim.txt")
 
 
 if __name__ == "__main__":

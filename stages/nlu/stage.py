@@ -6,43 +6,31 @@ never retrained and a changed one always is.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import random
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.records import IntentScore, Interpretation, Slot, Transcript
 from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
-from sim.utterances import UtteranceGenerator
 from stages.base import StageFailure
-from stages.nlu.model import TRAINER_VERSION, SpacyNlu, TrainConfig
-from stages.normalize import normalize
+from stages.nlu.model import SpacyNlu, TrainConfig
+from stages.nlu.recipes import spec_key, train_spec
+from stages.normalize import normalize, parse_date
 
 log = logging.getLogger(__name__)
 
 NBEST = 5
-GENERATION_SEED = 0
-PER_INTENT = 160
 
 
 def model_key(domain: Domain, config: TrainConfig) -> str:
-    blob = json.dumps([domain.digest, TRAINER_VERSION, asdict(config), PER_INTENT, GENERATION_SEED],
-                      sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return spec_key(domain, config)
 
 
 def train_for_domain(domain: Domain, config: TrainConfig) -> SpacyNlu:
-    examples = UtteranceGenerator(domain).examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT)
-    intents = [*domain.intents, OOD_INTENT]
-    labels = sorted(domain.slot_types)
-    return SpacyNlu.train(examples, intents, labels, config,
-                          meta={"name": f"spacy-nlu/{domain.name}", "domain": domain.name,
-                                "domain_digest": domain.digest})
+    return train_spec(domain, config)
 
 
 def load_or_train(domain: Domain, cache_root: Path, config: TrainConfig | None = None) -> SpacyNlu:
@@ -53,14 +41,21 @@ def load_or_train(domain: Domain, cache_root: Path, config: TrainConfig | None =
         return SpacyNlu.load(target)
     log.info("training the NLU model for domain %r (first use of this spec; cached at %s)", domain.name, target)
     model = train_for_domain(domain, config)
+    save_atomically(model, target)
+    return SpacyNlu.load(target)
+
+
+def save_atomically(model: SpacyNlu, target: Path) -> None:
+    """Write to a temporary folder beside ``target``, then rename: readers and concurrent
+    trainers never see half a model."""
+    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     model.save(tmp)
     try:
-        os.rename(tmp, target)          # atomic: concurrent trainers never see half a model
+        os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)   # another process finished first
-    return SpacyNlu.load(target)
 
 
 @dataclass(frozen=True)
@@ -92,8 +87,9 @@ class NluStage:
         for a, b, label in pred.spans:
             slot_type = self._types.get(label, label)
             words = pred.text[a:b]
-            value = normalize(slot_type, words, now) if slot_type in BUILTIN_TYPES else words
+            value = normalize(slot_type, words, now, context=pred.text) if slot_type in BUILTIN_TYPES else words
             slots.append(Slot(name=label, text=words, value=value, type=slot_type, start=a, end=b))
+        slots.extend(self._dates_inside_times(top, slots, now))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score * coverage < self.options.ood_threshold
         # A bare answer that carries no value is not a request.
@@ -104,6 +100,22 @@ class NluStage:
             confidence=round(score, 4), slots=tuple(slots) if not ood else (), nbest=nbest,
             out_of_domain=ood, model=self.model.name, coverage=round(coverage, 3),
         )
+
+    def _dates_inside_times(self, intent: str, slots: list[Slot], now) -> list[Slot]:
+        """A time span that also names the day ("seven thirty tomorrow morning") fills the
+        intent's empty date slot too: people say day and time as one phrase."""
+        spec = self.domain.intents.get(intent)
+        if spec is None:
+            return []
+        filled = {s.name for s in slots}
+        free = [n for n, s in spec.slots.items() if s.type == "date" and n not in filled]
+        for slot in slots:
+            if free and slot.type == "time":
+                day = parse_date(slot.text, now)
+                if day is not None:
+                    return [Slot(name=free[0], text=slot.text, value=day, type="date",
+                                 start=slot.start, end=slot.end)]
+        return []
 
     def run(self, transcript: Transcript, ctx) -> Interpretation:
         return self.interpret(transcript.text, ctx)

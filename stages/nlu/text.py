@@ -12,9 +12,15 @@ _REPLACEMENTS = (
 )
 
 
-def prepare(text: str) -> str:
-    """Lower-case, drop sentence punctuation, keep what carries values (7:30, 7.5, 30%, it's)."""
-    text = text.lower()
+def prepare(text: str, lowercase: bool = True) -> str:
+    """Lower-case, drop sentence punctuation, keep what carries values (7:30, 7.5, 30%, it's).
+
+    ``lowercase=False`` keeps the writer's casing (for written corpora, where "Harry Potter"
+    is a cue); "P.M." still becomes "pm"."""
+    if lowercase:
+        text = text.lower()
+    else:
+        text = re.sub(r"\b([AaPp])\.\s?[Mm]\.?(?=\s|$)", lambda m: m.group(1).lower() + "m", text)
     for pattern, repl in _REPLACEMENTS:
         text = pattern.sub(repl, text)
     return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,18 @@
+"""Write learned labels (failure point, defect, class probabilities) into traces' turn_end records."""
+from __future__ import annotations
+
+import argparse
+
+from assistant.config import Config
+from hooks.learn.pipeline import label
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="TRACES")
+    parser.add_argument("--model", required=True, metavar="MODEL")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    n = label(args.paths, args.model)
+    print(f"labeled {n} turns")
+    return 0

@@ -1,0 +1,1 @@
+"""Learned trace consumers: defect detection and failure-point labeling (issue: learn from traces)."""

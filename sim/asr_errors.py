@@ -1,0 +1,333 @@
+"""An ASR error model fitted from audio-fidelity runs, used by text fidelity.
+
+Fitting aligns what simulated users said with what the real ASR heard, per acoustic condition:
+substitution, deletion and insertion rates, which words became which (confusion pairs), what
+got inserted, and the confidence signals that came with correct and wrong words. Text fidelity
+then corrupts the user's words with the same statistics and emits a Transcript with matching
+confidence signals — orders of magnitude faster than synthesizing, adding noise and decoding.
+
+The model is a JSON file (no code): ``sim/data/asr_errors.json`` is the one fitted here.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from assistant.errors import InputError
+from assistant.metrics import normalize_words
+from assistant.records import Transcript, Word
+
+DEFAULT_MODEL = Path(__file__).parent / "data" / "asr_errors.json"
+FORMAT = "assistant.asr-errors/1"
+PRIOR = 1.0          # pseudo-count pulling per-word confusion toward the condition's rates
+# Wake-word behavior when a condition has no observations (openWakeWord's stated targets are
+# under 5 % false rejects and 0.5 false accepts per hour).
+DEFAULT_WAKE = {"false_reject": 0.03, "false_accept": 0.02, "score_mean": 0.97, "score_sd": 0.05,
+                "addressed": 0, "background": 0}
+
+
+def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]:
+    """Levenshtein alignment as (ref word, hyp word) pairs; None marks a deletion/insertion."""
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = i
+    for j in range(1, m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(cost[i - 1][j] + 1, cost[i][j - 1] + 1,
+                             cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    pairs: list[tuple[str | None, str | None]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            pairs.append((ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            pairs.append((ref[i - 1], None))
+            i -= 1
+        else:
+            pairs.append((None, hyp[j - 1]))
+            j -= 1
+    return pairs[::-1]
+
+
+@dataclass
+class _Stats:
+    """Mutable accumulator while fitting one condition."""
+
+    words: int = 0
+    subs: int = 0
+    dels: int = 0
+    ins: int = 0
+    utterances: int = 0
+    confusions: dict = field(default_factory=lambda: defaultdict(Counter))
+    insertions: Counter = field(default_factory=Counter)
+    ref_counts: Counter = field(default_factory=Counter)
+    prob_ok: list = field(default_factory=list)
+    prob_err: list = field(default_factory=list)
+    logprob_clean: list = field(default_factory=list)
+    logprob_error: list = field(default_factory=list)
+    no_speech: list = field(default_factory=list)
+
+    def add(self, ref_text: str, transcript: Mapping) -> None:
+        ref = normalize_words(ref_text)
+        hyp_words = transcript.get("words") or []
+        hyp = normalize_words(transcript.get("text") or "")
+        pairs = align(ref, hyp)
+        self.utterances += 1
+        self.words += len(ref)
+        self.ref_counts.update(ref)
+        errors = 0
+        for r, h in pairs:
+            if r is not None and h is not None and r != h:
+                self.subs += 1
+                self.confusions[r][h] += 1
+                errors += 1
+            elif r is not None and h is None:
+                self.dels += 1
+                self.confusions[r][""] += 1
+                errors += 1
+            elif r is None and h is not None:
+                self.ins += 1
+                self.insertions[h] += 1
+                errors += 1
+        probs = [float(w.get("probability", 1.0)) for w in hyp_words]
+        # Word probabilities are attributed by rank: as many low ones as there were errors.
+        ranked = sorted(probs)
+        self.prob_err.extend(ranked[:errors])
+        self.prob_ok.extend(ranked[errors:])
+        lp = transcript.get("avg_logprob")
+        if lp is not None:
+            (self.logprob_error if errors else self.logprob_clean).append(float(lp))
+        if transcript.get("no_speech_prob") is not None:
+            self.no_speech.append(float(transcript["no_speech_prob"]))
+
+    def to_json(self) -> dict:
+        n = max(self.words, 1)
+        return {
+            "utterances": self.utterances, "words": self.words,
+            "sub_rate": self.subs / n, "del_rate": self.dels / n, "ins_rate": self.ins / n,
+            "wer": (self.subs + self.dels + self.ins) / n,
+            "confusions": {w: dict(c.most_common(8)) for w, c in self.confusions.items()},
+            "ref_counts": dict(self.ref_counts),
+            "insertions": dict(self.insertions.most_common(30)),
+            "word_prob_ok": _summary(self.prob_ok, 0.9), "word_prob_err": _summary(self.prob_err, 0.4),
+            "avg_logprob_clean": _summary(self.logprob_clean, -0.3),
+            "avg_logprob_error": _summary(self.logprob_error, -0.8),
+            "no_speech_prob": _summary(self.no_speech, 0.02),
+        }
+
+
+def _summary(values: list[float], default: float) -> dict:
+    if not values:
+        return {"mean": default, "sd": 0.1, "n": 0}
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) if len(values) > 1 else 0.1
+    return {"mean": round(mean, 4), "sd": round(max(sd, 0.01), 4), "n": len(values)}
+
+
+@dataclass(frozen=True)
+class AsrErrorModel:
+    conditions: Mapping[str, dict]
+    source: str = ""
+
+    # fitting -------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, samples: Iterable[tuple[str, str, Mapping]],
+            wake_samples: Iterable[tuple[str, bool, bool, float | None]] = (), source: str = "") -> "AsrErrorModel":
+        """``samples``: (condition, what the user said, the Transcript as JSON);
+        ``wake_samples``: (condition, wake word said?, detector fired?, its score)."""
+        stats: dict[str, _Stats] = defaultdict(_Stats)
+        for condition, spoken, transcript in samples:
+            if spoken:
+                stats[condition].add(spoken, transcript)
+                stats["*"].add(spoken, transcript)
+        if not stats:
+            raise ValueError("no (spoken text, transcript) pairs to fit")
+        wake: dict[str, list] = defaultdict(list)
+        for condition, addressed, fired, score in wake_samples:
+            wake[condition].append((addressed, fired, score))
+            wake["*"].append((addressed, fired, score))
+        conditions = {}
+        for c, st in sorted(stats.items()):
+            conditions[c] = {**st.to_json(), "wake": _wake_rates(wake.get(c, []))}
+        return cls(conditions, source)
+
+    # persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"format": FORMAT, "source": self.source, "conditions": self.conditions},
+                                   indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_MODEL) -> "AsrErrorModel":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(path, "no such ASR error model (fit one with `assistant asr-errors fit`)") from None
+        except json.JSONDecodeError as err:
+            raise InputError(path, f"invalid JSON ({err.msg})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(path, f"not an ASR error model (format must be {FORMAT})", field="format")
+        if not data.get("conditions"):
+            raise InputError(path, "no conditions", field="conditions")
+        return cls(data["conditions"], data.get("source", ""))
+
+    # use -------------------------------------------------------------------------------
+    def condition(self, name: str) -> dict:
+        if name in self.conditions:
+            return self.conditions[name]
+        return self.conditions.get("*") or next(iter(self.conditions.values()))
+
+    def lexicon(self) -> frozenset[str]:
+        """Every word the fitted ASR produced: what a substitution may sound like."""
+        words = set()
+        for c in self.conditions.values():
+            for conf in c["confusions"].values():
+                words.update(w for w in conf if w)
+            words.update(c["insertions"])
+            words.update(c["ref_counts"])
+        return frozenset(words)
+
+    def corrupt(self, spoken: str, condition: str, rng: random.Random,
+                sounds_like=None) -> Transcript:
+        """What the ASR would have heard: the user's words with this condition's errors.
+
+        A word with no confusions of its own is replaced by one that sounds like it
+        (``sounds_like(word) -> list[str]``), as an ASR would, when such a word is known.
+        """
+        c = self.condition(condition)
+        words = normalize_words(spoken)
+        out: list[tuple[str, bool]] = []    # (word, correct?)
+        base = c["sub_rate"] + c["del_rate"]
+        for w in words:
+            conf = c["confusions"].get(w) or {}
+            seen = c["ref_counts"].get(w, 0)
+            # the word's own error history, shrunk toward the condition's rate (unseen words: the rate)
+            p_err = (sum(conf.values()) + PRIOR * base) / (seen + PRIOR)
+            if rng.random() < p_err:
+                if conf:
+                    choice = _draw(conf, rng)
+                elif rng.random() < c["del_rate"] / max(base, 1e-9):
+                    choice = ""
+                else:
+                    near = sounds_like(w) if sounds_like else []
+                    choice = rng.choice(near) if near else (_draw(c["insertions"], rng) or "")
+                if choice:
+                    out.append((choice, False))
+            else:
+                out.append((w, True))
+            if c["insertions"] and rng.random() < c["ins_rate"]:
+                out.append((_draw(c["insertions"], rng), False))
+        errors = sum(not ok for _w, ok in out) + max(0, len(words) - len(out))
+        probs = [_clip(rng.gauss(c["word_prob_ok"]["mean"] if ok else c["word_prob_err"]["mean"],
+                                 c["word_prob_ok"]["sd"] if ok else c["word_prob_err"]["sd"]), 0.01, 1.0)
+                 for _w, ok in out]
+        lp = c["avg_logprob_error"] if errors else c["avg_logprob_clean"]
+        text = " ".join(w for w, _ok in out)
+        t, word_records = 0.0, []
+        for (w, _ok), p in zip(out, probs):
+            word_records.append(Word(w, round(t, 2), round(t + 0.3, 2), round(p, 4)))
+            t += 0.35
+        return Transcript(
+            text=text, words=tuple(word_records),
+            avg_logprob=round(min(0.0, rng.gauss(lp["mean"], lp["sd"])), 4),
+            no_speech_prob=round(_clip(rng.gauss(c["no_speech_prob"]["mean"], c["no_speech_prob"]["sd"]), 0.0, 1.0), 4),
+            model=f"asr-error-model/{condition}", source="simulated",
+        )
+
+    def wer(self, condition: str) -> float:
+        return float(self.condition(condition)["wer"])
+
+    def wake(self, condition: str) -> dict:
+        return {**DEFAULT_WAKE, **(self.condition(condition).get("wake") or {})}
+
+
+def _wake_rates(obs: list[tuple[bool, bool, float | None]]) -> dict:
+    """False reject / accept rates with a weak prior toward the defaults (few observations)."""
+    addressed = [(fired, score) for a, fired, score in obs if a]
+    background = [fired for a, fired, _s in obs if not a]
+    prior = 5.0
+    fr = (sum(not f for f, _s in addressed) + prior * DEFAULT_WAKE["false_reject"]) / (len(addressed) + prior)
+    fa = (sum(background) + prior * DEFAULT_WAKE["false_accept"]) / (len(background) + prior)
+    scores = _summary([s for f, s in addressed if f and s is not None], DEFAULT_WAKE["score_mean"])
+    return {"false_reject": round(fr, 4), "false_accept": round(fa, 4), "score_mean": scores["mean"],
+            "score_sd": scores["sd"], "addressed": len(addressed), "background": len(background)}
+
+
+def _draw(counts: Mapping[str, int] | None, rng: random.Random) -> str | None:
+    if not counts:
+        return None
+    total = sum(counts.values())
+    r = rng.random() * total
+    for word, n in sorted(counts.items()):
+        r -= n
+        if r <= 0:
+            return word
+    return next(iter(counts))
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return max(lo, min(hi, x))
+
+
+def samples_from_traces(paths) -> tuple[list, list]:
+    """(condition, spoken, transcript) and wake observations from audio-fidelity traces.
+
+    Background speech the detector ignored leaves no turn in a trace; the run's ``run.json``
+    counts it, and is read when it sits beside the traces.
+    """
+    from hooks.traces import trace_files, turn_ends
+
+    samples, wake = [], []
+    for r in turn_ends(paths):
+        stages, gold = r.get("stages") or {}, r.get("gold") or {}
+        utt = (stages.get("wake") or {}).get("output") or {}
+        condition = utt.get("condition") or "clean"
+        asr = (stages.get("asr") or {}).get("output")
+        if asr and gold.get("transcript") and asr.get("source") == "asr" and gold.get("wake") is not False:
+            samples.append((condition, gold["transcript"], asr))
+        if "wake" in (r.get("ms") or {}) and gold.get("wake") is True:
+            fired = utt.get("endpoint") != "no_wake"
+            wake.append((condition, True, fired, (r.get("wake") or {}).get("score")))
+    for folder in {Path(p).parent if Path(p).is_file() else Path(p) for p in map(str, trace_files(paths))}:
+        run = folder / "run.json"
+        if run.is_file():
+            counts = json.loads(run.read_text(encoding="utf-8")).get("wake_by_condition", {})
+            for condition, c in counts.items():
+                fa = int(c.get("false_accepts", 0))
+                wake += [(condition, False, True, None)] * fa
+                wake += [(condition, False, False, None)] * max(0, int(c.get("background", 0)) - fa)
+    return samples, wake
+
+
+class SoundsLike:
+    """Words that sound like a given one (metaphone codes close, spelling similar)."""
+
+    def __init__(self, lexicon):
+        import jellyfish
+
+        self._words = sorted(w for w in lexicon if w.isalpha() and len(w) > 1)
+        self._codes = {w: jellyfish.metaphone(w) for w in self._words}
+        self._cache: dict[str, list[str]] = {}
+
+    def __call__(self, word: str) -> list[str]:
+        if word not in self._cache:
+            import jellyfish
+            from rapidfuzz import fuzz
+
+            code = jellyfish.metaphone(word) if word.isalpha() else word
+            near = [w for w in self._words if w != word and (
+                jellyfish.levenshtein_distance(self._codes[w], code) <= 1 and fuzz.ratio(w, word) >= 50)]
+            self._cache[word] = near[:12]
+        return self._cache[word]

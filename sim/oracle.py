@@ -1,0 +1,192 @@
+"""Oracle failure-point labels by counterfactual gold substitution (DESIGN "Failure points").
+
+A turn is correct when its outcome matches what the user asked for. For an incorrect turn the
+turn is replayed from the session as it was before the turn, with gold outputs substituted for
+stages 1..k (k = wake, asr, nlu, resolve); the failure point is the first k whose substitution
+makes the outcome correct, else ``result`` (the response stage itself went wrong). Replays run
+on a forked assistant whose bus holds only the gold substitution and the run's fault injector,
+so they write no trace and meet the same injected faults.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from assistant.records import (
+    STAGES, Candidate, Entity, Interpretation, Resolution, Slot, Transcript, Utterance, WakeEvent, frozen_map,
+)
+from assistant.session import Gold, Session, Turn
+from assistant.summary import judge
+from hooks.bus import HookBus, Interceptor
+from sim.domain import BUILTIN_TYPES, Domain
+
+log = logging.getLogger(__name__)
+
+FAILURE_POINTS = ("wake", "asr", "nlu", "resolve", "result", "correct")
+SUBSTITUTABLE = ("wake", "asr", "nlu", "resolve")
+
+
+def gold_output(stage: str, gold: Gold, stage_input: Any, domain: Domain) -> Any:
+    """What a perfect ``stage`` would have returned for this turn."""
+    if stage == "wake":
+        utt: Utterance = stage_input
+        if gold.wake is False:
+            return replace(utt, endpoint="no_wake", wake=None)
+        return replace(utt, endpoint="silence", spoken=gold.transcript,
+                       wake=WakeEvent(word="alexa", score=1.0, start_s=utt.start_s, end_s=utt.start_s, model="gold"))
+    if stage == "asr":
+        return Transcript(text=gold.transcript or "", source="gold", model="gold")
+    if stage == "nlu":
+        if gold.out_of_domain or gold.act is None:
+            return Interpretation(text=gold.transcript or "", domain=domain.name, intent=None, confidence=1.0,
+                                  out_of_domain=True, model="gold")
+        types = domain.slot_types
+        slots = tuple(Slot(name=name, text=words, value=value if types.get(name) in BUILTIN_TYPES else words,
+                           type=types.get(name, name)) for name, words, value in gold.spans)
+        return Interpretation(text=gold.transcript or "", domain=domain.name, intent=gold.act, confidence=1.0,
+                              slots=slots, model="gold")
+    if stage == "resolve":
+        if gold.out_of_domain:
+            return Resolution(intent=None)
+        if gold.act in ("Affirm", "Deny"):
+            return Resolution(intent=gold.act)
+        spec = domain.intents.get(gold.intent)
+        entities = []
+        for slot, value_id in gold.entities.items():
+            slot_type = spec.slots[slot].type if spec and slot in spec.slots else slot
+            catalog = domain.catalog_for(slot_type)
+            v = catalog.get(value_id) if catalog else None
+            name = v.name if v else str(value_id)
+            entities.append(Entity(slot=slot, type=slot_type, text=name, id=value_id, name=name, score=1.0,
+                                   candidates=(Candidate(value_id, name, 1.0, "gold"),), method="gold"))
+        return Resolution(intent=gold.intent, entities=tuple(sorted(entities, key=lambda e: e.slot)),
+                          values=frozen_map(dict(gold.slots)))
+    raise ValueError(f"no gold for stage {stage}")
+
+
+class GoldSubstitution(Interceptor):
+    """Replaces the outputs of the stages up to and including ``upto`` with gold."""
+
+    def __init__(self, gold: Gold, upto: str, domain: Domain):
+        self.gold = gold
+        self.stages = STAGES[: STAGES.index(upto) + 1]
+        self.domain = domain
+
+    def before(self, stage: str, stage_input: Any, ctx) -> Any | None:
+        if stage in self.stages:
+            return gold_output(stage, self.gold, stage_input, self.domain)
+        return None
+
+    def after(self, stage: str, stage_input: Any, output: Any, ctx) -> Any:
+        # Last on the bus: a fault injected into a stage that gold replaces does not apply.
+        if stage in self.stages:
+            return gold_output(stage, self.gold, stage_input, self.domain)
+        return output
+
+
+def agrees_with_gold(stage: str, turn: Turn, domain: Domain) -> bool:
+    """Whether ``stage``'s output in this run already is what gold substitution would give."""
+    from stages.nlu.text import prepare
+
+    gold = turn.gold
+    if stage == "wake":
+        heard = turn.utterance is None or turn.utterance.heard
+        return heard == (gold.wake is not False)
+    if stage == "asr":
+        return turn.transcript is not None and prepare(turn.transcript.text) == prepare(gold.transcript or "")
+    if stage == "nlu":
+        interp = turn.interpretation
+        if interp is None:
+            return False
+        if gold.out_of_domain or gold.act is None:
+            return interp.out_of_domain
+        found = sorted((s.name, s.text) for s in interp.slots)
+        return interp.intent == gold.act and found == sorted((n, w) for n, w, _v in gold.spans)
+    return False
+
+
+def fault_kinds(faults) -> tuple[str, ...]:
+    """Fault kinds (as in --faults) from a turn's recorded faults ("wake:false-accept", …)."""
+    kinds = []
+    for f in faults:
+        stage, _sep, what = str(f).partition(":")
+        kinds.append("false_wake" if stage == "wake" and what == "false-accept" else stage)
+    return tuple(dict.fromkeys(kinds))
+
+
+def first_stage(turn: Turn) -> str:
+    """The stage this turn started at (its first timed stage)."""
+    for stage in STAGES:
+        if stage in turn.ms:
+            return stage
+    return "nlu"
+
+
+def original_input(turn: Turn) -> Turn:
+    """The turn as it was before any stage ran."""
+    start = first_stage(turn)
+    raw = (turn.heard_from or turn.utterance) if start == "wake" else turn.utterance if start == "asr" else None
+    return Turn(session=turn.session, index=turn.index, source=turn.source, start_s=turn.start_s,
+                text_input=turn.text_input, utterance=raw, wake=None, gold=turn.gold, barge_in=turn.barge_in)
+
+
+class OracleLabeler(Interceptor):
+    """Labels every turn that has gold with its failure point (``labels.oracle``)."""
+
+    def __init__(self, assistant, replay_faults=None, stop: str = "respond"):
+        self.assistant = assistant
+        # replay_faults(kinds) → an interceptor injecting, again, the faults that broke this turn
+        self.replay_faults = replay_faults
+        self.stop = stop
+        self._before: dict[str, Session] = {}
+        self.replays = 0
+
+    def start_turn(self, turn: Turn, session: Session) -> None:
+        self._before[session.id] = session.snapshot()
+
+    def finish_turn(self, turn: Turn, session: Session) -> Turn:
+        before = self._before.pop(session.id, None)
+        if turn.gold is None or before is None:
+            return turn
+        verdict = judge(turn)
+        if verdict is None:
+            return turn
+        point = "correct" if verdict else self.failure_point(turn, before)
+        label = {"failure_point": point, "defect": point != "correct", "source": "oracle"}
+        return replace(turn, labels=frozen_map({**turn.labels, "oracle": label}))
+
+    def failure_point(self, turn: Turn, before: Session) -> str:
+        start = first_stage(turn)
+        woke = turn.utterance is None or turn.utterance.heard
+        if turn.gold.wake is False and woke:
+            return "wake"                 # asleep was right: substituting gold wake fixes it
+        latest = turn                     # the run with gold up to the previous stage (none yet)
+        for stage in SUBSTITUTABLE:
+            if STAGES.index(stage) < STAGES.index(start):
+                continue
+            if agrees_with_gold(stage, latest, self.assistant.domain):
+                continue                  # substituting what it already produced changes nothing
+            latest = self._replay(turn, before, stage, start)
+            if judge(latest):
+                return stage
+        return "result"
+
+    def _replay(self, turn: Turn, before: Session, upto: str, start: str) -> Turn:
+        bus = HookBus()
+        # Only faults that happened in this turn happen again: a component that was going to
+        # fail but never got the chance (its input was already wrong) did not fail.
+        kinds = fault_kinds(turn.labels.get("faults") or ())
+        if kinds and self.replay_faults is not None:
+            bus.add_interceptor(self.replay_faults(kinds))
+        bus.add_interceptor(GoldSubstitution(turn.gold, upto, before.domain))
+        shadow = self.assistant.fork(bus)
+        session = before.snapshot()
+        self.replays += 1
+        replayed = shadow.run_turn(session, original_input(turn), start=start, stop=self.stop)
+        if log.isEnabledFor(logging.DEBUG):
+            out = replayed.outcome
+            log.debug("%s #%d gold up to %s: %r → %s %s (%s)", turn.session, turn.index, upto,
+                      replayed.transcript.text if replayed.transcript else None, out.intent if out else None,
+                      dict(out.args) if out else None, "correct" if judge(replayed) else "wrong")
+        return replayed

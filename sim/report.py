@@ -1,0 +1,165 @@
+"""``assistant report DIR``: plots and one HTML page summarizing a trace folder.
+
+Failure-point distribution, WER per acoustic condition, defect rate, per-stage latency (median
+and p95), and — once a labeler has written predictions — the confusion matrix of predicted
+against oracle failure points.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import UserError
+from assistant.metrics import normalize_words
+from hooks.traces import iter_records, turn_ends
+from sim.asr_errors import align
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("wake", "asr", "nlu", "resolve", "result", "correct")
+
+
+def collect(paths) -> dict:
+    ends = turn_ends(paths)
+    if not ends:
+        raise UserError("no turns in those traces")
+    oracle = Counter()
+    predicted_pairs = []
+    words: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    defects = defaultdict(lambda: [0, 0])
+    for r in ends:
+        labels = r.get("labels") or {}
+        o = (labels.get("oracle") or {}).get("failure_point")
+        p = (labels.get("predicted") or {}).get("failure_point")
+        if o:
+            oracle[o] += 1
+        if o and p:
+            predicted_pairs.append((o, p))
+        utt = ((r.get("stages") or {}).get("wake") or {}).get("output") or {}
+        condition = utt.get("condition") or "n/a"
+        gold = r.get("gold") or {}
+        asr = ((r.get("stages") or {}).get("asr") or {}).get("output") or {}
+        if gold.get("transcript") and asr.get("text") is not None and asr.get("source") != "gold":
+            ref, hyp = normalize_words(gold["transcript"]), normalize_words(asr["text"])
+            words[condition][0] += sum(1 for a, b in align(ref, hyp) if a != b)
+            words[condition][1] += len(ref)
+        if o:
+            defects[condition][0] += o != "correct"
+            defects[condition][1] += 1
+    latency = defaultdict(list)
+    for rec in iter_records(paths):
+        if rec["event"] == "stage_end":
+            latency[rec["stage"]].append(rec.get("duration_ms", 0.0))
+    return {
+        "turns": len(ends), "oracle": oracle, "pairs": predicted_pairs,
+        "wer": {c: e / n for c, (e, n) in words.items() if n}, "words": {c: n for c, (_e, n) in words.items()},
+        "defect_rate": {c: d / n for c, (d, n) in defects.items() if n},
+        "latency": {s: (float(np.median(v)), float(np.percentile(v, 95)), len(v)) for s, v in latency.items() if v},
+    }
+
+
+def _bar(ax, labels, values, title, fmt="{:.0%}"):
+    bars = ax.bar(range(len(labels)), values, color="#4c72b0")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right")
+    ax.set_title(title)
+    for b, v in zip(bars, values):
+        ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
+
+
+def render(paths, out_dir: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = collect(paths)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images = []
+
+    def save(fig, name, caption):
+        path = out / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        images.append((name, caption))
+
+    total = sum(data["oracle"].values())
+    if total:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        _bar(ax, list(CLASSES), [data["oracle"].get(c, 0) / total for c in CLASSES],
+             f"Failure points (oracle), {total} turns")
+        save(fig, "failure_points.png", "Share of turns by oracle failure point.")
+    if data["wer"]:
+        conds = sorted(data["wer"])
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        _bar(ax, conds, [data["wer"][c] for c in conds], "Word error rate by condition")
+        save(fig, "wer_by_condition.png", "ASR word error rate per acoustic condition (reference: what the user said).")
+    if data["defect_rate"]:
+        conds = sorted(data["defect_rate"])
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        _bar(ax, conds, [data["defect_rate"][c] for c in conds], "Defect rate by condition")
+        save(fig, "defect_rate.png", "Share of turns whose outcome did not match the user's request.")
+    if data["latency"]:
+        stages = [s for s in ("wake", "asr", "nlu", "resolve", "respond", "tts") if s in data["latency"]]
+        p50 = [data["latency"][s][0] for s in stages]
+        p95 = [data["latency"][s][1] for s in stages]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        x = np.arange(len(stages))
+        ax.bar(x - 0.2, p50, 0.4, label="median")
+        ax.bar(x + 0.2, p95, 0.4, label="p95")
+        ax.set_xticks(x)
+        ax.set_xticklabels(stages)
+        ax.set_ylabel("ms")
+        ax.set_yscale("log")
+        ax.set_title("Per-stage latency")
+        ax.legend()
+        save(fig, "stage_latency.png", "Per-stage latency from the traces (log scale).")
+    if data["pairs"]:
+        idx = {c: i for i, c in enumerate(CLASSES)}
+        m = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+        for o, p in data["pairs"]:
+            m[idx[o], idx[p]] += 1
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        ax.imshow(m, cmap="Blues")
+        ax.set_xticks(range(len(CLASSES)))
+        ax.set_xticklabels(CLASSES, rotation=30)
+        ax.set_yticks(range(len(CLASSES)))
+        ax.set_yticklabels(CLASSES)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("oracle")
+        for i in range(len(CLASSES)):
+            for j in range(len(CLASSES)):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if m[i, j] > m.max() / 2 else "black")
+        acc = np.trace(m) / max(m.sum(), 1)
+        ax.set_title(f"Failure point: predicted vs oracle (accuracy {acc:.1%})")
+        save(fig, "confusion_matrix.png", "Learned failure-point labels against the oracle's.")
+    _page(out, data, images)
+    return out / "index.html"
+
+
+def _page(out: Path, data: dict, images) -> None:
+    rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{data['oracle'].get(c, 0)}</td></tr>" for c in CLASSES)
+    wer = "".join(f"<tr><td>{html.escape(c)}</td><td>{v:.1%}</td><td>{data['words'][c]}</td></tr>"
+                  for c, v in sorted(data["wer"].items()))
+    lat = "".join(f"<tr><td>{s}</td><td>{p50:.1f}</td><td>{p95:.1f}</td><td>{n}</td></tr>"
+                  for s, (p50, p95, n) in data["latency"].items())
+    figs = "".join(f'<figure><img src="{name}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
+                   for name, cap in images)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Trace report</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}figure{{display:inline-block;margin:1em}}</style></head>
+<body><h1>Trace report</h1><p>{data['turns']} turns.</p>
+<h2>Failure points (oracle)</h2><table><tr><th>class</th><th>turns</th></tr>{rows}</table>
+<h2>Word error rate by condition</h2><table><tr><th>condition</th><th>WER</th><th>words</th></tr>{wer}</table>
+<h2>Per-stage latency (ms)</h2><table><tr><th>stage</th><th>median</th><th>p95</th><th>n</th></tr>{lat}</table>
+{figs}<script type="application/json" id="data">{json.dumps({k: v for k, v in data.items() if k != 'pairs'}, default=str)}</script>
+</body></html>"""
+    (out / "index.html").write_text(page, encoding="utf-8")

@@ -1,0 +1,422 @@
+"""The simulator: goal-driven users talk to the real pipeline; every turn traced and labeled.
+
+One session = one simulated user (persona, voice, acoustic condition, device, home, history)
+pursuing 1–4 goals. Everything a session does derives from (run seed, session index), so a run
+is reproducible whatever the number of workers or the backend. Sessions run in worker
+processes (all cores by default) or on Ray (``--backend ray``); each writes its own trace file.
+
+Fidelities:
+* ``text``  — the acoustic stages are the fitted error model (sim/asr_errors.py): fast.
+* ``audio`` — users speak through local synthesizers and an acoustic channel, and the real
+  openWakeWord and faster-whisper listen.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from assistant.audio import PIPELINE_RATE, Audio
+from assistant.config import Config, cache_dir
+from assistant.errors import UserError
+from assistant.metrics import normalize_words
+from assistant.records import Utterance
+from assistant.session import Gold, Turn
+from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
+from sim.domain import DOMAINS_DIR
+from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
+from sim.oracle import OracleLabeler
+from sim.sim_stages import SimulatedAsr, SimulatedWake, turn_rng
+from sim.user import SimulatedUser, UserAct, sample_persona
+
+log = logging.getLogger(__name__)
+
+RUN_FORMAT = "assistant.sim-run/1"
+FIDELITIES = ("text", "audio")
+DEFAULT_AUDIO_CONDITIONS = ("clean", "pink@20dB", "pink@10dB")
+SECONDS_PER_WORD = 0.38          # speaking time per word at rate 1 (text fidelity's timeline)
+SECONDS_PER_REPLY_CHAR = 0.065   # reply playback time per character (replies are not synthesized)
+HOMES = ("springfield_il", "springfield_mo", "seattle", "chicago", "austin", "boston", "wilkerson_ca")
+SIM_OOD_FILE = DOMAINS_DIR / "home_ood_sim.txt"
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    sessions: int = 10
+    seed: int = 0
+    fidelity: str = "text"
+    out: str = "sim-out"
+    workers: int = 0                         # 0: every core
+    faults: str = DEFAULT_FAULTS
+    conditions: tuple[str, ...] = ()         # acoustic conditions (channel ids); () → defaults
+    voices: tuple[str, ...] = ()             # only these voices (audio); () → all
+    exclude_voices: tuple[str, ...] = ()     # never these (held-out sets)
+    goals: tuple[int, int] = (1, 4)
+    background_rate: float = 0.5             # chance per goal of speech not addressed to it
+    ood_rate: float = 0.08                   # share of requests the domain cannot serve
+    asr_model: str = str(DEFAULT_MODEL)
+    backend: str = "local"                   # local | ray
+    embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
+
+    def validate(self) -> None:
+        if self.sessions < 1:
+            raise UserError(f"--sessions must be at least 1, got {self.sessions}")
+        if self.fidelity not in FIDELITIES:
+            raise UserError(f"--fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        if self.backend not in ("local", "ray"):
+            raise UserError(f"--backend must be local or ray, got {self.backend!r}")
+        if self.goals[0] < 1 or self.goals[1] < self.goals[0]:
+            raise UserError(f"goals per session must be a range like 1-4, got {self.goals}")
+        FaultSpec.parse(self.faults)
+
+
+@dataclass
+class SessionStats:
+    turns: int = 0
+    labels: Counter = field(default_factory=Counter)
+    defects: int = 0
+    words: dict = field(default_factory=dict)          # condition → [errors, words]
+    wake: dict = field(default_factory=dict)           # condition → [addressed, missed, background, fired]
+    replays: int = 0
+
+    def merge(self, other: "SessionStats") -> None:
+        self.turns += other.turns
+        self.labels.update(other.labels)
+        self.defects += other.defects
+        self.replays += other.replays
+        for c, (e, n) in other.words.items():
+            cur = self.words.setdefault(c, [0, 0])
+            cur[0] += e
+            cur[1] += n
+        for c, vals in other.wake.items():
+            cur = self.wake.setdefault(c, [0, 0, 0, 0])
+            for i, v in enumerate(vals):
+                cur[i] += v
+
+
+def _sentences(path: Path) -> tuple[str, ...]:
+    if not path.is_file():
+        return ()
+    return tuple(line.split("\t")[-1].strip() for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip() and not line.startswith("#"))
+
+
+class SessionSimulator:
+    """Runs simulated sessions against one assistant (one per worker process)."""
+
+    def __init__(self, config: Config, opts: SimOptions):
+        from assistant.runner import Assistant
+
+        self.opts = opts
+        self.assistant = Assistant(config)
+        a = self.assistant
+        self.domain = a.domain
+        self.model = AsrErrorModel.load(opts.asr_model) if opts.fidelity == "text" else None
+        self.conditions = self._conditions()
+        if opts.fidelity == "text":
+            a.stages.override("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
+            from sim.domain import domain_vocabulary
+
+            a.stages.override("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
+        a.stages.prepare(("wake", "asr", "nlu", "resolve", "respond"))
+        spec = FaultSpec.parse(opts.faults)
+        self.faults = FaultInjector(spec, self.domain, opts.seed)
+        a.bus.add_interceptor(self.faults)
+        def replay_faults(kinds):
+            # certain to fire again, with the same random draws, so the same fault recurs
+            return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed)
+
+        self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
+        a.trace_to(opts.out)
+        self.ood = _sentences(SIM_OOD_FILE)
+        self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
+        self.voice_pool = self._voices() if opts.fidelity == "audio" else ()
+        self._channels: dict[str, Any] = {}
+
+    def _conditions(self) -> tuple[str, ...]:
+        if self.opts.conditions:
+            return tuple(self.opts.conditions)
+        if self.model is not None:
+            # the default mix of conditions, as far as the model knows them
+            found = tuple(c for c in DEFAULT_AUDIO_CONDITIONS if c in self.model.conditions)
+            return found or tuple(c for c in self.model.conditions if c != "*") or ("clean",)
+        return DEFAULT_AUDIO_CONDITIONS
+
+    def _voices(self):
+        from sim.voices import held_out, voice_catalog
+
+        catalog = voice_catalog()
+        if self.opts.voices:
+            wanted = set(self.opts.voices)
+            catalog = tuple(v for v in catalog if {v.id, v.base, v.name, v.backend} & wanted)
+            if not catalog:
+                raise UserError(f"--voices: none of {sorted(wanted)} is installed here")
+        pool = held_out(catalog, self.opts.exclude_voices) if self.opts.exclude_voices else list(catalog)
+        if not pool:
+            raise UserError("no voices left after --exclude-voices")
+        return tuple(pool)
+
+    # one session ---------------------------------------------------------------------------
+    def run(self, index: int) -> SessionStats:
+        opts = self.opts
+        rng = turn_rng(opts.seed, "session", index)
+        session_id = f"sim-s{opts.seed}-{index:05d}"
+        persona = sample_persona(rng)
+        condition = rng.choice(self.conditions)
+        screen = rng.random() < 0.3
+        device = {"id": "living_room_display" if screen else "kitchen_speaker",
+                  "room": "living_room" if screen else "kitchen", "screen": screen}
+        home = rng.choice(HOMES)
+        history = {}
+        if rng.random() < 0.3:
+            history = {"place": {rng.choice(["wilkerson_ca", "wilkerson_wa", "springfield_mo"]): rng.randint(1, 3)}}
+        start = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(6, 22):02d}:{rng.choice([0, 15, 30, 45]):02d}:00"
+        voice = None
+        if self.voice_pool:
+            from sim.voices import sample_voice
+
+            voice = sample_voice(rng, catalog=self.voice_pool)
+            voice = dataclasses.replace(voice, rate=round(voice.rate * persona.rate, 3))
+        meta = {"persona": persona.name, "condition": condition, "voice": voice.id if voice else None,
+                "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
+        session = self.assistant.new_session(session_id, device=device, user={"home": home, "history": history},
+                                             start_time=start, meta=meta)
+        user = SimulatedUser(self.domain, persona, rng, self.assistant.stages["resolve"],
+                             ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible)
+        stats = SessionStats()
+        t = 1.0
+        try:
+            for _goal in range(rng.randint(*opts.goals)):
+                if self.background and rng.random() < opts.background_rate:
+                    t = self._background(session, rng, condition, voice, t, stats)
+                act: UserAct | None = user.start(user.new_goal(session.context(len(session.turns) + 1)))
+                while act is not None:
+                    turn, t = self._turn(session, act, condition, voice, persona, t, rng, stats)
+                    act = user.react(turn, session.context(len(session.turns) + 1))
+                    if act is not None and act.barge_in:
+                        t = _reply_start(turn) + rng.uniform(0.3, 0.8) * _reply_seconds(turn)
+                    else:
+                        t = _reply_end(turn) + rng.uniform(*persona.think_s)
+                if rng.random() < 0.15:
+                    break                                   # the user is done for now
+        finally:
+            self.assistant.end_session(session)
+        stats.replays = self.oracle.replays
+        self.oracle.replays = 0
+        return stats
+
+    def _plausible(self, intent: str, args, ctx) -> bool:
+        """Would the request find its target? Tried on a copy of the world."""
+        spec = self.domain.intents[intent]
+        if spec.api is None:
+            return True
+        names = {}
+        for slot, value in args.items():
+            catalog = self.domain.catalog_for(spec.slots[slot].type) if slot in spec.slots else None
+            v = catalog.get(value) if catalog and isinstance(value, str) else None
+            if v is not None:
+                names[slot] = v.name
+        world = ctx.world.snapshot()
+        result = self.assistant.stages["respond"].apis.call(spec.api, {**spec.args, **args}, names, world, ctx)
+        return result.status not in ("not_found", "failed")
+
+    def _utterance(self, text: str, wake: bool, condition: str, voice, t: float, rng: random.Random) -> Utterance:
+        spoken = f"{self.assistant.config['wake.word'].replace('_', ' ').title()}, {text}" if wake else text
+        if self.opts.fidelity == "text":
+            duration = len(spoken.split()) * SECONDS_PER_WORD
+            audio = Audio(np.zeros(0, np.float32), PIPELINE_RATE)
+        else:
+            from sim.channel import apply, parse_condition
+            from sim.voices import speak
+
+            speech = speak(voice, spoken, cache_dir=cache_dir(self.assistant.config) / "voices")
+            padded = Audio.concat([Audio.silence(0.4), speech, Audio.silence(0.3)])
+            channel = self._channels.setdefault(condition, parse_condition(condition))
+            audio = apply(channel, padded, turn_rng(self.opts.seed, "channel", t, text))
+            duration = audio.duration_s
+        return Utterance(audio=audio, start_s=round(t, 3), end_s=round(t + duration, 3), source="sim",
+                         spoken=spoken, condition=condition)
+
+    def _turn(self, session, act: UserAct, condition: str, voice, persona, t: float, rng, stats):
+        utt = self._utterance(act.text, act.wake, condition, voice, t, rng)
+        turn = Turn(session=session.id, index=len(session.turns) + 1, source=f"sim:{act.kind}",
+                    start_s=utt.end_s, utterance=utt, gold=act.gold, barge_in=act.barge_in)
+        done = self.assistant.run_turn(session, turn, start="wake" if act.wake else "asr", stop="respond")
+        self._count(done, condition, stats)
+        return done, utt.end_s
+
+    def _background(self, session, rng, condition, voice, t: float, stats) -> float:
+        """Speech nobody addressed to the assistant (a TV, a conversation): false-wake bait."""
+        text = rng.choice(self.background)
+        utt = self._utterance(text, False, condition, voice, t, rng)
+        stats.wake.setdefault(condition, [0, 0, 0, 0])[2] += 1
+        index = len(session.turns) + 1
+        ctx = session.context(index)
+        # Will the wake stage (faults included) wake up? Only then is there a turn to trace.
+        woke = self.faults.after("wake", utt, self.assistant.stages["wake"].run(utt, ctx), ctx)
+        self.faults.injected.pop((session.id, index), None)
+        if woke.heard:
+            gold = Gold(transcript=text, wake=False)
+            turn = Turn(session=session.id, index=index, source="sim:background", start_s=utt.end_s,
+                        utterance=utt, gold=gold)
+            done = self.assistant.run_turn(session, turn, start="wake", stop="respond")
+            self._count(done, condition, stats)
+            return _reply_end(done) + 2.0
+        return utt.end_s + rng.uniform(1.0, 3.0)
+
+    @staticmethod
+    def _count(turn: Turn, condition: str, stats: SessionStats) -> None:
+        stats.turns += 1
+        label = (turn.labels.get("oracle") or {}).get("failure_point")
+        if label:
+            stats.labels[label] += 1
+            stats.defects += label != "correct"
+        gold = turn.gold
+        if gold is not None and gold.wake is True and turn.utterance is not None:
+            w = stats.wake.setdefault(condition, [0, 0, 0, 0])
+            w[0] += 1
+            w[1] += not turn.utterance.heard
+        if gold is not None and gold.wake is False:
+            stats.wake.setdefault(condition, [0, 0, 0, 0])[3] += 1
+        if gold is not None and gold.transcript and turn.transcript is not None and turn.transcript.source != "gold":
+            ref, hyp = normalize_words(gold.transcript), normalize_words(turn.transcript.text)
+            errors = sum(1 for r, h in align(ref, hyp) if r != h)
+            w = stats.words.setdefault(condition, [0, 0])
+            w[0] += errors
+            w[1] += len(ref)
+
+
+def _reply_seconds(turn: Turn) -> float:
+    if turn.speech is not None:
+        return turn.speech.audio.duration_s
+    return len(turn.outcome.reply) * SECONDS_PER_REPLY_CHAR if turn.outcome is not None else 0.0
+
+
+def _reply_start(turn: Turn) -> float:
+    return turn.start_s + sum(v for k, v in turn.ms.items() if k != "wake") / 1000.0
+
+
+def _reply_end(turn: Turn) -> float:
+    return _reply_start(turn) + _reply_seconds(turn)
+
+
+# running many sessions ---------------------------------------------------------------------
+
+_WORKER: SessionSimulator | None = None
+
+
+def _init_worker(config_values: dict, opts: SimOptions) -> None:
+    global _WORKER
+    logging.getLogger().setLevel(logging.WARNING)
+    values = {**config_values, "trace.embeddings": opts.embeddings}
+    _WORKER = SessionSimulator(Config.load(None, values, override_source="simulate"), opts)
+
+
+def _run_in_worker(index: int) -> tuple[int, SessionStats]:
+    return index, _WORKER.run(index)
+
+
+def _prepare(config: Config, opts: SimOptions) -> None:
+    """Train (or load) the NLU once before workers start, so they do not all train it."""
+    from sim.domain import load_domain
+    from stages.nlu import load_or_train
+    from stages.nlu.model import TrainConfig
+
+    load_or_train(load_domain(config["session.domain"]), cache_dir(config), TrainConfig(epochs=config["nlu.epochs"]))
+
+
+def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | None = None) -> dict:
+    """Simulate ``opts.sessions`` sessions; writes traces and ``run.json`` into ``opts.out``."""
+    opts.validate()
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = opts.workers or os.cpu_count() or 1
+    workers = max(1, min(workers, opts.sessions))
+    _prepare(config, opts)
+    started = time.perf_counter()
+    total = SessionStats()
+    indices = range(opts.sessions)
+    values = config.to_dict()
+    if opts.backend == "ray":
+        results = _run_ray(values, opts, indices, workers)
+        for _i, stats in results:
+            total.merge(stats)
+            if on_session:
+                on_session(1)
+    elif workers == 1:
+        _init_worker(values, opts)
+        for i in indices:
+            total.merge(_run_in_worker(i)[1])
+            if on_session:
+                on_session(1)
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(values, opts)) as pool:
+            futures = [pool.submit(_run_in_worker, i) for i in indices]
+            for fut in as_completed(futures):
+                total.merge(fut.result()[1])
+                if on_session:
+                    on_session(1)
+    elapsed = time.perf_counter() - started
+    summary = _summary(opts, total, elapsed, workers)
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: int) -> list[tuple[int, SessionStats]]:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--backend ray needs Ray: pip install 'voice-assistant-sim[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        # Joins the cluster named by RAY_ADDRESS, else starts a single-node Ray on this machine.
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+
+    @ray.remote
+    class Worker:
+        def __init__(self, config_values, options):
+            _init_worker(config_values, options)
+
+        def run(self, index):
+            return _run_in_worker(index)
+
+    actors = [Worker.remote(values, opts) for _ in range(workers)]
+    refs = [actors[i % workers].run.remote(i) for i in indices]
+    try:
+        return ray.get(refs)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _summary(opts: SimOptions, total: SessionStats, elapsed: float, workers: int) -> dict:
+    n = max(total.turns, 1)
+    labeled = sum(total.labels.values()) or 1
+    return {
+        "format": RUN_FORMAT, "options": {**dataclasses.asdict(opts), "goals": list(opts.goals)},
+        "sessions": opts.sessions, "turns": total.turns, "workers": workers,
+        "elapsed_s": round(elapsed, 2), "turns_per_s": round(total.turns / max(elapsed, 1e-9), 1),
+        "turns_per_s_per_worker": round(total.turns / max(elapsed, 1e-9) / workers, 1),
+        "failure_points": dict(sorted(total.labels.items())),
+        "failure_point_share": {k: round(v / labeled, 4) for k, v in sorted(total.labels.items())},
+        "defect_rate": round(total.defects / n, 4),
+        "wer_by_condition": {c: round(e / w, 4) for c, (e, w) in sorted(total.words.items()) if w},
+        "words_by_condition": {c: w for c, (_e, w) in sorted(total.words.items())},
+        "wake_by_condition": {c: {"addressed": a, "missed": m, "background": b, "false_accepts": f}
+                              for c, (a, m, b, f) in sorted(total.wake.items())},
+        "oracle_replays": total.replays,
+    }

@@ -1,0 +1,294 @@
+"""Goal-driven simulated users.
+
+A user samples a goal from the domain spec (an intent and its slot values), reveals it over
+turns (sometimes leaving out a required slot and answering the assistant's question), confirms
+or declines, may change their mind, and reacts to failures according to a persona: rephrase,
+repeat, correct ("no, I said …"), barge in, or give up. Every act carries its gold: what the
+NLU should find in the words (``act``, ``spans``) and the request the assistant should act on
+(``intent``, ``slots``, ``entities``) given the dialogue so far.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from assistant.records import Outcome, frozen_map, to_jsonable
+from assistant.session import Gold, Turn
+from assistant.summary import judge
+from sim.domain import BUILTIN_TYPES, Domain
+from sim.utterances import Example, UtteranceGenerator, all_alternatives
+
+log = logging.getLogger(__name__)
+
+_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)(?::[^}]*)?\}")
+
+ASKING = ("elicit", "clarify", "confirm")
+ANSWER_PATTERNS = ("{type}", "for {type}", "{type} please", "make it {type}", "the {type}")
+CORRECTION_PATTERNS = ("no, {type}", "no i said {type}", "i said {type}")
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    patience: int = 2                  # retries after a failure before giving up on the goal
+    style: str = "paraphrase"          # paraphrase | repeat | correct: how a failure is retried
+    barge_in: float = 0.2              # chance of interrupting a reply that went wrong
+    terse: float = 0.2                 # chance of leaving a required slot for the assistant to ask
+    change_mind: float = 0.05          # chance of switching requests when asked a question
+    think_s: tuple[float, float] = (0.8, 2.5)
+    rate: float = 1.0                  # speaking rate (audio fidelity)
+
+
+PERSONAS = (
+    Persona("patient", patience=3, style="paraphrase", barge_in=0.05, terse=0.15),
+    Persona("impatient", patience=1, style="repeat", barge_in=0.5, terse=0.1, think_s=(0.3, 1.0), rate=1.15),
+    Persona("terse", patience=2, style="correct", barge_in=0.2, terse=0.5),
+    Persona("chatty", patience=2, style="paraphrase", barge_in=0.1, terse=0.05, change_mind=0.15, rate=0.9),
+    Persona("fickle", patience=1, style="paraphrase", barge_in=0.3, terse=0.3, change_mind=0.3),
+)
+
+
+def sample_persona(rng: random.Random) -> Persona:
+    p = rng.choice(PERSONAS)
+    return replace(p, rate=round(p.rate * rng.uniform(0.9, 1.1), 3))
+
+
+@dataclass(frozen=True)
+class Goal:
+    intent: str
+    args: Mapping                      # the full request: slot → catalog id or canonical value
+    surfaces: Mapping                  # builtin slot → how this user says its value
+    stated: tuple[str, ...]            # slots said in the first request (others: defaults or asked)
+    template: str = ""
+    implied: tuple[str, ...] = ()      # unsaid slots the spec's defaults and context rules fill
+    out_of_domain: str | None = None   # the sentence, for a request the domain cannot serve
+
+
+@dataclass(frozen=True)
+class UserAct:
+    text: str                          # the words, without the wake word
+    gold: Gold
+    kind: str                          # request | answer | confirm | correction | retry | ood | background
+    wake: bool = True                  # says the wake word first (not when answering a question)
+    barge_in: bool = False
+
+
+@dataclass
+class _State:
+    goal: Goal | None = None
+    attempts: int = 0
+    last_act: UserAct | None = None
+    said: dict = field(default_factory=dict)    # slot → value the assistant has been told
+
+
+class SimulatedUser:
+    def __init__(self, domain: Domain, persona: Persona, rng: random.Random, resolver,
+                 ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None):
+        self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
+        self.domain = domain
+        self.persona = persona
+        self.rng = rng
+        self.resolver = resolver          # its context rules say what an unsaid slot defaults to
+        self.gen = UtteranceGenerator(domain)
+        self.ood = ood_sentences
+        self.ood_rate = ood_rate if ood_sentences else 0.0
+        self.state = _State()
+        self._intents = [i for i in domain.intents.values() if not i.is_dialogue_act and i.samples]
+
+    # goals ---------------------------------------------------------------------------
+    def new_goal(self, ctx, tries: int = 20) -> Goal:
+        """A goal a person in this home might have: its request must make sense in the world
+        (the oven has a temperature, the garage door opens; lights do not unlock)."""
+        for _ in range(tries):
+            goal = self._sample_goal(ctx)
+            if goal.out_of_domain is not None or self.plausible is None or \
+                    self.plausible(goal.intent, goal.args, ctx):
+                return goal
+        return goal
+
+    def _sample_goal(self, ctx) -> Goal:
+        rng = self.rng
+        if self.ood and rng.random() < self.ood_rate:
+            return Goal(intent="", args=frozen_map(), surfaces=frozen_map(), stated=(),
+                        out_of_domain=rng.choice(self.ood))
+        spec = rng.choice(self._intents)
+        templates = [t for s in spec.samples for t in all_alternatives(s)]
+        template = rng.choice(templates)
+        example = self.gen.render(spec, template, rng)
+        stated = tuple(name for _a, _b, name in example.spans)
+        args: dict[str, Any] = dict(example.values)
+        surfaces = {name: example.text[a:b] for a, b, name in example.spans
+                    if spec.slots[name].type in BUILTIN_TYPES}
+        implied_slots = []
+        for name, sspec in spec.slots.items():
+            if name in args:
+                continue
+            implied = self.resolver.context_default(sspec, ctx)
+            if implied is not None:
+                args[name] = implied
+                implied_slots.append(name)
+            elif sspec.required or (spec.require_one and name == spec.require_one[0] and
+                                    not any(n in args for n in spec.require_one)):
+                text, value = self.gen.filler(sspec.type, rng)
+                args[name] = value
+                if sspec.type in BUILTIN_TYPES:
+                    surfaces[name] = text
+        # A terse user sometimes drops one required slot they meant to say, to be asked for it.
+        droppable = [n for n in stated if spec.slots[n].required]
+        if droppable and rng.random() < self.persona.terse:
+            short = [t for t in templates if not set(_slots(t)) & {droppable[0]} and set(_slots(t)) <= set(stated)]
+            if short:
+                template = rng.choice(short)
+                stated = tuple(_slots(template))
+        return Goal(intent=spec.name, args=frozen_map(args), surfaces=frozen_map(surfaces), stated=stated,
+                    template=template, implied=tuple(implied_slots))
+
+    # acts ----------------------------------------------------------------------------
+    def start(self, goal: Goal) -> UserAct:
+        self.state = _State(goal=goal)
+        if goal.out_of_domain is not None:
+            act = UserAct(text=goal.out_of_domain,
+                          gold=Gold(transcript=goal.out_of_domain, out_of_domain=True, wake=True, act=None),
+                          kind="ood")
+        else:
+            act = self._request(goal, goal.template, goal.stated, kind="request")
+        self.state.last_act = act
+        return act
+
+    def react(self, turn: Turn, ctx) -> UserAct | None:
+        """The next act after seeing the assistant's turn, or None when the goal is over."""
+        st = self.state
+        goal = st.goal
+        if goal is None:
+            return None
+        out = turn.outcome
+        ok = judge(turn)
+        if goal.out_of_domain is not None:
+            return None                                   # declined or not, the user moves on
+        if ok and out is not None and out.status in ASKING:
+            return self._answer(goal, out, ctx)
+        if ok:
+            return None                                   # carried out as asked: the goal is done
+        st.attempts += 1
+        if st.attempts > self.persona.patience:
+            return None                                   # gives up on this goal
+        barge = self.rng.random() < self.persona.barge_in and out is not None and bool(out.reply)
+        return replace(self._retry(goal, out), barge_in=barge)
+
+    # building acts ---------------------------------------------------------------------
+    def _request(self, goal: Goal, template: str, stated, kind: str, wake: bool = True) -> UserAct:
+        spec = self.domain.intents[goal.intent]
+        pins = {n: (goal.surfaces[n] if n in goal.surfaces else goal.args[n]) for n in stated if n in goal.args}
+        ex = self.gen.render(spec, template, self.rng, values=pins)
+        said = dict(ex.values)          # what the words say (a template's literal words included)
+        self.state.said = dict(said)
+        return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act=spec.name), kind=kind, wake=wake)
+
+    def _gold(self, ex: Example, goal: Goal, said: Mapping, act: str, intent: str | None = None,
+              wake: bool = True) -> Gold:
+        """The request after this act: what was said so far plus the spec's defaults."""
+        spec = self.domain.intents[intent or goal.intent]
+        request = dict(said)
+        for name in goal.implied:
+            if name not in request:
+                request[name] = goal.args[name]
+        slots = {n: v for n, v in request.items() if spec.slots[n].type in BUILTIN_TYPES}
+        entities = {n: v for n, v in request.items() if spec.slots[n].type not in BUILTIN_TYPES}
+        spans = tuple((name, ex.text[a:b], ex.values.get(name)) for a, b, name in ex.spans)
+        return Gold(transcript=ex.text, intent=spec.name, slots=frozen_map(slots), entities=frozen_map(entities),
+                    wake=wake, act=act, spans=spans)
+
+    def _split(self, intent: str, args: Mapping) -> tuple[Mapping, Mapping]:
+        """(builtin slot values, catalog entity ids) of a request."""
+        slots = self.domain.intents[intent].slots
+        builtin = {k: v for k, v in args.items() if k in slots and slots[k].type in BUILTIN_TYPES}
+        catalog = {k: v for k, v in args.items() if k in slots and slots[k].type not in BUILTIN_TYPES}
+        return frozen_map(builtin), frozen_map(catalog)
+
+    def _answer(self, goal: Goal, out: Outcome, ctx) -> UserAct | None:
+        rng = self.rng
+        if rng.random() < self.persona.change_mind:
+            act = self.start(self.new_goal(ctx))
+            return replace(act, kind="change_mind", wake=False, gold=replace(act.gold, wake=True))
+        if out.status == "confirm":
+            agree = _same(out.args, {k: v for k, v in goal.args.items() if k in out.args})
+            act_name = "Affirm" if agree else "Deny"
+            word = rng.choice(self.domain.intents[act_name].samples)
+            # yes: the request is carried out; no: the assistant should drop the one it proposed
+            slots, entities = self._split(out.intent, out.args)
+            gold = Gold(transcript=word, intent=out.intent, slots=slots, entities=entities, wake=True, act=act_name)
+            return UserAct(text=word, gold=gold, kind="confirm", wake=False)
+        slot = out.expects
+        spec = self.domain.intents[goal.intent]
+        if out.intent != goal.intent or slot not in spec.slots or slot not in goal.args:
+            return None
+        sspec = spec.slots[slot]
+        said = {**self.state.said, slot: goal.args[slot]}
+        self.state.said = said
+        if out.status == "clarify":
+            ex = Example(self._option_words(sspec.type, goal.args[slot]), "Inform")
+        else:
+            pattern = rng.choice(ANSWER_PATTERNS).replace("{type}", "{" + sspec.type + "}")
+            pin = goal.surfaces.get(slot, goal.args[slot])
+            ex = self.gen.render(self.domain.intents["Inform"], pattern, rng, values={sspec.type: pin})
+        return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="answer", wake=False)
+
+    def _retry(self, goal: Goal, out: Outcome | None) -> UserAct:
+        st = self.state
+        last = st.last_act
+        spec = self.domain.intents[goal.intent]
+        style = self.persona.style
+        wrong_slot = (out is not None and out.intent == goal.intent and out.status not in ASKING
+                      and [n for n in goal.stated if n in out.args and out.args.get(n) != goal.args.get(n)])
+        if style == "repeat" and last is not None:
+            act = replace(last, kind="retry", barge_in=False)
+        elif style == "correct" and wrong_slot:
+            name = wrong_slot[0]
+            sspec = spec.slots[name]
+            pattern = self.rng.choice(CORRECTION_PATTERNS).replace("{type}", "{" + sspec.type + "}")
+            pin = goal.surfaces.get(name, goal.args[name])
+            ex = self.gen.render(self.domain.intents["Inform"], pattern, self.rng, values={sspec.type: pin})
+            said = {**st.said, name: goal.args[name]}
+            act = UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="correction")
+        else:
+            # say it again, differently, and this time with everything
+            templates = [t for s in spec.samples for t in all_alternatives(s)
+                         if set(_slots(t)) >= {n for n in goal.stated} and set(_slots(t)) <= set(goal.args)
+                         and self._literals_agree(spec, t, goal)]
+            template = self.rng.choice(templates) if templates else goal.template
+            act = self._request(goal, template, tuple(_slots(template)), kind="retry")
+        st.last_act = act
+        return act
+
+    def _literals_agree(self, spec, template: str, goal: Goal) -> bool:
+        """A template's literal slot words ("{device:garage door}") must name the goal's value."""
+        for m in re.finditer(r"\{([a-z_][a-z0-9_]*):([^}]*)\}", template):
+            name, words = m.group(1), m.group(2)
+            if self.gen._literal_value(spec.slots[name].type, words) != goal.args.get(name):
+                return False
+        return True
+
+    def _option_words(self, slot_type: str, value_id: str) -> str:
+        catalog = self.domain.catalog_for(slot_type)
+        v = catalog.get(value_id) if catalog else None
+        if v is None:
+            return str(value_id)
+        attrs = v.attributes
+        if "state" in attrs:
+            return self.rng.choice([f"{attrs['state']}", f"the one in {attrs['state']}",
+                                    f"{attrs.get('city', v.name)} {attrs['state']}"]).lower()
+        if "kind" in attrs:
+            return self.rng.choice([f"the {attrs['kind']}", f"the {attrs['kind']} please"])
+        return v.name.lower()
+
+
+def _slots(template: str) -> list[str]:
+    return [m.group(1) for m in _SLOT.finditer(template)]
+
+
+def _same(a: Mapping, b: Mapping) -> bool:
+    return json.dumps(to_jsonable(dict(a)), sort_keys=True) == json.dumps(to_jsonable(dict(b)), sort_keys=True)

@@ -1,0 +1,150 @@
+"""Entity resolution on the real resolver and responder, with the NLU's output given.
+
+The language model is replaced by scripted interpretations so that each test pins down what
+resolution does with a given slot: exact → fuzzy → phonetic → embedding matching, context
+ranking, clarification questions and how their answers are taken.
+"""
+from __future__ import annotations
+
+import pytest
+
+from assistant.config import Config
+from assistant.records import Interpretation, Slot
+from assistant.runner import Assistant
+from sim.domain import BUILTIN_TYPES
+from stages.normalize import normalize
+
+
+class ScriptedNlu:
+    """text → (intent, {slot: words}); anything else is out of domain."""
+
+    name = "nlu"
+
+    def __init__(self, domain):
+        self.domain = domain
+        self.script: dict[str, tuple[str | None, dict]] = {}
+
+    def run(self, transcript, ctx):
+        text = transcript.text
+        intent, slots = self.script.get(text, (None, {}))
+        types = self.domain.slot_types
+        out = []
+        for name, words in slots.items():
+            t = types.get(name, name)
+            start = text.find(words)
+            value = normalize(t, words, ctx.now) if t in BUILTIN_TYPES else words
+            out.append(Slot(name=name, text=words, value=value, type=t, start=start, end=start + len(words)))
+        return Interpretation(text=text, domain=self.domain.name, intent=intent, confidence=0.99 if intent else 0.2,
+                              slots=tuple(out), out_of_domain=intent is None)
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    a = Assistant(Config.load(None, {}))
+    nlu = ScriptedNlu(a.domain)
+    a.stages.override("nlu", nlu)
+    return a, nlu
+
+
+def run(a, session, text):
+    return a.run_turn(session, a.text_turn(session, text), start="nlu", stop="respond")
+
+
+def test_exact_fuzzy_and_phonetic_matches(scripted):
+    a, nlu = scripted
+    nlu.script.update({
+        "play the beatles": ("PlayMusic", {"artist": "the beatles"}),
+        "play beetles": ("PlayMusic", {"artist": "beetles"}),
+        "play jimmy hendrix": ("PlayMusic", {"artist": "jimmy hendrix"}),
+        "play gimmie hendricks": ("PlayMusic", {"artist": "gimmie hendricks"}),
+        "play taylor": ("PlayMusic", {"artist": "taylor"}),
+    })
+    s = a.new_session("match")
+    methods = {}
+    for text in nlu.script:
+        if text.startswith("play"):
+            t = run(a, s, text)
+            e = t.resolution.entity("artist")
+            methods[text] = (e.id, e.method.split("+")[0])
+    assert methods["play the beatles"] == ("the_beatles", "exact")
+    assert methods["play beetles"] == ("the_beatles", "fuzzy")
+    assert methods["play jimmy hendrix"] == ("jimi_hendrix", "fuzzy")
+    assert methods["play gimmie hendricks"] == ("jimi_hendrix", "phonetic")
+    assert methods["play taylor"] == ("taylor_swift", "partial")
+
+
+def test_embedding_match_acts_when_it_is_sure(scripted):
+    a, nlu = scripted
+    nlu.script["turn on the restroom lights"] = ("TurnOn", {"room": "restroom", "device": "lights"})
+    s = a.new_session("restroom")
+    t = run(a, s, "turn on the restroom lights")
+    room = t.resolution.entity("room")
+    assert room.id == "bathroom" and room.method.startswith("embedding") and room.candidates
+    assert t.outcome.reply_type == "action" and s.world.get("devices.bathroom_light.power") == "on"
+
+
+def test_an_unsure_embedding_match_is_asked_and_the_answer_taken(scripted):
+    a, nlu = scripted
+    nlu.script.update({"turn on the guest room lights": ("TurnOn", {"room": "guest room", "device": "lights"}),
+                       "yes": ("Affirm", {}), "no": ("Deny", {})})
+    s = a.new_session("guest-yes")
+    t = run(a, s, "turn on the guest room lights")
+    assert t.outcome.reply_type == "clarify" and t.resolution.clarification is not None
+    assert t.outcome.reply == "Did you mean living room?"
+    assert s.world.get("devices.living_room_light.power") == "off"          # nothing done yet
+    t = run(a, s, "yes")
+    assert t.outcome.intent == "TurnOn" and dict(t.outcome.args) == {"device": "light", "room": "living_room"}
+    assert s.world.get("devices.living_room_light.power") == "on"
+
+    s = a.new_session("guest-no")
+    run(a, s, "turn on the guest room lights")
+    t = run(a, s, "no")
+    assert t.outcome.status == "cancelled" and s.world.get("devices.living_room_light.power") == "off"
+
+
+def test_unknown_values_are_not_forced_onto_a_catalog(scripted):
+    a, nlu = scripted
+    nlu.script.update({"turn on the dishwasher": ("TurnOn", {"device": "dishwasher"}),
+                       "add oat milk to my shopping list": ("AddToList", {"item": "oat milk"})})
+    s = a.new_session("unknown")
+    t = run(a, s, "turn on the dishwasher")
+    assert t.outcome.reply_type == "apology" and t.resolution.entity("device").id is None
+    t = run(a, s, "add oat milk to my shopping list")        # an open catalog keeps the words
+    assert t.outcome.args["item"] == "oat milk" and s.world.get("lists.shopping") == ["oat milk"]
+
+
+@pytest.mark.parametrize("screen, expected, other", [(True, "harry_potter_movie", "harry_potter_audiobook"),
+                                                      (False, "harry_potter_audiobook", "harry_potter_movie")])
+def test_candidates_carry_scores_ranked_by_the_screen(scripted, screen, expected, other):
+    a, nlu = scripted
+    nlu.script["play harry potter"] = ("PlayMedia", {"title": "harry potter"})
+    t = run(a, a.new_session("hp", device={"screen": screen}), "play harry potter")
+    e = t.resolution.entity("title")
+    scores = {c.id: c.score for c in e.candidates}
+    assert e.id == expected and scores[expected] > scores[other] and t.outcome.reply_type == "action"
+
+
+def test_history_and_home_rank_places(scripted):
+    a, nlu = scripted
+    nlu.script["weather in wilkerson"] = ("GetWeather", {"place": "wilkerson"})
+    s = a.new_session("ca", user={"history": {"place": {"wilkerson_ca": 2}}})
+    assert run(a, s, "weather in wilkerson").outcome.args["place"] == "wilkerson_ca"
+    s = a.new_session("wa", user={"home": "seattle"})             # home region decides
+    assert run(a, s, "weather in wilkerson").outcome.args["place"] == "wilkerson_wa"
+
+
+def test_a_new_request_is_not_taken_as_the_answer_to_a_clarification(scripted):
+    a, nlu = scripted
+    nlu.script.update({"weather in springfield": ("GetWeather", {"place": "springfield"}),
+                       "set a timer for ten minutes": ("SetTimer", {"duration": "ten minutes"}),
+                       "missouri": (None, {})})
+    s = a.new_session("switch", user={"home": "seattle"})
+    t = run(a, s, "weather in springfield")
+    assert t.outcome.reply_type == "clarify" and len(t.resolution.clarification.options) == 3
+    t = run(a, s, "set a timer for ten minutes")
+    assert t.outcome.intent == "SetTimer" and len(s.world.get("timers")) == 1
+    assert s.dialogue.pending is None
+    # and an answer still is one, even when the NLU cannot place it
+    run(a, s, "weather in springfield")
+    t = run(a, s, "missouri")
+    assert t.outcome.intent == "GetWeather" and t.outcome.args["place"] == "springfield_mo"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 import threading
 import time
 from dataclasses import dataclass
@@ -201,6 +202,8 @@ class MicrophoneSource(_QueuedSource):
 class Player(Protocol):
     def play(self, audio: Audio) -> None: ...
 
+    def append(self, audio: Audio) -> None: ...
+
     def stop(self) -> bool: ...
 
     @property
@@ -220,6 +223,11 @@ class NullPlayer:
     def play(self, audio: Audio) -> None:
         with self._lock:
             self._end = self.clock() + audio.duration_s
+
+    def append(self, audio: Audio) -> None:
+        """Play after what is playing (the next sentence of the reply)."""
+        with self._lock:
+            self._end = max(self._end, self.clock()) + audio.duration_s
 
     def stop(self) -> bool:
         with self._lock:
@@ -241,12 +249,24 @@ class SoundDevicePlayer:
     def __init__(self, device: int | None):
         self.device = device
         self._stream: Any = None
+        self._rate: int | None = None
+        self._queued: deque[np.ndarray] = deque()
         self._lock = threading.Lock()
+
+    def append(self, audio: Audio) -> None:
+        """Play after what is playing (the next sentence of the reply)."""
+        if self.playing and audio.sample_rate == self._rate:
+            self._queued.append(audio.samples)
+        elif self.playing:
+            self._queued.append(resample(audio.samples, audio.sample_rate, self._rate))
+        else:
+            self.play(audio)
 
     def play(self, audio: Audio) -> None:
         import sounddevice as sd
 
         self.stop()
+        self._queued = deque()
         samples, rate = audio.samples, audio.sample_rate
         try:
             stream = self._open(sd, samples, rate)
@@ -256,19 +276,27 @@ class SoundDevicePlayer:
             samples, rate = resample(samples, rate, rate_to), rate_to
             stream = self._open(sd, samples, rate)
         with self._lock:
-            self._stream = stream
+            self._stream, self._rate = stream, rate
         stream.start()
 
     def _open(self, sd, samples: np.ndarray, rate: int):
-        pos = 0
+        current, pos = samples, 0
+        queued = self._queued
 
         def callback(outdata, frames, time_info, status) -> None:
-            nonlocal pos
-            chunk = samples[pos: pos + frames]
-            outdata[: len(chunk), 0] = chunk
-            outdata[len(chunk):, 0] = 0
-            pos += frames
-            if pos >= len(samples):
+            nonlocal current, pos
+            filled = 0
+            while filled < frames:
+                if pos >= len(current):
+                    if not queued:
+                        break
+                    current, pos = queued.popleft(), 0
+                    continue
+                n = min(frames - filled, len(current) - pos)
+                outdata[filled: filled + n, 0] = current[pos: pos + n]
+                filled, pos = filled + n, pos + n
+            outdata[filled:, 0] = 0
+            if filled < frames:
                 raise sd.CallbackStop
 
         return sd.OutputStream(samplerate=rate, channels=1, dtype="float32", device=self.device, callback=callback)

@@ -41,6 +41,7 @@ from assistant.runner import Assistant
 from assistant.session import Gold, Session, Turn
 from assistant.summary import turn_summary
 from hooks.bus import Event
+from stages.asr import spoken_wake_word
 from stages.wake import WakeCommand, WakeListener
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class TalkOptions:
     queue_s: float = 2.0
     max_pending: int = 3
     stall_s: float = 2.0
+    early_asr: bool = True      # recognize while the endpointer waits out the silence
 
     def __post_init__(self) -> None:
         if self.barge_in not in BARGE_IN_MODES:
@@ -225,17 +227,30 @@ class SessionRecorder:
 
 
 class _ReplyStarter:
-    """Observer: a reply plays the moment its tts stage ends, not after the turn is finished
-    (finishing includes the previous turn's trace signals, which may load an embedding model)."""
+    """Observer: a reply starts playing with its first synthesized sentence (a ``stage_chunk``),
+    the rest queued behind it; a tts stage that does not stream plays when it ends. Either way
+    before the turn is finished (finishing includes the previous turn's trace signals)."""
 
-    def __init__(self, speak: Callable[[int, Audio], None], session_id: str):
+    def __init__(self, speak: Callable[[int, Audio], None], more: Callable[[Audio], None], session_id: str):
         self.speak = speak
+        self.more = more
         self.session_id = session_id
+        self._streamed: set[int] = set()
 
     def on_event(self, event: Event) -> None:
-        if event.kind == "stage_end" and event.stage == "tts" and event.session == self.session_id \
-                and event.data is not None and len(event.data.audio.samples):
-            self.speak(event.turn, event.data.audio)
+        if event.stage != "tts" or event.session != self.session_id or event.data is None:
+            return
+        if event.kind == "stage_chunk" and len(event.data.samples):
+            if event.turn in self._streamed:
+                self.more(event.data)
+            else:
+                self._streamed.add(event.turn)
+                self.speak(event.turn, event.data)
+        elif event.kind == "stage_end" and len(event.data.audio.samples):
+            if event.turn in self._streamed:
+                self._streamed.discard(event.turn)
+            else:
+                self.speak(event.turn, event.data.audio)
 
 
 class LiveLoop:
@@ -305,7 +320,7 @@ class LiveLoop:
         self.source.start()
         self.listener = listener
         session = a.new_session(self.session_id, **self.session_args)
-        starter = a.bus.add_observer(_ReplyStarter(self._speak, session.id))
+        starter = a.bus.add_observer(_ReplyStarter(self._speak, self._speak_more, session.id))
         worker = threading.Thread(target=self._work, args=(session,), name="talk-worker", daemon=True)
         worker.start()
         ended, message = "end_of_input", ""
@@ -381,6 +396,7 @@ class LiveLoop:
                 t0 = time.perf_counter()
                 commands = listener.feed(block.samples)
                 busy_ms += (time.perf_counter() - t0) * 1000
+                self._prefetch(listener)
                 self._watch_barge_in(listener)
                 for cmd in commands:
                     self._submit(cmd, block.t, busy_ms, listen_t0)
@@ -391,6 +407,16 @@ class LiveLoop:
                 next_status = time.monotonic() + STATUS_EVERY_S
                 self._status(loudest, listener)
                 loudest = -120.0
+
+    def _prefetch(self, listener: WakeListener) -> None:
+        """Start recognizing a command once its cut is fixed, while the endpointer still waits
+        out the silence: the endpoint then finds its transcript (nearly) ready."""
+        early = listener.take_early()
+        if early is None or not self.options.early_asr:
+            return
+        asr = self.assistant.stages["asr"]
+        if hasattr(asr, "prefetch"):
+            asr.prefetch(early.samples, spoken_wake_word(listener.options.word if listener.capture_has_wake else None))
 
     def _status(self, loudest: float, listener: WakeListener) -> None:
         status = LiveStatus(self.state, round(loudest, 1), round(listener.stream_time_s, 2), len(self.turns),
@@ -441,6 +467,12 @@ class LiveLoop:
                         self.options.max_pending, cmd.detected_at_s)
 
     # worker thread -------------------------------------------------------------------
+    def _speak_more(self, audio: Audio) -> None:
+        try:
+            self.player.append(audio)
+        except Exception as err:
+            log.warning("could not play the reply (%s: %s)", type(err).__name__, err)
+
     def _speak(self, turn: int, audio: Audio) -> None:
         try:
             self.player.play(audio)

@@ -208,14 +208,16 @@ class Assistant:
             raise ValueError(f"a turn starting at {start} needs the {prev} record")
         return value
 
-    def _call(self, stage: str, data: Any, ctx) -> Any:
+    def _call(self, stage: str, data: Any, ctx, on_chunk: Callable[[Any], None]) -> Any:
         timeout = float(self.config[f"timeouts.{stage}"]) if stage in STAGES else 0.0
         runner = self.stages[stage]
+        streaming = getattr(runner, "run_streaming", None)
+        run = (lambda d, c: streaming(d, c, on_chunk)) if streaming is not None else runner.run
         if timeout <= 0:
-            return runner.run(data, ctx)
+            return run(data, ctx)
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage")
-        future = self._executor.submit(runner.run, data, ctx)
+        future = self._executor.submit(run, data, ctx)
         try:
             return future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
@@ -228,7 +230,8 @@ class Assistant:
         try:
             out = self.bus.before(stage, data, ctx)
             if out is None:
-                out = self._call(stage, data, ctx)
+                out = self._call(stage, data, ctx, lambda chunk: self.bus.emit(
+                    Event("stage_chunk", session.id, turn.index, stage, data=chunk)))
             out = self.bus.after(stage, data, out, ctx)
             if type(out).__name__ != OUTPUT_TYPES[stage]:
                 raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {OUTPUT_TYPES[stage]}")

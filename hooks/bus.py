@@ -18,6 +18,7 @@ EVENT_KINDS = (
     "turn_start",
     "stage_start",
     "stage_end",
+    "stage_chunk",     # a streaming stage's partial output (tts: a sentence of audio, playable now)
     "stage_error",
     "turn_end",
     "session_end",

@@ -7,6 +7,8 @@ replays repeat exactly.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
 import logging
 import re
 import threading
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 # log-probability units. Measured on recordings/: 0.3 turns "Stomp." into "Stop." while leaving
 # real out-of-domain speech unchanged.
 BIAS_WEIGHT = 0.3
+EARLY_KEPT = 4      # prefetched transcripts kept waiting for their turn
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,42 @@ class WhisperAsr:
         if options.bias and domain is not None:
             self.model.model = DomainRescorer(self.model.model, self.model.hf_tokenizer, domain_vocabulary(domain))
         self._lock = threading.Lock()   # one decode at a time per model object
+        self._early: dict[bytes, concurrent.futures.Future] = {}
+        self._early_lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         log.info("loaded faster-whisper %s (%s) from %s", options.model, options.compute_type, path)
 
+    @staticmethod
+    def _key(samples: np.ndarray, strip_words: tuple[str, ...]) -> bytes:
+        digest = hashlib.blake2b(np.ascontiguousarray(samples, dtype=np.float32).tobytes(), digest_size=16)
+        digest.update("|".join(strip_words).encode())
+        return digest.digest()
+
+    def prefetch(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> None:
+        """Start transcribing audio that is likely to be a command (the live loop calls this
+        while the endpointer waits out the silence). A later :meth:`transcribe` of exactly the
+        same samples takes this result; a prefetch nobody asks for is dropped unstarted or
+        finishes unused. Transcripts are the same either way (decoding is deterministic)."""
+        key = self._key(samples, strip_words)
+        with self._early_lock:
+            if key in self._early:
+                return
+            for k, fut in list(self._early.items()):     # superseded and not yet started
+                if fut.cancel() or len(self._early) > EARLY_KEPT:
+                    del self._early[k]
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-early")
+            self._early[key] = self._pool.submit(self._transcribe, samples.copy(), strip_words)
+
     def transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
+        if self._early:
+            with self._early_lock:
+                early = self._early.pop(self._key(samples, strip_words), None)
+            if early is not None and not early.cancelled():
+                return early.result()
+        return self._transcribe(samples, strip_words)
+
+    def _transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
         if len(samples) < PIPELINE_RATE // 10:   # under 100 ms: nothing a person said
             return Transcript(text="", model=self.model_name, no_speech_prob=1.0)
         with self._lock:
@@ -133,8 +169,13 @@ class WhisperAsr:
         )
 
     def run(self, utterance: Utterance, ctx) -> Transcript:
-        strip = (utterance.wake.word.replace("_", " "),) if utterance.wake else ()
+        strip = spoken_wake_word(utterance.wake.word if utterance.wake else None)
         return self.transcribe(utterance.audio.samples, strip_words=strip)
+
+
+def spoken_wake_word(model_word: str | None) -> tuple[str, ...]:
+    """The words a wake model's name stands for ("hey_jarvis" → "hey jarvis"), to strip."""
+    return (model_word.replace("_", " "),) if model_word else ()
 
 
 def _strip_leading(text: str, words: tuple[Word, ...], wake_words: tuple[str, ...]) -> tuple[str, tuple[Word, ...]]:

@@ -7,15 +7,17 @@ Audio keeps the synthesizer's own sample rate (it travels with the audio).
 from __future__ import annotations
 
 import abc
+import atexit
 import logging
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -102,10 +104,118 @@ class _FileSynth(abc.ABC):
         return audio if self.native_pitch else replay_faster(audio, pitch_factor(self.semitones))
 
 
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+class FestivalProcess:
+    """One festival interpreter kept running for a voice: starting festival and loading an HTS
+    voice costs ~0.4 s, more than synthesizing a short reply (measured in README "Benchmarks").
+    Requests go in on stdin; each answers a marker line on stdout once its WAV is written."""
+
+    MARK = "@@assistant-done"
+
+    def __init__(self, voice: str):
+        self.voice = voice
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._tmp = Path(tempfile.mkdtemp(prefix="festival-"))
+        self._n = 0
+
+    def _start(self) -> subprocess.Popen:
+        # stdbuf: festival's stdout is block-buffered on a pipe, so the marker would never arrive
+        cmd = (["stdbuf", "-o0"] if shutil.which("stdbuf") else []) + ["festival", "--pipe"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        said = self._send(proc, f'(print (member_string "{self.voice}" (voice.list)))')
+        if "nil" in said.split():
+            proc.stdin.close()
+            raise ModelMissing(f"festival/{self.voice}", "festival has no such voice (see `festival` (voice.list))")
+        self._send(proc, f"(voice_{self.voice})(set! assistant_hts_base hts_engine_params)")
+        return proc
+
+    def _send(self, proc: subprocess.Popen, scheme: str) -> str:
+        """Run ``scheme``; returns what it printed."""
+        proc.stdin.write(f'{scheme}\n(print "{self.MARK}")\n')
+        proc.stdin.flush()
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
+        said: list[str] = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"festival exited (voice {self.voice})")
+            if self.MARK in line:
+                return "".join(said)
+            said.append(line)
+        raise RuntimeError("festival did not answer in time")
+
+    def warm(self) -> None:
+        """Start the interpreter now (the first reply should not pay for it)."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+
+    def synthesize(self, text: str, tempo: float) -> Audio:
+        if self.voice.endswith("_hts"):
+            speed = f'(set! hts_engine_params (cons (list "-r" {tempo:.3f}) assistant_hts_base))'
+        else:
+            speed = f"(Parameter.set 'Duration_Stretch {1.0 / tempo:.3f})"
+        with self._lock:
+            self._n += 1
+            out = self._tmp / f"say{self._n % 2}.wav"
+            request = f"{speed}(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) \"{out}\" 'riff)"
+            for attempt in (1, 2):    # a festival that died is started again once
+                try:
+                    if self._proc is None or self._proc.poll() is not None:
+                        self._proc = self._start()
+                    out.unlink(missing_ok=True)
+                    self._send(self._proc, request)
+                    if out.is_file():
+                        return _read_wav(out)
+                    raise RuntimeError(f"festival wrote no audio for {text[:40]!r}")
+                except (OSError, RuntimeError) as err:
+                    self.close_process()
+                    if attempt == 2:
+                        raise RuntimeError(f"festival failed: {err}") from None
+        raise AssertionError("unreachable")
+
+    def close_process(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=2)
+            except Exception:  # already gone, or stuck: make sure it is gone
+                proc.kill()
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_process()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+_FESTIVALS: dict[str, FestivalProcess] = {}
+_FESTIVALS_LOCK = threading.Lock()
+
+
+def festival_process(voice: str) -> FestivalProcess:
+    """The shared festival interpreter for ``voice`` (one per voice per process)."""
+    with _FESTIVALS_LOCK:
+        if voice not in _FESTIVALS:
+            _FESTIVALS[voice] = FestivalProcess(voice)
+        return _FESTIVALS[voice]
+
+
+@atexit.register
+def _close_festivals() -> None:
+    for proc in list(_FESTIVALS.values()):
+        proc.close()
+
+
 class FestivalSynth(_FileSynth):
-    """festival's text2wave. HTS voices ignore Duration_Stretch and honour only the engine's
-    speed (-r) among hts_engine_params (measured: -fm, -a, -b change nothing), so pitch is
-    shifted by replay_faster."""
+    """festival, through a festival interpreter kept running per voice. HTS voices ignore
+    Duration_Stretch and honour only the engine's speed (-r) among hts_engine_params (measured:
+    -fm, -a, -b change nothing), so pitch is shifted by replay_faster."""
 
     name = "festival"
     native_pitch = False
@@ -115,13 +225,15 @@ class FestivalSynth(_FileSynth):
         self.rate = rate
         self.semitones = semitones
 
+    def warm(self) -> None:
+        festival_process(self.voice).warm()
+
+    def synthesize(self, text: str) -> Audio:
+        audio = festival_process(self.voice).synthesize(text, max(self._tempo, 0.1))
+        return replay_faster(audio, pitch_factor(self.semitones))
+
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
-        tempo = max(self._tempo, 0.1)
-        if self.voice.endswith("_hts"):
-            speed = f'(set! hts_engine_params (cons (list "-r" {tempo:.3f}) hts_engine_params))'
-        else:
-            speed = f"(Parameter.set 'Duration_Stretch {1.0 / tempo:.3f})"
-        return (["text2wave", "-o", str(out), "-eval", f"(voice_{self.voice})", "-eval", speed], text)
+        raise NotImplementedError("festival runs as a kept interpreter (FestivalProcess)")
 
 
 class FliteSynth(_FileSynth):
@@ -214,8 +326,13 @@ class TtsStage:
 
     def __init__(self, options: TtsOptions):
         self.synth = make_synth(options.backend, options.voice, options.rate)
+        warm = getattr(self.synth, "warm", None)
+        if warm is not None:
+            warm()
 
-    def speak(self, text: str) -> Speech:
+    def speak(self, text: str, on_chunk: Callable[[Audio], None] | None = None) -> Speech:
+        """The reply as speech; ``on_chunk`` gets the first sentence's audio as soon as it is
+        ready (a player starts on it), then the rest."""
         started = time.perf_counter()
         parts = sentences(text)
         if not parts:
@@ -223,8 +340,12 @@ class TtsStage:
                           voice=self.synth.voice, first_chunk_ms=0.0)
         audios = [self.synth.synthesize(parts[0])]
         first_ms = (time.perf_counter() - started) * 1000
+        if on_chunk is not None:
+            on_chunk(audios[0])
         if len(parts) > 1:
             audios.append(self.synth.synthesize(" ".join(parts[1:])))
+            if on_chunk is not None:
+                on_chunk(audios[-1])
         rates = {a.sample_rate for a in audios}
         if len(rates) > 1:  # never expected from one synthesizer; keep the first rate
             from assistant.audio import resample
@@ -235,3 +356,6 @@ class TtsStage:
 
     def run(self, outcome: Outcome, ctx) -> Speech:
         return self.speak(outcome.reply)
+
+    def run_streaming(self, outcome: Outcome, ctx, on_chunk: Callable[[Audio], None]) -> Speech:
+        return self.speak(outcome.reply, on_chunk)

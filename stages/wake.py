@@ -74,6 +74,7 @@ class WakeListener:
         self._cmd: dict = {}
         self.frames_seen = 0
         self.speech_since: float | None = None   # start of the current run of speech frames
+        self._early: Audio | None = None
         log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
 
     # streaming ------------------------------------------------------------------------
@@ -125,6 +126,15 @@ class WakeListener:
                 done.append(cmd)
         return done
 
+    def take_early(self) -> Audio | None:
+        """The command's audio as it will be if nobody speaks again before the endpoint.
+
+        Set once the speech has been followed by ``SPEECH_PAD_S`` of silence: from then on the
+        cut is fixed unless speech resumes, so a recognizer can start on it while the endpointer
+        still waits out ``silence_ms`` (the live loop does). Returned once, then cleared."""
+        early, self._early = self._early, None
+        return early
+
     def finish(self) -> list[WakeCommand]:
         """End of input: a command being captured is cut where the audio ends."""
         if self._state != "command" or self._unheard_window():
@@ -146,6 +156,7 @@ class WakeListener:
         self._refractory_until = 0.0
         self._cmd = {}
         self.speech_since = None
+        self._early = None
 
     # internals -----------------------------------------------------------------------
     def _step(self, frame: np.ndarray) -> WakeCommand | None:
@@ -183,6 +194,11 @@ class WakeListener:
                 c["in_speech"] = False
         if c["onset"] is not None and frame_end - c["last_speech"] >= o.silence_ms / 1000:
             return self._cut("silence", frame_end)
+        if c["onset"] is not None and not c["in_speech"] and c.get("early_for") != c["last_speech"] \
+                and frame_end - c["last_speech"] >= SPEECH_PAD_S:
+            c["early_for"] = c["last_speech"]
+            start, end = max(c["detect"], c["onset"] - SPEECH_PAD_S), c["last_speech"] + SPEECH_PAD_S
+            self._early = Audio(self._slice(start, end), PIPELINE_RATE)
         if frame_end - c["detect"] >= o.max_command_s:
             return self._cut("max_length", frame_end)
         if c["onset"] is None and frame_end - c["detect"] >= c["no_speech_s"]:
@@ -203,6 +219,15 @@ class WakeListener:
                 break
             self._frames.popleft()
 
+    def _slice(self, start: float, end: float) -> np.ndarray:
+        """The heard samples from stream time ``start`` to ``end`` (float32)."""
+        samples = [f for (t, f, _v) in self._frames if t + FRAME_S > start and t < end]
+        audio = np.concatenate(samples).astype(np.float32) / 32767.0 if samples else np.zeros(0, np.float32)
+        first_t = next((t for (t, _f, _v) in self._frames if t + FRAME_S > start), start)
+        a = max(0, int(round((start - first_t) * PIPELINE_RATE)))
+        b = a + max(0, int(round((end - start) * PIPELINE_RATE)))
+        return audio[a:b]
+
     def _cut(self, reason: str, now: float) -> WakeCommand:
         c = self._cmd
         o = self.options
@@ -212,15 +237,11 @@ class WakeListener:
         else:
             start = max(detect, c["onset"] - SPEECH_PAD_S)
             end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason == "silence" else now
-        samples = [f for (t, f, _v) in self._frames if t + FRAME_S > start and t < end]
-        audio = np.concatenate(samples).astype(np.float32) / 32767.0 if samples else np.zeros(0, np.float32)
-        first_t = next((t for (t, _f, _v) in self._frames if t + FRAME_S > start), start)
-        a = max(0, int(round((start - first_t) * PIPELINE_RATE)))
-        b = a + max(0, int(round((end - start) * PIPELINE_RATE)))
+        self._early = None
         wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
                          end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
                          model=f"openwakeword/{o.word}_v0.1") if c["wake"] else None
-        utt = Utterance(audio=Audio(audio[a:b], PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
+        utt = Utterance(audio=Audio(self._slice(start, end), PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
                         endpoint=reason if c["onset"] is not None else "no_speech", wake=wake,
                         source=self.source)
         self._state = "idle"

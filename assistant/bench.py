@@ -1,0 +1,303 @@
+"""``assistant bench``: how fast and how lean the assistant is, every figure from one run.
+
+Each measurement is taken beside its reference in the same run (ASR alone on the very audio
+the pipeline replays; tracing off and on, interleaved), so ratios stay meaningful on a shared,
+noisy machine. Times are medians and 95th percentiles over turns; see README "Benchmarks".
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from assistant.audio import PIPELINE_RATE, Audio
+from assistant.config import Config
+from assistant.records import STAGES
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDINGS = ROOT / "recordings"
+BENCH_SESSIONS = ("real-speech", "home-demo", "continuous")
+LIVE_GAP_S = 4.0                 # silence after each synthetic command (its reply plays in it)
+LIVE_COMMAND_S = (2.0, 4.0)      # issue 8: end-of-speech latency for 2-4 s commands
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    repeat: int = 2              # replay passes with tracing off and on (interleaved)
+    live_commands: int = 8       # synthetic live commands beside the bundled continuous recording
+    sim_text_sessions: int = 40
+    sim_audio_sessions: int = 3
+    cold_runs: int = 3
+    train_nlu: bool = True
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo), 1)
+
+
+def _p50_p95(values: list[float]) -> dict:
+    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "n": len(values)}
+
+
+def _rss_mb(pid: int | None = None) -> float:
+    """Resident memory now (MB) of ``pid`` (None: this process's peak)."""
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Bench:
+    def __init__(self, config: Config, options: BenchOptions, say: Callable[[str], None]):
+        self.config = config
+        self.options = options
+        self.say = say
+        self.tmp = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
+        self.result: dict = {"machine": machine()}
+
+    # the pieces ------------------------------------------------------------------------
+    def run(self) -> dict:
+        from assistant.runner import Assistant
+
+        r = self.result
+        self.say("loading models…")
+        t0 = time.perf_counter()
+        assistant = Assistant(self.config)
+        assistant.stages.prepare(STAGES)
+        from assistant.embeddings import embed_one
+
+        embed_one("warm up")   # the resolver's last resort and the trace signals use MiniLM
+        r["load_s"] = round(time.perf_counter() - t0, 2)
+        self._replay(assistant)
+        self._asr_alone(assistant)
+        self._live(assistant)
+        r["peak_rss_mb"] = round(_rss_mb() + self._festival_rss(), 1)
+        r["rss_parts_mb"] = {"python": round(_rss_mb(), 1), "festival": round(self._festival_rss(), 1)}
+        self._cold_start()
+        self._nlu()
+        self._simulation()
+        return r
+
+    def _recordings(self):
+        from assistant.recording import load_recording
+
+        return [load_recording(RECORDINGS / name) for name in BENCH_SESSIONS]
+
+    def _replay_once(self, assistant, recs, trace_dir: Path | None) -> tuple[float, list]:
+        from assistant.replay import replay
+
+        tracer = assistant.trace_to(trace_dir) if trace_dir is not None else None
+        turns: list = []
+        listener = _TurnCollector()
+        assistant.bus.add_observer(listener)
+        try:
+            t0 = time.perf_counter()
+            for rec in recs:
+                for _summary in replay(assistant, rec):
+                    pass
+            elapsed = time.perf_counter() - t0
+        finally:
+            assistant.bus.remove_observer(listener)
+            if tracer is not None:
+                assistant.bus.remove_observer(tracer)
+        turns.extend(listener.turns)
+        return elapsed, turns
+
+    def _replay(self, assistant) -> None:
+        recs = self._recordings()
+        audio_s = sum(_audio_seconds(rec) for rec in recs)
+        self.say(f"replaying {len(recs)} sessions ({audio_s:.0f} s of audio), tracing off/on × {self.options.repeat}…")
+        self._replay_once(assistant, recs[:1], None)          # warm-up: first decodes are slower
+        off, on, turns = [], [], []
+        for i in range(self.options.repeat):
+            t, got = self._replay_once(assistant, recs, None)
+            off.append(t)
+            turns = turns or got
+            on.append(self._replay_once(assistant, recs, self.tmp / f"traces-{i}")[0])
+        self.turns = turns
+        stage_ms = {s: _p50_p95([t.ms[s] for t in turns if s in t.ms]) for s in STAGES}
+        r = self.result
+        r["stage_ms"] = {s: v for s, v in stage_ms.items() if v["n"]}
+        r["replay_audio_s"] = round(audio_s, 1)
+        r["replay_turns"] = len(turns)
+        r["replay_s"] = round(statistics.median(off), 3)
+        r["replay_rtf"] = round(statistics.median(off) / audio_s, 4)
+        r["replay_traced_s"] = round(statistics.median(on), 3)
+        r["trace_overhead"] = round(statistics.median(on) / statistics.median(off) - 1, 4)
+
+    def _asr_alone(self, assistant) -> None:
+        """faster-whisper by itself on exactly the audio the asr stage got during replay."""
+        asr = assistant.stages["asr"]
+        clips = [t.utterance.audio.samples for t in self.turns
+                 if t.utterance is not None and t.utterance.endpoint not in ("no_wake",) and "asr" in t.ms]
+        self.say(f"ASR alone on the same {len(clips)} clips…")
+        runs = []
+        for _ in range(self.options.repeat):
+            t0 = time.perf_counter()
+            for samples in clips:
+                asr.transcribe(samples)
+            runs.append(time.perf_counter() - t0)
+        r = self.result
+        r["asr_s"] = round(statistics.median(runs), 3)
+        r["asr_rtf"] = round(statistics.median(runs) / r["replay_audio_s"], 4)
+        r["pipeline_over_asr"] = round(r["replay_s"] / r["asr_s"], 3)
+
+    def _live(self, assistant) -> None:
+        """End of speech → first reply audio, through the live loop fed in real time."""
+        from assistant.recording import load_recording
+
+        streams = [("continuous", load_recording(RECORDINGS / "continuous").stream)]
+        if self.options.live_commands:
+            streams.append(("synthetic", synthetic_stream(self.options.live_commands)))
+        total = sum(a.duration_s for _n, a in streams)
+        self.say(f"live loop in real time ({total:.0f} s of audio)…")
+        eos, speech_end, asr_wait = [], [], []
+        for name, audio in streams:
+            for live in run_live(assistant, audio, f"bench-live-{name}"):
+                if live.eos_to_reply_ms is None or live.turn.utterance is None:
+                    continue
+                spoken = live.turn.utterance.audio.duration_s
+                eos.append(live.eos_to_reply_ms)
+                speech_end.append(live.eos_to_reply_ms + (live.endpoint_delay_ms or 0.0))
+                asr_wait.append(live.turn.ms.get("asr", 0.0))
+                log.debug("live %s: %.1f s command, %.0f ms", name, spoken, live.eos_to_reply_ms)
+        r = self.result
+        r["latency_eos_to_reply_ms_p50"] = percentile(eos, 0.5)
+        r["latency_eos_to_reply_ms_p95"] = percentile(eos, 0.95)
+        r["latency_speech_end_to_reply_ms_p50"] = percentile(speech_end, 0.5)
+        r["live_asr_wait_ms_p50"] = percentile(asr_wait, 0.5)
+        r["live_turns"] = len(eos)
+
+    def _festival_rss(self) -> float:
+        from stages.tts import _FESTIVALS
+
+        return sum(_rss_mb(p._proc.pid) for p in _FESTIVALS.values() if p._proc is not None)
+
+    def _cold_start(self) -> None:
+        """A fresh process: start → the first reply's summary printed (models cached on disk)."""
+        runs = []
+        cmd = [sys.executable, "-m", "assistant", "replay", str(RECORDINGS / "real-speech"), "--json"]
+        self.say(f"cold start × {self.options.cold_runs}…")
+        for _ in range(self.options.cold_runs):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                    cwd=ROOT, env=os.environ.copy())
+            line = proc.stdout.readline()
+            elapsed = time.perf_counter() - t0
+            proc.kill()
+            proc.wait()
+            if line.strip():
+                runs.append(elapsed)
+        self.result["cold_start_s"] = round(statistics.median(runs), 2) if runs else None
+
+    def _nlu(self) -> None:
+        from stages.nlu.bench import benchmark
+
+        self.say("NLU: training the home domain from scratch, timing inference…")
+        nlu = benchmark("home", train=self.options.train_nlu)
+        self.result["nlu_train_s"] = nlu["train_s"]
+        self.result["nlu_ms_p50"] = nlu["median_ms"]
+
+    def _simulation(self) -> None:
+        text = sim_throughput(self.config, "text", self.options.sim_text_sessions, self.tmp / "sim-text")
+        self.say(f"simulation, text: {text:.0f} turns/s on one core; audio…")
+        audio = sim_throughput(self.config, "audio", self.options.sim_audio_sessions, self.tmp / "sim-audio")
+        self.result["sim_text_turns_per_s"] = round(text, 1)
+        self.result["sim_audio_turns_per_s"] = round(audio, 2)
+        self.result["sim_cores"] = 1
+
+
+class _TurnCollector:
+    def __init__(self):
+        self.turns = []
+
+    def on_event(self, event) -> None:
+        if event.kind == "turn_end":
+            self.turns.append(event.data)
+
+
+def _audio_seconds(rec) -> float:
+    if rec.continuous:
+        return rec.stream.duration_s
+    return sum(t.audio.duration_s for t in rec.turns if t.audio is not None)
+
+
+def synthetic_stream(n: int) -> Audio:
+    """``n`` live commands: a real wake word (cut from the bundled continuous recording) then a
+    2-4 s synthesized home-demo command, then silence for the reply."""
+    from assistant.recording import load_recording
+
+    cont = load_recording(RECORDINGS / "continuous")
+    wakes = [cont.stream.slice(max(0.0, t.at_s - 1.0), t.at_s + 0.1) for t in cont.turns if t.at_s is not None]
+    demo = load_recording(RECORDINGS / "home-demo")
+    commands = [t.audio for t in demo.turns
+                if t.audio is not None and LIVE_COMMAND_S[0] <= t.audio.duration_s <= LIVE_COMMAND_S[1]]
+    parts = [Audio.silence(1.0)]
+    for i in range(n):
+        parts += [wakes[i % len(wakes)], commands[i % len(commands)], Audio.silence(LIVE_GAP_S)]
+    return Audio.concat(parts)
+
+
+def run_live(assistant, audio: Audio, session_id: str) -> list:
+    from assistant.audio_io import FileSource
+    from assistant.live import LiveLoop, TalkOptions
+
+    options = TalkOptions.from_config(assistant.config)
+    source = FileSource(audio, session_id, block=options.block, queue_s=options.queue_s)
+    loop = LiveLoop(assistant, source, options=options, session_id=session_id)
+    return list(loop.run().turns)
+
+
+def sim_throughput(config: Config, fidelity: str, sessions: int, out: Path) -> float:
+    """Turns per second of one simulator on one core (after one warm-up session)."""
+    from sim.simulator import SessionSimulator, SimOptions
+
+    sim = SessionSimulator(config, SimOptions(sessions=sessions, seed=11, fidelity=fidelity, out=str(out),
+                                              workers=1))
+    sim.run(sessions)                     # warm-up (an index outside the timed ones)
+    t0 = time.perf_counter()
+    turns = sum(sim.run(i).turns for i in range(sessions))
+    return turns / (time.perf_counter() - t0)
+
+
+def machine() -> dict:
+    import platform
+
+    cpu = ""
+    try:
+        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                    if l.startswith("model name")), "")
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+REQUIRED_KEYS = ("latency_eos_to_reply_ms_p50", "latency_eos_to_reply_ms_p95", "stage_ms", "replay_rtf",
+                 "asr_rtf", "pipeline_over_asr", "trace_overhead", "sim_text_turns_per_s",
+                 "sim_audio_turns_per_s", "nlu_train_s", "peak_rss_mb", "cold_start_s")
+
+__all__ = ["Bench", "BenchOptions", "REQUIRED_KEYS", "percentile", "synthetic_stream"]

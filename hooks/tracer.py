@@ -143,6 +143,9 @@ class Tracer:
         st = self._sessions[event.session]
         st.writer.write({**self._base(event), "input_type": type(event.data).__name__ if event.data is not None else None})
 
+    def _on_stage_chunk(self, event: Event) -> None:
+        """Partial audio is for players; the stage's end record carries the whole reply."""
+
     def _on_stage_end(self, event: Event) -> None:
         st = self._sessions[event.session]
         record = {**self._base(event), "duration_ms": round(event.duration_ms or 0.0, 3),

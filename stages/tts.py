@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 SUBPROCESS_TIMEOUT_S = 30
 OS_BACKENDS = ("festival", "flite", "espeak-ng")
+# festival's Scheme heap in cells. Debian's default makes a resident 325 MB interpreter; 2M
+# cells is ~100 MB and synthesizes a 96-word sentence (measured; replies go a sentence at a
+# time). Too small a heap fails with "SIOD ERROR: ran out of storage".
+FESTIVAL_HEAP = 2_000_000
 # espeak-ng's -p scale (0-99, 50 = the voice's own pitch) moves f0 by about one semitone per 7
 # units near the middle (measured with en-us: -p 20/50/80 gave 87/109/143 Hz).
 ESPEAK_P_PER_SEMITONE = 7.0
@@ -124,7 +128,7 @@ class FestivalProcess:
 
     def _start(self) -> subprocess.Popen:
         # stdbuf: festival's stdout is block-buffered on a pipe, so the marker would never arrive
-        cmd = (["stdbuf", "-o0"] if shutil.which("stdbuf") else []) + ["festival", "--pipe"]
+        cmd = (["stdbuf", "-o0"] if shutil.which("stdbuf") else []) + ["festival", "--heap", str(FESTIVAL_HEAP), "--pipe"]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, bufsize=1)
         said = self._send(proc, f'(print (member_string "{self.voice}" (voice.list)))')
@@ -150,10 +154,17 @@ class FestivalProcess:
         raise RuntimeError("festival did not answer in time")
 
     def warm(self) -> None:
-        """Start the interpreter now (the first reply should not pay for it)."""
-        with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._proc = self._start()
+        """Start the interpreter in the background now: the first reply should not pay for it,
+        and neither should start-up (the first synthesize waits for it if need be)."""
+        def start() -> None:
+            with self._lock:
+                if self._proc is None or self._proc.poll() is not None:
+                    try:
+                        self._proc = self._start()
+                    except Exception as err:   # reported again, with its cause, when first used
+                        log.debug("festival warm-up failed: %s", err)
+
+        threading.Thread(target=start, name="festival-warm", daemon=True).start()
 
     def synthesize(self, text: str, tempo: float) -> Audio:
         if self.voice.endswith("_hts"):
@@ -338,12 +349,11 @@ class TtsStage:
         if not parts:
             return Speech(text=text, audio=Audio(np.zeros(0, np.float32), 16000), backend=self.synth.name,
                           voice=self.synth.voice, first_chunk_ms=0.0)
-        audios = [self.synth.synthesize(parts[0])]
-        first_ms = (time.perf_counter() - started) * 1000
-        if on_chunk is not None:
-            on_chunk(audios[0])
-        if len(parts) > 1:
-            audios.append(self.synth.synthesize(" ".join(parts[1:])))
+        audios, first_ms = [], 0.0
+        for part in parts:       # a sentence at a time: the first plays while the next is made
+            audios.append(self.synth.synthesize(part))
+            if len(audios) == 1:
+                first_ms = (time.perf_counter() - started) * 1000
             if on_chunk is not None:
                 on_chunk(audios[-1])
         rates = {a.sample_rate for a in audios}

@@ -345,3 +345,14 @@ def test_speech_barge_in_stops_the_reply_and_is_the_next_command(live_assistant)
     assert [t.outcome.intent for t in turns] == ["TurnOn", "TurnOff"]
     assert turns[1].barge_in and turns[1].wake is None and not result.turns[1].follow_up
     assert result.stats["barge_ins"] == 1
+
+
+def test_a_prefetched_transcript_is_exactly_the_one_recognition_gives(assistant):
+    from assistant.audio import load_audio
+
+    asr = assistant.stages["asr"]
+    samples = load_audio(RECORDINGS / "home-demo" / "turn01.wav").samples
+    plain = asr.transcribe(samples)
+    asr.prefetch(samples)
+    asr.prefetch(samples[: len(samples) // 2])            # superseded: dropped or unused
+    assert asr.transcribe(samples) == plain and plain.text

@@ -49,3 +49,34 @@ def test_missing_piper_voice_says_how_to_get_one(tmp_path):
     with pytest.raises(ModelMissing) as err:
         make_synth("piper", str(tmp_path / "en_US-lessac-medium.onnx"))
     assert "piper.download_voices" in str(err.value)
+
+
+def test_festival_interpreter_is_kept_and_restarted_when_it_dies():
+    from stages.tts import festival_process
+
+    synth = FestivalSynth()
+    first = synth.synthesize('He said "hi" \\ then left.')       # quotes and backslashes are escaped
+    proc = festival_process(synth.voice)
+    pid = proc._proc.pid
+    assert synth.synthesize("Okay.").duration_s > 0.2 and proc._proc.pid == pid   # the same interpreter
+    proc._proc.kill()
+    proc._proc.wait()
+    again = synth.synthesize('He said "hi" \\ then left.')
+    assert proc._proc.pid != pid
+    assert abs(again.duration_s - first.duration_s) < 0.05 and first.duration_s > 1.0
+
+
+def test_festival_names_a_voice_it_does_not_have():
+    with pytest.raises(ModelMissing, match="no_such_voice"):
+        FestivalSynth(voice="no_such_voice").synthesize("hello")
+
+
+def test_streaming_hands_each_sentence_over_before_the_reply_is_done():
+    from assistant.records import Outcome
+
+    stage = TtsStage(TtsOptions(backend="flite"))
+    chunks = []
+    speech = stage.run_streaming(Outcome(intent="GetTime", status="ok", reply="It's 8 AM. You have no alarms. Bye."),
+                                 None, chunks.append)
+    assert len(chunks) == 3
+    assert np.array_equal(np.concatenate([c.samples for c in chunks]), speech.audio.samples)

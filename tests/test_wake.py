@@ -56,3 +56,20 @@ def test_wake_with_no_command_times_out_as_no_speech(listener):
 def test_other_wake_words_load():
     for word in ("hey_jarvis", "hey_mycroft"):
         assert WakeListener(WakeOptions(word=word)).options.word == word
+
+
+def test_the_early_cut_is_the_command_when_nobody_speaks_again(listener):
+    """The live loop starts recognizing on take_early(): it must be the exact command audio."""
+    import numpy as np
+
+    listener.reset()
+    stream = with_command(load_audio(DATA / "alexa-5.flac"))
+    early, commands = [], []
+    for i in range(0, len(stream.samples), 1280):
+        commands += listener.feed(stream.samples[i: i + 1280])
+        got = listener.take_early()
+        if got is not None:
+            early.append(got)
+            assert listener.take_early() is None          # handed out once
+    assert len(commands) == 1 and early
+    assert np.array_equal(early[-1].samples, commands[0].utterance.audio.samples)

@@ -6,15 +6,26 @@ stages 1..k (k = wake, asr, nlu, resolve); the failure point is the first k whos
 makes the outcome correct, else ``result`` (the response stage itself went wrong). Replays run
 on a forked assistant whose bus holds only the gold substitution and the run's fault injector,
 so they write no trace and meet the same injected faults.
+
+Double failures: the failure point is the *first* component that failed irrecoverably. The
+prefix rule alone names the last of two failures — a garbled transcript, then an NLU fault on it,
+is labeled ``nlu``; a garbled transcript of a request the resolver would also have got wrong is
+labeled ``resolve`` — although the later component never saw a right input to fail on and nothing
+in the turn shows its failure. So a stage k that got its input right (gold before it) and whose
+own output, followed by healthy later stages (their natural behavior, no injected faults), gives
+a wrong outcome that gold at k would have changed, is the failure point even when gold at k
+alone does not make the outcome right.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from typing import Any
 
 from assistant.records import (
     STAGES, Candidate, Entity, Interpretation, Resolution, Slot, Transcript, Utterance, WakeEvent, frozen_map,
+    to_jsonable,
 )
 from assistant.session import Gold, Session, Turn
 from assistant.summary import judge
@@ -115,6 +126,16 @@ def fault_kinds(faults) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
+# the pipeline stage each fault kind breaks
+FAULT_STAGE = {"wake": "wake", "false_wake": "wake", "asr": "asr", "nlu": "nlu", "resolve": "resolve",
+               "result": "respond"}
+
+
+def faults_upto(kinds: tuple[str, ...], stage: str) -> tuple[str, ...]:
+    """The fault kinds that broke ``stage`` or a stage before it."""
+    return tuple(k for k in kinds if STAGES.index(FAULT_STAGE.get(k, "respond")) <= STAGES.index(stage))
+
+
 def first_stage(turn: Turn) -> str:
     """The stage this turn started at (its first timed stage)."""
     for stage in STAGES:
@@ -129,6 +150,14 @@ def original_input(turn: Turn) -> Turn:
     raw = (turn.heard_from or turn.utterance) if start == "wake" else turn.utterance if start == "asr" else None
     return Turn(session=turn.session, index=turn.index, source=turn.source, start_s=turn.start_s,
                 text_input=turn.text_input, utterance=raw, wake=None, gold=turn.gold, barge_in=turn.barge_in)
+
+
+def outcome_key(turn: Turn) -> tuple:
+    """What the assistant did in a turn (the request acted on, how it went, what it said)."""
+    out = turn.outcome
+    if out is None:
+        return (None,)
+    return out.intent, json.dumps(to_jsonable(dict(out.args)), sort_keys=True), out.status, out.reply_type
 
 
 class OracleLabeler(Interceptor):
@@ -161,32 +190,46 @@ class OracleLabeler(Interceptor):
         woke = turn.utterance is None or turn.utterance.heard
         if turn.gold.wake is False and woke:
             return "wake"                 # asleep was right: substituting gold wake fixes it
+        # Only faults that happened in this turn happen again: a component that was going to
+        # fail but never got the chance (its input was already wrong) did not fail.
+        kinds = fault_kinds(turn.labels.get("faults") or ())
         latest = turn                     # the run with gold up to the previous stage (none yet)
+        previous = None                   # the stage ``latest`` has gold up to
         for stage in SUBSTITUTABLE:
             if STAGES.index(stage) < STAGES.index(start):
                 continue
             if agrees_with_gold(stage, latest, self.assistant.domain):
                 continue                  # substituting what it already produced changes nothing
-            latest = self._replay(turn, before, stage, start)
-            if judge(latest):
+            fixed = self._replay(turn, before, stage, start, kinds)
+            if judge(fixed):
                 return stage
+            # Something after this stage fails too. This stage is still the first failure when,
+            # with healthy later stages, its own error leads to a wrong outcome that gold here
+            # would have changed.
+            own = faults_upto(kinds, stage)
+            healthy = latest if own == kinds else self._replay(turn, before, previous, start, own)
+            if not judge(healthy):
+                repaired = fixed if own == kinds else self._replay(turn, before, stage, start, ())
+                if outcome_key(healthy) != outcome_key(repaired):
+                    return stage
+            latest, previous = fixed, stage
         return "result"
 
-    def _replay(self, turn: Turn, before: Session, upto: str, start: str) -> Turn:
+    def _replay(self, turn: Turn, before: Session, upto: str | None, start: str,
+                kinds: tuple[str, ...]) -> Turn:
+        """The turn again with gold up to ``upto`` (None: no gold) and the faults ``kinds``."""
         bus = HookBus()
-        # Only faults that happened in this turn happen again: a component that was going to
-        # fail but never got the chance (its input was already wrong) did not fail.
-        kinds = fault_kinds(turn.labels.get("faults") or ())
         if kinds and self.replay_faults is not None:
             bus.add_interceptor(self.replay_faults(kinds))
-        bus.add_interceptor(GoldSubstitution(turn.gold, upto, before.domain))
+        if upto is not None:
+            bus.add_interceptor(GoldSubstitution(turn.gold, upto, before.domain))
         shadow = self.assistant.fork(bus)
         session = before.snapshot()
         self.replays += 1
         replayed = shadow.run_turn(session, original_input(turn), start=start, stop=self.stop)
         if log.isEnabledFor(logging.DEBUG):
             out = replayed.outcome
-            log.debug("%s #%d gold up to %s: %r → %s %s (%s)", turn.session, turn.index, upto,
+            log.debug("%s #%d gold up to %s, faults %s: %r → %s %s (%s)", turn.session, turn.index, upto, kinds,
                       replayed.transcript.text if replayed.transcript else None, out.intent if out else None,
                       dict(out.args) if out else None, "correct" if judge(replayed) else "wrong")
         return replayed

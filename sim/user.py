@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 _SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)(?::[^}]*)?\}")
 
 ASKING = ("elicit", "clarify", "confirm")
+# Words of a request that say which modality of a title is meant (the catalog's attribute).
+MODALITY_WORDS = ((r"\b(?:movie|film|watch|show me)\b", {"visual"}), (r"\b(?:audiobook|listen)\b", {"audio"}),
+                  (r"\bbook\b", {"text"}), (r"\bread\b", {"text", "audio"}))
 ANSWER_PATTERNS = ("{type}", "for {type}", "{type} please", "make it {type}", "the {type}")
 CORRECTION_PATTERNS = ("no, {type}", "no i said {type}", "i said {type}")
 
@@ -100,13 +103,23 @@ class SimulatedUser:
         self._intents = [i for i in domain.intents.values() if not i.is_dialogue_act and i.samples]
 
     # goals ---------------------------------------------------------------------------
+    def _at(self, ctx) -> None:
+        """Relative values ("wednesday", "tomorrow") mean the session's day, not the generator's
+        default clock: the gold must say what the NLU, on the session clock, should find."""
+        now = getattr(ctx, "now", None)
+        if now is not None and now.date() != self.gen.now.date():
+            self.gen = UtteranceGenerator(self.domain, now)
+
     def new_goal(self, ctx, tries: int = 20) -> Goal:
         """A goal a person in this home might have: its request must make sense in the world
         (the oven has a temperature, the garage door opens; lights do not unlock)."""
+        self._at(ctx)
         for _ in range(tries):
             goal = self._sample_goal(ctx)
-            if goal.out_of_domain is not None or self.plausible is None or \
-                    self.plausible(goal.intent, goal.args, ctx):
+            if goal.out_of_domain is not None:
+                return goal
+            if self._words_agree(goal.template, goal.args) and (
+                    self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
                 return goal
         return goal
 
@@ -165,6 +178,7 @@ class SimulatedUser:
         goal = st.goal
         if goal is None:
             return None
+        self._at(ctx)
         out = turn.outcome
         ok = judge(turn)
         if goal.out_of_domain is not None:
@@ -258,7 +272,7 @@ class SimulatedUser:
             # say it again, differently, and this time with everything
             templates = [t for s in spec.samples for t in all_alternatives(s)
                          if set(_slots(t)) >= {n for n in goal.stated} and set(_slots(t)) <= set(goal.args)
-                         and self._literals_agree(spec, t, goal)]
+                         and self._literals_agree(spec, t, goal) and self._words_agree(t, goal.args)]
             template = self.rng.choice(templates) if templates else goal.template
             act = self._request(goal, template, tuple(_slots(template)), kind="retry")
         st.last_act = act
@@ -271,6 +285,29 @@ class SimulatedUser:
             if self.gen._literal_value(spec.slots[name].type, words) != goal.args.get(name):
                 return False
         return True
+
+    def _words_agree(self, template: str, args: Mapping) -> bool:
+        """A template's own words must not ask for another kind of the goal's value: "play the
+        movie {title}" or "watch {title}" for the audiobook would make the gold contradict what
+        the user said ("Dune" is both)."""
+        words = _SLOT.sub(" ", template.lower())
+        for value_id in args.values():
+            modality = self._attribute(value_id, "modality")
+            if modality is None:
+                continue
+            for pattern, allowed in MODALITY_WORDS:
+                if re.search(pattern, words) and modality not in allowed:
+                    return False
+        return True
+
+    def _attribute(self, value_id: Any, name: str) -> Any:
+        if not isinstance(value_id, str):
+            return None
+        for catalog in self.domain.catalogs.values():
+            v = catalog.get(value_id)
+            if v is not None:
+                return v.attributes.get(name)
+        return None
 
     def _option_words(self, slot_type: str, value_id: str) -> str:
         catalog = self.domain.catalog_for(slot_type)

@@ -283,7 +283,8 @@ _TIME_OF_DAY = {"morning": "am", "afternoon": "pm", "evening": "pm", "tonight": 
 
 def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
     """24-hour "HH:MM". Without am/pm or a time of day, hours 1-11 stay as said (morning)."""
-    toks = tokens(text)
+    # "nine o five" is "nine oh five" ("o'clock" stays one token)
+    toks = ["oh" if t == "o" else t for t in tokens(text)]
     if not toks:
         return None
     if "noon" in toks or "midday" in toks:
@@ -330,7 +331,13 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
             elif rest and rest[0][0] == 0 and value <= 24:
                 hour = value
                 minute_words = toks[end: end + rest[0][1]]
-                minute = int(rest[0][2]) if minute_words[0] != "oh" else int(_words_to_number(minute_words[1:]) or 0)
+                if minute_words[0] != "oh":
+                    minute = int(rest[0][2])
+                else:
+                    # "nine oh five": "oh" is a run of its own (unit words never join), so the
+                    # minutes are the run right after it
+                    after = rest[1] if len(rest) > 1 and rest[1][0] == rest[0][1] else None
+                    minute = int(after[2]) if after and after[2] < 10 else 0
             elif value <= 24:
                 hour, minute = value, 0
         del nums

@@ -20,6 +20,9 @@ CASES = [
     ("time", "seven o'clock", "07:00"), ("time", "seven thirty tomorrow morning", "07:30"),
     ("time", "six in the evening", "18:00"), ("time", "7 oh five", "07:05"), ("time", "ten fifteen pm", "22:15"),
     ("time", "6.30 tomorrow", "06:30"), ("time", "730", "07:30"),
+    # "oh" minutes spelled out: the simulator's users say times this way
+    ("time", "nine oh five pm", "21:05"), ("time", "seven oh nine", "07:09"), ("time", "nine o five am", "09:05"),
+    ("time", "twelve oh five am", "00:05"), ("time", "ten oh one in the evening", "22:01"),
     ("temperature", "seventy two degrees", {"value": 72, "unit": "F"}), ("temperature", "72°", {"value": 72, "unit": "F"}),
     ("temperature", "21 degrees celsius", {"value": 21, "unit": "C"}), ("temperature", "68", {"value": 68, "unit": "F"}),
     ("percentage", "30 percent", 30), ("percentage", "30%", 30), ("percentage", "thirty percent", 30),
@@ -54,3 +57,11 @@ def test_spoken_forms_round_trip():
         assert normalize("number", spoken_number(n)) == n
     assert say_duration(5400) == "1 hour and 30 minutes"
     assert say_time("19:05") == "7:05 PM"
+
+
+def test_spoken_clock_times_round_trip():
+    # every time the simulated users can say as words ("nine oh five", "ten forty five")
+    for h in range(1, 13):
+        for m in range(1, 60):
+            minute = spoken_number(m) if m >= 10 else f"oh {spoken_number(m)}"
+            assert normalize("time", f"{spoken_number(h)} {minute} pm") == f"{h % 12 + 12:02d}:{m:02d}"

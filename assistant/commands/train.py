@@ -1,7 +1,8 @@
 """Train the defect detector and failure-point labeler on oracle-labeled traces.
 
-Both a gradient-boosting model and a dialogue-level Transformer are trained; the one with the
-better validation failure-point accuracy is kept, and model.json reports both.
+Both a gradient-boosting model and a dialogue-level Transformer are trained and saved; the one
+with the better validation score (mean of failure-point accuracy and macro F1) is kept as the
+model's default, and model.json reports both (`eval --kind` scores the other).
 """
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """Features for defect detection and failure-point labeling, from traces alone (never gold).
 
 Per turn: each stage's confidence signals, what the assistant did (status, reply type, errors),
-how well the words fit the decisions (the transcript against the chosen intent's examples, the
-heard words against the resolved entity's name), the user's implicit signals, and MiniLM
-embeddings of the transcript and the reply. Sessions keep their turn order so that models can
-read the dialogue around a turn.
+how well the words fit the decisions (the transcript against the chosen intent's examples and
+the domain's catalogs, hooks/learn/lexicon.py), the user's implicit signals, the turns around it
+(hooks/learn/context.py), and MiniLM embeddings of the transcript and the reply. Only turns a
+production trace would hold take part: a wake word the simulation says was not heard leaves no
+turn. Sessions keep their turn order so that models can read the dialogue around a turn.
+Nothing here reads ``gold``, ``labels``, ``source`` or what the simulated user really said.
 """
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from hooks.traces import turn_ends
+from assistant.errors import InputError
+from hooks.learn.context import PAIR_KEYS, Reading, pair
+from hooks.learn.lexicon import Lexicon, fit_features, untagged_types
+from hooks.signals import REPHRASE_COSINE, REPHRASE_JACCARD
+from hooks.traces import read_records, trace_files
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +32,28 @@ REPLY_TYPES = ("action", "answer", "elicit", "confirm", "clarify", "apology", "o
 STAGE_NAMES = ("wake", "asr", "nlu", "resolve", "respond", "tts")
 METHODS = ("exact", "fuzzy", "phonetic", "embedding", "context", "carried", "default", "open", "none")
 EMBED_DIM = 384
+EXAMPLES_PER_INTENT = 48       # generated from the spec: the second opinion on the NLU's intent
 
 
-@dataclass
+@dataclass(frozen=True)
 class SessionTurns:
     session: str
-    records: list[dict] = field(default_factory=list)
+    records: tuple[dict, ...] = ()
 
 
 def load_sessions(paths) -> list[SessionTurns]:
-    """turn_end records grouped by session, in turn order."""
-    by: dict[str, SessionTurns] = {}
-    for r in turn_ends(paths):
-        by.setdefault(r["session"], SessionTurns(r["session"])).records.append(r)
-    for s in by.values():
-        s.records.sort(key=lambda r: r["turn"])
-    return [by[k] for k in sorted(by)]
+    """turn_end records grouped by session, in turn order (files that are not traces are named)."""
+    by: dict[str, list[dict]] = {}
+    for path in trace_files(paths):
+        for n, r in enumerate(read_records(path), 1):
+            if r.get("event") != "turn_end":
+                continue
+            if not isinstance(r.get("session"), str) or not isinstance(r.get("turn"), int) or \
+                    not all(isinstance(r.get(k) or {}, dict) for k in ("stages", "labels", "signals", "ms")):
+                raise InputError(path, "not a trace turn_end record (session, turn, stages, labels)",
+                                 field=f"record {n}")
+            by.setdefault(r["session"], []).append(r)
+    return [SessionTurns(k, tuple(sorted(by[k], key=lambda r: r["turn"]))) for k in sorted(by)]
 
 
 def _get(d: dict | None, *keys, default=None):
@@ -60,56 +72,33 @@ def _num(x, default: float = 0.0) -> float:
     return v if np.isfinite(v) else default
 
 
-class Gazetteer:
-    """Which of the domain's values a transcript mentions (catalog phrases, builtin values)."""
-
-    def __init__(self, domain_name: str):
-        import re
-
-        from sim.domain import BUILTIN_TYPES, load_domain
-
-        domain = load_domain(domain_name)
-        self.builtins = [t for t in BUILTIN_TYPES if t in set(domain.slot_types.values())]
-        phrases = {}
-        for catalog in domain.catalogs.values():
-            for v in catalog.values:
-                for p in v.phrases:
-                    if len(p) > 2:
-                        phrases[p] = catalog.type
-        self._pattern = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-                                   + r")\b") if phrases else None
-        self._types = phrases
-
-    def __call__(self, text: str) -> tuple[int, int]:
-        """(catalog mentions, builtin value mentions)."""
-        from stages.normalize import normalize
-
-        text = text.lower()
-        catalog = len(self._pattern.findall(text)) if self._pattern else 0
-        builtin = sum(normalize(t, text) is not None for t in self.builtins if t not in ("number", "ordinal", "date"))
-        return catalog, builtin
-
-
-def turn_vector(r: dict, intents: list[str], prototypes: dict[str, np.ndarray] | None,
-                text_vec: np.ndarray | None, gazetteer: Gazetteer | None = None) -> dict[str, float]:
+def turn_vector(r: dict, intents: list[str], sims: dict[str, float] | None,
+                lexicon: Lexicon | None = None) -> dict[str, float]:
     """The tabular features of one turn (names → values)."""
     st = r.get("stages") or {}
     f: dict[str, float] = {}
     wake = _get(st, "wake", "output") or {}
     f["wake_ran"] = float("wake" in (r.get("ms") or {}))
     f["woke"] = float(wake.get("endpoint") != "no_wake") if wake else 1.0
+    f["wake_word"] = float(r.get("wake") is not None)
     f["wake_score"] = _num(_get(r, "wake", "score"), 0.0)
     f["utterance_s"] = _num(_get(st, "wake", "signals", "utterance_s"), 0.0)
     asr = _get(st, "asr", "signals") or {}
+    text = (r.get("transcript") or "").strip()
     f["asr_ran"] = float("asr" in st)
-    f["transcript_empty"] = float(not (r.get("transcript") or "").strip())
+    f["transcript_empty"] = float(not text)
     f["avg_logprob"] = _num(asr.get("avg_logprob"), 0.0)
     f["no_speech_prob"] = _num(asr.get("no_speech_prob"), 0.0)
     f["asr_confidence"] = _num(asr.get("confidence"), 1.0)
     f["compression_ratio"] = _num(asr.get("compression_ratio"), 1.0)
     f["min_word_prob"] = _num(asr.get("min_word_prob"), 1.0)
     f["mean_word_prob"] = _num(asr.get("mean_word_prob"), 1.0)
-    f["n_words"] = _num(asr.get("words"), len((r.get("transcript") or "").split()))
+    f["n_words"] = _num(asr.get("words"), len(text.split()))
+    words = _get(st, "asr", "output", "words", default=[]) or []
+    probs = [_num(w.get("probability"), 1.0) for w in words if isinstance(w, dict)]
+    f["low_prob_words"] = float(sum(p < 0.5 for p in probs))
+    f["low_prob_share"] = f["low_prob_words"] / len(probs) if probs else 0.0
+    f["says_wake_word"] = float(text.lower().startswith(("alexa", "hey jarvis", "hey mycroft", "hey marvin")))
     nlu = _get(st, "nlu", "signals") or {}
     f["nlu_ran"] = float("nlu" in st)
     f["intent_confidence"] = _num(nlu.get("intent_confidence"), 0.0)
@@ -118,14 +107,15 @@ def turn_vector(r: dict, intents: list[str], prototypes: dict[str, np.ndarray] |
     f["nlu_ood"] = float(bool(nlu.get("out_of_domain")))
     f["n_slots"] = _num(nlu.get("slots"), 0.0)
     nbest = _get(st, "nlu", "output", "nbest", default=[]) or []
-    f["nbest2_score"] = _num(nbest[1]["score"], 0.0) if len(nbest) > 1 else 0.0
-    f["nlu_act_inform"] = float(_get(st, "nlu", "output", "intent") == "Inform")
-    f["nlu_act_yes_no"] = float(_get(st, "nlu", "output", "intent") in ("Affirm", "Deny"))
-    if gazetteer is not None:
-        catalog, builtin = gazetteer(r.get("transcript") or "")
-        f["mentions_catalog"] = float(catalog)
-        f["mentions_builtin"] = float(builtin)
-        f["slot_gap"] = float(catalog + builtin) - f["n_slots"]
+    f["nbest2_score"] = _num(nbest[1].get("score"), 0.0) if len(nbest) > 1 else 0.0
+    nlu_intent = _get(st, "nlu", "output", "intent")
+    f["nlu_act_inform"] = float(nlu_intent == "Inform")
+    f["nlu_act_yes_no"] = float(nlu_intent in ("Affirm", "Deny"))
+    f["dialogue_changed_intent"] = float(nlu_intent is not None and r.get("intent") not in (None, nlu_intent)
+                                         and nlu_intent not in ("Inform", "Affirm", "Deny"))
+    if lexicon is not None:
+        f.update(fit_features(lexicon, text, r.get("intent"), _get(st, "nlu", "output") or {}, words,
+                              _get(st, "respond", "output", "expects")))
     res = _get(st, "resolve", "signals") or {}
     f["min_entity_score"] = _num(res.get("min_entity_score"), 1.0)
     f["unresolved"] = _num(res.get("unresolved"), 0.0)
@@ -139,6 +129,9 @@ def turn_vector(r: dict, intents: list[str], prototypes: dict[str, np.ndarray] |
         f[f"method_{m}"] = float(methods.count(m))
     f["entity_context_decided"] = float(any("+context" in str(e.get("method")) for e in entities))
     f["entity_name_match"] = _entity_name_match(entities)
+    f["max_candidates"] = float(max((len(e.get("candidates") or []) for e in entities), default=0))
+    f["tied_candidates"] = float(sum(1 for e in entities if len(e.get("candidates") or []) > 1 and
+                                     _num(e["candidates"][0].get("score")) - _num(e["candidates"][1].get("score")) < 1e-6))
     status = r.get("status")
     for s in STATUSES:
         f[f"status_{s}"] = float(status == s)
@@ -149,32 +142,35 @@ def turn_vector(r: dict, intents: list[str], prototypes: dict[str, np.ndarray] |
     f["stage_error"] = float(bool(errors))
     for s in STAGE_NAMES:
         f[f"error_{s}"] = float(any(e.get("stage") == s for e in errors))
+    # The trace's own-turn signals. Those that look at the neighboring turns are recomputed in
+    # build() over the turns a production trace would hold (a simulated trace also keeps
+    # utterances nobody heard, and "time to the next turn" would count them).
     sig = r.get("signals") or {}
-    for k in ("barge_in", "rephrase_of_previous", "next_is_rephrase", "negative_feedback",
-              "next_negative_feedback", "abandoned"):
-        f[f"sig_{k}"] = float(bool(sig.get(k)))
-    f["sig_repeat_count"] = _num(sig.get("repeat_count"), 0.0)
-    ttn = sig.get("time_to_next_turn_s")
-    f["sig_time_to_next_missing"] = float(ttn is None)
-    f["sig_time_to_next"] = float(np.clip(_num(ttn, 0.0), -10, 30))
-    f["sig_lexical_overlap"] = _num(sig.get("lexical_overlap_previous"), 0.0)
-    sim = sig.get("similarity_to_previous")
-    f["sig_similarity"] = _num(sim, f["sig_lexical_overlap"])
+    f["sig_barge_in"] = float(bool(sig.get("barge_in")))
+    f["sig_negative_feedback"] = float(bool(sig.get("negative_feedback")))
     intent = r.get("intent")
     for name in intents:
         f[f"intent_{name}"] = float(intent == name)
     f["intent_none"] = float(intent is None)
     # Does the text read like the chosen intent's examples? (a second opinion from the spec)
-    if prototypes and text_vec is not None and intent in prototypes:
-        sims = {k: float(np.dot(text_vec, v)) for k, v in prototypes.items()}
-        own = sims[intent]
-        best_other = max(v for k, v in sims.items() if k != intent)
-        f["intent_text_fit"] = own
-        f["intent_text_gap"] = own - best_other
-        f["intent_text_rank"] = float(sorted(sims.values(), reverse=True).index(own))
-    else:
-        f["intent_text_fit"] = f["intent_text_gap"] = 0.0
-        f["intent_text_rank"] = 0.0
+    for k in ("text_best_fit", "intent_text_fit", "intent_text_gap", "intent_text_rank", "text_best_is_chosen",
+              "runner_up_text_fit", "runner_up_text_gain", "runner_up_is_text_best"):
+        f[k] = 0.0
+    if sims and text:
+        best = max(sims, key=sims.get)
+        f["text_best_fit"] = sims[best]
+        if intent in sims:
+            own = sims[intent]
+            f["intent_text_fit"] = own
+            f["intent_text_gap"] = own - max(v for k, v in sims.items() if k != intent)
+            f["intent_text_rank"] = float(sorted(sims.values(), reverse=True).index(own))
+            f["text_best_is_chosen"] = float(best == intent)
+        second = nbest[1].get("intent") if len(nbest) > 1 else None
+        if second in sims and nlu_intent == intent:
+            # the NLU's runner-up reads more like the words than its choice
+            f["runner_up_text_fit"] = sims[second]
+            f["runner_up_text_gain"] = sims[second] - sims.get(intent, 0.0)
+            f["runner_up_is_text_best"] = float(best == second)
     return f
 
 
@@ -192,9 +188,10 @@ def _entity_name_match(entities: list[dict]) -> float:
 
 
 NEIGHBOR_KEYS = ("asr_confidence", "mean_word_prob", "min_word_prob", "intent_confidence", "coverage", "status_ok",
-                 "status_failed", "reply_apology", "reply_out_of_domain", "reply_elicit", "reply_clarify", "nlu_ood",
-                 "woke", "transcript_empty", "intent_text_fit", "sig_rephrase_of_previous", "sig_negative_feedback",
-                 "nlu_act_inform", "nlu_act_yes_no", "slot_gap")
+                 "status_failed", "reply_apology", "reply_out_of_domain", "reply_elicit", "reply_clarify",
+                 "reply_confirm", "reply_action", "reply_answer", "nlu_ood", "wake_word", "wake_score",
+                 "transcript_empty", "intent_text_fit", "sig_negative_feedback",
+                 "nlu_act_inform", "nlu_act_yes_no", "lex_untagged_accepted", "n_slots")
 
 
 def observable(r: dict) -> bool:
@@ -205,7 +202,7 @@ def observable(r: dict) -> bool:
     return not (ran and utt.get("endpoint") == "no_wake")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeatureSet:
     names: list[str]
     X: np.ndarray                  # (turns, features), neighbor features included
@@ -238,64 +235,98 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def intent_prototypes(domain_name: str, enabled: bool = True) -> dict[str, np.ndarray]:
-    """Mean embedding of each intent's generated examples, from the domain spec."""
+def intent_examples(domain_name: str, enabled: bool = True) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """(intents, embeddings of generated examples, the intent index of each), from the domain spec."""
     if not enabled:
-        return {}
+        return (), np.zeros((0, EMBED_DIM), np.float32), np.zeros(0, np.int64)
     from sim.domain import load_domain
     from sim.utterances import UtteranceGenerator
 
     domain = load_domain(domain_name)
-    examples = UtteranceGenerator(domain).examples(random.Random(0), per_intent=24, include_ood=False)
-    emb = Embedder()
-    out = {}
-    for name in domain.intents:
-        texts = [e.text for e in examples if e.intent == name]
-        if texts:
-            v = emb(texts).mean(axis=0)
-            out[name] = v / (np.linalg.norm(v) or 1.0)
-    return out
+    examples = UtteranceGenerator(domain).examples(random.Random(0), per_intent=EXAMPLES_PER_INTENT,
+                                                   include_ood=False)
+    names = tuple(n for n in domain.intents if any(e.intent == n for e in examples))
+    texts = sorted({(e.text.lower(), e.intent) for e in examples if e.intent in names})
+    vecs = Embedder()([t for t, _i in texts])
+    return names, vecs, np.asarray([names.index(i) for _t, i in texts], np.int64)
+
+
+def intent_similarities(text_vecs: np.ndarray, domain: str, enabled: bool = True) -> list[dict[str, float]]:
+    """Per turn: intent → cosine similarity of the transcript to that intent's nearest example."""
+    names, vecs, owner = intent_examples(domain, enabled)
+    if not names or not len(text_vecs):
+        return [{} for _ in range(len(text_vecs))]
+    sim = text_vecs @ vecs.T
+    best = np.full((len(text_vecs), len(names)), -1.0, np.float32)
+    for k in range(len(names)):
+        best[:, k] = sim[:, owner == k].max(axis=1)
+    return [dict(zip(names, map(float, row))) for row in best]
 
 
 def build(sessions: list[SessionTurns], intents: list[str], domain: str = "home",
           embeddings: bool = True, embedder: Embedder | None = None) -> FeatureSet:
+    """Feature rows for the observable turns of ``sessions``, session by session in turn order."""
     embedder = embedder or Embedder(embeddings)
-    records = [r for s in sessions for r in s.records]
+    visible = [[r for r in s.records if observable(r)] for s in sessions]
+    records = [r for rs in visible for r in rs]
     texts = [(r.get("transcript") or "").strip().lower() for r in records]
     replies = [(r.get("reply") or "").strip().lower() for r in records]
     text_vecs = embedder(texts)
     reply_vecs = embedder(replies)
-    protos = intent_prototypes(domain, embeddings)
-    gaz = Gazetteer(domain)
-    base = [turn_vector(r, intents, protos, text_vecs[i] if embeddings else None, gaz) for i, r in enumerate(records)]
+    sims = intent_similarities(text_vecs, domain, embeddings)
+    lexicon = _lexicon(domain)
+    base = [turn_vector(r, intents, sims[i], lexicon) for i, r in enumerate(records)]
     names = list(base[0]) if base else []
+    readings = [Reading(text_vecs[k] if embeddings else None, _runner_up(r),
+                        untagged_types(lexicon, r.get("transcript") or "", _get(r, "stages", "nlu", "output") or {}))
+                for k, r in enumerate(records)]
+    none = Reading()
     rows, spans, keys, y = [], [], [], []
     i = 0
-    for s in sessions:
+    for s, rs in zip(sessions, visible):
         start = i
-        for j, r in enumerate(s.records):
+        n = len(rs)
+        chain = 0
+        for j, r in enumerate(rs):
             own = base[i]
-            prev = base[i - 1] if j > 0 else None
-            nxt = base[i + 1] if j + 1 < len(s.records) else None
-            row = [own[n] for n in names]
-            for tag, nb in (("prev", prev), ("next", nxt)):
-                row += [nb[k] if nb else 0.0 for k in NEIGHBOR_KEYS] + [float(nb is None)]
-            row += [j / max(1, len(s.records) - 1), float(j == 0), float(j == len(s.records) - 1)]
-            # how close the words are to the turns around (a restatement, a correction)
-            for k in (i - 1, i + 1):
-                same = 0 <= k - start < len(s.records)
-                row.append(float(np.dot(text_vecs[i], text_vecs[k])) if same and embeddings else 0.0)
-            nxt_rec = s.records[j + 1] if j + 1 < len(s.records) else None
-            row.append(float(bool(nxt_rec) and nxt_rec.get("intent") == r.get("intent") and r.get("intent") is not None))
+            row = [own[k] for k in names]
+            for nb in (base[i - 1] if j > 0 else None, base[i + 1] if j + 1 < n else None):
+                row += [nb[k] if nb else 0.0 for k in NEIGHBOR_KEYS]
+            prev = pair(rs[j - 1], r, readings[i - 1], readings[i]) if j > 0 else pair(r, None, none, None)
+            nxt = pair(r, rs[j + 1], readings[i], readings[i + 1]) if j + 1 < n else pair(r, None, none, None)
+            nxt2 = pair(r, rs[j + 2], readings[i], readings[i + 2]) if j + 2 < n else pair(r, None, none, None)
+            row += [prev[k] for k in PAIR_KEYS] + [nxt[k] for k in PAIR_KEYS] + \
+                [nxt2[k] for k in ("sim", "same_intent", "same_outcome", "missing")]
+            chain = chain + 1 if j > 0 and _restates(prev) else 0
+            served = r.get("reply_type") in ("action", "answer") and not r.get("errors")
+            row += [j / max(1, n - 1), float(j == 0), float(j == n - 1), float(n), float(chain),
+                    float(j == n - 1 and not served)]
             rows.append(row)
             keys.append((s.session, r["turn"]))
             label = (r.get("labels") or {}).get("oracle") or {}
-            y.append(CLASSES.index(label["failure_point"])
-                     if label.get("failure_point") in CLASSES and observable(r) else -1)
+            y.append(CLASSES.index(label["failure_point"]) if label.get("failure_point") in CLASSES else -1)
             i += 1
-        spans.append((start, i))
-    full_names = names + [f"{tag}_{k}" for tag in ("prev", "next") for k in (*NEIGHBOR_KEYS, "missing")] + \
-        ["position", "is_first", "is_last", "text_sim_prev", "text_sim_next", "next_same_intent"]
+        if i > start:
+            spans.append((start, i))
+    full_names = names + [f"{tag}_{k}" for tag in ("prev", "next") for k in NEIGHBOR_KEYS] + \
+        [f"pair_prev_{k}" for k in PAIR_KEYS] + [f"pair_next_{k}" for k in PAIR_KEYS] + \
+        [f"pair_next2_{k}" for k in ("sim", "same_intent", "same_outcome", "missing")] + \
+        ["position", "is_first", "is_last", "session_turns", "restatements", "abandoned"]
     X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(full_names))
     return FeatureSet(full_names, X, text_vecs.astype(np.float32), reply_vecs.astype(np.float32),
                       np.asarray(y, dtype=np.int64), spans, keys)
+
+
+def _runner_up(r: dict) -> str | None:
+    nbest = _get(r, "stages", "nlu", "output", "nbest", default=[]) or []
+    return nbest[1].get("intent") if len(nbest) > 1 and isinstance(nbest[1], dict) else None
+
+
+def _restates(p: dict[str, float]) -> bool:
+    """A turn that says the previous one again (hooks/signals.py's rephrase thresholds)."""
+    return p["sim"] >= REPHRASE_COSINE or p["jaccard"] >= REPHRASE_JACCARD
+
+
+@lru_cache(maxsize=4)
+def _lexicon(domain: str) -> Lexicon:
+    return Lexicon(domain)

@@ -33,10 +33,15 @@ def evaluate(y_true: np.ndarray, p_fp: np.ndarray, p_defect: np.ndarray) -> dict
         "fp_accuracy": round(float(np.mean(pred == y)) if len(y) else 0.0, 4),
         "fp_macro_f1": round(float(np.mean(f1s)) if f1s else 0.0, 4),
         "fp_per_class": per_class,
-        "defect_auc": round(_auc(defect_true, d), 4),
+        "defect_auc": _finite(_auc(defect_true, d)),
         "defect_f1": round(2 * precision * recall / (precision + recall) if precision + recall else 0.0, 4),
         "n_turns": int(len(y)),
     }
+
+
+def _finite(x: float) -> float | None:
+    """Rounded, or None (JSON null) when undefined: an AUC needs defects and non-defects both."""
+    return round(float(x), 4) if np.isfinite(x) else None
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:

@@ -6,8 +6,11 @@
   Transformer over the session's turns, with a failure-point head and a defect head — the
   shape of Amazon's label generator. Saved as a torch state dict, loaded with weights_only=True.
 
-Neither file can execute code when loaded; normalization statistics live in ``.npz`` files read
-with ``allow_pickle=False``.
+A model folder holds both (``model.json`` names the one ``train`` kept as the default). No file
+can execute code when loaded: boosters are parsed from text, tensors are read with
+``weights_only=True``, statistics live in ``.npz`` files read with ``allow_pickle=False``, and
+shapes are checked against the model's feature list; anything else is refused (exit code 2).
+Both weigh the rare failure points up (``class_weights``).
 """
 from __future__ import annotations
 
@@ -19,16 +22,41 @@ from pathlib import Path
 import numpy as np
 
 from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet
+from hooks.learn.metrics import evaluate
 
 log = logging.getLogger(__name__)
 
 PCA_DIMS = 16
+INPUT_CLIP = 6.0      # standardized features beyond this many standard deviations are clipped
 CORRECT = CLASSES.index("correct")
+
+
+def selection_score(metrics: dict) -> float:
+    """How models are compared on validation turns: failure-point accuracy and macro F1 alike
+    (accuracy alone would favor ignoring the rare classes)."""
+    return (metrics.get("fp_accuracy", 0.0) + metrics.get("fp_macro_f1", 0.0)) / 2
+
+
+def class_weights(y: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """Per-class weights (mean 1 over the turns): the rare failure points (nlu, resolve, result:
+    a few percent of turns each) count for more, short of full balancing, which over-predicts them."""
+    counts = np.bincount(y[y >= 0], minlength=len(CLASSES)).astype(float)
+    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1) / len(CLASSES)) ** power, 0.0)
+    mean = float((w[y[y >= 0]]).mean()) if np.any(y >= 0) else 1.0
+    return w / (mean or 1.0)
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+# One thread: with two, OpenMP spin-waits made training 45x slower whenever anything else ran on
+# this 2-core machine (110 s vs 2.4 s, same model).
+GBM_PARAMS = {"learning_rate": 0.1, "num_leaves": 31, "max_bin": 63, "min_data_in_leaf": 10,
+              "feature_fraction": 0.8, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1,
+              "num_threads": 1, "force_row_wise": True, "deterministic": True}
+GBM_ROUNDS = 400
 
 
 class GbmLabeler:
@@ -60,18 +88,15 @@ class GbmLabeler:
         self._fit_pca(train)
         keep = train.y_fp >= 0
         X, y = self._matrix(train)[keep], train.y_fp[keep]
-        # One thread: with two, OpenMP spin-waits made training 45x slower whenever anything else
-        # ran on this 2-core machine (110 s vs 2.4 s, same model).
-        params = {"objective": "multiclass", "num_class": len(CLASSES), "learning_rate": 0.1, "num_leaves": 31,
-                  "max_bin": 63, "min_data_in_leaf": 10, "feature_fraction": 0.8, "bagging_fraction": 0.9,
-                  "bagging_freq": 1, "lambda_l2": 1.0, "seed": self.seed, "verbose": -1, "num_threads": 1,
-                  "force_row_wise": True, "deterministic": True}
+        weight = class_weights(y)[y]
+        params = {**GBM_PARAMS, "objective": "multiclass", "num_class": len(CLASSES), "seed": self.seed}
         sets, callbacks = [], []
         if val is not None:
             vk = val.y_fp >= 0
             sets = [lgb.Dataset(self._matrix(val)[vk], val.y_fp[vk])]
             callbacks = [lgb.early_stopping(30, verbose=False)]
-        self.fp = lgb.train(params, lgb.Dataset(X, y), num_boost_round=400, valid_sets=sets, callbacks=callbacks)
+        self.fp = lgb.train(params, lgb.Dataset(X, y, weight=weight), num_boost_round=GBM_ROUNDS, valid_sets=sets,
+                            callbacks=callbacks)
         bin_params = {**params, "objective": "binary"}
         bin_params.pop("num_class")
         d = (y != CORRECT).astype(int)
@@ -79,7 +104,7 @@ class GbmLabeler:
         if val is not None:
             vk = val.y_fp >= 0
             vsets = [lgb.Dataset(self._matrix(val)[vk], (val.y_fp[vk] != CORRECT).astype(int))]
-        self.defect = lgb.train(bin_params, lgb.Dataset(X, d), num_boost_round=400, valid_sets=vsets,
+        self.defect = lgb.train(bin_params, lgb.Dataset(X, d), num_boost_round=GBM_ROUNDS, valid_sets=vsets,
                                 callbacks=callbacks)
         return self
 
@@ -94,13 +119,21 @@ class GbmLabeler:
         return {"files": ["gbm_fp.txt", "gbm_defect.txt", "gbm_pca.npz"]}
 
     @classmethod
-    def load(cls, folder: Path, meta: dict) -> "GbmLabeler":
+    def load(cls, folder: Path, info: dict, n_features: int) -> "GbmLabeler":
         import lightgbm as lgb
 
         m = cls()
         m.fp = lgb.Booster(model_str=(folder / "gbm_fp.txt").read_text(encoding="utf-8"))
         m.defect = lgb.Booster(model_str=(folder / "gbm_defect.txt").read_text(encoding="utf-8"))
         m.pca = _arrays(folder / "gbm_pca.npz")
+        width = n_features + 2 * PCA_DIMS
+        for name in ("text", "reply"):
+            if m.pca.get(f"{name}_components", np.zeros(0)).shape != (PCA_DIMS, EMBED_DIM) or \
+                    m.pca.get(f"{name}_mean", np.zeros(0)).shape != (EMBED_DIM,):
+                raise ValueError(f"gbm_pca.npz: {name} projection has the wrong shape")
+        for booster, n_class in ((m.fp, len(CLASSES)), (m.defect, 1)):
+            if booster.num_feature() != width or booster.num_model_per_iteration() != n_class:
+                raise ValueError(f"a booster expects {booster.num_feature()} features, the model has {width}")
         return m
 
 
@@ -142,7 +175,10 @@ class SequenceLabeler:
         return Net()
 
     def _inputs(self, fs: FeatureSet):
-        X = (fs.X - self.stats["mean"]) / self.stats["std"]
+        # Features constant in training (std 0: e.g. utterance length, which text fidelity does not
+        # have) carry nothing the net learned, and standardized they would be huge on audio traces:
+        # they read 0; the rest are clipped to the range the net saw.
+        X = np.clip((fs.X - self.stats["mean"]) / self.stats["std"], -INPUT_CLIP, INPUT_CLIP)
         return np.hstack([X, fs.text, fs.reply]).astype(np.float32)
 
     def _batches(self, fs: FeatureSet, order: list[int], size: int):
@@ -168,10 +204,11 @@ class SequenceLabeler:
 
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        self.stats = {"mean": train.X.mean(axis=0), "std": train.X.std(axis=0) + 1e-6}
+        std = train.X.std(axis=0)
+        self.stats = {"mean": train.X.mean(axis=0), "std": np.where(std < 1e-6, np.inf, std).astype(np.float32)}
         self.net = self._build(train.X.shape[1])
         opt = torch.optim.AdamW(self.net.parameters(), lr=2e-3, weight_decay=1e-2)
-        ce = nn.CrossEntropyLoss(ignore_index=-1)
+        ce = nn.CrossEntropyLoss(weight=torch.tensor(class_weights(train.y_fp), dtype=torch.float32), ignore_index=-1)
         bce = nn.BCEWithLogitsLoss(reduction="none")
         best, best_state, patience = -1.0, None, 0
         started = time.perf_counter()
@@ -189,11 +226,9 @@ class SequenceLabeler:
                 nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
                 opt.step()
             if val is not None:
-                p, _d = self.predict(val)
-                keep = val.y_fp >= 0
-                acc = float(np.mean(p[keep].argmax(1) == val.y_fp[keep]))
-                if acc > best:
-                    best, patience = acc, 0
+                score = selection_score(evaluate(val.y_fp, *self.predict(val)))
+                if score > best:
+                    best, patience = score, 0
                     best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
                 else:
                     patience += 1
@@ -228,12 +263,15 @@ class SequenceLabeler:
         return {"files": ["sequence.pt", "sequence_stats.npz"], "hparams": self.hparams}
 
     @classmethod
-    def load(cls, folder: Path, meta: dict) -> "SequenceLabeler":
+    def load(cls, folder: Path, info: dict, n_features: int) -> "SequenceLabeler":
         import torch
 
-        m = cls(**meta.get("hparams", {}))
+        hp = info.get("hparams") or {}
+        m = cls(**{k: int(hp[k]) for k in ("d_model", "layers", "heads", "max_turns") if k in hp})
         m.stats = _arrays(folder / "sequence_stats.npz")
-        m.net = m._build(len(meta["feature_names"]))
+        if m.stats.get("mean", np.zeros(0)).shape != (n_features,) or m.stats.get("std", np.zeros(0)).shape != (n_features,):
+            raise ValueError("sequence_stats.npz does not match the model's features")
+        m.net = m._build(n_features)
         m.net.load_state_dict(torch.load(folder / "sequence.pt", map_location="cpu", weights_only=True))
         m.net.eval()
         return m
@@ -243,25 +281,44 @@ KINDS = {"gbm": GbmLabeler, "sequence": SequenceLabeler}
 FORMAT = "assistant.labeler/1"
 
 
-def save_model(folder: str | Path, model, meta: dict) -> Path:
+def save_model(folder: str | Path, models: dict, chosen: str, meta: dict) -> Path:
+    """Every trained labeler into ``folder``; ``model.json`` names the one kept (``kind``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    info = {"format": FORMAT, "kind": model.kind, **meta, **model.save(folder)}
+    saved = {k: m.save(folder) for k, m in models.items()}
+    info = {"format": FORMAT, "kind": chosen, **meta, "models": saved}
     (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return folder
 
 
-def load_model(folder: str | Path):
+def load_model(folder: str | Path, kind: str | None = None):
+    """(labeler, meta). Only data is read — LightGBM's text format, torch tensors with
+    ``weights_only=True``, ``.npz`` without pickle — so a tampered file is refused, never run."""
     from assistant.errors import InputError
 
     folder = Path(folder)
     path = folder / "model.json"
+    if not folder.is_dir():
+        raise InputError(folder, "no such model folder; train one with `assistant train`")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(folder, "not a labeler model (no model.json); train one with `assistant train`") from None
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"invalid JSON ({err.msg})") from None
-    if meta.get("format") != FORMAT or meta.get("kind") not in KINDS:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, f"invalid JSON ({getattr(err, 'msg', err)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("kind") not in KINDS:
         raise InputError(path, f"not a labeler model (format {FORMAT}, kind gbm or sequence)", field="format")
-    return KINDS[meta["kind"]].load(folder, meta), meta
+    kind = kind or meta["kind"]
+    if kind not in KINDS or kind not in (meta.get("models") or {}):
+        raise InputError(path, f"holds no {kind} model (it has: {', '.join(meta.get('models') or {}) or 'none'})",
+                         field="models")
+    if not isinstance(meta.get("feature_names"), list) or not isinstance(meta.get("intents"), list):
+        raise InputError(path, "feature_names and intents must be lists", field="feature_names")
+    try:
+        model = KINDS[kind].load(folder, meta["models"][kind], len(meta["feature_names"]))
+    except FileNotFoundError as err:
+        raise InputError(err.filename or folder, "missing from the model folder") from None
+    except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
+        raise InputError(folder, f"{kind} model refused: {type(err).__name__}: {str(err).splitlines()[0][:200]}") \
+            from None
+    return model, {**meta, "kind": kind}

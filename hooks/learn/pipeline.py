@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import UserError
+from assistant.errors import InputError, UserError
 from hooks.learn import features as F
 from hooks.learn.metrics import evaluate
-from hooks.learn.models import KINDS, load_model, save_model
+from hooks.learn.models import KINDS, load_model, save_model, selection_score
 from hooks.traces import read_records, trace_files
 
 log = logging.getLogger(__name__)
@@ -38,31 +38,36 @@ def _split(sessions: list[F.SessionTurns]) -> tuple[list, list]:
 
 def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: str = "home", seed: int = 0,
           embeddings: bool = True) -> dict:
+    """Train the labelers on oracle-labeled traces; write every one into ``out`` and keep (name in
+    model.json) the one with the better validation score: mean of accuracy and macro F1."""
+    if kind not in ("best", *KINDS):
+        raise UserError(f"--kind must be best, {', '.join(KINDS)}; got {kind!r}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(out, "exists and is not a folder (--out names the model folder to write)")
     started = time.perf_counter()
-    sessions = F.load_sessions(paths)
-    labeled = [s for s in sessions if any((r.get("labels") or {}).get("oracle") for r in s.records)]
-    if not labeled:
-        raise UserError("no oracle-labeled turns in those traces (simulate them with `assistant simulate`)")
+    sessions = _labeled(F.load_sessions(paths), paths)
     if val_paths:
-        train_s, val_s = labeled, F.load_sessions(val_paths)
+        train_s, val_s = sessions, _labeled(F.load_sessions(val_paths), val_paths)
     else:
-        train_s, val_s = _split(labeled)
+        train_s, val_s = _split(sessions)
+        if not val_s or not train_s:
+            train_s, val_s = sessions, []    # too few sessions to hold some out
     intents = _intents(domain)
     embedder = F.Embedder(embeddings)
     ftrain = F.build(train_s, intents, domain, embeddings, embedder)
     fval = F.build(val_s, intents, domain, embeddings, embedder) if val_s else None
+    if fval is not None and not np.any(fval.y_fp >= 0):
+        fval = None
+    if not np.any(ftrain.y_fp >= 0):
+        raise UserError("no labeled turns a production trace would hold (every wake word was missed)")
     features_s = time.perf_counter() - started
     import torch
 
     # One thread: with two, training ran 10x slower whenever anything else used a core here
     # (5 epochs: 79 s vs 7.7 s); on an idle machine two threads gain far less than that.
     torch.set_num_threads(1)
-    candidates = {}
-    kinds = list(KINDS) if kind == "best" else [kind]
-    if kind not in ("best", *KINDS):
-        raise UserError(f"--kind must be best, {', '.join(KINDS)}; got {kind!r}")
-    models = {}
-    for k in kinds:
+    candidates, models = {}, {}
+    for k in (list(KINDS) if kind == "best" else [kind]):
         t0 = time.perf_counter()
         model = KINDS[k](seed=seed).fit(ftrain, fval)
         fit_s = time.perf_counter() - t0
@@ -70,55 +75,70 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
         candidates[k] = {"train_s": round(fit_s, 1), "validation": scores}
         models[k] = model
         log.info("%s: validation fp accuracy %s (%.0f s)", k, scores.get("fp_accuracy"), fit_s)
-    chosen = max(models, key=lambda k: (candidates[k]["validation"].get("fp_accuracy", 0.0),
-                                        candidates[k]["validation"].get("fp_macro_f1", 0.0)))
+    chosen = max(models, key=lambda k: selection_score(candidates[k]["validation"]))
     meta = {"classes": list(F.CLASSES), "feature_names": ftrain.names, "intents": intents, "domain": domain,
             "embeddings": embeddings, "train_turns": int(len(ftrain.X)), "val_turns": int(len(fval.X)) if fval else 0,
             "candidates": candidates, "features_s": round(features_s, 1),
             "total_s": round(time.perf_counter() - started, 1)}
-    save_model(out, models[chosen], meta)
+    save_model(out, models, chosen, meta)
     return {"chosen": chosen, **meta}
 
 
-def _features_for(paths, meta: dict):
+def _labeled(sessions: list[F.SessionTurns], paths) -> list[F.SessionTurns]:
+    labeled = [s for s in sessions if any((r.get("labels") or {}).get("oracle") for r in s.records)]
+    if not labeled:
+        raise UserError(f"{', '.join(map(str, paths))}: no oracle-labeled turns "
+                        "(simulate labeled traces with `assistant simulate`)")
+    return labeled
+
+
+def _features_for(paths, meta: dict) -> tuple[list[F.SessionTurns], F.FeatureSet]:
     sessions = F.load_sessions(paths)
+    if not sessions:
+        raise UserError(f"no turns in {', '.join(map(str, paths))}")
     fs = F.build(sessions, meta["intents"], meta.get("domain", "home"), meta.get("embeddings", True))
-    if fs.names != meta["feature_names"]:
+    if len(fs.X) and fs.names != meta["feature_names"]:
         raise UserError("the traces' features do not match the model's (retrain it with this version)")
-    return fs
+    return sessions, fs
 
 
-def evaluate_paths(paths, model_dir) -> dict:
-    model, meta = load_model(model_dir)
-    fs = _features_for(paths, meta)
+def evaluate_paths(paths, model_dir, kind: str | None = None) -> dict:
+    """The metrics of eval --json (hooks/learn/metrics.py) on the traces' oracle labels."""
+    model, meta = load_model(model_dir, kind)
+    _sessions, fs = _features_for(paths, meta)
     if not np.any(fs.y_fp >= 0):
         raise UserError("no oracle labels in those traces to evaluate against")
     p, d = model.predict(fs)
-    return {**evaluate(fs.y_fp, p, d), "model": meta["kind"]}
+    return evaluate(fs.y_fp, p, d)
 
 
-def label(paths, model_dir) -> int:
+def label(paths, model_dir, kind: str | None = None) -> int:
     """Write ``labels.predicted`` into every turn_end of the traces (rewritten atomically)."""
-    model, meta = load_model(model_dir)
-    fs = _features_for(paths, meta)
-    p, d = model.predict(fs)
+    model, meta = load_model(model_dir, kind)
+    sessions, fs = _features_for(paths, meta)
+    p, d = model.predict(fs) if len(fs.X) else (np.zeros((0, len(F.CLASSES))), np.zeros(0))
+    row = {key: i for i, key in enumerate(fs.keys)}
     predicted = {}
-    records = {(r["session"], r["turn"]): r for s in F.load_sessions(paths) for r in s.records}
-    for i, key in enumerate(fs.keys):
-        if not F.observable(records[key]):
-            # the wake stage heard nothing: a turn only a simulation can trace, and its cause is plain
-            predicted[key] = {"failure_point": "wake", "defect": True, "p": {c: float(c == "wake") for c in F.CLASSES},
-                              "p_defect": 1.0, "source": "rule:not-woken"}
-            continue
-        predicted[key] = {"failure_point": F.CLASSES[int(p[i].argmax())], "defect": bool(d[i] >= 0.5),
-                          "p": {c: round(float(p[i][j]), 4) for j, c in enumerate(F.CLASSES)},
-                          "p_defect": round(float(d[i]), 4), "source": f"learned:{meta['kind']}"}
+    for s in sessions:
+        for r in s.records:
+            key = (r["session"], r["turn"])
+            i = row.get(key)
+            if i is None:
+                # the wake stage heard nothing: a turn only a simulation can trace, and its cause is plain
+                predicted[key] = {"failure_point": "wake", "defect": True,
+                                  "p": {c: float(c == "wake") for c in F.CLASSES}, "p_defect": 1.0,
+                                  "source": "rule:not-woken"}
+                continue
+            predicted[key] = {"failure_point": F.CLASSES[int(p[i].argmax())], "defect": bool(d[i] >= 0.5),
+                              "p": {c: round(float(p[i][j]), 4) for j, c in enumerate(F.CLASSES)},
+                              "p_defect": round(float(d[i]), 4), "source": f"learned:{meta['kind']}"}
     written = 0
     for f in trace_files(paths):
         records = read_records(f)
         for r in records:
             if r["event"] == "turn_end" and (r["session"], r["turn"]) in predicted:
-                r.setdefault("labels", {"oracle": None})["predicted"] = predicted[(r["session"], r["turn"])]
+                labels = r["labels"] if isinstance(r.get("labels"), dict) else {"oracle": None}
+                r["labels"] = {**labels, "predicted": predicted[(r["session"], r["turn"])]}
                 written += 1
         tmp = f.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records),

@@ -222,21 +222,13 @@ def test_relative_dates_in_the_gold_follow_the_session_clock(assistant):
 
 @pytest.mark.models
 def test_the_first_irrecoverable_failure_is_the_failure_point(assistant):
-    from assistant.records import Transcript
     from assistant.runner import Assistant
     from assistant.session import Gold, Turn
     from hooks.bus import HookBus
     from sim.faults import FaultInjector, FaultSpec
     from sim.oracle import OracleLabeler
 
-    class HeardAs:
-        name = "asr"
-
-        def __init__(self, text):
-            self.text = text
-
-        def run(self, utterance, ctx):
-            return Transcript(text=self.text, avg_logprob=-0.3, model="test")
+    from tests.test_oracle import HeardAs
 
     gold = Gold(transcript="turn on the kitchen lights", intent="TurnOn", entities={"device": "light", "room": "kitchen"},
                 act="TurnOn", wake=True, spans=(("room", "kitchen", "kitchen"), ("device", "lights", "light")))

@@ -109,7 +109,6 @@ class Bench:
         from assistant.replay import replay
 
         tracer = assistant.trace_to(trace_dir) if trace_dir is not None else None
-        turns: list = []
         listener = _TurnCollector()
         assistant.bus.add_observer(listener)
         try:
@@ -122,8 +121,7 @@ class Bench:
             assistant.bus.remove_observer(listener)
             if tracer is not None:
                 assistant.bus.remove_observer(tracer)
-        turns.extend(listener.turns)
-        return elapsed, turns
+        return elapsed, listener.turns
 
     def _replay(self, assistant) -> None:
         recs = self._recordings()

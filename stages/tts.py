@@ -81,8 +81,8 @@ def _run(cmd: list[str], what: str, stdin: str | None = None) -> None:
         raise RuntimeError(f"{what} failed: {msg[-1] if msg else err}") from None
 
 
-class _FileSynth(abc.ABC):
-    """An OS synthesizer that writes a WAV file per call."""
+class _OsSynth:
+    """An OS synthesizer's voice settings: rate, and pitch relative to the voice's own."""
 
     name = ""
     voice = ""
@@ -94,6 +94,10 @@ class _FileSynth(abc.ABC):
     def _tempo(self) -> float:
         """The speaking rate to ask the tool for (slower when replay_faster will speed it up)."""
         return self.rate if self.native_pitch else self.rate / pitch_factor(self.semitones)
+
+
+class _FileSynth(_OsSynth, abc.ABC):
+    """An OS synthesizer run once per call, writing a WAV file."""
 
     @abc.abstractmethod
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
@@ -223,7 +227,7 @@ def _close_festivals() -> None:
         proc.close()
 
 
-class FestivalSynth(_FileSynth):
+class FestivalSynth(_OsSynth):
     """festival, through a festival interpreter kept running per voice. HTS voices ignore
     Duration_Stretch and honour only the engine's speed (-r) among hts_engine_params (measured:
     -fm, -a, -b change nothing), so pitch is shifted by replay_faster."""
@@ -242,9 +246,6 @@ class FestivalSynth(_FileSynth):
     def synthesize(self, text: str) -> Audio:
         audio = festival_process(self.voice).synthesize(text, max(self._tempo, 0.1))
         return replay_faster(audio, pitch_factor(self.semitones))
-
-    def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
-        raise NotImplementedError("festival runs as a kept interpreter (FestivalProcess)")
 
 
 class FliteSynth(_FileSynth):

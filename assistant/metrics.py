@@ -1,6 +1,8 @@
-"""Word error rate with the normalization speech benchmarks use (case, punctuation, numbers)."""
+"""Word error rate with the normalization speech benchmarks use (case, punctuation, numbers),
+and the percentiles benchmarks report."""
 from __future__ import annotations
 
+import math
 import re
 
 from stages.normalize import spoken_number
@@ -36,3 +38,13 @@ def wer(reference: str, hypothesis: str) -> float:
     if not ref:
         return 0.0 if not hyp else 1.0
     return edit_distance(ref, hyp) / len(ref)
+
+
+def percentile(values: list[float], q: float, digits: int = 1) -> float | None:
+    """The ``q`` quantile (0..1), interpolated between the nearest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo), digits)

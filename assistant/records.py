@@ -42,6 +42,7 @@ class Utterance:
     source: str = ""
     spoken: str | None = None        # the words said, when known (simulated users); never gold
     condition: str = ""              # acoustic condition id (simulation), e.g. "pink@10"
+    voice: str = ""                  # the synthetic speaker's voice id (simulation), e.g. "flite:kal:r1.1"
 
     @property
     def heard(self) -> bool:

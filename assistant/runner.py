@@ -10,6 +10,8 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -289,18 +291,14 @@ class Assistant:
     def run_stream(self, session: Session, chunks: Iterator[Any], listener=None,
                    gold_for: Callable[[float], Gold | None] | None = None,
                    source: str = "", stop: str = "tts") -> Iterator[Turn]:
-        """Listen for wake words in a stream of audio chunks; run a turn per command."""
+        """Listen for wake words in a stream of audio chunks; run a turn per command.
+
+        The listener scans ahead on its own thread while earlier commands are processed, as it
+        does live (nothing a turn does changes what the listener hears here, so the commands are
+        the same); its ONNX models and the ASR overlap on separate cores."""
         listener = listener or self.stages.wake_listener(source)
-        busy_ms, listen_t0 = 0.0, time.monotonic()
-        for chunk in chunks:
-            t0 = time.perf_counter()
-            commands = listener.feed(chunk)
-            busy_ms += (time.perf_counter() - t0) * 1000
-            for cmd in commands:
-                yield self._command_turn(session, cmd, busy_ms, listen_t0, gold_for, source, stop)
-                busy_ms, listen_t0 = 0.0, time.monotonic()
-        for cmd in listener.finish():
-            yield self._command_turn(session, cmd, busy_ms, listen_t0, gold_for, source, stop)
+        for cmd, wake_ms, listen_t0 in listen_ahead(listener, chunks):
+            yield self._command_turn(session, cmd, wake_ms, listen_t0, gold_for, source, stop)
 
     def _command_turn(self, session, cmd, wake_ms, listen_t0, gold_for, source, stop) -> Turn:
         turn = Turn(session=session.id, index=len(session.turns) + 1,
@@ -322,3 +320,56 @@ class Assistant:
         offset = start_s if start_s is not None else (session.turns[-1].start_s + 5.0 if session.turns else 0.0)
         return Turn(session=session.id, index=len(session.turns) + 1, source="text", start_s=offset,
                     text_input=text, gold=gold)
+
+
+_END = object()
+
+
+def listen_ahead(listener, chunks: Iterator[Any], depth: int = 8) -> Iterator[tuple[Any, float, float]]:
+    """(command, ms the listener spent since the previous one, when that listening began),
+    with ``listener`` fed on a worker thread up to ``depth`` commands ahead of the consumer."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def feed() -> None:
+        busy_ms, listen_t0 = 0.0, time.monotonic()
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                commands = listener.feed(chunk)
+                busy_ms += (time.perf_counter() - t0) * 1000
+                for cmd in commands:
+                    if not put((cmd, busy_ms, listen_t0)):
+                        return
+                    busy_ms, listen_t0 = 0.0, time.monotonic()
+            for cmd in listener.finish():
+                if not put((cmd, busy_ms, listen_t0)):
+                    return
+            put(_END)
+        except BaseException as err:   # handed to the consumer, raised there
+            put(err)
+
+    worker = threading.Thread(target=feed, name="listen-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -6,6 +6,12 @@ got inserted, and the confidence signals that came with correct and wrong words.
 then corrupts the user's words with the same statistics and emits a Transcript with matching
 confidence signals — orders of magnitude faster than synthesizing, adding noise and decoding.
 
+Voices differ more than most conditions do (tiny.en hears festival's HTS voice far better than
+flite's kal), so each synthetic voice also gets a factor on its error and wake-miss rates:
+observed errors over those its conditions predict, shrunk toward 1 when it was heard little.
+Text fidelity draws voices the way audio fidelity does, so a seed's voice mix, and with it its
+word error rate per condition, carries over.
+
 The model is a JSON file (no code): ``sim/data/asr_errors.json`` is the one fitted here.
 """
 from __future__ import annotations
@@ -25,6 +31,8 @@ from assistant.records import Transcript, Word
 DEFAULT_MODEL = Path(__file__).parent / "data" / "asr_errors.json"
 FORMAT = "assistant.asr-errors/1"
 PRIOR = 1.0          # pseudo-count pulling per-word confusion toward the condition's rates
+VOICE_PRIOR = 10.0   # pseudo-errors pulling a voice's factor toward 1
+MAX_P_ERR = 0.95
 # Wake-word behavior when a condition has no observations (openWakeWord's stated targets are
 # under 5 % false rejects and 0.5 false accepts per hour).
 DEFAULT_WAKE = {"false_reject": 0.03, "false_accept": 0.02, "score_mean": 0.97, "score_sd": 0.05,
@@ -76,7 +84,8 @@ class _Stats:
     logprob_error: list = field(default_factory=list)
     no_speech: list = field(default_factory=list)
 
-    def add(self, ref_text: str, transcript: Mapping) -> None:
+    def add(self, ref_text: str, transcript: Mapping) -> int:
+        """Count one utterance; returns its word errors."""
         ref = normalize_words(ref_text)
         hyp_words = transcript.get("words") or []
         hyp = normalize_words(transcript.get("text") or "")
@@ -108,6 +117,7 @@ class _Stats:
             (self.logprob_error if errors else self.logprob_clean).append(float(lp))
         if transcript.get("no_speech_prob") is not None:
             self.no_speech.append(float(transcript["no_speech_prob"]))
+        return errors
 
     def to_json(self) -> dict:
         n = max(self.words, 1)
@@ -133,38 +143,56 @@ def _summary(values: list[float], default: float) -> dict:
     return {"mean": round(mean, 4), "sd": round(max(sd, 0.01), 4), "n": len(values)}
 
 
+def voice_base(voice_id: str | None) -> str:
+    """``flite:kal:r1.1:p-2`` → ``flite:kal`` (rate and pitch vary per session)."""
+    return ":".join(voice_id.split(":")[:2]) if voice_id else ""
+
+
+def _factor(observed: float, expected: float) -> dict:
+    """A voice's rate multiplier with VOICE_PRIOR pseudo-events at factor 1."""
+    return {"factor": round((observed + VOICE_PRIOR) / (expected + VOICE_PRIOR), 4),
+            "observed": round(observed, 2), "expected": round(expected, 2)}
+
+
 @dataclass(frozen=True)
 class AsrErrorModel:
     conditions: Mapping[str, dict]
     source: str = ""
+    voices: Mapping[str, dict] = field(default_factory=dict)   # voice base → {"asr": factor…, "wake": …}
 
     # fitting -------------------------------------------------------------------------
     @classmethod
-    def fit(cls, samples: Iterable[tuple[str, str, Mapping]],
-            wake_samples: Iterable[tuple[str, bool, bool, float | None]] = (), source: str = "") -> "AsrErrorModel":
-        """``samples``: (condition, what the user said, the Transcript as JSON);
-        ``wake_samples``: (condition, wake word said?, detector fired?, its score)."""
+    def fit(cls, samples: Iterable[tuple], wake_samples: Iterable[tuple] = (), source: str = "") -> "AsrErrorModel":
+        """``samples``: (condition, what the user said, the Transcript as JSON[, voice id]);
+        ``wake_samples``: (condition, wake word said?, detector fired?, its score[, voice id])."""
         stats: dict[str, _Stats] = defaultdict(_Stats)
-        for condition, spoken, transcript in samples:
+        per_utterance = []            # (condition, voice, words, errors)
+        for condition, spoken, transcript, *voice in samples:
             if spoken:
-                stats[condition].add(spoken, transcript)
+                errors = stats[condition].add(spoken, transcript)
                 stats["*"].add(spoken, transcript)
+                per_utterance.append((condition, voice_base(voice[0] if voice else None),
+                                      len(normalize_words(spoken)), errors))
         if not stats:
             raise ValueError("no (spoken text, transcript) pairs to fit")
         wake: dict[str, list] = defaultdict(list)
-        for condition, addressed, fired, score in wake_samples:
+        wake_voice = []
+        for condition, addressed, fired, score, *voice in wake_samples:
             wake[condition].append((addressed, fired, score))
             wake["*"].append((addressed, fired, score))
+            if addressed:
+                wake_voice.append((condition, voice_base(voice[0] if voice else None), not fired))
         conditions = {}
         for c, st in sorted(stats.items()):
             conditions[c] = {**st.to_json(), "wake": _wake_rates(wake.get(c, []))}
-        return cls(conditions, source)
+        return cls(conditions, source, _voice_factors(conditions, per_utterance, wake_voice))
 
     # persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"format": FORMAT, "source": self.source, "conditions": self.conditions},
+        path.write_text(json.dumps({"format": FORMAT, "source": self.source, "conditions": self.conditions,
+                                    "voices": self.voices},
                                    indent=1, sort_keys=True) + "\n", encoding="utf-8")
         return path
 
@@ -181,13 +209,17 @@ class AsrErrorModel:
             raise InputError(path, f"not an ASR error model (format must be {FORMAT})", field="format")
         if not data.get("conditions"):
             raise InputError(path, "no conditions", field="conditions")
-        return cls(data["conditions"], data.get("source", ""))
+        return cls(data["conditions"], data.get("source", ""), data.get("voices") or {})
 
     # use -------------------------------------------------------------------------------
     def condition(self, name: str) -> dict:
         if name in self.conditions:
             return self.conditions[name]
         return self.conditions.get("*") or next(iter(self.conditions.values()))
+
+    def voice_factor(self, voice: str | None, kind: str = "asr") -> float:
+        """How much more often than its condition says this voice is misheard (1: unknown voice)."""
+        return float((self.voices.get(voice_base(voice)) or {}).get(kind, {}).get("factor", 1.0))
 
     def lexicon(self) -> frozenset[str]:
         """Every word the fitted ASR produced: what a substitution may sound like."""
@@ -200,8 +232,9 @@ class AsrErrorModel:
         return frozenset(words)
 
     def corrupt(self, spoken: str, condition: str, rng: random.Random,
-                sounds_like=None) -> Transcript:
-        """What the ASR would have heard: the user's words with this condition's errors.
+                sounds_like=None, voice: str | None = None) -> Transcript:
+        """What the ASR would have heard: the user's words with this condition's errors
+        (scaled by the voice's factor).
 
         A word with no confusions of its own is replaced by one that sounds like it
         (``sounds_like(word) -> list[str]``), as an ASR would, when such a word is known.
@@ -210,11 +243,12 @@ class AsrErrorModel:
         words = normalize_words(spoken)
         out: list[tuple[str, bool]] = []    # (word, correct?)
         base = c["sub_rate"] + c["del_rate"]
+        scale = self.voice_factor(voice)
         for w in words:
             conf = c["confusions"].get(w) or {}
             seen = c["ref_counts"].get(w, 0)
             # the word's own error history, shrunk toward the condition's rate (unseen words: the rate)
-            p_err = (sum(conf.values()) + PRIOR * base) / (seen + PRIOR)
+            p_err = min(MAX_P_ERR, scale * (sum(conf.values()) + PRIOR * base) / (seen + PRIOR))
             if rng.random() < p_err:
                 if conf:
                     choice = _draw(conf, rng)
@@ -227,7 +261,7 @@ class AsrErrorModel:
                     out.append((choice, False))
             else:
                 out.append((w, True))
-            if c["insertions"] and rng.random() < c["ins_rate"]:
+            if c["insertions"] and rng.random() < min(MAX_P_ERR, scale * c["ins_rate"]):
                 out.append((_draw(c["insertions"], rng), False))
         errors = sum(not ok for _w, ok in out) + max(0, len(words) - len(out))
         probs = [_clip(rng.gauss(c["word_prob_ok"]["mean"] if ok else c["word_prob_err"]["mean"],
@@ -249,8 +283,31 @@ class AsrErrorModel:
     def wer(self, condition: str) -> float:
         return float(self.condition(condition)["wer"])
 
-    def wake(self, condition: str) -> dict:
-        return {**DEFAULT_WAKE, **(self.condition(condition).get("wake") or {})}
+    def wake(self, condition: str, voice: str | None = None) -> dict:
+        rates = {**DEFAULT_WAKE, **(self.condition(condition).get("wake") or {})}
+        rates["false_reject"] = min(MAX_P_ERR, rates["false_reject"] * self.voice_factor(voice, "wake"))
+        return rates
+
+    def voice_bases(self) -> tuple[str, ...]:
+        """The voices the model was fitted on, sorted (what text fidelity draws from)."""
+        return tuple(sorted(self.voices))
+
+
+def _voice_factors(conditions: Mapping[str, dict], utterances: list, wake_misses: list) -> dict:
+    """Per voice: observed word errors / wake misses over what its conditions predict."""
+    asr: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for condition, voice, words, errors in utterances:
+        if voice:
+            asr[voice][0] += errors
+            asr[voice][1] += words * conditions[condition]["wer"]
+    wake: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for condition, voice, missed in wake_misses:
+        if voice:
+            wake[voice][0] += missed
+            wake[voice][1] += conditions.get(condition, conditions["*"])["wake"]["false_reject"]
+    return {v: {"asr": _factor(*asr[v]) if v in asr else _factor(0, 0),
+                "wake": _factor(*wake[v]) if v in wake else _factor(0, 0)}
+            for v in sorted(set(asr) | set(wake))}
 
 
 def _wake_rates(obs: list[tuple[bool, bool, float | None]]) -> dict:
@@ -295,11 +352,12 @@ def samples_from_traces(paths) -> tuple[list, list]:
         utt = (stages.get("wake") or {}).get("output") or {}
         condition = utt.get("condition") or "clean"
         asr = (stages.get("asr") or {}).get("output")
+        voice = utt.get("voice") or ""
         if asr and gold.get("transcript") and asr.get("source") == "asr" and gold.get("wake") is not False:
-            samples.append((condition, gold["transcript"], asr))
+            samples.append((condition, gold["transcript"], asr, voice))
         if "wake" in (r.get("ms") or {}) and gold.get("wake") is True:
             fired = utt.get("endpoint") != "no_wake"
-            wake.append((condition, True, fired, (r.get("wake") or {}).get("score")))
+            wake.append((condition, True, fired, (r.get("wake") or {}).get("score"), voice))
     for folder in {Path(p).parent if Path(p).is_file() else Path(p) for p in map(str, trace_files(paths))}:
         run = folder / "run.json"
         if run.is_file():

@@ -8,6 +8,7 @@ replay of a turn hears exactly what the original did.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -44,20 +45,16 @@ class SimulatedWake:
 
     def run(self, utterance: Utterance, ctx) -> Utterance:
         rng = turn_rng(self.seed, ctx.session, ctx.turn, "wake")
-        rates = self.model.wake(utterance.condition)
+        rates = self.model.wake(utterance.condition, utterance.voice)
         has_word, command = split_wake_word(utterance.spoken or "", self.word)
         heard = rng.random() >= rates["false_reject"] if has_word else rng.random() < rates["false_accept"]
         if not heard:
-            return Utterance(audio=utterance.audio, start_s=utterance.start_s, end_s=utterance.end_s,
-                             endpoint="no_wake", source=utterance.source, spoken=utterance.spoken,
-                             condition=utterance.condition)
+            return dataclasses.replace(utterance, endpoint="no_wake", wake=None)
         score = min(1.0, max(0.5, rng.gauss(rates["score_mean"], rates["score_sd"]))) if has_word \
             else round(rng.uniform(0.5, 0.8), 4)
         wake = WakeEvent(word=self.word, score=round(score, 4), start_s=utterance.start_s,
                          end_s=utterance.start_s + 0.6, model="simulated")
-        return Utterance(audio=utterance.audio, start_s=utterance.start_s, end_s=utterance.end_s,
-                         endpoint="silence", wake=wake, source=utterance.source, spoken=command,
-                         condition=utterance.condition)
+        return dataclasses.replace(utterance, endpoint="silence", wake=wake, spoken=command)
 
 
 class SimulatedAsr:
@@ -70,5 +67,6 @@ class SimulatedAsr:
 
     def run(self, utterance: Utterance, ctx) -> Transcript:
         rng = turn_rng(self.seed, ctx.session, ctx.turn, "asr")
-        return self.model.corrupt(utterance.spoken or "", utterance.condition or "clean", rng, self.sounds_like)
+        return self.model.corrupt(utterance.spoken or "", utterance.condition or "clean", rng, self.sounds_like,
+                                  voice=utterance.voice)
 

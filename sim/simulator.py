@@ -140,7 +140,7 @@ class SessionSimulator:
         a.trace_to(opts.out)
         self.ood = _sentences(SIM_OOD_FILE)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
-        self.voice_pool = self._voices() if opts.fidelity == "audio" else ()
+        self.voice_pool = self._voices()
         self._channels: dict[str, Any] = {}
 
     def _conditions(self) -> tuple[str, ...]:
@@ -153,14 +153,23 @@ class SessionSimulator:
         return DEFAULT_AUDIO_CONDITIONS
 
     def _voices(self):
-        from sim.voices import held_out, voice_catalog
+        """Audio: the installed voices; text: those the error model knows (when it knows any).
+        Both sorted by name, so one seed draws the same voices at either fidelity."""
+        from sim.voices import Voice, held_out, voice_catalog
 
-        catalog = voice_catalog()
+        if self.model is not None:
+            catalog = tuple(Voice(*base.split(":", 1)) for base in self.model.voice_bases())
+            if not catalog:
+                return ()
+        else:
+            catalog = voice_catalog()
+        catalog = tuple(sorted(catalog, key=lambda v: v.base))
         if self.opts.voices:
             wanted = set(self.opts.voices)
             catalog = tuple(v for v in catalog if {v.id, v.base, v.name, v.backend} & wanted)
             if not catalog:
-                raise UserError(f"--voices: none of {sorted(wanted)} is installed here")
+                where = "in the ASR error model" if self.model is not None else "installed here"
+                raise UserError(f"--voices: none of {sorted(wanted)} is {where}")
         pool = held_out(catalog, self.opts.exclude_voices) if self.opts.exclude_voices else list(catalog)
         if not pool:
             raise UserError("no voices left after --exclude-voices")
@@ -245,7 +254,7 @@ class SessionSimulator:
             audio = apply(channel, padded, turn_rng(self.opts.seed, "channel", t, text))
             duration = audio.duration_s
         return Utterance(audio=audio, start_s=round(t, 3), end_s=round(t + duration, 3), source="sim",
-                         spoken=spoken, condition=condition)
+                         spoken=spoken, condition=condition, voice=voice.id if voice else "")
 
     def _turn(self, session, act: UserAct, condition: str, voice, persona, t: float, rng, stats):
         utt = self._utterance(act.text, act.wake, condition, voice, t, rng)

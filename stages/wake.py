@@ -9,6 +9,7 @@ speech that barged in); such commands carry ``wake=None``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections import deque
@@ -277,11 +278,10 @@ class SegmentWake:
         padded = Audio.concat([utterance.audio, Audio.silence(self.listener.options.silence_ms / 1000 + 0.5)])
         commands = scan(self.listener, padded)
         if not commands:
-            return Utterance(audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE), start_s=utterance.start_s,
-                             end_s=utterance.end_s, endpoint="no_wake", source=utterance.source,
-                             spoken=utterance.spoken, condition=utterance.condition)
+            return dataclasses.replace(utterance, audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
+                                       endpoint="no_wake", wake=None)
         cmd = commands[0]
-        return Utterance(audio=cmd.utterance.audio, start_s=utterance.start_s + cmd.utterance.start_s,
-                         end_s=utterance.start_s + cmd.utterance.end_s, endpoint=cmd.utterance.endpoint,
-                         wake=cmd.wake, source=utterance.source, spoken=utterance.spoken,
-                         condition=utterance.condition)
+        return dataclasses.replace(utterance, audio=cmd.utterance.audio,
+                                   start_s=utterance.start_s + cmd.utterance.start_s,
+                                   end_s=utterance.start_s + cmd.utterance.end_s,
+                                   endpoint=cmd.utterance.endpoint, wake=cmd.wake)

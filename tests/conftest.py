@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,9 +13,16 @@ DATA = ROOT / "tests" / "data"
 RECORDINGS = ROOT / "recordings"
 
 # One cache for the whole run (and for CLI subprocesses): the home model trains once.
+_OWN_CACHE = not os.environ.get("ASSISTANT_TEST_CACHE")
 _CACHE = os.environ.get("ASSISTANT_TEST_CACHE") or tempfile.mkdtemp(prefix="assistant-test-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE
+os.environ["ASSISTANT_TEST_CACHE"] = _CACHE   # worker processes that import this reuse it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_CACHE:   # a cache the run made for itself goes with it (ASSISTANT_TEST_CACHE is kept)
+        shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

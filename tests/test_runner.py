@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from assistant.config import Config
-from assistant.records import Interpretation, Outcome, Resolution, Speech, Transcript
+from assistant.records import Interpretation, Speech
 from assistant.audio import Audio
 from assistant.runner import Assistant
 from hooks.bus import HookBus, Interceptor
@@ -163,3 +163,38 @@ def test_records_are_frozen(runner):
         t.outcome.reply = "changed"  # type: ignore[misc]
     with pytest.raises(TypeError):
         t.outcome.args["x"] = 1  # type: ignore[index]
+
+
+class _CountingListener:
+    """Says a command on every third chunk; fails on the chunk "boom"."""
+
+    def __init__(self):
+        self.fed = 0
+
+    def feed(self, chunk):
+        if chunk == "boom":
+            raise RuntimeError("listener broke")
+        self.fed += 1
+        return [f"cmd{self.fed}"] if self.fed % 3 == 0 else []
+
+    def finish(self):
+        return ["last"]
+
+
+def test_listening_ahead_yields_every_command_in_order_and_stops_with_its_consumer():
+    import threading
+
+    from assistant.runner import listen_ahead
+
+    got = [cmd for cmd, _ms, _t0 in listen_ahead(_CountingListener(), iter(range(9)))]
+    assert got == ["cmd3", "cmd6", "cmd9", "last"]
+
+    listener = _CountingListener()
+    ahead = listen_ahead(listener, iter(range(10_000)), depth=2)
+    assert next(ahead)[0] == "cmd3"
+    ahead.close()                       # the consumer stops: the feeding thread ends too
+    assert not any(t.name == "listen-ahead" for t in threading.enumerate())
+    assert listener.fed < 10_000
+
+    with pytest.raises(RuntimeError, match="listener broke"):
+        list(listen_ahead(_CountingListener(), iter([1, 2, "boom", 3])))

@@ -112,6 +112,36 @@ def test_alignment_and_error_model_reproduce_error_rates(tmp_path):
     assert errors / total == pytest.approx(fitted, rel=0.2)
 
 
+def test_a_voice_heard_worse_gets_a_factor_that_text_fidelity_applies(tmp_path):
+    rng = random.Random(1)
+    words = ["turn", "on", "the", "kitchen", "lights", "set", "a", "timer", "for", "ten", "minutes"]
+    samples, wake = [], []
+    for i in range(800):
+        voice = "flite:kal:r1.1" if i % 2 else "festival:cmu_us_slt_arctic_hts:r0.9"
+        p_drop = 0.3 if voice.startswith("flite") else 0.1
+        ref = rng.sample(words, 5)
+        hyp = [w for w in ref if rng.random() >= p_drop]
+        samples.append(("clean", " ".join(ref), {"text": " ".join(hyp), "words": []}, voice))
+        wake.append(("clean", True, rng.random() >= (0.4 if voice.startswith("flite") else 0.1), 0.9, voice))
+    model = AsrErrorModel.load(AsrErrorModel.fit(samples, wake, source="synthetic").save(tmp_path / "m.json"))
+    assert model.voice_bases() == ("festival:cmu_us_slt_arctic_hts", "flite:kal")
+    kal, slt = model.voice_factor("flite:kal:r0.8"), model.voice_factor("festival:cmu_us_slt_arctic_hts")
+    assert kal == pytest.approx(1.5, rel=0.15) and slt == pytest.approx(0.5, rel=0.2)
+    assert model.voice_factor("espeak-ng:en") == 1.0          # never heard: the condition's rate
+    assert model.wake("clean", "flite:kal")["false_reject"] > 2 * model.wake("clean", "festival:cmu_us_slt_arctic_hts")["false_reject"]
+
+    def wer(voice):
+        errors = total = 0
+        for _c, ref, _t, _v in samples[:400]:
+            hyp = model.corrupt(ref, "clean", rng, voice=voice).text
+            errors += sum(1 for a, b in align(ref.split(), hyp.split()) if a != b)
+            total += len(ref.split())
+        return errors / total
+
+    assert wer("flite:kal") == pytest.approx(0.3, rel=0.2)
+    assert wer("festival:cmu_us_slt_arctic_hts") == pytest.approx(0.1, rel=0.3)
+
+
 def test_bad_error_model_files_are_named(tmp_path):
     from assistant.errors import InputError
 

@@ -36,4 +36,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         wake = c.get("wake") or {}
         print(f"{name:14} WER {c['wer']:.1%} (sub {c['sub_rate']:.1%} del {c['del_rate']:.1%} ins {c['ins_rate']:.1%}) "
               f"over {c['words']} words; wake miss {wake.get('false_reject', 0):.1%}; {conf}")
+    for voice, f in model.voices.items():
+        print(f"voice {voice:30} word errors ×{f['asr']['factor']:.2f}, wake misses ×{f['wake']['factor']:.2f}")
     return 0

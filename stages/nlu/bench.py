@@ -12,13 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from assistant.metrics import percentile
+
 log = logging.getLogger(__name__)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[idx]
 
 
 def benchmark(domain: str = "home", cache_root: str | Path | None = None, train: bool = True,
@@ -70,6 +66,6 @@ def benchmark(domain: str = "home", cache_root: str | Path | None = None, train:
         "domain": d.name, "train_s": round(float(model.meta.get("train_s", 0.0)), 1) if train else None,
         "load_or_train_s": round(total_s, 1), "examples": model.meta.get("examples"),
         "n": len(times), "median_ms": round(statistics.median(times), 2),
-        "p90_ms": round(_percentile(times, 0.9), 2), "mean_ms": round(statistics.fmean(times), 2),
+        "p90_ms": percentile(times, 0.9, digits=2), "mean_ms": round(statistics.fmean(times), 2),
         "threads": threads,
     }

@@ -5,6 +5,7 @@ saved with spaCy's own serialization (config + msgpack weights: loading runs no 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ def registry_architecture(name: str):
 
 META_FILE = "assistant_nlu.json"
 TRAINER_VERSION = 2
+PREDICTION_CACHE = 8192      # predictions kept per loaded model (a few MB)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,9 @@ class SpacyNlu:
     def __init__(self, nlp, meta: dict):
         self.nlp = nlp
         self.meta = meta
+        # Predictions are immutable and a function of the text alone; simulated users and the
+        # oracle's counterfactual re-runs say the same sentences again and again.
+        self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
 
     @property
     def name(self) -> str:
@@ -266,8 +271,10 @@ class SpacyNlu:
 
     # inference ----------------------------------------------------------------------
     def predict(self, text: str) -> Prediction:
-        doc = self.nlp(self.prepare(text))
-        return self._prediction(doc)
+        return self._predict_prepared(self.prepare(text))
+
+    def _predict_uncached(self, prepared: str) -> Prediction:
+        return self._prediction(self.nlp(prepared))
 
     def predict_many(self, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
         docs = self.nlp.pipe((self.prepare(t) for t in texts), batch_size=batch_size)

@@ -14,20 +14,36 @@ from typing import Any, Iterator, Mapping
 log = logging.getLogger(__name__)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def copy_tree(value: Any) -> Any:
+    """A deep copy of plain JSON data (mappings, lists, scalars); anything else goes through
+    ``copy.deepcopy``. Counterfactual replays copy the world a few times a turn, and this is
+    several times faster than ``deepcopy``'s general walk."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, Mapping):
+        return {k: copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_tree(v) for v in value]
+    return copy.deepcopy(value)
+
+
 def deep_merge(base: Mapping, override: Mapping) -> dict:
     """A new dict: ``override`` merged into ``base`` recursively (mappings merge, rest replaces)."""
-    out = copy.deepcopy(dict(base))
+    out = copy_tree(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = deep_merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = copy_tree(value)
     return out
 
 
 class World:
     def __init__(self, state: Mapping, clock: dt.datetime):
-        self.state: dict = copy.deepcopy(dict(state))
+        self.state: dict = copy_tree(state)
         self.clock = clock
 
     # time -------------------------------------------------------------------------
@@ -72,4 +88,4 @@ class World:
         return World(self.state, self.clock)
 
     def to_json(self) -> dict:
-        return {"clock": self.clock.isoformat(), "state": copy.deepcopy(self.state)}
+        return {"clock": self.clock.isoformat(), "state": copy_tree(self.state)}

@@ -84,8 +84,8 @@ class _Stats:
     logprob_error: list = field(default_factory=list)
     no_speech: list = field(default_factory=list)
 
-    def add(self, ref_text: str, transcript: Mapping) -> int:
-        """Count one utterance; returns its word errors."""
+    def add(self, ref_text: str, transcript: Mapping) -> tuple[int, int]:
+        """Count one utterance; returns its (word errors, reference words)."""
         ref = normalize_words(ref_text)
         hyp_words = transcript.get("words") or []
         hyp = normalize_words(transcript.get("text") or "")
@@ -117,7 +117,7 @@ class _Stats:
             (self.logprob_error if errors else self.logprob_clean).append(float(lp))
         if transcript.get("no_speech_prob") is not None:
             self.no_speech.append(float(transcript["no_speech_prob"]))
-        return errors
+        return errors, len(ref)
 
     def to_json(self) -> dict:
         n = max(self.words, 1)
@@ -169,10 +169,9 @@ class AsrErrorModel:
         per_utterance = []            # (condition, voice, words, errors)
         for condition, spoken, transcript, *voice in samples:
             if spoken:
-                errors = stats[condition].add(spoken, transcript)
+                errors, words = stats[condition].add(spoken, transcript)
                 stats["*"].add(spoken, transcript)
-                per_utterance.append((condition, voice_base(voice[0] if voice else None),
-                                      len(normalize_words(spoken)), errors))
+                per_utterance.append((condition, voice_base(voice[0] if voice else None), words, errors))
         if not stats:
             raise ValueError("no (spoken text, transcript) pairs to fit")
         wake: dict[str, list] = defaultdict(list)
@@ -305,8 +304,7 @@ def _voice_factors(conditions: Mapping[str, dict], utterances: list, wake_misses
         if voice:
             wake[voice][0] += missed
             wake[voice][1] += conditions.get(condition, conditions["*"])["wake"]["false_reject"]
-    return {v: {"asr": _factor(*asr[v]) if v in asr else _factor(0, 0),
-                "wake": _factor(*wake[v]) if v in wake else _factor(0, 0)}
+    return {v: {"asr": _factor(*asr.get(v, (0.0, 0.0))), "wake": _factor(*wake.get(v, (0.0, 0.0)))}
             for v in sorted(set(asr) | set(wake))}
 
 

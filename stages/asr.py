@@ -37,7 +37,7 @@ CONTEXTS = ("fit", "full")
 CONTEXT_PAD_S = 1.0   # silence the fitted encoder window keeps after the audio (see README "ASR speed")
 CONTEXT_MIN_S = 15.0  # shorter windows cost accuracy: tiny.en was trained on 30 s ones
 FRAMES_PER_S = 100    # Whisper's log-mel frames per second
-TOKENS_BASE, TOKENS_PER_S = 12, 8.0   # fitted decodes stop here (see max_tokens)
+TOKENS_BASE, TOKENS_PER_S = 12, 8.0   # every decode stops here (see max_tokens)
 COMPRESSION_LIMIT = 2.4
 
 
@@ -50,7 +50,7 @@ class AsrOptions:
     bias: bool = True
     no_speech_threshold: float = 0.6
     hotwords: str = ""         # faster-whisper prompt hint; off by default (tiny.en hallucinates)
-    context: str = "fit"       # "fit": encode only the audio's length + CONTEXT_PAD_S; "full": Whisper's 30 s window
+    context: str = "fit"       # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S; "full": Whisper's 30 s
 
 
 class DomainRescorer:

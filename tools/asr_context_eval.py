@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.audio import load_audio  # noqa: E402
 from assistant.metrics import edit_distance, normalize_words  # noqa: E402
+import stages.asr  # noqa: E402
 from stages.asr import AsrOptions, WhisperAsr  # noqa: E402
 
 
@@ -56,18 +57,12 @@ def _synthetic(n: int, seed: int):
         yield f"synthetic {channel.id}", audio, text
 
 
-def stages_min_s() -> float:
-    from stages.asr import CONTEXT_MIN_S
-
-    return CONTEXT_MIN_S
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", type=Path)
     ap.add_argument("--synthetic", type=int, default=60)
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--min-s", type=float, nargs="+", default=[stages_min_s()],
+    ap.add_argument("--min-s", type=float, nargs="+", default=[stages.asr.CONTEXT_MIN_S],
                     help="shortest fitted windows to compare (seconds)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -75,8 +70,6 @@ def main() -> int:
     if args.smoke:
         clips += list(_smoke(args.smoke))
     clips += list(_synthetic(args.synthetic, args.seed))
-    import stages.asr
-
     full = WhisperAsr(AsrOptions(context="full"))
     fit = WhisperAsr(AsrOptions(context="fit"))
     models = {"full": (full, None)} | {f"fit{m:g}": (fit, m) for m in args.min_s}

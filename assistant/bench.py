@@ -130,7 +130,8 @@ class Bench:
         audio_s = sum(_audio_seconds(rec) for rec in recs)
         self.say(f"replaying {len(recs)} sessions ({audio_s:.0f} s of audio), tracing off/on × {self.options.repeat}…")
         self._replay_once(assistant, recs[:1], None)          # warm-up: first decodes are slower
-        off, on, in_tracer, turns = [], [], [], []
+        off, on, in_tracer, inline, turns = [], [], [], [], []
+        config = assistant.config
         for i in range(self.options.repeat):
             t, got, _ = self._replay_once(assistant, recs, None)
             off.append(t)
@@ -138,6 +139,12 @@ class Bench:
             t, _, traced = self._replay_once(assistant, recs, self.tmp / f"traces-{i}")
             on.append(t)
             in_tracer.append(traced)
+            # the same replay with each command decoded in its own turn (asr.decode_ahead off)
+            assistant.config = config.with_overrides({"asr.decode_ahead": False})
+            try:
+                inline.append(self._replay_once(assistant, recs, None)[0])
+            finally:
+                assistant.config = config
         self.turns = turns
         stage_ms = {s: _p50_p95([t.ms[s] for t in turns if s in t.ms]) for s in STAGES}
         r = self.result
@@ -147,6 +154,7 @@ class Bench:
         r["replay_s"] = round(statistics.median(off), 3)
         r["replay_rtf"] = round(statistics.median(off) / audio_s, 4)
         r["replay_traced_s"] = round(statistics.median(on), 3)
+        r["replay_inline_s"] = round(statistics.median(inline), 3)
         # The tracer works synchronously inside its event callbacks, so the time spent there is
         # its whole cost; the wall-clock A/B difference is kept beside it (noisy on a shared box).
         r["trace_overhead"] = round(statistics.median(in_tracer) / statistics.median(off), 4)
@@ -158,16 +166,20 @@ class Bench:
         clips = [t.utterance.audio.samples for t in self.turns
                  if t.utterance is not None and t.utterance.endpoint not in ("no_wake",) and "asr" in t.ms]
         self.say(f"ASR alone on the same {len(clips)} clips…")
-        runs = []
+        runs, decode_ms = [], []
         for _ in range(self.options.repeat):
             t0 = time.perf_counter()
             for samples in clips:
+                t1 = time.perf_counter()
                 asr.transcribe(samples)
+                decode_ms.append((time.perf_counter() - t1) * 1000)
             runs.append(time.perf_counter() - t0)
         r = self.result
         r["asr_s"] = round(statistics.median(runs), 3)
         r["asr_rtf"] = round(statistics.median(runs) / r["replay_audio_s"], 4)
+        r["asr_decode_ms"] = _p50_p95(decode_ms)
         r["pipeline_over_asr"] = round(r["replay_s"] / r["asr_s"], 3)
+        r["pipeline_over_asr_inline"] = round(r["replay_inline_s"] / r["asr_s"], 3)
 
     def _live(self, assistant) -> None:
         """End of speech → first reply audio, through the live loop fed in real time."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.recording import RecordedSession
+from assistant.records import STAGES, Utterance
 from assistant.runner import Assistant
 from assistant.session import Gold
 from assistant.summary import gold_summary, turn_summary
@@ -42,8 +43,6 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
 
     Reply audio is written where ``assistant.reply_dir`` points, if anywhere.
     """
-    from assistant.records import STAGES
-
     start = "nlu" if not rec.continuous and all(t.audio is None for t in rec.turns) else "asr"
     assistant.stages.prepare(STAGES[STAGES.index(start): STAGES.index(stop) + 1])
     session = assistant.new_session(rec.id, world=rec.world, device=rec.device, user=rec.user,
@@ -61,7 +60,12 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
                        "gold": gold_summary(gold), "correct": False}
             return
         offset = 0.0
-        for rt in rec.turns:
+        hears = STAGES.index(stop) >= STAGES.index("asr")
+        for i, rt in enumerate(rec.turns):
+            following = rec.turns[i + 1] if i + 1 < len(rec.turns) else None
+            if hears and following is not None and following.audio is not None:
+                # the next command is known: recognize it while this turn is answered
+                assistant.decode_ahead(Utterance(audio=following.audio))
             if rt.audio is not None:
                 turn = assistant.utterance_turn(session, rt.audio, source=Path(rt.audio_path).name,
                                                 gold=rt.gold, start_s=offset)

@@ -153,6 +153,20 @@ class Assistant:
         self.bus.add_observer(tracer)
         return tracer
 
+    def decode_ahead(self, utterance: Utterance) -> None:
+        """Start recognizing a command a later turn will run (replay knows its next turns), so
+        that recognition overlaps this turn's understanding and synthesis. The asr stage takes
+        the result when that turn reaches it; decoding is deterministic, so transcripts are the
+        same either way. A backend without ``prefetch_utterance`` just decodes in its turn."""
+        if not self.config["asr.decode_ahead"] or not utterance.heard:
+            return
+        try:
+            ahead = getattr(self.stages["asr"], "prefetch_utterance", None)
+            if ahead is not None:
+                ahead(utterance)
+        except Exception as err:   # the turn then decodes (and reports any failure) itself
+            log.debug("decode ahead failed (%s: %s)", type(err).__name__, err)
+
     def end_session(self, session: Session) -> None:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
 
@@ -295,9 +309,12 @@ class Assistant:
 
         The listener scans ahead on its own thread while earlier commands are processed, as it
         does live (nothing a turn does changes what the listener hears here, so the commands are
-        the same); its ONNX models and the ASR overlap on separate cores."""
+        the same); its ONNX models and the ASR overlap on separate cores. Each command it cuts
+        starts recognition at once (:meth:`decode_ahead`)."""
         listener = listener or self.stages.wake_listener(source)
-        for cmd, wake_ms, listen_t0 in listen_ahead(listener, chunks):
+        hears = STAGES.index(stop) >= STAGES.index("asr")
+        on_cut = (lambda cmd: self.decode_ahead(cmd.utterance)) if hears else None
+        for cmd, wake_ms, listen_t0 in listen_ahead(listener, chunks, on_cut=on_cut):
             yield self._command_turn(session, cmd, wake_ms, listen_t0, gold_for, source, stop)
 
     def _command_turn(self, session, cmd, wake_ms, listen_t0, gold_for, source, stop) -> Turn:
@@ -325,9 +342,11 @@ class Assistant:
 _END = object()
 
 
-def listen_ahead(listener, chunks: Iterator[Any], depth: int = 8) -> Iterator[tuple[Any, float, float]]:
+def listen_ahead(listener, chunks: Iterator[Any], depth: int = 8,
+                 on_cut: Callable[[Any], None] | None = None) -> Iterator[tuple[Any, float, float]]:
     """(command, ms the listener spent since the previous one, when that listening began),
-    with ``listener`` fed on a worker thread up to ``depth`` commands ahead of the consumer."""
+    with ``listener`` fed on a worker thread up to ``depth`` commands ahead of the consumer;
+    ``on_cut`` sees each command on that thread as soon as it is cut."""
     out: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -350,10 +369,14 @@ def listen_ahead(listener, chunks: Iterator[Any], depth: int = 8) -> Iterator[tu
                 commands = listener.feed(chunk)
                 busy_ms += (time.perf_counter() - t0) * 1000
                 for cmd in commands:
+                    if on_cut is not None:
+                        on_cut(cmd)
                     if not put((cmd, busy_ms, listen_t0)):
                         return
                     busy_ms, listen_t0 = 0.0, time.monotonic()
             for cmd in listener.finish():
+                if on_cut is not None:
+                    on_cut(cmd)
                 if not put((cmd, busy_ms, listen_t0)):
                     return
             put(_END)

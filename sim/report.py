@@ -24,6 +24,50 @@ log = logging.getLogger(__name__)
 CLASSES = ("wake", "asr", "nlu", "resolve", "result", "correct")
 
 
+def heard_words(record: dict) -> tuple[str, int, int] | None:
+    """(acoustic condition, word errors, reference words) of a ``turn_end`` whose command the
+    ASR — or, at text fidelity, the ASR error model — heard; None when no words were heard
+    or nobody knows what was said."""
+    stages, gold = record.get("stages") or {}, record.get("gold") or {}
+    asr = (stages.get("asr") or {}).get("output") or {}
+    if not gold.get("transcript") or asr.get("text") is None or asr.get("source") == "gold":
+        return None
+    utt = (stages.get("wake") or {}).get("output") or {}
+    ref, hyp = normalize_words(gold["transcript"]), normalize_words(asr["text"])
+    return utt.get("condition") or "n/a", sum(1 for a, b in align(ref, hyp) if a != b), len(ref)
+
+
+def compare_wer(audio_paths, text_paths, tolerance: float = 0.2, resamples: int = 2000) -> list[dict]:
+    """Per acoustic condition: the word error rate of audio-fidelity traces (the real ASR)
+    against text-fidelity ones (the fitted error model), the relative difference, and a 95 %
+    bootstrap interval over the audio run's utterances: how far its own WER could move by
+    chance, which says whether a miss is the model's or the sample's."""
+    def per_condition(paths) -> dict[str, list[tuple[int, int]]]:
+        out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for r in turn_ends(paths):
+            heard = heard_words(r)
+            if heard is not None and heard[2]:
+                out[heard[0]].append(heard[1:])
+        return out
+
+    audio, text = per_condition(audio_paths), per_condition(text_paths)
+    rng = np.random.default_rng(0)
+    rows = []
+    for condition in sorted(set(audio) & set(text)):
+        a, t = np.array(audio[condition]), np.array(text[condition])
+        a_wer, t_wer = a[:, 0].sum() / a[:, 1].sum(), t[:, 0].sum() / t[:, 1].sum()
+        picks = rng.integers(0, len(a), size=(resamples, len(a)))
+        boot = a[picks, 0].sum(axis=1) / a[picks, 1].sum(axis=1)
+        relative = (t_wer - a_wer) / a_wer if a_wer else None
+        rows.append({"condition": condition, "audio_wer": round(float(a_wer), 4), "audio_words": int(a[:, 1].sum()),
+                     "audio_utterances": len(a),
+                     "audio_ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
+                     "text_wer": round(float(t_wer), 4), "text_words": int(t[:, 1].sum()),
+                     "relative": None if relative is None else round(float(relative), 4),
+                     "within": relative is not None and abs(relative) <= tolerance})
+    return rows
+
+
 def collect(paths) -> dict:
     ends = turn_ends(paths)
     if not ends:
@@ -42,12 +86,10 @@ def collect(paths) -> dict:
             predicted_pairs.append((o, p))
         utt = ((r.get("stages") or {}).get("wake") or {}).get("output") or {}
         condition = utt.get("condition") or "n/a"
-        gold = r.get("gold") or {}
-        asr = ((r.get("stages") or {}).get("asr") or {}).get("output") or {}
-        if gold.get("transcript") and asr.get("text") is not None and asr.get("source") != "gold":
-            ref, hyp = normalize_words(gold["transcript"]), normalize_words(asr["text"])
-            words[condition][0] += sum(1 for a, b in align(ref, hyp) if a != b)
-            words[condition][1] += len(ref)
+        heard = heard_words(r)
+        if heard is not None:
+            words[heard[0]][0] += heard[1]
+            words[heard[0]][1] += heard[2]
         if o:
             defects[condition][0] += o != "correct"
             defects[condition][1] += 1

@@ -51,6 +51,7 @@ class AsrOptions:
     no_speech_threshold: float = 0.6
     hotwords: str = ""         # faster-whisper prompt hint; off by default (tiny.en hallucinates)
     context: str = "fit"       # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S; "full": Whisper's 30 s
+    decode_ahead: bool = True  # replay: recognize the next command while this turn is answered
 
 
 class DomainRescorer:
@@ -161,6 +162,7 @@ class WhisperAsr:
         self._early_lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.fallbacks = 0                  # fitted-window decodes that looped and were redone
+        self.prefetched = 0                 # transcripts taken from a prefetch (decoded ahead)
         log.info("loaded faster-whisper %s (%s) from %s", options.model, options.compute_type, path)
 
     @staticmethod
@@ -169,27 +171,35 @@ class WhisperAsr:
         digest.update("|".join(strip_words).encode())
         return digest.digest()
 
-    def prefetch(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> None:
+    def prefetch(self, samples: np.ndarray, strip_words: tuple[str, ...] = (), supersede: bool = True) -> None:
         """Start transcribing audio that is likely to be a command (the live loop calls this
         while the endpointer waits out the silence). A later :meth:`transcribe` of exactly the
         same samples takes this result; a prefetch nobody asks for is dropped unstarted or
-        finishes unused. Transcripts are the same either way (decoding is deterministic)."""
+        finishes unused. Transcripts are the same either way (decoding is deterministic).
+        ``supersede``: this cut replaces earlier ones not yet started (a live command whose
+        speech resumed); replay's commands ahead all stand, so they pass False."""
         key = self._key(samples, strip_words)
         with self._early_lock:
             if key in self._early:
                 return
-            for k, fut in list(self._early.items()):     # superseded and not yet started
-                if fut.cancel() or len(self._early) > EARLY_KEPT:
+            for k, fut in list(self._early.items()):
+                if (supersede and fut.cancel()) or len(self._early) >= EARLY_KEPT:
+                    fut.cancel()
                     del self._early[k]
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-early")
             self._early[key] = self._pool.submit(self._transcribe, samples.copy(), strip_words)
+
+    def prefetch_utterance(self, utterance: Utterance) -> None:
+        """:meth:`prefetch` of a command a later turn will run, keyed as :meth:`run` asks."""
+        self.prefetch(utterance.audio.samples, _strip_words(utterance), supersede=False)
 
     def transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
         if self._early:
             with self._early_lock:
                 early = self._early.pop(self._key(samples, strip_words), None)
             if early is not None and not early.cancelled():
+                self.prefetched += 1
                 return early.result()
         return self._transcribe(samples, strip_words)
 
@@ -243,8 +253,11 @@ class WhisperAsr:
         return list(segments)
 
     def run(self, utterance: Utterance, ctx) -> Transcript:
-        strip = spoken_wake_word(utterance.wake.word if utterance.wake else None)
-        return self.transcribe(utterance.audio.samples, strip_words=strip)
+        return self.transcribe(utterance.audio.samples, strip_words=_strip_words(utterance))
+
+
+def _strip_words(utterance: Utterance) -> tuple[str, ...]:
+    return spoken_wake_word(utterance.wake.word if utterance.wake else None)
 
 
 def spoken_wake_word(model_word: str | None) -> tuple[str, ...]:

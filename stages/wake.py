@@ -65,6 +65,7 @@ class WakeListener:
             # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
             warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
             self._oww = Model(wakeword_model_paths=[str(path)])
+        _keep_audio_in_numpy(self._oww.preprocessor)
         self._key = next(iter(self._oww.models))
         self._vad = VAD()
         self._pending = np.zeros(0, dtype=np.int16)
@@ -251,6 +252,33 @@ class WakeListener:
         speech_end = round(c["last_speech"], 3) if c["last_speech"] is not None else None
         return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3),
                            speech_end_s=speech_end)
+
+
+def _keep_audio_in_numpy(features) -> None:
+    """openWakeWord 0.4.0 keeps the raw audio in a 160,000-element deque of Python ints and
+    copies all of it into a list on every 80 ms frame, only to take the last ~1,760 samples:
+    a third of the listener's time. This keeps the tail it reads in an int16 array instead;
+    the melspectrogram model gets the same samples, so scores are unchanged."""
+    tail = np.zeros(0, dtype=np.int16)
+
+    def buffer_raw_data(x) -> None:
+        nonlocal tail
+        x = np.asarray(x, dtype=np.int16)
+        if len(x) < 400:
+            raise ValueError("openWakeWord needs at least 400 samples (25 ms) at a time")
+        # what the next melspectrogram can read: the samples since the last one + 480 of context
+        keep = features.accumulated_samples + len(x) + 160 * 3
+        tail = np.concatenate([tail, x])[-keep:]
+
+    def streaming_melspectrogram(n_samples: int) -> None:
+        spec = features._get_melspectrogram(tail[-n_samples - 160 * 3:])
+        features.melspectrogram_buffer = np.vstack((features.melspectrogram_buffer, spec))
+        if features.melspectrogram_buffer.shape[0] > features.melspectrogram_max_len:
+            features.melspectrogram_buffer = features.melspectrogram_buffer[-features.melspectrogram_max_len:, :]
+
+    features._buffer_raw_data = buffer_raw_data
+    features._streaming_melspectrogram = streaming_melspectrogram
+    features.raw_data_buffer.clear()   # no longer read; don't keep 10 s of Python ints alive
 
 
 def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[WakeCommand]:

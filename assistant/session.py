@@ -107,19 +107,33 @@ class Turn:
     barge_in: bool = False               # this turn's speech began while the previous reply played
     heard_from: Utterance | None = None  # the raw input of a turn that starts at the wake stage
     labels: Mapping[str, Any] = field(default_factory=frozen_map)   # "oracle" / "predicted" → label
+    latency_s: float | None = None       # modelled input end → reply start (simulated users, so that
+                                         # runs repeat exactly); None: the stages' measured times
 
     def with_stage(self, stage: str, output: Any, ms: float) -> "Turn":
         key = {"wake": "utterance", "asr": "transcript", "nlu": "interpretation",
                "resolve": "resolution", "respond": "outcome", "tts": "speech"}[stage]
         timings = dict(self.ms)
         timings[stage] = round(ms, 2)
-        extra = {"wake": output.wake} if stage == "wake" and output is not None else {}
-        return replace(self, **{key: output}, **extra, ms=frozen_map(timings))
+        changes = {key: output, "ms": frozen_map(timings)}
+        if stage == "wake" and output is not None:
+            changes["wake"] = output.wake
+        return _evolve(self, changes)
 
     def with_error(self, error: StageError, ms: float) -> "Turn":
         timings = dict(self.ms)
         timings[error.stage] = round(ms, 2)
-        return replace(self, errors=self.errors + (error,), ms=frozen_map(timings))
+        return _evolve(self, {"errors": self.errors + (error,), "ms": frozen_map(timings)})
+
+
+def _evolve(turn: Turn, changes: dict) -> Turn:
+    """``dataclasses.replace`` for a Turn (which has no ``__post_init__`` or init-only fields):
+    the fields copied as they are. A turn is rebuilt after every stage of every run and oracle
+    replay, and replace's walk over the fields cost several times the copy."""
+    new = object.__new__(type(turn))
+    new.__dict__.update(turn.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class HookBus:
     def __init__(self) -> None:
         self._observers: list[Observer] = []
         self._interceptors: list[Interceptor] = []
+        self._hooks_by_name: dict[str, list] = {}   # bound hook methods, until the list changes
 
     # registration -------------------------------------------------------------------
     def add_observer(self, observer: Observer) -> Observer:
@@ -81,11 +82,13 @@ class HookBus:
 
     def add_interceptor(self, interceptor: Interceptor) -> Interceptor:
         self._interceptors.append(interceptor)
+        self._hooks_by_name.clear()
         return interceptor
 
     def remove_interceptor(self, interceptor: Interceptor) -> None:
         if interceptor in self._interceptors:
             self._interceptors.remove(interceptor)
+            self._hooks_by_name.clear()
 
     @property
     def observers(self) -> tuple[Observer, ...]:
@@ -108,8 +111,13 @@ class HookBus:
                 )
 
     # Interceptors may be duck-typed (plugins): a missing hook method means "no change".
+    # Looked up once per bus and hook, not at every stage boundary.
     def _hooks(self, name: str):
-        return [h for h in (getattr(i, name, None) for i in self._interceptors) if callable(h)]
+        hooks = self._hooks_by_name.get(name)
+        if hooks is None:
+            hooks = [h for h in (getattr(i, name, None) for i in self._interceptors) if callable(h)]
+            self._hooks_by_name[name] = hooks
+        return hooks
 
     def before(self, stage: str, stage_input: Any, ctx: Any) -> Any | None:
         for hook in self._hooks("before"):

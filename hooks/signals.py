@@ -21,6 +21,7 @@ FAILURE_REPLIES = ("apology", "out_of_domain", "elicit", "clarify", "confirm")
 REPHRASE_COSINE = 0.75
 REPHRASE_JACCARD = 0.5
 REPHRASE_WINDOW_S = 60.0
+SECONDS_PER_REPLY_CHAR = 0.065   # how long a reply that was not synthesized (simulation) takes to say
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,20 @@ def is_negative(text: str) -> bool:
 
 
 def reply_window(turn: Turn) -> tuple[float, float]:
-    """When this turn's reply played, in session time: after processing, for its duration."""
-    processing = sum(v for k, v in turn.ms.items() if k != "wake") / 1000.0
+    """When this turn's reply played, in session time: after processing (the turn's modelled
+    latency, else its stages' measured times), for the length of its audio — or, for a reply
+    that was not synthesized, of its words said. (start, start) when there was no reply."""
+    if turn.latency_s is not None:
+        processing = turn.latency_s
+    else:
+        processing = sum(v for k, v in turn.ms.items() if k != "wake") / 1000.0
     start = turn.start_s + processing
-    duration = turn.speech.audio.duration_s if turn.speech is not None else 0.0
+    if turn.speech is not None:
+        duration = turn.speech.audio.duration_s
+    elif turn.outcome is not None and turn.outcome.reply:
+        duration = len(turn.outcome.reply) * SECONDS_PER_REPLY_CHAR
+    else:
+        duration = 0.0
     return start, start + duration
 
 
@@ -106,11 +117,11 @@ def session_signals(turns: Sequence[Turn], similarity: Callable[[str, str], floa
         while j > 0 and rephrases[j][0]:
             count += 1
             j -= 1
-        _start, reply_end = reply_window(turn)
+        reply_start, reply_end = reply_window(turn)
         served = turn.outcome is not None and turn.outcome.reply_type not in FAILURE_REPLIES and not turn.errors
         out.append(Signals(
-            barge_in=bool(nxt is not None and (nxt.barge_in or input_start(nxt) < reply_end)
-                          and turn.speech is not None),
+            barge_in=bool(nxt is not None and reply_end > reply_start
+                          and (nxt.barge_in or input_start(nxt) < reply_end)),
             time_to_next_turn_s=round(input_start(nxt) - reply_end, 3) if nxt is not None else None,
             rephrase_of_previous=is_reph,
             similarity_to_previous=round(cosine, 4) if cosine is not None else None,

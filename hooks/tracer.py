@@ -24,11 +24,13 @@ from assistant.records import STAGES, StageError, to_jsonable
 from assistant.session import Turn
 from assistant.summary import turn_summary
 from hooks.bus import Event
-from hooks.signals import session_signals
+from hooks.signals import reply_window, session_signals
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "assistant.trace/1"
+# json.dumps with these settings, without building an encoder per record
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def confidence_signals(stage: str, output: Any) -> dict:
@@ -70,7 +72,7 @@ class _Writer:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
     def write(self, record: dict) -> None:
-        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        data = (_encode(record) + "\n").encode("utf-8")
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
@@ -91,6 +93,9 @@ class _SessionTrace:
     repeats: list = field(default_factory=list)        # repeat_count of each written turn
     audio: dict[int, dict[str, str]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)   # as written at session_start
+    # (turn, stage) → (output, its JSON, its signals) as written at stage_end: the turn_end
+    # record repeats every stage's output, and converting a record twice cost as much as writing it
+    outputs: dict[tuple[int, str], tuple[Any, Any, dict]] = field(default_factory=dict)
 
 
 class Tracer:
@@ -148,8 +153,10 @@ class Tracer:
 
     def _on_stage_end(self, event: Event) -> None:
         st = self._sessions[event.session]
+        converted = (event.data, to_jsonable(event.data), confidence_signals(event.stage, event.data))
+        st.outputs[(event.turn, event.stage)] = converted
         record = {**self._base(event), "duration_ms": round(event.duration_ms or 0.0, 3),
-                  "output": to_jsonable(event.data), "signals": confidence_signals(event.stage, event.data)}
+                  "output": converted[1], "signals": converted[2]}
         if event.stage == "tts" and event.data is not None:
             ref = self._audio(st, event.turn, "reply", event.data.audio)
             if ref:
@@ -205,22 +212,35 @@ class Tracer:
             chain = (st.repeats[i - 1] + 1 if i > 0 else 1) if sig.rephrase_of_previous else 0
             sig = dataclasses.replace(sig, repeat_count=chain)
             st.repeats.append(chain)
-            st.writer.write(self.turn_end_record(st.turns[i], sig.to_json(), st.audio.get(st.turns[i].index, {})))
+            turn = st.turns[i]
+            st.writer.write(self.turn_end_record(turn, sig.to_json(), st.audio.get(turn.index, {}), st.outputs))
+            for stage in STAGES:
+                st.outputs.pop((turn.index, stage), None)
         st.written = upto
 
-    def turn_end_record(self, turn: Turn, signals: dict, audio: dict) -> dict:
+    def turn_end_record(self, turn: Turn, signals: dict, audio: dict,
+                        converted: dict[tuple[int, str], tuple[Any, Any, dict]] | None = None) -> dict:
+        """``converted``: stage outputs already converted for their stage_end records (reused
+        when the turn still holds that very output)."""
         summary = turn_summary(turn)
         out = turn.outcome
         stages = {}
         for stage, attr in zip(STAGES, ("utterance", "transcript", "interpretation", "resolution", "outcome", "speech")):
             value = getattr(turn, attr)
-            if value is not None:
+            if value is None:
+                continue
+            known = converted.get((turn.index, stage)) if converted else None
+            if known is not None and known[0] is value:
+                stages[stage] = {"output": known[1], "signals": known[2]}
+            else:
                 stages[stage] = {"output": to_jsonable(value), "signals": confidence_signals(stage, value)}
         labels = {"oracle": None, "predicted": None, **to_jsonable(dict(turn.labels))}
+        reply_start, reply_end = reply_window(turn)
         return {
             "schema": SCHEMA, "session": turn.session, "turn": turn.index, "stage": None, "event": "turn_end",
             "t": round(time.monotonic(), 6), "time": time.time(),
             "source": turn.source, "start_s": turn.start_s,
+            "reply_start_s": round(reply_start, 3), "reply_end_s": round(reply_end, 3),
             "wake": summary["wake"], "transcript": summary["transcript"], "intent": summary["intent"],
             "slots": summary["slots"], "entities": summary["entities"], "reply": summary["reply"],
             "reply_type": out.reply_type if out is not None else None,

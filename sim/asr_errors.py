@@ -375,6 +375,10 @@ class SoundsLike:
 
         self._words = sorted(w for w in lexicon if w.isalpha() and len(w) > 1)
         self._codes = {w: jellyfish.metaphone(w) for w in self._words}
+        # words by the length of their code: codes one edit apart differ in length by one at most
+        self._by_length: dict[int, list[str]] = defaultdict(list)
+        for w in self._words:
+            self._by_length[len(self._codes[w])].append(w)
         self._cache: dict[str, list[str]] = {}
 
     def __call__(self, word: str) -> list[str]:
@@ -383,7 +387,9 @@ class SoundsLike:
             from rapidfuzz import fuzz
 
             code = jellyfish.metaphone(word) if word.isalpha() else word
-            near = [w for w in self._words if w != word and (
+            n = len(code)
+            within = sorted(w for k in (n - 1, n, n + 1) for w in self._by_length.get(k, ()))
+            near = [w for w in within if w != word and (
                 jellyfish.levenshtein_distance(self._codes[w], code) <= 1 and fuzz.ratio(w, word) >= 50)]
             self._cache[word] = near[:12]
         return self._cache[word]

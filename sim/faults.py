@@ -159,9 +159,11 @@ class FaultInjector(Interceptor):
         others = [i for i in self.domain.intents if i != out.intent and not self.domain.intents[i].is_dialogue_act]
         new = rng.choice(others)
         keep = tuple(s for s in out.slots if s.name in self.domain.intents[new].slots)
-        # the wrong intent takes the top of the n-best, as a real misclassification would
-        nbest = [IntentScore(new, out.confidence)] + [IntentScore(x.intent, x.score) for x in out.nbest if x.intent != new]
-        return replace(out, intent=new, slots=keep, nbest=tuple(nbest)), f"intent:{out.intent}->{new}"
+        # As in a real misclassification the wrong intent takes the top score and the right one
+        # drops to second: the scores keep their order (a tie at the top would give the fault away).
+        order = [new, out.intent] + [x.intent for x in out.nbest if x.intent not in (new, out.intent)]
+        nbest = tuple(IntentScore(i, x.score) for i, x in zip(order, out.nbest))
+        return replace(out, intent=new, slots=keep, nbest=nbest), f"intent:{out.intent}->{new}"
 
     def _resolve(self, out: Resolution, rng: random.Random) -> tuple[Resolution, str]:
         ents = [e for e in out.entities if e.id is not None]

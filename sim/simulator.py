@@ -32,6 +32,7 @@ from assistant.errors import UserError
 from assistant.metrics import normalize_words
 from assistant.records import Utterance
 from assistant.session import Gold, Turn
+from hooks.signals import reply_window
 from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
 from sim.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
@@ -45,7 +46,10 @@ RUN_FORMAT = "assistant.sim-run/1"
 FIDELITIES = ("text", "audio")
 DEFAULT_AUDIO_CONDITIONS = ("clean", "pink@20dB", "pink@10dB")
 SECONDS_PER_WORD = 0.38          # speaking time per word at rate 1 (text fidelity's timeline)
-SECONDS_PER_REPLY_CHAR = 0.065   # reply playback time per character (replies are not synthesized)
+# The simulated assistant answers this long after the user stops, whatever this machine took:
+# measured times would make the session clock, and with it timers and the signals' time gaps,
+# differ from run to run. About the live loop's end of speech → first reply audio (README).
+LATENCY_S = 0.6
 HOMES = ("springfield_il", "springfield_mo", "seattle", "chicago", "austin", "boston", "wilkerson_ca")
 SIM_OOD_FILE = DOMAINS_DIR / "home_ood_sim.txt"
 
@@ -129,6 +133,9 @@ class SessionSimulator:
 
             a.stages.override("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
         a.stages.prepare(("wake", "asr", "nlu", "resolve", "respond"))
+        warm = getattr(a.stages["resolve"], "warm", None)
+        if callable(warm):
+            warm()            # MiniLM: loaded here, not by whichever turn first needs it
         spec = FaultSpec.parse(opts.faults)
         self.faults = FaultInjector(spec, self.domain, opts.seed)
         a.bus.add_interceptor(self.faults)
@@ -212,10 +219,11 @@ class SessionSimulator:
                 while act is not None:
                     turn, t = self._turn(session, act, condition, voice, persona, t, rng, stats)
                     act = user.react(turn, session.context(len(session.turns) + 1))
+                    reply_start, reply_end = reply_window(turn)
                     if act is not None and act.barge_in:
-                        t = _reply_start(turn) + rng.uniform(0.3, 0.8) * _reply_seconds(turn)
+                        t = reply_start + rng.uniform(0.3, 0.8) * (reply_end - reply_start)
                     else:
-                        t = _reply_end(turn) + rng.uniform(*persona.think_s)
+                        t = reply_end + rng.uniform(*persona.think_s)
                 if rng.random() < 0.15:
                     break                                   # the user is done for now
         finally:
@@ -259,7 +267,7 @@ class SessionSimulator:
     def _turn(self, session, act: UserAct, condition: str, voice, persona, t: float, rng, stats):
         utt = self._utterance(act.text, act.wake, condition, voice, t, rng)
         turn = Turn(session=session.id, index=len(session.turns) + 1, source=f"sim:{act.kind}",
-                    start_s=utt.end_s, utterance=utt, gold=act.gold, barge_in=act.barge_in)
+                    start_s=utt.end_s, utterance=utt, gold=act.gold, barge_in=act.barge_in, latency_s=LATENCY_S)
         done = self.assistant.run_turn(session, turn, start="wake" if act.wake else "asr", stop="respond")
         self._count(done, condition, stats)
         return done, utt.end_s
@@ -277,10 +285,10 @@ class SessionSimulator:
         if woke.heard:
             gold = Gold(transcript=text, wake=False)
             turn = Turn(session=session.id, index=index, source="sim:background", start_s=utt.end_s,
-                        utterance=utt, gold=gold)
+                        utterance=utt, gold=gold, latency_s=LATENCY_S)
             done = self.assistant.run_turn(session, turn, start="wake", stop="respond")
             self._count(done, condition, stats)
-            return _reply_end(done) + 2.0
+            return reply_window(done)[1] + 2.0
         return utt.end_s + rng.uniform(1.0, 3.0)
 
     @staticmethod
@@ -303,20 +311,6 @@ class SessionSimulator:
             w = stats.words.setdefault(condition, [0, 0])
             w[0] += errors
             w[1] += len(ref)
-
-
-def _reply_seconds(turn: Turn) -> float:
-    if turn.speech is not None:
-        return turn.speech.audio.duration_s
-    return len(turn.outcome.reply) * SECONDS_PER_REPLY_CHAR if turn.outcome is not None else 0.0
-
-
-def _reply_start(turn: Turn) -> float:
-    return turn.start_s + sum(v for k, v in turn.ms.items() if k != "wake") / 1000.0
-
-
-def _reply_end(turn: Turn) -> float:
-    return _reply_start(turn) + _reply_seconds(turn)
 
 
 # running many sessions ---------------------------------------------------------------------

@@ -519,6 +519,16 @@ PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
 _MERIDIEM_WORDS = {"am": "am", "pm": "pm", **_TIME_OF_DAY}
 
 
+def says_a_time(text: str) -> bool:
+    """Whether the words mark a time of day ("7 pm", "seven o'clock", "half past six", "7:30",
+    "noon", "in the evening"), not just a number a tagger may have called a time ("four")."""
+    toks = tokens(text)
+    return (any(t in _MERIDIEM_WORDS or t in ("o'clock", "noon", "midday", "midnight") for t in toks)
+            or any(re.fullmatch(r"\d{1,2}[:.]\d{2}", t) for t in toks)
+            or any(t in ("past", "to", "after", "before", "til", "till") and 0 < i < len(toks) - 1
+                   for i, t in enumerate(toks)))
+
+
 def meridiem_hint(text: str) -> str | None:
     """"am"/"pm" when the words say which half of the day ("tomorrow morning", "tonight")."""
     return next((_MERIDIEM_WORDS[t] for t in tokens(text) if t in _MERIDIEM_WORDS), None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from assistant.records import (
@@ -109,21 +109,36 @@ class CatalogMatcher:
                 r = max(fuzz.ratio(qc, code), fuzz.ratio(qj, joined))
                 if r >= 90 or (r >= 85 and min(len(qj), len(joined)) >= 6):
                     offer(vid, 0.85 * r / 100.0, "phonetic")
-        # Open catalogs take unknown words as they are ("oat milk" is not "milk").
-        if not best and self.options.embedding and not self.catalog.open and self._phrases:
+        if not best and self.embeds:
             for vid, sim in self.embedding_match(q):
                 offer(vid, 0.8 * sim, "embedding")
         return sorted(best.values(), key=lambda c: (-c.score, c.id))
+
+    @property
+    def embeds(self) -> bool:
+        """Whether matching falls back to embeddings here. Open catalogs take unknown words as
+        they are ("oat milk" is not "milk")."""
+        return self.options.embedding and not self.catalog.open and bool(self._phrases)
+
+    def warm(self) -> None:
+        """Embed the phrases now (loading MiniLM) rather than in the first turn that needs them."""
+        if self.embeds:
+            self._phrase_vectors()
+
+    def _phrase_vectors(self):
+        from assistant.embeddings import embed
+
+        if self._vectors is None:
+            self._vectors = embed([p for p, _vid in self._phrases])
+        return self._vectors
 
     def embedding_match(self, q: str) -> list[tuple[str, float]]:
         """(value id, cosine) of the values whose phrases mean about the same as ``q``."""
         import numpy as np
 
-        from assistant.embeddings import embed, embed_one
+        from assistant.embeddings import embed_one
 
-        if self._vectors is None:
-            self._vectors = embed([p for p, _vid in self._phrases])
-        sims = self._vectors @ embed_one(q)
+        sims = self._phrase_vectors() @ embed_one(q)
         out: dict[str, float] = {}
         for (_phrase, vid), sim in zip(self._phrases, np.asarray(sims, dtype=float)):
             if sim >= self.options.embedding_threshold and sim > out.get(vid, -1.0):
@@ -138,6 +153,13 @@ class Resolver:
         self.domain = domain
         self.options = options
         self._matchers = {t: CatalogMatcher(c, options) for t, c in domain.catalogs.items()}
+
+    def warm(self) -> None:
+        """Load the embedding model and embed the catalogs now. A long run needs them sooner or
+        later (every simulated run of a few dozen sessions does), and loading MiniLM in the
+        middle of one costs seconds."""
+        for matcher in self._matchers.values():
+            matcher.warm()
 
     # entry point ----------------------------------------------------------------------
     def run(self, interp: Interpretation, ctx) -> Resolution:
@@ -172,7 +194,7 @@ class Resolver:
             spec = self.domain.intents[pending.intent]
             base = dict(pending.args)
             carried = list(base)
-            incoming = self._map_slots(interp.slots, spec, prefer=pending.slot)
+            incoming = self._answer_as_asked(self._map_slots(interp.slots, spec, prefer=pending.slot), spec, pending)
             return self._build(spec, incoming, base, interp, ctx, carried=carried)
         if intent == "Inform":
             # A follow-up that changes one slot of the last request ("and in the bedroom").
@@ -200,6 +222,24 @@ class Resolver:
                     base[name] = ent["id"]
                     carried.append(name)
         return self._build(spec, incoming, base, interp, ctx, carried=carried)
+
+    @staticmethod
+    def _answer_as_asked(incoming, spec: IntentSpec, pending) -> list[tuple[Slot, SlotSpec | None]]:
+        """"For how many people?" — "four people": a tagger may call a bare number a time. While
+        the number asked for is still missing, a time that is only a number (no am/pm, o'clock,
+        time of day) is read as that number."""
+        from stages.normalize import normalize, says_a_time
+
+        asked = spec.slots.get(pending.slot) if pending.slot else None
+        if asked is None or asked.type != "number" or any(sp is asked for _s, sp in incoming):
+            return incoming
+        for i, (slot, _sp) in enumerate(incoming):
+            if slot.type == "time" and not says_a_time(slot.text):
+                value = normalize("number", slot.text)
+                if value is not None:
+                    as_asked = replace(slot, name=asked.name, type="number", value=value)
+                    return incoming[:i] + [(as_asked, asked)] + incoming[i + 1:]
+        return incoming
 
     @staticmethod
     def _new_request(interp: Interpretation, pending) -> bool:

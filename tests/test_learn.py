@@ -49,14 +49,18 @@ def model(runs):
 
 
 @pytest.mark.models
-def test_train_keeps_the_better_of_both_labelers_and_saves_only_data(model):
+def test_train_keeps_the_best_labeler_and_saves_only_data(model):
     meta = json.loads((model / "model.json").read_text())
-    assert meta["kind"] in ("gbm", "sequence") and set(meta["models"]) == {"gbm", "sequence"}
+    assert meta["kind"] in ("gbm", "sequence", "ensemble") and set(meta["models"]) == {"gbm", "sequence", "ensemble"}
+    # the ensemble adds no file: its entry names its weight and repeats its members' entries
+    ensemble = meta["models"]["ensemble"]
+    assert ensemble["files"] == [] and 0.0 <= ensemble["weight"] <= 1.0
+    assert ensemble["members"] == {k: meta["models"][k] for k in ("gbm", "sequence")}
     for kind, c in meta["candidates"].items():
         assert set(c["validation"]) == EVAL_KEYS and c["train_s"] >= 0
     files = {p.name for p in model.iterdir()}
     assert files == {"model.json", "gbm_fp.txt", "gbm_defect.txt", "gbm_pca.npz", "sequence.pt",
-                     "sequence_stats.npz"}
+                     "sequence_stats.npz", "garbled.txt", "garbled.npz"}
     assert meta["train_turns"] > 100 and len(meta["feature_names"]) == len(set(meta["feature_names"]))
     # no feature is read from the gold, the oracle or what the simulated user really said
     assert not [n for n in meta["feature_names"] if re.search(r"(^|_)(gold|oracle|labels?|spoken|faults?|source)(_|$)", n)]
@@ -106,10 +110,25 @@ def test_eval_json_has_the_documented_keys_and_agrees_with_the_labels(model, run
     # far better than chance on sessions from another seed and unseen acoustic conditions
     majority = max(c["n"] for c in m["fp_per_class"].values()) / m["n_turns"]
     assert m["fp_accuracy"] > majority and m["defect_auc"] > 0.8
-    # the other labeler is there to score too
-    code, out, _err = cli(capsys, "eval", runs / "test", "--model", model, "--json", "--kind",
-                          {"gbm": "sequence", "sequence": "gbm"}[json.loads((model / "model.json").read_text())["kind"]])
-    assert code == 0 and set(json.loads(out)) == EVAL_KEYS
+    # the other labelers are there to score too
+    kept = json.loads((model / "model.json").read_text())["kind"]
+    for kind in {"gbm", "sequence", "ensemble"} - {kept}:
+        code, out, _err = cli(capsys, "eval", runs / "test", "--model", model, "--json", "--kind", kind)
+        assert code == 0 and set(json.loads(out)) == EVAL_KEYS
+
+
+@pytest.mark.models
+def test_the_ensemble_averages_its_members_with_the_weight_it_chose(model, runs):
+    from hooks.learn.models import load_model
+    from hooks.learn.pipeline import _features_for
+
+    ensemble, meta = load_model(model, "ensemble")
+    _sessions, fs = _features_for([runs / "test"], meta, model)
+    w = meta["models"]["ensemble"]["weight"]
+    (pg, dg), (ps, ds) = (load_model(model, k)[0].predict(fs) for k in ("gbm", "sequence"))
+    p, d = ensemble.predict(fs)
+    assert np.allclose(p, w * pg + (1 - w) * ps, atol=1e-6) and np.allclose(d, w * dg + (1 - w) * ds, atol=1e-6)
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-4)
 
 
 class _Payload:
@@ -144,6 +163,20 @@ def test_a_model_file_that_would_run_code_is_refused_not_loaded(model, runs, tmp
     shutil.copy(model / "gbm_pca.npz", tampered / "gbm_pca.npz")
     code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered, "--kind", "gbm")
     assert code == 2 and len(err) == 1 and "gbm model refused" in err[0]
+    # the garbled-transcript scorer's projection, pickled: refused as well
+    shutil.copy(model / "gbm_fp.txt", tampered / "gbm_fp.txt")
+    with open(tampered / "garbled.npz", "wb") as f:
+        np.savez(f, mean=np.array([_Payload(marker)], dtype=object))
+    code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered, "--kind", "gbm")
+    assert code == 2 and len(err) == 1 and "garbled-transcript scorer refused" in err[0]
+    shutil.copy(model / "garbled.npz", tampered / "garbled.npz")
+    # an ensemble entry whose weight is no number in [0, 1] is refused, not evaluated
+    shutil.copy(model / "gbm_fp.txt", tampered / "gbm_fp.txt")
+    meta = json.loads((model / "model.json").read_text())
+    meta["models"]["ensemble"]["weight"] = "__import__('os')"
+    (tampered / "model.json").write_text(json.dumps(meta))
+    code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered, "--kind", "ensemble")
+    assert code == 2 and len(err) == 1 and "ensemble model refused" in err[0]
     assert not marker.exists()
 
 

@@ -65,3 +65,13 @@ def test_spoken_clock_times_round_trip():
         for m in range(1, 60):
             minute = spoken_number(m) if m >= 10 else f"oh {spoken_number(m)}"
             assert normalize("time", f"{spoken_number(h)} {minute} pm") == f"{h % 12 + 12:02d}:{m:02d}"
+
+
+@pytest.mark.parametrize("text, marked", [
+    ("7 pm", True), ("seven o'clock", True), ("half past six", True), ("7:30", True), ("noon", True),
+    ("eight in the evening", True), ("four people", False), ("four", False), ("the 4", False),
+])
+def test_a_time_of_day_is_told_from_a_bare_number(text, marked):
+    from stages.normalize import says_a_time
+
+    assert says_a_time(text) is marked

@@ -94,6 +94,24 @@ def test_nlu(assistant):
     assert t.labels["faults"][0].startswith("nlu:") and label(t) == "nlu"
 
 
+def test_an_injected_wrong_intent_looks_like_a_real_misclassification(assistant):
+    """The wrong intent takes the top score and the right one the runner-up's: the n-best stays
+    in order with its usual gap, so a fault is not told apart by a tie at the top."""
+    a = labeler(assistant, asr_text="turn on the kitchen lights")
+    honest = run(a, KITCHEN).interpretation
+    for seed in range(12):   # half of NLU faults drop a slot instead; find a swapped intent
+        a = Assistant(assistant.config, HookBus())
+        a.stages.override("nlu", assistant.stages["nlu"])
+        a.stages.override("asr", HeardAs("turn on the kitchen lights"))
+        a.bus.add_interceptor(FaultInjector(FaultSpec.parse("nlu=1"), a.domain, seed=seed))
+        wrong = run(a, KITCHEN).interpretation
+        if wrong.intent != honest.intent:
+            break
+    assert wrong.intent != "TurnOn" and [x.intent for x in wrong.nbest][:2] == [wrong.intent, "TurnOn"]
+    assert [x.score for x in wrong.nbest] == [x.score for x in honest.nbest]
+    assert wrong.nbest[0].score > wrong.nbest[1].score
+
+
 def test_resolve(assistant):
     gold = Gold(transcript="what's the weather in springfield", intent="GetWeather",
                 entities={"place": "springfield_mo"}, act="GetWeather", wake=True,
@@ -111,3 +129,23 @@ def test_result(assistant):
 def test_text_turns_start_at_nlu_and_are_labeled_too(assistant):
     t = run(labeler(assistant), KITCHEN, start="nlu", text="turn on the kitchen lights")
     assert label(t) == "correct"
+
+
+def test_world_copies_are_deep_and_equal_to_deepcopy():
+    import copy
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    from sim.world import copy_tree
+
+    tree = {"devices": {"lamp": {"power": "on", "level": 0.5, "tags": ["a", {"b": None}]}},
+            "timers": [], "proxy": MappingProxyType({"x": [1, 2]}), "ordered": OrderedDict(k=True),
+            "pair": (1, [2]), "n": 3}
+    copied = copy_tree(tree)
+    assert copied == copy.deepcopy({**tree, "proxy": {"x": [1, 2]}, "ordered": {"k": True}})
+    assert type(copied["proxy"]) is dict and type(copied["ordered"]) is dict
+    copied["devices"]["lamp"]["tags"][1]["b"] = 1
+    copied["pair"][1].append(3)
+    copied["proxy"]["x"].append(3)
+    assert tree["devices"]["lamp"]["tags"][1] == {"b": None} and tree["pair"] == (1, [2])
+    assert tree["proxy"]["x"] == [1, 2]

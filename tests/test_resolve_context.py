@@ -148,3 +148,18 @@ def test_a_new_request_is_not_taken_as_the_answer_to_a_clarification(scripted):
     run(a, s, "weather in springfield")
     t = run(a, s, "missouri")
     assert t.outcome.intent == "GetWeather" and t.outcome.args["place"] == "springfield_mo"
+
+
+def test_warming_embeds_the_catalogs_as_the_first_embedding_match_would(scripted):
+    import numpy as np
+
+    from stages.resolve import ResolveOptions, Resolver
+
+    a, _nlu = scripted
+    lazy, warm = Resolver(a.domain, ResolveOptions()), Resolver(a.domain, ResolveOptions())
+    warm.warm()
+    assert all(m._vectors is not None for m in warm._matchers.values() if m.embeds)
+    assert all(m._vectors is None for m in warm._matchers.values() if not m.embeds)
+    assert warm._matchers["item"]._vectors is None                  # open catalogs never embed
+    assert lazy._matchers["room"].match("restroom") == warm._matchers["room"].match("restroom")
+    assert np.array_equal(lazy._matchers["room"]._vectors, warm._matchers["room"]._vectors)

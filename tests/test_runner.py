@@ -198,3 +198,16 @@ def test_listening_ahead_yields_every_command_in_order_and_stops_with_its_consum
 
     with pytest.raises(RuntimeError, match="listener broke"):
         list(listen_ahead(_CountingListener(), iter([1, 2, "boom", 3])))
+
+
+def test_interceptors_added_or_removed_between_turns_take_effect():
+    class Upper(Interceptor):
+        def after(self, stage, stage_input, output, ctx):
+            return output.upper() if stage == "x" else output
+
+    bus = HookBus()
+    assert bus.after("x", None, "a", None) == "a"
+    upper = bus.add_interceptor(Upper())
+    assert bus.after("x", None, "a", None) == "A"
+    bus.remove_interceptor(upper)
+    assert bus.after("x", None, "a", None) == "a"

@@ -23,6 +23,18 @@ def key_fields(folder):
     return rows
 
 
+MEASURED = {"t", "time", "duration_ms", "ms"}   # this machine's clocks; everything else is the seed's
+
+
+def _unmeasured(folder):
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in MEASURED}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    return sorted(json.dumps(strip(r), sort_keys=True) for r in traces.iter_records([folder]))
+
+
 @pytest.fixture(scope="module")
 def text_run(tmp_path_factory, config):
     out = tmp_path_factory.mktemp("sim-text")
@@ -52,6 +64,7 @@ def test_same_seed_same_sessions_whatever_the_workers(text_run, tmp_path, config
     again = tmp_path / "again"
     run(config, SimOptions(sessions=12, seed=3, fidelity="text", out=str(again), workers=2))
     assert key_fields(again) == key_fields(out)
+    assert _unmeasured(again) == _unmeasured(out)        # the whole traces, but for measured times
     other = tmp_path / "other-seed"
     run(config, SimOptions(sessions=3, seed=4, fidelity="text", out=str(other), workers=1))
     assert key_fields(other)[:3] != key_fields(out)[:3]
@@ -110,6 +123,22 @@ def test_alignment_and_error_model_reproduce_error_rates(tmp_path):
         errors += sum(1 for a, b in align(ref.split(), hyp.split()) if a != b)
         total += len(ref.split())
     assert errors / total == pytest.approx(fitted, rel=0.2)
+
+
+def test_sounds_like_finds_what_a_scan_of_the_whole_lexicon_finds():
+    import jellyfish
+    from rapidfuzz import fuzz
+
+    from sim.asr_errors import DEFAULT_MODEL, SoundsLike
+
+    lexicon = AsrErrorModel.load(DEFAULT_MODEL).lexicon()
+    near = SoundsLike(lexicon)
+    words = sorted(w for w in lexicon if w.isalpha() and len(w) > 1)
+    for word in ("kitchen", "lights", "timer", "beyonce", "a", "seattle", "zzz", "x2"):
+        code = jellyfish.metaphone(word) if word.isalpha() else word
+        scan = [w for w in words if w != word and jellyfish.levenshtein_distance(jellyfish.metaphone(w), code) <= 1
+                and fuzz.ratio(w, word) >= 50]
+        assert near(word) == scan[:12], word
 
 
 def test_a_voice_heard_worse_gets_a_factor_that_text_fidelity_applies(tmp_path):

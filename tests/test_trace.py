@@ -176,6 +176,26 @@ def test_implicit_signals(assistant):
     assert sig[1].time_to_next_turn_s > 0
 
 
+def test_a_reply_that_was_not_synthesized_is_timed_from_its_text_and_can_be_barged_into():
+    """Simulated turns stop before synthesis and carry a modelled latency: the reply is said
+    after it, for its words' length, and a user who spoke over it barged in."""
+    from assistant.records import Outcome
+    from assistant.session import Turn
+    from hooks.signals import SECONDS_PER_REPLY_CHAR, reply_window
+
+    reply = Outcome(intent="PlayMedia", status="ok", reply="Playing The Hobbit.", reply_type="action")
+    first = Turn(session="s", index=1, start_s=2.0, text_input="play the hobbit", outcome=reply, latency_s=0.6,
+                 ms={"nlu": 250.0})                    # measured times do not move a modelled reply
+    start, end = reply_window(first)
+    assert start == pytest.approx(2.6) and end == pytest.approx(2.6 + len(reply.reply) * SECONDS_PER_REPLY_CHAR)
+    over = Turn(session="s", index=2, start_s=4.0, text_input="play the hobbit", barge_in=True, latency_s=0.6)
+    later = Turn(session="s", index=2, start_s=end + 1.5, text_input="thanks", latency_s=0.6)
+    barged, _ = session_signals([first, over], similarity=None)
+    calm, _ = session_signals([first, later], similarity=None)
+    assert barged.barge_in and not calm.barge_in
+    assert calm.time_to_next_turn_s == pytest.approx(1.5)
+
+
 def test_hooks_from_config_and_entry_points(tmp_path, monkeypatch):
     pkg = tmp_path / "demo_hook.py"
     pkg.write_text(
@@ -220,3 +240,29 @@ def test_a_bad_hook_reference_is_a_one_line_config_error():
 
     with pytest.raises(ConfigError, match="no_such_module"):
         Assistant(Config.load(None, {"hooks.observers": "no_such_module:Thing"}))
+
+
+@pytest.mark.models
+def test_turn_end_records_reuse_stage_end_conversions_unchanged(tmp_path, assistant):
+    """The tracer converts each stage output once (for stage_end) and reuses it in turn_end;
+    what it writes must be what converting the finished turn afresh gives."""
+    from hooks.tracer import Tracer
+
+    a = Assistant(assistant.config)
+    a.stages.override("nlu", FailOnSecond(assistant.stages["nlu"]))   # turn 2: an apology instead
+    a.stages.override("tts", Silent())
+    tracer = a.trace_to(tmp_path)
+    s = a.new_session("reuse")
+    for text in ("turn on the kitchen lights", "what time is it", "set a timer", "ten minutes"):
+        a.run_turn(s, a.text_turn(s, text), start="nlu")
+    a.end_session(s)
+    ends = [r for r in traces.read_records(tmp_path / "reuse.jsonl") if r["event"] == "turn_end"]
+    assert len(ends) == len(s.turns) == 4
+    fresh = Tracer(tmp_path / "unused", audio=False, embeddings=False)
+    for turn, written in zip(s.turns, ends):
+        again = json.loads(json.dumps(fresh.turn_end_record(turn, written["signals"], written["audio"]),
+                                      ensure_ascii=False))
+        timing = ("t", "time")
+        assert {k: v for k, v in again.items() if k not in timing} == \
+            {k: v for k, v in written.items() if k not in timing}
+    assert not tracer._sessions                  # nothing kept once the session is written

@@ -16,7 +16,7 @@ from hooks.learn.pipeline import evaluate_paths
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="TRACES", help="trace folders or files (oracle-labeled)")
     parser.add_argument("--model", required=True, metavar="MODEL", help="model folder from `assistant train`")
-    parser.add_argument("--kind", choices=("gbm", "sequence"),
+    parser.add_argument("--kind", choices=("gbm", "sequence", "ensemble"),
                         help="which of the model's labelers (default: the one train kept)")
     parser.add_argument("--json", action="store_true")
 

@@ -10,7 +10,7 @@ from hooks.learn.pipeline import label
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="TRACES", help="trace folders or files; rewritten in place")
     parser.add_argument("--model", required=True, metavar="MODEL", help="model folder from `assistant train`")
-    parser.add_argument("--kind", choices=("gbm", "sequence"),
+    parser.add_argument("--kind", choices=("gbm", "sequence", "ensemble"),
                         help="which of the model's labelers (default: the one train kept)")
 
 

@@ -1,8 +1,9 @@
 """Train the defect detector and failure-point labeler on oracle-labeled traces.
 
-Both a gradient-boosting model and a dialogue-level Transformer are trained and saved; the one
-with the better validation score (mean of failure-point accuracy and macro F1) is kept as the
-model's default, and model.json reports both (`eval --kind` scores the other).
+Both a gradient-boosting model and a dialogue-level Transformer are trained and saved, and their
+ensemble (probabilities averaged, the weight chosen on validation); the one with the best
+validation score (mean of failure-point accuracy and macro F1) is kept as the model's default,
+and model.json reports all three (`eval --kind` scores the others).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="TRACES", help="trace folders or files (oracle-labeled)")
     parser.add_argument("--out", required=True, metavar="MODEL", help="model folder to write")
     parser.add_argument("--val", nargs="+", metavar="TRACES", help="validation traces (default: 15 %% of sessions)")
-    parser.add_argument("--kind", default="best", choices=("best", "gbm", "sequence"))
+    parser.add_argument("--kind", default="best", choices=("best", "gbm", "sequence", "ensemble"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-embeddings", action="store_true", help="leave out the MiniLM features")
     parser.add_argument("--json", action="store_true")

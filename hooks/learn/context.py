@@ -83,8 +83,10 @@ def pair(a: dict, b: dict | None, xa: Reading, xb: Reading | None) -> dict[str, 
 
 
 def reply_end(r: dict) -> float:
-    """Session seconds at which a turn's reply ended: its processing after the utterance, then
-    the reply's audio (when the trace has it)."""
+    """Session seconds at which a turn's reply ended: as the trace says (``reply_end_s``), or,
+    in traces from before it did, its processing after the utterance and then its audio."""
+    if r.get("reply_end_s") is not None:
+        return _num(r["reply_end_s"])
     ms = r.get("ms") or {}
     processing = sum(_num(v) for k, v in ms.items() if k != "wake") / 1000.0
     reply_s = _num((((r.get("stages") or {}).get("tts") or {}).get("signals") or {}).get("reply_s"))

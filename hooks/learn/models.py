@@ -6,7 +6,11 @@
   Transformer over the session's turns, with a failure-point head and a defect head — the
   shape of Amazon's label generator. Saved as a torch state dict, loaded with weights_only=True.
 
-A model folder holds both (``model.json`` names the one ``train`` kept as the default). No file
+* ``ensemble``: the two above, their probabilities averaged with the GBM's weight chosen on the
+  validation turns (the GBM reads one turn's cues sharply, the Transformer the whole dialogue;
+  they err on different turns). It adds no file of its own.
+
+A model folder holds all three (``model.json`` names the one ``train`` kept as the default). No file
 can execute code when loaded: boosters are parsed from text, tensors are read with
 ``weights_only=True``, statistics live in ``.npz`` files read with ``allow_pickle=False``, and
 shapes are checked against the model's feature list; anything else is refused (exit code 2).
@@ -277,7 +281,54 @@ class SequenceLabeler:
         return m
 
 
-KINDS = {"gbm": GbmLabeler, "sequence": SequenceLabeler}
+class EnsembleLabeler:
+    kind = "ensemble"
+    MEMBERS = ("gbm", "sequence")
+    WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)     # the GBM's share; the ends are the members alone
+
+    def __init__(self, members: dict, weight: float = 0.5):
+        self.members = members
+        self.weight = weight
+
+    @classmethod
+    def choose(cls, members: dict, val: FeatureSet | None) -> "EnsembleLabeler":
+        """The weight with the best validation score (each member predicts the turns once)."""
+        if val is None or not np.any(val.y_fp >= 0):
+            return cls(members)
+        preds = {k: members[k].predict(val) for k in cls.MEMBERS}
+        scores = {w: selection_score(evaluate(val.y_fp, *cls._mix(preds, w))) for w in cls.WEIGHTS}
+        best = max(scores, key=scores.get)
+        log.info("ensemble: GBM weight %.1f (validation scores %s)", best,
+                 {w: round(v, 4) for w, v in scores.items()})
+        return cls(members, best)
+
+    @staticmethod
+    def _mix(preds: dict, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        (pg, dg), (ps, ds) = preds["gbm"], preds["sequence"]
+        return weight * pg + (1 - weight) * ps, weight * dg + (1 - weight) * ds
+
+    def predict(self, fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+        return self._mix({k: self.members[k].predict(fs) for k in self.MEMBERS}, self.weight)
+
+    def save(self, folder: Path, saved: dict | None = None) -> dict:
+        """Its model.json entry; the members' files are theirs (``saved``: their entries, when
+        they were saved already). The entries are repeated here so that loading the ensemble
+        needs nothing else from model.json."""
+        saved = saved or {}
+        return {"files": [], "weight": self.weight,
+                "members": {k: saved[k] if k in saved else self.members[k].save(folder) for k in self.MEMBERS}}
+
+    @classmethod
+    def load(cls, folder: Path, info: dict, n_features: int) -> "EnsembleLabeler":
+        weight, members = info.get("weight"), info.get("members")
+        if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0 or not isinstance(members, dict) or \
+                set(members) != set(cls.MEMBERS):
+            raise ValueError("ensemble entry needs a weight in [0, 1] and the gbm and sequence members")
+        return cls({k: KINDS[k].load(folder, members[k], n_features) for k in cls.MEMBERS}, float(weight))
+
+
+KINDS = {"gbm": GbmLabeler, "sequence": SequenceLabeler, "ensemble": EnsembleLabeler}
+TRAINED = ("gbm", "sequence")      # fitted on their own; the ensemble is chosen from them
 FORMAT = "assistant.labeler/1"
 
 
@@ -285,7 +336,8 @@ def save_model(folder: str | Path, models: dict, chosen: str, meta: dict) -> Pat
     """Every trained labeler into ``folder``; ``model.json`` names the one kept (``kind``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    saved = {k: m.save(folder) for k, m in models.items()}
+    saved = {k: m.save(folder) for k, m in models.items() if not isinstance(m, EnsembleLabeler)}
+    saved |= {k: m.save(folder, saved) for k, m in models.items() if isinstance(m, EnsembleLabeler)}
     info = {"format": FORMAT, "kind": chosen, **meta, "models": saved}
     (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return folder
@@ -307,7 +359,7 @@ def load_model(folder: str | Path, kind: str | None = None):
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(path, f"invalid JSON ({getattr(err, 'msg', err)})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("kind") not in KINDS:
-        raise InputError(path, f"not a labeler model (format {FORMAT}, kind gbm or sequence)", field="format")
+        raise InputError(path, f"not a labeler model (format {FORMAT}, kind {', '.join(KINDS)})", field="format")
     kind = kind or meta["kind"]
     if kind not in KINDS or kind not in (meta.get("models") or {}):
         raise InputError(path, f"holds no {kind} model (it has: {', '.join(meta.get('models') or {}) or 'none'})",

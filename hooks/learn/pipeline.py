@@ -12,8 +12,9 @@ import numpy as np
 
 from assistant.errors import InputError, UserError
 from hooks.learn import features as F
+from hooks.learn.garbled import GarbledScorer, with_score
 from hooks.learn.metrics import evaluate
-from hooks.learn.models import KINDS, load_model, save_model, selection_score
+from hooks.learn.models import KINDS, TRAINED, EnsembleLabeler, load_model, save_model, selection_score
 from hooks.traces import read_records, trace_files
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def _split(sessions: list[F.SessionTurns]) -> tuple[list, list]:
 def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: str = "home", seed: int = 0,
           embeddings: bool = True) -> dict:
     """Train the labelers on oracle-labeled traces; write every one into ``out`` and keep (name in
-    model.json) the one with the better validation score: mean of accuracy and macro F1."""
+    model.json) the one with the best validation score: mean of accuracy and macro F1. Both
+    trained, their ensemble is a candidate too."""
     if kind not in ("best", *KINDS):
         raise UserError(f"--kind must be best, {', '.join(KINDS)}; got {kind!r}")
     if Path(out).exists() and not Path(out).is_dir():
@@ -60,6 +62,12 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
         fval = None
     if not np.any(ftrain.y_fp >= 0):
         raise UserError("no labeled turns a production trace would hold (every wake word was missed)")
+    garbled = GarbledScorer(seed)
+    try:
+        ftrain = with_score(ftrain, garbled.fit(ftrain))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    fval = with_score(fval, garbled.score(fval)) if fval is not None else None
     features_s = time.perf_counter() - started
     import torch
 
@@ -67,7 +75,7 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
     # (5 epochs: 79 s vs 7.7 s); on an idle machine two threads gain far less than that.
     torch.set_num_threads(1)
     candidates, models = {}, {}
-    for k in (list(KINDS) if kind == "best" else [kind]):
+    for k in (TRAINED if kind in ("best", "ensemble") else [kind]):
         t0 = time.perf_counter()
         model = KINDS[k](seed=seed).fit(ftrain, fval)
         fit_s = time.perf_counter() - t0
@@ -75,11 +83,20 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
         candidates[k] = {"train_s": round(fit_s, 1), "validation": scores}
         models[k] = model
         log.info("%s: validation fp accuracy %s (%.0f s)", k, scores.get("fp_accuracy"), fit_s)
-    chosen = max(models, key=lambda k: selection_score(candidates[k]["validation"]))
+    if set(TRAINED) <= set(models):
+        t0 = time.perf_counter()
+        models["ensemble"] = EnsembleLabeler.choose(models, fval)
+        scores = evaluate(fval.y_fp, *models["ensemble"].predict(fval)) if fval is not None else {}
+        candidates["ensemble"] = {"train_s": round(time.perf_counter() - t0, 1), "validation": scores,
+                                  "weight": models["ensemble"].weight}
+    chosen = "ensemble" if kind == "ensemble" else \
+        max(models, key=lambda k: selection_score(candidates[k]["validation"]))
     meta = {"classes": list(F.CLASSES), "feature_names": ftrain.names, "intents": intents, "domain": domain,
             "embeddings": embeddings, "train_turns": int(len(ftrain.X)), "val_turns": int(len(fval.X)) if fval else 0,
-            "candidates": candidates, "features_s": round(features_s, 1),
-            "total_s": round(time.perf_counter() - started, 1)}
+            "candidates": candidates, "features_s": round(features_s, 1)}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    meta["garbled"] = garbled.save(Path(out))
+    meta["total_s"] = round(time.perf_counter() - started, 1)
     save_model(out, models, chosen, meta)
     return {"chosen": chosen, **meta}
 
@@ -92,11 +109,22 @@ def _labeled(sessions: list[F.SessionTurns], paths) -> list[F.SessionTurns]:
     return labeled
 
 
-def _features_for(paths, meta: dict) -> tuple[list[F.SessionTurns], F.FeatureSet]:
+def _features_for(paths, meta: dict, model_dir) -> tuple[list[F.SessionTurns], F.FeatureSet]:
     sessions = F.load_sessions(paths)
     if not sessions:
         raise UserError(f"no turns in {', '.join(map(str, paths))}")
     fs = F.build(sessions, meta["intents"], meta.get("domain", "home"), meta.get("embeddings", True))
+    if "garbled" in meta:
+        try:
+            # the model's own features less the score itself (a run with no heard turn builds none)
+            scorer = GarbledScorer.load(Path(model_dir), meta["garbled"], len(meta["feature_names"]) - 1)
+        except FileNotFoundError as err:
+            raise InputError(err.filename or model_dir, "missing from the model folder") from None
+        except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
+            raise InputError(model_dir, f"garbled-transcript scorer refused: {type(err).__name__}: "
+                                        f"{str(err).splitlines()[0][:200]}") from None
+        if len(fs.names) == scorer.n_features:     # else the check below names the mismatch
+            fs = with_score(fs, scorer.score(fs))
     if len(fs.X) and fs.names != meta["feature_names"]:
         raise UserError("the traces' features do not match the model's (retrain it with this version)")
     return sessions, fs
@@ -105,7 +133,7 @@ def _features_for(paths, meta: dict) -> tuple[list[F.SessionTurns], F.FeatureSet
 def evaluate_paths(paths, model_dir, kind: str | None = None) -> dict:
     """The metrics of eval --json (hooks/learn/metrics.py) on the traces' oracle labels."""
     model, meta = load_model(model_dir, kind)
-    _sessions, fs = _features_for(paths, meta)
+    _sessions, fs = _features_for(paths, meta, model_dir)
     if not np.any(fs.y_fp >= 0):
         raise UserError("no oracle labels in those traces to evaluate against")
     p, d = model.predict(fs)
@@ -115,7 +143,7 @@ def evaluate_paths(paths, model_dir, kind: str | None = None) -> dict:
 def label(paths, model_dir, kind: str | None = None) -> int:
     """Write ``labels.predicted`` into every turn_end of the traces (rewritten atomically)."""
     model, meta = load_model(model_dir, kind)
-    sessions, fs = _features_for(paths, meta)
+    sessions, fs = _features_for(paths, meta, model_dir)
     p, d = model.predict(fs) if len(fs.X) else (np.zeros((0, len(F.CLASSES))), np.zeros(0))
     row = {key: i for i, key in enumerate(fs.keys)}
     predicted = {}

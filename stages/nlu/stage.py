@@ -89,7 +89,7 @@ class NluStage:
             words = pred.text[a:b]
             value = normalize(slot_type, words, now, context=pred.text) if slot_type in BUILTIN_TYPES else words
             slots.append(Slot(name=label, text=words, value=value, type=slot_type, start=a, end=b))
-        slots.extend(self._dates_inside_times(top, slots, now))
+        slots.extend(self._dates_inside_times(top, slots, now, pred.text))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score * coverage < self.options.ood_threshold
         # A bare answer that carries no value is not a request.
@@ -101,20 +101,29 @@ class NluStage:
             out_of_domain=ood, model=self.model.name, coverage=round(coverage, 3),
         )
 
-    def _dates_inside_times(self, intent: str, slots: list[Slot], now) -> list[Slot]:
+    def _dates_inside_times(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:
         """A time span that also names the day ("seven thirty tomorrow morning") fills the
-        intent's empty date slot too: people say day and time as one phrase."""
+        intent's empty date slot too: people say day and time as one phrase. So do the words
+        right after a time when the tagger left them out ("seven thirty | tomorrow morning")."""
         spec = self.domain.intents.get(intent)
         if spec is None:
             return []
         filled = {s.name for s in slots}
         free = [n for n, s in spec.slots.items() if s.type == "date" and n not in filled]
         for slot in slots:
-            if free and slot.type == "time":
-                day = parse_date(slot.text, now)
-                if day is not None:
-                    return [Slot(name=free[0], text=slot.text, value=day, type="date",
-                                 start=slot.start, end=slot.end)]
+            if not free or slot.type != "time":
+                continue
+            day = parse_date(slot.text, now)
+            if day is not None:
+                return [Slot(name=free[0], text=slot.text, value=day, type="date", start=slot.start, end=slot.end)]
+            # the untagged words up to the next slot, when they are nothing but a day
+            end = min((s.start for s in slots if s.start >= slot.end), default=len(text))
+            tail = text[slot.end:end]
+            words = tail.strip(" ,.")
+            day = parse_date(words, now) if words else None
+            if day is not None:
+                start = slot.end + tail.index(words)
+                return [Slot(name=free[0], text=words, value=day, type="date", start=start, end=start + len(words))]
         return []
 
     def run(self, transcript: Transcript, ctx) -> Interpretation:

@@ -371,6 +371,7 @@ class LiveLoop:
             a.end_session(session)
             if self.recorder is not None:
                 self.recorder.close(stats)
+            a.stages.return_listener(listener)
         if self._worker_error is not None:
             raise self._worker_error
         missed = tuple(self.gold_for.missed()) if hasattr(self.gold_for, "missed") else ()

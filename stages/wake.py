@@ -65,7 +65,10 @@ class WakeListener:
             # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
             warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
             self._oww = Model(wakeword_model_paths=[str(path)])
-        _keep_audio_in_numpy(self._oww.preprocessor)
+        self._tail = _AudioTail(self._oww.preprocessor)
+        features = self._oww.preprocessor
+        # openWakeWord's own starting buffers, to go back to on reset()
+        self._fresh = (features.melspectrogram_buffer.copy(), features.feature_buffer.copy())
         self._key = next(iter(self._oww.models))
         self._vad = VAD()
         self._pending = np.zeros(0, dtype=np.int16)
@@ -144,11 +147,14 @@ class WakeListener:
         return [self._cut("end_of_input", self._t)]
 
     def reset(self) -> None:
-        """Forget everything heard. openWakeWord's reset() keeps its audio buffers, so a fresh
-        stretch of silence is pushed through them instead (a detection could fire again)."""
-        silence = np.zeros(FRAME, dtype=np.int16)
-        for _ in range(int(2.0 / FRAME_S)):
-            self._oww.predict(silence)
+        """Forget everything heard: the state of a listener just built. openWakeWord's own
+        reset() keeps its audio and feature buffers (a detection could fire again), so they are
+        put back to what they were at construction."""
+        features = self._oww.preprocessor
+        features.melspectrogram_buffer = self._fresh[0].copy()
+        features.feature_buffer = self._fresh[1].copy()
+        features.accumulated_samples = 0
+        self._tail.clear()
         self._oww.reset()
         self._vad.reset_states()
         self._pending = np.zeros(0, dtype=np.int16)
@@ -254,31 +260,37 @@ class WakeListener:
                            speech_end_s=speech_end)
 
 
-def _keep_audio_in_numpy(features) -> None:
+class _AudioTail:
     """openWakeWord 0.4.0 keeps the raw audio in a 160,000-element deque of Python ints and
     copies all of it into a list on every 80 ms frame, only to take the last ~1,760 samples:
-    a third of the listener's time. This keeps the tail it reads in an int16 array instead;
-    the melspectrogram model gets the same samples, so scores are unchanged."""
-    tail = np.zeros(0, dtype=np.int16)
+    a third of the listener's time. This keeps the tail it reads in an int16 array instead and
+    takes over those two methods; the melspectrogram model gets the same samples, so scores
+    are unchanged."""
 
-    def buffer_raw_data(x) -> None:
-        nonlocal tail
+    def __init__(self, features):
+        self.features = features
+        self.samples = np.zeros(0, dtype=np.int16)
+        features._buffer_raw_data = self.add
+        features._streaming_melspectrogram = self.melspectrogram
+        features.raw_data_buffer.clear()   # no longer read; don't keep 10 s of Python ints alive
+
+    def clear(self) -> None:
+        self.samples = np.zeros(0, dtype=np.int16)
+
+    def add(self, x) -> None:
         x = np.asarray(x, dtype=np.int16)
         if len(x) < 400:
             raise ValueError("openWakeWord needs at least 400 samples (25 ms) at a time")
-        # what the next melspectrogram can read: the samples since the last one + 480 of context
-        keep = features.accumulated_samples + len(x) + 160 * 3
-        tail = np.concatenate([tail, x])[-keep:]
+        # what the next melspectrogram reads: the samples since the last one + 480 of context
+        keep = self.features.accumulated_samples + len(x) + 160 * 3
+        self.samples = np.concatenate([self.samples, x])[-keep:]
 
-    def streaming_melspectrogram(n_samples: int) -> None:
-        spec = features._get_melspectrogram(tail[-n_samples - 160 * 3:])
-        features.melspectrogram_buffer = np.vstack((features.melspectrogram_buffer, spec))
-        if features.melspectrogram_buffer.shape[0] > features.melspectrogram_max_len:
-            features.melspectrogram_buffer = features.melspectrogram_buffer[-features.melspectrogram_max_len:, :]
-
-    features._buffer_raw_data = buffer_raw_data
-    features._streaming_melspectrogram = streaming_melspectrogram
-    features.raw_data_buffer.clear()   # no longer read; don't keep 10 s of Python ints alive
+    def melspectrogram(self, n_samples: int) -> None:
+        f = self.features
+        spec = f._get_melspectrogram(self.samples[-n_samples - 160 * 3:])
+        f.melspectrogram_buffer = np.vstack((f.melspectrogram_buffer, spec))
+        if f.melspectrogram_buffer.shape[0] > f.melspectrogram_max_len:
+            f.melspectrogram_buffer = f.melspectrogram_buffer[-f.melspectrogram_max_len:, :]
 
 
 def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[WakeCommand]:

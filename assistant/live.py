@@ -168,19 +168,14 @@ def level_db(samples: np.ndarray) -> float:
     return max(-120.0, 20 * np.log10(rms)) if rms > 0 else -120.0
 
 
-def _warm_in_background(stage) -> None:
-    """Load what a stage would load in its first call that needs it (the resolver's MiniLM:
-    seconds) beside the listener, not in the middle of a request. A failure here surfaces, with
-    its cause, in that request instead."""
-    warm = getattr(stage, "warm", None)
-    if not callable(warm):
-        return
-
+def _warm_in_background(stages, name: str) -> None:
+    """:meth:`Stages.warm` beside the listener, not in the middle of a request. A failure here
+    surfaces, with its cause, in that request instead."""
     def run() -> None:
         try:
-            warm()
+            stages.warm(name)
         except Exception as err:
-            log.debug("%s warm-up failed: %s", getattr(stage, "name", stage), err)
+            log.debug("%s warm-up failed: %s", name, err)
 
     threading.Thread(target=run, name="warm-up", daemon=True).start()
 
@@ -332,7 +327,7 @@ class LiveLoop:
         a = self.assistant
         a.stages.prepare(STAGES[1: STAGES.index(self.stop) + 1])   # models load before listening
         if "resolve" in a.stages.loaded():
-            _warm_in_background(a.stages["resolve"])
+            _warm_in_background(a.stages, "resolve")
         listener = a.stages.wake_listener(self.source.name)
         if self.player is None:
             self.player = NullPlayer(lambda: listener.stream_time_s)

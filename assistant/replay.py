@@ -60,12 +60,11 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
                        "gold": gold_summary(gold), "correct": False}
             return
         offset = 0.0
-        hears = STAGES.index(stop) >= STAGES.index("asr")
         for i, rt in enumerate(rec.turns):
             following = rec.turns[i + 1] if i + 1 < len(rec.turns) else None
-            if hears and following is not None and following.audio is not None:
+            if following is not None and following.audio is not None:
                 # the next command is known: recognize it while this turn is answered
-                assistant.decode_ahead(Utterance(audio=following.audio))
+                assistant.decode_ahead(Utterance(audio=following.audio), stop)
             if rt.audio is not None:
                 turn = assistant.utterance_turn(session, rt.audio, source=Path(rt.audio_path).name,
                                                 gold=rt.gold, start_s=offset)

@@ -118,6 +118,13 @@ class Stages:
         listener.source = source
         return listener
 
+    def warm(self, name: str) -> None:
+        """Load now what stage ``name`` would otherwise load in the first call that needs it
+        (the resolver's MiniLM: seconds), when the stage has such a step (``warm()``)."""
+        warm = getattr(self[name], "warm", None)
+        if callable(warm):
+            warm()
+
     def return_listener(self, listener) -> None:
         with self._listeners_lock:
             if len(self._idle_listeners) < IDLE_LISTENERS:
@@ -172,12 +179,14 @@ class Assistant:
         self.bus.add_observer(tracer)
         return tracer
 
-    def decode_ahead(self, utterance: Utterance) -> None:
+    def decode_ahead(self, utterance: Utterance, stop: str = "tts") -> None:
         """Start recognizing a command a later turn will run (replay knows its next turns), so
         that recognition overlaps this turn's understanding and synthesis. The asr stage takes
         the result when that turn reaches it; decoding is deterministic, so transcripts are the
-        same either way. A backend without ``prefetch_utterance`` just decodes in its turn."""
-        if not self.config["asr.decode_ahead"] or not utterance.heard:
+        same either way. A backend without ``prefetch_utterance`` just decodes in its turn.
+        Nothing happens when the turns stop (``stop``) before recognition."""
+        if (not self.config["asr.decode_ahead"] or not utterance.heard
+                or STAGES.index(stop) < STAGES.index("asr")):
             return
         try:
             ahead = getattr(self.stages["asr"], "prefetch_utterance", None)
@@ -332,9 +341,7 @@ class Assistant:
         starts recognition at once (:meth:`decode_ahead`)."""
         lent = listener is None
         listener = listener or self.stages.wake_listener(source)
-        hears = STAGES.index(stop) >= STAGES.index("asr")
-        on_cut = (lambda cmd: self.decode_ahead(cmd.utterance)) if hears else None
-        ahead = listen_ahead(listener, chunks, on_cut=on_cut)
+        ahead = listen_ahead(listener, chunks, on_cut=lambda cmd: self.decode_ahead(cmd.utterance, stop))
         try:
             for cmd, wake_ms, listen_t0 in ahead:
                 yield self._command_turn(session, cmd, wake_ms, listen_t0, gold_for, source, stop)

@@ -133,9 +133,7 @@ class SessionSimulator:
 
             a.stages.override("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
         a.stages.prepare(("wake", "asr", "nlu", "resolve", "respond"))
-        warm = getattr(a.stages["resolve"], "warm", None)
-        if callable(warm):
-            warm()            # MiniLM: loaded here, not by whichever turn first needs it
+        a.stages.warm("resolve")    # MiniLM: loaded here, not by whichever turn first needs it
         spec = FaultSpec.parse(opts.faults)
         self.faults = FaultInjector(spec, self.domain, opts.seed)
         a.bus.add_interceptor(self.faults)

@@ -60,7 +60,7 @@ def test_train_keeps_the_best_labeler_and_saves_only_data(model):
         assert set(c["validation"]) == EVAL_KEYS and c["train_s"] >= 0
     files = {p.name for p in model.iterdir()}
     assert files == {"model.json", "gbm_fp.txt", "gbm_defect.txt", "gbm_pca.npz", "sequence.pt",
-                     "sequence_stats.npz", "garbled.txt", "garbled.npz"}
+                     "sequence_stats.npz", "garbled.txt", "garbled.npz", "reader.npz"}
     assert meta["train_turns"] > 100 and len(meta["feature_names"]) == len(set(meta["feature_names"]))
     # no feature is read from the gold, the oracle or what the simulated user really said
     assert not [n for n in meta["feature_names"] if re.search(r"(^|_)(gold|oracle|labels?|spoken|faults?|source)(_|$)", n)]
@@ -170,6 +170,12 @@ def test_a_model_file_that_would_run_code_is_refused_not_loaded(model, runs, tmp
     code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered, "--kind", "gbm")
     assert code == 2 and len(err) == 1 and "garbled-transcript scorer refused" in err[0]
     shutil.copy(model / "garbled.npz", tampered / "garbled.npz")
+    # the transcript reader's weights, pickled: refused too
+    with open(tampered / "reader.npz", "wb") as f:
+        np.savez(f, bag=np.array([_Payload(marker)], dtype=object))
+    code, _out, err = cli(capsys, "label", runs / "test", "--model", tampered)
+    assert code == 2 and len(err) == 1 and "transcript reader refused" in err[0]
+    shutil.copy(model / "reader.npz", tampered / "reader.npz")
     # an ensemble entry whose weight is no number in [0, 1] is refused, not evaluated
     shutil.copy(model / "gbm_fp.txt", tampered / "gbm_fp.txt")
     meta = json.loads((model / "model.json").read_text())
@@ -178,6 +184,63 @@ def test_a_model_file_that_would_run_code_is_refused_not_loaded(model, runs, tmp
     code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered, "--kind", "ensemble")
     assert code == 2 and len(err) == 1 and "ensemble model refused" in err[0]
     assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def reader():
+    """The transcript reader, trained on the home domain's generated requests (what each means
+    and which kinds of value it names)."""
+    from sim.domain import load_domain
+    from sim.utterances import UtteranceGenerator
+
+    from hooks.learn.features import Embedder, FeatureSet, TurnWords
+    from hooks.learn.reader import Reader, acts_for, slot_kinds
+
+    domain = load_domain("home")
+    types = domain.slot_types
+    examples = UtteranceGenerator(domain).examples(random.Random(5), per_intent=30, include_ood=True)
+    words = tuple(TurnWords(text=e.text.lower(), meant_act=e.intent if e.intent in domain.intents else "__ood__",
+                            meant_kinds=frozenset(types.get(s, s) for _a, _b, s in e.spans)) for e in examples)
+    fs = _feature_set(words, Embedder())
+    model = Reader(acts_for(sorted(domain.intents)), slot_kinds("home"), seed=0)
+    return model, model.fit(fs)
+
+
+def _feature_set(words, embedder):
+    from hooks.learn.features import FeatureSet
+
+    n = len(words)
+    text = embedder([w.text for w in words])
+    return FeatureSet([], np.zeros((n, 0), np.float32), text, text, np.full(n, -1), [(i, i + 1) for i in range(n)],
+                      [(f"s{i}", 1) for i in range(n)], tuple(words))
+
+
+@pytest.mark.models
+def test_the_transcript_reader_tells_words_that_say_something_else_than_the_nlu(reader, tmp_path):
+    from hooks.learn.features import Embedder, TurnWords
+    from hooks.learn.reader import NAMES, Reader
+
+    model, oof = reader
+    assert oof.shape[1] == len(NAMES) and np.isfinite(oof).all()
+    brightness = frozenset({"percentage", "room", "device"})
+    said = "could you set the kitchen lights to forty percent"
+    turns = (TurnWords(said, "SetBrightness", tagged=brightness, accepted=brightness),
+             TurnWords(said, "GetTime", accepted=frozenset()),                       # a wrong intent
+             TurnWords(said, "SetBrightness", tagged=frozenset({"room", "device"}), accepted=brightness),  # dropped
+             TurnWords("", "GetTime"))                                                # nothing heard
+    f = dict(zip(range(4), (dict(zip(NAMES, row)) for row in model.features(_feature_set(turns, Embedder())))))
+    assert f[0]["reader_agrees"] == 1.0 and f[0]["reader_p_nlu_act"] > 0.5
+    assert f[1]["reader_agrees"] == 0.0 and f[1]["reader_p_nlu_act"] < 0.1 and f[1]["reader_top_gain"] > 0.5
+    # the words name a level no slot took: a slot the NLU dropped
+    assert f[2]["reader_untagged_accepted"] > 0.5 > f[0]["reader_untagged_accepted"]
+    assert not f[3]["reader_top_p"] and not any(f[3].values())
+    # saved as plain arrays and read back the same
+    model.save(tmp_path)
+    again = Reader.load(tmp_path, {"acts": model.acts, "kinds": model.kinds})
+    fs = _feature_set(turns, Embedder())
+    assert np.array_equal(again.features(fs), model.features(fs))
+    with pytest.raises(ValueError, match="wrong shape"):
+        Reader.load(tmp_path, {"acts": model.acts[:-1], "kinds": model.kinds})
 
 
 def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path, capsys):

@@ -6,7 +6,9 @@ the domain's catalogs, hooks/learn/lexicon.py), the user's implicit signals, the
 (hooks/learn/context.py), and MiniLM embeddings of the transcript and the reply. Only turns a
 production trace would hold take part: a wake word the simulation says was not heard leaves no
 turn. Sessions keep their turn order so that models can read the dialogue around a turn.
-Nothing here reads ``gold``, ``labels``, ``source`` or what the simulated user really said.
+No feature reads ``gold``, ``labels``, ``source`` or what the simulated user really said; the
+oracle's label (``y_fp``) and what the user meant (``TurnWords.meant_*``) are carried beside the
+features as training targets only.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.errors import InputError
+from sim.domain import OOD_INTENT as OOD_ACT
 from hooks.learn.context import PAIR_KEYS, Reading, pair
 from hooks.learn.lexicon import Lexicon, fit_features, untagged_types
 from hooks.signals import REPHRASE_COSINE, REPHRASE_JACCARD
@@ -203,6 +206,19 @@ def observable(r: dict) -> bool:
 
 
 @dataclass(frozen=True)
+class TurnWords:
+    """What the transcript reader (hooks/learn/reader.py) takes of a turn: the words, what the
+    NLU made of them, and, as its training target only, what the user meant."""
+    text: str = ""
+    nlu_act: str | None = None           # the NLU's intent or dialogue act; OOD_ACT: out of domain
+    runner_up: str | None = None
+    tagged: frozenset[str] = frozenset()     # slot types the NLU filled
+    accepted: frozenset[str] = frozenset()   # slot types the turn's intent takes
+    meant_act: str | None = None         # target: the act the simulated user meant (None: unknown)
+    meant_kinds: frozenset[str] = frozenset()    # target: the slot types the user said
+
+
+@dataclass(frozen=True)
 class FeatureSet:
     names: list[str]
     X: np.ndarray                  # (turns, features), neighbor features included
@@ -211,6 +227,7 @@ class FeatureSet:
     y_fp: np.ndarray               # class index, -1 when unlabeled
     sessions: list[tuple[int, int]]    # [start, end) row ranges per session
     keys: list[tuple[str, int]]    # (session, turn) per row
+    words: tuple[TurnWords, ...] = ()    # per row
 
 
 class Embedder:
@@ -314,7 +331,22 @@ def build(sessions: list[SessionTurns], intents: list[str], domain: str = "home"
         ["position", "is_first", "is_last", "session_turns", "restatements", "abandoned"]
     X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(full_names))
     return FeatureSet(full_names, X, text_vecs.astype(np.float32), reply_vecs.astype(np.float32),
-                      np.asarray(y, dtype=np.int64), spans, keys)
+                      np.asarray(y, dtype=np.int64), spans, keys, tuple(turn_words(r, lexicon) for r in records))
+
+
+def turn_words(r: dict, lexicon: Lexicon) -> TurnWords:
+    nlu = _get(r, "stages", "nlu", "output") or {}
+    act = OOD_ACT if nlu.get("out_of_domain") else nlu.get("intent")
+    gold = r.get("gold") if isinstance(r.get("gold"), dict) else {}
+    meant = None
+    if gold and gold.get("wake") is not False:
+        meant = OOD_ACT if gold.get("out_of_domain") or not gold.get("act") else gold.get("act")
+    kinds = frozenset(lexicon.slot_types.get(str(s[0]), str(s[0])) for s in gold.get("spans") or ()
+                      if isinstance(s, (list, tuple)) and s)
+    return TurnWords(text=(r.get("transcript") or "").strip().lower(), nlu_act=act, runner_up=_runner_up(r),
+                     tagged=frozenset(str(s.get("type")) for s in nlu.get("slots") or () if isinstance(s, dict)),
+                     accepted=frozenset(lexicon.intent_types.get(r.get("intent") or "", ())),
+                     meant_act=meant if isinstance(meant, str) else None, meant_kinds=kinds)
 
 
 def _runner_up(r: dict) -> str | None:

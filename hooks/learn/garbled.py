@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 
 NAME = "garbled_transcript"
 # The transcript's own cues: no reply, no user reaction, and not the NLU's margin or runner-up
-# score (an injected intent fault sets those, not the words).
+# score (an injected intent fault sets those, not the words). The transcript reader's features
+# (hooks/learn/reader.py) say how plainly the words name an act, and whether it is the NLU's.
 KEYS = ("avg_logprob", "no_speech_prob", "asr_confidence", "compression_ratio", "min_word_prob", "mean_word_prob",
         "n_words", "low_prob_words", "low_prob_share", "says_wake_word", "transcript_empty", "intent_confidence",
         "coverage", "text_best_fit", "lex_mentions", "lex_builtins", "slot_word_min_prob", "slot_word_mean_prob",
         "slot_words_low", "other_word_min_prob", "other_words_low", "mention_word_min_prob", "lex_untagged",
-        "nlu_ood", "intent_none")
+        "nlu_ood", "intent_none", "reader_top_p", "reader_p_nlu_act", "reader_agrees")
 PCA_DIMS = 16
 FOLDS = 4
 ROUNDS = 150

@@ -37,6 +37,7 @@ class Lexicon:
         self.builtin = set(BUILTIN_TYPES)
         self.intent_types = {name: {s.type for s in spec.slots.values()} for name, spec in domain.intents.items()}
         self.slot_type = {(name, slot): s.type for name, spec in domain.intents.items() for slot, s in spec.slots.items()}
+        self.slot_types = dict(domain.slot_types)      # slot name → type, across intents
         phrases: dict[str, str] = {}
         self.catalog_phrases: dict[str, list[str]] = {}
         for catalog in domain.catalogs.values():

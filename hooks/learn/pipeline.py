@@ -15,6 +15,7 @@ from hooks.learn import features as F
 from hooks.learn.garbled import GarbledScorer, with_score
 from hooks.learn.metrics import evaluate
 from hooks.learn.models import KINDS, TRAINED, EnsembleLabeler, load_model, save_model, selection_score
+from hooks.learn.reader import NAMES as READER_NAMES, Reader, acts_for, slot_kinds, with_columns
 from hooks.traces import read_records, trace_files
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,16 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
         fval = None
     if not np.any(ftrain.y_fp >= 0):
         raise UserError("no labeled turns a production trace would hold (every wake word was missed)")
+    reader = Reader(acts_for(intents), slot_kinds(domain), seed)
     garbled = GarbledScorer(seed)
     try:
+        ftrain = with_columns(ftrain, READER_NAMES, reader.fit(ftrain))
         ftrain = with_score(ftrain, garbled.fit(ftrain))
     except ValueError as err:
         raise UserError(str(err)) from None
-    fval = with_score(fval, garbled.score(fval)) if fval is not None else None
+    if fval is not None:
+        fval = with_columns(fval, READER_NAMES, reader.features(fval))
+        fval = with_score(fval, garbled.score(fval))
     features_s = time.perf_counter() - started
     import torch
 
@@ -95,6 +100,7 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
             "embeddings": embeddings, "train_turns": int(len(ftrain.X)), "val_turns": int(len(fval.X)) if fval else 0,
             "candidates": candidates, "features_s": round(features_s, 1)}
     Path(out).mkdir(parents=True, exist_ok=True)
+    meta["reader"] = reader.save(Path(out))
     meta["garbled"] = garbled.save(Path(out))
     meta["total_s"] = round(time.perf_counter() - started, 1)
     save_model(out, models, chosen, meta)
@@ -114,20 +120,29 @@ def _features_for(paths, meta: dict, model_dir) -> tuple[list[F.SessionTurns], F
     if not sessions:
         raise UserError(f"no turns in {', '.join(map(str, paths))}")
     fs = F.build(sessions, meta["intents"], meta.get("domain", "home"), meta.get("embeddings", True))
+    folder = Path(model_dir)
+    if "reader" in meta:
+        reader = _load_part(folder, "transcript reader", lambda: Reader.load(folder, meta["reader"]))
+        fs = with_columns(fs, READER_NAMES, reader.features(fs))
     if "garbled" in meta:
-        try:
-            # the model's own features less the score itself (a run with no heard turn builds none)
-            scorer = GarbledScorer.load(Path(model_dir), meta["garbled"], len(meta["feature_names"]) - 1)
-        except FileNotFoundError as err:
-            raise InputError(err.filename or model_dir, "missing from the model folder") from None
-        except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
-            raise InputError(model_dir, f"garbled-transcript scorer refused: {type(err).__name__}: "
-                                        f"{str(err).splitlines()[0][:200]}") from None
+        # the model's own features less the score itself (a run with no heard turn builds none)
+        scorer = _load_part(folder, "garbled-transcript scorer",
+                            lambda: GarbledScorer.load(folder, meta["garbled"], len(meta["feature_names"]) - 1))
         if len(fs.names) == scorer.n_features:     # else the check below names the mismatch
             fs = with_score(fs, scorer.score(fs))
     if len(fs.X) and fs.names != meta["feature_names"]:
         raise UserError("the traces' features do not match the model's (retrain it with this version)")
     return sessions, fs
+
+
+def _load_part(folder: Path, what: str, load):
+    """A part of the model besides the labeler; what a missing or damaged file raises, named."""
+    try:
+        return load()
+    except FileNotFoundError as err:
+        raise InputError(err.filename or folder, "missing from the model folder") from None
+    except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
+        raise InputError(folder, f"{what} refused: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
 
 
 def evaluate_paths(paths, model_dir, kind: str | None = None) -> dict:

@@ -193,7 +193,7 @@ def reader():
     from sim.domain import load_domain
     from sim.utterances import UtteranceGenerator
 
-    from hooks.learn.features import Embedder, FeatureSet, TurnWords
+    from hooks.learn.features import Embedder, TurnWords
     from hooks.learn.reader import Reader, acts_for, slot_kinds
 
     domain = load_domain("home")

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
 from assistant.errors import InputError
-from sim.domain import OOD_INTENT as OOD_ACT
 from hooks.learn.context import PAIR_KEYS, Reading, pair
 from hooks.learn.lexicon import Lexicon, fit_features, untagged_types
 from hooks.signals import REPHRASE_COSINE, REPHRASE_JACCARD
 from hooks.traces import read_records, trace_files
+from sim.domain import OOD_INTENT as OOD_ACT
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,12 @@ class FeatureSet:
     sessions: list[tuple[int, int]]    # [start, end) row ranges per session
     keys: list[tuple[str, int]]    # (session, turn) per row
     words: tuple[TurnWords, ...] = ()    # per row
+
+
+def with_columns(fs: FeatureSet, names, values: np.ndarray) -> FeatureSet:
+    """``fs`` with more feature columns at its end (the scores of models fitted on the features)."""
+    values = np.asarray(values, np.float32).reshape(len(fs.X), -1)
+    return replace(fs, X=np.hstack([fs.X, values]), names=[*fs.names, *names])
 
 
 class Embedder:

@@ -12,12 +12,11 @@ is on new traces. Saved as LightGBM text and a ``.npz`` read without pickle.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet
+from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet, with_columns
 
 log = logging.getLogger(__name__)
 
@@ -112,5 +111,4 @@ class GarbledScorer:
 
 def with_score(fs: FeatureSet, scores: np.ndarray) -> FeatureSet:
     """``fs`` with the score as its last feature."""
-    X = np.hstack([fs.X, np.asarray(scores, np.float32).reshape(-1, 1)])
-    return replace(fs, X=X, names=[*fs.names, NAME])
+    return with_columns(fs, [NAME], scores)

@@ -366,11 +366,18 @@ def load_model(folder: str | Path, kind: str | None = None):
                          field="models")
     if not isinstance(meta.get("feature_names"), list) or not isinstance(meta.get("intents"), list):
         raise InputError(path, "feature_names and intents must be lists", field="feature_names")
+    model = load_part(folder, f"{kind} model",
+                      lambda: KINDS[kind].load(folder, meta["models"][kind], len(meta["feature_names"])))
+    return model, {**meta, "kind": kind}
+
+
+def load_part(folder: Path, what: str, load):
+    """``load()``, with what a missing or damaged file raises turned into one named input error."""
+    from assistant.errors import InputError
+
     try:
-        model = KINDS[kind].load(folder, meta["models"][kind], len(meta["feature_names"]))
+        return load()
     except FileNotFoundError as err:
         raise InputError(err.filename or folder, "missing from the model folder") from None
     except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
-        raise InputError(folder, f"{kind} model refused: {type(err).__name__}: {str(err).splitlines()[0][:200]}") \
-            from None
-    return model, {**meta, "kind": kind}
+        raise InputError(folder, f"{what} refused: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None

@@ -14,8 +14,8 @@ from assistant.errors import InputError, UserError
 from hooks.learn import features as F
 from hooks.learn.garbled import GarbledScorer, with_score
 from hooks.learn.metrics import evaluate
-from hooks.learn.models import KINDS, TRAINED, EnsembleLabeler, load_model, save_model, selection_score
-from hooks.learn.reader import NAMES as READER_NAMES, Reader, acts_for, slot_kinds, with_columns
+from hooks.learn.models import KINDS, TRAINED, EnsembleLabeler, load_model, load_part, save_model, selection_score
+from hooks.learn.reader import NAMES as READER_NAMES, Reader, acts_for, slot_kinds
 from hooks.traces import read_records, trace_files
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,12 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
     reader = Reader(acts_for(intents), slot_kinds(domain), seed)
     garbled = GarbledScorer(seed)
     try:
-        ftrain = with_columns(ftrain, READER_NAMES, reader.fit(ftrain))
+        ftrain = F.with_columns(ftrain, READER_NAMES, reader.fit(ftrain))
         ftrain = with_score(ftrain, garbled.fit(ftrain))
     except ValueError as err:
         raise UserError(str(err)) from None
     if fval is not None:
-        fval = with_columns(fval, READER_NAMES, reader.features(fval))
+        fval = F.with_columns(fval, READER_NAMES, reader.features(fval))
         fval = with_score(fval, garbled.score(fval))
     features_s = time.perf_counter() - started
     import torch
@@ -122,27 +122,17 @@ def _features_for(paths, meta: dict, model_dir) -> tuple[list[F.SessionTurns], F
     fs = F.build(sessions, meta["intents"], meta.get("domain", "home"), meta.get("embeddings", True))
     folder = Path(model_dir)
     if "reader" in meta:
-        reader = _load_part(folder, "transcript reader", lambda: Reader.load(folder, meta["reader"]))
-        fs = with_columns(fs, READER_NAMES, reader.features(fs))
+        reader = load_part(folder, "transcript reader", lambda: Reader.load(folder, meta["reader"]))
+        fs = F.with_columns(fs, READER_NAMES, reader.features(fs))
     if "garbled" in meta:
         # the model's own features less the score itself (a run with no heard turn builds none)
-        scorer = _load_part(folder, "garbled-transcript scorer",
+        scorer = load_part(folder, "garbled-transcript scorer",
                             lambda: GarbledScorer.load(folder, meta["garbled"], len(meta["feature_names"]) - 1))
         if len(fs.names) == scorer.n_features:     # else the check below names the mismatch
             fs = with_score(fs, scorer.score(fs))
     if len(fs.X) and fs.names != meta["feature_names"]:
         raise UserError("the traces' features do not match the model's (retrain it with this version)")
     return sessions, fs
-
-
-def _load_part(folder: Path, what: str, load):
-    """A part of the model besides the labeler; what a missing or damaged file raises, named."""
-    try:
-        return load()
-    except FileNotFoundError as err:
-        raise InputError(err.filename or folder, "missing from the model folder") from None
-    except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
-        raise InputError(folder, f"{what} refused: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
 
 
 def evaluate_paths(paths, model_dir, kind: str | None = None) -> dict:

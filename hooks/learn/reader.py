@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,12 +173,6 @@ def _bag_inputs(ids: list[np.ndarray]):
     offsets = np.cumsum([0] + [len(x) for x in ids[:-1]])
     flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     return torch.from_numpy(flat.astype(np.int64)), torch.from_numpy(offsets.astype(np.int64))
-
-
-def with_columns(fs: FeatureSet, names, values: np.ndarray) -> FeatureSet:
-    """``fs`` with more feature columns at its end."""
-    values = np.asarray(values, np.float32).reshape(len(fs.X), -1)
-    return replace(fs, X=np.hstack([fs.X, values]), names=[*fs.names, *names])
 
 
 def slot_kinds(domain: str) -> list[str]:

@@ -24,8 +24,10 @@ import json
 import logging
 import os
 import queue
+import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -168,6 +170,28 @@ def level_db(samples: np.ndarray) -> float:
     return max(-120.0, 20 * np.log10(rms)) if rms > 0 else -120.0
 
 
+@contextmanager
+def _ctrl_c_sets(flag: threading.Event):
+    """Ctrl-C sets ``flag`` for the capture loop to act on, instead of raising wherever the main
+    thread happens to be: raised inside a finalizer (tqdm's, for one) a KeyboardInterrupt is only
+    printed, and the session would never end. A second Ctrl-C raises at once. Off the main
+    thread, where no handler can be installed, Ctrl-C raises as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _warm_in_background(stages, name: str) -> None:
     """:meth:`Stages.warm` beside the listener, not in the middle of a request. A failure here
     surfaces, with its cause, in that request instead."""
@@ -303,6 +327,7 @@ class LiveLoop:
         self._seen_capture: float | None = None
         self._worker_error: BaseException | None = None
         self._stop_requested = threading.Event()
+        self._ctrl_c = threading.Event()
 
     def request_stop(self) -> None:
         """End the session from any thread, as if the input had ended: commands heard still run."""
@@ -340,9 +365,12 @@ class LiveLoop:
         ended, message = "end_of_input", ""
         try:
             try:
-                self._capture(listener)
-                for cmd in listener.finish():
-                    self._submit(cmd, time.monotonic(), 0.0, time.monotonic())
+                with _ctrl_c_sets(self._ctrl_c):
+                    self._capture(listener)
+                    for cmd in listener.finish():
+                        self._submit(cmd, time.monotonic(), 0.0, time.monotonic())
+                    if self._ctrl_c.is_set():
+                        raise KeyboardInterrupt
             except KeyboardInterrupt:
                 ended, message = "interrupted", "interrupted (Ctrl-C)"
                 self._drop_pending()
@@ -401,6 +429,8 @@ class LiveLoop:
         busy_ms, listen_t0 = 0.0, time.monotonic()
         loudest, next_status = -120.0, 0.0
         while self._worker_error is None and not self._stop_requested.is_set():
+            if self._ctrl_c.is_set():
+                raise KeyboardInterrupt
             block = self.source.read(READ_TIMEOUT_S)
             if block is None:
                 if self.source.ended:

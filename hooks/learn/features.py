@@ -236,6 +236,15 @@ def with_columns(fs: FeatureSet, names, values: np.ndarray) -> FeatureSet:
     return replace(fs, X=np.hstack([fs.X, values]), names=[*fs.names, *names])
 
 
+def session_folds(fs: FeatureSet, folds: int) -> np.ndarray:
+    """The fold of each row for out-of-fold scoring: whole sessions, dealt round-robin (a model
+    must not read a turn's neighbors while scoring it)."""
+    fold = np.zeros(len(fs.X), np.int64)
+    for k, (a, b) in enumerate(fs.sessions):
+        fold[a:b] = k % folds
+    return fold
+
+
 class Embedder:
     """MiniLM embeddings with a text cache (simulated sessions repeat many sentences)."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet, with_columns
+from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet, session_folds, with_columns
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ class GarbledScorer:
         use = (y >= 0) & (y != WAKE)      # a missed or false wake word says nothing about the words
         if not use.any():
             raise ValueError("no heard, labeled turns to learn garbled transcripts from")
-        fold = np.zeros(len(y), np.int64)
-        for k, (a, b) in enumerate(train.sessions):
-            fold[a:b] = k % FOLDS
+        fold = session_folds(train, FOLDS)
         scores = np.full(len(y), float(np.mean(y[use] == ASR)), np.float32)
         for k in range(FOLDS):
             fit = use & (fold != k)

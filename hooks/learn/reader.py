@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.features import EMBED_DIM, OOD_ACT, FeatureSet
+from hooks.learn.features import EMBED_DIM, OOD_ACT, FeatureSet, session_folds
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ class Reader:
         if not np.any(act >= 0):
             raise ValueError("no heard turns with a known meaning to train the transcript reader on")
         ids = [ngram_ids(w.text) for w in fs.words]
-        fold = np.zeros(len(act), np.int64)
-        for k, (a, b) in enumerate(fs.sessions):
-            fold[a:b] = k % FOLDS
+        fold = session_folds(fs, FOLDS)
         pa = np.full((len(act), len(self.acts)), 1.0 / len(self.acts), np.float32)
         pk = np.full((len(act), len(self.kinds)), 0.5, np.float32)
         for k in range(FOLDS):

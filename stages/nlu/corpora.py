@@ -18,6 +18,7 @@ import logging
 import random
 import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from assistant.errors import InputError
@@ -162,3 +163,71 @@ def stratified_folds(examples: Sequence[Example], k: int, seed: int = 0) -> list
             folds[(offset + j) % k].append(i)
         offset += len(idx)
     return [sorted(f) for f in folds]
+
+
+# Real-phrasing corpora for a domain ------------------------------------------------------------
+
+CORPUS_SCHEMA = "assistant.nlu-corpus/1"
+PARTS = ("tune", "dev")
+
+
+@dataclass(frozen=True)
+class CorpusItem:
+    """A real command labelled for one domain: ``intent`` is the domain's intent, ``__ood__``
+    (to be declined) or None (near-domain: about the domain's things but not served by it)."""
+
+    id: str
+    text: str
+    intent: str | None
+    spans: tuple[tuple[int, int, str], ...]
+    part: str | None = None
+    source_label: str | None = None
+
+    @property
+    def example(self) -> Example:
+        return Example(self.text, self.intent or "", self.spans)
+
+
+def read_domain_corpus(path: str | Path, part: str | None = None) -> list[CorpusItem]:
+    """A JSON-lines corpus: an optional header ``{"schema": "assistant.nlu-corpus/1", …}``, then
+    one ``{"text", "intent", "spans"?, "id"?, "part"?}`` per line (``spans``: ``[start, end,
+    slot]`` character spans). ``part`` keeps only lines of that part."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such corpus file")
+    if part is not None and part not in PARTS:
+        raise InputError(path, f"unknown part {part!r} (known: {', '.join(PARTS)})")
+    out = []
+    for n, line in enumerate(decode_text(path.read_bytes()).splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"line {n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(path, f"invalid JSON ({err.msg})", field=where) from None
+        if not isinstance(row, dict):
+            raise InputError(path, "expected a JSON object", field=where)
+        if "schema" in row:
+            if row["schema"] != CORPUS_SCHEMA:
+                raise InputError(path, f"unknown schema {row['schema']!r} (expected {CORPUS_SCHEMA})", field=where)
+            continue
+        text, intent = row.get("text"), row.get("intent")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(path, "'text' must be a non-empty string", field=where)
+        if intent is not None and not isinstance(intent, str):
+            raise InputError(path, "'intent' must be a string or null", field=where)
+        spans = []
+        for j, s in enumerate(row.get("spans") or ()):
+            if (not isinstance(s, list) or len(s) != 3 or not all(isinstance(x, int) for x in s[:2])
+                    or not isinstance(s[2], str) or not 0 <= s[0] < s[1] <= len(text)):
+                raise InputError(path, "each span must be [start, end, slot] inside the text", field=f"{where}.spans[{j}]")
+            spans.append((s[0], s[1], s[2]))
+        row_part = row.get("part")
+        if part is not None and row_part != part:
+            continue
+        out.append(CorpusItem(str(row.get("id", f"{path.name}:{n}")), text, intent, tuple(spans),
+                              row_part if isinstance(row_part, str) else None, row.get("slurp")))
+    if not out:
+        raise InputError(path, "no commands" + (f" in part {part!r}" if part else ""))
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -112,3 +113,79 @@ def merge_results(results: Iterable[dict]) -> dict:
     out = overall.scores()
     out["per_intent"] = {k: v.scores() for k, v in sorted(per_intent.items())}
     return out
+
+
+# Real commands, judged as a user would -------------------------------------------------------
+
+_ARTICLES = re.compile(r"^(?:the|a|an|my|some|our)\s+")
+
+
+def _slot_words(text: str) -> str:
+    text = re.sub(r"[^\w' ]+", " ", text.lower()).replace("'s ", " ").strip()
+    text = _ARTICLES.sub("", re.sub(r"\s+", " ", text))
+    return f" {text} "
+
+
+def slot_matches(gold: str, guess: str) -> bool:
+    """The same words, or one phrase inside the other on word boundaries: the guess may add a
+    few words ("six" → "six in the morning", "kitchen" → "the kitchen lights") or drop less than
+    half of the gold's ("new york city" → "new york", but not "york")."""
+    g, p = _slot_words(gold), _slot_words(guess)
+    if not g.strip() or not p.strip():
+        return False
+    extra = len(p.split()) - len(g.split())
+    return g == p or (g in p and extra <= 3) or (p in g and len(p) >= len(g) / 2)
+
+
+def evaluate_commands(interpret, items: Sequence, ood_intent: str = "__ood__", errors: int = 50) -> dict:
+    """Real commands through the NLU stage's own decision (``interpret(text)`` → an
+    Interpretation): in-domain commands *understood* (intent right and every gold slot found
+    with the same words), out-of-domain commands declined, near-domain commands declined."""
+    per_intent: dict[str, dict] = {}
+    understood = intent_right = n_in = 0
+    ood_n = ood_declined = near_n = near_declined = 0
+    wrong: list[dict] = []
+    for item in items:
+        interp = interpret(item.text)
+        if item.intent == ood_intent:
+            ood_n += 1
+            ood_declined += bool(interp.out_of_domain)
+            if not interp.out_of_domain and len(wrong) < errors:
+                wrong.append({"id": item.id, "text": item.text, "gold": ood_intent, "got": interp.intent})
+            continue
+        if item.intent is None:
+            near_n += 1
+            near_declined += bool(interp.out_of_domain)
+            continue
+        n_in += 1
+        stats = per_intent.setdefault(item.intent, {"n": 0, "understood": 0, "intent": 0, "declined": 0})
+        stats["n"] += 1
+        got_intent = interp.intent == item.intent
+        slots = {}
+        for s in interp.slots:
+            slots.setdefault(s.name, []).append(s.text)
+        missing = [(label, item.text[a:b]) for a, b, label in item.spans
+                   if not any(slot_matches(item.text[a:b], t) for t in slots.get(label, ()))]
+        ok = got_intent and not missing
+        intent_right += got_intent
+        understood += ok
+        stats["intent"] += got_intent
+        stats["understood"] += ok
+        stats["declined"] += bool(interp.out_of_domain)
+        if not ok and len(wrong) < errors:
+            wrong.append({"id": item.id, "text": item.text, "gold": item.intent, "got": interp.intent,
+                          "missing_slots": [f"{label}={w}" for label, w in missing],
+                          "slots": {k: v for k, v in slots.items()}})
+
+    def ratio(a: int, b: int) -> float:
+        return round(a / b, 4) if b else 0.0
+
+    return {
+        "in_domain": {"n": n_in, "understood": ratio(understood, n_in), "intent_accuracy": ratio(intent_right, n_in)},
+        "out_of_domain": {"n": ood_n, "declined": ratio(ood_declined, ood_n)},
+        "near_domain": {"n": near_n, "declined": ratio(near_declined, near_n)},
+        "per_intent": {k: {"n": v["n"], "understood": ratio(v["understood"], v["n"]),
+                           "intent_accuracy": ratio(v["intent"], v["n"]), "declined": ratio(v["declined"], v["n"])}
+                       for k, v in sorted(per_intent.items())},
+        "errors": wrong,
+    }

@@ -27,6 +27,7 @@ COMMANDS = {
     "trace": "trace",
     "talk": "talk",
     "nlu": "nlu",
+    "domain": "domain",
 }
 
 

@@ -83,9 +83,9 @@ class Stages:
 
     def _nlu(self):
         from stages.nlu import NluOptions, NluStage, load_or_train
-        from stages.nlu.model import TrainConfig
+        from stages.nlu.recipes import spec_config
 
-        model = load_or_train(self.domain, cache_dir(self.config), TrainConfig(epochs=self.config["nlu.epochs"]))
+        model = load_or_train(self.domain, cache_dir(self.config), spec_config(self.config["nlu.epochs"]))
         return NluStage(self.domain, model, NluOptions(ood_threshold=self.config["nlu.ood_threshold"]))
 
     def _resolve(self):

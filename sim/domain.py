@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import yaml
 
@@ -29,7 +29,9 @@ API_KINDS = ("python", "state", "list_add", "list_read", "list_remove", "create"
 CONTEXT_RULES = ("prefer_on", "otherwise", "home", "modality", "room")
 
 _WORD = re.compile(r"[a-z']+|\d+(?:[.:]\d+)?")
-_SLOT_REF = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^}]*))?\}")
+# A slot reference in a sample: {slot} or {slot:literal words}. Names are identifiers in any case
+# (Rhino and Alexa name slots in camelCase); literal words hold no brackets or braces.
+SLOT_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\[\]]+))?\}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class CatalogValue:
 class Catalog:
     type: str
     values: tuple[CatalogValue, ...]
-    open: bool = False   # unknown values are accepted as free text
+    open: bool = False      # unknown values are accepted as free text
+    literal: bool = False   # phrases match as said: leading "some"/"the" are words of the value
 
     def get(self, value_id: str) -> CatalogValue | None:
         return next((v for v in self.values if v.id == value_id), None)
@@ -104,6 +107,12 @@ class Domain:
     responses: Mapping[str, str]
     source: str
     digest: str               # content hash of everything that shapes the trained NLU
+    # Catalog type → phrases said for such a slot that the catalog does not list (real names of
+    # artists, places…): training only, so that slots are found by their context, not by name.
+    training_phrases: Mapping[str, tuple[str, ...]] = field(default_factory=frozen_map)
+    # Real annotated commands (JSON lines, see stages.nlu.corpora.read_domain_corpus) and the
+    # part of each file to train on.
+    training_corpora: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def slot_types(self) -> dict[str, str]:
@@ -186,9 +195,15 @@ def _catalogs(r: _SpecReader, raw: Mapping) -> dict[str, Catalog]:
         where = f"entities.{type_name}"
         if type_name in BUILTIN_TYPES:
             raise r.fail(where, f"{type_name!r} is a builtin type and cannot be a catalog")
-        is_open = False
+        is_open = is_literal = False
         if isinstance(body, Mapping):
-            is_open = bool(body.get("open", False))
+            unknown = set(body) - {"open", "literal", "values"}
+            if unknown:
+                raise r.fail(where, f"unknown keys {sorted(unknown)} (known: literal, open, values)")
+            is_open, is_literal = body.get("open", False), body.get("literal", False)
+            for key, flag in (("open", is_open), ("literal", is_literal)):
+                if not isinstance(flag, bool):   # a quoted "false" must not read as true
+                    raise r.fail(f"{where}.{key}", f"expected true or false, got {flag!r}")
             body = body.get("values")
         values = []
         for i, v in enumerate(r.seq(body, where)):
@@ -208,8 +223,57 @@ def _catalogs(r: _SpecReader, raw: Mapping) -> dict[str, Catalog]:
             raise r.fail(where, f"duplicate ids {sorted(dup)}")
         if not values and not is_open:
             raise r.fail(where, "a closed catalog needs at least one value")
-        out[type_name] = Catalog(type_name, tuple(values), is_open)
+        out[type_name] = Catalog(type_name, tuple(values), is_open, is_literal)
     return out
+
+
+def sample_problem(sample: str, slots: Collection[str]) -> str | None:
+    """Why a sample template is malformed, or None. Every ``{...}`` must be a well-formed
+    reference to one of ``slots`` (otherwise it would be trained as literal text) and every
+    ``[`` must be closed."""
+    depth = 0
+    i = 0
+    while i < len(sample):
+        c = sample[i]
+        if c == "{":
+            end, nested = sample.find("}", i), sample.find("{", i + 1)
+            if end < 0 or 0 <= nested < end:
+                return f"unclosed {{ at character {i + 1}"
+            ref = SLOT_REF.fullmatch(sample, i, end + 1)
+            if ref is None:
+                return (f"malformed placeholder {sample[i:end + 1]} (expected {{slot}} or {{slot:words}}, "
+                        "a slot name being letters, digits and _)")
+            if ref.group(1) not in slots:
+                return f"refers to undeclared slot {{{ref.group(1)}}}"
+            i = end + 1
+            continue
+        if c == "}":
+            return f"unmatched }} at character {i + 1}"
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            if depth == 0:
+                return f"unmatched ] at character {i + 1}"
+            depth -= 1
+        i += 1
+    return "unclosed [" if depth else None
+
+
+def yaml_line(path: Path, keys: tuple) -> int | None:
+    """The line (from 1) of the node at ``keys`` in a YAML file, for error messages; None when
+    it cannot be told. Only called on the error path: it parses the file again."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        for key in keys:
+            if isinstance(node, yaml.MappingNode):
+                node = next(v for k, v in node.value if k.value == str(key))
+            elif isinstance(node, yaml.SequenceNode):
+                node = node.value[key]
+            else:
+                return None
+        return node.start_mark.line + 1
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, StopIteration, IndexError, TypeError):
+        return None
 
 
 def _intent(r: _SpecReader, name: str, body: Mapping, known_types: set[str]) -> IntentSpec:
@@ -234,9 +298,10 @@ def _intent(r: _SpecReader, name: str, body: Mapping, known_types: set[str]) -> 
         )
     samples = tuple(str(x) for x in r.seq(body.get("samples"), f"{where}.samples"))
     for i, sample in enumerate(samples):
-        for ref, _literal in _SLOT_REF.findall(sample):
-            if ref not in slots:
-                raise r.fail(f"{where}.samples[{i}]", f"refers to undeclared slot {{{ref}}}")
+        problem = sample_problem(sample, slots)
+        if problem:
+            line = yaml_line(r.path, ("intents", name, "samples", i))
+            raise r.fail(f"{where}.samples[{i}]" + (f" (line {line})" if line else ""), problem)
     require_one = tuple(r.seq(body.get("require_one"), f"{where}.require_one"))
     for s in require_one:
         if s not in slots:
@@ -370,21 +435,61 @@ def _load(path: Path) -> Domain:
     served = {str(x).strip().lower() for x in r.seq(raw.get("out_of_domain_exclude"), "out_of_domain_exclude")}
     ood = [x for x in ood if x.lower() not in served]
 
+    phrases = _training_phrases(r, raw.get("training_phrases"), path.parent, catalogs)
+    corpora = []
+    for i, entry in enumerate(r.seq(raw.get("training_examples"), "training_examples")):
+        where = f"training_examples[{i}]"
+        entry = r.mapping(entry, where) if not isinstance(entry, str) else {"file": entry}
+        f = path.parent / r.text(entry.get("file"), f"{where}.file")
+        if not f.is_file():
+            raise r.fail(f"{where}.file", f"no such file {entry.get('file')}")
+        part = entry.get("part")
+        if part is not None and not isinstance(part, str):
+            raise r.fail(f"{where}.part", "expected a part name such as tune")
+        corpora.append((str(f), part))
+
     responses = dict(DEFAULT_RESPONSES)
     responses.update({str(k): str(v) for k, v in r.mapping(raw.get("responses"), "responses").items()})
     world = r.mapping(raw.get("world"), "world")
     digest = _digest(
         name, {k: [(v.id, v.name, v.synonyms) for v in c.values] for k, c in catalogs.items()},
         {k: (sorted(v.slots), [(s.name, s.type) for s in v.slots.values()], v.samples) for k, v in intents.items()},
-        ood,
+        ood, {k: list(v) for k, v in phrases.items()},
+        [(Path(f).name, part, _file_digest(Path(f))) for f, part in corpora],
     )
     log.debug("loaded domain %s from %s (%d intents)", name, path, len(intents))
     return Domain(
         name=name, description=str(raw.get("description", "")), catalogs=frozen_map(catalogs),
         intents=frozen_map(intents), apis=frozen_map(apis), world=frozen_map(world),
         out_of_domain=tuple(dict.fromkeys(ood)), responses=frozen_map(responses),
-        source=str(path), digest=digest,
+        source=str(path), digest=digest, training_phrases=frozen_map(phrases),
+        training_corpora=tuple(corpora),
     )
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _training_phrases(r: _SpecReader, raw: Any, folder: Path, catalogs: Mapping) -> dict[str, tuple[str, ...]]:
+    """``training_phrases: {TYPE: FILE or [phrase, …]}``; a file has one phrase a line."""
+    out = {}
+    for type_name, body in r.mapping(raw, "training_phrases").items():
+        where = f"training_phrases.{type_name}"
+        if type_name not in catalogs:
+            raise r.fail(where, f"no catalog {type_name!r}")
+        if isinstance(body, str):
+            f = folder / body
+            if not f.is_file():
+                raise r.fail(where, f"no such file {body}")
+            lines = f.read_text(encoding="utf-8").splitlines()
+        else:
+            lines = [str(x) for x in r.seq(body, where)]
+        phrases = tuple(dict.fromkeys(x.strip().lower() for x in lines if x.strip() and not x.startswith("#")))
+        if not phrases:
+            raise r.fail(where, "no phrases")
+        out[type_name] = phrases
+    return out
 
 
 @lru_cache(maxsize=32)
@@ -395,7 +500,7 @@ def domain_vocabulary(domain: Domain) -> frozenset[str]:
     words: set[str] = set(BUILTIN_WORDS)
     for intent in domain.intents.values():
         for sample in intent.samples:
-            words.update(_WORD.findall(_SLOT_REF.sub(" ", sample.lower())))
+            words.update(_WORD.findall(SLOT_REF.sub(" ", sample.lower())))
     for catalog in domain.catalogs.values():
         for value in catalog.values:
             for phrase in value.phrases:

@@ -331,9 +331,9 @@ def _prepare(config: Config, opts: SimOptions) -> None:
     """Train (or load) the NLU once before workers start, so they do not all train it."""
     from sim.domain import load_domain
     from stages.nlu import load_or_train
-    from stages.nlu.model import TrainConfig
+    from stages.nlu.recipes import spec_config
 
-    load_or_train(load_domain(config["session.domain"]), cache_dir(config), TrainConfig(epochs=config["nlu.epochs"]))
+    load_or_train(load_domain(config["session.domain"]), cache_dir(config), spec_config(config["nlu.epochs"]))
 
 
 def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | None = None) -> dict:

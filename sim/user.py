@@ -19,12 +19,12 @@ from typing import Any, Mapping
 from assistant.records import Outcome, frozen_map, to_jsonable
 from assistant.session import Gold, Turn
 from assistant.summary import judge
-from sim.domain import BUILTIN_TYPES, Domain
+from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain
 from sim.utterances import Example, UtteranceGenerator, all_alternatives
 
 log = logging.getLogger(__name__)
 
-_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)(?::[^}]*)?\}")
+_SLOT = SLOT_REF
 
 ASKING = ("elicit", "clarify", "confirm")
 # Words of a request that say which modality of a title is meant (the catalog's attribute).
@@ -280,8 +280,10 @@ class SimulatedUser:
 
     def _literals_agree(self, spec, template: str, goal: Goal) -> bool:
         """A template's literal slot words ("{device:garage door}") must name the goal's value."""
-        for m in re.finditer(r"\{([a-z_][a-z0-9_]*):([^}]*)\}", template):
+        for m in _SLOT.finditer(template):
             name, words = m.group(1), m.group(2)
+            if words is None:
+                continue
             if self.gen._literal_value(spec.slots[name].type, words) != goal.args.get(name):
                 return False
         return True

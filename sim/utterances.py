@@ -11,17 +11,20 @@ The same generator feeds NLU training and the simulated users, so both speak ali
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from assistant.records import frozen_map
 from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, IntentSpec
 from stages.normalize import MONTHS, WEEKDAYS, normalize, spoken_number
 
+log = logging.getLogger(__name__)
+
 _ALT = re.compile(r"\[([^\[\]]*)\]")
-_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^}]*))?\}")
+from sim.domain import SLOT_REF as _SLOT  # noqa: E402  (the loader's slot grammar: one regex)
 DEFAULT_NOW = dt.datetime(2026, 3, 14, 8, 0)
 # How people wrap a request ("actually, …", "… please"): added to some generated requests so
 # that the model learns they carry no meaning of their own. Dialogue acts are left as written.
@@ -29,6 +32,9 @@ PREFIXES = ("actually", "okay", "ok", "um", "uh", "hey", "so", "please", "can yo
             "i want to", "i'd like to", "now", "and", "oh and", "no wait", "sorry")
 SUFFIXES = ("please", "thanks", "thank you", "now", "for me", "right now")
 PREFIX_P = 0.15
+# Per intent, a generous ceiling: a grammar of thousands of expansions trains on this many,
+# spread evenly over them (logged).
+MAX_PER_INTENT = 600
 SUFFIX_P = 0.08
 
 
@@ -57,20 +63,87 @@ def choose_alternatives(template: str, rng: random.Random) -> str:
         template = template[: m.start()] + rng.choice(options) + template[m.end():]
 
 
-def all_alternatives(template: str, limit: int = 64) -> list[str]:
-    """Every expansion of the alternations (capped), for coverage in training data."""
-    out = [template]
-    while any(_ALT.search(t) for t in out) and len(out) < limit:
-        nxt = []
-        for t in out:
-            m = _ALT.search(t)
-            if not m:
-                nxt.append(t)
+def all_alternatives(template: str, limit: int | None = None) -> list[str]:
+    """Every expansion of the alternations, in order; ``limit`` takes that many spread evenly
+    over all of them (see :func:`expansion_count`)."""
+    tree = _parse(template)
+    total = _count(tree)
+    if limit is None or limit >= total:
+        picks = range(total)
+    else:
+        picks = (i * total // limit for i in range(limit))
+    return [clean_spaces(_nth(tree, i)) for i in picks]
+
+
+def expansion_count(template: str) -> int:
+    """How many sentences the alternations of ``template`` spell (slots not filled)."""
+    return _count(_parse(template))
+
+
+# A template as a tree: a sequence is a list of str | alternation; an alternation a tuple of
+# sequences. Nested brackets work ("[turn [on, off], switch]").
+def _parse(template: str) -> list:
+    def seq(i: int, inside: bool) -> tuple[list, int]:
+        out: list = []
+        buf = ""
+        while i < len(template):
+            c = template[i]
+            if c == "[":
+                if buf:
+                    out.append(buf)
+                    buf = ""
+                alt, i = options(i + 1)
+                out.append(alt)
                 continue
-            for o in m.group(1).split(","):
-                nxt.append(t[: m.start()] + o.strip() + t[m.end():])
-        out = nxt
-    return [clean_spaces(t) for t in out[:limit]]
+            if inside and c in ",]":
+                break
+            buf += c
+            i += 1
+        if buf:
+            out.append(buf)
+        return out, i
+
+    def options(i: int) -> tuple[tuple, int]:
+        opts = []
+        while True:
+            part, i = seq(i, True)
+            opts.append(part or [""])
+            if i >= len(template) or template[i] == "]":
+                return tuple(opts), i + 1
+            i += 1          # the comma
+
+    tree, _ = seq(0, False)
+    return tree
+
+
+def _count(node) -> int:
+    if isinstance(node, str):
+        return 1
+    if isinstance(node, tuple):
+        return sum(_count(o) for o in node)
+    n = 1
+    for part in node:
+        n *= _count(part)
+    return n
+
+
+def _nth(node, i: int) -> str:
+    """The i-th expansion (mixed radix over the parts; options in order)."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, tuple):
+        for option in node:
+            c = _count(option)
+            if i < c:
+                return _nth(option, i)
+            i -= c
+        raise IndexError(i)
+    out = []
+    for part in reversed(node):
+        c = _count(part)
+        out.append(_nth(part, i % c))
+        i //= c
+    return "".join(reversed(out))
 
 
 # Builtin surface forms ------------------------------------------------------------------
@@ -153,9 +226,13 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
 class UtteranceGenerator:
     """Fills intent templates with slot values; deterministic for a given RNG."""
 
-    def __init__(self, domain: Domain, now: dt.datetime = DEFAULT_NOW):
+    def __init__(self, domain: Domain, now: dt.datetime = DEFAULT_NOW, unlisted_p: float = 0.0):
         self.domain = domain
         self.now = now
+        # How often a catalog slot is filled with one of the spec's ``training_phrases``
+        # (names the catalog does not list) instead of a catalog value.
+        self.unlisted_p = unlisted_p
+        self._dealt: dict[str, int] | None = None
 
     def filler(self, slot_type: str, rng: random.Random, value_id: str | None = None) -> tuple[str, Any]:
         """(surface words, canonical value or catalog id) for a slot type."""
@@ -169,7 +246,18 @@ class UtteranceGenerator:
         catalog = self.domain.catalog_for(slot_type)
         if catalog is None or not catalog.values:
             raise KeyError(f"no catalog values for type {slot_type!r}")
-        value = catalog.get(value_id) if value_id else rng.choice(catalog.values)
+        unlisted = self.domain.training_phrases.get(slot_type)
+        if value_id is None and unlisted and self.unlisted_p and rng.random() < self.unlisted_p:
+            phrase = rng.choice(unlisted)
+            return phrase, phrase
+        if value_id:
+            value = catalog.get(value_id)
+        elif self._dealt is not None:       # training: every value in turn
+            i = self._dealt.get(slot_type, rng.randrange(len(catalog.values)))
+            self._dealt[slot_type] = i + 1
+            value = catalog.values[i % len(catalog.values)]
+        else:
+            value = rng.choice(catalog.values)
         if value is None:
             raise KeyError(f"{value_id!r} is not in catalog {slot_type!r}")
         return rng.choice(value.phrases), value.id
@@ -222,33 +310,78 @@ class UtteranceGenerator:
                 return v.id
         return literal
 
-    def examples(self, rng: random.Random, per_intent: int = 160,
-                 include_ood: bool = True) -> list[Example]:
-        """Training examples, balanced per intent.
+    def examples(self, rng: random.Random, per_intent: int = 160, include_ood: bool = True,
+                 max_per_intent: int = MAX_PER_INTENT) -> list[Example]:
+        """Training examples covering the whole grammar, stratified.
 
-        Templates are visited round-robin over every expansion of their alternations until an
-        intent has ``per_intent`` distinct texts (or its templates are exhausted); intents with
+        Every template of an intent gets an equal share, and within a template its expansions
+        are taken evenly spread over all of them; catalog values are dealt in turn, so every
+        value appears. An intent gets ``per_intent`` examples, or as many as its grammar has
+        expansions up to ``max_per_intent`` (a cap that is logged, never silent). Intents with
         few distinct texts are repeated so that every intent weighs about the same.
         """
         out: list[Example] = []
+        self._dealt = {}
+        try:
+            out = self._examples(rng, per_intent, max_per_intent)
+        finally:
+            self._dealt = None
+        if include_ood:
+            ood = [clean_spaces(s.lower()) for s in self.domain.out_of_domain]
+            out.extend(Example(t, OOD_INTENT) for t in ood)
+        return out
+
+    def _examples(self, rng: random.Random, per_intent: int, max_per_intent: int) -> list[Example]:
+        out: list[Example] = []
         for intent in self.domain.intents.values():
-            variants = [v for t in intent.samples for v in all_alternatives(t)]
-            if not variants:
+            counts = [expansion_count(t) for t in intent.samples]
+            if not counts:
                 continue
-            target = per_intent * (2 if intent.name == "Inform" else 1)
+            base = per_intent * (2 if intent.name == "Inform" else 1)
+            target = min(max(base, sum(counts)), max(base, max_per_intent))
+            if sum(counts) > target:
+                log.info("intent %s: its %d templates spell %d sentences; generating %d spread evenly over them",
+                         intent.name, len(counts), sum(counts), target)
             seen: dict[str, Example] = {}
-            for i in range(target * 4):
-                if len(seen) >= target:
+            for variant in _stratified(intent.samples, counts, target):
+                ex = self.render(intent, variant, rng)
+                if not intent.is_dialogue_act:
+                    ex = self.decorate(ex, rng)
+                seen.setdefault(ex.text, ex)
+            # Few expansions: the same templates again with other slot values.
+            variants = [v for t in intent.samples for v in all_alternatives(t, 64)]
+            for i in range(4 * base):
+                if len(seen) >= base or not any(SLOT_MARK in v for v in variants):
                     break
                 ex = self.render(intent, variants[i % len(variants)], rng)
                 if not intent.is_dialogue_act:
                     ex = self.decorate(ex, rng)
                 seen.setdefault(ex.text, ex)
             exs = list(seen.values())
-            floor = target // 2
+            floor = base // 2
             out.extend(exs)
             out.extend(exs[j % len(exs)] for j in range(max(0, floor - len(exs))))
-        if include_ood:
-            ood = [clean_spaces(s.lower()) for s in self.domain.out_of_domain]
-            out.extend(Example(t, OOD_INTENT) for t in ood)
         return out
+
+
+SLOT_MARK = "{"
+
+
+def _stratified(templates: Sequence[str], counts: Sequence[int], target: int) -> list[str]:
+    """``target`` expansions: templates in turn, each one's expansions evenly spread."""
+    share = [0] * len(templates)
+    left, open_ = target, [i for i, c in enumerate(counts) if c]
+    while left > 0 and open_:
+        each = max(1, left // len(open_))
+        for i in list(open_):
+            take = min(each, counts[i] - share[i], left)
+            share[i] += take
+            left -= take
+            if share[i] >= counts[i]:
+                open_.remove(i)
+            if left <= 0:
+                break
+    out = []
+    for t, n in zip(templates, share):
+        out.extend(all_alternatives(t, n))
+    return out

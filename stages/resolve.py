@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from functools import lru_cache
+from typing import Any, Callable, Mapping
 
 from assistant.records import (
     Candidate, Clarification, Entity, Interpretation, Resolution, Slot, frozen_map,
@@ -45,12 +46,54 @@ class ResolveOptions:
     clarify_margin: float = 0.05
 
 
+def literal_phrase(text: str) -> str:
+    """Lower case, punctuation gone, single spaces: the words as said."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w' ]+", " ", text.lower())).strip()
+
+
 def clean_phrase(text: str) -> str:
-    text = re.sub(r"[^\w' ]+", " ", text.lower()).strip()
+    text = literal_phrase(text)
     prev = None
     while prev != text:
         prev, text = text, LEADING_FILLERS.sub("", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return text.strip()
+
+
+def phrase_normalizer(catalog: Catalog) -> Callable[[str], str]:
+    """How the resolver reads a catalog's phrases and what is said for it. A literal catalog
+    keeps leading words ("some milk" is not "milk")."""
+    return literal_phrase if catalog.literal else clean_phrase
+
+
+def catalog_collisions(domain: Domain) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(catalog type, phrase, value ids) for every phrase two or more values of one catalog
+    share once normalized as the resolver reads that catalog. Saying such a phrase leaves
+    the choice to context (the screen, history, home region) or to a question."""
+    out = []
+    for type_name, catalog in domain.catalogs.items():
+        norm = phrase_normalizer(catalog)
+        owners: dict[str, list[str]] = {}
+        for v in catalog.values:
+            for p in v.phrases:
+                ids = owners.setdefault(norm(p), [])
+                if v.id not in ids:
+                    ids.append(v.id)
+        out.extend((type_name, phrase, tuple(ids)) for phrase, ids in owners.items() if len(ids) > 1)
+    return out
+
+
+@lru_cache(maxsize=32)
+def _warn_collisions(domain: Domain) -> None:
+    """Once per loaded domain: shared phrases in catalogs no slot ranks by a context rule,
+    which only a question ("Did you mean some milk or milk?") or user history can settle."""
+    ranked = {s.type for i in domain.intents.values() for s in i.slots.values() if s.context}
+    loose = [c for c in catalog_collisions(domain) if c[0] not in ranked]
+    if loose:
+        shown = "; ".join(f"{t} {p!r}: {', '.join(ids)}" for t, p, ids in loose[:5])
+        more = f" (+{len(loose) - 5} more)" if len(loose) > 5 else ""
+        log.warning("%s: catalog phrases shared by several values, with no context rule to choose: %s%s "
+                    "(make them distinct, add a context rule, or mark the catalog literal: true)",
+                    domain.source, shown, more)
 
 
 def _phonetic(text: str) -> str:
@@ -63,10 +106,11 @@ class CatalogMatcher:
     def __init__(self, catalog: Catalog, options: ResolveOptions):
         self.catalog = catalog
         self.options = options
-        self._phrases: list[tuple[str, str]] = []     # (clean phrase, value id)
+        self.normalize = phrase_normalizer(catalog)
+        self._phrases: list[tuple[str, str]] = []     # (normalized phrase, value id)
         for v in catalog.values:
             for p in v.phrases:
-                self._phrases.append((clean_phrase(p), v.id))
+                self._phrases.append((self.normalize(p), v.id))
         self._codes = [(_phonetic(p), vid) for p, vid in self._phrases] if options.phonetic else []
         self._joined = [_phonetic(p.replace(" ", "")) for p, _vid in self._phrases] if options.phonetic else []
         self._names = {v.id: v.name for v in catalog.values}
@@ -75,7 +119,7 @@ class CatalogMatcher:
     def match(self, text: str) -> list[Candidate]:
         from rapidfuzz import fuzz
 
-        q = clean_phrase(text)
+        q = self.normalize(text)
         if not q:
             return []
         best: dict[str, Candidate] = {}
@@ -87,6 +131,17 @@ class CatalogMatcher:
         for phrase, vid in self._phrases:
             if phrase == q:
                 offer(vid, 1.0, "exact")
+        if self.catalog.literal:
+            # Leading words no listed phrase has ("the latte") go one at a time, so the longest
+            # phrase as said wins: "the some milk" is some milk, never milk.
+            said = q
+            while not best and (shorter := LEADING_FILLERS.sub("", said, count=1)) != said:
+                said = shorter
+                for phrase, vid in self._phrases:
+                    if phrase == said:
+                        offer(vid, 1.0, "exact")
+            if best:   # the words name a value: one that only sounds or means alike is no rival
+                return sorted(best.values(), key=lambda c: (-c.score, c.id))
         if not best:
             for phrase, vid in self._phrases:
                 r = max(fuzz.ratio(q, phrase), fuzz.token_sort_ratio(q, phrase))
@@ -153,6 +208,7 @@ class Resolver:
         self.domain = domain
         self.options = options
         self._matchers = {t: CatalogMatcher(c, options) for t, c in domain.catalogs.items()}
+        _warn_collisions(domain)
 
     def warm(self) -> None:
         """Load the embedding model and embed the catalogs now. A long run needs them sooner or
@@ -353,7 +409,7 @@ class Resolver:
         catalog = self.domain.catalog_for(slot.type)
         if not cands:
             if catalog is not None and catalog.open:
-                value_id = clean_phrase(text) or text.lower()
+                value_id = phrase_normalizer(catalog)(text) or text.lower()
                 return Entity(slot=slot.name, type=slot.type, text=text, id=value_id, name=value_id,
                               score=1.0, candidates=(), method="open"), None
             return Entity(slot=slot.name, type=slot.type, text=text, id=None, name=None, score=0.0,

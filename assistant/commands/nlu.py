@@ -2,11 +2,18 @@
 
   assistant nlu train (SPEC | --snips DIR | --slurp FILE) --out MODEL_DIR [--json]
   assistant nlu eval  (SPEC | --snips DIR | --slurp FILE) (--model MODEL_DIR | --folds K) [--json]
+  assistant nlu eval  SPEC --corpus FILE [--part tune|dev] [--model MODEL_DIR] [--json]
 
 SPEC is a domain spec (a name such as ``home`` or a YAML path): examples are generated from its
 templates and catalogs. SNIPS is the benchmark folder (trains on ``train_*_full.json``,
 evaluates on ``validate_*.json``); SLURP a ``.jsonl`` file (intent = scenario_action).
 Training is skipped when MODEL_DIR already holds a model of the same inputs (content hash).
+
+``--corpus`` scores the domain's NLU stage, with its out-of-domain decision, on real commands
+labelled for the domain (JSON lines: text, intent — a domain intent, "__ood__" or null for
+near-domain — and slot spans): in-domain commands understood (intent and every labelled slot),
+out-of-domain commands declined, near-domain commands declined, per intent, and the errors.
+Without --model it uses the model the assistant itself would (trained and cached on first use).
 """
 from __future__ import annotations
 
@@ -46,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--model", metavar="MODEL_DIR", help="a model from `assistant nlu train`")
     ev.add_argument("--folds", type=int, metavar="K",
                     help="k-fold cross-validation on the corpus instead (trains a model per fold)")
+    ev.add_argument("--corpus", metavar="FILE",
+                    help="real commands labelled for SPEC's domain (e.g. sim/domains/slurp_home.jsonl)")
+    ev.add_argument("--part", choices=("tune", "dev"), help="with --corpus: only this part of it")
+    ev.add_argument("--errors", type=int, default=20, metavar="N", help="with --corpus: errors to list (default 20)")
 
 
 def _source(args: argparse.Namespace):
@@ -88,6 +99,8 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     if args.nlu_command == "train":
         return _train(args)
+    if args.nlu_command == "eval" and args.corpus:
+        return _eval_corpus(args, config)
     if args.nlu_command == "eval":
         return _eval(args)
     raise UserError("usage: assistant nlu {train,eval} ... (see assistant nlu --help)")
@@ -162,6 +175,53 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         _print_table(result)
+    return 0
+
+
+def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
+    from assistant.config import cache_dir
+    from sim.domain import OOD_INTENT, load_domain
+    from stages.nlu import NluOptions, NluStage, load_or_train
+    from stages.nlu.corpora import read_domain_corpus
+    from stages.nlu.evaluate import evaluate_commands
+    from stages.nlu.model import SpacyNlu
+    from stages.nlu.recipes import spec_config
+
+    if not args.spec or args.snips or args.slurp or args.folds:
+        raise UserError("--corpus goes with SPEC alone (not --snips, --slurp or --folds)")
+    domain = load_domain(args.spec)
+    items = read_domain_corpus(args.corpus, args.part)
+    known = set(domain.intents) | {OOD_INTENT}
+    for item in items:
+        if item.intent is not None and item.intent not in known:
+            raise InputError(Path(args.corpus), f"intent {item.intent!r} is not in domain {domain.name!r}",
+                             field=item.id)
+    if args.model:
+        model = SpacyNlu.load(Path(args.model))
+    else:
+        model = load_or_train(domain, cache_dir(config), spec_config(config["nlu.epochs"]),
+                              progress=lambda m: _say(args, m))
+    stage = NluStage(domain, model, NluOptions(ood_threshold=config["nlu.ood_threshold"]))
+    started = time.perf_counter()
+    result = evaluate_commands(stage.interpret, items, errors=max(0, args.errors))
+    result.update({"spec": domain.source, "corpus": str(args.corpus), "part": args.part, "model": model.name,
+                   "seconds": round(time.perf_counter() - started, 2)})
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    i, o, nd = result["in_domain"], result["out_of_domain"], result["near_domain"]
+    print(f"{args.corpus}{' (' + args.part + ')' if args.part else ''} on {domain.name}: "
+          f"in-domain understood {i['understood']:.1%} (intent {i['intent_accuracy']:.1%}, n={i['n']}); "
+          f"out-of-domain declined {o['declined']:.1%} (n={o['n']}); near-domain declined {nd['declined']:.1%} (n={nd['n']})")
+    width = max((len(k) for k in result["per_intent"]), default=6)
+    for intent, s in result["per_intent"].items():
+        print(f"  {intent:<{width}}  n={s['n']:<4} understood {s['understood']:7.1%}  intent {s['intent_accuracy']:7.1%}"
+              f"  declined {s['declined']:6.1%}")
+    if result["errors"]:
+        print("errors:")
+    for e in result["errors"]:
+        extra = f"  missing {', '.join(e['missing_slots'])}" if e.get("missing_slots") else ""
+        print(f"  {e['id']}: \"{e['text']}\" → {e['got'] or 'declined'} (gold {e['gold']}){extra}")
     return 0
 
 

@@ -26,12 +26,11 @@ def benchmark(domain: str = "home", cache_root: str | Path | None = None, train:
     import datetime as dt
 
     from sim.domain import load_domain
-    from stages.nlu.model import TrainConfig
-    from stages.nlu.recipes import evaluation_examples, Source
+    from stages.nlu.recipes import Source, evaluation_examples, spec_config
     from stages.nlu.stage import NluOptions, NluStage, load_or_train
 
     d = load_domain(domain)
-    config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
+    config = spec_config(epochs)
     tmp = None
     if train or cache_root is None:
         tmp = tempfile.TemporaryDirectory(prefix="bench-nlu-")

@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from assistant.errors import InputError
 from stages.nlu.text import prepare
@@ -318,10 +318,12 @@ class SpacyNlu:
     @classmethod
     def train(cls, examples: Iterable, intents: Sequence[str], labels: Sequence[str],
               config: TrainConfig | None = None, meta: dict | None = None,
-              calibration: Sequence | None = None) -> "SpacyNlu":
+              calibration: Sequence | None = None,
+              progress: Callable[[str], None] | None = None) -> "SpacyNlu":
         """Train from objects with ``text``, ``intent`` and ``spans`` ((start, end, label)).
 
-        ``calibration``: held-out examples on which the intent temperature is fitted."""
+        ``calibration``: held-out examples on which the intent temperature is fitted;
+        ``progress`` hears one line per epoch."""
         import spacy
         from spacy.util import fix_random_seed, minibatch
         from thinc.api import Adam
@@ -352,6 +354,9 @@ class SpacyNlu:
             for batch in minibatch(train, size=config.batch_size):
                 nlp.update(batch, drop=config.dropout, sgd=optimizer, losses=losses)
             log.debug("epoch %d losses %s", epoch, {k: round(v, 3) for k, v in losses.items()})
+            if progress is not None:
+                progress(f"training the NLU: epoch {epoch + 1}/{config.epochs} "
+                         f"({len(train)} examples, {time.perf_counter() - started:.0f} s)")
         if config.averages:
             # Keep the running averages of the weights (steadier than the last update's).
             with nlp.use_params(optimizer.averages):

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from assistant.errors import UserError
+from assistant.errors import InputError, UserError
 from sim.domain import OOD_INTENT, Domain, load_domain
 from sim.utterances import Example, UtteranceGenerator
-from stages.nlu.corpora import labels_of, read_slurp, read_snips, stratified_folds
+from stages.nlu.corpora import CorpusItem, labels_of, read_domain_corpus, read_slurp, read_snips, stratified_folds
 from stages.nlu.evaluate import evaluate, merge_results
 from stages.nlu.model import TRAINER_VERSION, SpacyNlu, TrainConfig
 
@@ -29,6 +29,8 @@ GENERATION_SEED = 0
 CALIBRATION_SEED = 1
 EVAL_SEED = 2
 PER_INTENT = 160           # generated training examples per intent (Inform: twice that)
+UNLISTED_P = 0.3           # of catalog slots filled with a name the catalog does not list
+REAL_REPEAT = 3            # each real training command counts this many times
 CALIBRATION_PER_INTENT = 12
 EVAL_PER_INTENT = 40
 CALIBRATION_FRACTION = 0.05   # of a corpus, held out to fit the intent temperature
@@ -67,7 +69,27 @@ def default_config(source: Source) -> TrainConfig:
 # examples ----------------------------------------------------------------------------------
 
 def spec_training_examples(domain: Domain) -> list[Example]:
-    return UtteranceGenerator(domain).examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT)
+    """Generated examples (names the catalogs do not list in some of them) + the spec's real
+    annotated commands, repeated so that real phrasing weighs against the templates."""
+    gen = UtteranceGenerator(domain, unlisted_p=UNLISTED_P)
+    return gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT) + real_examples(domain) * REAL_REPEAT
+
+
+def real_examples(domain: Domain, items: Sequence[CorpusItem] | None = None) -> list[Example]:
+    """The spec's ``training_examples`` as training examples: near-domain commands (about the
+    domain's things, not served by it) are taught as out-of-domain, since they must be declined."""
+    if items is None:
+        items = [it for f, part in domain.training_corpora for it in read_domain_corpus(f, part)]
+    out = []
+    for it in items:
+        intent = it.intent or OOD_INTENT
+        if intent != OOD_INTENT and intent not in domain.intents:
+            raise InputError(Path(domain.source), f"training example {it.id} has intent {intent!r}, "
+                             "which the domain does not declare", field="training_examples")
+        known = domain.slot_types
+        spans = tuple(s for s in it.spans if s[2] in known) if intent != OOD_INTENT else ()
+        out.append(Example(it.text.lower(), intent, spans))
+    return out
 
 
 def spec_heldout_examples(domain: Domain, seed: int, per_intent: int, exclude: set[str]) -> list[Example]:
@@ -112,7 +134,7 @@ def _hash(*parts) -> str:
 
 def spec_key(domain: Domain, config: TrainConfig) -> str:
     return _hash(domain.digest, TRAINER_VERSION, asdict(config), PER_INTENT, GENERATION_SEED,
-                 CALIBRATION_SEED, CALIBRATION_PER_INTENT)
+                 CALIBRATION_SEED, CALIBRATION_PER_INTENT, UNLISTED_P, REAL_REPEAT)
 
 
 def corpus_key(examples: Sequence[Example], config: TrainConfig) -> str:
@@ -122,14 +144,20 @@ def corpus_key(examples: Sequence[Example], config: TrainConfig) -> str:
 
 # training ----------------------------------------------------------------------------------
 
-def train_spec(domain: Domain, config: TrainConfig | None = None) -> SpacyNlu:
+def spec_config(epochs: int | None = None) -> TrainConfig:
+    """The settings a domain spec's model trains with (``nlu.epochs`` may override epochs)."""
+    return SPEC_CONFIG if epochs is None else replace(SPEC_CONFIG, epochs=epochs)
+
+
+def train_spec(domain: Domain, config: TrainConfig | None = None,
+               progress: Callable[[str], None] | None = None) -> SpacyNlu:
     config = config or SPEC_CONFIG
     examples = spec_training_examples(domain)
     seen = {ex.text.lower() for ex in examples}
     calibration = spec_heldout_examples(domain, CALIBRATION_SEED, CALIBRATION_PER_INTENT, seen)
     intents = [*domain.intents, OOD_INTENT]
     labels = sorted(domain.slot_types)
-    return SpacyNlu.train(examples, intents, labels, config, calibration=calibration, meta={
+    return SpacyNlu.train(examples, intents, labels, config, calibration=calibration, progress=progress, meta={
         "name": f"spacy-nlu/{domain.name}", "domain": domain.name, "domain_digest": domain.digest,
         "source": f"spec:{domain.source}", "key": spec_key(domain, config)})
 

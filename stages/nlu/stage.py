@@ -12,12 +12,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from assistant.records import IntentScore, Interpretation, Slot, Transcript
 from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
 from stages.base import StageFailure
 from stages.nlu.model import SpacyNlu, TrainConfig
-from stages.nlu.recipes import spec_key, train_spec
+from stages.nlu.recipes import spec_config, spec_key, train_spec
 from stages.normalize import normalize, parse_date
 
 log = logging.getLogger(__name__)
@@ -25,22 +26,19 @@ log = logging.getLogger(__name__)
 NBEST = 5
 
 
-def model_key(domain: Domain, config: TrainConfig) -> str:
-    return spec_key(domain, config)
-
-
-def train_for_domain(domain: Domain, config: TrainConfig) -> SpacyNlu:
-    return train_spec(domain, config)
-
-
-def load_or_train(domain: Domain, cache_root: Path, config: TrainConfig | None = None) -> SpacyNlu:
-    config = config or TrainConfig()
-    target = Path(cache_root) / "nlu" / f"{domain.name}-{model_key(domain, config)}"
+def load_or_train(domain: Domain, cache_root: Path, config: TrainConfig | None = None,
+                  progress: Callable[[str], None] | None = None) -> SpacyNlu:
+    """The domain's model from the cache, trained first when the spec is new (``progress``
+    hears what training does: it takes up to a minute)."""
+    config = config or spec_config()
+    target = Path(cache_root) / "nlu" / f"{domain.name}-{spec_key(domain, config)}"
     if (target / "assistant_nlu.json").is_file():
         log.debug("NLU model for %s from cache %s", domain.name, target)
         return SpacyNlu.load(target)
     log.info("training the NLU model for domain %r (first use of this spec; cached at %s)", domain.name, target)
-    model = train_for_domain(domain, config)
+    if progress is not None:
+        progress(f"training the NLU model for domain {domain.name!r} (first use of this spec; cached afterwards)")
+    model = train_spec(domain, config, progress=progress)
     save_atomically(model, target)
     return SpacyNlu.load(target)
 
@@ -60,9 +58,9 @@ def save_atomically(model: SpacyNlu, target: Path) -> None:
 
 @dataclass(frozen=True)
 class NluOptions:
-    # In domain when p(top intent) × coverage reaches this. Coverage is the share of words the
-    # domain's language knows: a closed-domain assistant's requests are said in its words, while
-    # speech from a radio or an audiobook is mostly other words, even when one looks familiar.
+    # In domain when the calibrated p(top intent) reaches this and the top intent is not the
+    # out-of-domain class. The share of known words is recorded (``coverage``) but does not
+    # decide: real requests name artists, places and things no spec lists.
     ood_threshold: float = 0.5
 
 
@@ -91,7 +89,7 @@ class NluStage:
             slots.append(Slot(name=label, text=words, value=value, type=slot_type, start=a, end=b))
         slots.extend(self._dates_inside_times(top, slots, now, pred.text))
         coverage = vocabulary_share(pred.text, self._vocabulary)
-        ood = top == OOD_INTENT or score * coverage < self.options.ood_threshold
+        ood = top == OOD_INTENT or score < self.options.ood_threshold
         # A bare answer that carries no value is not a request.
         if top == "Inform" and not slots:
             ood = True

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from assistant.audio import Audio, write_wav
 from assistant.config import Config, cache_dir
+from assistant.errors import OutputError
+from assistant.paths import safe_name
 from assistant.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
 from assistant.session import DeviceContext, Gold, Session, Turn, UserContext
 from hooks.bus import Event, HookBus
@@ -142,12 +144,15 @@ class Assistant:
         self.stages = Stages(self.config, self.domain)
         self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reply_errors: list[OutputError] = []
+        self._tracers: list[Tracer] = []
 
     def fork(self, bus: HookBus) -> "Assistant":
         """The same assistant (config, domain, loaded stages) reporting to another bus."""
         other = object.__new__(Assistant)
         other.config, other.domain, other.stages = self.config, self.domain, self.stages
         other.bus, other.hooks, other.reply_dir, other._executor = bus, [], None, None
+        other._reply_errors, other._tracers = [], []
         return other
 
     # sessions -------------------------------------------------------------------------
@@ -177,7 +182,14 @@ class Assistant:
         tracer = Tracer(directory, audio=self.config["trace.audio"], embeddings=self.config["trace.embeddings"],
                         fsync=self.config["trace.fsync"])
         self.bus.add_observer(tracer)
+        self._tracers.append(tracer)
         return tracer
+
+    @property
+    def output_errors(self) -> list[OutputError]:
+        """Outputs that failed to be written (each stopped at its first failure, logged once):
+        the command's exit code must say the results were not all saved."""
+        return self._reply_errors + [t.error for t in self._tracers if t.error is not None]
 
     def decode_ahead(self, utterance: Utterance, stop: str = "tts") -> None:
         """Start recognizing a command a later turn will run (replay knows its next turns), so
@@ -290,8 +302,14 @@ class Assistant:
         ms = (time.perf_counter() - t0) * 1000
         turn = turn.with_stage(stage, out, ms)
         if stage == "tts" and self.reply_dir is not None and len(out.audio.samples):
-            path = write_wav(self.reply_dir / turn.session / f"turn{turn.index:02d}-reply.wav", out.audio)
-            turn = replace(turn, reply_audio=str(path))
+            try:
+                path = write_wav(self.reply_dir / safe_name(turn.session) / f"turn{turn.index:02d}-reply.wav",
+                                 out.audio)
+                turn = replace(turn, reply_audio=str(path))
+            except OutputError as err:   # the turn is fine; that output stops, the exit code tells
+                log.error("%s; no further replies are written to %s", err, self.reply_dir)
+                self._reply_errors.append(err)
+                self.reply_dir = None
         self.bus.emit(Event("stage_end", session.id, turn.index, stage, duration_ms=ms, data=out))
         return turn, out, False
 

@@ -193,8 +193,11 @@ def _page(out: Path, data: dict, images) -> None:
                   for c, v in sorted(data["wer"].items()))
     lat = "".join(f"<tr><td>{s}</td><td>{p50:.1f}</td><td>{p95:.1f}</td><td>{n}</td></tr>"
                   for s, (p50, p95, n) in data["latency"].items())
-    figs = "".join(f'<figure><img src="{name}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
-                   for name, cap in images)
+    figs = "".join(f'<figure><img src="{name}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption>'
+                   f'{_view_links(name, data)}</figure>' for name, cap in images)
+    if images:
+        figs += ('<p class="view-note">The links under each figure open the turns behind it in the trace browser: '
+                 f'<code>assistant view DIR</code> writes it to DIR/view, beside this report ({html.escape(VIEW_PAGE)}).</p>')
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Trace report</title>
 <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}figure{{display:inline-block;margin:1em}}</style></head>
@@ -205,3 +208,34 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}figure{{display:
 {figs}<script type="application/json" id="data">{json.dumps({k: v for k, v in data.items() if k != 'pairs'}, default=str)}</script>
 </body></html>"""
     (out / "index.html").write_text(page, encoding="utf-8")
+
+
+# Links from the figures to the turns behind them, in the trace browser that `assistant view DIR`
+# writes to DIR/view (this page is DIR/report/index.html). hooks.view.href builds the URL hash,
+# so both sides agree on its format.
+VIEW_PAGE = "../view/index.html"
+
+
+def _view_links(name: str, data: dict) -> str:
+    from hooks.view import href
+
+    links: list[tuple[str, str]] = []
+    if name == "failure_points.png":
+        links = [(href(VIEW_PAGE, fp=c), f"{c}: {data['oracle'][c]} turns") for c in CLASSES if data["oracle"].get(c)]
+    elif name == "wer_by_condition.png":
+        links = [(href(VIEW_PAGE, cond=c), f"{c}: WER {v:.1%}") for c, v in sorted(data["wer"].items())]
+    elif name == "defect_rate.png":
+        links = [(href(VIEW_PAGE, cond=c, defect=1), f"{c}: defects {v:.1%}") for c, v in sorted(data["defect_rate"].items())]
+    elif name == "stage_latency.png":
+        links = [(href(VIEW_PAGE, sort=s), f"slowest {s} first") for s in ("wake", "asr", "nlu", "resolve", "respond", "tts")
+                 if s in data["latency"]]
+    elif name == "confusion_matrix.png":
+        pairs = Counter(data["pairs"])
+        wrong = sum(n for (o, p), n in pairs.items() if o != p)
+        links = [(href(VIEW_PAGE, mismatch=1), f"predicted ≠ oracle: {wrong} turns")] + [
+            (href(VIEW_PAGE, fp=o, pred=p), f"oracle {o}, predicted {p}: {n}")
+            for (o, p), n in sorted(pairs.items(), key=lambda kv: -kv[1]) if o != p]
+    if not links:
+        return ""
+    items = "".join(f'<li><a href="{html.escape(url)}">{html.escape(text)}</a></li>' for url, text in links)
+    return f'<ul class="view-links" title="open these turns in the trace browser">{items}</ul>'

@@ -188,10 +188,11 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
     if slot_type == "date":
         r = rng.random()
         if r < 0.35:
-            return rng.choice(["today", "tomorrow", "tomorrow", "the day after tomorrow", "tonight"])
+            return rng.choice(["today", "tomorrow", "tomorrow", "the day after tomorrow", "tonight", "next week",
+                               "this afternoon", "this evening", "tomorrow morning", "tomorrow night"])
         if r < 0.75:
             day = rng.choice(WEEKDAYS)
-            return rng.choice([f"on {day}", day, f"next {day}", f"this {day}"])
+            return rng.choice([f"on {day}", day, f"next {day}", f"this {day}", f"on {day} morning"])
         if r < 0.85:
             return "this weekend"
         month = rng.choice(MONTHS)

@@ -34,19 +34,25 @@ def main(data: Path, out: Path) -> None:
         texts = sorted({"".join(p["text"] for p in r["data"]).strip().lower() for r in rows})
         texts = [t for t in texts if not HOME_WORDS.search(t)]
         lines += [f"snips:{intent}\t{t}" for t in rng.sample(texts, PER_SNIPS_INTENT)]
-    slurp = []
+    # SLURP devel is split in sim/domains/slurp_home.jsonl: only its tune part may be trained on.
+    parts = {}
+    for line in (out.parent / "slurp_home.jsonl").read_text(encoding="utf-8").splitlines()[1:]:
+        row = json.loads(line)
+        parts[row["id"]] = row["part"]
+    slurp, held = [], []
     for line in (data / "slurp" / "devel.jsonl").read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         if d["scenario"] in SLURP_SCENARIOS and not HOME_WORDS.search(d["sentence"].lower()):
-            slurp.append(f"slurp:{d['scenario']}_{d['action']}\t{d['sentence'].strip().lower()}")
+            entry = f"slurp:{d['scenario']}_{d['action']}\t{d['sentence'].strip().lower()}"
+            (slurp if parts[f"slurp:{d['slurp_id']}"] == "tune" else held).append(entry)
     slurp = sorted(set(slurp))
+    held = sorted(set(held) - set(slurp))
     chosen = rng.sample(slurp, min(SLURP_TOTAL, len(slurp)))
     lines += chosen
-    # The rest is what simulated users say: real requests the NLU never trained on.
-    held = [s for s in slurp if s not in set(chosen)]
+    # The dev part is what simulated users say: real requests the NLU never trained on.
     sim_header = [
         "# Out-of-domain requests simulated users make, one per line: SOURCE<TAB>TEXT.",
-        "# SLURP devel (CC BY 4.0) sentences NOT in home_ood.txt, so the NLU never trained on them.",
+        "# SLURP devel (CC BY 4.0) sentences of the dev part of slurp_home.jsonl: the NLU never trains on them.",
     ]
     (out.parent / "home_ood_sim.txt").write_text("\n".join(sim_header + held) + "\n", encoding="utf-8")
     header = [

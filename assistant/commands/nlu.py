@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train = sub.add_parser("train", help="train a model from a spec or a corpus", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_arguments(train)
-    train.add_argument("--out", metavar="MODEL_DIR", required=True, help="where to write the model")
+    train.add_argument("--out", metavar="MODEL_DIR",
+                       help="where to write the model (SPEC only: default, the assistant's own model cache)")
     train.add_argument("--force", action="store_true", help="train even if MODEL_DIR is up to date")
     ev = sub.add_parser("eval", help="score a model: intent accuracy, slot F1, per intent",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,6 +98,8 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    if args.nlu_command == "train" and not args.out:
+        return _train_cached(args, config)
     if args.nlu_command == "train":
         return _train(args)
     if args.nlu_command == "eval" and args.corpus:
@@ -104,6 +107,28 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.nlu_command == "eval":
         return _eval(args)
     raise UserError("usage: assistant nlu {train,eval} ... (see assistant nlu --help)")
+
+
+def _train_cached(args: argparse.Namespace, config: Config) -> int:
+    """Train a spec's model into the cache replay and talk use (set-up does this once)."""
+    from assistant.config import cache_dir
+    from sim.domain import load_domain
+    from stages.nlu import load_or_train
+    from stages.nlu.recipes import spec_config
+
+    if not args.spec or args.snips or args.slurp:
+        raise UserError("--out MODEL_DIR is required for --snips and --slurp")
+    domain = load_domain(args.spec)
+    started = time.perf_counter()
+    epochs = args.epochs if args.epochs is not None else config["nlu.epochs"]
+    if epochs < 1:
+        raise UserError("--epochs must be at least 1")
+    model = load_or_train(domain, cache_dir(config), spec_config(epochs), progress=lambda m: _say(args, m))
+    summary = {"domain": domain.name, "model": model.name, "examples": model.meta.get("examples"),
+               "train_s": model.meta.get("train_s"), "total_s": round(time.perf_counter() - started, 1)}
+    print(json.dumps(summary) if args.json else
+          f"{domain.name}: NLU model ready ({summary['examples']} examples, trained in {summary['train_s']} s)")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

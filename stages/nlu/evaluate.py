@@ -129,12 +129,12 @@ def _slot_words(text: str) -> str:
 def slot_matches(gold: str, guess: str) -> bool:
     """The same words, or one phrase inside the other on word boundaries: the guess may add a
     few words ("six" → "six in the morning", "kitchen" → "the kitchen lights") or drop less than
-    half of the gold's ("new york city" → "new york", but not "york")."""
+    half of the gold's words ("new york city" → "new york", but not "york")."""
     g, p = _slot_words(gold), _slot_words(guess)
     if not g.strip() or not p.strip():
         return False
     extra = len(p.split()) - len(g.split())
-    return g == p or (g in p and extra <= 3) or (p in g and len(p) >= len(g) / 2)
+    return g == p or (g in p and extra <= 3) or (p in g and 2 * len(p.split()) > len(g.split()))
 
 
 def evaluate_commands(interpret, items: Sequence, ood_intent: str = "__ood__", errors: int = 50) -> dict:

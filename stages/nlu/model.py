@@ -27,7 +27,7 @@ def registry_architecture(name: str):
     return registry.architectures(name)
 
 META_FILE = "assistant_nlu.json"
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3
 PREDICTION_CACHE = 8192      # predictions kept per loaded model (a few MB)
 
 
@@ -45,6 +45,7 @@ class TrainConfig:
     window: int = 1
     lowercase: bool = True       # False keeps casing (written corpora); transcripts are lower-cased
     word_vectors: bool = False   # MiniLM word-piece embeddings among the token features
+    ner_word_vectors: bool | None = None   # the slot tagger's own choice (None: as word_vectors)
     context: bool = False        # append a sentence-wide summary to every token (see _global_context)
     ner_hidden: int = 64
     textcat_hidden: int = 0      # a Maxout layer before the softmax (0: none)
@@ -61,11 +62,11 @@ class TrainConfig:
     seed: int = 0
 
 
-def _tok2vec(cfg: TrainConfig) -> dict:
+def _tok2vec(cfg: TrainConfig, word_vectors: bool | None = None) -> dict:
     return {
         "@architectures": "assistant.Tok2Vec.v1", "width": cfg.width, "depth": cfg.depth,
         "embed_size": cfg.embed_rows, "window_size": cfg.window, "maxout_pieces": 3,
-        "context": cfg.context, "word_vectors": cfg.word_vectors,
+        "context": cfg.context, "word_vectors": cfg.word_vectors if word_vectors is None else word_vectors,
     }
 
 
@@ -81,7 +82,7 @@ def _ner_model(cfg: TrainConfig) -> dict:
     return {
         "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
         "extra_state_tokens": False, "hidden_width": cfg.ner_hidden, "maxout_pieces": 2,
-        "use_upper": True, "nO": None, "tok2vec": _tok2vec(cfg),
+        "use_upper": True, "nO": None, "tok2vec": _tok2vec(cfg, cfg.ner_word_vectors),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -17,13 +18,18 @@ from typing import Callable
 from assistant.records import IntentScore, Interpretation, Slot, Transcript
 from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
 from stages.base import StageFailure
+from stages.nlu.grammar import TemplateGrammar
 from stages.nlu.model import SpacyNlu, TrainConfig
 from stages.nlu.recipes import spec_config, spec_key, train_spec
-from stages.normalize import normalize, parse_date
+from stages.normalize import BUILTIN_WORDS, normalize, parse_date, tokens
 
 log = logging.getLogger(__name__)
 
 NBEST = 5
+FALLBACK_TYPES = ("date", "time")
+FALLBACK_MAX_WORDS = 5
+# Words a day or time phrase does not start with, though the parser reads past them.
+FALLBACK_NOT_FIRST = {"a", "an", "and", "it", "is", "the", "for", "to", "me", "my"}
 
 
 def load_or_train(domain: Domain, cache_root: Path, config: TrainConfig | None = None,
@@ -62,6 +68,7 @@ class NluOptions:
     # out-of-domain class. The share of known words is recorded (``coverage``) but does not
     # decide: real requests name artists, places and things no spec lists.
     ood_threshold: float = 0.5
+    grammar: bool = True       # the spec's templates place slots when one matches the whole request
 
 
 class NluStage:
@@ -73,6 +80,9 @@ class NluStage:
         self.options = options
         self._types = domain.slot_types
         self._vocabulary = domain_vocabulary(domain)
+        self._grammar = TemplateGrammar(domain) if options.grammar else None
+        self._literal = {n: bool(c is not None and c.literal)
+                         for n, t in self._types.items() for c in [domain.catalog_for(t)]}
 
     def interpret(self, text: str, ctx=None) -> Interpretation:
         pred = self.model.predict(text)
@@ -82,12 +92,13 @@ class NluStage:
         top, score = pred.intents[0]
         now = ctx.now if ctx is not None else None
         slots = []
-        for a, b, label in pred.spans:
+        for a, b, label in self._with_grammar(top, pred.text, pred.spans):
             slot_type = self._types.get(label, label)
             words = pred.text[a:b]
             value = normalize(slot_type, words, now, context=pred.text) if slot_type in BUILTIN_TYPES else words
             slots.append(Slot(name=label, text=words, value=value, type=slot_type, start=a, end=b))
         slots.extend(self._dates_inside_times(top, slots, now, pred.text))
+        slots.extend(self._untagged_builtins(top, slots, now, pred.text))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score < self.options.ood_threshold
         # A bare answer that carries no value is not a request.
@@ -98,6 +109,22 @@ class NluStage:
             confidence=round(score, 4), slots=tuple(slots) if not ood else (), nbest=nbest,
             out_of_domain=ood, model=self.model.name, coverage=round(coverage, 3),
         )
+
+    def _with_grammar(self, intent: str, text: str, spans):
+        """The tagger's spans, or where one of the intent's templates matches the whole request,
+        the template's: its slots are where the template says. A span the tagger found with the
+        same words keeps the tagger's label (it has seen names; the template has not)."""
+        parse = self._grammar.parse(intent, text) if self._grammar is not None else None
+        if parse is None:
+            return spans
+        own = set(self.domain.intents[intent].slots)
+        tagged = {(a, b): label for a, b, label in spans}
+        out = []
+        for a, b, label in parse.spans:
+            other = tagged.get((a, b))
+            literal = self._literal.get(label, False)
+            out.append((a, b, other if other in own and not literal else label))
+        return out
 
     def _dates_inside_times(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:
         """A time span that also names the day ("seven thirty tomorrow morning") fills the
@@ -123,6 +150,42 @@ class NluStage:
                 start = slot.end + tail.index(words)
                 return [Slot(name=free[0], text=words, value=day, type="date", start=start, end=start + len(words))]
         return []
+
+    def _untagged_builtins(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:
+        """Days and times the tagger left out ("will it rain | tomorrow | in miami"): for each
+        empty date or time slot of the intent, the longest run of untagged words that is
+        nothing but such a value. Values have a grammar; names do not, so only these."""
+        spec = self.domain.intents.get(intent)
+        if spec is None:
+            return []
+        filled = {s.name for s in slots}
+        free = [(n, sl.type) for n, sl in spec.slots.items() if sl.type in FALLBACK_TYPES and n not in filled]
+        if not free:
+            return []
+        taken = [(s.start, s.end) for s in slots]
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        found: list[Slot] = []
+        for name, slot_type in free:
+            best = None
+            for i in range(len(words)):
+                for j in range(min(len(words), i + FALLBACK_MAX_WORDS), i, -1):
+                    a, b = words[i][0], words[j - 1][1]
+                    if any(a < e and s < b for s, e in taken):
+                        continue
+                    phrase = text[a:b]
+                    said = tokens(phrase)
+                    if not said or said[0] in FALLBACK_NOT_FIRST or not all(
+                            w in BUILTIN_WORDS or w[0].isdigit() for w in said):
+                        continue
+                    value = normalize(slot_type, phrase, now, context=text)
+                    if value is not None and (best is None or b - a > best[1] - best[0]):
+                        best = (a, b, value)
+                        break
+            if best is not None:
+                a, b, value = best
+                found.append(Slot(name=name, text=text[a:b], value=value, type=slot_type, start=a, end=b))
+                taken.append((a, b))
+        return found
 
     def run(self, transcript: Transcript, ctx) -> Interpretation:
         return self.interpret(transcript.text, ctx)

@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
-  festival festvox-us-slt-hts flite espeak-ng libportaudio2 libsndfile1
+  festival festvox-us-slt-hts flite espeak-ng libportaudio2 libsndfile1 chromium chromium-driver
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
@@ -20,4 +20,9 @@ if .venv/bin/python -m pip show torchaudio >/dev/null 2>&1; then
   echo "setup: torchaudio is installed in .venv and breaks transformers; remove it (pip uninstall torchaudio)" >&2
   exit 1
 fi
+# The bundled domains' NLU models train now (about a minute each, with progress), not at the
+# first replay; they are cached by content hash, so a rerun of this script skips them.
+for domain in home coffee; do
+  .venv/bin/assistant nlu train "$domain"
+done
 echo "setup: done. Try: .venv/bin/assistant replay recordings/home-demo"

@@ -11,6 +11,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -87,7 +88,8 @@ class Stages:
         from stages.nlu import NluOptions, NluStage, load_or_train
         from stages.nlu.recipes import spec_config
 
-        model = load_or_train(self.domain, cache_dir(self.config), spec_config(self.config["nlu.epochs"]))
+        model = load_or_train(self.domain, cache_dir(self.config), spec_config(self.config["nlu.epochs"]),
+                              progress=_training_progress)
         return NluStage(self.domain, model, NluOptions(ood_threshold=self.config["nlu.ood_threshold"]))
 
     def _resolve(self):
@@ -131,6 +133,11 @@ class Stages:
         with self._listeners_lock:
             if len(self._idle_listeners) < IDLE_LISTENERS:
                 self._idle_listeners.append(listener)
+
+
+def _training_progress(message: str) -> None:
+    """A first use of a spec trains its NLU model (up to a minute): say so on stderr."""
+    print(f"assistant: {message}", file=sys.stderr, flush=True)
 
 
 class Assistant:

@@ -26,6 +26,7 @@ BUILTIN_TYPES = ("number", "ordinal", "time", "date", "duration", "temperature",
 DIALOGUE_INTENTS = ("Affirm", "Deny", "Inform")
 OOD_INTENT = "__ood__"
 API_KINDS = ("python", "state", "list_add", "list_read", "list_remove", "create", "lookup")
+GRAMMAR_MODES = ("open", "strict")
 CONTEXT_RULES = ("prefer_on", "otherwise", "home", "modality", "room")
 
 _WORD = re.compile(r"[a-z']+|\d+(?:[.:]\d+)?")
@@ -113,6 +114,9 @@ class Domain:
     # Real annotated commands (JSON lines, see stages.nlu.corpora.read_domain_corpus) and the
     # part of each file to train on.
     training_corpora: tuple[tuple[str, str | None], ...] = ()
+    # "strict": a request is understood only when one of its intent's templates matches it
+    # whole, as in a grammar-based engine (an imported Rhino context); "open": templates teach.
+    grammar: str = "open"
 
     @property
     def slot_types(self) -> dict[str, str]:
@@ -435,6 +439,9 @@ def _load(path: Path) -> Domain:
     served = {str(x).strip().lower() for x in r.seq(raw.get("out_of_domain_exclude"), "out_of_domain_exclude")}
     ood = [x for x in ood if x.lower() not in served]
 
+    grammar = raw.get("grammar", "open")
+    if grammar not in GRAMMAR_MODES:
+        raise r.fail("grammar", f"expected one of {', '.join(GRAMMAR_MODES)}, got {grammar!r}")
     phrases = _training_phrases(r, raw.get("training_phrases"), path.parent, catalogs)
     corpora = []
     for i, entry in enumerate(r.seq(raw.get("training_examples"), "training_examples")):
@@ -463,7 +470,7 @@ def _load(path: Path) -> Domain:
         intents=frozen_map(intents), apis=frozen_map(apis), world=frozen_map(world),
         out_of_domain=tuple(dict.fromkeys(ood)), responses=frozen_map(responses),
         source=str(path), digest=digest, training_phrases=frozen_map(phrases),
-        training_corpora=tuple(corpora),
+        training_corpora=tuple(corpora), grammar=grammar,
     )
 
 

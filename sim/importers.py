@@ -332,6 +332,7 @@ def from_rhino(data: Any, name: str, source: str = "context.yml") -> Imported:
     if unused:
         notes.append(f"slot types used by no expression (kept as catalogs): {', '.join(unused)}")
     spec = _spec(name, f"Imported from the Rhino context {source}.", catalogs, intents)
+    spec["grammar"] = "strict"      # Rhino understands what its grammar spells, nothing else
     for n in notes:
         log.info("%s: %s", source, n)
     return Imported(spec, tuple(notes))

@@ -58,8 +58,6 @@ class TemplateGrammar:
             self._rules[intent.name] = [r for t in intent.samples for r in self._compile(intent, t)]
 
     def _compile(self, intent: IntentSpec, template: str) -> list[tuple[str, re.Pattern]]:
-        if not SLOT_REF.search(template):
-            return []       # nothing to find: the classifier alone decides
         try:
             body = _regex(_parse(template), set(), self._slot_patterns)
             return [(template, re.compile("^" + _LEAD + body + _TAIL + "$"))]

@@ -31,6 +31,7 @@ EVAL_SEED = 2
 PER_INTENT = 160           # generated training examples per intent (Inform: twice that)
 UNLISTED_P = 0.3           # of catalog slots filled with a name the catalog does not list
 REAL_REPEAT = 3            # each real training command counts this many times
+REFILLS = 4                # ... and is said this many times more with other slot values
 CALIBRATION_PER_INTENT = 12
 EVAL_PER_INTENT = 40
 CALIBRATION_FRACTION = 0.05   # of a corpus, held out to fit the intent temperature
@@ -72,9 +73,34 @@ def default_config(source: Source) -> TrainConfig:
 
 def spec_training_examples(domain: Domain) -> list[Example]:
     """Generated examples (names the catalogs do not list in some of them) + the spec's real
-    annotated commands, repeated so that real phrasing weighs against the templates."""
+    annotated commands, repeated so that real phrasing weighs against the templates, + those
+    commands again with other values in their slots."""
     gen = UtteranceGenerator(domain, unlisted_p=UNLISTED_P)
-    return gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT) + real_examples(domain) * REAL_REPEAT
+    real = real_examples(domain)
+    return (gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT) + real * REAL_REPEAT
+            + refilled_examples(gen, real, random.Random(GENERATION_SEED), REFILLS))
+
+
+def refilled_examples(gen: UtteranceGenerator, examples: Sequence[Example], rng: random.Random,
+                      per_example: int) -> list[Example]:
+    """Real commands with their slots said with other values (catalog values and unlisted
+    names): the tagger learns real people's phrasings around names it has not met."""
+    types = gen.domain.slot_types
+    out = []
+    for ex in examples:
+        if not ex.spans or any(label not in types for _a, _b, label in ex.spans):
+            continue
+        for _ in range(per_example):
+            text, spans, pos = "", [], 0
+            for a, b, label in sorted(ex.spans):
+                words, _value = gen.filler(types[label], rng)
+                text += ex.text[pos:a]
+                spans.append((len(text), len(text) + len(words), label))
+                text += words
+                pos = b
+            text += ex.text[pos:]
+            out.append(Example(text, ex.intent, tuple(spans)))
+    return out
 
 
 def real_examples(domain: Domain, items: Sequence[CorpusItem] | None = None) -> list[Example]:
@@ -136,7 +162,7 @@ def _hash(*parts) -> str:
 
 def spec_key(domain: Domain, config: TrainConfig) -> str:
     return _hash(domain.digest, TRAINER_VERSION, asdict(config), PER_INTENT, GENERATION_SEED,
-                 CALIBRATION_SEED, CALIBRATION_PER_INTENT, UNLISTED_P, REAL_REPEAT)
+                 CALIBRATION_SEED, CALIBRATION_PER_INTENT, UNLISTED_P, REAL_REPEAT, REFILLS)
 
 
 def corpus_key(examples: Sequence[Example], config: TrainConfig) -> str:

@@ -101,6 +101,8 @@ class NluStage:
         slots.extend(self._untagged_builtins(top, slots, now, pred.text))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score < self.options.ood_threshold
+        if self.domain.grammar == "strict" and top in self.domain.intents and not self.domain.intents[top].is_dialogue_act:
+            ood = ood or self._grammar is None or self._grammar.parse(top, pred.text) is None
         # A bare answer that carries no value is not a request.
         if top == "Inform" and not slots:
             ood = True

@@ -1,8 +1,8 @@
 """``assistant``: the single entry point. Each subcommand lives in ``assistant/commands/``.
 
-Exit codes: 0 ok, 2 bad input or usage (one line on stderr naming the problem), 1 internal
-error. Every configuration key is also a flag (``--wake-threshold 0.6``), and ``--set
-KEY=VALUE`` sets any key.
+Exit codes: 0 ok, 2 bad input or usage (one line on stderr naming the problem), 3 an output
+could not be written (named the same way), 1 internal error, 130 interrupted. Every
+configuration key is also a flag (``--wake-threshold 0.6``), and ``--set KEY=VALUE`` sets any key.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from assistant.config import Config, default_keys
-from assistant.errors import UserError
+from assistant.errors import OutputError, UserError
 
 log = logging.getLogger("assistant")
 
@@ -28,6 +28,7 @@ COMMANDS = {
     "talk": "talk",
     "nlu": "nlu",
     "domain": "domain",
+    "view": "view",
 }
 
 
@@ -108,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"assistant: {err}", file=sys.stderr)
         return 2
+    except OutputError as err:
+        print(f"assistant: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("assistant: interrupted", file=sys.stderr)
         return 130

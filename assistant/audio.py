@@ -6,15 +6,17 @@ count are converted once, here, to the pipeline rate (16 kHz mono).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import InputError
+from assistant.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ def load_audio(path: str | Path, raw_rate: int = PIPELINE_RATE) -> Audio:
                 samples, rate = _decode_pyav(path)
             except Exception as av_error:
                 raise InputError(path, f"not a readable audio file ({_first_line(av_error)})") from None
-        audio = to_pipeline(samples, rate)
+        audio = to_pipeline(_finite(samples, path), rate)
     if len(audio.samples) == 0:
         raise InputError(path, "no audio samples")
     if audio.peak < SILENCE_PEAK:
@@ -168,13 +170,35 @@ def load_audio(path: str | Path, raw_rate: int = PIPELINE_RATE) -> Audio:
     return audio
 
 
+def _finite(samples: np.ndarray, path: Path) -> np.ndarray:
+    """Float files can hold NaN or infinite samples, which would spread through resampling and
+    every stage: a few are replaced by silence (with a warning), a file of nothing else is refused."""
+    finite = np.isfinite(samples)
+    if finite.all():
+        return samples
+    bad = int(samples.size - np.count_nonzero(finite))
+    if bad == samples.size:
+        raise InputError(path, "every sample is NaN or infinite")
+    log.warning("%s: %d of %d samples are NaN or infinite; replaced by 0", path, bad, samples.size)
+    return np.where(finite, samples, np.float32(0.0)).astype(np.float32, copy=False)
+
+
 def write_wav(path: str | Path, audio: Audio) -> Path:
-    """Write 16-bit PCM WAV (the format every tool reads)."""
+    """Write 16-bit PCM WAV (the format every tool reads) through a temporary file and a rename,
+    so a failed write leaves no torn file. Raises :class:`OutputError` naming ``path``."""
     import soundfile as sf
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), audio.to_int16(), audio.sample_rate, subtype="PCM_16")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(tmp), audio.to_int16(), audio.sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:   # libsndfile reports a full disk as a RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else _first_line(err)
+        raise OutputError(path, f"cannot write ({reason})") from None
     return path
 
 

@@ -29,3 +29,18 @@ class ModelMissing(UserError):
     def __init__(self, model: str, how: str):
         self.model = model
         super().__init__(f"model {model!r} is not installed: {how}")
+
+
+class OutputError(Exception):
+    """An output (file or folder) that could not be written, named in the message.
+
+    Not a :class:`UserError`: the CLI maps it to exit code 3, so scripts can tell "your input is
+    bad" (2) from "the results were not all saved" (3)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):   # raised in simulator worker processes and pickled back to the parent
+        return (type(self), (self.path, self.reason))

@@ -2,15 +2,18 @@
 
 Each record is one line written with a single ``write`` and flushed to the OS before the
 pipeline moves on, so a process killed at any moment leaves a file that parses up to its last
-complete line (readers skip a torn last line). Records are described in ``trace.schema.json``
-and README "Traces".
+complete line (readers skip a torn last line). A write that fails (full disk, lost mount) cuts
+the file back to its last complete line and stops the tracer: ``Tracer.error`` names the file,
+and the commands exit non-zero. Records are described in ``trace.schema.json`` and README "Traces".
 
 A turn's ``turn_end`` carries implicit signals that depend on what the user did next, so it is
 written when the next turn ends (or the session ends), after that turn's stage records.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.audio import Audio, write_wav
+from assistant.errors import OutputError
+from assistant.paths import safe_name
 from assistant.records import STAGES, StageError, to_jsonable
 from assistant.session import Turn
 from assistant.summary import turn_summary
@@ -62,31 +67,60 @@ def confidence_signals(stage: str, output: Any) -> dict:
     return {}
 
 
-class _Writer:
-    """Appends whole lines to one file; each record is a single write, flushed immediately."""
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err) or type(err).__name__
 
-    def __init__(self, path: Path, fsync: bool):
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+class LineWriter:
+    """Appends whole JSON lines to one file; each record is a single ``write``, flushed at once.
+
+    A failed or short write is cut back to the last complete line (no torn line stays) and
+    raised as :class:`OutputError` naming the file. ``append``: keep what the file holds (a
+    torn last line is cut first), else start it empty."""
+
+    def __init__(self, path: Path, fsync: bool = False, append: bool = False):
         self.path = path
         self.fsync = fsync
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | (0 if append else os.O_TRUNC), 0o644)
+        except OSError as err:
+            raise OutputError(path, f"cannot create ({_reason(err)})") from None
+        self._size = 0
+        if append:
+            data = path.read_bytes()
+            self._size = data.rfind(b"\n") + 1
+            self._cut()
 
     def write(self, record: dict) -> None:
         data = (_encode(record) + "\n").encode("utf-8")
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        if self.fsync:
-            os.fsync(self._fd)
+        try:
+            n = os.write(self._fd, data)
+            if n != len(data):   # a regular file writes short only when it is out of space
+                raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {n} of {len(data)} bytes written")
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as err:
+            self._cut()
+            raise OutputError(self.path, f"cannot write ({_reason(err)}); the file ends at its last "
+                                         "complete record") from None
+        self._size += n
+
+    def _cut(self) -> None:
+        try:
+            os.ftruncate(self._fd, self._size)
+            os.lseek(self._fd, self._size, os.SEEK_SET)
+        except OSError as err:
+            log.debug("%s: could not cut back to %d bytes (%s)", self.path, self._size, err)
 
     def close(self) -> None:
-        os.close(self._fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 @dataclass
 class _SessionTrace:
-    writer: _Writer
+    writer: LineWriter
     audio_dir: Path
     turns: list[Turn] = field(default_factory=list)   # finished turns, in order
     written: int = 0                                   # how many turn_end records are on disk
@@ -107,20 +141,51 @@ class Tracer:
         self.embeddings = embeddings
         self.fsync = fsync
         self._sessions: dict[str, _SessionTrace] = {}
+        self._names: set[str] = set()
         self.files: list[Path] = []
+        self.error: OutputError | None = None   # the write failure that stopped this tracer
 
     # observer ------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
+        if self.error is not None:
+            return
         handler = getattr(self, f"_on_{event.kind}")
-        handler(event)
+        try:
+            handler(event)
+        except OutputError as err:
+            self._stop(err)
+
+    def _stop(self, err: OutputError) -> None:
+        """After a write failure: every file is closed as it is (each ends with a complete
+        record), nothing more is written, and the failure is reported once."""
+        self.error = err
+        log.error("%s; no further traces are written to %s", err, self.directory)
+        self.close()
+
+    def close(self) -> None:
+        """Close every open trace file without ending its session (an interrupted run)."""
+        for st in self._sessions.values():
+            st.writer.close()
+        self._sessions.clear()
+
+    def _name(self, session: str) -> str:
+        """The file name of a session's trace: its id made safe, and unique within this tracer
+        (a second session with the same id must not overwrite the first one's trace)."""
+        base = name = safe_name(session)
+        n = 1
+        while name in self._names:
+            n += 1
+            name = f"{base}-{n}"
+        self._names.add(name)
+        return name
 
     def _base(self, event: Event) -> dict:
         return {"schema": SCHEMA, "session": event.session, "turn": event.turn, "stage": event.stage,
                 "event": event.kind, "t": round(event.t, 6), "time": time.time()}
 
     def _on_session_start(self, event: Event) -> None:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in event.session)
-        writer = _Writer(self.directory / f"{safe}.jsonl", self.fsync)
+        safe = self._name(event.session)
+        writer = LineWriter(self.directory / f"{safe}.jsonl", self.fsync)
         self.files.append(writer.path)
         st = _SessionTrace(writer, self.directory / safe)
         self._sessions[event.session] = st
@@ -179,16 +244,18 @@ class Tracer:
         st = self._sessions.pop(event.session, None)
         if st is None:
             return
-        self._flush(st, ended=True)
-        record = {**self._base(event), "turns": len(st.turns)}
-        # what the session learned about itself while it ran (a live session: overflows, how it ended)
-        session = event.meta
-        changed = {k: to_jsonable(v) for k, v in (session.meta.items() if session is not None else ())
-                   if st.meta.get(k) != to_jsonable(v)}
-        if changed:
-            record["meta"] = changed
-        st.writer.write(record)
-        st.writer.close()
+        try:
+            self._flush(st, ended=True)
+            record = {**self._base(event), "turns": len(st.turns)}
+            # what the session learned about itself while it ran (a live session: overflows, how it ended)
+            session = event.meta
+            changed = {k: to_jsonable(v) for k, v in (session.meta.items() if session is not None else ())
+                       if st.meta.get(k) != to_jsonable(v)}
+            if changed:
+                record["meta"] = changed
+            st.writer.write(record)
+        finally:
+            st.writer.close()
 
     # internals -----------------------------------------------------------------------
     def _similarity(self):

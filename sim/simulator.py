@@ -9,14 +9,26 @@ Fidelities:
 * ``text``  — the acoustic stages are the fitted error model (sim/asr_errors.py): fast.
 * ``audio`` — users speak through local synthesizers and an acoustic channel, and the real
   openWakeWord and faster-whisper listen.
+
+An output folder holds one run: a folder with another run's files, or anything simulate does
+not write, is refused unless ``overwrite`` (simulate's own files are cleared first) or
+``resume`` (same seed and settings: finished sessions are kept, the rest run). Each finished
+session is appended to ``run.progress``; Ctrl-C or SIGTERM stops the run within a second or
+two, removes the unfinished sessions' traces and writes ``run.json`` with ``"interrupted": true``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import random
+import re
+import shutil
+import signal
+import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,11 +40,13 @@ import numpy as np
 
 from assistant.audio import PIPELINE_RATE, Audio
 from assistant.config import Config, cache_dir
-from assistant.errors import UserError
+from assistant.errors import OutputError, UserError
 from assistant.metrics import normalize_words
+from assistant.paths import ensure_output_dir, safe_name, write_json_atomic
 from assistant.records import Utterance
 from assistant.session import Gold, Turn
 from hooks.signals import reply_window
+from hooks.tracer import LineWriter
 from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
 from sim.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
@@ -52,6 +66,15 @@ SECONDS_PER_WORD = 0.38          # speaking time per word at rate 1 (text fideli
 LATENCY_S = 0.6
 HOMES = ("springfield_il", "springfield_mo", "seattle", "chicago", "austin", "boston", "wilkerson_ca")
 SIM_OOD_FILE = DOMAINS_DIR / "home_ood_sim.txt"
+PROGRESS = "run.progress"      # a JSON line per finished session (not .jsonl: trace readers glob those)
+# Options that do not change what a session is: a run may be resumed with other values.
+NOT_SETTINGS = ("sessions", "workers", "out", "backend", "overwrite", "resume")
+_SESSION_NAME = re.compile(r"sim-s-?\d+-\d{5,}")
+_SESSION_AUDIO = re.compile(r"\.?turn\d{3}-\w+\.wav(\.tmp)?")   # the tracer's audio (and its temp file)
+_RUN_FILES = ("run.json", ".run.json.tmp", PROGRESS)
+# What `assistant report` and `assistant view` write into a run's folder by default: about the
+# run, not part of it, so neither refused nor cleared (but stale once the run changes).
+DERIVED = ("report", "view")
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,8 @@ class SimOptions:
     asr_model: str = str(DEFAULT_MODEL)
     backend: str = "local"                   # local | ray
     embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
+    overwrite: bool = False                  # clear another run's files from ``out`` first
+    resume: bool = False                     # continue the run in ``out`` (same seed and settings)
 
     def validate(self) -> None:
         if self.sessions < 1:
@@ -81,7 +106,18 @@ class SimOptions:
             raise UserError(f"--backend must be local or ray, got {self.backend!r}")
         if self.goals[0] < 1 or self.goals[1] < self.goals[0]:
             raise UserError(f"goals per session must be a range like 1-4, got {self.goals}")
+        if self.overwrite and self.resume:
+            raise UserError("--overwrite and --resume exclude each other")
         FaultSpec.parse(self.faults)
+
+    def settings(self) -> dict:
+        """What makes the sessions what they are, as run.json stores it."""
+        opts = json.loads(json.dumps({**dataclasses.asdict(self), "goals": list(self.goals)}))
+        return {k: v for k, v in opts.items() if k not in NOT_SETTINGS}
+
+
+def session_id(seed: int, index: int) -> str:
+    return f"sim-s{seed}-{index:05d}"
 
 
 @dataclass
@@ -106,6 +142,16 @@ class SessionStats:
             cur = self.wake.setdefault(c, [0, 0, 0, 0])
             for i, v in enumerate(vals):
                 cur[i] += v
+
+    def to_json(self) -> dict:
+        return {"turns": self.turns, "labels": dict(self.labels), "defects": self.defects,
+                "words": self.words, "wake": self.wake, "replays": self.replays}
+
+    @staticmethod
+    def from_json(raw: dict) -> "SessionStats":
+        return SessionStats(turns=int(raw["turns"]), labels=Counter(raw["labels"]), defects=int(raw["defects"]),
+                            words={c: list(v) for c, v in raw["words"].items()},
+                            wake={c: list(v) for c, v in raw["wake"].items()}, replays=int(raw["replays"]))
 
 
 def _sentences(path: Path) -> tuple[str, ...]:
@@ -142,7 +188,7 @@ class SessionSimulator:
             return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed)
 
         self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
-        a.trace_to(opts.out)
+        self.tracer = a.trace_to(opts.out)
         self.ood = _sentences(SIM_OOD_FILE)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
         self.voice_pool = self._voices()
@@ -184,7 +230,9 @@ class SessionSimulator:
     def run(self, index: int) -> SessionStats:
         opts = self.opts
         rng = turn_rng(opts.seed, "session", index)
-        session_id = f"sim-s{opts.seed}-{index:05d}"
+        if self.tracer.error is not None:   # an earlier session's trace could not be written
+            raise self.tracer.error
+        sid = session_id(opts.seed, index)
         persona = sample_persona(rng)
         condition = rng.choice(self.conditions)
         screen = rng.random() < 0.3
@@ -203,7 +251,7 @@ class SessionSimulator:
             voice = dataclasses.replace(voice, rate=round(voice.rate * persona.rate, 3))
         meta = {"persona": persona.name, "condition": condition, "voice": voice.id if voice else None,
                 "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
-        session = self.assistant.new_session(session_id, device=device, user={"home": home, "history": history},
+        session = self.assistant.new_session(sid, device=device, user={"home": home, "history": history},
                                              start_time=start, meta=meta)
         user = SimulatedUser(self.domain, persona, rng, self.assistant.stages["resolve"],
                              ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible)
@@ -226,6 +274,8 @@ class SessionSimulator:
                     break                                   # the user is done for now
         finally:
             self.assistant.end_session(session)
+        if self.tracer.error is not None:   # the session ran, but its trace is not all there
+            raise self.tracer.error
         stats.replays = self.oracle.replays
         self.oracle.replays = 0
         return stats
@@ -314,10 +364,49 @@ class SessionSimulator:
 # running many sessions ---------------------------------------------------------------------
 
 _WORKER: SessionSimulator | None = None
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
-def _init_worker(config_values: dict, opts: SimOptions) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive its parent (killed, crashed): it would keep writing traces
+    into a run that is over. Linux: the kernel kills it (PR_SET_PDEATHSIG); elsewhere a thread
+    watches the parent."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError) as err:
+            log.debug("prctl(PR_SET_PDEATHSIG) unavailable: %s", err)
+    if os.getppid() != parent_pid:   # the parent died before the request took effect
+        os._exit(1)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_stop(signum, frame) -> None:
+    """The parent stops this worker: release what libraries registered with multiprocessing's
+    resource tracker (else it warns of leaked semaphores), then exit at once."""
+    from multiprocessing import util
+
+    with contextlib.suppress(Exception):
+        util._run_finalizers(0)
+    os._exit(128 + signum)
+
+
+def _init_worker(config_values: dict, opts: SimOptions, parent_pid: int | None = None) -> None:
     global _WORKER
+    if parent_pid is not None:      # a worker process, not the parent running sessions itself
+        _die_with_parent(parent_pid)
+        # Ctrl-C reaches the whole process group; the parent decides what stops, and how
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _worker_stop)
     logging.getLogger().setLevel(logging.WARNING)
     values = {**config_values, "trace.embeddings": opts.embeddings}
     _WORKER = SessionSimulator(Config.load(None, values, override_source="simulate"), opts)
@@ -336,45 +425,259 @@ def _prepare(config: Config, opts: SimOptions) -> None:
     load_or_train(load_domain(config["session.domain"]), cache_dir(config), spec_config(config["nlu.epochs"]))
 
 
+# the output folder ---------------------------------------------------------------------------
+
+def _session_files(out: Path, seed: int, index: int) -> tuple[Path, Path]:
+    name = safe_name(session_id(seed, index))
+    return out / f"{name}.jsonl", out / name
+
+
+def _sorted_contents(out: Path) -> tuple[list[Path], list[Path]]:
+    """(what simulate writes, anything else but DERIVED folders) in ``out``."""
+    own, foreign = [], []
+    for p in sorted(out.iterdir()):
+        if p.name in DERIVED and p.is_dir() and not p.is_symlink():
+            continue
+        if p.is_symlink():
+            foreign.append(p)
+        elif p.is_file() and (p.name in _RUN_FILES or p.name.startswith(".write-check-")
+                              or (p.suffix == ".jsonl" and _SESSION_NAME.fullmatch(p.stem))):
+            own.append(p)
+        elif p.is_dir() and _SESSION_NAME.fullmatch(p.name) and all(
+                q.is_file() and not q.is_symlink() and _SESSION_AUDIO.fullmatch(q.name) for q in p.iterdir()):
+            own.append(p)
+        else:
+            foreign.append(p)
+    return own, foreign
+
+
+def _names(paths: list[Path], most: int = 3) -> str:
+    shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for p in paths:
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        except OSError as err:
+            raise OutputError(p, f"cannot remove ({err.strerror or err})") from None
+
+
+def _read_progress(out: Path, opts: SimOptions) -> dict[int, SessionStats]:
+    """Sessions a previous run finished (the last line per session counts; a torn line does
+    not), as far as their traces are still there."""
+    path, done = out / PROGRESS, {}
+    if path.is_file():
+        for line in path.read_bytes().splitlines():
+            try:
+                rec = json.loads(line)
+                done[int(rec["index"])] = SessionStats.from_json(rec["stats"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return {i: st for i, st in done.items()
+            if i < opts.sessions and _session_files(out, opts.seed, i)[0].is_file()}
+
+
+def _claim(out: Path, opts: SimOptions) -> dict[int, SessionStats]:
+    """Make ``out`` this run's folder; returns the sessions already finished (``resume``).
+    A folder is never shared between runs: see the module docstring."""
+    ensure_output_dir(out)
+    own, foreign = _sorted_contents(out)
+    if foreign:
+        raise UserError(f"{out}: holds files simulate did not write ({_names(foreign)}); choose another folder "
+                        "(--overwrite clears only simulate's own files)")
+    if not own:
+        return {}
+    stale = [p.name for p in map(out.joinpath, DERIVED) if p.is_dir()]
+    if stale and (opts.overwrite or opts.resume):
+        log.warning("%s: %s describe%s the run before this one; run `assistant %s` again afterwards",
+                    out, " and ".join(f"{n}/" for n in stale), "" if len(stale) > 1 else "s", " / ".join(stale))
+    if opts.overwrite:
+        _remove(own)
+        return {}
+    run_json = out / "run.json"
+    try:
+        previous = json.loads(run_json.read_text(encoding="utf-8"))
+        before = previous["options"]
+        before_settings = {k: v for k, v in before.items() if k not in NOT_SETTINGS}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"{out}: holds simulation traces but no readable run.json; --overwrite replaces them") from None
+    if not opts.resume:
+        raise UserError(f"{out}: holds a simulation run (seed {before.get('seed')}, {before.get('sessions')} sessions); "
+                        "--resume continues it, --overwrite replaces it")
+    now = opts.settings()
+    changed = [f"{k} {before_settings.get(k)!r} → {now.get(k)!r}"
+               for k in sorted(set(now) | set(before_settings)) if now.get(k) != before_settings.get(k)]
+    if changed:
+        raise UserError(f"{run_json}: the run there has other settings ({'; '.join(changed)}); "
+                        "--resume needs the same seed and settings")
+    if opts.sessions < int(before.get("sessions", 0)):
+        raise UserError(f"{run_json}: the run there has {before['sessions']} sessions; --resume needs at least as many")
+    return _read_progress(out, opts)
+
+
+# running -------------------------------------------------------------------------------------
+
+class _Stop(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """SIGTERM raises :class:`_Stop` in the main thread (as Ctrl-C raises KeyboardInterrupt), once:
+    a second signal must not cut short the cleanup that keeps the finished sessions."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = []
+
+    def on_term(signum, frame):
+        if not fired:
+            fired.append(signum)
+            raise _Stop()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _shielded():
+    """Ctrl-C and SIGTERM wait while the run's files are being put in order."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop now: pending sessions are cancelled and running ones killed (their traces are
+    removed afterwards); waiting for them could take minutes."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + 1.0
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(0.5)
+    # its manager thread sees the dead workers and releases the queues (else: "leaked semaphore" warnings)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(1.0)
+
+
+def _run_pool(values: dict, opts: SimOptions, indices: list[int], workers: int,
+              record: Callable[[int, SessionStats], None]) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(values, opts, os.getpid()))
+    try:
+        futures = [pool.submit(_run_in_worker, i) for i in indices]
+        for fut in as_completed(futures):
+            record(*fut.result())
+    except BaseException:
+        with _shielded():
+            _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
 def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | None = None) -> dict:
-    """Simulate ``opts.sessions`` sessions; writes traces and ``run.json`` into ``opts.out``."""
+    """Simulate ``opts.sessions`` sessions; writes traces and ``run.json`` into ``opts.out``.
+
+    Returns the summary run.json holds; ``summary["interrupted"]`` is true when Ctrl-C or
+    SIGTERM stopped the run (the finished sessions are kept). Raises :class:`OutputError` when
+    a trace could not be written."""
     opts.validate()
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
+    done = _claim(out, opts)
     workers = opts.workers or os.cpu_count() or 1
-    workers = max(1, min(workers, opts.sessions))
-    _prepare(config, opts)
-    started = time.perf_counter()
-    total = SessionStats()
-    indices = range(opts.sessions)
-    values = config.to_dict()
-    if opts.backend == "ray":
-        results = _run_ray(values, opts, indices, workers)
-        for _i, stats in results:
-            total.merge(stats)
-            if on_session:
-                on_session(1)
-    elif workers == 1:
-        _init_worker(values, opts)
-        for i in indices:
-            total.merge(_run_in_worker(i)[1])
-            if on_session:
-                on_session(1)
-    else:
-        import multiprocessing
+    todo = [i for i in range(opts.sessions) if i not in done]
+    workers = max(1, min(workers, len(todo) or 1))
+    write_json_atomic(out / "run.json", _summary(opts, _total(done), 0.0, workers, set(done), complete=False))
+    progress = LineWriter(out / PROGRESS, append=bool(done))
 
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(values, opts)) as pool:
-            futures = [pool.submit(_run_in_worker, i) for i in indices]
-            for fut in as_completed(futures):
-                total.merge(fut.result()[1])
-                if on_session:
-                    on_session(1)
-    elapsed = time.perf_counter() - started
-    summary = _summary(opts, total, elapsed, workers)
-    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    def record(index: int, stats: SessionStats) -> None:
+        progress.write({"index": index, "stats": stats.to_json()})
+        if on_session:
+            on_session(1)
+
+    started = time.perf_counter()
+    stopped: BaseException | None = None
+    values = config.to_dict()
+    try:
+        with _interruptible():
+            _prepare(config, opts)
+            if not todo:
+                pass
+            elif opts.backend == "ray":
+                for i, stats in _run_ray(values, opts, todo, workers):
+                    record(i, stats)
+            elif workers == 1:
+                _init_worker(values, opts)
+                try:
+                    for i in todo:
+                        record(*_run_in_worker(i))
+                finally:
+                    _WORKER.tracer.close()
+            else:
+                _run_pool(values, opts, todo, workers, record)
+    except BaseException as err:   # whatever stopped it, the finished sessions are put in order
+        stopped = err
+    with _shielded():
+        progress.close()
+        # run.progress is the record of what finished, whenever the signal came
+        if stopped is not None:
+            recorded = _read_progress(out, opts)
+            try:   # traces of sessions that did not finish would read as short sessions
+                _remove(p for i in todo if i not in recorded for p in _session_files(out, opts.seed, i))
+            except OutputError as err:
+                log.error("%s", err)
+        finished = _read_progress(out, opts)
+        summary = _summary(opts, _total(finished), time.perf_counter() - started, workers, set(finished),
+                           complete=stopped is None, interrupted=isinstance(stopped, KeyboardInterrupt))
+        if isinstance(stopped, KeyboardInterrupt):
+            summary["signal"] = "SIGTERM" if isinstance(stopped, _Stop) else "SIGINT"
+        elif stopped is not None:
+            summary["error"] = f"{type(stopped).__name__}: {stopped}"
+        try:
+            if stopped is not None and not isinstance(stopped, KeyboardInterrupt) and not finished:
+                # failed before any session finished (a bad --voices, a model missing): leave
+                # the folder as it was, so the corrected command is not refused as a second run
+                _remove(out / name for name in _RUN_FILES)
+            else:
+                write_json_atomic(out / "run.json", summary)
+        except OutputError as err:
+            if stopped is None:
+                raise
+            log.error("%s", err)   # the failure that stopped the run is the one to report
+    if stopped is not None and not isinstance(stopped, KeyboardInterrupt):
+        raise stopped
     return summary
+
+
+def _total(done: dict[int, SessionStats]) -> SessionStats:
+    total = SessionStats()
+    for index in sorted(done):
+        total.merge(done[index])
+    return total
 
 
 def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: int) -> list[tuple[int, SessionStats]]:
@@ -404,12 +707,14 @@ def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: in
             ray.shutdown()
 
 
-def _summary(opts: SimOptions, total: SessionStats, elapsed: float, workers: int) -> dict:
+def _summary(opts: SimOptions, total: SessionStats, elapsed: float, workers: int, finished: set[int],
+             complete: bool, interrupted: bool = False) -> dict:
     n = max(total.turns, 1)
     labeled = sum(total.labels.values()) or 1
     return {
         "format": RUN_FORMAT, "options": {**dataclasses.asdict(opts), "goals": list(opts.goals)},
-        "sessions": opts.sessions, "turns": total.turns, "workers": workers,
+        "complete": complete, "interrupted": interrupted,
+        "sessions": len(finished), "sessions_planned": opts.sessions, "turns": total.turns, "workers": workers,
         "elapsed_s": round(elapsed, 2), "turns_per_s": round(total.turns / max(elapsed, 1e-9), 1),
         "turns_per_s_per_worker": round(total.turns / max(elapsed, 1e-9) / workers, 1),
         "failure_points": dict(sorted(total.labels.items())),

@@ -2,22 +2,28 @@
 
 PATH is a session folder (session.json + audio) or an audio file (WAV, FLAC, MP3, OGG; any
 rate and channel count), which is a one-turn session of its own. Bad inputs are reported one
-line each; the other inputs still run; the exit code is then 2.
+line each; the other inputs still run; the exit code is then 2. --out and --trace are checked
+before any session runs; an output that cannot be written is named, stops, and the exit code
+is 3.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
 from assistant.config import Config
-from assistant.errors import UserError
+from assistant.errors import InputError, UserError
+from assistant.paths import ensure_output_dir
 from assistant.records import STAGES
-from assistant.recording import load_recording
+from assistant.recording import MANIFEST, RecordedSession, check_gold, load_recording
 from assistant.replay import replay
 from assistant.runner import Assistant
+from sim.domain import DOMAINS_DIR, load_domain, resolve_domain_path
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", choices=STAGES[1:], default="tts", help="last stage to run (default tts)")
     parser.add_argument("--continuous", action="store_true",
                         help="treat plain audio files as continuous recordings (listen for the wake word)")
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="let session.json name audio outside its session folder (e.g. ../shared/x.wav)")
 
 
 def _line(summary: dict) -> str:
@@ -43,17 +51,57 @@ def _line(summary: dict) -> str:
             f"\"{summary['reply'] or ''}\"{mark}{errs}")
 
 
+def bundled_domains() -> list[str]:
+    return sorted(p.stem for p in DOMAINS_DIR.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def _same_file(a: str, b: str) -> bool:
+    pa, pb = resolve_domain_path(a), resolve_domain_path(b)
+    return pa.is_file() and pb.is_file() and pa.resolve() == pb.resolve()
+
+
+def domain_for(rec: RecordedSession, config: Config) -> str:
+    """The domain a session runs in. A manifest may name a bundled domain, or the one the
+    configuration names (command line, config file): never an arbitrary file of its own choosing."""
+    wanted, configured = rec.domain, config["session.domain"]
+    if wanted is None or wanted == configured or _same_file(wanted, configured):
+        return configured
+    if re.fullmatch(r"[A-Za-z0-9][\w-]*", wanted) and wanted in bundled_domains():
+        return wanted
+    raise InputError(Path(rec.path) / MANIFEST, f"{wanted!r} is not a bundled domain ({', '.join(bundled_domains())}); "
+                     "name another spec on the command line (--session-domain PATH)", field="domain")
+
+
+def _unique_id(rec: RecordedSession, used: set[str]) -> RecordedSession:
+    """Two inputs with one session id (two folders' turn01.wav) would share replies and traces."""
+    new, n = rec.id, 1
+    while new in used:
+        n += 1
+        new = f"{rec.id}-{n}"
+    used.add(new)
+    if new != rec.id:
+        log.warning("%s: session id %r is already taken on this command line; it runs as %r", rec.path, rec.id, new)
+        return dataclasses.replace(rec, id=new)
+    return rec
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
-    sessions, failed = [], False
+    # Outputs first: finding out after an hour of replay that nothing could be saved helps nobody.
+    for folder in (args.out, args.trace):
+        if folder:
+            ensure_output_dir(folder)
+    sessions, failed, used = [], False, set()
     for p in args.paths:
         try:
-            sessions.append(load_recording(p, continuous=args.continuous))
+            rec = load_recording(p, continuous=args.continuous, allow_outside=args.allow_outside)
+            domain = domain_for(rec, config)
+            check_gold(rec, load_domain(domain))
+            sessions.append((_unique_id(rec, used), domain))
         except UserError as err:
             print(f"assistant: {err}", file=sys.stderr)
             failed = True
     assistants: dict[str, Assistant] = {}
-    for rec in sessions:
-        domain = rec.domain or config["session.domain"]
+    for rec, domain in sessions:
         if domain not in assistants:
             cfg = config if domain == config["session.domain"] else config.with_overrides({"session.domain": domain}, rec.path)
             assistants[domain] = Assistant(cfg)
@@ -63,4 +111,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 assistants[domain].trace_to(args.trace)
         for summary in replay(assistants[domain], rec, stop=args.stop):
             print(json.dumps(summary, ensure_ascii=False) if args.json else _line(summary), flush=True)
+    # each failed output was named when it failed; results not all saved outranks a bad input
+    if any(a.output_errors for a in assistants.values()):
+        return 3
     return 2 if failed else 0

@@ -3,6 +3,11 @@
 Every session is reproducible from --seed (whatever --workers). Text fidelity corrupts the
 users' words with the fitted ASR error model; audio fidelity synthesizes them, adds the acoustic
 channel and runs the real wake word and ASR models. Writes DIR/<session>.jsonl and DIR/run.json.
+
+DIR holds one run: a folder with another run, or files simulate did not write, is refused
+(exit 2) unless --overwrite (clears simulate's own files) or --resume (same seed and settings:
+finished sessions are kept). Ctrl-C or SIGTERM stops within a second or two, keeps the finished
+sessions and marks run.json "interrupted"; a trace that cannot be written stops the run (exit 3).
 """
 from __future__ import annotations
 
@@ -35,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings", action="store_true",
                         help="MiniLM rephrase similarity in the traces (about 20 ms a turn; lexical overlap always)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="DIR holds another run: clear simulate's files first")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in DIR (same seed and settings): finished sessions are kept")
 
 
 def _conditions(args: argparse.Namespace) -> tuple[str, ...]:
@@ -63,6 +71,7 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
         sessions=args.sessions, seed=args.seed, fidelity=args.fidelity, out=args.out, workers=args.workers,
         faults=args.faults, conditions=_conditions(args), voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices), goals=(lo, hi), backend=args.backend, embeddings=args.embeddings,
+        overwrite=args.overwrite, resume=args.resume,
         **({"asr_model": args.error_model} if args.error_model else {}),
     )
     opts.validate()
@@ -81,6 +90,11 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     summary = run_command(args, config)
+    if summary.get("interrupted"):
+        print(f"assistant: interrupted ({summary.get('signal', 'signal')}): {summary['sessions']} of "
+              f"{summary['sessions_planned']} sessions finished and kept in {args.out} (run.json says "
+              f"\"interrupted\": true); --resume continues", file=sys.stderr)
+        return 143 if summary.get("signal") == "SIGTERM" else 130
     shares = ", ".join(f"{k} {v:.1%}" for k, v in summary["failure_point_share"].items())
     wer = ", ".join(f"{k} {v:.1%}" for k, v in summary["wer_by_condition"].items())
     print(f"{summary['sessions']} sessions, {summary['turns']} turns in {summary['elapsed_s']} s "

@@ -312,19 +312,20 @@ class UtteranceGenerator:
         return literal
 
     def examples(self, rng: random.Random, per_intent: int = 160, include_ood: bool = True,
-                 max_per_intent: int = MAX_PER_INTENT) -> list[Example]:
+                 max_per_intent: int | None = None) -> list[Example]:
         """Training examples covering the whole grammar, stratified.
 
         Every template of an intent gets an equal share, and within a template its expansions
         are taken evenly spread over all of them; catalog values are dealt in turn, so every
-        value appears. An intent gets ``per_intent`` examples, or as many as its grammar has
-        expansions up to ``max_per_intent`` (a cap that is logged, never silent). Intents with
-        few distinct texts are repeated so that every intent weighs about the same.
+        value appears. An intent gets ``per_intent`` examples, or with ``max_per_intent`` as
+        many as its grammar has expansions up to that cap (NLU training: a cap that is logged,
+        never silent). Intents with few distinct texts are repeated so that every intent weighs
+        about the same.
         """
         out: list[Example] = []
         self._dealt = {}
         try:
-            out = self._examples(rng, per_intent, max_per_intent)
+            out = self._examples(rng, per_intent, per_intent if max_per_intent is None else max_per_intent)
         finally:
             self._dealt = None
         if include_ood:

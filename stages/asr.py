@@ -18,6 +18,7 @@ import math
 import re
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -48,6 +49,7 @@ class AsrOptions:
     cpu_threads: int = 0
     beam_size: int = 5
     bias: bool = True
+    grammar_weight: float = 0.5   # n-best bonus for a hypothesis a strict grammar spells
     no_speech_threshold: float = 0.6
     hotwords: str = ""         # faster-whisper prompt hint; off by default (tiny.en hallucinates)
     context: str = "fit"       # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S; "full": Whisper's 30 s
@@ -63,11 +65,17 @@ class DomainRescorer:
     sentences after the speech (measured in README "ASR biasing"); re-ranking cannot add words.
     """
 
-    def __init__(self, model, tokenizer, vocabulary: frozenset[str], weight: float = BIAS_WEIGHT):
+    def __init__(self, model, tokenizer, vocabulary: frozenset[str], weight: float = BIAS_WEIGHT,
+                 spelled: Callable[[str], bool] | None = None, grammar_weight: float = 0.0):
         self._model = model
         self._tokenizer = tokenizer
         self.vocabulary = vocabulary
         self.weight = weight
+        # A grammar-defined domain (grammar: strict) understands only what its templates spell:
+        # among hypotheses Whisper finds about as likely, the one the grammar spells is the one
+        # that can be acted on ("ice to mocha" vs "iced mocha").
+        self.spelled = spelled
+        self.grammar_weight = grammar_weight
         self.last_choice: int = 0
 
     def __getattr__(self, name):
@@ -75,6 +83,10 @@ class DomainRescorer:
 
     def share(self, text: str) -> float:
         return vocabulary_share(text, self.vocabulary)
+
+    def bonus(self, text: str) -> float:
+        grammar = self.grammar_weight if self.spelled is not None and self.grammar_weight and self.spelled(text) else 0.0
+        return self.weight * self.share(text) + grammar
 
     def generate(self, encoder_output, prompts, **kwargs):
         beam = kwargs.get("beam_size", 1)
@@ -84,7 +96,7 @@ class DomainRescorer:
         result = self._model.generate(encoder_output, prompts, **kwargs)[0]
         ranked = sorted(
             range(len(result.sequences_ids)),
-            key=lambda i: -(result.scores[i] + self.weight * self.share(self._tokenizer.decode(result.sequences_ids[i]))),
+            key=lambda i: -(result.scores[i] + self.bonus(self._tokenizer.decode(result.sequences_ids[i]))),
         )
         self.last_choice = ranked[0]
         return [_Reordered(result, ranked)]
@@ -156,7 +168,13 @@ class WhisperAsr:
         self.model_name = options.model
         self.hotwords = options.hotwords or None
         if options.bias and domain is not None:
-            self.model.model = DomainRescorer(self.model.model, self.model.hf_tokenizer, domain_vocabulary(domain))
+            spelled = None
+            if domain.grammar == "strict":
+                from stages.nlu.grammar import TemplateGrammar
+
+                spelled = TemplateGrammar(domain).spells
+            self.model.model = DomainRescorer(self.model.model, self.model.hf_tokenizer, domain_vocabulary(domain),
+                                              spelled=spelled, grammar_weight=options.grammar_weight)
         self._lock = threading.Lock()   # one decode at a time per model object
         self._early: dict[bytes, concurrent.futures.Future] = {}
         self._early_lock = threading.Lock()

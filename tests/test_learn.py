@@ -198,7 +198,7 @@ def reader():
 
     domain = load_domain("home")
     types = domain.slot_types
-    examples = UtteranceGenerator(domain).examples(random.Random(5), per_intent=30, include_ood=True)
+    examples = UtteranceGenerator(domain).examples(random.Random(5), per_intent=120, include_ood=True)
     words = tuple(TurnWords(text=e.text.lower(), meant_act=e.intent if e.intent in domain.intents else "__ood__",
                             meant_kinds=frozenset(types.get(s, s) for _a, _b, s in e.spans)) for e in examples)
     fs = _feature_set(words, Embedder())

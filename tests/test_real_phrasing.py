@@ -53,7 +53,8 @@ def test_generation_covers_every_template_not_just_the_first(tmp_path):
     # 81 templates: the old generator's cap taught only the first few of them.
     samples = [f"[i want, i'd like, give me] [a, ] {{size}} {{drink}} number {n}" for n in range(81)]
     d = _grammar_domain(tmp_path, samples)
-    examples = UtteranceGenerator(d).examples(random.Random(0), per_intent=160, include_ood=False)
+    examples = UtteranceGenerator(d).examples(random.Random(0), per_intent=160, include_ood=False,
+                                              max_per_intent=600)
     orders = [e.text for e in examples if e.intent == "Order"]
     seen = {int(re.search(r"number (\d+)", t).group(1)) for t in orders}
     assert seen == set(range(81))
@@ -185,3 +186,66 @@ def test_cli_reports_a_corpus(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "assistant", "nlu", "eval", "home", "--corpus", str(tmp_path / "none.jsonl")],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "none.jsonl" in bad.stderr
+
+
+# the spec's templates as a grammar -----------------------------------------------------------
+
+def test_templates_place_slots_for_names_never_seen():
+    from stages.nlu.grammar import TemplateGrammar
+
+    g = TemplateGrammar(load_domain("home"))
+    p = g.parse("PlayMusic", "olly play hey jude by the beatles now")
+    said = "olly play hey jude by the beatles now"
+    assert [(said[a:b], s) for a, b, s in p.spans] == [("hey jude", "song"), ("the beatles", "artist")]
+    # a listed name decides between "play {song}" and "play {artist}"
+    p = g.parse("PlayMusic", "play queen")
+    assert [s for _a, _b, s in p.spans] == ["artist"]
+    # a builtin slot must be nothing but its value: "tomorrow in miami" is no date
+    assert g.parse("GetWeather", "will it rain tomorrow in miami") is None
+    assert g.parse("GetWeather", "will it rain tomorrow").spans == ((13, 21, "date"),)
+
+
+def test_a_strict_grammar_spells_its_literal_catalogs_only():
+    from stages.nlu.grammar import TemplateGrammar
+
+    d = load_domain("coffee")
+    assert d.grammar == "strict"
+    g = TemplateGrammar(d)
+    assert g.spells("Can I have a medium double shot Americano?")
+    assert not g.spells("Please may I have noodle soup with milk and bread.")
+    p = g.parse("orderBeverage", "i want a large latte with some milk")
+    said = "i want a large latte with some milk"
+    assert {s: said[a:b] for a, b, s in p.spans} == {"size": "large", "beverage": "latte", "milkAmount": "some milk"}
+
+
+def test_the_recognizer_prefers_what_a_strict_grammar_spells():
+    from types import SimpleNamespace
+
+    from stages.asr import DomainRescorer
+
+    texts = ["can i have an ice to mocha", "can i have a medium latte"]
+    result = SimpleNamespace(sequences_ids=[[0], [1]], sequences=[["a"], ["b"]], scores=[-0.30, -0.45],
+                             no_speech_prob=0.0)
+    model = SimpleNamespace(generate=lambda *a, **k: [result])
+    tokenizer = SimpleNamespace(decode=lambda ids: texts[ids[0]])
+    vocabulary = frozenset("can i have a an medium latte mocha".split())
+    plain = DomainRescorer(model, tokenizer, vocabulary, weight=0.0)
+    plain.generate(None, [[1]], beam_size=2)
+    assert plain.last_choice == 0
+    grammar = DomainRescorer(model, tokenizer, vocabulary, weight=0.0, spelled=lambda t: t.endswith("latte"),
+                             grammar_weight=0.5)
+    grammar.generate(None, [[1]], beam_size=2)
+    assert grammar.last_choice == 1
+
+
+@pytest.mark.models
+def test_a_coffee_order_outside_the_grammar_is_declined(config):
+    from assistant.runner import Assistant
+
+    coffee = Assistant(config.with_overrides({"session.domain": "coffee"}))
+    s = coffee.new_session("coffee")
+    t = say(coffee, s, "can i have a medium double shot americano")
+    assert t.outcome.intent == "orderBeverage"
+    assert dict(t.outcome.args) == {"size": "medium", "numberOfShots": "double_shot", "beverage": "americano"}
+    t = say(coffee, coffee.new_session("ood"), "please may i have noodle soup with milk and bread")
+    assert t.outcome.reply_type == "out_of_domain"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
 from sim.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
+from stages.nlu.text import prepare
 from stages.normalize import BUILTIN_WORDS, normalize, tokens
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ TAIL_WORDS = tuple(sorted({*SUFFIXES, "now", "please", "thanks", "for me please"
 _LEAD = "(?:(?:" + "|".join(re.escape(w) for w in LEAD_WORDS) + r")\s+){0,2}"
 _TAIL = "(?:(?:" + "|".join(re.escape(w) for w in TAIL_WORDS) + r")\s+){0,2}"
 _WILD = r"[^\s].*?"
+# An unknown name may hold these even when the intent's templates use them ("the beatles",
+# "let it be"); any other word of the templates ("turn", "play") means the match is wrong.
+FUNCTION_WORDS = frozenset("a an the my our your of in on at to for by from with and or me i you it is be this that".split())
+PRONOUNS = frozenset("it them that this those these there".split())
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,11 @@ class TemplateGrammar:
                 alternatives.append(_WILD)
             self._slot_patterns[name] = "(?:" + "|".join(alternatives) + ")"
         self._rules: dict[str, list[tuple[str, re.Pattern]]] = {}
+        self._own_words: dict[str, frozenset[str]] = {}
         for intent in domain.intents.values():
             self._rules[intent.name] = [r for t in intent.samples for r in self._compile(intent, t)]
+            words = {w for t in intent.samples for w in re.findall(r"[a-z']+", SLOT_REF.sub(" ", t.lower()))}
+            self._own_words[intent.name] = frozenset(words - FUNCTION_WORDS)
 
     def _compile(self, intent: IntentSpec, template: str) -> list[tuple[str, re.Pattern]]:
         try:
@@ -64,6 +72,12 @@ class TemplateGrammar:
         except re.error as err:   # a slot named twice in one template, in two alternatives
             log.debug("template %r of %s not used as grammar: %s", template, intent.name, err)
             return []
+
+    def spells(self, text: str) -> bool:
+        """Whether some intent's template matches ``text`` (raw words, as a recognizer writes
+        them: case and punctuation do not matter)."""
+        said = prepare(text, True)
+        return any(self.parse(intent, said) is not None for intent in self._rules)
 
     def parse(self, intent: str, text: str) -> GrammarParse | None:
         """The template of ``intent`` that matches all of ``text`` with the most of its own words
@@ -90,6 +104,10 @@ class TemplateGrammar:
                 a = m.start(group)
                 spans.append((offset + a, offset + a + len(words), name))
                 if words not in self._known.get(name, ()) and types.get(name) not in BUILTIN_TYPES:
+                    said = set(words.lower().split())
+                    if said & PRONOUNS or said & self._own_words.get(intent, frozenset()):
+                        spans = None   # "turn them off" is no room "turn" and device "them"
+                        break
                     wild += len(words)
             if spans is None:
                 continue

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from assistant.errors import InputError, UserError
 from sim.domain import OOD_INTENT, Domain, load_domain
-from sim.utterances import Example, UtteranceGenerator
+from sim.utterances import MAX_PER_INTENT, Example, UtteranceGenerator
 from stages.nlu.corpora import CorpusItem, labels_of, read_domain_corpus, read_slurp, read_snips, stratified_folds
 from stages.nlu.evaluate import evaluate, merge_results
 from stages.nlu.model import TRAINER_VERSION, SpacyNlu, TrainConfig
@@ -77,7 +77,8 @@ def spec_training_examples(domain: Domain) -> list[Example]:
     commands again with other values in their slots."""
     gen = UtteranceGenerator(domain, unlisted_p=UNLISTED_P)
     real = real_examples(domain)
-    return (gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT) + real * REAL_REPEAT
+    return (gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT, max_per_intent=MAX_PER_INTENT)
+            + real * REAL_REPEAT
             + refilled_examples(gen, real, random.Random(GENERATION_SEED), REFILLS))
 
 

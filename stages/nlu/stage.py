@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from assistant.records import IntentScore, Interpretation, Slot, Transcript
-from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
+from sim.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
 from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
 from stages.nlu.model import SpacyNlu, TrainConfig
@@ -91,6 +91,9 @@ class NluStage:
         nbest = tuple(IntentScore(i, round(s, 4)) for i, s in pred.intents[:NBEST])
         top, score = pred.intents[0]
         now = ctx.now if ctx is not None else None
+        pending = getattr(getattr(ctx, "dialogue", None), "pending", None)
+        if pending is not None:
+            top, score = self._answer_to(pending, pred.intents, top, score)
         slots = []
         for a, b, label in self._with_grammar(top, pred.text, pred.spans):
             slot_type = self._types.get(label, label)
@@ -98,7 +101,7 @@ class NluStage:
             value = normalize(slot_type, words, now, context=pred.text) if slot_type in BUILTIN_TYPES else words
             slots.append(Slot(name=label, text=words, value=value, type=slot_type, start=a, end=b))
         slots.extend(self._dates_inside_times(top, slots, now, pred.text))
-        slots.extend(self._untagged_builtins(top, slots, now, pred.text))
+        slots.extend(self._untagged_builtins(top, slots, now, pred.text, pending))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score < self.options.ood_threshold
         if self.domain.grammar == "strict" and top in self.domain.intents and not self.domain.intents[top].is_dialogue_act:
@@ -116,7 +119,10 @@ class NluStage:
         """The tagger's spans, or where one of the intent's templates matches the whole request,
         the template's: its slots are where the template says. A span the tagger found with the
         same words keeps the tagger's label (it has seen names; the template has not)."""
-        parse = self._grammar.parse(intent, text) if self._grammar is not None else None
+        spec = self.domain.intents.get(intent)
+        if self._grammar is None or spec is None or spec.is_dialogue_act:
+            return spans        # bare answers are a slot or two in any words: the tagger's job
+        parse = self._grammar.parse(intent, text)
         if parse is None:
             return spans
         own = set(self.domain.intents[intent].slots)
@@ -153,15 +159,34 @@ class NluStage:
                 return [Slot(name=free[0], text=words, value=day, type="date", start=start, end=start + len(words))]
         return []
 
-    def _untagged_builtins(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:
+    def _answer_to(self, pending, intents, top: str, score: float) -> tuple[str, float]:
+        """While a question waits for its answer, a short reply the classifier doubts is more
+        likely that answer than a new request from another domain ("four people" after "for
+        how many?"): the best dialogue act of the n-best wins over the out-of-domain class."""
+        if top != OOD_INTENT and score >= self.options.ood_threshold:
+            return top, score
+        for intent, p in intents[:NBEST]:
+            if intent in DIALOGUE_INTENTS:
+                return intent, max(p, self.options.ood_threshold)
+        return top, score
+
+    def _untagged_builtins(self, intent: str, slots: list[Slot], now, text: str, pending=None) -> list[Slot]:
         """Days and times the tagger left out ("will it rain | tomorrow | in miami"): for each
         empty date or time slot of the intent, the longest run of untagged words that is
-        nothing but such a value. Values have a grammar; names do not, so only these."""
+        nothing but such a value. Values have a grammar; names do not, so only these. A bare
+        answer looks for the builtin value the pending question asks for ("four | people")."""
         spec = self.domain.intents.get(intent)
         if spec is None:
             return []
         filled = {s.name for s in slots}
-        free = [(n, sl.type) for n, sl in spec.slots.items() if sl.type in FALLBACK_TYPES and n not in filled]
+        types = FALLBACK_TYPES
+        if intent == "Inform" and pending is not None and pending.slot:
+            asked = self.domain.intents.get(pending.intent)
+            asked_type = asked.slots[pending.slot].type if asked and pending.slot in asked.slots else None
+            if asked_type not in BUILTIN_TYPES or slots:
+                return []
+            types = (asked_type,)
+        free = [(n, sl.type) for n, sl in spec.slots.items() if sl.type in types and n not in filled]
         if not free:
             return []
         taken = [(s.start, s.end) for s in slots]

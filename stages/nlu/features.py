@@ -6,8 +6,9 @@
   so a tagger trained on a few thousand sentences still knows that an unseen word is a
   country or a singer. Cost: one table read per process, then a dictionary look-up per word
   (new words: the word-piece tokenizer, ~50 µs). No transformer runs.
-* **Sentence embeddings**: the full MiniLM forward pass (mean-pooled), ~15 ms per utterance on
-  2 cores — for intent classification on small corpora (see ``TrainConfig.sentence_embeddings``).
+* **Sentence embeddings**: the full MiniLM forward pass, mean-pooled, with its linear layers
+  quantized to int8 (dynamic quantization): ~4 ms per utterance on one thread against ~12 ms
+  in float32, the same vectors in training and in use (see ``TrainConfig.sentence_embeddings``).
 
 Neither stores weights in the trained model: the layers read the installed package, so the
 spaCy model folder stays small and loads without pickle.
@@ -15,6 +16,7 @@ spaCy model folder stays small and loads without pickle.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import numpy as np
@@ -71,3 +73,63 @@ def word_vectors(words) -> np.ndarray:
     if not words:
         return np.zeros((0, WORD_DIM), dtype=np.float32)
     return np.stack([word_vector(w) for w in words])
+
+
+_encoder = None
+_encoder_lock = threading.Lock()
+_BATCH = 64
+
+
+def _load_encoder():
+    global _encoder
+    with _encoder_lock:
+        if _encoder is None:
+            import warnings
+
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            from assistant.models import minilm_model
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+            torch.set_num_threads(1)    # short inputs: a second thread only contends (assistant.embeddings)
+            path = minilm_model()
+            model = AutoModel.from_pretrained(str(path)).eval()
+            with warnings.catch_warnings():   # the eager quantization API is deprecated, not gone
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            _encoder = (AutoTokenizer.from_pretrained(str(path)), model)
+            log.info("loaded the int8 MiniLM sentence encoder from %s", path)
+    return _encoder
+
+
+def sentence_embeddings(texts) -> np.ndarray:
+    """(len(texts), 384) float32, unit length: mean-pooled int8 MiniLM."""
+    import torch
+
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, WORD_DIM), dtype=np.float32)
+    tokenizer, model = _load_encoder()
+    # Training embeds thousands of texts at once: sorted by length (little padding) and on
+    # every core; a single request keeps to one thread.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    threads = torch.get_num_threads()
+    if len(texts) > _BATCH:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out = np.zeros((len(texts), WORD_DIM), dtype=np.float32)
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(texts), _BATCH):
+                rows = order[i:i + _BATCH]
+                batch = tokenizer([texts[j] for j in rows], padding=True, truncation=True, max_length=128,
+                                  return_tensors="pt")
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                out[rows] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    return out

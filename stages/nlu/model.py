@@ -27,7 +27,7 @@ def registry_architecture(name: str):
     return registry.architectures(name)
 
 META_FILE = "assistant_nlu.json"
-TRAINER_VERSION = 3
+TRAINER_VERSION = 4
 PREDICTION_CACHE = 8192      # predictions kept per loaded model (a few MB)
 
 
@@ -164,11 +164,11 @@ _SENTENCE_CACHE_MAX = 100_000
 
 
 def sentence_vectors(texts: Sequence[str]):
-    """MiniLM embeddings (scaled to unit variance per dimension), cached by text: training
-    sees every text once per epoch."""
+    """MiniLM embeddings (int8, see stages/nlu/features.py; scaled to unit variance per
+    dimension), cached by text: training sees every text once per epoch."""
     import numpy as np
 
-    from assistant.embeddings import embed
+    from stages.nlu.features import sentence_embeddings as embed
 
     missing = [t for t in dict.fromkeys(texts) if t not in _SENTENCE_CACHE]
     if missing:

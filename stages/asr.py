@@ -8,6 +8,10 @@ replays repeat exactly.
 By default the encoder sees a fitted window (the audio padded with silence to at least 15 s)
 instead of Whisper's 30 s: about twice as fast on commands, same word error rate on the
 bundled and real clips (README "ASR speed"). A decode that loops is redone with the full window.
+
+Audio longer than one window (a long turn, an hour-long file) is decoded in pieces of at most
+``WINDOW_S``, each cut at the quietest moment near its end, so tokens per decode stay under
+Whisper's 448 and memory does not grow with the length (README "Recorded sessions").
 """
 from __future__ import annotations
 
@@ -40,6 +44,11 @@ CONTEXT_MIN_S = 15.0  # shorter windows cost accuracy: tiny.en was trained on 30
 FRAMES_PER_S = 100    # Whisper's log-mel frames per second
 TOKENS_BASE, TOKENS_PER_S = 12, 8.0   # every decode stops here (see max_tokens)
 COMPRESSION_LIMIT = 2.4
+WINDOW_S = 28.0       # longest piece decoded at once: + CONTEXT_PAD_S it fits Whisper's 30 s window
+CUT_SEARCH_S = 8.0    # a piece ends at the quietest moment of its last CUT_SEARCH_S seconds
+LAST_MIN_S = 2.0      # ... but not so late that the next (last) piece is a sliver
+CUT_FRAME = 160       # 10 ms energy frames, smoothed over CUT_SMOOTH of them (a pause, not a plosive)
+CUT_SMOOTH = 30
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,31 @@ def fitted_window_s(n_samples: int) -> int:
     return min(30, math.ceil(max(n_samples / PIPELINE_RATE + CONTEXT_PAD_S, CONTEXT_MIN_S)))
 
 
+def windows(n_samples: int, samples: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(start, end) sample ranges covering the audio, each at most ``WINDOW_S`` long, cut where
+    the (smoothed) energy is lowest: between phrases, not inside a word. Deterministic."""
+    limit = int(WINDOW_S * PIPELINE_RATE)
+    out, start = [], 0
+    while n_samples - start > limit:
+        lo = start + limit - int(CUT_SEARCH_S * PIPELINE_RATE)
+        hi = min(start + limit, n_samples - int(LAST_MIN_S * PIPELINE_RATE))
+        cut = hi if samples is None else lo + _quietest(samples[lo:hi])
+        out.append((start, cut))
+        start = cut
+    out.append((start, n_samples))
+    return out
+
+
+def _quietest(x: np.ndarray) -> int:
+    """Offset (samples) of the middle of the quietest stretch of ``x``."""
+    frames = len(x) // CUT_FRAME
+    if frames <= CUT_SMOOTH:
+        return len(x)
+    energy = np.square(x[: frames * CUT_FRAME].astype(np.float64)).reshape(frames, CUT_FRAME).mean(axis=1)
+    smooth = np.convolve(energy, np.ones(CUT_SMOOTH) / CUT_SMOOTH, mode="valid")
+    return (int(np.argmin(smooth)) + CUT_SMOOTH // 2) * CUT_FRAME
+
+
 def max_tokens(seconds: float) -> int:
     """A generous ceiling on tokens for this much speech (people say at most ~5 tokens a
     second); reaching it means the decoder is looping."""
@@ -185,7 +219,8 @@ class WhisperAsr:
 
     @staticmethod
     def _key(samples: np.ndarray, strip_words: tuple[str, ...]) -> bytes:
-        digest = hashlib.blake2b(np.ascontiguousarray(samples, dtype=np.float32).tobytes(), digest_size=16)
+        # hashed in place (.data): tobytes() would copy a long turn's samples
+        digest = hashlib.blake2b(np.ascontiguousarray(samples, dtype=np.float32).data, digest_size=16)
         digest.update("|".join(strip_words).encode())
         return digest.digest()
 
@@ -206,7 +241,9 @@ class WhisperAsr:
                     del self._early[k]
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-early")
-            self._early[key] = self._pool.submit(self._transcribe, samples.copy(), strip_words)
+            # a read-only array (every Audio's) cannot change under the decode: no copy needed
+            mine = samples if not samples.flags.writeable else samples.copy()
+            self._early[key] = self._pool.submit(self._transcribe, mine, strip_words)
 
     def prefetch_utterance(self, utterance: Utterance) -> None:
         """:meth:`prefetch` of a command a later turn will run, keyed as :meth:`run` asks."""
@@ -224,21 +261,18 @@ class WhisperAsr:
     def _transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
         if len(samples) < PIPELINE_RATE // 10:   # under 100 ms: nothing a person said
             return Transcript(text="", model=self.model_name, no_speech_prob=1.0)
+        segments, offsets = [], []     # offsets: where each segment's piece starts (s)
         with self._lock:
-            segments = None
-            if self.options.context == "fit":
-                segments = self._decode(samples, fitted_window_s(len(samples)))
-                if _degenerate(segments, len(samples) / PIPELINE_RATE):
-                    self.fallbacks += 1
-                    log.debug("fitted window looped (%r); decoding the full window", segments[0].text[:60])
-                    segments = None
-            if segments is None:
-                segments = self._decode(samples, None)
-        kept = [s for s in segments if not (s.no_speech_prob > self.options.no_speech_threshold
-                                            and s.avg_logprob < -0.5)]
-        words = tuple(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+            for a, b in windows(len(samples), samples):
+                piece = self._decode_piece(samples[a:b])
+                segments += piece
+                offsets += [a / PIPELINE_RATE] * len(piece)
+        kept = [(s, at) for s, at in zip(segments, offsets)
+                if not (s.no_speech_prob > self.options.no_speech_threshold and s.avg_logprob < -0.5)]
+        words = tuple(Word(w.word.strip(), round(float(w.start) + at, 3), round(float(w.end) + at, 3),
                            round(float(w.probability), 4))
-                      for s in kept for w in (s.words or ()) if w.word.strip())
+                      for s, at in kept for w in (s.words or ()) if w.word.strip())
+        kept = [s for s, _at in kept]
         text = " ".join(s.text.strip() for s in kept).strip()
         if strip_words:
             text, words = _strip_leading(text, words, strip_words)
@@ -253,6 +287,16 @@ class WhisperAsr:
             compression_ratio=round(float(max(s.compression_ratio for s in kept)), 3),
             model=self.model_name,
         )
+
+    def _decode_piece(self, samples: np.ndarray) -> list:
+        """Segments of one piece of at most ``WINDOW_S`` (under the lock)."""
+        if self.options.context == "fit":
+            segments = self._decode(samples, fitted_window_s(len(samples)))
+            if not _degenerate(segments, len(samples) / PIPELINE_RATE):
+                return segments
+            self.fallbacks += 1
+            log.debug("fitted window looped (%r); decoding the full window", segments[0].text[:60])
+        return self._decode(samples, None)
 
     def _decode(self, samples: np.ndarray, window_s: int | None) -> list:
         """Decode with the full 30 s window (``window_s`` None) or a fitted one."""

@@ -105,31 +105,40 @@ def _load_encoder():
     return _encoder
 
 
-def sentence_embeddings(texts) -> np.ndarray:
-    """(len(texts), 384) float32, unit length: mean-pooled int8 MiniLM."""
+def sentence_embeddings(texts, exact: bool = True) -> np.ndarray:
+    """(len(texts), 384) float32, unit length: mean-pooled int8 MiniLM.
+
+    ``exact``: each text encoded on its own. Dynamic quantization scales activations per call,
+    so in a batch a text's vector depends (slightly) on the texts beside it; what the assistant
+    hears must not, or replay and a simulation with any number of workers would disagree.
+    Training passes False: thousands of texts, sorted by length and batched on every core."""
     import torch
 
     texts = list(texts)
     if not texts:
         return np.zeros((0, WORD_DIM), dtype=np.float32)
     tokenizer, model = _load_encoder()
-    # Training embeds thousands of texts at once: sorted by length (little padding) and on
-    # every core; a single request keeps to one thread.
+    if exact:
+        return np.stack([_encode(tokenizer, model, [t])[0] for t in texts])
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     threads = torch.get_num_threads()
-    if len(texts) > _BATCH:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
     out = np.zeros((len(texts), WORD_DIM), dtype=np.float32)
     try:
-        with torch.inference_mode():
-            for i in range(0, len(texts), _BATCH):
-                rows = order[i:i + _BATCH]
-                batch = tokenizer([texts[j] for j in rows], padding=True, truncation=True, max_length=128,
-                                  return_tensors="pt")
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                out[rows] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+        for i in range(0, len(texts), _BATCH):
+            rows = order[i:i + _BATCH]
+            out[rows] = _encode(tokenizer, model, [texts[j] for j in rows])
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+def _encode(tokenizer, model, texts: list[str]) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)

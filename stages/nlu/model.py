@@ -159,26 +159,27 @@ def build_tok2vec(width: int, depth: int, embed_size: int, window_size: int, max
 
 
 SENTENCE_DIM = 384
-_SENTENCE_CACHE: dict[str, object] = {}
+_SENTENCE_CACHE: dict[tuple[bool, str], object] = {}
 _SENTENCE_CACHE_MAX = 100_000
 
 
-def sentence_vectors(texts: Sequence[str]):
+def sentence_vectors(texts: Sequence[str], exact: bool = True):
     """MiniLM embeddings (int8, see stages/nlu/features.py; scaled to unit variance per
-    dimension), cached by text: training sees every text once per epoch."""
+    dimension), cached by text and mode: training sees every text once per epoch, and a
+    batched training vector never stands in for the exact one."""
     import numpy as np
 
     from stages.nlu.features import sentence_embeddings as embed
 
-    missing = [t for t in dict.fromkeys(texts) if t not in _SENTENCE_CACHE]
+    missing = [t for t in dict.fromkeys(texts) if (exact, t) not in _SENTENCE_CACHE]
     if missing:
         if len(_SENTENCE_CACHE) + len(missing) > _SENTENCE_CACHE_MAX:
             _SENTENCE_CACHE.clear()
-        for t, v in zip(missing, embed(missing) * np.float32(SENTENCE_DIM ** 0.5)):
-            _SENTENCE_CACHE[t] = v
+        for t, v in zip(missing, embed(missing, exact=exact) * np.float32(SENTENCE_DIM ** 0.5)):
+            _SENTENCE_CACHE[(exact, t)] = v
     if not texts:
         return np.zeros((0, SENTENCE_DIM), dtype="float32")
-    return np.stack([_SENTENCE_CACHE[t] for t in texts])
+    return np.stack([_SENTENCE_CACHE[(exact, t)] for t in texts])
 
 
 @registry_architecture("assistant.SentenceEmbedding.v1")
@@ -187,7 +188,8 @@ def build_sentence_embedding():
     from thinc.api import Model
 
     def forward(model, docs, is_train):
-        Y = model.ops.asarray2f(sentence_vectors([d.text for d in docs]))
+        # training batches for speed; anything else encodes each text exactly (features.py)
+        Y = model.ops.asarray2f(sentence_vectors([d.text for d in docs], exact=not is_train))
         return Y, lambda dY: []
 
     return Model("sentence_embedding", forward, dims={"nO": SENTENCE_DIM})

@@ -5,9 +5,10 @@ per-word probabilities). Segments Whisper itself thinks are silence are dropped,
 does not become "You". Decoding is deterministic (temperature 0, no sampling fallback) so that
 replays repeat exactly.
 
-By default the encoder sees a fitted window (the audio padded with silence to at least 15 s)
-instead of Whisper's 30 s: about twice as fast on commands, same word error rate on the
-bundled and real clips (README "ASR speed"). A decode that loops is redone with the full window.
+By default the encoder sees a fitted window (the audio padded with silence to 15 s) instead of
+Whisper's 30 s: about twice as fast on commands, same word error rate on the bundled and real
+clips (README "ASR speed"); audio over ``FIT_MAX_S`` gets the full window. A decode that loops
+is redone with the full window.
 
 Audio longer than one window (a long turn, an hour-long file) is decoded in pieces of at most
 ``WINDOW_S``, each cut at the quietest moment near its end, so tokens per decode stay under
@@ -16,6 +17,7 @@ Whisper's 448 and memory does not grow with the length (README "Recorded session
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 import math
@@ -41,12 +43,17 @@ EARLY_KEPT = 4      # prefetched transcripts kept waiting for their turn
 CONTEXTS = ("fit", "full")
 CONTEXT_PAD_S = 1.0   # silence the fitted encoder window keeps after the audio (see README "ASR speed")
 CONTEXT_MIN_S = 15.0  # shorter windows cost accuracy: tiny.en was trained on 30 s ones
+# Longer audio gets the full window: on 20 s of dense speech the fitted 22 s window ended the
+# decode at its edge two sentences early (the full one heard them), and at that length it saves little.
+FIT_MAX_S = CONTEXT_MIN_S - CONTEXT_PAD_S
 FRAMES_PER_S = 100    # Whisper's log-mel frames per second
 TOKENS_BASE, TOKENS_PER_S = 12, 8.0   # every decode stops here (see max_tokens)
 COMPRESSION_LIMIT = 2.4
 WINDOW_S = 28.0       # longest piece decoded at once: + CONTEXT_PAD_S it fits Whisper's 30 s window
 CUT_SEARCH_S = 8.0    # a piece ends at the quietest moment of its last CUT_SEARCH_S seconds
 LAST_MIN_S = 2.0      # ... but not so late that the next (last) piece is a sliver
+MAX_WORD_S = 3.0      # a word this long in a piece of long audio is speech the decode skipped…
+MIN_ADVANCE_S = 5.0   # … and is decoded again in the next piece, when at least this far in
 CUT_FRAME = 160       # 10 ms energy frames, smoothed over CUT_SMOOTH of them (a pause, not a plosive)
 CUT_SMOOTH = 30
 
@@ -61,7 +68,7 @@ class AsrOptions:
     grammar_weight: float = 0.5   # n-best bonus for a hypothesis a strict grammar spells
     no_speech_threshold: float = 0.6
     hotwords: str = ""         # faster-whisper prompt hint; off by default (tiny.en hallucinates)
-    context: str = "fit"       # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S; "full": Whisper's 30 s
+    context: str = "fit"       # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S (up to FIT_MAX_S of audio); "full": Whisper's 30 s
     decode_ahead: bool = True  # replay: recognize the next command while this turn is answered
 
 
@@ -127,19 +134,39 @@ def fitted_window_s(n_samples: int) -> int:
     return min(30, math.ceil(max(n_samples / PIPELINE_RATE + CONTEXT_PAD_S, CONTEXT_MIN_S)))
 
 
-def windows(n_samples: int, samples: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """(start, end) sample ranges covering the audio, each at most ``WINDOW_S`` long, cut where
-    the (smoothed) energy is lowest: between phrases, not inside a word. Deterministic."""
+def next_cut(n_samples: int, start: int, samples: np.ndarray | None = None) -> int:
+    """Where the piece starting at ``start`` ends: the end of the audio, or at most ``WINDOW_S``
+    on, where the (smoothed) energy is lowest: between phrases, not inside a word."""
     limit = int(WINDOW_S * PIPELINE_RATE)
+    if n_samples - start <= limit:
+        return n_samples
+    lo = start + limit - int(CUT_SEARCH_S * PIPELINE_RATE)
+    hi = min(start + limit, n_samples - int(LAST_MIN_S * PIPELINE_RATE))
+    return hi if samples is None else lo + _quietest(samples[lo:hi])
+
+
+def windows(n_samples: int, samples: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(start, end) of the pieces covering the audio when no decode skips (see ``_cut_at_skip``)."""
     out, start = [], 0
-    while n_samples - start > limit:
-        lo = start + limit - int(CUT_SEARCH_S * PIPELINE_RATE)
-        hi = min(start + limit, n_samples - int(LAST_MIN_S * PIPELINE_RATE))
-        cut = hi if samples is None else lo + _quietest(samples[lo:hi])
-        out.append((start, cut))
-        start = cut
-    out.append((start, n_samples))
+    while start < n_samples:
+        end = next_cut(n_samples, start, samples)
+        out.append((start, end))
+        start = end
     return out
+
+
+def _cut_at_skip(segments: list) -> tuple[list, float | None]:
+    """Whisper sometimes ends a decode early, stretching one word over the speech it skipped
+    (" and" from 13.4 s to the window's end, two sentences unheard). Such a piece keeps what came
+    before that word, and the next piece starts at it: (segments kept, seconds to resume at)."""
+    for i, seg in enumerate(segments):
+        for j, w in enumerate(seg.words or ()):
+            if w.end - w.start > MAX_WORD_S and w.start >= MIN_ADVANCE_S:
+                kept = list(seg.words[:j])
+                head = [dataclasses.replace(seg, text="".join(x.word for x in kept), words=kept,
+                                            end=kept[-1].end)] if kept else []
+                return segments[:i] + head, float(w.start)
+    return segments, None
 
 
 def _quietest(x: np.ndarray) -> int:
@@ -262,11 +289,18 @@ class WhisperAsr:
         if len(samples) < PIPELINE_RATE // 10:   # under 100 ms: nothing a person said
             return Transcript(text="", model=self.model_name, no_speech_prob=1.0)
         segments, offsets = [], []     # offsets: where each segment's piece starts (s)
+        n, start = len(samples), 0
         with self._lock:
-            for a, b in windows(len(samples), samples):
-                piece = self._decode_piece(samples[a:b])
+            while start < n:
+                end = next_cut(n, start, samples)
+                piece = self._decode_piece(samples[start:end])
+                resume = None
+                if n > WINDOW_S * PIPELINE_RATE:     # commands decode as they always have
+                    piece, resume = _cut_at_skip(piece)
                 segments += piece
-                offsets += [a / PIPELINE_RATE] * len(piece)
+                offsets += [start / PIPELINE_RATE] * len(piece)
+                again = start + int(resume * PIPELINE_RATE) if resume is not None else end
+                start = again if again < end else end
         kept = [(s, at) for s, at in zip(segments, offsets)
                 if not (s.no_speech_prob > self.options.no_speech_threshold and s.avg_logprob < -0.5)]
         words = tuple(Word(w.word.strip(), round(float(w.start) + at, 3), round(float(w.end) + at, 3),
@@ -290,7 +324,7 @@ class WhisperAsr:
 
     def _decode_piece(self, samples: np.ndarray) -> list:
         """Segments of one piece of at most ``WINDOW_S`` (under the lock)."""
-        if self.options.context == "fit":
+        if self.options.context == "fit" and len(samples) <= FIT_MAX_S * PIPELINE_RATE:
             segments = self._decode(samples, fitted_window_s(len(samples)))
             if not _degenerate(segments, len(samples) / PIPELINE_RATE):
                 return segments

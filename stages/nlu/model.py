@@ -27,7 +27,7 @@ def registry_architecture(name: str):
     return registry.architectures(name)
 
 META_FILE = "assistant_nlu.json"
-TRAINER_VERSION = 4
+TRAINER_VERSION = 5
 PREDICTION_CACHE = 8192      # predictions kept per loaded model (a few MB)
 
 
@@ -52,6 +52,9 @@ class TrainConfig:
     # all-MiniLM-L6-v2 sentence embeddings as extra intent features: they carry what a small
     # corpus cannot teach (SLURP), but cost ~15 ms per utterance on 2 cores.
     sentence_embeddings: bool = False
+    # the int8 MiniLM (4 ms a request; a domain spec's model must answer in 10 ms) or the
+    # float32 one (~12 ms; written corpora score ~2 points higher with it on SLURP)
+    int8_sentences: bool = False
     # + a sparse linear model over word uni/bigrams: helps small corpora; its dense Adam update
     # costs time on large ones.
     bow: bool = False
@@ -74,6 +77,7 @@ def _textcat_model(cfg: TrainConfig) -> dict:
     return {
         "@architectures": "assistant.TextCat.v1", "tok2vec": _tok2vec(cfg),
         "sentence_embeddings": cfg.sentence_embeddings, "hidden": cfg.textcat_hidden,
+        "int8_sentences": cfg.int8_sentences,
         "bow": cfg.bow, "cnn": cfg.textcat_cnn or not cfg.sentence_embeddings,
     }
 
@@ -159,37 +163,40 @@ def build_tok2vec(width: int, depth: int, embed_size: int, window_size: int, max
 
 
 SENTENCE_DIM = 384
-_SENTENCE_CACHE: dict[tuple[bool, str], object] = {}
+_SENTENCE_CACHE: dict[tuple[tuple, str], object] = {}
 _SENTENCE_CACHE_MAX = 100_000
 
 
-def sentence_vectors(texts: Sequence[str], exact: bool = True):
+def sentence_vectors(texts: Sequence[str], exact: bool = True, int8: bool = True):
     """MiniLM embeddings (int8, see stages/nlu/features.py; scaled to unit variance per
     dimension), cached by text and mode: training sees every text once per epoch, and a
     batched training vector never stands in for the exact one."""
     import numpy as np
 
-    from stages.nlu.features import sentence_embeddings as embed
+    from assistant.embeddings import embed as embed_float
+    from stages.nlu.features import sentence_embeddings as embed_int8
 
-    missing = [t for t in dict.fromkeys(texts) if (exact, t) not in _SENTENCE_CACHE]
+    kind = ("int8", exact) if int8 else ("float32", True)   # float32 batches are exact enough
+    missing = [t for t in dict.fromkeys(texts) if (kind, t) not in _SENTENCE_CACHE]
     if missing:
         if len(_SENTENCE_CACHE) + len(missing) > _SENTENCE_CACHE_MAX:
             _SENTENCE_CACHE.clear()
-        for t, v in zip(missing, embed(missing, exact=exact) * np.float32(SENTENCE_DIM ** 0.5)):
-            _SENTENCE_CACHE[(exact, t)] = v
+        vectors = embed_int8(missing, exact=exact) if int8 else embed_float(missing)
+        for t, v in zip(missing, vectors * np.float32(SENTENCE_DIM ** 0.5)):
+            _SENTENCE_CACHE[(kind, t)] = v
     if not texts:
         return np.zeros((0, SENTENCE_DIM), dtype="float32")
-    return np.stack([_SENTENCE_CACHE[(exact, t)] for t in texts])
+    return np.stack([_SENTENCE_CACHE[(kind, t)] for t in texts])
 
 
 @registry_architecture("assistant.SentenceEmbedding.v1")
-def build_sentence_embedding():
+def build_sentence_embedding(int8: bool = False):
     """Docs → their all-MiniLM-L6-v2 sentence embedding (fixed: no weights of its own here)."""
     from thinc.api import Model
 
     def forward(model, docs, is_train):
         # training batches for speed; anything else encodes each text exactly (features.py)
-        Y = model.ops.asarray2f(sentence_vectors([d.text for d in docs], exact=not is_train))
+        Y = model.ops.asarray2f(sentence_vectors([d.text for d in docs], exact=not is_train, int8=int8))
         return Y, lambda dY: []
 
     return Model("sentence_embedding", forward, dims={"nO": SENTENCE_DIM})
@@ -197,6 +204,7 @@ def build_sentence_embedding():
 
 @registry_architecture("assistant.TextCat.v1")
 def build_textcat(tok2vec, sentence_embeddings: bool, hidden: int, bow: bool = False, bow_rows: int = 2 ** 16,
+                  int8_sentences: bool = False,
                   cnn: bool = True, nO: int | None = None):
     """Mean- and max-pooled token vectors (⊕ the sentence embedding) → softmax over intents."""
     from functools import partial
@@ -211,9 +219,9 @@ def build_textcat(tok2vec, sentence_embeddings: bool, hidden: int, bow: bool = F
     n_in = 2 * width
     features = pooled
     if sentence_embeddings and not cnn:
-        features, n_in = build_sentence_embedding(), SENTENCE_DIM
+        features, n_in = build_sentence_embedding(int8_sentences), SENTENCE_DIM
     elif sentence_embeddings:
-        features = concatenate(pooled, build_sentence_embedding())
+        features = concatenate(pooled, build_sentence_embedding(int8_sentences))
         n_in += SENTENCE_DIM
     if hidden:
         features = chain(features, Maxout(nO=hidden, nI=n_in, nP=2, normalize=True, dropout=0.0))

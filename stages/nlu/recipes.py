@@ -40,7 +40,7 @@ CALIBRATION_FRACTION = 0.05   # of a corpus, held out to fit the intent temperat
 # "should i wear shorts today" reach GetWeather), slots tagged with MiniLM word vectors among the
 # token features (names no catalog lists); 5 epochs keep home's training within a minute.
 # Measured on real commands (docs/nlu-real-phrasing.md).
-SPEC_CONFIG = TrainConfig(epochs=5, sentence_embeddings=True, ner_word_vectors=True)
+SPEC_CONFIG = TrainConfig(epochs=5, sentence_embeddings=True, int8_sentences=True, ner_word_vectors=True)
 # Written corpora (SNIPS, SLURP): a wider, deeper network; casing kept (a cue for names in
 # written text); MiniLM word vectors; the sentence mean mixed into every token; the MiniLM
 # sentence embedding among the intent features. Measured on SNIPS validate (one run each):

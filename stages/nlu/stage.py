@@ -84,6 +84,18 @@ class NluStage:
         self._literal = {n: bool(c is not None and c.literal)
                          for n, t in self._types.items() for c in [domain.catalog_for(t)]}
 
+    def warm(self) -> None:
+        """Load the pretrained encoders the model reads (MiniLM word pieces, the sentence
+        encoder) and run them once: seconds that would otherwise fall on the first request."""
+        from stages.nlu.features import word_vectors
+        from stages.nlu.model import sentence_vectors
+
+        config = self.model.meta.get("config") or {}
+        if config.get("word_vectors") or config.get("ner_word_vectors"):
+            word_vectors(["warm"])
+        if config.get("sentence_embeddings"):
+            sentence_vectors(["warm up"], int8=bool(config.get("int8_sentences")))
+
     def interpret(self, text: str, ctx=None) -> Interpretation:
         pred = self.model.predict(text)
         if not pred.intents:

@@ -7,7 +7,6 @@ count are converted once, here, to the pipeline rate (16 kHz mono).
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import wave
@@ -24,6 +23,10 @@ PIPELINE_RATE = 16000
 # Below this peak level (about -60 dBFS) a whole file is treated as silence, not speech.
 SILENCE_PEAK = 1e-3
 RAW_SUFFIXES = (".raw", ".pcm")
+BLOCK_S = 1              # files are decoded and resampled this many seconds at a time…
+BLOCK_SAMPLES = 1 << 20  # … but no more samples (all channels) than this at once
+MAX_PREALLOC_S = 4 * 3600   # a length a header claims is allocated up to this; longer grows
+RATES = (1000, 768000)   # sample rates accepted: a damaged header's 1 Hz would resample 16,000-fold
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +56,8 @@ class Audio:
 
     @property
     def peak(self) -> float:
-        return float(np.max(np.abs(self.samples))) if len(self.samples) else 0.0
+        # max and -min: np.abs would copy the samples (230 MB for an hour)
+        return max(float(np.max(self.samples)), -float(np.min(self.samples))) if len(self.samples) else 0.0
 
     def slice(self, start_s: float, end_s: float) -> "Audio":
         a = max(0, int(round(start_s * self.sample_rate)))
@@ -94,93 +98,167 @@ def to_pipeline(samples: np.ndarray, rate: int) -> Audio:
     return Audio(resample(arr, rate, PIPELINE_RATE), PIPELINE_RATE)
 
 
-def _check_wav_complete(path: Path, data: bytes) -> None:
-    """libsndfile reads a truncated WAV without complaint; compare the header with the bytes."""
-    if not data[:4] == b"RIFF" or data[8:12] != b"WAVE":
-        return
+def _check_wav_complete(path: Path) -> None:
+    """libsndfile reads a truncated WAV without complaint; compare the header with the file size.
+    Only the header is read: the file may be an hour long."""
     try:
-        with wave.open(io.BytesIO(data)) as w:
-            declared = w.getnframes() * w.getsampwidth() * w.getnchannels()
-            header_end = data.find(b"data") + 8
-    except (wave.Error, EOFError):
-        return  # not plain PCM; let the decoders judge it
-    available = len(data) - header_end
+        with path.open("rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return
+            f.seek(0)
+            with wave.open(f) as w:
+                declared = w.getnframes() * w.getsampwidth() * w.getnchannels()
+                header_end = f.tell()       # wave stops reading at the start of the data chunk
+    except Exception:   # wave raises several types (Error, EOFError, RuntimeError…) on damaged headers
+        return  # not plain PCM, or not readable as such: let the decoders judge it
+    available = path.stat().st_size - header_end
     if header_end > 8 and available < declared:
         raise InputError(
             path, f"truncated WAV: header declares {declared} bytes of audio, file holds {available}"
         )
 
 
-def _decode_soundfile(data: bytes) -> tuple[np.ndarray, int]:
+class _Sink:
+    """Collects decoded audio block by block as 16 kHz mono float32: each block is checked for
+    NaN/inf, mixed down and resampled (a soxr stream, the same samples as one-shot resampling)
+    into one preallocated buffer. An hour at 44.1 kHz stereo would otherwise be held as several
+    full-length float copies (1.3 GB each for the decoded file alone)."""
+
+    def __init__(self, path: Path, rate: int, frames_hint: int | None = None):
+        if not RATES[0] <= rate <= RATES[1]:
+            raise InputError(path, f"unsupported sample rate {rate} Hz (reads {RATES[0]}–{RATES[1]} Hz)")
+        self.path = path
+        self.n = 0
+        self.total = 0          # input samples seen (all channels), for the NaN/inf count
+        self.bad = 0
+        estimate = int(np.ceil(frames_hint * PIPELINE_RATE / rate)) + 64 if frames_hint else PIPELINE_RATE * 60
+        # a header may lie about the length: trust it up to MAX_PREALLOC_S, grow beyond
+        self._buf = np.empty(min(max(estimate, PIPELINE_RATE), MAX_PREALLOC_S * PIPELINE_RATE), np.float32)
+        self._stream = None
+        if rate != PIPELINE_RATE:
+            import soxr
+
+            self._stream = soxr.ResampleStream(rate, PIPELINE_RATE, 1, dtype="float32", quality="HQ")
+
+    def add(self, block: np.ndarray, last: bool = False) -> None:
+        """``block``: (frames, channels) or (frames,) floats at the input rate."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.size:
+            finite = np.isfinite(block)
+            self.total += block.size
+            if not finite.all():
+                self.bad += int(block.size - np.count_nonzero(finite))
+                block = np.where(finite, block, np.float32(0.0))
+        if block.ndim == 2:
+            block = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        out = self._stream.resample_chunk(block, last=last) if self._stream is not None else block
+        if len(out):
+            if self.n + len(out) > len(self._buf):
+                grown = np.empty(max(int(len(self._buf) * 1.5), self.n + len(out)), np.float32)
+                grown[: self.n] = self._buf[: self.n]
+                self._buf = grown
+            self._buf[self.n: self.n + len(out)] = out
+            self.n += len(out)
+
+    def audio(self) -> Audio:
+        if self.total and self.bad == self.total:
+            raise InputError(self.path, "every sample is NaN or infinite")
+        if self.bad:
+            log.warning("%s: %d of %d samples are NaN or infinite; replaced by 0", self.path, self.bad, self.total)
+        samples = self._buf[: self.n]
+        samples.flags.writeable = False     # Audio keeps a read-only array as it is: no copy
+        return Audio(samples, PIPELINE_RATE)
+
+
+def _decode_raw(path: Path, rate: int) -> Audio:
+    """Headerless PCM carries no format: by convention 16-bit little-endian mono."""
+    size = path.stat().st_size
+    if size % 2:
+        raise InputError(path, "raw PCM length is not a whole number of 16-bit samples")
+    sink = _Sink(path, rate, size // 2)
+    step = min(rate * BLOCK_S, BLOCK_SAMPLES)
+    with path.open("rb") as f:
+        while True:
+            block = np.fromfile(f, dtype="<i2", count=step)
+            last = len(block) < step
+            sink.add(block.astype(np.float32) / 32768.0, last=last)
+            if last:
+                return sink.audio()
+
+
+def _decode_soundfile(path: Path) -> Audio:
     import soundfile as sf
 
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    return samples, rate
+    with sf.SoundFile(str(path)) as f:
+        sink = _Sink(path, f.samplerate, f.frames if f.seekable() else None)
+        step = max(1, min(f.samplerate * BLOCK_S, BLOCK_SAMPLES // max(1, f.channels)))
+        while True:
+            block = f.read(step, dtype="float32", always_2d=True)
+            last = len(block) < step
+            sink.add(block, last=last)
+            if last:
+                return sink.audio()
 
 
-def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
+def _decode_pyav(path: Path) -> Audio:
     """Fallback decoder: FFmpeg through PyAV handles files libsndfile rejects."""
     import av
 
-    chunks = []
     with av.open(str(path)) as container:
         if not container.streams.audio:
             raise ValueError("no audio stream")
         stream = container.streams.audio[0]
+        if stream.rate and not RATES[0] <= stream.rate <= RATES[1]:
+            raise InputError(path, f"unsupported sample rate {stream.rate} Hz (reads {RATES[0]}–{RATES[1]} Hz)")
+        seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        sink = _Sink(path, PIPELINE_RATE, int(seconds * PIPELINE_RATE) if seconds else None)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=PIPELINE_RATE)
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
+                sink.add(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    if not chunks:
+            sink.add(out.to_ndarray().reshape(-1))
+    if not sink.n:
         raise ValueError("no audio frames decoded")
-    return np.concatenate(chunks)[:, None], PIPELINE_RATE
+    return sink.audio()
 
 
 def load_audio(path: str | Path, raw_rate: int = PIPELINE_RATE) -> Audio:
-    """Read an audio file as 16 kHz mono. Raises :class:`InputError` naming the file."""
+    """Read an audio file as 16 kHz mono. Raises :class:`InputError` naming the file.
+
+    Decoded and resampled in blocks, so memory is the 16 kHz result (230 MB an hour) and not
+    several full-length copies of the file's own format."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
-    data = path.read_bytes()
-    if not data:
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as err:
+        raise InputError(path, f"cannot read ({err.strerror or err})") from None
+    if empty:
         raise InputError(path, "empty file")
     if path.suffix.lower() in RAW_SUFFIXES:
-        # Headerless PCM carries no format: by convention 16-bit little-endian mono.
-        if len(data) % 2:
-            raise InputError(path, "raw PCM length is not a whole number of 16-bit samples")
-        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-        audio = to_pipeline(samples, raw_rate)
+        audio = _decode_raw(path, raw_rate)
     else:
-        _check_wav_complete(path, data)
+        _check_wav_complete(path)
         try:
-            samples, rate = _decode_soundfile(data)
+            audio = _decode_soundfile(path)
+        except InputError:
+            raise
         except Exception as sf_error:  # libsndfile raises several types; any failure → PyAV
             log.debug("libsndfile could not read %s (%s); trying PyAV", path, sf_error)
             try:
-                samples, rate = _decode_pyav(path)
+                audio = _decode_pyav(path)
+            except InputError:
+                raise
             except Exception as av_error:
                 raise InputError(path, f"not a readable audio file ({_first_line(av_error)})") from None
-        audio = to_pipeline(_finite(samples, path), rate)
     if len(audio.samples) == 0:
         raise InputError(path, "no audio samples")
     if audio.peak < SILENCE_PEAK:
         raise InputError(path, f"silent (peak {audio.peak:.1e} below {SILENCE_PEAK:.0e})")
     return audio
-
-
-def _finite(samples: np.ndarray, path: Path) -> np.ndarray:
-    """Float files can hold NaN or infinite samples, which would spread through resampling and
-    every stage: a few are replaced by silence (with a warning), a file of nothing else is refused."""
-    finite = np.isfinite(samples)
-    if finite.all():
-        return samples
-    bad = int(samples.size - np.count_nonzero(finite))
-    if bad == samples.size:
-        raise InputError(path, "every sample is NaN or infinite")
-    log.warning("%s: %d of %d samples are NaN or infinite; replaced by 0", path, bad, samples.size)
-    return np.where(finite, samples, np.float32(0.0)).astype(np.float32, copy=False)
 
 
 def write_wav(path: str | Path, audio: Audio) -> Path:
@@ -192,7 +270,11 @@ def write_wav(path: str | Path, audio: Audio) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(tmp), audio.to_int16(), audio.sample_rate, subtype="PCM_16", format="WAV")
+        with sf.SoundFile(str(tmp), "w", samplerate=audio.sample_rate, channels=1, subtype="PCM_16",
+                          format="WAV") as f:
+            step = BLOCK_SAMPLES      # in blocks: an hour-long turn (a trace's utterance) is no extra copy
+            for i in range(0, len(audio.samples), step):
+                f.write(Audio(audio.samples[i: i + step], audio.sample_rate).to_int16())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:   # libsndfile reports a full disk as a RuntimeError
         with contextlib.suppress(OSError):

@@ -97,6 +97,12 @@ def _logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for stream in (sys.stdout, sys.stderr):
+        # an id, transcript or trace field may hold what UTF-8 cannot encode (a lone surrogate
+        # from a "\ud800" escape in JSON): printed escaped instead of failing the command
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

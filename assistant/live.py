@@ -192,16 +192,23 @@ def _ctrl_c_sets(flag: threading.Event):
         signal.signal(signal.SIGINT, previous)
 
 
-def _warm_in_background(stages, name: str) -> None:
+def _warm_in_background(stages, name: str) -> threading.Thread:
     """:meth:`Stages.warm` beside the listener, not in the middle of a request. A failure here
-    surfaces, with its cause, in that request instead."""
+    surfaces, with its cause, in that request instead.
+
+    Not a daemon, and :meth:`LiveLoop.run` joins it: a daemon thread still inside torch (MiniLM
+    loading or embedding) when the interpreter exits is unwound by ``pthread_exit`` through C++
+    frames, and the process aborts ("terminate called without an active exception", exit -6) —
+    the flaky ``talk --input`` exit. Waiting for a model load (seconds) is the orderly end."""
     def run() -> None:
         try:
             stages.warm(name)
         except Exception as err:
             log.debug("%s warm-up failed: %s", name, err)
 
-    threading.Thread(target=run, name="warm-up", daemon=True).start()
+    thread = threading.Thread(target=run, name="warm-up")
+    thread.start()
+    return thread
 
 
 class SessionRecorder:
@@ -326,6 +333,7 @@ class LiveLoop:
         self._barge_at: float | None = None      # capture_started_s of the capture that barged in
         self._seen_capture: float | None = None
         self._worker_error: BaseException | None = None
+        self.worker_abandoned = False          # a second Ctrl-C left a turn running (see talk)
         self._stop_requested = threading.Event()
         self._ctrl_c = threading.Event()
 
@@ -351,8 +359,7 @@ class LiveLoop:
     def run(self) -> LiveResult:
         a = self.assistant
         a.stages.prepare(STAGES[1: STAGES.index(self.stop) + 1])   # models load before listening
-        if "resolve" in a.stages.loaded():
-            _warm_in_background(a.stages, "resolve")
+        warming = _warm_in_background(a.stages, "resolve") if "resolve" in a.stages.loaded() else None
         listener = a.stages.wake_listener(self.source.name)
         if self.player is None:
             self.player = NullPlayer(lambda: listener.stream_time_s)
@@ -395,6 +402,8 @@ class LiveLoop:
             if self.recorder is not None:
                 self.recorder.close(stats)
             a.stages.return_listener(listener)
+            if warming is not None:
+                warming.join()
         if self._worker_error is not None:
             raise self._worker_error
         missed = tuple(self.gold_for.missed()) if hasattr(self.gold_for, "missed") else ()
@@ -416,6 +425,7 @@ class LiveLoop:
             worker.join()
         except KeyboardInterrupt:   # a second Ctrl-C: do not wait for the turn in progress
             log.warning("not waiting for the turn in progress")
+            self.worker_abandoned = True
 
     def _drop_pending(self) -> None:
         while True:

@@ -50,7 +50,7 @@ class Stages:
         self.config = config
         self.domain = domain
         self._built: dict[str, Any] = {}
-        self._warming: threading.Thread | None = None
+        self._warmed_nlu = False
         self._idle_listeners: list = []
         self._listeners_lock = threading.Lock()
         self._builders: dict[str, Callable[[], Any]] = {
@@ -68,14 +68,14 @@ class Stages:
         self._built[name] = stage
 
     def prepare(self, names) -> None:
-        """Build these stages now, so that no turn pays for loading a model. The NLU's
-        pretrained encoders (seconds) load on a thread of their own meanwhile: the first
-        command's recognition runs while they do."""
+        """Build these stages now, so that no turn pays for loading a model (the NLU's
+        pretrained encoders included: seconds, loaded here and not on a thread, which an exit
+        during the load would abort in native code)."""
         for name in names:
             self[name]
-        if "nlu" in names and self._warming is None:
-            self._warming = threading.Thread(target=self.warm, args=("nlu",), name="warm-nlu")
-            self._warming.start()
+        if "nlu" in names and not self._warmed_nlu:
+            self.warm("nlu")
+            self._warmed_nlu = True
 
     def loaded(self) -> tuple[str, ...]:
         return tuple(self._built)

@@ -93,7 +93,9 @@ class LineWriter:
             self._cut()
 
     def write(self, record: dict) -> None:
-        data = (_encode(record) + "\n").encode("utf-8")
+        # a lone surrogate (a "\ud800" escape in a manifest's id or text) is written as that
+        # escape again, valid JSON: strict UTF-8 would raise here and lose the whole trace
+        data = (_encode(record) + "\n").encode("utf-8", "backslashreplace")
         try:
             n = os.write(self._fd, data)
             if n != len(data):   # a regular file writes short only when it is out of space

@@ -185,6 +185,41 @@ def test_bad_talk_input_and_settings_are_one_line_errors(capsys):
         TalkOptions(queue_s=0)
 
 
+def test_talk_input_checks_manifests_and_outputs_as_replay_does(tmp_path, capsys, monkeypatch):
+    import assistant.commands.talk as talk_cmd
+    from assistant.cli import main
+    from assistant.errors import OutputError
+    from assistant.live import LiveResult
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "stream.flac").write_bytes((DATA / "alexa-5.flac").read_bytes())
+
+    def talk(manifest, *args):
+        (folder / "session.json").write_text(json.dumps({"audio": "stream.flac", **manifest}))
+        code = main(["talk", "--input", str(folder), "--quiet", *map(str, args)])
+        return code, capsys.readouterr().err
+
+    code, err = talk({"domain": "/etc/passwd"})               # never a file the manifest picks
+    assert code == 2 and f"{folder / 'session.json'}: domain: '/etc/passwd' is not a bundled domain" in err
+    code, err = talk({"turns": [{"at_s": 1.0, "gold": {"intent": "Teleport"}}]})
+    assert code == 2 and "turns[0].gold.intent: intent 'Teleport' is not in domain 'home'" in err
+    (tmp_path / "a-file").write_text("")
+    code, err = talk({}, "--trace", tmp_path / "a-file")      # refused before any model loads
+    assert code == 3 and "a-file: exists and is not a folder" in err
+
+    class FailedOutput:                                        # the loop ran; a reply could not be saved
+        def __init__(self, assistant, source, **kw):
+            self.assistant, self.worker_abandoned = assistant, False
+
+        def run(self):
+            self.assistant._reply_errors.append(OutputError(tmp_path / "r.wav", "cannot write (No space left)"))
+            return LiveResult("s", "end_of_input", "", ())
+
+    monkeypatch.setattr(talk_cmd, "LiveLoop", FailedOutput)
+    assert talk({})[0] == 3
+
+
 def test_file_source_paces_in_real_time():
     audio = Audio(np.linspace(-0.5, 0.5, 16000, dtype=np.float32), 16000)     # 1.0 s
     for speed, low, high in ((1.0, 0.9, 1.6), (4.0, 0.2, 0.6)):
@@ -276,6 +311,8 @@ def test_follow_up_barge_in_record_and_trace(tmp_path, live_assistant):
     loop = LiveLoop(a, fake_mic(script), options=ROOMY, session_id="live", recorder=recorder)
     result = loop.run()
     assert result.ended == "stopped"
+    # joined: a warm-up thread still in torch at interpreter exit aborted `talk --input` (-6)
+    assert not [t for t in threading.enumerate() if t.name == "warm-up"]
     turns = [t.turn for t in result.turns]
     assert [(t.intent) for t in (x.outcome for x in turns)] == ["SetTimer", "SetTimer", "TurnOn"]
     assert turns[0].outcome.reply_type == "elicit" and dict(turns[1].outcome.args) == {"duration": 600}

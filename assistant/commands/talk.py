@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -22,13 +23,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assistant import audio_io
+from assistant.commands.replay import domain_for
 from assistant.config import Config
 from assistant.errors import InputError, UserError
 from assistant.live import LiveLoop, LiveStatus, LiveTurn, SessionRecorder, TalkOptions, manifest_header
-from assistant.recording import load_recording
+from assistant.paths import ensure_output_dir
+from assistant.recording import check_gold, load_recording
 from assistant.replay import GoldMatcher
 from assistant.runner import Assistant
 from assistant.summary import gold_summary
+from sim.domain import load_domain
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise UserError("--device and --input exclude each other")
     if not args.input and (args.speed != 1.0 or args.play):
         raise UserError("--speed and --play go with --input")
+    for folder in (args.out, args.trace):   # as replay: outputs are checked before anything runs
+        if folder:
+            ensure_output_dir(folder)
 
     session_args: dict[str, Any] = {}
     gold_for = None
@@ -147,8 +154,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     domain = config["session.domain"]
     if args.input:
         rec, session_args, session_id = _input(args.input, config)
+        domain = domain_for(rec, config)      # replay's rules: never a file the manifest picks
+        check_gold(rec, load_domain(domain))
         gold_for = GoldMatcher(rec) if rec.turns else None
-        domain = rec.domain or domain
         source = audio_io.FileSource(rec.stream, Path(rec.stream_path).name, block=options.block,
                                      queue_s=options.queue_s, speed=args.speed)
         if args.play:
@@ -203,11 +211,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if result.ended == "device_lost":
         print(f"assistant: {result.message}; session ended" + (f" ({saved_text})" if saved_text else ""),
               file=sys.stderr)
-        return 2
-    if view is not None:
+    elif view is not None:
         ending = "session ended (Ctrl-C)" if result.ended == "interrupted" else "end of input"
         view.block(f"{ending}: {len(result.turns)} turns" + (f"; {saved_text}" if saved_text else ""))
-    return 0
+    # as replay: each failed output was named when it failed; not all saved outranks the rest
+    code = 3 if assistant.output_errors else 2 if result.ended == "device_lost" else 0
+    if loop.worker_abandoned:
+        # A second Ctrl-C left a turn running, maybe inside CTranslate2 or onnxruntime: unwinding
+        # that thread at interpreter exit aborts the process (-6). run() has closed the recording
+        # and the trace (every line is whole), so flush and leave without the unwinding.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 130)
+    return code
 
 
 def _speaker(options: TalkOptions):

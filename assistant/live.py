@@ -359,8 +359,11 @@ class LiveLoop:
     def run(self) -> LiveResult:
         a = self.assistant
         a.stages.prepare(STAGES[1: STAGES.index(self.stop) + 1])   # models load before listening
-        warming = _warm_in_background(a.stages, "resolve") if "resolve" in a.stages.loaded() else None
+        # The listener first: its imports (openWakeWord → scikit-learn) and the warm-up's
+        # (sentence-transformers → scikit-learn) on two threads at once deadlock Python's
+        # module locks.
         listener = a.stages.wake_listener(self.source.name)
+        warming = _warm_in_background(a.stages, "resolve") if "resolve" in a.stages.loaded() else None
         if self.player is None:
             self.player = NullPlayer(lambda: listener.stream_time_s)
         self.source.start()

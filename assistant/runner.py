@@ -51,6 +51,7 @@ class Stages:
         self.domain = domain
         self._built: dict[str, Any] = {}
         self._warmed_nlu = False
+        self._warm_lock = threading.Lock()
         self._idle_listeners: list = []
         self._listeners_lock = threading.Lock()
         self._builders: dict[str, Callable[[], Any]] = {
@@ -133,7 +134,10 @@ class Stages:
         (the resolver's MiniLM: seconds), when the stage has such a step (``warm()``)."""
         warm = getattr(self[name], "warm", None)
         if callable(warm):
-            warm()
+            # One warm-up at a time: two threads importing torch/transformers at once can
+            # deadlock on Python's module locks (talk warms the resolver on a thread).
+            with self._warm_lock:
+                warm()
 
     def return_listener(self, listener) -> None:
         with self._listeners_lock:

@@ -39,6 +39,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from assistant.errors import InputError, UserError
+from assistant.paths import safe_name
 from hooks.traces import read_records, trace_files
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,6 @@ def align_words(said: str | None, heard: str | None) -> list[tuple[str, str | No
             ops.append(("+", None, hyp[j - 1]))
             j -= 1
     return ops[::-1]
-
-
-def _safe(name: str) -> str:
-    """One file name component made from an id (ids are untrusted: no ``..``, no ``/``), as the
-    tracer names trace files, so a session's key reads like its file's name."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".-")[:100] or "_"
 
 
 def _output(stages: dict, stage: str) -> dict:
@@ -212,7 +207,7 @@ def _sessions(path: Path, records: list[dict], audio_out, taken: set[str]) -> li
         by_session[str(r["session"])].append(r)
     out = []
     for sid, recs in by_session.items():
-        key = base = _safe(sid)
+        key = base = safe_name(sid)
         n = 1
         while key in taken:   # the same id from two runs: both shown, the second suffixed
             n += 1
@@ -291,7 +286,7 @@ class _Audio:
             if not src.is_file():
                 log.warning("%s: audio %s is missing; the turn shows without it", trace, ref)
                 continue
-            dst = self.out / "audio" / key / _safe(Path(ref).name)
+            dst = self.out / "audio" / key / safe_name(Path(ref).name)
             dst.parent.mkdir(parents=True, exist_ok=True)
             if not dst.exists():
                 try:

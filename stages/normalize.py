@@ -534,6 +534,15 @@ def meridiem_hint(text: str) -> str | None:
     return next((_MERIDIEM_WORDS[t] for t in tokens(text) if t in _MERIDIEM_WORDS), None)
 
 
+def builtin_value(slot_type: str, words: str, now=None, context: str | None = None):
+    """The canonical value of ``words`` when they are nothing but a ``slot_type`` value (every
+    word one a builtin value is said with), else None: "tomorrow in miami" is no date."""
+    said = tokens(words)
+    if not said or not all(w in BUILTIN_WORDS or w[0].isdigit() for w in said):
+        return None
+    return normalize(slot_type, words, now, context=context)
+
+
 def normalize(slot_type: str, text: str, now: dt.datetime | None = None, context: str | None = None) -> Any:
     """Canonical value of ``text`` as ``slot_type``; None if it holds none.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
 from sim.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
 from stages.nlu.text import prepare
-from stages.normalize import BUILTIN_WORDS, normalize, tokens
+from stages.normalize import builtin_value
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,7 @@ def _slot_name(group: str) -> str:
 
 
 def _is_builtin(slot_type: str, words: str) -> bool:
-    said = tokens(words)
-    return bool(said) and all(w in BUILTIN_WORDS or w[0].isdigit() for w in said) and (
-        normalize(slot_type, words, DEFAULT_NOW) is not None)
+    return builtin_value(slot_type, words, DEFAULT_NOW) is not None
 
 
 def _regex(node, used: set[str], slots: dict[str, str]) -> str:

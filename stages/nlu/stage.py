@@ -21,7 +21,7 @@ from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
 from stages.nlu.model import SpacyNlu, TrainConfig
 from stages.nlu.recipes import spec_config, spec_key, train_spec
-from stages.normalize import BUILTIN_WORDS, normalize, parse_date, tokens
+from stages.normalize import builtin_value, normalize, parse_date, tokens
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +213,9 @@ class NluStage:
                         continue
                     phrase = text[a:b]
                     said = tokens(phrase)
-                    if not said or said[0] in FALLBACK_NOT_FIRST or not all(
-                            w in BUILTIN_WORDS or w[0].isdigit() for w in said):
+                    if not said or said[0] in FALLBACK_NOT_FIRST:
                         continue
-                    value = normalize(slot_type, phrase, now, context=text)
+                    value = builtin_value(slot_type, phrase, now, context=text)
                     if value is not None and (best is None or b - a > best[1] - best[0]):
                         best = (a, b, value)
                         break

@@ -249,3 +249,48 @@ def test_a_coffee_order_outside_the_grammar_is_declined(config):
     assert dict(t.outcome.args) == {"size": "medium", "numberOfShots": "double_shot", "beverage": "americano"}
     t = say(coffee, coffee.new_session("ood"), "please may i have noodle soup with milk and bread")
     assert t.outcome.reply_type == "out_of_domain"
+
+
+# names typed by what they mean -----------------------------------------------------------------
+
+def test_a_time_takes_its_am_pm_back_from_the_next_span():
+    from stages.nlu.stage import NluOptions, NluStage
+
+    stage = NluStage(load_domain("home"), model=None, options=NluOptions())
+    text = "wake me up at six am tomorrow"
+    spans = stage._with_time_suffixes(text, [(14, 17, "time"), (18, 29, "date")])
+    assert [(text[a:b], label) for a, b, label in spans] == [("six am", "time"), ("tomorrow", "date")]
+    text = "set an alarm for seven pm"      # the suffix untagged: it joins the time
+    assert stage._with_time_suffixes(text, [(17, 22, "time")]) == [(17, 25, "time")]
+    text = "set an alarm for seven"          # nothing to take
+    assert stage._with_time_suffixes(text, [(17, 22, "time")]) == [(17, 22, "time")]
+
+
+@pytest.mark.models
+def test_the_span_typer_round_trips_and_needs_two_kinds(tmp_path):
+    from stages.nlu.recipes import span_names
+    from stages.nlu.span_types import SpanTyper
+
+    names = span_names(load_domain("home"), items=[])
+    assert "date" not in names and "time" not in names       # values with a grammar are not names
+    typer = SpanTyper.fit({k: names[k] for k in ("artist", "song", "genre")})
+    typer.save(tmp_path)
+    again = SpanTyper.load(tmp_path)
+    assert again.labels == typer.labels == ("artist", "genre", "song")
+    assert again.probabilities("smooth jazz", ["artist", "song", "genre"]) == typer.probabilities(
+        "smooth jazz", ["artist", "song", "genre"])
+    assert max(again.probabilities("smooth jazz", ["artist", "song", "genre"]).items(), key=lambda kv: kv[1])[0] == "genre"
+    assert typer.probabilities("smooth jazz", ["artist", "place"]) == {}    # one known label: nothing to choose
+    assert SpanTyper.fit({"artist": names["artist"], "song": ["one"]}) is None
+    assert SpanTyper.load(tmp_path / "none") is None
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("text, slots", [
+    ("i want to listen to soft rock", {"genre": "soft rock"}),                     # not an artist
+    ("let me hear under pressure from queen", {"song": "under pressure", "artist": "queen"}),   # one span cut in two
+])
+def test_music_names_are_typed_by_what_they_mean(assistant, fresh, text, slots):
+    t = say(assistant, fresh(), text, stop="nlu")
+    i = t.interpretation
+    assert i.intent == "PlayMusic" and {s.name: s.text for s in i.slots} == slots, i.slots

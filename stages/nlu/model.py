@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 from assistant.errors import InputError
 from stages.nlu.text import prepare
+from stages.nlu.span_types import SpanTyper
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def registry_architecture(name: str):
     return registry.architectures(name)
 
 META_FILE = "assistant_nlu.json"
-TRAINER_VERSION = 5
+TRAINER_VERSION = 6
 PREDICTION_CACHE = 8192      # predictions kept per loaded model (a few MB)
 
 
@@ -261,9 +262,10 @@ class Prediction:
 class SpacyNlu:
     """Wraps a trained spaCy ``Language`` with the project's text preparation."""
 
-    def __init__(self, nlp, meta: dict):
+    def __init__(self, nlp, meta: dict, span_typer: "SpanTyper | None" = None):
         self.nlp = nlp
         self.meta = meta
+        self.span_typer = span_typer      # types the tagger's names from their meaning (optional)
         # Predictions are immutable and a function of the text alone; simulated users and the
         # oracle's counterfactual re-runs say the same sentences again and again.
         self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
@@ -308,6 +310,8 @@ class SpacyNlu:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.nlp.to_disk(path)
+        if self.span_typer is not None:
+            self.span_typer.save(path)
         (path / META_FILE).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
         return path
 
@@ -323,7 +327,7 @@ class SpacyNlu:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise InputError(meta_path, f"invalid JSON ({err.msg})") from None
-        return cls(spacy.load(path), meta)
+        return cls(spacy.load(path), meta, SpanTyper.load(path))
 
     # training -----------------------------------------------------------------------
     @classmethod

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from assistant.errors import InputError, UserError
-from sim.domain import OOD_INTENT, Domain, load_domain
+from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, load_domain
 from sim.utterances import MAX_PER_INTENT, Example, UtteranceGenerator
 from stages.nlu.corpora import CorpusItem, labels_of, read_domain_corpus, read_slurp, read_snips, stratified_folds
 from stages.nlu.evaluate import evaluate, merge_results
 from stages.nlu.model import TRAINER_VERSION, SpacyNlu, TrainConfig
+from stages.nlu.span_types import SpanTyper
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +187,32 @@ def train_spec(domain: Domain, config: TrainConfig | None = None,
     calibration = spec_heldout_examples(domain, CALIBRATION_SEED, CALIBRATION_PER_INTENT, seen)
     intents = [*domain.intents, OOD_INTENT]
     labels = sorted(domain.slot_types)
-    return SpacyNlu.train(examples, intents, labels, config, calibration=calibration, progress=progress, meta={
+    model = SpacyNlu.train(examples, intents, labels, config, calibration=calibration, progress=progress, meta={
         "name": f"spacy-nlu/{domain.name}", "domain": domain.name, "domain_digest": domain.digest,
         "source": f"spec:{domain.source}", "key": spec_key(domain, config)})
+    if config.sentence_embeddings:
+        model.span_typer = SpanTyper.fit(span_names(domain))
+    return model
+
+
+def span_names(domain: Domain, items: Sequence[CorpusItem] | None = None) -> dict[str, list[str]]:
+    """Slot label → every name the domain knows for it: catalog phrases, ``training_phrases``
+    and the words of its real annotated commands' spans. Values with a grammar (days, times,
+    numbers) and literal catalogs are not names."""
+    if items is None:
+        items = [it for f, part in domain.training_corpora for it in read_domain_corpus(f, part)]
+    names: dict[str, list[str]] = {}
+    for label, slot_type in domain.slot_types.items():
+        catalog = domain.catalog_for(slot_type)
+        if slot_type in BUILTIN_TYPES or (catalog is not None and catalog.literal):
+            continue
+        names[label] = [p for v in (catalog.values if catalog else ()) for p in v.phrases]
+        names[label] += domain.training_phrases.get(slot_type, ())
+    for it in items:
+        for a, b, label in it.spans:
+            if label in names:
+                names[label].append(it.text[a:b])
+    return names
 
 
 def train_corpus(source: Source, examples: Sequence[Example], config: TrainConfig) -> SpacyNlu:

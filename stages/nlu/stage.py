@@ -29,6 +29,9 @@ NBEST = 5
 FALLBACK_TYPES = ("date", "time")
 FALLBACK_MAX_WORDS = 5
 # Words a day or time phrase does not start with, though the parser reads past them.
+RETYPE_P = 0.6
+SPLIT_WORDS = re.compile(r"\s(?:by|from)\s")
+TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
 FALLBACK_NOT_FIRST = {"a", "an", "and", "it", "is", "the", "for", "to", "me", "my"}
 
 
@@ -106,8 +109,9 @@ class NluStage:
         pending = getattr(getattr(ctx, "dialogue", None), "pending", None)
         if pending is not None:
             top, score = self._answer_to(pending, pred.intents, top, score)
+        spans = self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
         slots = []
-        for a, b, label in self._with_grammar(top, pred.text, pred.spans):
+        for a, b, label in self._retyped(top, pred.text, spans):
             slot_type = self._types.get(label, label)
             words = pred.text[a:b]
             value = normalize(slot_type, words, now, context=pred.text) if slot_type in BUILTIN_TYPES else words
@@ -144,6 +148,72 @@ class NluStage:
             other = tagged.get((a, b))
             literal = self._literal.get(label, False)
             out.append((a, b, other if other in own and not literal else label))
+        return out
+
+    def _retyped(self, intent: str, text: str, spans):
+        """Names typed by what they mean where the intent takes several kinds of name: a span
+        the span typer gives to another of the intent's labels with p ≥ ``RETYPE_P`` takes that
+        label; "SONG by/from ARTIST" tagged as one span is cut in two when its tail is clearly
+        a name of an empty label."""
+        typer = self.model.span_typer
+        spec = self.domain.intents.get(intent)
+        if typer is None or spec is None or spec.is_dialogue_act:
+            return spans
+        among = [n for n in spec.slots if n in typer.labels and not self._literal.get(n, False)]
+        if len(among) < 2:
+            return spans
+        out = []
+        for a, b, label in spans:
+            if label not in among:
+                out.append((a, b, label))
+                continue
+            cut = self._split_by(typer, among, {lab for _a, _b, lab in spans}, text, a, b, label)
+            for a2, b2, label2 in cut:
+                p = typer.probabilities(text[a2:b2], among) if len(cut) == 1 else {}
+                best = max(p, key=p.get) if p else label2
+                out.append((a2, b2, best if p.get(best, 0.0) >= RETYPE_P else label2))
+        return out
+
+    def _split_by(self, typer, among, filled, text: str, a: int, b: int, label: str):
+        words = text[a:b]
+        m = None
+        for m in SPLIT_WORDS.finditer(words):
+            pass
+        if m is None:
+            return [(a, b, label)]
+        head, tail = words[:m.start()].rstrip(), words[m.end():].strip()
+        if not head or not tail:
+            return [(a, b, label)]
+        p = typer.probabilities(tail, among)
+        for lab in among:      # a name the catalog lists is certain
+            catalog = self.domain.catalog_for(self._types.get(lab, lab))
+            if catalog is not None and any(tail == phrase for v in catalog.values for phrase in v.phrases):
+                p[lab] = 1.0
+        other = max((lab for lab in p if lab != label and lab not in filled), key=p.get, default=None)
+        if other is None or p[other] < RETYPE_P:
+            return [(a, b, label)]
+        start = a + m.end() + (len(words[m.end():]) - len(words[m.end():].lstrip()))
+        return [(a, a + len(head), label), (start, start + len(tail), other)]
+
+    def _with_time_suffixes(self, text: str, spans):
+        """"six | am tomorrow": the tagger cut the time before its "am"/"pm"/"o'clock". The
+        suffix joins the time; what is left of the next span stays in it."""
+        out = list(spans)
+        for i, (a, b, label) in enumerate(out):
+            if self._types.get(label) != "time":
+                continue
+            m = TIME_SUFFIX.match(text, b)
+            if m is None:
+                continue
+            end = m.end()
+            out[i] = (a, end, label)
+            for j, (a2, b2, label2) in enumerate(out):
+                if j != i and a2 < end <= b2 and a2 >= b:
+                    rest = text[end:b2]
+                    lead = len(rest) - len(rest.lstrip())
+                    out[j] = (end + lead, b2, label2) if rest.strip() else None
+            out = [s for s in out if s is not None]
+            break
         return out
 
     def _dates_inside_times(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:

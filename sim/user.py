@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 _SLOT = SLOT_REF
 
 ASKING = ("elicit", "clarify", "confirm")
+HABIT_RATE = 0.6                   # a recurring user's share of goals that are one of their habits
 # Words of a request that say which modality of a title is meant (the catalog's attribute).
 MODALITY_WORDS = ((r"\b(?:movie|film|watch|show me)\b", {"visual"}), (r"\b(?:audiobook|listen)\b", {"audio"}),
                   (r"\bbook\b", {"text"}), (r"\bread\b", {"text", "audio"}))
@@ -90,7 +91,9 @@ class _State:
 
 class SimulatedUser:
     def __init__(self, domain: Domain, persona: Persona, rng: random.Random, resolver,
-                 ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None):
+                 ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None,
+                 habits: tuple[int, ...] = ()):
+        self.habits = habits              # seeds of the goals this user has again and again
         self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
         self.domain = domain
         self.persona = persona
@@ -114,6 +117,17 @@ class SimulatedUser:
         """A goal a person in this home might have: its request must make sense in the world
         (the oven has a temperature, the garage door opens; lights do not unlock)."""
         self._at(ctx)
+        if self.habits and self.rng.random() < HABIT_RATE:
+            # a request this user makes often, said the same way (as people do)
+            seed, rng = self.rng.choice(self.habits), self.rng
+            self.rng = random.Random(seed)
+            try:
+                goal = self._sample_goal(ctx)
+            finally:
+                self.rng = rng
+            if goal.out_of_domain is None and self._words_agree(goal.template, goal.args) and (
+                    self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
+                return goal
         for _ in range(tries):
             goal = self._sample_goal(ctx)
             if goal.out_of_domain is not None:

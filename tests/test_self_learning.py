@@ -89,3 +89,93 @@ def test_a_bad_artifact_is_named(tmp_path):
     bad.write_text('{"format": "something else"}')
     with pytest.raises(InputError, match="bad.json"):
         _assistant({"rewrite.artifacts": str(bad)})
+
+
+# rephrase chains and the Markov chain ---------------------------------------------------------
+
+def _turn(session, n, text, reply_type, t, **signals):
+    """A turn_end record as the tracer writes it, with gold and oracle labels that lie: the
+    learners must not read them."""
+    return {"schema": "assistant.trace/1", "session": session, "turn": n, "stage": None, "event": "turn_end",
+            "t": 0.0, "transcript": text, "intent": None, "slots": {}, "entities": {}, "reply": "",
+            "reply_type": reply_type, "status": "ok" if reply_type in ("action", "answer") else "unsupported",
+            "ms": {}, "errors": [], "stages": {}, "start_s": t,
+            "signals": {"barge_in": False, "next_is_rephrase": False, "next_negative_feedback": False, **signals},
+            "gold": {"transcript": "play jazz", "intent": "PlayMusic"}, "correct": True,
+            "labels": {"oracle": {"failure_point": "correct", "defect": False}}}
+
+
+def _write_session(folder, session, user, turns):
+    folder.mkdir(parents=True, exist_ok=True)
+    start = {"schema": "assistant.trace/1", "session": session, "turn": None, "stage": None,
+             "event": "session_start", "t": 0.0, "meta": {"user": {"id": user}}}
+    with open(folder / f"{session}.jsonl", "w") as f:
+        for rec in [start, *turns]:
+            f.write(json.dumps(rec) + "\n")
+
+
+def _chains_folder(tmp_path):
+    d = tmp_path / "week"
+    for n, user in enumerate(("ann", "bob")):          # two users: the mishearing, then the rephrase that works
+        _write_session(d, f"s{n}", user, [_turn(f"s{n}", 1, "turn on the lice", "out_of_domain", 1.0),
+                                           _turn(f"s{n}", 2, "switch on the lights", "action", 6.0)])
+    _write_session(d, "s2", "cy", [_turn("s2", 1, "turn on the lice", "out_of_domain", 1.0, abandoned=True)])
+    _write_session(d, "s3", "cy", [_turn("s3", 1, "what time is it", "answer", 1.0),      # unrelated: no chain
+                                   _turn("s3", 2, "play jazz", "action", 5.0)])
+    return d
+
+
+def test_rewrites_come_from_rephrase_chains_across_users_with_probability_and_support(tmp_path):
+    from hooks.learn.rewrites import learn_table
+
+    out = tmp_path / "rw.json"
+    summary = learn_table([_chains_folder(tmp_path)], out, threshold=0.5)
+    rules = json.loads(out.read_text())["rewrites"]
+    assert summary["rephrase_chains"] == 2
+    assert rules == [{"from": "turn on the lice", "to": "switch on the lights", "probability": 0.6667,
+                      "own": 0.0, "support": 2, "seen": 3}]
+    # a higher threshold keeps the rule in the file but the step does not apply it
+    from assistant.rewriting import load_artifacts
+
+    strict = json.loads(out.read_text())
+    strict["threshold"] = 0.8
+    (tmp_path / "strict.json").write_text(json.dumps(strict))
+    table, _index = load_artifacts([str(tmp_path / "strict.json")])
+    assert table.lookup("turn on the lice") is None
+    table, _index = load_artifacts([str(out)])
+    assert table.lookup("Turn on the lice").text == "switch on the lights"
+
+
+def test_nothing_is_learned_from_gold_or_oracle_labels(tmp_path):
+    from hooks.learn.rewrites import learn_table
+
+    folder = _chains_folder(tmp_path)
+    learn_table([folder], tmp_path / "a.json")
+    for f in folder.glob("*.jsonl"):        # scramble every gold field and label
+        recs = [json.loads(line) for line in f.read_text().splitlines()]
+        for r in recs:
+            if r["event"] == "turn_end":
+                r["gold"] = {"transcript": "open the garage", "intent": "OpenDevice"}
+                r["correct"] = not r["correct"]
+                r["labels"] = {"oracle": {"failure_point": "asr", "defect": True}}
+        f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    learn_table([folder], tmp_path / "b.json")
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["rewrites"] == b["rewrites"] and a["rewrites"]
+
+
+def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session(tmp_path):
+    from hooks.learn.rewrites import learn_table
+
+    table = tmp_path / "rw.json"
+    learn_table([_chains_folder(tmp_path)], table)
+    outcomes = {}
+    for name, values in (("before", {}), ("after", {"rewrite.artifacts": str(table)})):
+        a, nlu = _assistant(values)
+        nlu.run = lambda t, ctx, nlu=nlu: Interpretation(     # understands the rephrase only
+            text=t.text, domain="home", intent="TurnOn" if t.text == "switch on the lights" else None,
+            confidence=0.9, out_of_domain=t.text != "switch on the lights")
+        s = a.new_session("replayed")
+        outcomes[name] = a.run_turn(s, a.text_turn(s, "turn on the lice"), start="nlu", stop="respond").outcome
+    assert outcomes["before"].reply_type == "out_of_domain"
+    assert outcomes["after"].reply_type != "out_of_domain" and outcomes["after"].intent == "TurnOn"

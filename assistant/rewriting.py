@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 TABLE_FORMAT = "assistant.rewrites/1"
 INDEX_FORMAT = "assistant.rewrite-index/1"
+# Words a rephrase may drop or change even when they were heard surely.
+FUNCTION_WORDS = frozenset("a an the to of in on at for my your me i you it is are be can could would will please "
+                           "and or up down now some what's whats what how".split())
 
 
 def utterance_key(text: str) -> str:
@@ -141,7 +144,10 @@ class RetrievalIndex:
         words = getattr(transcript, "words", ())
         return bool(words) and min(w.probability for w in words) < self.options.trigger
 
-    def query(self, transcript: Any, user: str, embed) -> Rewrite:
+    def query(self, transcript: Any, user: str, embed, vocabulary: frozenset[str] = frozenset()) -> Rewrite:
+        """``vocabulary``: the domain's words. Those the user said (function words aside) must
+        stay in a rewrite: "close the garage door" must not become "open the garage door",
+        however alike they look; a word the domain does not know ("walk") may go."""
         from rapidfuzz import fuzz
 
         text = transcript.text
@@ -152,6 +158,7 @@ class RetrievalIndex:
         q = embed(text)
         opts = self.options
         best: tuple[float, int, str] | None = None
+        sure = {w for w in normalize_words(text) if w in vocabulary and w not in FUNCTION_WORDS}
         for layer, rows, threshold in (("personal", self._by_user.get(user), opts.personal),
                                        ("global", self._global, opts.global_)):
             if rows is None or not len(rows):
@@ -164,11 +171,15 @@ class RetrievalIndex:
             top = rows[np.argsort(-cos)[:5]]
             scored = []
             for i in top.tolist():
+                if not sure <= set(normalize_words(self.texts[i])):
+                    continue
                 fuzzy = fuzz.token_set_ratio(text.lower(), self.texts[i].lower()) / 100.0
                 c = float(self.embeddings[i] @ q)
                 score = (opts.cosine_weight * c + (1 - opts.cosine_weight) * fuzzy
                          + opts.popularity * math.log10(max(1, int(self.counts[i]))))
                 scored.append((score, i))
+            if not scored:
+                continue
             score, i = max(scored)
             if best is None or score > best[0]:
                 best = (score, i, layer)
@@ -185,7 +196,8 @@ class RewriteStep:
     """Runs before the NLU: taught concepts, then the rewrite table, then retrieval."""
 
     def __init__(self, table: RewriteTable | None = None, index: RetrievalIndex | None = None,
-                 concepts: Any = None, embed=None):
+                 concepts: Any = None, embed=None, vocabulary: frozenset[str] = frozenset()):
+        self.vocabulary = vocabulary
         self.table = table
         self.index = index
         self.concepts = concepts
@@ -213,7 +225,7 @@ class RewriteStep:
             if found is not None:
                 return found
         if self.index is not None:
-            return self.index.query(transcript, ctx.user.id, self.embed)
+            return self.index.query(transcript, ctx.user.id, self.embed, self.vocabulary)
         return Rewrite(text, text)
 
 
@@ -235,7 +247,7 @@ def load_artifacts(paths: list[str]) -> tuple[RewriteTable | None, RetrievalInde
     return table, index
 
 
-def rewrite_step(config: Any) -> RewriteStep | None:
+def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
     """The step the configuration asks for; None (no step at all) when no artifact is named."""
     paths = [p.strip() for p in str(config["rewrite.artifacts"]).split(",") if p.strip()]
     profiles = str(config["rewrite.profiles"]).strip()
@@ -247,4 +259,9 @@ def rewrite_step(config: Any) -> RewriteStep | None:
         from assistant.concepts import ConceptStore
 
         concepts = ConceptStore(Path(profiles))
-    return RewriteStep(table, index, concepts)
+    vocabulary = frozenset()
+    if domain is not None and index is not None:
+        from sim.domain import domain_vocabulary
+
+        vocabulary = domain_vocabulary(domain)
+    return RewriteStep(table, index, concepts, vocabulary=vocabulary)

@@ -161,7 +161,7 @@ class Assistant:
         self.stages = Stages(self.config, self.domain)
         from assistant.rewriting import rewrite_step
 
-        self.rewriter = rewrite_step(self.config)   # None unless a learned artifact switches it on
+        self.rewriter = rewrite_step(self.config, self.domain)   # None unless a learned artifact switches it on
         self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._reply_errors: list[OutputError] = []

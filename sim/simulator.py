@@ -192,6 +192,10 @@ class SessionSimulator:
             return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed)
 
         self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
+        if a.rewriter is not None:   # the oracle also judges each rewrite: a win, a loss or neither
+            from sim.learning_loop import RewriteJudge
+
+            a.bus.add_interceptor(RewriteJudge(a, replay_faults=replay_faults))
         self.tracer = a.trace_to(opts.out)
         self.ood = _sentences(SIM_OOD_FILE)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)

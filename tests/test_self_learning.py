@@ -179,3 +179,58 @@ def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session
         outcomes[name] = a.run_turn(s, a.text_turn(s, "turn on the lice"), start="nlu", stop="respond").outcome
     assert outcomes["before"].reply_type == "out_of_domain"
     assert outcomes["after"].reply_type != "out_of_domain" and outcomes["after"].intent == "TurnOn"
+
+
+# online retrieval: the global and the personal layer --------------------------------------------
+
+def _bow(texts):
+    """A bag-of-words embedding (unit length) standing in for MiniLM in these tests."""
+    import numpy as np
+    import zlib
+
+    out = np.zeros((len(texts), 384), np.float32)
+    for i, t in enumerate(texts):
+        for w in t.lower().split():
+            out[i, zlib.crc32(w.encode()) % 384] += 1.0
+        out[i] /= max(np.linalg.norm(out[i]), 1e-9)
+    return out
+
+
+def _heard(text, unsure=()):
+    from assistant.records import Transcript, Word
+
+    return Transcript(text=text, words=tuple(Word(w, 0, 0, 0.3 if w in unsure else 0.95) for w in text.split()))
+
+
+def _index_folder(tmp_path):
+    d = tmp_path / "history"
+    # ann always asks for wilkerson california; everyone else gets wilkerson washington
+    for n in range(3):
+        _write_session(d, f"ann{n}", "ann", [_turn(f"ann{n}", 1, "weather in wilkerson california", "answer", 1.0)])
+    for n, user in enumerate(("bob", "cy", "dee")):
+        _write_session(d, f"o{n}", user, [_turn(f"o{n}", 1, "weather in wilkerson washington", "answer", 1.0),
+                                          _turn(f"o{n}", 2, "close the garage door", "action", 9.0)])
+    return d
+
+
+def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp_path):
+    from types import SimpleNamespace
+
+    from assistant.rewriting import RetrievalOptions, RewriteStep, load_artifacts
+    from hooks.learn.rewrites import learn_index
+
+    summary = learn_index([_index_folder(tmp_path)], tmp_path / "index.npz", embed=_bow)
+    assert summary["successful_utterances"] == 3 and summary["users"] == 4
+    _table, index = load_artifacts([str(tmp_path / "index.npz")])
+    index.options = RetrievalOptions(personal=0.75, global_=0.75)    # bag-of-words cosines run lower than MiniLM's
+    step = RewriteStep(index=index, embed=lambda t: _bow([t])[0], vocabulary=frozenset({"close", "open", "weather"}))
+    ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))   # noqa: E731
+    misheard = _heard("weather in wilkerson call", unsure=("call",))
+    ann, bob, new = (step.run(misheard, ctx(u)) for u in ("ann", "bob", "someone new"))
+    assert (ann.source, ann.text) == ("personal", "weather in wilkerson california")
+    assert (bob.source, bob.text) == ("personal", "weather in wilkerson washington")
+    assert (new.source, new.text) == ("global", "weather in wilkerson washington")   # 3 users: global
+    # a request heard surely is left alone; a known success too; a domain word is never replaced
+    assert not step.run(_heard("weather in wilkerson call"), ctx("ann")).changed
+    assert step.run(_heard("close the garage door", unsure=("the",)), ctx("bob")).source == "none"
+    assert not step.run(_heard("open the garage door", unsure=("the",)), ctx("bob")).changed

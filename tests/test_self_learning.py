@@ -234,3 +234,39 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     assert not step.run(_heard("weather in wilkerson call"), ctx("ann")).changed
     assert step.run(_heard("close the garage door", unsure=("the",)), ctx("bob")).source == "none"
     assert not step.run(_heard("open the garage door", unsure=("the",)), ctx("bob")).changed
+
+
+# label transfer ---------------------------------------------------------------------------------
+
+def _with_nlu(rec, intent, slots=()):
+    rec["stages"] = {"nlu": {"output": {"text": rec["transcript"], "intent": intent, "out_of_domain": intent is None,
+                                        "slots": [{"name": n, "text": t} for n, t in slots]}}}
+    return rec
+
+
+def test_label_transfer_puts_the_rephrases_interpretation_on_the_failed_words(tmp_path):
+    from stages.nlu.corpora import read_domain_corpus
+    from hooks.learn.labels import learn_labels
+
+    d = tmp_path / "week"
+    _write_session(d, "s0", "ann", [
+        _with_nlu(_turn("s0", 1, "dim the kitchen lice to forty percent", "out_of_domain", 1.0), None),
+        _with_nlu(_turn("s0", 2, "set the kitchen lights to forty percent", "action", 6.0), "SetBrightness",
+                  [("room", "kitchen"), ("brightness", "forty percent")])])
+    _write_session(d, "s1", "bob", [      # the rephrase needed a question: not transferred
+        _with_nlu(_turn("s1", 1, "wake me up at seven", "out_of_domain", 1.0), None),
+        _with_nlu(_turn("s1", 2, "set an alarm", "elicit", 5.0), "SetAlarm"),
+        _with_nlu(_turn("s1", 3, "seven", "action", 8.0), "Inform", [("time", "seven")])])
+    summary = learn_labels([d], tmp_path / "corpus.jsonl")
+    items = read_domain_corpus(tmp_path / "corpus.jsonl")
+    assert summary["examples"] == 1 and len(items) == 1
+    item = items[0]
+    assert item.intent == "SetBrightness" and item.text == "dim the kitchen lice to forty percent"
+    assert [(item.text[a:b], name) for a, b, name in item.spans] == [("kitchen", "room"), ("forty percent", "brightness")]
+
+
+def test_a_slot_that_cannot_be_found_in_the_failed_words_drops_the_example():
+    from hooks.learn.labels import align
+
+    assert align("living room", "turn on the livin room lights") == (12, 22)   # "livin room"
+    assert align("garage door", "play some jazz") is None

@@ -356,8 +356,9 @@ class Assistant:
         ms = (time.perf_counter() - t0) * 1000
         turn = replace(turn, rewrite=rewrite, ms=frozen_map({**turn.ms, "rewrite": round(ms, 2)}))
         if rewrite.reply is not None:
-            turn = replace(turn, outcome=Outcome(intent=None, status="elicit", reply=rewrite.reply,
-                                                 reply_type="elicit", expects="concept"))
+            asks = rewrite.expects is not None
+            turn = replace(turn, outcome=Outcome(intent=None, status="elicit" if asks else "ok", reply=rewrite.reply,
+                                                 reply_type="elicit" if asks else "answer", expects=rewrite.expects))
         self.bus.emit(Event("stage_end", session.id, turn.index, "rewrite", duration_ms=ms, data=rewrite))
         if rewrite.changed:
             transcript = replace(transcript, text=rewrite.text, words=())

@@ -270,3 +270,42 @@ def test_a_slot_that_cannot_be_found_in_the_failed_words_drops_the_example():
 
     assert align("living room", "turn on the livin room lights") == (12, 22)   # "livin room"
     assert align("garage door", "play some jazz") is None
+
+
+# taught concepts ------------------------------------------------------------------------------------
+
+def test_a_user_teaches_a_concept_it_is_used_in_later_sessions_with_similar_wordings_and_forgotten(tmp_path):
+    a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "profiles")})
+    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")   # noqa: E731
+    s = a.new_session("monday", user={"id": "ann"})
+    first = ask(s, "set the living room light to study mode")
+    assert first.outcome.reply == "I don't know what study mode is. Can you teach me?"
+    assert first.outcome.reply_type == "elicit" and first.interpretation is None   # the NLU did not run
+    taught = ask(s, "forty percent")
+    assert nlu.read == ["set the living room light to forty percent"] and taught.rewrite.source == "teach"
+    profile = json.loads((tmp_path / "profiles" / "ann.json").read_text())
+    assert profile["concepts"] == {"study mode": {"kind": "setting", "definition": "forty percent"}}
+
+    s2 = a.new_session("tuesday", user={"id": "ann"})
+    for wording in ("set the living room light to study mode", "set the living room light to my studying mode"):
+        turn = ask(s2, wording)
+        assert turn.rewrite.source == "concept" and nlu.read[-1] == "set the living room light to forty percent"
+    other = a.new_session("bob's", user={"id": "bob"})             # a concept is the user's own
+    assert ask(other, "set the living room light to study mode").outcome.reply_type == "elicit"
+
+    gone = ask(s2, "forget study mode")
+    assert gone.outcome.reply == "OK, I forgot study mode." and gone.outcome.reply_type == "answer"
+    assert ask(s2, "set the living room light to study mode").outcome.reply_type == "elicit"
+
+
+def test_an_action_definition_is_said_instead_and_no_cancels_the_lesson(tmp_path):
+    a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "p")})
+    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")   # noqa: E731
+    s = a.new_session("s", user={"id": "cy"})
+    ask(s, "start movie mode")
+    ask(s, "turn on the lights")
+    assert nlu.read == ["turn on the lights"]
+    assert ask(s, "start movie mode").rewrite.text == "turn on the lights"
+    ask(s, "set the kitchen to party mode")
+    assert ask(s, "never mind").outcome.reply == "OK, I won't learn party mode."
+    assert "party mode" not in json.loads((tmp_path / "p" / "cy.json").read_text())["concepts"]

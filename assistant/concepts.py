@@ -1,7 +1,7 @@
 """Concepts users teach: "set the living room light to study mode" → "I don't know what study
 mode is. Can you teach me?" → "forty percent" → from then on, study mode means forty percent.
 
-A concept is a name ending in mode, scene or routine, said where a value or a request goes. Its
+A concept is a word and mode, scene or routine ("study mode"), said where a value or a request goes. Its
 definition is either a **setting** (a few words that take the name's place in the request:
 "forty percent") or an **action** (a whole request said instead: "turn off the tv"). Definitions
 are kept per user in ``PROFILES/<user>.json`` and used in every later session, also when the
@@ -23,16 +23,18 @@ from typing import Any
 from assistant.errors import InputError
 from assistant.paths import safe_name, write_json_atomic
 from assistant.rewriting import Rewrite
+from hooks.signals import jaccard
 
 log = logging.getLogger(__name__)
 
 PROFILE_FORMAT = "assistant.user-profile/1"
 _NOT_A_NAME = r"(?:to|into|in|on|at|the|my|our|a|an|for|set|put|switch|turn|make|it|and|please)\b"
-CONCEPT = re.compile(rf"\b(?:(?:the|my|our)\s+)?(?P<name>(?:(?!{_NOT_A_NAME})[a-z']+\s+){{1,2}}?(?:mode|scene|routine))\b")
+CONCEPT = re.compile(rf"\b(?:(?:the|my|our)\s+)?(?P<name>(?!{_NOT_A_NAME})[a-z']+\s+(?:mode|scene|routine))\b")
 FORGET = re.compile(r"^(?:please\s+)?forget\s+(?:about\s+)?(?:(?:the|my)\s+)?(?P<name>.+?)\s*[.!]?$")
 CANCEL = re.compile(r"^(?:no|nope|never ?mind|cancel|stop|forget it)\b")
 SIMILAR = 85.0          # rapidfuzz ratio between names that counts as the same concept
 SETTING_WORDS = 3       # a definition this short is a setting; longer, a request said instead
+RETRY_OVERLAP = 0.5     # an answer sharing this much with the request restates it
 PENDING_TURNS = 2       # the definition must come within this many turns of the question
 
 
@@ -108,6 +110,9 @@ class ConceptStore:
                 if CANCEL.match(low):
                     return Rewrite(text, text, "teach", 0.0, reply=f"OK, I won't learn {pending.name}.")
                 definition = low.rstrip(".!")
+                rest = pending.request.replace(pending.said, " ")
+                if len(definition.split()) > SETTING_WORDS and jaccard(definition, rest) >= RETRY_OVERLAP:
+                    return None          # not a definition: the user said the request again, differently
                 entry = self.teach(pending.user, pending.name, definition)
                 return Rewrite(text, self._apply(pending.request, pending.said, entry), "teach", 1.0)
         m = FORGET.match(low)

@@ -107,6 +107,7 @@ def week_figures(folder: Path) -> dict:
     by_user: dict[str, list] = defaultdict(lambda: [0, 0])
     user_of: dict[str, str] = {}
     rewrite_ms: list[float] = []
+    heard = [0, 0]
     for rec in iter_records([folder]):
         if rec["event"] == "stage_end" and rec.get("stage") == "rewrite":
             rewrite_ms.append(float(rec.get("duration_ms") or 0.0))
@@ -122,6 +123,9 @@ def week_figures(folder: Path) -> dict:
             continue
         turns += 1
         defects += point != "correct"
+        if rec.get("transcript"):        # the assistant woke and heard something: defects it can see
+            heard[0] += point != "correct"
+            heard[1] += 1
         points[point] += 1
         u = user_of.get(rec["session"], "")
         by_user[u][0] += point != "correct"
@@ -131,12 +135,14 @@ def week_figures(folder: Path) -> dict:
         if rw.get("source") not in (None, "none"):
             c = rewrites[rw["source"]]
             c["fired"] += 1
+            c["correct"] += point == "correct"
             if judged:
                 c["win"] += judged["win"]
                 c["loss"] += judged["loss"]
                 c["same_outcome_correct"] += (not judged["win"] and not judged["loss"] and point == "correct")
                 c["same_outcome_defect"] += (not judged["win"] and not judged["loss"] and point != "correct")
     return {"turns": turns, "defects": defects, "defect_rate": round(defects / max(turns, 1), 4),
+            "defect_rate_heard": round(heard[0] / max(heard[1], 1), 4), "turns_heard": heard[1],
             "failure_points": dict(sorted(points.items())),
             "rewrites": {k: dict(v) for k, v in sorted(rewrites.items())},
             "rewrite_step_ms": ({"p50": round(float(np.percentile(rewrite_ms, 50)), 2),
@@ -209,6 +215,8 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
         before, after = week["before"], week["after"]
         week["defect_rate_relative_change"] = round((after["defect_rate"] - before["defect_rate"])
                                                     / max(before["defect_rate"], 1e-9), 4)
+        week["heard_defect_rate_relative_change"] = round(
+            (after["defect_rate_heard"] - before["defect_rate_heard"]) / max(before["defect_rate_heard"], 1e-9), 4)
         wins = sum(v.get("win", 0) for v in after["rewrites"].values())
         losses = sum(v.get("loss", 0) for v in after["rewrites"].values())
         week["wins"], week["losses"] = wins, losses
@@ -259,7 +267,9 @@ def format_report(report: dict) -> str:
     for w in report["weeks"]:
         b, a = w["before"], w["after"]
         lines.append(f"week {w['seed']}: defect rate {b['defect_rate']:.1%} before → {a['defect_rate']:.1%} after "
-                     f"({w['defect_rate_relative_change']:+.1%} relative)")
+                     f"({w['defect_rate_relative_change']:+.1%} relative); on turns it heard "
+                     f"{b['defect_rate_heard']:.1%} → {a['defect_rate_heard']:.1%} "
+                     f"({w['heard_defect_rate_relative_change']:+.1%})")
         for point in sorted(set(b["failure_points"]) | set(a["failure_points"])):
             lines.append(f"  {point:8s} {b['failure_points'].get(point, 0):5d} → {a['failure_points'].get(point, 0):5d}")
         for source, c in a["rewrites"].items():
@@ -275,5 +285,10 @@ def format_report(report: dict) -> str:
                          f"{p['defect_rate_with']:.1%} with ({p['relative_change']:+.1%})")
     if "concepts" in report:
         c = report["concepts"]
-        lines.append(f"concepts: {c['taught']} taught by {c['users']} users, used {c['used']} times")
+        lines.append(f"concepts: {c['taught']} taught by {c['users']} users ({', '.join(c['names'])})")
+        for w in report["weeks"]:
+            used = w["after"]["rewrites"].get("concept", {})
+            taught = w["after"]["rewrites"].get("teach", {})
+            lines.append(f"  week {w['seed']}: taught {taught.get('fired', 0)} times, used {used.get('fired', 0)} times, "
+                         f"{used.get('correct', 0)} of them correct")
     return "\n".join(lines)

@@ -52,7 +52,7 @@ from sim.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
 from sim.sim_stages import SimulatedAsr, SimulatedWake, turn_rng
-from sim.user import SimulatedUser, UserAct, sample_persona
+from sim.user import CONCEPT_NAMES, SimulatedUser, UserAct, sample_persona
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +241,15 @@ class SessionSimulator:
         if self.tracer.error is not None:   # an earlier session's trace could not be written
             raise self.tracer.error
         sid = session_id(opts.seed, index)
-        user_id, habits = "user", ()
+        user_id, habits, concept = "user", (), None
         who = rng
         if opts.population:
             # a recurring user: who they are comes from their number alone, not from the run's seed
             number = rng.randrange(opts.population)
             user_id, who = f"u{number:04d}", turn_rng(0, "population-user", number)
             habits = tuple(who.randrange(1 << 30) for _ in range(who.randint(2, 5)))
+            if who.random() < 0.5:     # half of them have a concept of their own to teach
+                concept = (who.choice(CONCEPT_NAMES), who.randrange(1 << 30))
         persona = sample_persona(who)
         condition = who.choice(self.conditions)
         screen = who.random() < 0.3
@@ -270,7 +272,7 @@ class SessionSimulator:
                                              start_time=start, meta=meta)
         user = SimulatedUser(self.domain, persona, rng, self.assistant.stages["resolve"],
                              ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible,
-                             habits=habits)
+                             habits=habits, concept=concept)
         stats = SessionStats()
         t = 1.0
         try:

@@ -309,3 +309,21 @@ def test_an_action_definition_is_said_instead_and_no_cancels_the_lesson(tmp_path
     ask(s, "set the kitchen to party mode")
     assert ask(s, "never mind").outcome.reply == "OK, I won't learn party mode."
     assert "party mode" not in json.loads((tmp_path / "p" / "cy.json").read_text())["concepts"]
+
+
+@pytest.mark.models
+def test_retrieval_with_the_real_minilm_brings_a_misheard_request_back_to_the_users_own(tmp_path):
+    from types import SimpleNamespace
+
+    from assistant.rewriting import RewriteStep, load_artifacts
+    from hooks.learn.rewrites import learn_index
+    from sim.domain import domain_vocabulary, load_domain
+
+    learn_index([_index_folder(tmp_path)], tmp_path / "index.npz")      # the NLU's int8 MiniLM
+    _table, index = load_artifacts([str(tmp_path / "index.npz")])
+    step = RewriteStep(index=index, vocabulary=domain_vocabulary(load_domain("home")))
+    ctx = SimpleNamespace(user=SimpleNamespace(id="ann"))
+    rw = step.run(_heard("weather in wilkerson californ", unsure=("californ",)), ctx)
+    assert (rw.source, rw.text) == ("personal", "weather in wilkerson california")
+    # "open" is a word of the domain: never rewritten into "close"
+    assert not step.run(_heard("open the garage door", unsure=("the",)), ctx).changed

@@ -111,8 +111,9 @@ class ConceptStore:
                     return Rewrite(text, text, "teach", 0.0, reply=f"OK, I won't learn {pending.name}.")
                 definition = low.rstrip(".!")
                 rest = pending.request.replace(pending.said, " ")
-                if len(definition.split()) > SETTING_WORDS and jaccard(definition, rest) >= RETRY_OVERLAP:
-                    return None          # not a definition: the user said the request again, differently
+                if CONCEPT.search(definition) or (len(definition.split()) > SETTING_WORDS
+                                                  and jaccard(definition, rest) >= RETRY_OVERLAP):
+                    return None          # not a definition: the user said the request again
                 entry = self.teach(pending.user, pending.name, definition)
                 return Rewrite(text, self._apply(pending.request, pending.said, entry), "teach", 1.0)
         m = FORGET.match(low)

@@ -308,6 +308,10 @@ def test_an_action_definition_is_said_instead_and_no_cancels_the_lesson(tmp_path
     assert ask(s, "start movie mode").rewrite.text == "turn on the lights"
     ask(s, "set the kitchen to party mode")
     assert ask(s, "never mind").outcome.reply == "OK, I won't learn party mode."
+    ask(s, "set the kitchen to party mode")
+    retry = ask(s, "please set the kitchen to party mode")      # said again: a retry, not a definition
+    assert retry.rewrite.source == "none" and nlu.read[-1] == "please set the kitchen to party mode"
+    assert "party mode" not in json.loads((tmp_path / "p" / "cy.json").read_text())["concepts"]
     assert "party mode" not in json.loads((tmp_path / "p" / "cy.json").read_text())["concepts"]
 
 

@@ -331,3 +331,21 @@ def test_retrieval_with_the_real_minilm_brings_a_misheard_request_back_to_the_us
     assert (rw.source, rw.text) == ("personal", "weather in wilkerson california")
     # "open" is a word of the domain: never rewritten into "close"
     assert not step.run(_heard("open the garage door", unsure=("the",)), ctx).changed
+
+
+@pytest.mark.models
+def test_a_population_brings_the_same_users_back_in_weeks_with_other_seeds(tmp_path, config):
+    from sim import simulator
+    from sim.simulator import SimOptions
+
+    who = {}
+    for seed in (1, 2):
+        simulator.run(config, SimOptions(sessions=6, seed=seed, out=str(tmp_path / f"w{seed}"), workers=1,
+                                         faults="", population=2))
+        for rec in (r for f in sorted((tmp_path / f"w{seed}").glob("*.jsonl")) for r in read_records(f)):
+            if rec["event"] == "session_start":
+                meta = rec["meta"]
+                who.setdefault(meta["user"]["id"], set()).add((meta["persona"], meta["user"]["home"],
+                                                              meta["condition"]))
+    assert set(who) == {"u0000", "u0001"}
+    assert all(len(v) == 1 for v in who.values())      # the same person, whatever the week's seed

@@ -7,7 +7,10 @@ definition is either a **setting** (a few words that take the name's place in th
 are kept per user in ``PROFILES/<user>.json`` and used in every later session, also when the
 name is worded a little differently ("the studying mode"). "forget study mode" removes one.
 
-The store acts in the rewrite step (assistant/rewriting.py), before the NLU. Writing a
+When the turn after a concept was taught or used says it went wrong (a "no", or the request said
+again), the definition is forgotten, and the next mention asks again: a definition the
+recognizer misheard does not stay. The store acts in the rewrite step (assistant/rewriting.py),
+before the NLU. Writing a
 definition twice is harmless: the oracle's counterfactual replays may run a turn again.
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from assistant.errors import InputError
 from assistant.paths import safe_name, write_json_atomic
 from assistant.rewriting import Rewrite
-from hooks.signals import jaccard
+from hooks.signals import is_negative, jaccard
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ CANCEL = re.compile(r"^(?:no|nope|never ?mind|cancel|stop|forget it)\b")
 SIMILAR = 85.0          # rapidfuzz ratio between names that counts as the same concept
 SETTING_WORDS = 3       # a definition this short is a setting; longer, a request said instead
 RETRY_OVERLAP = 0.5     # an answer sharing this much with the request restates it
+RESTATED = 0.5          # the turn after a concept was used restates what was done: it was not right
 PENDING_TURNS = 2       # the definition must come within this many turns of the question
 
 
@@ -51,6 +55,7 @@ class ConceptStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._pending: dict[str, Pending] = {}
+        self._applied: dict[str, Pending] = {}    # the concept the session's last turn used
         self._lock = threading.Lock()
 
     # profiles ----------------------------------------------------------------------------
@@ -103,6 +108,7 @@ class ConceptStore:
     def rewrite(self, text: str, ctx: Any) -> Rewrite | None:
         """A rewrite for this request, the step's own reply, or None (not about concepts)."""
         user, low = ctx.user.id, text.lower().strip()
+        self._check_last(low, ctx)
         with self._lock:
             pending = self._pending.get(ctx.session)
             if pending is not None and pending.turn < ctx.turn <= pending.turn + PENDING_TURNS:
@@ -115,7 +121,9 @@ class ConceptStore:
                                                   and jaccard(definition, rest) >= RETRY_OVERLAP):
                     return None          # not a definition: the user said the request again
                 entry = self.teach(pending.user, pending.name, definition)
-                return Rewrite(text, self._apply(pending.request, pending.said, entry), "teach", 1.0)
+                done = self._apply(pending.request, pending.said, entry)
+                self._applied[ctx.session] = Pending(pending.user, pending.name, "", done, ctx.turn)
+                return Rewrite(text, done, "teach", 1.0)
         m = FORGET.match(low)
         if m:
             name = m.group("name")
@@ -132,11 +140,30 @@ class ConceptStore:
         concepts = self.concepts(user)
         known = self._match(name, concepts)
         if known is not None:
-            return Rewrite(text, self._apply(low, m.group(0), concepts[known]), "concept", 1.0, considered=known)
+            done = self._apply(low, m.group(0), concepts[known])
+            with self._lock:
+                self._applied[ctx.session] = Pending(user, known, "", done, ctx.turn)
+            return Rewrite(text, done, "concept", 1.0, considered=known)
         with self._lock:
             self._pending[ctx.session] = Pending(user, name, m.group(0), low, ctx.turn)
         return Rewrite(text, text, "teach", 0.0, reply=f"I don't know what {name} is. Can you teach me?",
                        expects="concept")
+
+    def _check_last(self, low: str, ctx: Any) -> None:
+        """Implicit feedback on the last turn's concept: when the user's next words say it went
+        wrong ("no", or the request said again), the definition was misheard or is wrong, and
+        it is forgotten (the next mention asks again)."""
+        with self._lock:
+            last = self._applied.get(ctx.session)
+            if last is None or ctx.turn <= last.turn:
+                return                       # the same turn again (a replay), or nothing to check
+            del self._applied[ctx.session]
+        if ctx.turn > last.turn + PENDING_TURNS:
+            return
+        # ``request``: what was carried out; the user restating it means it was not what they wanted
+        if is_negative(low) or jaccard(low, last.request) >= RESTATED:
+            log.info("%s: %s forgotten (the user said it again after it was used)", last.user, last.name)
+            self.forget(last.user, last.name)
 
     @staticmethod
     def _apply(request: str, said: str, entry: dict) -> str:

@@ -286,10 +286,12 @@ def test_a_user_teaches_a_concept_it_is_used_in_later_sessions_with_similar_word
     profile = json.loads((tmp_path / "profiles" / "ann.json").read_text())
     assert profile["concepts"] == {"study mode": {"kind": "setting", "definition": "forty percent"}}
 
-    s2 = a.new_session("tuesday", user={"id": "ann"})
-    for wording in ("set the living room light to study mode", "set the living room light to my studying mode"):
+    for day, wording in (("tuesday", "set the living room light to study mode"),
+                         ("wednesday", "set the living room light to my studying mode")):
+        s2 = a.new_session(day, user={"id": "ann"})
         turn = ask(s2, wording)
         assert turn.rewrite.source == "concept" and nlu.read[-1] == "set the living room light to forty percent"
+        ask(s2, "what time is it")                               # something else next: it worked
     other = a.new_session("bob's", user={"id": "bob"})             # a concept is the user's own
     assert ask(other, "set the living room light to study mode").outcome.reply_type == "elicit"
 
@@ -349,3 +351,16 @@ def test_a_population_brings_the_same_users_back_in_weeks_with_other_seeds(tmp_p
                                                               meta["condition"]))
     assert set(who) == {"u0000", "u0001"}
     assert all(len(v) == 1 for v in who.values())      # the same person, whatever the week's seed
+
+
+def test_a_definition_the_user_disowns_next_turn_is_forgotten(tmp_path):
+    a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "p")})
+    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")   # noqa: E731
+    s = a.new_session("s", user={"id": "dee"})
+    ask(s, "set the living room light to study mode")
+    ask(s, "forty purse")                                     # misheard while teaching
+    profile = lambda: json.loads((tmp_path / "p" / "dee.json").read_text())["concepts"]   # noqa: E731
+    assert "study mode" in profile()
+    ask(s, "set the living room light to forty percent")       # the user says it again: it did not work
+    assert "study mode" not in profile()
+    assert ask(s, "set the living room light to study mode").outcome.reply_type == "elicit"   # asks again

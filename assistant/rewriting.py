@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 TABLE_FORMAT = "assistant.rewrites/1"
 INDEX_FORMAT = "assistant.rewrite-index/1"
 # Words a rephrase may drop or change even when they were heard surely.
-FUNCTION_WORDS = frozenset("a an the to of in on at for my your me i you it is are be can could would will please "
-                           "and or up down now some what's whats what how".split())
+FUNCTION_WORDS = frozenset(["a", "an", "the", "to", "of", "in", "on", "at", "for", "my", "your", "me", "i", "you", "it", "is", "are", "be", "can", "could", "would", "will", "please", "and", "or", "up", "down", "now", "some", "what's", "whats", "what", "how"])
 
 
 def utterance_key(text: str) -> str:
@@ -78,7 +77,7 @@ class RewriteTable:
         self.min_support = min_support
 
     @classmethod
-    def load(cls, path: Path, raw: dict) -> "RewriteTable":
+    def load(cls, path: Path, raw: dict) -> RewriteTable:
         entries = {}
         for i, row in enumerate(raw.get("rewrites") or ()):
             try:
@@ -127,7 +126,7 @@ class RetrievalIndex:
         self._global = np.flatnonzero(self.users == "")
 
     @classmethod
-    def load(cls, path: Path, options: RetrievalOptions | None = None) -> "RetrievalIndex":
+    def load(cls, path: Path, options: RetrievalOptions | None = None) -> RetrievalIndex:
         try:
             with np.load(path, allow_pickle=False) as z:
                 fmt = str(z["format"])

@@ -15,9 +15,9 @@ import logging
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -103,7 +103,6 @@ def week_figures(folder: Path) -> dict:
     points: Counter = Counter()
     turns = defects = 0
     rewrites: dict[str, Counter] = defaultdict(Counter)
-    users_with_history: set = set()
     by_user: dict[str, list] = defaultdict(lambda: [0, 0])
     user_of: dict[str, str] = {}
     rewrite_ms: list[float] = []

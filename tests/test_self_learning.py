@@ -49,7 +49,7 @@ def _assistant(values):
 
 
 def test_the_rewrite_step_is_off_without_an_artifact_and_traced_like_a_stage_with_one(tmp_path):
-    a, nlu = _assistant({})
+    a, _nlu = _assistant({})
     assert a.rewriter is None
     table = _table(tmp_path, [{"from": "turn on the lice", "to": "turn on the lights", "probability": 0.9,
                                "support": 3}])
@@ -110,8 +110,7 @@ def _write_session(folder, session, user, turns):
     start = {"schema": "assistant.trace/1", "session": session, "turn": None, "stage": None,
              "event": "session_start", "t": 0.0, "meta": {"user": {"id": user}}}
     with open(folder / f"{session}.jsonl", "w") as f:
-        for rec in [start, *turns]:
-            f.write(json.dumps(rec) + "\n")
+        f.writelines(json.dumps(rec) + "\n" for rec in [start, *turns])
 
 
 def _chains_folder(tmp_path):
@@ -185,8 +184,9 @@ def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session
 
 def _bow(texts):
     """A bag-of-words embedding (unit length) standing in for MiniLM in these tests."""
-    import numpy as np
     import zlib
+
+    import numpy as np
 
     out = np.zeros((len(texts), 384), np.float32)
     for i, t in enumerate(texts):
@@ -224,7 +224,7 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     _table, index = load_artifacts([str(tmp_path / "index.npz")])
     index.options = RetrievalOptions(personal=0.75, global_=0.75)    # bag-of-words cosines run lower than MiniLM's
     step = RewriteStep(index=index, embed=lambda t: _bow([t])[0], vocabulary=frozenset({"close", "open", "weather"}))
-    ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))   # noqa: E731
+    ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))
     misheard = _heard("weather in wilkerson call", unsure=("call",))
     ann, bob, new = (step.run(misheard, ctx(u)) for u in ("ann", "bob", "someone new"))
     assert (ann.source, ann.text) == ("personal", "weather in wilkerson california")
@@ -245,8 +245,8 @@ def _with_nlu(rec, intent, slots=()):
 
 
 def test_label_transfer_puts_the_rephrases_interpretation_on_the_failed_words(tmp_path):
-    from stages.nlu.corpora import read_domain_corpus
     from hooks.learn.labels import learn_labels
+    from stages.nlu.corpora import read_domain_corpus
 
     d = tmp_path / "week"
     _write_session(d, "s0", "ann", [
@@ -276,7 +276,7 @@ def test_a_slot_that_cannot_be_found_in_the_failed_words_drops_the_example():
 
 def test_a_user_teaches_a_concept_it_is_used_in_later_sessions_with_similar_wordings_and_forgotten(tmp_path):
     a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "profiles")})
-    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")   # noqa: E731
+    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")
     s = a.new_session("monday", user={"id": "ann"})
     first = ask(s, "set the living room light to study mode")
     assert first.outcome.reply == "I don't know what study mode is. Can you teach me?"
@@ -302,7 +302,7 @@ def test_a_user_teaches_a_concept_it_is_used_in_later_sessions_with_similar_word
 
 def test_an_action_definition_is_said_instead_and_no_cancels_the_lesson(tmp_path):
     a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "p")})
-    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")   # noqa: E731
+    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")
     s = a.new_session("s", user={"id": "cy"})
     ask(s, "start movie mode")
     ask(s, "turn on the lights")
@@ -354,12 +354,12 @@ def test_a_population_brings_the_same_users_back_in_weeks_with_other_seeds(tmp_p
 
 
 def test_a_definition_the_user_disowns_next_turn_is_forgotten(tmp_path):
-    a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "p")})
-    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")   # noqa: E731
+    a, _nlu = _assistant({"rewrite.profiles": str(tmp_path / "p")})
+    ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")
     s = a.new_session("s", user={"id": "dee"})
     ask(s, "set the living room light to study mode")
     ask(s, "forty purse")                                     # misheard while teaching
-    profile = lambda: json.loads((tmp_path / "p" / "dee.json").read_text())["concepts"]   # noqa: E731
+    profile = lambda: json.loads((tmp_path / "p" / "dee.json").read_text())["concepts"]
     assert "study mode" in profile()
     ask(s, "set the living room light to forty percent")       # the user says it again: it did not work
     assert "study mode" not in profile()

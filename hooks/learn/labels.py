@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from assistant.errors import OutputError
 from hooks.learn.rewrites import Request, chains, read_requests
@@ -37,11 +38,11 @@ def align(words: str, text: str) -> tuple[int, int] | None:
     at = f" {low} ".find(f" {target} ")
     if at >= 0:
         return at, at + len(target)
-    tokens = [(m.start(), m.end()) for m in __import__("re").finditer(r"\S+", text)]
+    tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
     n = len(target.split())
     best: tuple[float, int, int] | None = None
     for size in {max(1, n - 1), n, n + 1}:
-        for i in range(0, len(tokens) - size + 1):
+        for i in range(len(tokens) - size + 1):
             a, b = tokens[i][0], tokens[i + size - 1][1]
             score = fuzz.ratio(low[a:b], target)
             if best is None or score > best[0]:
@@ -81,7 +82,7 @@ def learn_labels(paths: Iterable[str | Path], out: str | Path, similar: Callable
                  domain: str = "home") -> dict:
     """``assistant learn labels``: write the corpus; returns a summary."""
     found = chains(read_requests(paths), similar)
-    pairs = examples = 0
+    pairs = 0
     rows, seen = [], set()
     for chain in found:
         if len(chain) < 2 or not chain[-1].succeeded:

@@ -30,15 +30,20 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from assistant.errors import InputError, OutputError
+from assistant.errors import OutputError, UserError
 from assistant.paths import write_json_atomic
-from assistant.rewriting import INDEX_FORMAT, TABLE_FORMAT, RetrievalOptions, utterance_key
+from assistant.rewriting import (
+    INDEX_FORMAT,
+    TABLE_FORMAT,
+    RetrievalOptions,
+    utterance_key,
+)
 from hooks.signals import jaccard
 from hooks.traces import read_records, trace_files
 
@@ -160,8 +165,8 @@ class Rule:
 
 def markov_rewrites(all_chains: list[list[Request]]) -> list[Rule]:
     """The best rewrite of each utterance that failed at least once (see the module docstring)."""
-    from scipy.sparse.csgraph import connected_components
     from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
     keys: dict[str, int] = {}
     surface: dict[str, Counter] = defaultdict(Counter)   # key → how it was heard (the rewrite says one)
@@ -275,17 +280,19 @@ def learn_table(paths: Iterable[str | Path], out: str | Path, threshold: float =
 
 # the retrieval index ---------------------------------------------------------------------
 
-def learn_index(paths: Iterable[str | Path], out: str | Path, options: RetrievalOptions = RetrievalOptions(),
+def learn_index(paths: Iterable[str | Path], out: str | Path, options: RetrievalOptions | None = None,
                 embed: Callable[[list[str]], np.ndarray] | None = None) -> dict:
     """``assistant learn index``: successful requests, as heard and carried out, embedded;
     a global row per utterance (with how many users it worked for) and a row per user."""
     started = time.perf_counter()
+    options = options or RetrievalOptions()
     sessions = read_requests(paths)
     by_user: dict[tuple[str, str], Counter] = defaultdict(Counter)
     users_of: dict[str, set] = defaultdict(set)
     for reqs in sessions:
         for req in reqs:
-            if not req.succeeded or req.served.get("rewrite") and req.served["rewrite"].get("text") != req.text:
+            rewritten = bool(req.served.get("rewrite")) and req.served["rewrite"].get("text") != req.text
+            if not req.succeeded or rewritten:
                 continue     # a success of a rewrite says the rewrite works, not how the user spoke
             by_user[(req.user, req.key)][req.text.lower()] += 1
             users_of[req.key].add(req.user)
@@ -306,7 +313,8 @@ def learn_index(paths: Iterable[str | Path], out: str | Path, options: Retrieval
     if embed is None:
         from stages.nlu.features import sentence_embeddings
 
-        embed = lambda ts: sentence_embeddings(ts, exact=True)   # noqa: E731 — as the step embeds at run time
+        def embed(ts: list[str]) -> np.ndarray:
+            return sentence_embeddings(ts, exact=True)     # one at a time, as the step embeds at run time
     unique = sorted(set(texts))
     vecs = embed(unique) if unique else np.zeros((0, 384), np.float32)
     row = {t: i for i, t in enumerate(unique)}
@@ -330,5 +338,5 @@ def learn_index(paths: Iterable[str | Path], out: str | Path, options: Retrieval
 
 def check_threshold(value: float) -> float:
     if not 0.0 <= value <= 1.0:
-        raise InputError("--threshold", f"must be within 0..1, got {value}")
+        raise UserError(f"--threshold must be within 0..1, got {value}")
     return value

@@ -159,6 +159,9 @@ class Assistant:
 
         self.hooks = install(self.bus, self.config)
         self.stages = Stages(self.config, self.domain)
+        from assistant.rewriting import rewrite_step
+
+        self.rewriter = rewrite_step(self.config, self.domain)   # None unless a learned artifact switches it on
         self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._reply_errors: list[OutputError] = []
@@ -168,6 +171,7 @@ class Assistant:
         """The same assistant (config, domain, loaded stages) reporting to another bus."""
         other = object.__new__(Assistant)
         other.config, other.domain, other.stages = self.config, self.domain, self.stages
+        other.rewriter = self.rewriter
         other.bus, other.hooks, other.reply_dir, other._executor = bus, [], None, None
         other._reply_errors, other._tracers = [], []
         return other
@@ -254,6 +258,12 @@ class Assistant:
                 break   # no wake word: the assistant stays asleep
             if stage == "nlu" and isinstance(data, Transcript) and not data.text.strip():
                 break   # nothing was said: the assistant goes back to listening, silently
+            if stage == "nlu" and self.rewriter is not None:
+                turn, data = self._rewrite(session, turn, data, ctx)
+                if turn.outcome is not None:      # the step answered itself (a teaching question)
+                    if STAGES.index(stop) >= STAGES.index("tts"):
+                        turn, _out, _failed = self._run_stage(session, turn, "tts", turn.outcome, ctx)
+                    break
             turn, data, failed = self._run_stage(session, turn, stage, data, ctx)
             if failed:
                 turn = self._apologize(session, turn, ctx, stop)
@@ -329,6 +339,30 @@ class Assistant:
                 self.reply_dir = None
         self.bus.emit(Event("stage_end", session.id, turn.index, stage, duration_ms=ms, data=out))
         return turn, out, False
+
+    def _rewrite(self, session: Session, turn: Turn, transcript: Transcript, ctx) -> tuple[Turn, Transcript]:
+        """The rewrite step, traced like a stage; a failure in it is contained (the request
+        goes on as heard). A rewrite replaces the words the NLU reads, never the transcript."""
+        self.bus.emit(Event("stage_start", session.id, turn.index, "rewrite", data=transcript))
+        t0 = time.perf_counter()
+        try:
+            rewrite = self.rewriter.run(transcript, ctx)
+        except Exception as err:
+            ms = (time.perf_counter() - t0) * 1000
+            error = StageError("rewrite", "rewrite-failed", f"{type(err).__name__}: {err}")
+            log.warning("turn %d: rewrite-failed (%s)", turn.index, error.message)
+            self.bus.emit(Event("stage_error", session.id, turn.index, "rewrite", duration_ms=ms, data=error))
+            return turn, transcript
+        ms = (time.perf_counter() - t0) * 1000
+        turn = replace(turn, rewrite=rewrite, ms=frozen_map({**turn.ms, "rewrite": round(ms, 2)}))
+        if rewrite.reply is not None:
+            asks = rewrite.expects is not None
+            turn = replace(turn, outcome=Outcome(intent=None, status="elicit" if asks else "ok", reply=rewrite.reply,
+                                                 reply_type="elicit" if asks else "answer", expects=rewrite.expects))
+        self.bus.emit(Event("stage_end", session.id, turn.index, "rewrite", duration_ms=ms, data=rewrite))
+        if rewrite.changed:
+            transcript = replace(transcript, text=rewrite.text, words=())
+        return turn, transcript
 
     def _apologize(self, session: Session, turn: Turn, ctx, stop: str) -> Turn:
         """After a failure: say sorry (synthesized if tts is in range and is not what failed)."""

@@ -109,6 +109,7 @@ class Turn:
     labels: Mapping[str, Any] = field(default_factory=frozen_map)   # "oracle" / "predicted" → label
     latency_s: float | None = None       # modelled input end → reply start (simulated users, so that
                                          # runs repeat exactly); None: the stages' measured times
+    rewrite: Any = None                  # assistant.rewriting.Rewrite: the rewrite step's decision, when on
 
     def with_stage(self, stage: str, output: Any, ms: float) -> "Turn":
         key = {"wake": "utterance", "asr": "transcript", "nlu": "interpretation",

@@ -52,6 +52,8 @@ def confidence_signals(stage: str, output: Any) -> dict:
                 "min_word_prob": round(min(probs), 4) if probs else None,
                 "mean_word_prob": round(sum(probs) / len(probs), 4) if probs else None,
                 "words": len(output.words)}
+    if stage == "rewrite":
+        return {"changed": output.changed, "source": output.source, "score": output.score}
     if stage == "nlu":
         return {"intent_confidence": output.confidence, "intent_margin": round(output.margin, 4),
                 "coverage": output.coverage, "out_of_domain": output.out_of_domain, "slots": len(output.slots)}
@@ -305,7 +307,7 @@ class Tracer:
                 stages[stage] = {"output": to_jsonable(value), "signals": confidence_signals(stage, value)}
         labels = {"oracle": None, "predicted": None, **to_jsonable(dict(turn.labels))}
         reply_start, reply_end = reply_window(turn)
-        return {
+        record = {
             "schema": SCHEMA, "session": turn.session, "turn": turn.index, "stage": None, "event": "turn_end",
             "t": round(time.monotonic(), 6), "time": time.time(),
             "source": turn.source, "start_s": turn.start_s,
@@ -318,6 +320,9 @@ class Tracer:
             "signals": signals, "gold": summary.get("gold"), "correct": summary.get("correct"),
             "labels": labels, "audio": audio,
         }
+        if turn.rewrite is not None:   # the rewrite step ran (on only with a learned artifact)
+            record["rewrite"] = to_jsonable(turn.rewrite)
+        return record
 
     def _audio(self, st: _SessionTrace, turn: int, kind: str, audio: Audio) -> str | None:
         if not self.write_audio or audio is None or len(audio.samples) == 0:

@@ -52,7 +52,7 @@ from sim.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
 from sim.sim_stages import SimulatedAsr, SimulatedWake, turn_rng
-from sim.user import SimulatedUser, UserAct, sample_persona
+from sim.user import CONCEPT_NAMES, SimulatedUser, UserAct, sample_persona
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,16 @@ class SimOptions:
     asr_model: str = str(DEFAULT_MODEL)
     backend: str = "local"                   # local | ray
     embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
+    population: int = 0                      # >0: sessions belong to this many recurring users (the same
+                                             # users whatever the seed: id, persona, home, habits)
     overwrite: bool = False                  # clear another run's files from ``out`` first
     resume: bool = False                     # continue the run in ``out`` (same seed and settings)
 
     def validate(self) -> None:
         if self.sessions < 1:
             raise UserError(f"--sessions must be at least 1, got {self.sessions}")
+        if self.population < 0:
+            raise UserError(f"--population must be 0 or more, got {self.population}")
         if self.fidelity not in FIDELITIES:
             raise UserError(f"--fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
         if self.backend not in ("local", "ray"):
@@ -188,6 +192,10 @@ class SessionSimulator:
             return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed)
 
         self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
+        if a.rewriter is not None:   # the oracle also judges each rewrite: a win, a loss or neither
+            from sim.learning_loop import RewriteJudge
+
+            a.bus.add_interceptor(RewriteJudge(a, replay_faults=replay_faults))
         self.tracer = a.trace_to(opts.out)
         self.ood = _sentences(SIM_OOD_FILE)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
@@ -233,15 +241,24 @@ class SessionSimulator:
         if self.tracer.error is not None:   # an earlier session's trace could not be written
             raise self.tracer.error
         sid = session_id(opts.seed, index)
-        persona = sample_persona(rng)
-        condition = rng.choice(self.conditions)
-        screen = rng.random() < 0.3
+        user_id, habits, concept = "user", (), None
+        who = rng
+        if opts.population:
+            # a recurring user: who they are comes from their number alone, not from the run's seed
+            number = rng.randrange(opts.population)
+            user_id, who = f"u{number:04d}", turn_rng(0, "population-user", number)
+            habits = tuple(who.randrange(1 << 30) for _ in range(who.randint(2, 5)))
+            if who.random() < 0.5:     # half of them have a concept of their own to teach
+                concept = (who.choice(CONCEPT_NAMES), who.randrange(1 << 30))
+        persona = sample_persona(who)
+        condition = who.choice(self.conditions)
+        screen = who.random() < 0.3
         device = {"id": "living_room_display" if screen else "kitchen_speaker",
                   "room": "living_room" if screen else "kitchen", "screen": screen}
-        home = rng.choice(HOMES)
+        home = who.choice(HOMES)
         history = {}
-        if rng.random() < 0.3:
-            history = {"place": {rng.choice(["wilkerson_ca", "wilkerson_wa", "springfield_mo"]): rng.randint(1, 3)}}
+        if who.random() < 0.3:
+            history = {"place": {who.choice(["wilkerson_ca", "wilkerson_wa", "springfield_mo"]): who.randint(1, 3)}}
         start = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(6, 22):02d}:{rng.choice([0, 15, 30, 45]):02d}:00"
         voice = None
         if self.voice_pool:
@@ -251,10 +268,11 @@ class SessionSimulator:
             voice = dataclasses.replace(voice, rate=round(voice.rate * persona.rate, 3))
         meta = {"persona": persona.name, "condition": condition, "voice": voice.id if voice else None,
                 "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
-        session = self.assistant.new_session(sid, device=device, user={"home": home, "history": history},
+        session = self.assistant.new_session(sid, device=device, user={"id": user_id, "home": home, "history": history},
                                              start_time=start, meta=meta)
         user = SimulatedUser(self.domain, persona, rng, self.assistant.stages["resolve"],
-                             ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible)
+                             ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible,
+                             habits=habits, concept=concept)
         stats = SessionStats()
         t = 1.0
         try:

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 _SLOT = SLOT_REF
 
 ASKING = ("elicit", "clarify", "confirm")
+HABIT_RATE = 0.6                   # a recurring user's share of goals that are one of their habits
+CONCEPT_NAMES = ("study mode", "movie mode", "reading mode", "night mode", "party mode", "focus mode",
+                 "relax mode", "dinner mode")
+CONCEPT_TYPES = ("percentage", "temperature", "duration", "number")   # settings a concept's name can stand for
+CONCEPT_RATE = 0.2                 # share of goals a user with a concept asks for by its name
 # Words of a request that say which modality of a title is meant (the catalog's attribute).
 MODALITY_WORDS = ((r"\b(?:movie|film|watch|show me)\b", {"visual"}), (r"\b(?:audiobook|listen)\b", {"audio"}),
                   (r"\bbook\b", {"text"}), (r"\bread\b", {"text", "audio"}))
@@ -69,6 +74,7 @@ class Goal:
     template: str = ""
     implied: tuple[str, ...] = ()      # unsaid slots the spec's defaults and context rules fill
     out_of_domain: str | None = None   # the sentence, for a request the domain cannot serve
+    concept: tuple[str, str] | None = None   # (name, the words it stands for): "study mode" for "forty percent"
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,10 @@ class _State:
 
 class SimulatedUser:
     def __init__(self, domain: Domain, persona: Persona, rng: random.Random, resolver,
-                 ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None):
+                 ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None,
+                 habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None):
+        self.habits = habits              # seeds of the goals this user has again and again
+        self.concept = concept            # (name, seed of the goal it means): a concept this user teaches
         self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
         self.domain = domain
         self.persona = persona
@@ -114,6 +123,21 @@ class SimulatedUser:
         """A goal a person in this home might have: its request must make sense in the world
         (the oven has a temperature, the garage door opens; lights do not unlock)."""
         self._at(ctx)
+        if self.concept is not None and self.rng.random() < CONCEPT_RATE:
+            goal = self._concept_goal(ctx)
+            if goal is not None:
+                return goal
+        if self.habits and self.rng.random() < HABIT_RATE:
+            # a request this user makes often, said the same way (as people do)
+            seed, rng = self.rng.choice(self.habits), self.rng
+            self.rng = random.Random(seed)
+            try:
+                goal = self._sample_goal(ctx)
+            finally:
+                self.rng = rng
+            if goal.out_of_domain is None and self._words_agree(goal.template, goal.args) and (
+                    self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
+                return goal
         for _ in range(tries):
             goal = self._sample_goal(ctx)
             if goal.out_of_domain is not None:
@@ -122,6 +146,26 @@ class SimulatedUser:
                     self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
                 return goal
         return goal
+
+    def _concept_goal(self, ctx) -> Goal | None:
+        """The goal this user's concept means (always the same one): a request with a value
+        said in a few words, which the concept's name stands for."""
+        name, seed = self.concept
+        rng, self.rng = self.rng, random.Random(seed)
+        try:
+            for _ in range(40):
+                goal = self._sample_goal(ctx)
+                if goal.out_of_domain is not None or not self._words_agree(goal.template, goal.args):
+                    continue
+                slots = self.domain.intents[goal.intent].slots
+                for slot in goal.stated:
+                    surface = goal.surfaces.get(slot)
+                    if surface and slots[slot].type in CONCEPT_TYPES and len(surface.split()) <= 3 and (
+                            self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
+                        return replace(goal, concept=(name, surface))
+        finally:
+            self.rng = rng
+        return None
 
     def _sample_goal(self, ctx) -> Goal:
         rng = self.rng
@@ -169,6 +213,10 @@ class SimulatedUser:
                           kind="ood")
         else:
             act = self._request(goal, goal.template, goal.stated, kind="request")
+            if goal.concept is not None and goal.concept[1] in act.text:
+                # the value said by the concept's name: the meaning (gold) stays the request's
+                text = act.text.replace(goal.concept[1], goal.concept[0], 1)
+                act = replace(act, text=text, kind="concept", gold=replace(act.gold, transcript=text, spans=()))
         self.state.last_act = act
         return act
 
@@ -183,6 +231,8 @@ class SimulatedUser:
         ok = judge(turn)
         if goal.out_of_domain is not None:
             return None                                   # declined or not, the user moves on
+        if out is not None and out.expects == "concept" and goal.concept is not None:
+            return self._teach(goal)
         if ok and out is not None and out.status in ASKING:
             return self._answer(goal, out, ctx)
         if ok:
@@ -250,6 +300,17 @@ class SimulatedUser:
             pin = goal.surfaces.get(slot, goal.args[slot])
             ex = self.gen.render(self.domain.intents["Inform"], pattern, rng, values={sspec.type: pin})
         return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="answer", wake=False)
+
+    def _teach(self, goal: Goal) -> UserAct:
+        """Answers "Can you teach me?": the words the concept stands for; the assistant should
+        then carry out the request they complete."""
+        words = goal.concept[1]
+        request = self.state.last_act.gold if self.state.last_act is not None else None
+        gold = replace(request, transcript=words, spans=(), wake=True) if request is not None else \
+            Gold(transcript=words, intent=goal.intent, wake=True, act=goal.intent)
+        act = UserAct(text=words, gold=gold, kind="teach", wake=False)
+        self.state.last_act = act
+        return act
 
     def _retry(self, goal: Goal, out: Outcome | None) -> UserAct:
         st = self.state

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--out", metavar="MODEL_DIR",
                        help="where to write the model (SPEC only: default, the assistant's own model cache)")
     train.add_argument("--force", action="store_true", help="train even if MODEL_DIR is up to date")
+    train.add_argument("--extra", metavar="CORPUS", action="append", default=[],
+                       help="SPEC only: more annotated examples to train on (JSON lines, e.g. from `assistant learn labels`)")
     ev = sub.add_parser("eval", help="score a model: intent accuracy, slot F1, per intent",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_arguments(ev)
@@ -139,7 +141,8 @@ def _train(args: argparse.Namespace) -> int:
     source = _source(args)
     cfg = _config(source, args)
     out = Path(args.out)
-    key = source_key(source, cfg)
+    extra = _extra(args, source)
+    key = source_key(source, cfg, extra)
     meta_path = out / META_FILE
     if meta_path.is_file() and not args.force:
         try:
@@ -155,7 +158,7 @@ def _train(args: argparse.Namespace) -> int:
         raise InputError(out, "exists and is not an NLU model folder; not overwriting it")
     _say(args, f"training on {source.label} ({cfg.epochs} epochs)…")
     started = time.perf_counter()
-    model = train_source(source, cfg)
+    model = train_source(source, cfg, extra)
     if out.exists():
         shutil.rmtree(out)
     save_atomically(model, out)
@@ -171,6 +174,29 @@ def _train(args: argparse.Namespace) -> int:
               f"{len(meta['labels'])} slot labels) in {meta['train_s']:.0f} s; "
               f"intent temperature {meta.get('temperature')}")
     return 0
+
+
+def _extra(args: argparse.Namespace, source) -> list:
+    """The --extra corpora's examples, checked against the spec's intents and slots."""
+    if not args.extra:
+        return []
+    if source.kind != "spec":
+        raise UserError("--extra adds examples to a domain spec's training (give SPEC)")
+    from sim.domain import load_domain
+    from sim.utterances import Example
+    from stages.nlu.corpora import read_domain_corpus
+
+    domain = load_domain(args.spec)
+    examples = []
+    for path in args.extra:
+        for item in read_domain_corpus(path):
+            if item.intent not in domain.intents:
+                raise InputError(path, f"intent {item.intent!r} is not one of {domain.name}'s", field=item.id)
+            for _a, _b, name in item.spans:
+                if name not in domain.slot_types:
+                    raise InputError(path, f"{domain.name} has no slot label {name!r}", field=item.id)
+            examples.append(Example(item.text.lower(), item.intent, item.spans))
+    return examples
 
 
 def _eval(args: argparse.Namespace) -> int:

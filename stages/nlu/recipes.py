@@ -162,9 +162,12 @@ def _hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def spec_key(domain: Domain, config: TrainConfig) -> str:
-    return _hash(domain.digest, TRAINER_VERSION, asdict(config), PER_INTENT, GENERATION_SEED,
-                 CALIBRATION_SEED, CALIBRATION_PER_INTENT, UNLISTED_P, REAL_REPEAT, REFILLS)
+def spec_key(domain: Domain, config: TrainConfig, extra: Sequence[Example] = ()) -> str:
+    parts = (domain.digest, TRAINER_VERSION, asdict(config), PER_INTENT, GENERATION_SEED,
+             CALIBRATION_SEED, CALIBRATION_PER_INTENT, UNLISTED_P, REAL_REPEAT, REFILLS)
+    if extra:   # the spec's own key stays what it was: cached models keep their names
+        parts += ([(ex.text, ex.intent, ex.spans) for ex in extra],)
+    return _hash(*parts)
 
 
 def corpus_key(examples: Sequence[Example], config: TrainConfig) -> str:
@@ -180,16 +183,17 @@ def spec_config(epochs: int | None = None) -> TrainConfig:
 
 
 def train_spec(domain: Domain, config: TrainConfig | None = None,
-               progress: Callable[[str], None] | None = None) -> SpacyNlu:
+               progress: Callable[[str], None] | None = None, extra: Sequence[Example] = ()) -> SpacyNlu:
+    """``extra``: more annotated examples (``assistant learn labels``), trained on with the spec's."""
     config = config or SPEC_CONFIG
-    examples = spec_training_examples(domain)
+    examples = spec_training_examples(domain) + list(extra)
     seen = {ex.text.lower() for ex in examples}
     calibration = spec_heldout_examples(domain, CALIBRATION_SEED, CALIBRATION_PER_INTENT, seen)
     intents = [*domain.intents, OOD_INTENT]
     labels = sorted(domain.slot_types)
     model = SpacyNlu.train(examples, intents, labels, config, calibration=calibration, progress=progress, meta={
         "name": f"spacy-nlu/{domain.name}", "domain": domain.name, "domain_digest": domain.digest,
-        "source": f"spec:{domain.source}", "key": spec_key(domain, config)})
+        "source": f"spec:{domain.source}", "key": spec_key(domain, config, extra)})
     if config.sentence_embeddings:
         model.span_typer = SpanTyper.fit(span_names(domain))
     return model
@@ -222,16 +226,16 @@ def train_corpus(source: Source, examples: Sequence[Example], config: TrainConfi
         "name": f"spacy-nlu/{source.kind}", "source": source.label, "key": corpus_key(examples, config)})
 
 
-def source_key(source: Source, config: TrainConfig) -> str:
+def source_key(source: Source, config: TrainConfig, extra: Sequence[Example] = ()) -> str:
     if source.kind == "spec":
-        return spec_key(load_domain(source.path), config)
+        return spec_key(load_domain(source.path), config, extra)
     return corpus_key(corpus_examples(source), config)
 
 
-def train_source(source: Source, config: TrainConfig | None = None) -> SpacyNlu:
+def train_source(source: Source, config: TrainConfig | None = None, extra: Sequence[Example] = ()) -> SpacyNlu:
     config = config or default_config(source)
     if source.kind == "spec":
-        return train_spec(load_domain(source.path), config)
+        return train_spec(load_domain(source.path), config, extra=extra)
     return train_corpus(source, corpus_examples(source), config)
 
 

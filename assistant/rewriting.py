@@ -1,0 +1,267 @@
+"""The rewrite step: before the NLU, a request that failed before is said the way that works.
+
+Off by default. Learned artifacts switch it on (``rewrite.artifacts``, ``--rewrite-artifacts``):
+
+* a **rewrite table** (``assistant learn rewrites``): failing request → the rephrase most likely
+  to end in success, learned from users' rephrase chains (hooks/learn/rewrites.py);
+* a **retrieval index** (``assistant learn index``): requests that succeeded, with their MiniLM
+  embeddings and who said them; a request at risk is rewritten to the closest one, the user's
+  own history first (the personal layer), everyone's otherwise (the global layer).
+
+Taught concepts (``rewrite.profiles``, assistant/concepts.py) also act here: "study mode" is
+replaced by what the user taught, and an unknown one starts the teaching dialogue.
+
+Every decision is a :class:`Rewrite` record: the runner traces it as the ``rewrite`` stage.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import InputError
+from assistant.metrics import normalize_words
+
+log = logging.getLogger(__name__)
+
+TABLE_FORMAT = "assistant.rewrites/1"
+INDEX_FORMAT = "assistant.rewrite-index/1"
+# Words a rephrase may drop or change even when they were heard surely.
+FUNCTION_WORDS = frozenset(["a", "an", "the", "to", "of", "in", "on", "at", "for", "my", "your", "me", "i", "you", "it", "is", "are", "be", "can", "could", "would", "will", "please", "and", "or", "up", "down", "now", "some", "what's", "whats", "what", "how"])
+
+
+def utterance_key(text: str) -> str:
+    """What counts as "the same request": lower-case words, digits spelled out."""
+    return " ".join(normalize_words(text))
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What the rewrite step decided for one request."""
+
+    original: str
+    text: str                      # what the NLU reads (``original`` when nothing changed)
+    source: str = "none"           # table | personal | global | concept | teach | forget | none
+    score: float = 0.0             # the table's probability of success, or the ranking score
+    support: int = 0               # chains (table) or successful requests (index) behind it
+    considered: str = ""           # the best candidate, also when it was not good enough
+    reply: str | None = None       # the step answers itself (the teaching dialogue)
+    expects: str | None = None     # … with a question: what the next turn should say ("concept")
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+
+# the rewrite table ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableEntry:
+    text: str
+    probability: float
+    support: int
+
+
+class RewriteTable:
+    """Failing request (by :func:`utterance_key`) → its best rewrite; entries below
+    ``threshold`` are kept in the file (the threshold can be changed) but not applied."""
+
+    def __init__(self, entries: dict[str, TableEntry], threshold: float = 0.5, min_support: int = 1):
+        self.entries = entries
+        self.threshold = threshold
+        self.min_support = min_support
+
+    @classmethod
+    def load(cls, path: Path, raw: dict) -> RewriteTable:
+        entries = {}
+        for i, row in enumerate(raw.get("rewrites") or ()):
+            try:
+                entries[utterance_key(row["from"])] = TableEntry(str(row["to"]), float(row["probability"]),
+                                                                 int(row["support"]))
+            except (KeyError, TypeError, ValueError):
+                raise InputError(path, "each rewrite needs from, to, probability and support",
+                                 field=f"rewrites[{i}]") from None
+        return cls(entries, float(raw.get("threshold", 0.5)), int(raw.get("min_support", 1)))
+
+    def lookup(self, text: str) -> Rewrite | None:
+        entry = self.entries.get(utterance_key(text))
+        if entry is None or entry.probability < self.threshold or entry.support < self.min_support:
+            return None
+        return Rewrite(text, entry.text, "table", round(entry.probability, 4), entry.support, entry.text)
+
+
+# online retrieval -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    trigger: float = 0.6           # rewrite only a request heard with a word below this probability
+    personal: float = 0.80         # ranking score the user's own best candidate needs
+    global_: float = 0.88          # ranking score a candidate from everyone needs
+    min_users: int = 2             # a global candidate must have worked for this many users
+    cosine_weight: float = 0.5     # ranking = cosine·w + fuzzy·(1 − w) + popularity bonus
+    popularity: float = 0.02       # bonus per log10 of the times a candidate succeeded
+
+
+class RetrievalIndex:
+    """Successful requests, embedded (the NLU's int8 MiniLM), with who said them."""
+
+    def __init__(self, texts: list[str], users: list[str], counts: np.ndarray, embeddings: np.ndarray,
+                 n_users: np.ndarray, options: RetrievalOptions = RetrievalOptions()):
+        self.texts = list(texts)
+        self.keys = {utterance_key(t) for t in texts}
+        self.users = np.asarray(users)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.n_users = np.asarray(n_users, dtype=np.int64)
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.options = options
+        self._by_user: dict[str, np.ndarray] = {}
+        for i, u in enumerate(self.users.tolist()):
+            self._by_user.setdefault(u, []).append(i)
+        self._by_user = {u: np.asarray(ix) for u, ix in self._by_user.items()}
+        self._global = np.flatnonzero(self.users == "")
+
+    @classmethod
+    def load(cls, path: Path, options: RetrievalOptions | None = None) -> RetrievalIndex:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                fmt = str(z["format"])
+                if fmt != INDEX_FORMAT:
+                    raise InputError(path, f"unknown format {fmt!r} (expected {INDEX_FORMAT})")
+                stored = json.loads(str(z["options"])) if "options" in z else {}
+                opts = options or RetrievalOptions(**stored)
+                return cls(z["texts"].tolist(), z["users"].tolist(), z["counts"], z["embeddings"], z["n_users"], opts)
+        except (OSError, ValueError, KeyError) as err:
+            raise InputError(path, f"not a rewrite index ({err})") from None
+
+    def at_risk(self, transcript: Any) -> bool:
+        """Whether the request may be misheard or misphrased: a word heard with low probability
+        (the recognizer's own confidence; typed text has none and is never at risk)."""
+        words = getattr(transcript, "words", ())
+        return bool(words) and min(w.probability for w in words) < self.options.trigger
+
+    def query(self, transcript: Any, user: str, embed, vocabulary: frozenset[str] = frozenset()) -> Rewrite:
+        """``vocabulary``: the domain's words. Those the user said (function words aside) must
+        stay in a rewrite: "close the garage door" must not become "open the garage door",
+        however alike they look; a word the domain does not know ("walk") may go."""
+        from rapidfuzz import fuzz
+
+        text = transcript.text
+        if utterance_key(text) in self.keys:
+            return Rewrite(text, text, "none", 1.0, 0, text)      # a request known to work
+        if not self.at_risk(transcript) or not len(self.texts):
+            return Rewrite(text, text)
+        q = embed(text)
+        opts = self.options
+        best: tuple[float, int, str] | None = None
+        sure = {w for w in normalize_words(text) if w in vocabulary and w not in FUNCTION_WORDS}
+        for layer, rows, threshold in (("personal", self._by_user.get(user), opts.personal),
+                                       ("global", self._global, opts.global_)):
+            if rows is None or not len(rows):
+                continue
+            if layer == "global":
+                rows = rows[self.n_users[rows] >= opts.min_users]
+                if not len(rows):
+                    continue
+            cos = self.embeddings[rows] @ q
+            top = rows[np.argsort(-cos)[:5]]
+            scored = []
+            for i in top.tolist():
+                if not sure <= set(normalize_words(self.texts[i])):
+                    continue
+                fuzzy = fuzz.token_set_ratio(text.lower(), self.texts[i].lower()) / 100.0
+                c = float(self.embeddings[i] @ q)
+                score = (opts.cosine_weight * c + (1 - opts.cosine_weight) * fuzzy
+                         + opts.popularity * math.log10(max(1, int(self.counts[i]))))
+                scored.append((score, i))
+            if not scored:
+                continue
+            score, i = max(scored)
+            if best is None or score > best[0]:
+                best = (score, i, layer)
+            if score >= threshold:
+                return Rewrite(text, self.texts[i], layer, round(score, 4), int(self.counts[i]), self.texts[i])
+        if best is None:
+            return Rewrite(text, text)
+        return Rewrite(text, text, "none", round(best[0], 4), 0, self.texts[best[1]])
+
+
+# the step ---------------------------------------------------------------------------------
+
+class RewriteStep:
+    """Runs before the NLU: taught concepts, then the rewrite table, then retrieval."""
+
+    def __init__(self, table: RewriteTable | None = None, index: RetrievalIndex | None = None,
+                 concepts: Any = None, embed=None, vocabulary: frozenset[str] = frozenset()):
+        self.vocabulary = vocabulary
+        self.table = table
+        self.index = index
+        self.concepts = concepts
+        self._embed = embed
+
+    def embed(self, text: str) -> np.ndarray:
+        if self._embed is None:
+            from stages.nlu.features import sentence_embeddings
+
+            self._embed = lambda t: sentence_embeddings([t])[0]
+        return self._embed(text)
+
+    def warm(self) -> None:
+        if self.index is not None:
+            self.embed("warm up")
+
+    def run(self, transcript: Any, ctx: Any) -> Rewrite:
+        text = transcript.text
+        if self.concepts is not None:
+            taught = self.concepts.rewrite(text, ctx)
+            if taught is not None:
+                return taught
+        if self.table is not None:
+            found = self.table.lookup(text)
+            if found is not None:
+                return found
+        if self.index is not None:
+            return self.index.query(transcript, ctx.user.id, self.embed, self.vocabulary)
+        return Rewrite(text, text)
+
+
+def load_artifacts(paths: list[str]) -> tuple[RewriteTable | None, RetrievalIndex | None]:
+    table = index = None
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise InputError(p, "no such rewrite artifact")
+        if p.suffix == ".npz":
+            index = RetrievalIndex.load(p)
+            continue
+        try:
+            raw = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(p, f"not a rewrite table ({err})") from None
+        if not isinstance(raw, dict) or raw.get("format") != TABLE_FORMAT:
+            raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
+        table = RewriteTable.load(p, raw)
+    return table, index
+
+
+def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
+    """The step the configuration asks for; None (no step at all) when no artifact is named."""
+    paths = [p.strip() for p in str(config["rewrite.artifacts"]).split(",") if p.strip()]
+    profiles = str(config["rewrite.profiles"]).strip()
+    if not paths and not profiles:
+        return None
+    table, index = load_artifacts(paths)
+    concepts = None
+    if profiles:
+        from assistant.concepts import ConceptStore
+
+        concepts = ConceptStore(Path(profiles))
+    vocabulary = frozenset()
+    if domain is not None and index is not None:
+        from sim.domain import domain_vocabulary
+
+        vocabulary = domain_vocabulary(domain)
+    return RewriteStep(table, index, concepts, vocabulary=vocabulary)

@@ -34,14 +34,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
-from assistant.audio_io import DeviceLost, NullPlayer, Player, Source
-from assistant.errors import ConfigError, UserError
-from assistant.recording import MANIFEST, SCHEMA, gold_json
-from assistant.records import STAGES
+from core.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
+from assistant.live_audio import DeviceLost, NullPlayer, Player, Source
+from core.errors import ConfigError, UserError
+from assistant.recorded_sessions import MANIFEST, SCHEMA, gold_json
+from core.records import STAGES
 from assistant.runner import Assistant
-from assistant.session import Gold, Session, Turn
-from assistant.summary import turn_summary
+from core.session import Gold, Session, Turn
+from core.turn_summary import turn_summary
 from hooks.bus import Event
 from stages.asr import spoken_wake_word
 from stages.wake import WakeCommand, WakeListener

@@ -18,15 +18,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from assistant.audio import Audio, write_wav
-from assistant.config import Config, cache_dir
-from assistant.errors import OutputError
-from assistant.paths import safe_name
-from assistant.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
-from assistant.session import DeviceContext, Gold, Session, Turn, UserContext
+from core.audio import Audio, write_wav
+from core.config import Config, cache_dir
+from core.errors import OutputError
+from core.paths import safe_name
+from core.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
+from core.session import DeviceContext, Gold, Session, Turn, UserContext
 from hooks.bus import Event, HookBus
-from sim.domain import Domain, load_domain
-from sim.world import World, deep_merge
+from core.domain import Domain, load_domain
+from core.world import World, deep_merge
 from stages.base import StageFailure
 
 if TYPE_CHECKING:

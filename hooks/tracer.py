@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.audio import Audio, write_wav
-from assistant.errors import OutputError
-from assistant.paths import safe_name
-from assistant.records import STAGES, StageError, to_jsonable
-from assistant.session import Turn
-from assistant.summary import turn_summary
+from core.audio import Audio, write_wav
+from core.errors import OutputError
+from core.paths import safe_name
+from core.records import STAGES, StageError, to_jsonable
+from core.session import Turn
+from core.turn_summary import turn_summary
 from hooks.bus import Event
 from hooks.signals import reply_window, session_signals
 
@@ -263,7 +263,7 @@ class Tracer:
     def _similarity(self):
         if not self.embeddings:
             return None
-        from assistant.embeddings import similarity
+        from core.embeddings import similarity
 
         return similarity
 

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import quote
 
-from assistant.errors import InputError, UserError
-from assistant.paths import safe_name
-from hooks.traces import read_records, trace_files
+from core.errors import InputError, UserError
+from core.paths import safe_name
+from hooks.trace_reader import read_records, trace_files
 
 log = logging.getLogger(__name__)
 

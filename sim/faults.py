@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from assistant.errors import UserError
-from assistant.records import (
+from core.errors import UserError
+from core.records import (
     Candidate, IntentScore, Interpretation, Outcome, Resolution, Transcript, Utterance, WakeEvent, frozen_map,
 )
 from hooks.bus import Interceptor
-from sim.domain import Domain, domain_vocabulary
-from sim.sim_stages import split_wake_word, turn_rng
+from core.domain import Domain, domain_vocabulary
+from sim.text_stages import split_wake_word, turn_rng
 
 log = logging.getLogger(__name__)
 

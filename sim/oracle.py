@@ -23,14 +23,14 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from assistant.records import (
+from core.records import (
     STAGES, Candidate, Entity, Interpretation, Resolution, Slot, Transcript, Utterance, WakeEvent, frozen_map,
     to_jsonable,
 )
-from assistant.session import Gold, Session, Turn
-from assistant.summary import judge
+from core.session import Gold, Session, Turn
+from core.turn_summary import judge
 from hooks.bus import HookBus, Interceptor
-from sim.domain import BUILTIN_TYPES, Domain
+from core.domain import BUILTIN_TYPES, Domain
 
 log = logging.getLogger(__name__)
 

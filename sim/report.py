@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import UserError
-from assistant.metrics import normalize_words
-from hooks.traces import iter_records, turn_ends
+from core.errors import UserError
+from core.wer import normalize_words
+from hooks.trace_reader import iter_records, turn_ends
 from sim.asr_errors import align
 
 log = logging.getLogger(__name__)

@@ -38,20 +38,20 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE, Audio
-from assistant.config import Config, cache_dir
-from assistant.errors import OutputError, UserError
-from assistant.metrics import normalize_words
-from assistant.paths import ensure_output_dir, safe_name, write_json_atomic
-from assistant.records import Utterance
-from assistant.session import Gold, Turn
+from core.audio import PIPELINE_RATE, Audio
+from core.config import Config, cache_dir
+from core.errors import OutputError, UserError
+from core.wer import normalize_words
+from core.paths import ensure_output_dir, safe_name, write_json_atomic
+from core.records import Utterance
+from core.session import Gold, Turn
 from hooks.signals import reply_window
 from hooks.tracer import LineWriter
 from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
-from sim.domain import DOMAINS_DIR
+from core.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
-from sim.sim_stages import SimulatedAsr, SimulatedWake, turn_rng
+from sim.text_stages import SimulatedAsr, SimulatedWake, turn_rng
 from sim.user import SimulatedUser, UserAct, sample_persona
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class SessionSimulator:
         self.conditions = self._conditions()
         if opts.fidelity == "text":
             a.stages.override("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
-            from sim.domain import domain_vocabulary
+            from core.domain import domain_vocabulary
 
             a.stages.override("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
         a.stages.prepare(("wake", "asr", "nlu", "resolve", "respond"))
@@ -418,7 +418,7 @@ def _run_in_worker(index: int) -> tuple[int, SessionStats]:
 
 def _prepare(config: Config, opts: SimOptions) -> None:
     """Train (or load) the NLU once before workers start, so they do not all train it."""
-    from sim.domain import load_domain
+    from core.domain import load_domain
     from stages.nlu import load_or_train
     from stages.nlu.recipes import spec_config
 

@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from assistant.records import Outcome, frozen_map, to_jsonable
-from assistant.session import Gold, Turn
-from assistant.summary import judge
-from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain
-from sim.utterances import Example, UtteranceGenerator, all_alternatives
+from core.records import Outcome, frozen_map, to_jsonable
+from core.session import Gold, Turn
+from core.turn_summary import judge
+from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
+from core.utterances import Example, UtteranceGenerator, all_alternatives
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from typing import Callable
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE
-from assistant.models import whisper_model
-from assistant.records import Transcript, Utterance, Word
-from sim.domain import Domain, domain_vocabulary, vocabulary_share
+from core.audio import PIPELINE_RATE
+from core.model_files import whisper_model
+from core.records import Transcript, Utterance, Word
+from core.domain import Domain, domain_vocabulary, vocabulary_share
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio, write_wav
-from assistant.errors import InputError
+from core.audio import PIPELINE_RATE, Audio, load_audio, write_wav
+from core.errors import InputError
 from tests.conftest import DATA, RECORDINGS
 
 

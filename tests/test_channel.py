@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import welch
 
-from assistant.audio import Audio, load_audio
+from core.audio import Audio, load_audio
 from sim.channel import (CONDITIONS, Channel, active_power, apply, babble_noise, describe, mix,
                          parse_condition, parse_snr, pink_noise, room_impulse_response, white_noise)
 from sim.voices import Voice, speak

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio
+from core.audio import PIPELINE_RATE, Audio, load_audio
 from assistant.cli import main
 from stages.asr import LAST_MIN_S, WINDOW_S, _cut_at_skip, windows
 from tests.conftest import DATA, RECORDINGS

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.config import Config
-from assistant.records import Interpretation, Slot
+from core.config import Config
+from core.records import Interpretation, Slot
 from assistant.runner import Assistant
-from sim.domain import BUILTIN_TYPES
-from stages.normalize import normalize
+from core.domain import BUILTIN_TYPES
+from core.normalize import normalize
 
 
 class ScriptedNlu:

@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from assistant.audio import PIPELINE_RATE
-from assistant.metrics import wer
+from core.audio import PIPELINE_RATE
+from core.wer import wer
 from sim import voices
 from sim.channel import Channel, apply
 from sim.voices import Voice, held_out, sample_voice, speak, voice_catalog

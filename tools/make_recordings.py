@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio, to_pipeline, write_wav  # noqa: E402
+from core.audio import PIPELINE_RATE, Audio, load_audio, to_pipeline, write_wav  # noqa: E402
 from stages.tts import FestivalSynth  # noqa: E402
 
 START = "2026-03-14T08:00:00"

@@ -8,8 +8,8 @@ import argparse
 import json
 import sys
 
-from assistant.config import Config
-from assistant.errors import UserError
+from core.config import Config
+from core.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from assistant.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.errors import InputError
+from core.errors import InputError
 from hooks.learn.context import PAIR_KEYS, Reading, pair
 from hooks.learn.lexicon import Lexicon, fit_features, untagged_types
 from hooks.signals import REPHRASE_COSINE, REPHRASE_JACCARD
-from hooks.traces import read_records, trace_files
-from sim.domain import OOD_INTENT as OOD_ACT
+from hooks.trace_reader import read_records, trace_files
+from core.domain import OOD_INTENT as OOD_ACT
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def observable(r: dict) -> bool:
 
 @dataclass(frozen=True)
 class TurnWords:
-    """What the transcript reader (hooks/learn/reader.py) takes of a turn: the words, what the
+    """What the transcript reader (hooks/learn/transcript_classifier.py) takes of a turn: the words, what the
     NLU made of them, and, as its training target only, what the user meant."""
     text: str = ""
     nlu_act: str | None = None           # the NLU's intent or dialogue act; OOD_ACT: out of domain
@@ -257,7 +257,7 @@ class Embedder:
             return np.zeros((len(texts), EMBED_DIM), np.float32)
         todo = sorted({t for t in texts if t not in self._cache})
         if todo:
-            from assistant.embeddings import embed
+            from core.embeddings import embed
 
             for i in range(0, len(todo), 256):
                 chunk = todo[i: i + 256]
@@ -271,8 +271,8 @@ def intent_examples(domain_name: str, enabled: bool = True) -> tuple[tuple[str, 
     """(intents, embeddings of generated examples, the intent index of each), from the domain spec."""
     if not enabled:
         return (), np.zeros((0, EMBED_DIM), np.float32), np.zeros(0, np.int64)
-    from sim.domain import load_domain
-    from sim.utterances import UtteranceGenerator
+    from core.domain import load_domain
+    from core.utterances import UtteranceGenerator
 
     domain = load_domain(domain_name)
     examples = UtteranceGenerator(domain).examples(random.Random(0), per_intent=EXAMPLES_PER_INTENT,

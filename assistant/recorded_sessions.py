@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from assistant.audio import Audio, load_audio, write_wav
-from assistant.errors import InputError
-from assistant.paths import is_inside
-from assistant.records import REPLY_TYPES, frozen_map
-from assistant.session import Gold
-from sim.domain import Domain
+from core.audio import Audio, load_audio, write_wav
+from core.errors import InputError
+from core.paths import is_inside
+from core.records import REPLY_TYPES, frozen_map
+from core.session import Gold
+from core.domain import Domain
 
 log = logging.getLogger(__name__)
 

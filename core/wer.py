@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from stages.normalize import spoken_number
+from core.normalize import spoken_number
 
 _ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 

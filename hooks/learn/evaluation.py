@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hooks.learn.features import CLASSES
+from hooks.learn.turn_features import CLASSES
 
 
 def evaluate(y_true: np.ndarray, p_fp: np.ndarray, p_defect: np.ndarray) -> dict:

@@ -17,14 +17,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from assistant.records import frozen_map
-from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, IntentSpec
-from stages.normalize import MONTHS, WEEKDAYS, normalize, spoken_number
+from core.records import frozen_map
+from core.domain import BUILTIN_TYPES, OOD_INTENT, Domain, IntentSpec
+from core.normalize import MONTHS, WEEKDAYS, normalize, spoken_number
 
 log = logging.getLogger(__name__)
 
 _ALT = re.compile(r"\[([^\[\]]*)\]")
-from sim.domain import SLOT_REF as _SLOT  # noqa: E402  (the loader's slot grammar: one regex)
+from core.domain import SLOT_REF as _SLOT  # noqa: E402  (the loader's slot grammar: one regex)
 DEFAULT_NOW = dt.datetime(2026, 3, 14, 8, 0)
 # How people wrap a request ("actually, …", "… please"): added to some generated requests so
 # that the model learns they carry no meaning of their own. Dialogue acts are left as written.

@@ -9,8 +9,8 @@ import datetime as dt
 import hashlib
 import logging
 
-from assistant.records import frozen_map
-from sim.apis import ApiCall, ApiResult, display_name, python_api
+from core.records import frozen_map
+from core.apis import ApiCall, ApiResult, display_name, python_api
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import InputError, OutputError
+from core.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import logging
 import random
 import re
 
-from assistant.records import Transcript, Utterance, WakeEvent
+from core.records import Transcript, Utterance, WakeEvent
 from sim.asr_errors import AsrErrorModel, SoundsLike
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet
-from hooks.learn.metrics import evaluate
+from hooks.learn.turn_features import CLASSES, EMBED_DIM, FeatureSet
+from hooks.learn.evaluation import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +346,7 @@ def save_model(folder: str | Path, models: dict, chosen: str, meta: dict) -> Pat
 def load_model(folder: str | Path, kind: str | None = None):
     """(labeler, meta). Only data is read — LightGBM's text format, torch tensors with
     ``weights_only=True``, ``.npz`` without pickle — so a tampered file is refused, never run."""
-    from assistant.errors import InputError
+    from core.errors import InputError
 
     folder = Path(folder)
     path = folder / "model.json"
@@ -373,7 +373,7 @@ def load_model(folder: str | Path, kind: str | None = None):
 
 def load_part(folder: Path, what: str, load):
     """``load()``, with what a missing or damaged file raises turned into one named input error."""
-    from assistant.errors import InputError
+    from core.errors import InputError
 
     try:
         return load()

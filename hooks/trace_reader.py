@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from assistant.errors import InputError, OutputError
+from core.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.models import minilm_model
+from core.model_files import minilm_model
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from assistant.audio import Audio
+from core.audio import Audio
 
 STAGES = ("wake", "asr", "nlu", "resolve", "respond", "tts")
 

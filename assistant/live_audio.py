@@ -21,8 +21,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE, Audio, resample
-from assistant.errors import UserError
+from core.audio import PIPELINE_RATE, Audio, resample
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 

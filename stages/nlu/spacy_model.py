@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from assistant.errors import InputError
+from core.errors import InputError
 from stages.nlu.text import prepare
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,10 @@ def _global_context():
 
 
 def _word_vector_layer():
-    """Docs → each token's MiniLM word-piece embedding (fixed; see stages/nlu/features.py)."""
+    """Docs → each token's MiniLM word-piece embedding (fixed; see stages/nlu/pretrained.py)."""
     from thinc.api import Model
 
-    from stages.nlu.features import WORD_DIM, word_vectors
+    from stages.nlu.pretrained import WORD_DIM, word_vectors
 
     def forward(model, docs, is_train):
         Ys = [model.ops.asarray2f(word_vectors([t.text for t in doc])) for doc in docs]
@@ -137,7 +137,7 @@ def build_tok2vec(width: int, depth: int, embed_size: int, window_size: int, max
     from thinc.api import (HashEmbed, Linear, Maxout, chain, concatenate, list2ragged, ragged2list,
                            residual, with_array)
 
-    from stages.nlu.features import WORD_DIM
+    from stages.nlu.pretrained import WORD_DIM
 
     attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
     rows = [embed_size, embed_size // 2, embed_size // 2, embed_size // 2]
@@ -168,13 +168,13 @@ _SENTENCE_CACHE_MAX = 100_000
 
 
 def sentence_vectors(texts: Sequence[str], exact: bool = True, int8: bool = True):
-    """MiniLM embeddings (int8, see stages/nlu/features.py; scaled to unit variance per
+    """MiniLM embeddings (int8, see stages/nlu/pretrained.py; scaled to unit variance per
     dimension), cached by text and mode: training sees every text once per epoch, and a
     batched training vector never stands in for the exact one."""
     import numpy as np
 
-    from assistant.embeddings import embed as embed_float
-    from stages.nlu.features import sentence_embeddings as embed_int8
+    from core.embeddings import embed as embed_float
+    from stages.nlu.pretrained import sentence_embeddings as embed_int8
 
     kind = ("int8", exact) if int8 else ("float32", True)   # float32 batches are exact enough
     missing = [t for t in dict.fromkeys(texts) if (kind, t) not in _SENTENCE_CACHE]

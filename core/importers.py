@@ -23,8 +23,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from assistant.errors import InputError
-from sim.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, SLOT_REF, sample_problem
+from core.errors import InputError
+from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, SLOT_REF, sample_problem
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ _RHINO_TOKEN = re.compile(
     r"\s*(?:(?P<punct>[\[\](),])|\$(?P<stype>[A-Za-z_][\w.]*):(?P<sname>[A-Za-z_]\w*)"
     r"|@(?P<macro>[A-Za-z_]\w*)|(?P<word>[^\s\[\](),$@{}]+)|(?P<bad>\S))")
 _ID = re.compile(r"\W+")
-# How a reply says a builtin value (sim/templates.py filters); others are said as they are.
+# How a reply says a builtin value (core/templates.py filters); others are said as they are.
 _SAY = {"time": "|time", "date": "|day", "duration": "|duration", "temperature": "|temperature"}
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any, Callable, Mapping
 
-from stages.normalize import say_day, say_duration, say_temperature, say_time
+from core.normalize import say_day, say_duration, say_temperature, say_time
 
 _FIELD = re.compile(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}")
 

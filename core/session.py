@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from assistant.records import (
+from core.records import (
     Candidate, Interpretation, Outcome, Resolution, Speech, StageError, Transcript, Utterance,
     WakeEvent, frozen_map,
 )
-from sim.domain import Domain
-from sim.world import World
+from core.domain import Domain
+from core.world import World
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from assistant.records import frozen_map
-from sim.domain import ApiSpec, Domain
-from sim.world import World
+from core.records import frozen_map
+from core.domain import ApiSpec, Domain
+from core.world import World
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def python_api(name: str) -> Callable[[PythonApi], PythonApi]:
 
 
 def _ensure_builtin_apis() -> None:
-    import sim.home  # noqa: F401  (registers home.* APIs)
+    import core.home_apis  # noqa: F401  (registers home.* APIs)
 
 
 def substitute(template: Any, args: Mapping) -> Any:

@@ -40,7 +40,7 @@ def _load() -> tuple[np.ndarray, object]:
             from safetensors import safe_open
             from tokenizers import Tokenizer
 
-            from assistant.models import minilm_model
+            from core.model_files import minilm_model
 
             path = minilm_model()
             with safe_open(str(path / "model.safetensors"), framework="numpy") as f:
@@ -90,11 +90,11 @@ def _load_encoder():
             from transformers import AutoTokenizer
             from transformers.utils import logging as hf_logging
 
-            from assistant.models import minilm_model
+            from core.model_files import minilm_model
 
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
-            torch.set_num_threads(1)    # short inputs: a second thread only contends (assistant.embeddings)
+            torch.set_num_threads(1)    # short inputs: a second thread only contends (core.embeddings)
             path = minilm_model()
             model = _bert(path)
             with warnings.catch_warnings():   # the eager quantization API is deprecated, not gone

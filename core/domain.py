@@ -16,8 +16,8 @@ from typing import Any, Collection, Mapping
 
 import yaml
 
-from assistant.errors import InputError
-from assistant.records import frozen_map
+from core.errors import InputError
+from core.records import frozen_map
 
 log = logging.getLogger(__name__)
 
@@ -502,7 +502,7 @@ def _training_phrases(r: _SpecReader, raw: Any, folder: Path, catalogs: Mapping)
 @lru_cache(maxsize=32)
 def domain_vocabulary(domain: Domain) -> frozenset[str]:
     """Every word the domain's samples and catalogs use, plus number words (lower case)."""
-    from stages.normalize import BUILTIN_WORDS
+    from core.normalize import BUILTIN_WORDS
 
     words: set[str] = set(BUILTIN_WORDS)
     for intent in domain.intents.values():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.features import EMBED_DIM, OOD_ACT, FeatureSet, session_folds
+from hooks.learn.turn_features import EMBED_DIM, OOD_ACT, FeatureSet, session_folds
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class Reader:
     @classmethod
     def load(cls, folder: Path, info: dict) -> "Reader":
         """Only data is read (``.npz`` without pickle); shapes are checked."""
-        from hooks.learn.models import _arrays
+        from hooks.learn.labelers import _arrays
 
         acts, kinds = (info.get(k) if isinstance(info, dict) else None for k in ("acts", "kinds"))
         if not all(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in (acts, kinds)):
@@ -177,7 +177,7 @@ def _bag_inputs(ids: list[np.ndarray]):
 
 
 def slot_kinds(domain: str) -> list[str]:
-    from hooks.learn.features import _lexicon
+    from hooks.learn.turn_features import _lexicon
 
     return sorted(set(_lexicon(domain).slot_types.values()))
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import OutputError
+from core.errors import OutputError
 
 log = logging.getLogger(__name__)
 

@@ -3,95 +3,34 @@
 Most APIs are declared in the spec (no code): ``select``/``set``/``get`` over world
 collections, ``list_add``/``list_read``/``list_remove``, ``create`` and ``lookup``. APIs that
 compute (weather, timers, media) are Python functions registered by name with
-:func:`python_api` and referenced from the spec as ``python: home.get_weather``.
+:func:`core.api_calls.python_api` and referenced from the spec as ``python: home.get_weather``.
 """
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from core.records import frozen_map
+import core.home_apis  # noqa: F401  (registers the home.* Python APIs)
+from core.api_calls import PYTHON_APIS, ApiCall, ApiResult, display_name, substitute
 from core.domain import ApiSpec, Domain
+from core.records import frozen_map
 from core.world import World
 
 log = logging.getLogger(__name__)
-
-_REF = re.compile(r"\{([a-zA-Z_][\w.]*)\}")
-
-
-@dataclass(frozen=True)
-class ApiResult:
-    status: str                      # ok | unchanged | not_found | empty | failed | …
-    data: Mapping = field(default_factory=frozen_map)
-    kind: str = "action"             # action: changed the world; answer: read it
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    name: str
-    args: Mapping                    # constants from the intent + slot ids/values
-    names: Mapping                   # slot → display name of its entity
-    world: World
-    ctx: Any                         # TurnContext: device, user, clock
-    domain: Domain
-
-
-PythonApi = Callable[[ApiCall], ApiResult]
-_PYTHON_APIS: dict[str, PythonApi] = {}
-
-
-def python_api(name: str) -> Callable[[PythonApi], PythonApi]:
-    def register(fn: PythonApi) -> PythonApi:
-        if name in _PYTHON_APIS and _PYTHON_APIS[name] is not fn:
-            raise ValueError(f"python API {name!r} is registered twice")
-        _PYTHON_APIS[name] = fn
-        return fn
-    return register
-
-
-def _ensure_builtin_apis() -> None:
-    import core.home_apis  # noqa: F401  (registers home.* APIs)
-
-
-def substitute(template: Any, args: Mapping) -> Any:
-    """``"{x}"`` → the raw value of x; ``"a {x} b"`` → text; other values pass through."""
-    if not isinstance(template, str):
-        return template
-
-    def lookup(path: str) -> Any:
-        node: Any = args
-        for part in path.split("."):
-            if isinstance(node, Mapping) and part in node:
-                node = node[part]
-            else:
-                return None
-        return node
-
-    whole = _REF.fullmatch(template)
-    if whole:
-        return lookup(whole.group(1))
-    return _REF.sub(lambda m: "" if lookup(m.group(1)) is None else str(lookup(m.group(1))), template)
-
-
-def display_name(obj_id: str, obj: Mapping) -> str:
-    return str(obj.get("name") or obj_id.replace("_", " "))
 
 
 class ApiRunner:
     def __init__(self, domain: Domain):
         self.domain = domain
-        _ensure_builtin_apis()
         for api in domain.apis.values():
-            if api.kind == "python" and api.config["python"] not in _PYTHON_APIS:
+            if api.kind == "python" and api.config["python"] not in PYTHON_APIS:
                 raise ValueError(f"{domain.source}: apis.{api.name}: no python API {api.config['python']!r}")
 
     def call(self, api_name: str, args: Mapping, names: Mapping, world: World, ctx) -> ApiResult:
         spec = self.domain.apis[api_name]
         call = ApiCall(api_name, frozen_map(args), frozen_map(names), world, ctx, self.domain)
         if spec.kind == "python":
-            return _PYTHON_APIS[spec.config["python"]](call)
+            return PYTHON_APIS[spec.config["python"]](call)
         return getattr(self, f"_{spec.kind}")(spec, call)
 
     # declarative kinds ----------------------------------------------------------------

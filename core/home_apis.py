@@ -10,7 +10,7 @@ import hashlib
 import logging
 
 from core.records import frozen_map
-from core.apis import ApiCall, ApiResult, display_name, python_api
+from core.api_calls import ApiCall, ApiResult, display_name, python_api
 
 log = logging.getLogger(__name__)
 

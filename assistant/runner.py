@@ -23,7 +23,7 @@ from core.config import Config, cache_dir
 from core.errors import OutputError
 from core.paths import safe_name
 from core.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
-from core.session import DeviceContext, Gold, Session, Turn, UserContext
+from core.session import DeviceContext, Gold, Session, Turn, TurnContext, UserContext
 from hooks.bus import Event, HookBus
 from core.domain import Domain, load_domain
 from core.world import World, deep_merge
@@ -223,6 +223,47 @@ class Assistant:
                 ahead(utterance)
         except Exception as err:   # the turn then decodes (and reports any failure) itself
             log.debug("decode ahead failed (%s: %s)", type(err).__name__, err)
+
+    # what a driver (the simulator) asks of the assistant -------------------------------
+    def use_stage(self, name: str, stage: Any) -> None:
+        """Run ``stage`` as stage ``name`` from now on (simulated acoustic stages, tests)."""
+        log.debug("stage %s: %s", name, type(stage).__name__)
+        self.stages.override(name, stage)
+
+    def prepare(self, names: tuple[str, ...], warm: tuple[str, ...] = ()) -> None:
+        """Build these stages (and warm those in ``warm``) now, so no turn pays for loading."""
+        self.stages.prepare(names)
+        for name in warm:
+            self.stages.warm(name)
+
+    def context_default(self, slot: Any, ctx: TurnContext) -> Any:
+        """What the resolver's context rules give a slot the user did not say (None: nothing)."""
+        value = self.stages["resolve"].context_default(slot, ctx)
+        log.debug("%s #%d: context default of %s: %r", ctx.session, ctx.turn, getattr(slot, "name", slot), value)
+        return value
+
+    def try_api(self, api: str, args: Mapping, names: Mapping, ctx: TurnContext) -> Any:
+        """The domain API's result on a copy of the world (the world itself does not change)."""
+        result = self.stages["respond"].apis.call(api, args, names, ctx.world.snapshot(), ctx)
+        log.debug("%s #%d: tried %s%s: %s", ctx.session, ctx.turn, api, dict(args), result.status)
+        return result
+
+    def wake_check(self, session: Session, utterance: Utterance) -> Utterance:
+        """Would the wake stage, with the bus's interceptors (injected faults), wake on
+        ``utterance`` as the session's next turn? No turn is kept and nothing is traced (a
+        production trace holds no turn for speech that did not wake it); interceptors forget
+        what they noted for it."""
+        index = len(session.turns) + 1
+        ctx = session.context(index)
+        try:
+            out = self.bus.before("wake", utterance, ctx)
+            if out is None:
+                out = self.stages["wake"].run(utterance, ctx)
+            out = self.bus.after("wake", utterance, out, ctx)
+        finally:
+            self.bus.discard_turn(session.id, index)
+        log.debug("%s #%d: wake check: %s", session.id, index, "woke" if out.heard else "asleep")
+        return out
 
     def end_session(self, session: Session) -> None:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))

@@ -174,18 +174,19 @@ class SessionSimulator:
         self.model = AsrErrorModel.load(opts.asr_model) if opts.fidelity == "text" else None
         self.conditions = self._conditions()
         if opts.fidelity == "text":
-            a.stages.override("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
+            a.use_stage("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
             from core.domain import domain_vocabulary
 
-            a.stages.override("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
-        a.stages.prepare(("wake", "asr", "nlu", "resolve", "respond"))
-        a.stages.warm("resolve")    # MiniLM: loaded here, not by whichever turn first needs it
+            a.use_stage("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
+        # MiniLM (the resolver's) loads here, not in whichever turn first needs it
+        a.prepare(("wake", "asr", "nlu", "resolve", "respond"), warm=("resolve",))
         spec = FaultSpec.parse(opts.faults)
-        self.faults = FaultInjector(spec, self.domain, opts.seed)
-        a.bus.add_interceptor(self.faults)
+        wake_word = config["wake.word"]
+        a.bus.add_interceptor(FaultInjector(spec, self.domain, opts.seed, wake_word))
+
         def replay_faults(kinds):
             # certain to fire again, with the same random draws, so the same fault recurs
-            return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed)
+            return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed, wake_word)
 
         self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
         self.tracer = a.trace_to(opts.out)
@@ -253,7 +254,7 @@ class SessionSimulator:
                 "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
         session = self.assistant.new_session(sid, device=device, user={"home": home, "history": history},
                                              start_time=start, meta=meta)
-        user = SimulatedUser(self.domain, persona, rng, self.assistant.stages["resolve"],
+        user = SimulatedUser(self.domain, persona, rng, self.assistant.context_default,
                              ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible)
         stats = SessionStats()
         t = 1.0
@@ -276,8 +277,7 @@ class SessionSimulator:
             self.assistant.end_session(session)
         if self.tracer.error is not None:   # the session ran, but its trace is not all there
             raise self.tracer.error
-        stats.replays = self.oracle.replays
-        self.oracle.replays = 0
+        stats.replays = self.oracle.take_replays()
         return stats
 
     def _plausible(self, intent: str, args, ctx) -> bool:
@@ -291,8 +291,7 @@ class SessionSimulator:
             v = catalog.get(value) if catalog and isinstance(value, str) else None
             if v is not None:
                 names[slot] = v.name
-        world = ctx.world.snapshot()
-        result = self.assistant.stages["respond"].apis.call(spec.api, {**spec.args, **args}, names, world, ctx)
+        result = self.assistant.try_api(spec.api, {**spec.args, **args}, names, ctx)
         return result.status not in ("not_found", "failed")
 
     def _utterance(self, text: str, wake: bool, condition: str, voice, t: float, rng: random.Random) -> Utterance:
@@ -326,10 +325,8 @@ class SessionSimulator:
         utt = self._utterance(text, False, condition, voice, t, rng)
         stats.wake.setdefault(condition, [0, 0, 0, 0])[2] += 1
         index = len(session.turns) + 1
-        ctx = session.context(index)
         # Will the wake stage (faults included) wake up? Only then is there a turn to trace.
-        woke = self.faults.after("wake", utt, self.assistant.stages["wake"].run(utt, ctx), ctx)
-        self.faults.injected.pop((session.id, index), None)
+        woke = self.assistant.wake_check(session, utt)
         if woke.heard:
             gold = Gold(transcript=text, wake=False)
             turn = Turn(session=session.id, index=index, source="sim:background", start_s=utt.end_s,

@@ -89,13 +89,14 @@ class _State:
 
 
 class SimulatedUser:
-    def __init__(self, domain: Domain, persona: Persona, rng: random.Random, resolver,
+    def __init__(self, domain: Domain, persona: Persona, rng: random.Random, context_default=None,
                  ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None):
         self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
         self.domain = domain
         self.persona = persona
         self.rng = rng
-        self.resolver = resolver          # its context rules say what an unsaid slot defaults to
+        # (slot spec, ctx) -> the value the assistant's context rules give a slot left unsaid
+        self.context_default = context_default
         self.gen = UtteranceGenerator(domain)
         self.ood = ood_sentences
         self.ood_rate = ood_rate if ood_sentences else 0.0
@@ -140,7 +141,7 @@ class SimulatedUser:
         for name, sspec in spec.slots.items():
             if name in args:
                 continue
-            implied = self.resolver.context_default(sspec, ctx)
+            implied = self.context_default(sspec, ctx) if self.context_default is not None else None
             if implied is not None:
                 args[name] = implied
                 implied_slots.append(name)

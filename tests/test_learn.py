@@ -290,7 +290,7 @@ def test_users_never_ask_for_another_kind_of_title_than_they_want():
     from sim.user import PERSONAS, SimulatedUser
 
     domain = load_domain("home")
-    user = SimulatedUser(domain, PERSONAS[0], random.Random(0), resolver=None)
+    user = SimulatedUser(domain, PERSONAS[0], random.Random(0), context_default=None)
     assert not user._words_agree("play the movie {title}", {"title": "dune_audiobook"})
     assert not user._words_agree("watch {title}", {"title": "the_martian_audiobook"})
     assert user._words_agree("play the audiobook {title}", {"title": "dune_audiobook"})
@@ -305,7 +305,7 @@ def test_relative_dates_in_the_gold_follow_the_session_clock(assistant):
     from core.normalize import normalize
 
     session = assistant.new_session("clock", start_time="2026-10-07T09:00:00")
-    user = SimulatedUser(assistant.domain, PERSONAS[0], random.Random(3), assistant.stages["resolve"])
+    user = SimulatedUser(assistant.domain, PERSONAS[0], random.Random(3), assistant.context_default)
     dated = []
     for _ in range(400):
         goal = user.new_goal(session.context(1))

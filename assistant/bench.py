@@ -22,7 +22,7 @@ from typing import Callable
 from core.audio import Audio
 from core.config import Config
 from core.wer import percentile
-from core.records import STAGES
+from core.pipeline import STAGES
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ difference of the first and the last: what ``assistant bench`` measures.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
 import queue
 import signal
 import threading
@@ -37,10 +37,10 @@ import numpy as np
 from core.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
 from assistant.live_audio import DeviceLost, NullPlayer, Player, Source
 from core.errors import ConfigError, UserError
-from assistant.recorded_sessions import MANIFEST, SCHEMA, gold_json
-from core.records import STAGES
+from assistant.recorded_sessions import MANIFEST, SCHEMA, gold_json, write_manifest
+from core.pipeline import STAGES
 from assistant.runner import Assistant
-from core.session import Gold, Session, Turn
+from core.session import Gold, Session, Turn, device_context
 from core.turn_summary import turn_summary
 from hooks.bus import Event
 from stages.asr import spoken_wake_word
@@ -264,9 +264,7 @@ class SessionRecorder:
             self._write()
 
     def _write(self) -> None:
-        tmp = self.folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self._manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.folder / MANIFEST)
+        write_manifest(self.folder, self._manifest)
 
 
 class _ReplyStarter:
@@ -583,12 +581,9 @@ class LiveLoop:
 
 def manifest_header(session_args: Mapping[str, Any], config) -> dict:
     """What a recording needs to replay in the same context as the live session."""
-    device = dict(session_args.get("device") or {})
     out: dict[str, Any] = {
         "start_time": session_args.get("start_time") or config["session.start_time"],
-        "device": {"id": device.get("id", config["session.device_id"]),
-                   "room": device.get("room", config["session.device_room"]),
-                   "screen": bool(device.get("screen", config["session.screen"]))},
+        "device": dataclasses.asdict(device_context(session_args.get("device"), config)),
     }
     for key in ("user", "world"):
         if session_args.get(key):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.audio import Audio, load_audio, write_wav
+from core.audio import Audio, load_audio
 from core.errors import InputError
 from core.paths import is_inside
 from core.records import REPLY_TYPES, frozen_map
@@ -51,10 +52,6 @@ class RecordedSession:
     user: Mapping = field(default_factory=frozen_map)
     world: Mapping = field(default_factory=frozen_map)
     meta: Mapping = field(default_factory=frozen_map)
-
-    @property
-    def has_gold(self) -> bool:
-        return any(t.gold is not None for t in self.turns)
 
 
 _JSON_TYPE = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
@@ -229,27 +226,15 @@ def load_recording(path: str | Path, continuous: bool = False, allow_outside: bo
                            turns=(RecordedTurn(audio=audio, audio_path=str(p)),))
 
 
-def save_recording(folder: str | Path, session_id: str, turns: list[tuple[Audio, Gold | None]],
-                   meta: Mapping | None = None, stream: Audio | None = None,
-                   gold_at: list[tuple[float, Gold | None]] | None = None) -> Path:
-    """Write a session folder (used by ``talk --record`` and the recording generators)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"schema": SCHEMA, "id": session_id, **dict(meta or {})}
-    if stream is not None:
-        write_wav(folder / "stream.wav", stream)
-        manifest["audio"] = "stream.wav"
-        manifest["turns"] = [{"at_s": round(at, 2), **({"gold": gold_json(g)} if g else {})}
-                             for at, g in (gold_at or [])]
-    else:
-        rows = []
-        for i, (audio, gold) in enumerate(turns, 1):
-            name = f"turn{i:02d}.wav"
-            write_wav(folder / name, audio)
-            rows.append({"audio": name, **({"gold": gold_json(gold)} if gold else {})})
-        manifest["turns"] = rows
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return folder
+def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:
+    """Write ``session.json`` (the one writer of manifests: talk --record, tools/make_recordings.py).
+    Atomic: a reader sees the previous manifest or this one, never a torn file."""
+    path = Path(folder) / MANIFEST
+    tmp = path.with_name(MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"schema": SCHEMA, **dict(manifest)}, indent=2, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def gold_json(gold: Gold) -> dict:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.recorded_sessions import RecordedSession
-from core.records import STAGES, Utterance
+from core.pipeline import STAGES
+from core.records import Utterance
 from assistant.runner import Assistant
 from core.session import Gold
 from core.turn_summary import gold_summary, turn_summary

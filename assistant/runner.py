@@ -22,8 +22,9 @@ from core.audio import Audio, write_wav
 from core.config import Config, cache_dir
 from core.errors import OutputError
 from core.paths import safe_name
-from core.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
-from core.session import DeviceContext, Gold, Session, Turn, TurnContext, UserContext
+from core.pipeline import STAGE_OUTPUTS, STAGES
+from core.records import Outcome, StageError, Transcript, Utterance, frozen_map
+from core.session import Gold, Session, Turn, TurnContext, UserContext, device_context
 from hooks.bus import Event, HookBus
 from core.domain import Domain, load_domain
 from core.world import World, deep_merge
@@ -35,13 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_LISTENERS = 2   # wake listeners kept for reuse (one per concurrent stream is the most needed)
-
-# What each stage must return; an interceptor returning anything else fails the stage.
-OUTPUT_TYPES: dict[str, str] = {
-    "wake": "Utterance", "asr": "Transcript", "nlu": "Interpretation",
-    "resolve": "Resolution", "respond": "Outcome", "tts": "Speech",
-}
-
 
 class Stages:
     """Builds each stage on first use, once per process (models load once)."""
@@ -179,11 +173,7 @@ class Assistant:
         start = dt.datetime.fromisoformat(start_time or self.config["session.start_time"])
         state = deep_merge(self.domain.world, world or {})
         w = World(state, start)
-        dev = DeviceContext(
-            id=(device or {}).get("id", self.config["session.device_id"]),
-            room=(device or {}).get("room", self.config["session.device_room"]),
-            screen=bool((device or {}).get("screen", self.config["session.screen"])),
-        )
+        dev = device_context(device, self.config)
         u = user or {}
         history = {t: frozen_map(v) for t, v in (u.get("history") or {}).items()}
         usr = UserContext(id=u.get("id", "user"), home=u.get("home", state.get("home")),
@@ -316,8 +306,7 @@ class Assistant:
             transcript = turn.transcript or Transcript(text=text, source="text")
             return transcript
         prev = STAGES[STAGES.index(start) - 1]
-        value = getattr(turn, {"nlu": "interpretation", "resolve": "resolution", "respond": "outcome",
-                               "asr": "transcript"}[prev])
+        value = getattr(turn, STAGE_OUTPUTS[prev].field)
         if value is None:
             raise ValueError(f"a turn starting at {start} needs the {prev} record")
         return value
@@ -347,8 +336,9 @@ class Assistant:
                 out = self._call(stage, data, ctx, lambda chunk: self.bus.emit(
                     Event("stage_chunk", session.id, turn.index, stage, data=chunk)))
             out = self.bus.after(stage, data, out, ctx)
-            if type(out).__name__ != OUTPUT_TYPES[stage]:
-                raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {OUTPUT_TYPES[stage]}")
+            want = STAGE_OUTPUTS[stage].record
+            if not isinstance(out, want):
+                raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {want.__name__}")
         except Exception as err:   # contained: the session goes on
             ms = (time.perf_counter() - t0) * 1000
             code = err.code if isinstance(err, StageFailure) else f"{stage}-failed"

@@ -13,9 +13,6 @@ from typing import Any, Mapping
 
 from core.audio import Audio
 
-STAGES = ("wake", "asr", "nlu", "resolve", "respond", "tts")
-
-
 def frozen_map(d: Mapping | None = None) -> Mapping:
     """A read-only view of a copy of ``d`` (records must not share mutable state)."""
     return MappingProxyType(dict(d or {}))

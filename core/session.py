@@ -15,7 +15,9 @@ from core.records import (
     Candidate, Interpretation, Outcome, Resolution, Speech, StageError, Transcript, Utterance,
     WakeEvent, frozen_map,
 )
+from core.config import Config
 from core.domain import Domain
+from core.pipeline import STAGE_OUTPUTS
 from core.world import World
 
 log = logging.getLogger(__name__)
@@ -23,11 +25,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeviceContext:
-    """The assistant device the user talks to."""
+    """The assistant device the user talks to (built by :func:`device_context`)."""
 
-    id: str = "kitchen_speaker"
-    room: str = "kitchen"
-    screen: bool = False
+    id: str
+    room: str
+    screen: bool
+
+
+def device_context(device: Mapping | None, config: Config) -> DeviceContext:
+    """The device a session names; the configured one (``session.device_*``) for what it leaves out."""
+    named = device or {}
+    return DeviceContext(id=named.get("id", config["session.device_id"]),
+                         room=named.get("room", config["session.device_room"]),
+                         screen=bool(named.get("screen", config["session.screen"])))
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,7 @@ class Turn:
                                          # runs repeat exactly); None: the stages' measured times
 
     def with_stage(self, stage: str, output: Any, ms: float) -> "Turn":
-        key = {"wake": "utterance", "asr": "transcript", "nlu": "interpretation",
-               "resolve": "resolution", "respond": "outcome", "tts": "speech"}[stage]
+        key = STAGE_OUTPUTS[stage].field
         timings = dict(self.ms)
         timings[stage] = round(ms, 2)
         changes = {key: output, "ms": frozen_map(timings)}
@@ -150,12 +159,12 @@ class TurnContext:
 
 class Session:
     def __init__(self, session_id: str, domain: Domain, world: World,
-                 device: DeviceContext | None = None, user: UserContext | None = None,
+                 device: DeviceContext, user: UserContext | None = None,
                  meta: Mapping | None = None):
         self.id = session_id
         self.domain = domain
         self.world = world
-        self.device = device or DeviceContext()
+        self.device = device
         self.user = user or UserContext(home=world.get("home"))
         self.dialogue = DialogueState()
         self.turns: list[Turn] = []

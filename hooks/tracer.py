@@ -25,7 +25,8 @@ from typing import Any
 from core.audio import Audio, write_wav
 from core.errors import OutputError
 from core.paths import safe_name
-from core.records import STAGES, StageError, to_jsonable
+from core.pipeline import STAGE_OUTPUTS, STAGES
+from core.records import StageError, to_jsonable
 from core.session import Turn
 from core.turn_summary import turn_summary
 from hooks.bus import Event
@@ -294,7 +295,7 @@ class Tracer:
         summary = turn_summary(turn)
         out = turn.outcome
         stages = {}
-        for stage, attr in zip(STAGES, ("utterance", "transcript", "interpretation", "resolution", "outcome", "speech")):
+        for stage, attr in ((s, STAGE_OUTPUTS[s].field) for s in STAGES):
             value = getattr(turn, attr)
             if value is None:
                 continue

@@ -23,18 +23,26 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from core.pipeline import STAGES
 from core.records import (
-    STAGES, Candidate, Entity, Interpretation, Resolution, Slot, Transcript, Utterance, WakeEvent, frozen_map,
+    Candidate,
+    Entity,
+    Interpretation,
+    Resolution,
+    Slot,
+    Transcript,
+    Utterance,
+    WakeEvent,
+    frozen_map,
     to_jsonable,
 )
 from core.session import Gold, Session, Turn
-from core.turn_summary import judge
+from core.correctness import judge
 from hooks.bus import LABEL, SUBSTITUTE, HookBus, Interceptor
 from core.domain import BUILTIN_TYPES, Domain
 
 log = logging.getLogger(__name__)
 
-FAILURE_POINTS = ("wake", "asr", "nlu", "resolve", "result", "correct")
 SUBSTITUTABLE = ("wake", "asr", "nlu", "resolve")
 
 

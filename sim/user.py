@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from core.records import Outcome, frozen_map, to_jsonable
 from core.session import Gold, Turn
-from core.turn_summary import judge
+from core.correctness import judge
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
 from core.utterances import Example, UtteranceGenerator, all_alternatives
 

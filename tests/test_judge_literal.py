@@ -11,7 +11,7 @@ from core.errors import InputError
 from core.records import Interpretation, Outcome, Slot, frozen_map
 from assistant.runner import Assistant
 from core.session import Gold, Turn
-from core.turn_summary import judge
+from core.correctness import judge
 from core.domain import load_domain
 from stages.resolve import ResolveOptions, Resolver, catalog_collisions
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from core.config import Config
 from core.errors import InputError, UserError
 from core.paths import ensure_output_dir
-from core.records import STAGES
+from core.pipeline import STAGES
 from assistant.recorded_sessions import MANIFEST, RecordedSession, check_gold, load_recording
 from assistant.replay import replay
 from assistant.runner import Assistant

@@ -20,6 +20,8 @@ from functools import lru_cache
 import numpy as np
 
 from core.errors import InputError
+from core.model_files import OWW_WORDS
+from core.pipeline import FAILURE_POINTS
 from hooks.learn.context import PAIR_KEYS, Reading, pair
 from hooks.learn.lexicon import Lexicon, fit_features, untagged_types
 from hooks.signals import REPHRASE_COSINE, REPHRASE_JACCARD
@@ -28,7 +30,8 @@ from core.domain import OOD_INTENT as OOD_ACT
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("wake", "asr", "nlu", "resolve", "result", "correct")
+SPOKEN_WAKE_WORDS = tuple(w.replace("_", " ") for w in OWW_WORDS)   # any detector's word, said
+CLASSES = FAILURE_POINTS   # class indices of the labelers' outputs
 STATUSES = ("ok", "unchanged", "not_found", "empty", "set_point", "failed", "error", "elicit", "confirm",
             "clarify", "cancelled", "unsupported")
 REPLY_TYPES = ("action", "answer", "elicit", "confirm", "clarify", "apology", "out_of_domain")
@@ -101,7 +104,7 @@ def turn_vector(r: dict, intents: list[str], sims: dict[str, float] | None,
     probs = [_num(w.get("probability"), 1.0) for w in words if isinstance(w, dict)]
     f["low_prob_words"] = float(sum(p < 0.5 for p in probs))
     f["low_prob_share"] = f["low_prob_words"] / len(probs) if probs else 0.0
-    f["says_wake_word"] = float(text.lower().startswith(("alexa", "hey jarvis", "hey mycroft", "hey marvin")))
+    f["says_wake_word"] = float(text.lower().startswith(SPOKEN_WAKE_WORDS))
     nlu = _get(st, "nlu", "signals") or {}
     f["nlu_ran"] = float("nlu" in st)
     f["intent_confidence"] = _num(nlu.get("intent_confidence"), 0.0)

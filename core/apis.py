@@ -58,7 +58,7 @@ class ApiRunner:
 
     def _list_add(self, spec: ApiSpec, call: ApiCall) -> ApiResult:
         cfg = spec.config["list_add"]
-        value = substitute(cfg["value"], call.names | {k: v for k, v in call.args.items() if k not in call.names})
+        value = substitute(cfg["value"], {**call.names, **{k: v for k, v in call.args.items() if k not in call.names}})
         items = list(call.world.get(cfg["list"], []) or [])
         if value in items:
             return ApiResult("unchanged", frozen_map({"item": value, "items": items}))
@@ -72,7 +72,7 @@ class ApiRunner:
 
     def _list_remove(self, spec: ApiSpec, call: ApiCall) -> ApiResult:
         cfg = spec.config["list_remove"]
-        value = substitute(cfg["value"], call.names | {k: v for k, v in call.args.items() if k not in call.names})
+        value = substitute(cfg["value"], {**call.names, **{k: v for k, v in call.args.items() if k not in call.names}})
         items = list(call.world.get(cfg["list"], []) or [])
         if value not in items:
             return ApiResult("not_found", frozen_map({"item": value, "items": items}))

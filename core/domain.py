@@ -193,7 +193,7 @@ def _read_yaml(path: Path) -> Mapping:
     return data
 
 
-def _catalogs(r: _SpecReader, raw: Mapping) -> dict[str, Catalog]:
+def _catalogs(r: _SpecReader, raw: Any) -> dict[str, Catalog]:
     out = {}
     for type_name, body in r.mapping(raw, "entities").items():
         where = f"entities.{type_name}"
@@ -319,7 +319,7 @@ def _intent(r: _SpecReader, name: str, body: Mapping, known_types: set[str]) -> 
     )
 
 
-def _apis(r: _SpecReader, raw: Mapping) -> dict[str, ApiSpec]:
+def _apis(r: _SpecReader, raw: Any) -> dict[str, ApiSpec]:
     out = {}
     for name, body in r.mapping(raw, "apis").items():
         where = f"apis.{name}"

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 CONDITIONS = ("sunny", "partly cloudy", "cloudy", "light rain", "rain", "thunderstorms", "fog", "snow", "windy")
 
 
-def _targets(call: ApiCall, device_type: str, room: str | None) -> list[tuple[str, dict]]:
+def _targets(call: ApiCall, device_type: str | None, room: str | None) -> list[tuple[str, dict]]:
     """Devices of a type in a room; without a room, the ones in the assistant's own room,
     else the only one, else all of them (\"turn off the lights\")."""
     found = call.world.select("devices", {"type": device_type, "room": room})

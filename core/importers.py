@@ -348,7 +348,7 @@ def from_alexa(data: Any, name: str, source: str = "model.json") -> Imported:
     root = "interactionModel.languageModel"
     model = data.get("interactionModel", data) if isinstance(data, Mapping) else None
     lm = model.get("languageModel") if isinstance(model, Mapping) else None
-    if not isinstance(lm, Mapping) or not isinstance(lm.get("intents"), list):
+    if not isinstance(model, Mapping) or not isinstance(lm, Mapping) or not isinstance(lm.get("intents"), list):
         raise fail("not an Alexa interaction model (expected interactionModel.languageModel.intents)", root)
     notes: list[str] = []
 
@@ -471,7 +471,7 @@ def _alexa_prompts(model: Mapping) -> dict[str, str | None]:
         texts = [v.get("value") for v in p.get("variations") or [] if isinstance(v, Mapping)
                  and v.get("type", "PlainText") == "PlainText" and isinstance(v.get("value"), str)]
         # Our prompts are said as written: one naming a slot ({size}) cannot be used.
-        out[str(p.get("id"))] = next((t for t in texts if "{" not in t), None)
+        out[str(p.get("id"))] = next((t for t in texts if isinstance(t, str) and "{" not in t), None)
     return out
 
 

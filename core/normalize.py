@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,9 @@ def _words_to_number(words: list[str]) -> float | None:
     """Parse a whole run of number words ("one hundred and five", "seventy two")."""
     if not words:
         return None
-    total, current, seen = 0, 0, False
+    total: float = 0
+    current: float = 0
+    seen = False
     for w in words:
         if re.fullmatch(r"\d+(\.\d+)?", w):
             current += float(w) if "." in w else int(w)
@@ -413,12 +415,13 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
         # "on the fifth": the next such day of a month
         year, month = today.year, today.month
         for _ in range(3):
+            on_day: dt.date | None
             try:
-                candidate = dt.date(year, month, day)
+                on_day = dt.date(year, month, day)
             except ValueError:
-                candidate = None
-            if candidate is not None and candidate >= today:
-                return candidate.isoformat()
+                on_day = None
+            if on_day is not None and on_day >= today:
+                return on_day.isoformat()
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return None
     if "in" in toks:
@@ -608,6 +611,6 @@ def say_day(iso: str | None, today: dt.date | None = None) -> str:
     return f"{WEEKDAYS[d.weekday()].capitalize()}, {MONTHS[d.month - 1].capitalize()} {d.day}"
 
 
-def say_temperature(t: dict) -> str:
+def say_temperature(t: Mapping) -> str:
     unit = "degrees Celsius" if t.get("unit") == "C" else "degrees"
     return f"{t.get('value')} {unit}"

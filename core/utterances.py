@@ -15,7 +15,7 @@ import logging
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from core.records import frozen_map
 from core.domain import BUILTIN_TYPES, OOD_INTENT, Domain, IntentSpec
@@ -68,6 +68,7 @@ def all_alternatives(template: str, limit: int | None = None) -> list[str]:
     over all of them (see :func:`expansion_count`)."""
     tree = _parse(template)
     total = _count(tree)
+    picks: Iterable[int]
     if limit is None or limit >= total:
         picks = range(total)
     else:

@@ -56,7 +56,7 @@ def test_train_keeps_the_best_labeler_and_saves_only_data(model):
     ensemble = meta["models"]["ensemble"]
     assert ensemble["files"] == [] and 0.0 <= ensemble["weight"] <= 1.0
     assert ensemble["members"] == {k: meta["models"][k] for k in ("gbm", "sequence")}
-    for kind, c in meta["candidates"].items():
+    for _kind, c in meta["candidates"].items():
         assert set(c["validation"]) == EVAL_KEYS and c["train_s"] >= 0
     files = {p.name for p in model.iterdir()}
     assert files == {"model.json", "gbm_fp.txt", "gbm_defect.txt", "gbm_pca.npz", "sequence.pt",

@@ -52,7 +52,7 @@ def test_replay_traces_are_complete_and_valid(tmp_path):
         records = check_complete(f)
         ends = [r for r in records if r["event"] == "turn_end"]
         for r in ends:
-            for kind, ref in r["audio"].items():
+            for _kind, ref in r["audio"].items():
                 assert (f.parent / ref).is_file(), ref
     cont = [r for r in traces.read_records(tmp_path / "continuous.jsonl") if r["event"] == "turn_end"]
     assert len(cont) == 4 and all(r["wake"]["word"] == "alexa" for r in cont)

@@ -153,7 +153,7 @@ def check_domain(domain) -> tuple[dict[str, dict], list[Finding]]:
                 findings.append(Finding("error", tw, f"can never produce a sentence: {why}"))
             elif empty:
                 findings.append(Finding("warning", tw, "one of its expansions is empty"))
-        for name, slot in intent.slots.items():
+        for name in intent.slots:
             if name not in used:
                 findings.append(Finding("warning", f"{where}.slots.{name}",
                                         "used in no template (only an answer to a prompt, a default or "

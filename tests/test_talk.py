@@ -263,6 +263,7 @@ def test_a_silent_device_is_lost_after_stall_s():
     src.close()
 
 
+@pytest.mark.models
 def test_listen_now_captures_without_a_wake_word():
     listener = WakeListener(WakeOptions())
     assert listener.feed(Audio.silence(1.0).samples) == []
@@ -384,6 +385,7 @@ def test_speech_barge_in_stops_the_reply_and_is_the_next_command(live_assistant)
     assert result.stats["barge_ins"] == 1
 
 
+@pytest.mark.models
 def test_a_prefetched_transcript_is_exactly_the_one_recognition_gives(assistant):
     from core.audio import load_audio
 

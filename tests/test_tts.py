@@ -8,6 +8,8 @@ from core.errors import ModelMissing
 from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, TtsOptions, TtsStage, make_synth, sentences
 from tests.tiny_piper import build_tiny_voice
 
+pytestmark = pytest.mark.models   # the TTS engines
+
 
 @pytest.mark.parametrize("synth", [FestivalSynth(), FliteSynth(), EspeakSynth()], ids=lambda s: s.name)
 def test_os_synthesizers_speak(synth):

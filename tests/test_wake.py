@@ -8,6 +8,8 @@ from core.audio import Audio, load_audio
 from stages.wake import WakeListener, WakeOptions, scan
 from tests.conftest import DATA, RECORDINGS
 
+pytestmark = pytest.mark.models   # openWakeWord
+
 
 @pytest.fixture(scope="module")
 def listener():

@@ -2,7 +2,7 @@
 
 Each measurement is taken beside its reference in the same run (ASR alone on the very audio
 the pipeline replays; tracing off and on, interleaved), so ratios stay meaningful on a shared,
-noisy machine. Times are medians and 95th percentiles over turns; see README "Benchmarks".
+noisy machine. Times are medians and 95th percentiles over turns; see docs/results.md "Benchmarks".
 """
 from __future__ import annotations
 

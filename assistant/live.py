@@ -57,7 +57,7 @@ STREAM_FILE = "stream.wav"
 
 @dataclass(frozen=True)
 class TalkOptions:
-    """The ``[talk]`` configuration section (README "Talking to it")."""
+    """The ``[talk]`` configuration section (docs/talk.md "Talking to it")."""
 
     device: str = ""
     output_device: str = ""
@@ -112,7 +112,7 @@ class LiveTurn:
         return None if self.speech_end_s is None else round((self.endpoint_s - self.speech_end_s) * 1000, 1)
 
     def summary(self) -> dict:
-        """``replay --json``'s object for this turn, plus the live keys (README "Talking to it")."""
+        """``replay --json``'s object for this turn, plus the live keys (docs/talk.md "Talking to it")."""
         out = turn_summary(self.turn)
         delay, eos = self.endpoint_delay_ms, self.eos_to_reply_ms
         out.update({
@@ -212,7 +212,7 @@ def _warm_in_background(stages, name: str) -> threading.Thread:
 
 
 class SessionRecorder:
-    """Writes what a live session heard as a recorded session (README "Recorded sessions").
+    """Writes what a live session heard as a recorded session (docs/recorded-sessions.md "Recorded sessions").
 
     Each command becomes a pre-segmented turn in 32-bit float WAV — exactly the samples the ASR
     got, so ``assistant replay`` of the folder hears the same audio. The whole input goes to

@@ -2,7 +2,7 @@
 
 Everything is validated and decoded before any audio flows through the pipeline, so a bad
 manifest or file is reported (one line, naming the file and field) before work starts.
-Manifest format: README "Recorded sessions".
+Manifest format: docs/recorded-sessions.md "Recorded sessions".
 """
 from __future__ import annotations
 

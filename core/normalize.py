@@ -1,7 +1,7 @@
 """Spoken or written builtin values → canonical values.
 
 Transcripts say "seventy two degrees" or "72°", "seven thirty tomorrow morning" or "7:30 am".
-Each parser accepts digits and words and returns the canonical value (README "Slot values"):
+Each parser accepts digits and words and returns the canonical value (docs/domains.md "Slot values"):
 
 ===========  =======================================  ===================
 type         canonical value                          example

@@ -75,7 +75,7 @@ class Transcript:
 class Slot:
     name: str
     text: str                      # the words as heard
-    value: Any                     # normalized value (see README "Slot values")
+    value: Any                     # normalized value (see docs/domains.md "Slot values")
     type: str                      # catalog type or builtin
     start: int = -1                # character span in the interpreted text
     end: int = -1

@@ -25,7 +25,7 @@ def gold_summary(gold: Gold | None) -> dict | None:
 
 
 def turn_summary(turn: Turn) -> dict:
-    """The per-turn object of ``replay --json`` (README "Replay output")."""
+    """The per-turn object of ``replay --json`` (docs/commands.md "Replay output")."""
     interp, res, out = turn.interpretation, turn.resolution, turn.outcome
     intent = out.intent if out is not None and out.intent not in ("Affirm", "Deny") else (
         res.intent if res is not None else (interp.intent if interp is not None else None))

@@ -1,6 +1,6 @@
 """Utterances from a domain spec: sample templates × catalogs × builtin surface forms.
 
-Template grammar (README "Domain specs"):
+Template grammar (docs/domains.md "Domain specs"):
 
 * ``{slot}``           a slot filled from its catalog or builtin generator
 * ``{slot:words}``     these literal words, tagged as the slot

@@ -4,7 +4,7 @@ Each record is one line written with a single ``write`` and flushed to the OS be
 pipeline moves on, so a process killed at any moment leaves a file that parses up to its last
 complete line (readers skip a torn last line). A write that fails (full disk, lost mount) cuts
 the file back to its last complete line and stops the tracer: ``Tracer.error`` names the file,
-and the commands exit non-zero. Records are described in ``trace.schema.json`` and README "Traces".
+and the commands exit non-zero. Records are described in ``trace.schema.json`` and docs/traces.md "Traces".
 
 A turn's ``turn_end`` carries implicit signals that depend on what the user did next, so it is
 written when the next turn ends (or the session ends), after that turn's stage records.

@@ -37,7 +37,7 @@ class ResolveOptions:
     phonetic: bool = True
     # MiniLM embedding match, the last resort for closed catalogs ("restroom" → bathroom,
     # "the fellowship of the ring" → The Lord of the Rings). Measured on 41 paraphrases and 45
-    # values no catalog holds (README "Entity resolution"): at cosine ≥ 0.72 it recovers half of
+    # values no catalog holds (docs/nlu.md "Entity resolution"): at cosine ≥ 0.72 it recovers half of
     # the paraphrases, but also maps "guest room" to the family room, so a match below
     # ``embedding_accept`` is offered as a question ("Did you mean the living room?").
     embedding: bool = True

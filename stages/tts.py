@@ -118,7 +118,7 @@ def _scheme_string(text: str) -> str:
 
 class FestivalProcess:
     """One festival interpreter kept running for a voice: starting festival and loading an HTS
-    voice costs ~0.4 s, more than synthesizing a short reply (measured in README "Benchmarks").
+    voice costs ~0.4 s, more than synthesizing a short reply (measured in docs/results.md "Benchmarks").
     Requests go in on stdin; each answers a marker line on stdout once its WAV is written."""
 
     MARK = "@@assistant-done"

@@ -1,7 +1,7 @@
 """Long audio: files are decoded in blocks (the same samples as decoding them whole), and turns
 longer than Whisper's 30 s window are recognized in pieces cut at pauses, all of them heard.
 
-The 1-hour figures (peak RSS, time) are measured by hand: README "Recorded sessions".
+The 1-hour figures (peak RSS, time) are measured by hand: docs/recorded-sessions.md "Recorded sessions".
 """
 from __future__ import annotations
 

@@ -148,7 +148,7 @@ def test_evaluation_counts_understood_declined_and_near(assistant):
 @pytest.mark.models
 def test_home_nlu_on_real_commands_it_never_saw(assistant):
     """A sample of the dev part (never trained or tuned on): a regression floor well under the
-    measured figures (README "Language understanding"), so that a change that loses real
+    measured figures (docs/nlu.md "Language understanding"), so that a change that loses real
     phrasing fails here."""
     items = read_domain_corpus(DEV_SAMPLE)
     nlu = assistant.stages["nlu"]

@@ -13,7 +13,7 @@ as the resolver reads them (where no context rule ranks them), and sentences two
 import turns a Picovoice Rhino context (YAML) or an Alexa skill interaction model (JSON) into a
 spec that loads, trains and answers as written; ``--ood FILE`` adds out-of-domain sentences
 (one a line) for the NLU to decline. It writes only SPEC, and refuses to overwrite a file it
-did not generate unless ``--force``. README "Domain specs" says what is mapped.
+did not generate unless ``--force``. docs/domains.md "Domain specs" says what is mapped.
 """
 from __future__ import annotations
 

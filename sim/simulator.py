@@ -120,14 +120,22 @@ def session_id(seed: int, index: int) -> str:
     return f"sim-s{seed}-{index:05d}"
 
 
+# What SessionStats.wake counts per condition, in the order its lists (and run stats files) keep them.
+WAKE_COUNTS = ("addressed", "missed", "background", "false_accepts")
+
+
 @dataclass
 class SessionStats:
     turns: int = 0
     labels: Counter = field(default_factory=Counter)
     defects: int = 0
     words: dict = field(default_factory=dict)          # condition → [errors, words]
-    wake: dict = field(default_factory=dict)           # condition → [addressed, missed, background, fired]
+    wake: dict = field(default_factory=dict)           # condition → counts in WAKE_COUNTS order
     replays: int = 0
+
+    def count_wake(self, condition: str, what: str, n: int = 1) -> None:
+        """Add ``n`` to one of :data:`WAKE_COUNTS` for ``condition``."""
+        self.wake.setdefault(condition, [0] * len(WAKE_COUNTS))[WAKE_COUNTS.index(what)] += n
 
     def merge(self, other: "SessionStats") -> None:
         self.turns += other.turns
@@ -139,9 +147,8 @@ class SessionStats:
             cur[0] += e
             cur[1] += n
         for c, vals in other.wake.items():
-            cur = self.wake.setdefault(c, [0, 0, 0, 0])
-            for i, v in enumerate(vals):
-                cur[i] += v
+            for what, v in zip(WAKE_COUNTS, vals):
+                self.count_wake(c, what, v)
 
     def to_json(self) -> dict:
         return {"turns": self.turns, "labels": dict(self.labels), "defects": self.defects,
@@ -323,7 +330,7 @@ class SessionSimulator:
         """Speech nobody addressed to the assistant (a TV, a conversation): false-wake bait."""
         text = rng.choice(self.background)
         utt = self._utterance(text, False, condition, voice, t, rng)
-        stats.wake.setdefault(condition, [0, 0, 0, 0])[2] += 1
+        stats.count_wake(condition, "background")
         index = len(session.turns) + 1
         # Will the wake stage (faults included) wake up? Only then is there a turn to trace.
         woke = self.assistant.wake_check(session, utt)
@@ -345,11 +352,10 @@ class SessionSimulator:
             stats.defects += label != "correct"
         gold = turn.gold
         if gold is not None and gold.wake is True and turn.utterance is not None:
-            w = stats.wake.setdefault(condition, [0, 0, 0, 0])
-            w[0] += 1
-            w[1] += not turn.utterance.heard
+            stats.count_wake(condition, "addressed")
+            stats.count_wake(condition, "missed", int(not turn.utterance.heard))
         if gold is not None and gold.wake is False:
-            stats.wake.setdefault(condition, [0, 0, 0, 0])[3] += 1
+            stats.count_wake(condition, "false_accepts")
         if gold is not None and gold.transcript and turn.transcript is not None and turn.transcript.source != "gold":
             ref, hyp = normalize_words(gold.transcript), normalize_words(turn.transcript.text)
             errors = sum(1 for r, h in align(ref, hyp) if r != h)
@@ -719,7 +725,6 @@ def _summary(opts: SimOptions, total: SessionStats, elapsed: float, workers: int
         "defect_rate": round(total.defects / n, 4),
         "wer_by_condition": {c: round(e / w, 4) for c, (e, w) in sorted(total.words.items()) if w},
         "words_by_condition": {c: w for c, (_e, w) in sorted(total.words.items())},
-        "wake_by_condition": {c: {"addressed": a, "missed": m, "background": b, "false_accepts": f}
-                              for c, (a, m, b, f) in sorted(total.wake.items())},
+        "wake_by_condition": {c: dict(zip(WAKE_COUNTS, counts)) for c, counts in sorted(total.wake.items())},
         "oracle_replays": total.replays,
     }

@@ -2,7 +2,7 @@
 
 Each measurement is taken beside its reference in the same run (ASR alone on the very audio
 the pipeline replays; tracing off and on, interleaved), so ratios stay meaningful on a shared,
-noisy machine. Times are medians and 95th percentiles over turns; see README "Benchmarks".
+noisy machine. Times are medians and 95th percentiles over turns; see docs/results.md "Benchmarks".
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from assistant.audio import Audio
-from assistant.config import Config
-from assistant.metrics import percentile
-from assistant.records import STAGES
+from core.audio import Audio
+from core.config import Config
+from core.wer import percentile
+from core.pipeline import STAGES
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Bench:
         t0 = time.perf_counter()
         assistant = Assistant(self.config)
         assistant.stages.prepare(STAGES)
-        from assistant.embeddings import embed_one
+        from core.embeddings import embed_one
 
         embed_one("warm up")   # the resolver's last resort and the trace signals use MiniLM
         r["load_s"] = round(time.perf_counter() - t0, 2)
@@ -98,7 +98,7 @@ class Bench:
         return r
 
     def _recordings(self):
-        from assistant.recording import load_recording
+        from assistant.recorded_sessions import load_recording
 
         return [load_recording(RECORDINGS / name) for name in BENCH_SESSIONS]
 
@@ -183,7 +183,7 @@ class Bench:
 
     def _live(self, assistant) -> None:
         """End of speech → first reply audio, through the live loop fed in real time."""
-        from assistant.recording import load_recording
+        from assistant.recorded_sessions import load_recording
 
         streams = [("continuous", load_recording(RECORDINGS / "continuous").stream)]
         if self.options.live_commands:
@@ -282,7 +282,7 @@ def _audio_seconds(rec) -> float:
 def synthetic_stream(n: int) -> Audio:
     """``n`` live commands: a real wake word (cut from the bundled continuous recording) then a
     2-4 s synthesized home-demo command, then silence for the reply."""
-    from assistant.recording import load_recording
+    from assistant.recorded_sessions import load_recording
 
     cont = load_recording(RECORDINGS / "continuous")
     wakes = [cont.stream.slice(max(0.0, t.at_s - 1.0), t.at_s + 0.1) for t in cont.turns if t.at_s is not None]
@@ -296,7 +296,7 @@ def synthetic_stream(n: int) -> Audio:
 
 
 def run_live(assistant, audio: Audio, session_id: str) -> list:
-    from assistant.audio_io import FileSource
+    from assistant.live_audio import FileSource
     from assistant.live import LiveLoop, TalkOptions
 
     options = TalkOptions.from_config(assistant.config)

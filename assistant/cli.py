@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Sequence
 
-from assistant.config import Config, default_keys
-from assistant.errors import OutputError, UserError
+from core.config import Config, default_keys
+from core.errors import OutputError, UserError
 
 log = logging.getLogger("assistant")
 

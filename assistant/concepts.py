@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InputError
-from assistant.paths import safe_name, write_json_atomic
-from assistant.rewriting import Rewrite
+from core.errors import InputError
+from core.paths import safe_name, write_json_atomic
+from core.records import Rewrite
 from hooks.signals import is_negative, jaccard
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ difference of the first and the last: what ``assistant bench`` measures.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
 import queue
 import signal
 import threading
@@ -34,14 +34,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
-from assistant.audio_io import DeviceLost, NullPlayer, Player, Source
-from assistant.errors import ConfigError, UserError
-from assistant.recording import MANIFEST, SCHEMA, gold_json
-from assistant.records import STAGES
+from core.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
+from assistant.live_audio import DeviceLost, NullPlayer, Player, Source
+from core.errors import ConfigError, UserError
+from assistant.recorded_sessions import MANIFEST, SCHEMA, gold_json, write_manifest
+from core.pipeline import STAGES
 from assistant.runner import Assistant
-from assistant.session import Gold, Session, Turn
-from assistant.summary import turn_summary
+from core.session import Gold, Session, Turn, device_context
+from core.turn_summary import turn_summary
 from hooks.bus import Event
 from stages.asr import spoken_wake_word
 from stages.wake import WakeCommand, WakeListener
@@ -57,7 +57,7 @@ STREAM_FILE = "stream.wav"
 
 @dataclass(frozen=True)
 class TalkOptions:
-    """The ``[talk]`` configuration section (README "Talking to it")."""
+    """The ``[talk]`` configuration section (docs/talk.md "Talking to it")."""
 
     device: str = ""
     output_device: str = ""
@@ -112,7 +112,7 @@ class LiveTurn:
         return None if self.speech_end_s is None else round((self.endpoint_s - self.speech_end_s) * 1000, 1)
 
     def summary(self) -> dict:
-        """``replay --json``'s object for this turn, plus the live keys (README "Talking to it")."""
+        """``replay --json``'s object for this turn, plus the live keys (docs/talk.md "Talking to it")."""
         out = turn_summary(self.turn)
         delay, eos = self.endpoint_delay_ms, self.eos_to_reply_ms
         out.update({
@@ -212,7 +212,7 @@ def _warm_in_background(stages, name: str) -> threading.Thread:
 
 
 class SessionRecorder:
-    """Writes what a live session heard as a recorded session (README "Recorded sessions").
+    """Writes what a live session heard as a recorded session (docs/recorded-sessions.md "Recorded sessions").
 
     Each command becomes a pre-segmented turn in 32-bit float WAV — exactly the samples the ASR
     got, so ``assistant replay`` of the folder hears the same audio. The whole input goes to
@@ -264,9 +264,7 @@ class SessionRecorder:
             self._write()
 
     def _write(self) -> None:
-        tmp = self.folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self._manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.folder / MANIFEST)
+        write_manifest(self.folder, self._manifest)
 
 
 class _ReplyStarter:
@@ -583,12 +581,9 @@ class LiveLoop:
 
 def manifest_header(session_args: Mapping[str, Any], config) -> dict:
     """What a recording needs to replay in the same context as the live session."""
-    device = dict(session_args.get("device") or {})
     out: dict[str, Any] = {
         "start_time": session_args.get("start_time") or config["session.start_time"],
-        "device": {"id": device.get("id", config["session.device_id"]),
-                   "room": device.get("room", config["session.device_room"]),
-                   "screen": bool(device.get("screen", config["session.screen"]))},
+        "device": dataclasses.asdict(device_context(session_args.get("device"), config)),
     }
     for key in ("user", "world"):
         if session_args.get(key):

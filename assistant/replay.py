@@ -5,11 +5,12 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from assistant.recording import RecordedSession
-from assistant.records import STAGES, Utterance
+from assistant.recorded_sessions import RecordedSession
+from core.pipeline import STAGES
+from core.records import Utterance
 from assistant.runner import Assistant
-from assistant.session import Gold
-from assistant.summary import gold_summary, turn_summary
+from core.session import Gold
+from core.turn_summary import gold_summary, turn_summary
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import InputError
-from assistant.metrics import normalize_words
+from core.errors import InputError
+from core.records import Rewrite
+from core.wer import normalize_words
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +39,6 @@ FUNCTION_WORDS = frozenset(["a", "an", "the", "to", "of", "in", "on", "at", "for
 def utterance_key(text: str) -> str:
     """What counts as "the same request": lower-case words, digits spelled out."""
     return " ".join(normalize_words(text))
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """What the rewrite step decided for one request."""
-
-    original: str
-    text: str                      # what the NLU reads (``original`` when nothing changed)
-    source: str = "none"           # table | personal | global | concept | teach | forget | none
-    score: float = 0.0             # the table's probability of success, or the ranking score
-    support: int = 0               # chains (table) or successful requests (index) behind it
-    considered: str = ""           # the best candidate, also when it was not good enough
-    reply: str | None = None       # the step answers itself (the teaching dialogue)
-    expects: str | None = None     # … with a question: what the next turn should say ("concept")
-
-    @property
-    def changed(self) -> bool:
-        return self.text != self.original
 
 
 # the rewrite table ------------------------------------------------------------------------
@@ -205,7 +188,7 @@ class RewriteStep:
 
     def embed(self, text: str) -> np.ndarray:
         if self._embed is None:
-            from stages.nlu.features import sentence_embeddings
+            from stages.nlu.pretrained import sentence_embeddings
 
             self._embed = lambda t: sentence_embeddings([t])[0]
         return self._embed(text)
@@ -261,7 +244,7 @@ def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
         concepts = ConceptStore(Path(profiles))
     vocabulary = frozenset()
     if domain is not None and index is not None:
-        from sim.domain import domain_vocabulary
+        from core.domain import domain_vocabulary
 
         vocabulary = domain_vocabulary(domain)
     return RewriteStep(table, index, concepts, vocabulary=vocabulary)

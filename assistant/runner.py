@@ -18,15 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from assistant.audio import Audio, write_wav
-from assistant.config import Config, cache_dir
-from assistant.errors import OutputError
-from assistant.paths import safe_name
-from assistant.records import STAGES, Outcome, StageError, Transcript, Utterance, frozen_map
-from assistant.session import DeviceContext, Gold, Session, Turn, UserContext
+from core.audio import Audio, write_wav
+from core.config import Config, cache_dir
+from core.errors import OutputError
+from core.paths import safe_name
+from core.pipeline import STAGE_OUTPUTS, STAGES
+from core.records import Outcome, StageError, Transcript, Utterance, frozen_map
+from core.session import Gold, Session, Turn, TurnContext, UserContext, device_context
 from hooks.bus import Event, HookBus
-from sim.domain import Domain, load_domain
-from sim.world import World, deep_merge
+from core.domain import Domain, load_domain
+from core.world import World, deep_merge
 from stages.base import StageFailure
 
 if TYPE_CHECKING:
@@ -35,13 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_LISTENERS = 2   # wake listeners kept for reuse (one per concurrent stream is the most needed)
-
-# What each stage must return; an interceptor returning anything else fails the stage.
-OUTPUT_TYPES: dict[str, str] = {
-    "wake": "Utterance", "asr": "Transcript", "nlu": "Interpretation",
-    "resolve": "Resolution", "respond": "Outcome", "tts": "Speech",
-}
-
 
 class Stages:
     """Builds each stage on first use, once per process (models load once)."""
@@ -183,11 +177,7 @@ class Assistant:
         start = dt.datetime.fromisoformat(start_time or self.config["session.start_time"])
         state = deep_merge(self.domain.world, world or {})
         w = World(state, start)
-        dev = DeviceContext(
-            id=(device or {}).get("id", self.config["session.device_id"]),
-            room=(device or {}).get("room", self.config["session.device_room"]),
-            screen=bool((device or {}).get("screen", self.config["session.screen"])),
-        )
+        dev = device_context(device, self.config)
         u = user or {}
         history = {t: frozen_map(v) for t, v in (u.get("history") or {}).items()}
         usr = UserContext(id=u.get("id", "user"), home=u.get("home", state.get("home")),
@@ -227,6 +217,47 @@ class Assistant:
                 ahead(utterance)
         except Exception as err:   # the turn then decodes (and reports any failure) itself
             log.debug("decode ahead failed (%s: %s)", type(err).__name__, err)
+
+    # what a driver (the simulator) asks of the assistant -------------------------------
+    def use_stage(self, name: str, stage: Any) -> None:
+        """Run ``stage`` as stage ``name`` from now on (simulated acoustic stages, tests)."""
+        log.debug("stage %s: %s", name, type(stage).__name__)
+        self.stages.override(name, stage)
+
+    def prepare(self, names: tuple[str, ...], warm: tuple[str, ...] = ()) -> None:
+        """Build these stages (and warm those in ``warm``) now, so no turn pays for loading."""
+        self.stages.prepare(names)
+        for name in warm:
+            self.stages.warm(name)
+
+    def context_default(self, slot: Any, ctx: TurnContext) -> Any:
+        """What the resolver's context rules give a slot the user did not say (None: nothing)."""
+        value = self.stages["resolve"].context_default(slot, ctx)
+        log.debug("%s #%d: context default of %s: %r", ctx.session, ctx.turn, getattr(slot, "name", slot), value)
+        return value
+
+    def try_api(self, api: str, args: Mapping, names: Mapping, ctx: TurnContext) -> Any:
+        """The domain API's result on a copy of the world (the world itself does not change)."""
+        result = self.stages["respond"].apis.call(api, args, names, ctx.world.snapshot(), ctx)
+        log.debug("%s #%d: tried %s%s: %s", ctx.session, ctx.turn, api, dict(args), result.status)
+        return result
+
+    def wake_check(self, session: Session, utterance: Utterance) -> Utterance:
+        """Would the wake stage, with the bus's interceptors (injected faults), wake on
+        ``utterance`` as the session's next turn? No turn is kept and nothing is traced (a
+        production trace holds no turn for speech that did not wake it); interceptors forget
+        what they noted for it."""
+        index = len(session.turns) + 1
+        ctx = session.context(index)
+        try:
+            out = self.bus.before("wake", utterance, ctx)
+            if out is None:
+                out = self.stages["wake"].run(utterance, ctx)
+            out = self.bus.after("wake", utterance, out, ctx)
+        finally:
+            self.bus.discard_turn(session.id, index)
+        log.debug("%s #%d: wake check: %s", session.id, index, "woke" if out.heard else "asleep")
+        return out
 
     def end_session(self, session: Session) -> None:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
@@ -285,8 +316,7 @@ class Assistant:
             transcript = turn.transcript or Transcript(text=text, source="text")
             return transcript
         prev = STAGES[STAGES.index(start) - 1]
-        value = getattr(turn, {"nlu": "interpretation", "resolve": "resolution", "respond": "outcome",
-                               "asr": "transcript"}[prev])
+        value = getattr(turn, STAGE_OUTPUTS[prev].field)
         if value is None:
             raise ValueError(f"a turn starting at {start} needs the {prev} record")
         return value
@@ -316,8 +346,9 @@ class Assistant:
                 out = self._call(stage, data, ctx, lambda chunk: self.bus.emit(
                     Event("stage_chunk", session.id, turn.index, stage, data=chunk)))
             out = self.bus.after(stage, data, out, ctx)
-            if type(out).__name__ != OUTPUT_TYPES[stage]:
-                raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {OUTPUT_TYPES[stage]}")
+            want = STAGE_OUTPUTS[stage].record
+            if not isinstance(out, want):
+                raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {want.__name__}")
         except Exception as err:   # contained: the session goes on
             ms = (time.perf_counter() - t0) * 1000
             code = err.code if isinstance(err, StageFailure) else f"{stage}-failed"

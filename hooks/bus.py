@@ -46,8 +46,19 @@ class Observer(Protocol):
     def on_event(self, event: Event) -> None: ...
 
 
+# Where an interceptor runs among the bus's others, whatever the order they were added in
+# (lower first; equal orders keep the order of adding).
+INJECT = 0          # changes stage outputs (fault injection, plugins)
+SUBSTITUTE = 50     # overrides them (gold substitution: a fault in a stage gold replaces does not apply)
+LABEL = 100         # reads the finished turn with what the others recorded in it (oracle labels)
+
+
 class Interceptor:
-    """Base class: override any hook. Returning ``None`` from ``before`` runs the stage."""
+    """Base class: override any hook. Returning ``None`` from ``before`` runs the stage.
+    ``order`` places it among the bus's interceptors (:data:`INJECT`, :data:`SUBSTITUTE`,
+    :data:`LABEL`)."""
+
+    order: int = INJECT
 
     def before(self, stage: str, stage_input: Any, ctx: Any) -> Any | None:
         return None
@@ -61,6 +72,10 @@ class Interceptor:
     def finish_turn(self, turn: Any, session: Any) -> Any:
         """The finished turn before ``turn_end`` is emitted (labelers attach labels here)."""
         return turn
+
+    def discard_turn(self, session: str, turn: int) -> None:
+        """Stages ran for a turn that will not exist (a wake check that did not wake): forget
+        what was noted for it."""
 
 
 class HookBus:
@@ -82,6 +97,7 @@ class HookBus:
 
     def add_interceptor(self, interceptor: Interceptor) -> Interceptor:
         self._interceptors.append(interceptor)
+        self._interceptors.sort(key=lambda i: getattr(i, "order", INJECT))   # stable: ties keep adding order
         self._hooks_by_name.clear()
         return interceptor
 
@@ -139,3 +155,7 @@ class HookBus:
         for hook in self._hooks("finish_turn"):
             turn = hook(turn, session)
         return turn
+
+    def discard_turn(self, session: str, turn: int) -> None:
+        for hook in self._hooks("discard_turn"):
+            hook(session, turn)

@@ -17,7 +17,7 @@ import logging
 from importlib.metadata import entry_points
 from typing import Any
 
-from assistant.errors import ConfigError
+from core.errors import ConfigError
 from hooks.bus import HookBus, Interceptor
 
 log = logging.getLogger(__name__)

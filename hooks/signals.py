@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-from assistant.session import Turn
+from core.session import Turn
 
 NEGATIVE = re.compile(
     r"^(?:no|nope|nah|wrong|stop|cancel|never mind|nevermind)\b"

@@ -4,7 +4,7 @@ Each record is one line written with a single ``write`` and flushed to the OS be
 pipeline moves on, so a process killed at any moment leaves a file that parses up to its last
 complete line (readers skip a torn last line). A write that fails (full disk, lost mount) cuts
 the file back to its last complete line and stops the tracer: ``Tracer.error`` names the file,
-and the commands exit non-zero. Records are described in ``trace.schema.json`` and README "Traces".
+and the commands exit non-zero. Records are described in ``trace.schema.json`` and docs/traces.md "Traces".
 
 A turn's ``turn_end`` carries implicit signals that depend on what the user did next, so it is
 written when the next turn ends (or the session ends), after that turn's stage records.
@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.audio import Audio, write_wav
-from assistant.errors import OutputError
-from assistant.paths import safe_name
-from assistant.records import STAGES, StageError, to_jsonable
-from assistant.session import Turn
-from assistant.summary import turn_summary
+from core.audio import Audio, write_wav
+from core.errors import OutputError
+from core.paths import safe_name
+from core.pipeline import STAGE_OUTPUTS, STAGES
+from core.records import StageError, to_jsonable
+from core.session import Turn
+from core.turn_summary import turn_summary
 from hooks.bus import Event
 from hooks.signals import reply_window, session_signals
 
@@ -265,7 +266,7 @@ class Tracer:
     def _similarity(self):
         if not self.embeddings:
             return None
-        from assistant.embeddings import similarity
+        from core.embeddings import similarity
 
         return similarity
 
@@ -296,7 +297,7 @@ class Tracer:
         summary = turn_summary(turn)
         out = turn.outcome
         stages = {}
-        for stage, attr in zip(STAGES, ("utterance", "transcript", "interpretation", "resolution", "outcome", "speech")):
+        for stage, attr in ((s, STAGE_OUTPUTS[s].field) for s in STAGES):
             value = getattr(turn, attr)
             if value is None:
                 continue

@@ -38,9 +38,11 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import quote
 
-from assistant.errors import InputError, UserError
-from assistant.paths import safe_name
-from hooks.traces import read_records, trace_files
+from core.errors import InputError, UserError
+from core.paths import safe_name
+from core.pipeline import FAILURE_POINTS as CLASSES
+from core.pipeline import STAGES
+from hooks.trace_reader import read_records, trace_files
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,6 @@ ASSETS = Path(__file__).with_name("view_assets")
 ASSET_FILES = ("index.html", "view.css", "view.js")
 MARKER = ".assistant-view"
 SHARD = 500                        # sessions per index file: a first shard loads in milliseconds
-STAGES = ("wake", "asr", "nlu", "resolve", "respond", "tts")
-CLASSES = ("wake", "asr", "nlu", "resolve", "result", "correct")
 # one letter per failure point: a session's turns become a short string in the index
 FP_CODE = {"wake": "w", "asr": "a", "nlu": "n", "resolve": "r", "result": "x", "correct": "c"}
 SIGNALS = ("barge_in", "rephrase_of_previous", "negative_feedback", "abandoned")

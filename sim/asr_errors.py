@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from assistant.errors import InputError
-from assistant.metrics import normalize_words
-from assistant.records import Transcript, Word
+from core.errors import InputError
+from core.wer import normalize_words
+from core.records import Transcript, Word
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "asr_errors.json"
 FORMAT = "assistant.asr-errors/1"
@@ -342,7 +342,7 @@ def samples_from_traces(paths) -> tuple[list, list]:
     Background speech the detector ignored leaves no turn in a trace; the run's ``run.json``
     counts it, and is read when it sits beside the traces.
     """
-    from hooks.traces import trace_files, turn_ends
+    from hooks.trace_reader import trace_files, turn_ends
 
     samples, wake = [], []
     for r in turn_ends(paths):

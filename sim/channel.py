@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy.signal import fftconvolve
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio
+from core.audio import PIPELINE_RATE, Audio, load_audio
 
 log = logging.getLogger(__name__)
 
@@ -240,10 +240,10 @@ def _reverberate(x: np.ndarray, channel: Channel, g: np.random.Generator) -> np.
 
 def _check_pipeline(field: str, audio: Audio) -> bool:
     if not isinstance(audio, Audio):
-        raise ValueError(f"{field}: expected assistant.audio.Audio, got {type(audio).__name__}")
+        raise ValueError(f"{field}: expected core.audio.Audio, got {type(audio).__name__}")
     if audio.sample_rate != PIPELINE_RATE:
         raise ValueError(f"{field}: {audio.sample_rate} Hz; the channel works on {PIPELINE_RATE} Hz "
-                         "pipeline audio (assistant.audio.to_pipeline)")
+                         "pipeline audio (core.audio.to_pipeline)")
     return True
 
 

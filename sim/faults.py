@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from assistant.errors import UserError
-from assistant.records import (
+from core.errors import UserError
+from core.records import (
     Candidate, IntentScore, Interpretation, Outcome, Resolution, Transcript, Utterance, WakeEvent, frozen_map,
 )
-from hooks.bus import Interceptor
-from sim.domain import Domain, domain_vocabulary
-from sim.sim_stages import split_wake_word, turn_rng
+from core.config import default_keys
+from hooks.bus import INJECT, Interceptor
+from core.domain import Domain, domain_vocabulary
+from sim.text_stages import split_wake_word, turn_rng
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,6 @@ FAULT_STAGES = ("wake", "false_wake", "asr", "nlu", "resolve", "result")
 # Later stages only fail on turns that got that far (~25 % reach a clean respond): these rates
 # give every failure point at least 3 % of turns (measured: 200 sessions, seed 7).
 DEFAULT_FAULTS = "wake=0.03,false_wake=0.3,asr=0.04,nlu=0.16,resolve=0.2,result=0.18"
-# the words openWakeWord 0.4.0 ships models for (the configured one is among them)
-WAKE_WORDS = ("alexa", "hey_jarvis", "hey_mycroft", "hey_marvin")
 STOPWORDS = {"the", "a", "an", "to", "for", "in", "on", "my", "me", "please", "can", "you", "is", "it", "of", "at"}
 
 
@@ -57,17 +56,20 @@ class FaultSpec:
         return ",".join(f"{k}={v:g}" for k, v in sorted(self.rates.items())) or "none"
 
 
-def addressed(utterance: Any) -> bool:
-    """Whether the speech begins with a wake word (what the simulated speaker said)."""
+def addressed(utterance: Any, wake_word: str) -> bool:
+    """Whether the speech begins with the wake word (what the simulated speaker said)."""
     spoken = getattr(utterance, "spoken", None) or ""
-    return any(split_wake_word(spoken, w)[0] for w in WAKE_WORDS)
+    return split_wake_word(spoken, wake_word)[0]
 
 
 class FaultInjector(Interceptor):
-    def __init__(self, spec: FaultSpec, domain: Domain, seed: int):
+    order = INJECT
+
+    def __init__(self, spec: FaultSpec, domain: Domain, seed: int, wake_word: str | None = None):
         self.spec = spec
         self.domain = domain
         self.seed = seed
+        self.wake_word = wake_word or default_keys()["wake.word"]   # None: the packaged default
         self._vocab = sorted(domain_vocabulary(domain) - STOPWORDS)
         self.injected: dict[tuple[str, int], list[str]] = {}
 
@@ -95,7 +97,7 @@ class FaultInjector(Interceptor):
         if stage not in ("wake", "asr", "nlu", "resolve"):
             return output
         kind = "false_wake" if stage == "wake" and not output.heard else stage
-        if kind == "false_wake" and addressed(data):
+        if kind == "false_wake" and addressed(data, self.wake_word):
             # a missed wake word is "wake"'s fault (false reject); waking up on speech that was
             # addressed to the assistant is no false accept
             return output
@@ -116,13 +118,16 @@ class FaultInjector(Interceptor):
             return turn
         return replace(turn, labels=frozen_map({**turn.labels, "faults": faults}))
 
+    def discard_turn(self, session: str, turn: int) -> None:
+        self.injected.pop((session, turn), None)
+
     # the faults: each returns (output, what it did) — ("" when it found nothing to break) ------
 
     def _wake(self, out: Utterance, rng: random.Random) -> tuple[Utterance, str]:
         return replace(out, endpoint="no_wake", wake=None), "false-reject"
 
     def _false_wake(self, out: Utterance, rng: random.Random, heard: Utterance) -> tuple[Utterance, str]:
-        wake = WakeEvent(word="alexa", score=round(rng.uniform(0.5, 0.75), 4), start_s=out.start_s,
+        wake = WakeEvent(word=self.wake_word, score=round(rng.uniform(0.5, 0.75), 4), start_s=out.start_s,
                          end_s=out.start_s + 0.5, model="fault")
         # a false accept captures the speech that goes on (the wake stage kept no audio, having heard
         # no wake word): text fidelity reads ``spoken``, audio fidelity needs the samples too

@@ -23,29 +23,38 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from assistant.records import (
-    STAGES, Candidate, Entity, Interpretation, Resolution, Slot, Transcript, Utterance, WakeEvent, frozen_map,
+from core.pipeline import STAGES
+from core.records import (
+    Candidate,
+    Entity,
+    Interpretation,
+    Resolution,
+    Slot,
+    Transcript,
+    Utterance,
+    WakeEvent,
+    frozen_map,
     to_jsonable,
 )
-from assistant.session import Gold, Session, Turn
-from assistant.summary import judge
-from hooks.bus import HookBus, Interceptor
-from sim.domain import BUILTIN_TYPES, Domain
+from core.session import Gold, Session, Turn
+from core.correctness import judge
+from hooks.bus import LABEL, SUBSTITUTE, HookBus, Interceptor
+from core.domain import BUILTIN_TYPES, Domain
 
 log = logging.getLogger(__name__)
 
-FAILURE_POINTS = ("wake", "asr", "nlu", "resolve", "result", "correct")
 SUBSTITUTABLE = ("wake", "asr", "nlu", "resolve")
 
 
-def gold_output(stage: str, gold: Gold, stage_input: Any, domain: Domain) -> Any:
-    """What a perfect ``stage`` would have returned for this turn."""
+def gold_output(stage: str, gold: Gold, stage_input: Any, domain: Domain, wake_word: str) -> Any:
+    """What a perfect ``stage`` would have returned for this turn (a wake stage listening for
+    ``wake_word``)."""
     if stage == "wake":
         utt: Utterance = stage_input
         if gold.wake is False:
             return replace(utt, endpoint="no_wake", wake=None)
         return replace(utt, endpoint="silence", spoken=gold.transcript,
-                       wake=WakeEvent(word="alexa", score=1.0, start_s=utt.start_s, end_s=utt.start_s, model="gold"))
+                       wake=WakeEvent(word=wake_word, score=1.0, start_s=utt.start_s, end_s=utt.start_s, model="gold"))
     if stage == "asr":
         return Transcript(text=gold.transcript or "", source="gold", model="gold")
     if stage == "nlu":
@@ -79,20 +88,22 @@ def gold_output(stage: str, gold: Gold, stage_input: Any, domain: Domain) -> Any
 class GoldSubstitution(Interceptor):
     """Replaces the outputs of the stages up to and including ``upto`` with gold."""
 
-    def __init__(self, gold: Gold, upto: str, domain: Domain):
+    order = SUBSTITUTE      # after injectors: a fault injected into a stage gold replaces does not apply
+
+    def __init__(self, gold: Gold, upto: str, domain: Domain, wake_word: str):
         self.gold = gold
         self.stages = STAGES[: STAGES.index(upto) + 1]
         self.domain = domain
+        self.wake_word = wake_word
 
     def before(self, stage: str, stage_input: Any, ctx) -> Any | None:
         if stage in self.stages:
-            return gold_output(stage, self.gold, stage_input, self.domain)
+            return gold_output(stage, self.gold, stage_input, self.domain, self.wake_word)
         return None
 
     def after(self, stage: str, stage_input: Any, output: Any, ctx) -> Any:
-        # Last on the bus: a fault injected into a stage that gold replaces does not apply.
         if stage in self.stages:
-            return gold_output(stage, self.gold, stage_input, self.domain)
+            return gold_output(stage, self.gold, stage_input, self.domain, self.wake_word)
         return output
 
 
@@ -163,6 +174,8 @@ def outcome_key(turn: Turn) -> tuple:
 class OracleLabeler(Interceptor):
     """Labels every turn that has gold with its failure point (``labels.oracle``)."""
 
+    order = LABEL           # reads the faults the injectors recorded in the finished turn
+
     def __init__(self, assistant, replay_faults=None, stop: str = "respond"):
         self.assistant = assistant
         # replay_faults(kinds) → an interceptor injecting, again, the faults that broke this turn
@@ -170,6 +183,11 @@ class OracleLabeler(Interceptor):
         self.stop = stop
         self._before: dict[str, Session] = {}
         self.replays = 0
+
+    def take_replays(self) -> int:
+        """Counterfactual replays run since the last call (the count starts again at 0)."""
+        count, self.replays = self.replays, 0
+        return count
 
     def start_turn(self, turn: Turn, session: Session) -> None:
         self._before[session.id] = session.snapshot()
@@ -222,7 +240,7 @@ class OracleLabeler(Interceptor):
         if kinds and self.replay_faults is not None:
             bus.add_interceptor(self.replay_faults(kinds))
         if upto is not None:
-            bus.add_interceptor(GoldSubstitution(turn.gold, upto, before.domain))
+            bus.add_interceptor(GoldSubstitution(turn.gold, upto, before.domain, self.assistant.config["wake.word"]))
         shadow = self.assistant.fork(bus)
         session = before.snapshot()
         self.replays += 1

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import UserError
-from assistant.metrics import normalize_words
-from hooks.traces import iter_records, turn_ends
+from core.errors import UserError
+from core.pipeline import FAILURE_POINTS as CLASSES
+from core.wer import normalize_words
+from hooks.trace_reader import iter_records, turn_ends
 from sim.asr_errors import align
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("wake", "asr", "nlu", "resolve", "result", "correct")
 
 
 def heard_words(record: dict) -> tuple[str, int, int] | None:

@@ -38,20 +38,20 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE, Audio
-from assistant.config import Config, cache_dir
-from assistant.errors import OutputError, UserError
-from assistant.metrics import normalize_words
-from assistant.paths import ensure_output_dir, safe_name, write_json_atomic
-from assistant.records import Utterance
-from assistant.session import Gold, Turn
+from core.audio import PIPELINE_RATE, Audio
+from core.config import Config, cache_dir
+from core.errors import OutputError, UserError
+from core.wer import normalize_words
+from core.paths import ensure_output_dir, safe_name, write_json_atomic
+from core.records import Utterance
+from core.session import Gold, Turn
 from hooks.signals import reply_window
 from hooks.tracer import LineWriter
 from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
-from sim.domain import DOMAINS_DIR
+from core.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
-from sim.sim_stages import SimulatedAsr, SimulatedWake, turn_rng
+from sim.text_stages import SimulatedAsr, SimulatedWake, turn_rng
 from sim.user import CONCEPT_NAMES, SimulatedUser, UserAct, sample_persona
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,22 @@ def session_id(seed: int, index: int) -> str:
     return f"sim-s{seed}-{index:05d}"
 
 
+# What SessionStats.wake counts per condition, in the order its lists (and run stats files) keep them.
+WAKE_COUNTS = ("addressed", "missed", "background", "false_accepts")
+
+
 @dataclass
 class SessionStats:
     turns: int = 0
     labels: Counter = field(default_factory=Counter)
     defects: int = 0
     words: dict = field(default_factory=dict)          # condition → [errors, words]
-    wake: dict = field(default_factory=dict)           # condition → [addressed, missed, background, fired]
+    wake: dict = field(default_factory=dict)           # condition → counts in WAKE_COUNTS order
     replays: int = 0
+
+    def count_wake(self, condition: str, what: str, n: int = 1) -> None:
+        """Add ``n`` to one of :data:`WAKE_COUNTS` for ``condition``."""
+        self.wake.setdefault(condition, [0] * len(WAKE_COUNTS))[WAKE_COUNTS.index(what)] += n
 
     def merge(self, other: "SessionStats") -> None:
         self.turns += other.turns
@@ -143,9 +151,8 @@ class SessionStats:
             cur[0] += e
             cur[1] += n
         for c, vals in other.wake.items():
-            cur = self.wake.setdefault(c, [0, 0, 0, 0])
-            for i, v in enumerate(vals):
-                cur[i] += v
+            for what, v in zip(WAKE_COUNTS, vals):
+                self.count_wake(c, what, v)
 
     def to_json(self) -> dict:
         return {"turns": self.turns, "labels": dict(self.labels), "defects": self.defects,
@@ -178,22 +185,23 @@ class SessionSimulator:
         self.model = AsrErrorModel.load(opts.asr_model) if opts.fidelity == "text" else None
         self.conditions = self._conditions()
         if opts.fidelity == "text":
-            a.stages.override("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
-            from sim.domain import domain_vocabulary
+            a.use_stage("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
+            from core.domain import domain_vocabulary
 
-            a.stages.override("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
-        a.stages.prepare(("wake", "asr", "nlu", "resolve", "respond"))
-        a.stages.warm("resolve")    # MiniLM: loaded here, not by whichever turn first needs it
+            a.use_stage("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))
+        # MiniLM (the resolver's) loads here, not in whichever turn first needs it
+        a.prepare(("wake", "asr", "nlu", "resolve", "respond"), warm=("resolve",))
         spec = FaultSpec.parse(opts.faults)
-        self.faults = FaultInjector(spec, self.domain, opts.seed)
-        a.bus.add_interceptor(self.faults)
+        wake_word = config["wake.word"]
+        a.bus.add_interceptor(FaultInjector(spec, self.domain, opts.seed, wake_word))
+
         def replay_faults(kinds):
             # certain to fire again, with the same random draws, so the same fault recurs
-            return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed)
+            return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed, wake_word)
 
         self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
         if a.rewriter is not None:   # the oracle also judges each rewrite: a win, a loss or neither
-            from sim.learning_loop import RewriteJudge
+            from sim.rewrite_judge import RewriteJudge
 
             a.bus.add_interceptor(RewriteJudge(a, replay_faults=replay_faults))
         self.tracer = a.trace_to(opts.out)
@@ -270,7 +278,7 @@ class SessionSimulator:
                 "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
         session = self.assistant.new_session(sid, device=device, user={"id": user_id, "home": home, "history": history},
                                              start_time=start, meta=meta)
-        user = SimulatedUser(self.domain, persona, rng, self.assistant.stages["resolve"],
+        user = SimulatedUser(self.domain, persona, rng, self.assistant.context_default,
                              ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible,
                              habits=habits, concept=concept)
         stats = SessionStats()
@@ -294,8 +302,7 @@ class SessionSimulator:
             self.assistant.end_session(session)
         if self.tracer.error is not None:   # the session ran, but its trace is not all there
             raise self.tracer.error
-        stats.replays = self.oracle.replays
-        self.oracle.replays = 0
+        stats.replays = self.oracle.take_replays()
         return stats
 
     def _plausible(self, intent: str, args, ctx) -> bool:
@@ -309,8 +316,7 @@ class SessionSimulator:
             v = catalog.get(value) if catalog and isinstance(value, str) else None
             if v is not None:
                 names[slot] = v.name
-        world = ctx.world.snapshot()
-        result = self.assistant.stages["respond"].apis.call(spec.api, {**spec.args, **args}, names, world, ctx)
+        result = self.assistant.try_api(spec.api, {**spec.args, **args}, names, ctx)
         return result.status not in ("not_found", "failed")
 
     def _utterance(self, text: str, wake: bool, condition: str, voice, t: float, rng: random.Random) -> Utterance:
@@ -342,12 +348,10 @@ class SessionSimulator:
         """Speech nobody addressed to the assistant (a TV, a conversation): false-wake bait."""
         text = rng.choice(self.background)
         utt = self._utterance(text, False, condition, voice, t, rng)
-        stats.wake.setdefault(condition, [0, 0, 0, 0])[2] += 1
+        stats.count_wake(condition, "background")
         index = len(session.turns) + 1
-        ctx = session.context(index)
         # Will the wake stage (faults included) wake up? Only then is there a turn to trace.
-        woke = self.faults.after("wake", utt, self.assistant.stages["wake"].run(utt, ctx), ctx)
-        self.faults.injected.pop((session.id, index), None)
+        woke = self.assistant.wake_check(session, utt)
         if woke.heard:
             gold = Gold(transcript=text, wake=False)
             turn = Turn(session=session.id, index=index, source="sim:background", start_s=utt.end_s,
@@ -366,11 +370,10 @@ class SessionSimulator:
             stats.defects += label != "correct"
         gold = turn.gold
         if gold is not None and gold.wake is True and turn.utterance is not None:
-            w = stats.wake.setdefault(condition, [0, 0, 0, 0])
-            w[0] += 1
-            w[1] += not turn.utterance.heard
+            stats.count_wake(condition, "addressed")
+            stats.count_wake(condition, "missed", int(not turn.utterance.heard))
         if gold is not None and gold.wake is False:
-            stats.wake.setdefault(condition, [0, 0, 0, 0])[3] += 1
+            stats.count_wake(condition, "false_accepts")
         if gold is not None and gold.transcript and turn.transcript is not None and turn.transcript.source != "gold":
             ref, hyp = normalize_words(gold.transcript), normalize_words(turn.transcript.text)
             errors = sum(1 for r, h in align(ref, hyp) if r != h)
@@ -436,7 +439,7 @@ def _run_in_worker(index: int) -> tuple[int, SessionStats]:
 
 def _prepare(config: Config, opts: SimOptions) -> None:
     """Train (or load) the NLU once before workers start, so they do not all train it."""
-    from sim.domain import load_domain
+    from core.domain import load_domain
     from stages.nlu import load_or_train
     from stages.nlu.recipes import spec_config
 
@@ -740,7 +743,6 @@ def _summary(opts: SimOptions, total: SessionStats, elapsed: float, workers: int
         "defect_rate": round(total.defects / n, 4),
         "wer_by_condition": {c: round(e / w, 4) for c, (e, w) in sorted(total.words.items()) if w},
         "words_by_condition": {c: w for c, (_e, w) in sorted(total.words.items())},
-        "wake_by_condition": {c: {"addressed": a, "missed": m, "background": b, "false_accepts": f}
-                              for c, (a, m, b, f) in sorted(total.wake.items())},
+        "wake_by_condition": {c: dict(zip(WAKE_COUNTS, counts)) for c, counts in sorted(total.wake.items())},
         "oracle_replays": total.replays,
     }

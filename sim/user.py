@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from assistant.records import Outcome, frozen_map, to_jsonable
-from assistant.session import Gold, Turn
-from assistant.summary import judge
-from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain
-from sim.utterances import Example, UtteranceGenerator, all_alternatives
+from core.records import Outcome, frozen_map, to_jsonable
+from core.session import Gold, Turn
+from core.correctness import judge
+from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
+from core.utterances import Example, UtteranceGenerator, all_alternatives
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class _State:
 
 
 class SimulatedUser:
-    def __init__(self, domain: Domain, persona: Persona, rng: random.Random, resolver,
+    def __init__(self, domain: Domain, persona: Persona, rng: random.Random, context_default=None,
                  ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None,
                  habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None):
         self.habits = habits              # seeds of the goals this user has again and again
@@ -104,7 +104,8 @@ class SimulatedUser:
         self.domain = domain
         self.persona = persona
         self.rng = rng
-        self.resolver = resolver          # its context rules say what an unsaid slot defaults to
+        # (slot spec, ctx) -> the value the assistant's context rules give a slot left unsaid
+        self.context_default = context_default
         self.gen = UtteranceGenerator(domain)
         self.ood = ood_sentences
         self.ood_rate = ood_rate if ood_sentences else 0.0
@@ -184,7 +185,7 @@ class SimulatedUser:
         for name, sspec in spec.slots.items():
             if name in args:
                 continue
-            implied = self.resolver.context_default(sspec, ctx)
+            implied = self.context_default(sspec, ctx) if self.context_default is not None else None
             if implied is not None:
                 args[name] = implied
                 implied_slots.append(name)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from assistant.audio import Audio, to_pipeline
-from assistant.models import piper_voice
+from core.audio import Audio, to_pipeline
+from core.model_files import piper_voice
 from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, PiperSynth, Synthesizer
 
 log = logging.getLogger(__name__)

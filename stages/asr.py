@@ -7,12 +7,12 @@ replays repeat exactly.
 
 By default the encoder sees a fitted window (the audio padded with silence to 15 s) instead of
 Whisper's 30 s: about twice as fast on commands, same word error rate on the bundled and real
-clips (README "ASR speed"); audio over ``FIT_MAX_S`` gets the full window. A decode that loops
+clips (docs/stages.md "ASR speed"); audio over ``FIT_MAX_S`` gets the full window. A decode that loops
 is redone with the full window.
 
 Audio longer than one window (a long turn, an hour-long file) is decoded in pieces of at most
 ``WINDOW_S``, each cut at the quietest moment near its end, so tokens per decode stay under
-Whisper's 448 and memory does not grow with the length (README "Recorded sessions").
+Whisper's 448 and memory does not grow with the length (docs/recorded-sessions.md "Recorded sessions").
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from typing import Callable
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE
-from assistant.models import whisper_model
-from assistant.records import Transcript, Utterance, Word
-from sim.domain import Domain, domain_vocabulary, vocabulary_share
+from core.audio import PIPELINE_RATE
+from core.model_files import whisper_model
+from core.records import Transcript, Utterance, Word
+from core.domain import Domain, domain_vocabulary, vocabulary_share
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 BIAS_WEIGHT = 0.3
 EARLY_KEPT = 4      # prefetched transcripts kept waiting for their turn
 CONTEXTS = ("fit", "full")
-CONTEXT_PAD_S = 1.0   # silence the fitted encoder window keeps after the audio (see README "ASR speed")
+CONTEXT_PAD_S = 1.0   # silence the fitted encoder window keeps after the audio (see docs/stages.md "ASR speed")
 CONTEXT_MIN_S = 15.0  # shorter windows cost accuracy: tiny.en was trained on 30 s ones
 # Longer audio gets the full window: on 20 s of dense speech the fitted 22 s window ended the
 # decode at its edge two sentences early (the full one heard them), and at that length it saves little.
@@ -78,7 +78,7 @@ class DomainRescorer:
     in the new order (so word timing and probabilities are computed for the chosen one).
 
     Prompt-based biasing (``hotwords``, ``initial_prompt``) made tiny.en hallucinate whole
-    sentences after the speech (measured in README "ASR biasing"); re-ranking cannot add words.
+    sentences after the speech (measured in docs/stages.md "ASR biasing"); re-ranking cannot add words.
     """
 
     def __init__(self, model, tokenizer, vocabulary: frozenset[str], weight: float = BIAS_WEIGHT,

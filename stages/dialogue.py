@@ -1,8 +1,8 @@
 """The dialogue state after a turn, derived from the turn's records (a pure function)."""
 from __future__ import annotations
 
-from assistant.records import frozen_map
-from assistant.session import DialogueState, Pending, Turn
+from core.records import frozen_map
+from core.session import DialogueState, Pending, Turn
 
 ASKING = ("elicit", "confirm", "clarify")
 EXECUTED = ("ok", "unchanged", "empty", "set_point")

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from assistant.records import (
+from core.records import (
     Candidate, Clarification, Entity, Interpretation, Resolution, Slot, frozen_map,
 )
-from sim.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec
+from core.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class ResolveOptions:
     phonetic: bool = True
     # MiniLM embedding match, the last resort for closed catalogs ("restroom" → bathroom,
     # "the fellowship of the ring" → The Lord of the Rings). Measured on 41 paraphrases and 45
-    # values no catalog holds (README "Entity resolution"): at cosine ≥ 0.72 it recovers half of
+    # values no catalog holds (docs/nlu.md "Entity resolution"): at cosine ≥ 0.72 it recovers half of
     # the paraphrases, but also maps "guest room" to the family room, so a match below
     # ``embedding_accept`` is offered as a question ("Did you mean the living room?").
     embedding: bool = True
@@ -181,7 +181,7 @@ class CatalogMatcher:
             self._phrase_vectors()
 
     def _phrase_vectors(self):
-        from assistant.embeddings import embed
+        from core.embeddings import embed
 
         if self._vectors is None:
             self._vectors = embed([p for p, _vid in self._phrases])
@@ -191,7 +191,7 @@ class CatalogMatcher:
         """(value id, cosine) of the values whose phrases mean about the same as ``q``."""
         import numpy as np
 
-        from assistant.embeddings import embed_one
+        from core.embeddings import embed_one
 
         sims = self._phrase_vectors() @ embed_one(q)
         out: dict[str, float] = {}
@@ -284,7 +284,7 @@ class Resolver:
         """"For how many people?" — "four people": a tagger may call a bare number a time. While
         the number asked for is still missing, a time that is only a number (no am/pm, o'clock,
         time of day) is read as that number."""
-        from stages.normalize import normalize, says_a_time
+        from core.normalize import normalize, says_a_time
 
         asked = spec.slots.get(pending.slot) if pending.slot else None
         if asked is None or asked.type != "number" or any(sp is asked for _s, sp in incoming):
@@ -310,7 +310,7 @@ class Resolver:
         sspec = self.domain.intents[pending.intent].slots.get(pending.slot)
         if sspec is None or sspec.type not in BUILTIN_TYPES:
             return None
-        from stages.normalize import normalize
+        from core.normalize import normalize
 
         value = normalize(sspec.type, interp.text)
         if value is None:

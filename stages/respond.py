@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from assistant.records import Outcome, Resolution, frozen_map
-from sim.apis import ApiRunner
-from sim.domain import Domain
-from sim.templates import render
+from core.records import Outcome, Resolution, frozen_map
+from core.apis import ApiRunner
+from core.domain import Domain
+from core.templates import render
 
 log = logging.getLogger(__name__)
 

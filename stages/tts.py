@@ -21,10 +21,10 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from assistant.audio import Audio
-from assistant.errors import ModelMissing
-from assistant.models import piper_voice
-from assistant.records import Outcome, Speech
+from core.audio import Audio
+from core.errors import ModelMissing
+from core.model_files import piper_voice
+from core.records import Outcome, Speech
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def _scheme_string(text: str) -> str:
 
 class FestivalProcess:
     """One festival interpreter kept running for a voice: starting festival and loading an HTS
-    voice costs ~0.4 s, more than synthesizing a short reply (measured in README "Benchmarks").
+    voice costs ~0.4 s, more than synthesizing a short reply (measured in docs/results.md "Benchmarks").
     Requests go in on stdin; each answers a marker line on stdout once its WAV is written."""
 
     MARK = "@@assistant-done"
@@ -359,7 +359,7 @@ class TtsStage:
                 on_chunk(audios[-1])
         rates = {a.sample_rate for a in audios}
         if len(rates) > 1:  # never expected from one synthesizer; keep the first rate
-            from assistant.audio import resample
+            from core.audio import resample
             target = audios[0].sample_rate
             audios = [Audio(resample(a.samples, a.sample_rate, target), target) for a in audios]
         return Speech(text=text, audio=Audio.concat(audios), backend=self.synth.name,

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.audio import PIPELINE_RATE, Audio
-from assistant.models import openwakeword_model
-from assistant.records import Utterance, WakeEvent
+from core.audio import PIPELINE_RATE, Audio
+from core.model_files import openwakeword_model
+from core.records import Utterance, WakeEvent
 
 log = logging.getLogger(__name__)
 

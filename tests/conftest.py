@@ -27,7 +27,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def config():
-    from assistant.config import Config
+    from core.config import Config
 
     return Config.load(path=None, overrides={})
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from assistant.audio import PIPELINE_RATE, load_audio
-from assistant.metrics import edit_distance, normalize_words
+from core.audio import PIPELINE_RATE, load_audio
+from core.wer import edit_distance, normalize_words
 from stages import asr as asr_module
 from stages.asr import AsrOptions, WhisperAsr, fitted_window_s
 

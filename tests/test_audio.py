@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio, write_wav
-from assistant.errors import InputError
+from core.audio import PIPELINE_RATE, Audio, load_audio, write_wav
+from core.errors import InputError
 from tests.conftest import DATA, RECORDINGS
 
 
@@ -22,7 +22,7 @@ def test_44k_stereo_flac_becomes_16k_mono():
 
 def test_flac_that_libsndfile_rejects_decodes_with_pyav():
     path = DATA / "alexa-32-libsndfile-fails.flac"
-    with pytest.raises(Exception):
+    with pytest.raises(sf.LibsndfileError):
         sf.read(str(path))
     audio = load_audio(path)
     assert audio.sample_rate == PIPELINE_RATE

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import welch
 
-from assistant.audio import Audio, load_audio
+from core.audio import Audio, load_audio
 from sim.channel import (CONDITIONS, Channel, active_power, apply, babble_noise, describe, mix,
                          parse_condition, parse_snr, pink_noise, room_impulse_response, white_noise)
 from sim.voices import Voice, speak
@@ -62,6 +62,7 @@ def test_active_power_ignores_pauses():
     assert active_power(np.zeros(RATE)) == 0.0
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("kind", ["white", "pink", "babble", "file"])
 @pytest.mark.parametrize("snr", [20, 5, -5])
 def test_snr_is_what_was_asked(kind, snr, speech, talkers, tmp_path):
@@ -84,6 +85,7 @@ def test_pink_noise_falls_3db_per_octave_and_white_is_flat():
     assert spectral_slope_db_per_octave(white_noise(10 * RATE, 1)) == pytest.approx(0.0, abs=1.0)
 
 
+@pytest.mark.models
 def test_babble_is_speech_shaped_and_level_normalized(talkers):
     b = babble_noise(talkers, 3 * RATE, random.Random(3))
     assert np.mean(b ** 2) == pytest.approx(1.0, rel=1e-6)
@@ -103,6 +105,7 @@ def test_impulse_response_decays_60db_in_rt60(rt60):
     assert 10 * math.log10(1.0 / reverberant) == pytest.approx(3.0, abs=0.01)   # default DRR
 
 
+@pytest.mark.models
 def test_reverb_through_the_channel(speech):
     click = np.zeros(2 * RATE, np.float32)
     click[0] = 0.5
@@ -117,6 +120,7 @@ def test_reverb_through_the_channel(speech):
     assert np.mean(wet.samples[tail] ** 2) > 1e-3 * active_power(speech.samples)
 
 
+@pytest.mark.models
 def test_gain_then_clipping(speech):
     quieter = apply(Channel(gain_db=-6), speech, random.Random(0))
     np.testing.assert_allclose(quieter.samples, speech.samples * 10 ** (-6 / 20), rtol=1e-5, atol=1e-7)
@@ -126,6 +130,7 @@ def test_gain_then_clipping(speech):
     assert np.max(np.abs(apply(Channel(clip_level=0.3), speech, random.Random(0)).samples)) <= 0.3
 
 
+@pytest.mark.models
 def test_same_seed_same_samples_other_seed_other_samples(speech, talkers):
     channel = parse_condition("babble@5+rt0.4+gain-3+clip0.9")
     a = apply(channel, speech, random.Random(42), babble=talkers)
@@ -136,6 +141,7 @@ def test_same_seed_same_samples_other_seed_other_samples(speech, talkers):
     assert apply(Channel(), speech, random.Random(1)).samples.tolist() == speech.samples.tolist()
 
 
+@pytest.mark.models
 def test_mix_places_background_at_a_relative_level(speech, talkers):
     bg = talkers[0]
     out = mix(speech, bg, at_s=1.0, level_db=-6)

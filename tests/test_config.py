@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from assistant.config import Config
-from assistant.errors import ConfigError, InputError
+from core.config import Config
+from core.errors import ConfigError, InputError
 
 
 def test_defaults_then_file_then_flags(tmp_path):

@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from assistant.errors import InputError
-from sim.domain import BUILTIN_TYPES, load_domain
-from sim.utterances import UtteranceGenerator, all_alternatives
-from stages.normalize import normalize
+from core.errors import InputError
+from core.domain import BUILTIN_TYPES, load_domain
+from core.utterances import UtteranceGenerator, all_alternatives
+from core.normalize import normalize
 
 MINIMAL = """
 domain: tiny

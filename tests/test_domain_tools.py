@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from assistant.cli import main
-from assistant.errors import InputError
-from sim.domain import BUILTIN_TYPES, load_domain
-from sim.importers import dump_spec, from_alexa, from_rhino
-from sim.utterances import UtteranceGenerator, all_alternatives, clean_spaces
+from core.errors import InputError
+from core.domain import BUILTIN_TYPES, load_domain
+from core.importers import dump_spec, from_alexa, from_rhino
+from core.utterances import UtteranceGenerator, all_alternatives, clean_spaces
 from tests.conftest import DATA, RECORDINGS, ROOT
 
 RHINO = DATA / "domains" / "coffee_maker.rhino.yml"
@@ -305,7 +305,7 @@ def test_import_keeps_hand_written_specs_and_names_bad_input(tmp_path, capsys):
 
 
 def test_bundled_coffee_spec_is_the_import_of_its_context(tmp_path):
-    bundled = yaml.safe_load((ROOT / "sim" / "domains" / "coffee.yaml").read_text())
+    bundled = yaml.safe_load((ROOT / "core" / "domains" / "coffee.yaml").read_text())
     fresh = from_rhino(yaml.safe_load(RHINO.read_text()), "coffee", "tests/data/domains/coffee_maker.rhino.yml").spec
     assert bundled.pop("out_of_domain_files") == ["home_ood.txt"]
     assert bundled == fresh

@@ -22,14 +22,14 @@ import pytest
 import soundfile as sf
 
 import assistant.commands.replay as replay_cmd
-from assistant.audio import Audio, load_audio, write_wav
+from core.audio import Audio, load_audio, write_wav
 from assistant.cli import main
-from assistant.errors import InputError, OutputError
-from assistant.paths import safe_name
-from assistant.records import Interpretation, Speech
-from assistant.recording import load_recording
+from core.errors import InputError, OutputError
+from core.paths import safe_name
+from core.records import Interpretation, Speech
+from assistant.recorded_sessions import load_recording
 from assistant.runner import Assistant
-from hooks import traces
+from hooks import trace_reader as traces
 from hooks.tracer import LineWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def test_turn_audio_outside_the_session_folder_is_refused_unless_allowed(tmp_pat
 
 
 def test_a_manifest_cannot_pick_a_domain_file(tmp_path, config):
-    from assistant.recording import load_recording as load
+    from assistant.recorded_sessions import load_recording as load
     from assistant.commands.replay import domain_for
 
     for bad in ("/etc/passwd", "../../x.yaml", "_dialogue", "home.yaml"):
@@ -143,7 +143,7 @@ def test_a_manifest_cannot_pick_a_domain_file(tmp_path, config):
             domain_for(rec, config)
         assert err.value.field == "domain" and err.value.path.endswith("session.json")
     assert domain_for(load(text_session(tmp_path / "c", "c", domain="coffee")), config) == "coffee"
-    spec = ROOT / "sim" / "domains" / "restaurant.yaml"          # named on the command line: allowed
+    spec = ROOT / "core" / "domains" / "restaurant.yaml"          # named on the command line: allowed
     by_flag = config.with_overrides({"session.domain": str(spec)})
     assert domain_for(load(text_session(tmp_path / "r", "r", domain=str(spec))), by_flag) == str(spec)
 

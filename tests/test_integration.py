@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from assistant.metrics import wer
-from assistant.recording import load_recording
+from core.wer import wer
+from assistant.recorded_sessions import load_recording
 from assistant.replay import replay
 from tests.conftest import RECORDINGS, ROOT
 

@@ -6,13 +6,13 @@ import logging
 
 import pytest
 
-from assistant.config import Config
-from assistant.errors import InputError
-from assistant.records import Interpretation, Outcome, Slot, frozen_map
+from core.config import Config
+from core.errors import InputError
+from core.records import Interpretation, Outcome, Slot, frozen_map
 from assistant.runner import Assistant
-from assistant.session import Gold, Turn
-from assistant.summary import judge
-from sim.domain import load_domain
+from core.session import Gold, Turn
+from core.correctness import judge
+from core.domain import load_domain
 from stages.resolve import ResolveOptions, Resolver, catalog_collisions
 
 # --- judge -------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from assistant.audio import Audio
+from core.audio import Audio
 from assistant.cli import main
-from assistant.records import Utterance
-from hooks import traces
-from hooks.learn.features import CLASSES, observable
+from core.records import Utterance
+from hooks import trace_reader as traces
+from hooks.learn.turn_features import CLASSES, observable
 
 EVAL_KEYS = {"fp_accuracy", "fp_macro_f1", "fp_per_class", "defect_auc", "defect_f1", "n_turns"}
 
@@ -56,7 +56,7 @@ def test_train_keeps_the_best_labeler_and_saves_only_data(model):
     ensemble = meta["models"]["ensemble"]
     assert ensemble["files"] == [] and 0.0 <= ensemble["weight"] <= 1.0
     assert ensemble["members"] == {k: meta["models"][k] for k in ("gbm", "sequence")}
-    for kind, c in meta["candidates"].items():
+    for _kind, c in meta["candidates"].items():
         assert set(c["validation"]) == EVAL_KEYS and c["train_s"] >= 0
     files = {p.name for p in model.iterdir()}
     assert files == {"model.json", "gbm_fp.txt", "gbm_defect.txt", "gbm_pca.npz", "sequence.pt",
@@ -119,7 +119,7 @@ def test_eval_json_has_the_documented_keys_and_agrees_with_the_labels(model, run
 
 @pytest.mark.models
 def test_the_ensemble_averages_its_members_with_the_weight_it_chose(model, runs):
-    from hooks.learn.models import load_model
+    from hooks.learn.labelers import load_model
     from hooks.learn.pipeline import _features_for
 
     ensemble, meta = load_model(model, "ensemble")
@@ -190,11 +190,11 @@ def test_a_model_file_that_would_run_code_is_refused_not_loaded(model, runs, tmp
 def reader():
     """The transcript reader, trained on the home domain's generated requests (what each means
     and which kinds of value it names)."""
-    from sim.domain import load_domain
-    from sim.utterances import UtteranceGenerator
+    from core.domain import load_domain
+    from core.utterances import UtteranceGenerator
 
-    from hooks.learn.features import Embedder, TurnWords
-    from hooks.learn.reader import Reader, acts_for, slot_kinds
+    from hooks.learn.turn_features import Embedder, TurnWords
+    from hooks.learn.transcript_classifier import Reader, acts_for, slot_kinds
 
     domain = load_domain("home")
     types = domain.slot_types
@@ -207,7 +207,7 @@ def reader():
 
 
 def _feature_set(words, embedder):
-    from hooks.learn.features import FeatureSet
+    from hooks.learn.turn_features import FeatureSet
 
     n = len(words)
     text = embedder([w.text for w in words])
@@ -217,8 +217,8 @@ def _feature_set(words, embedder):
 
 @pytest.mark.models
 def test_the_transcript_reader_tells_words_that_say_something_else_than_the_nlu(reader, tmp_path):
-    from hooks.learn.features import Embedder, TurnWords
-    from hooks.learn.reader import NAMES, Reader
+    from hooks.learn.turn_features import Embedder, TurnWords
+    from hooks.learn.transcript_classifier import NAMES, Reader
 
     model, oof = reader
     assert oof.shape[1] == len(NAMES) and np.isfinite(oof).all()
@@ -271,7 +271,7 @@ def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
 # the labels the models learn: what the oracle and the simulated users make true -------------
 
 def test_false_wake_faults_only_wake_on_speech_nobody_addressed():
-    from sim.domain import load_domain
+    from core.domain import load_domain
     from sim.faults import FaultInjector, FaultSpec
 
     injector = FaultInjector(FaultSpec({"false_wake": 1.0}), load_domain("home"), seed=1)
@@ -286,11 +286,11 @@ def test_false_wake_faults_only_wake_on_speech_nobody_addressed():
 
 
 def test_users_never_ask_for_another_kind_of_title_than_they_want():
-    from sim.domain import load_domain
+    from core.domain import load_domain
     from sim.user import PERSONAS, SimulatedUser
 
     domain = load_domain("home")
-    user = SimulatedUser(domain, PERSONAS[0], random.Random(0), resolver=None)
+    user = SimulatedUser(domain, PERSONAS[0], random.Random(0), context_default=None)
     assert not user._words_agree("play the movie {title}", {"title": "dune_audiobook"})
     assert not user._words_agree("watch {title}", {"title": "the_martian_audiobook"})
     assert user._words_agree("play the audiobook {title}", {"title": "dune_audiobook"})
@@ -302,10 +302,10 @@ def test_relative_dates_in_the_gold_follow_the_session_clock(assistant):
     import datetime as dt
 
     from sim.user import PERSONAS, SimulatedUser
-    from stages.normalize import normalize
+    from core.normalize import normalize
 
     session = assistant.new_session("clock", start_time="2026-10-07T09:00:00")
-    user = SimulatedUser(assistant.domain, PERSONAS[0], random.Random(3), assistant.stages["resolve"])
+    user = SimulatedUser(assistant.domain, PERSONAS[0], random.Random(3), assistant.context_default)
     dated = []
     for _ in range(400):
         goal = user.new_goal(session.context(1))
@@ -319,7 +319,7 @@ def test_relative_dates_in_the_gold_follow_the_session_clock(assistant):
 @pytest.mark.models
 def test_the_first_irrecoverable_failure_is_the_failure_point(assistant):
     from assistant.runner import Assistant
-    from assistant.session import Gold, Turn
+    from core.session import Gold, Turn
     from hooks.bus import HookBus
     from sim.faults import FaultInjector, FaultSpec
     from sim.oracle import OracleLabeler

@@ -1,7 +1,7 @@
 """Long audio: files are decoded in blocks (the same samples as decoding them whole), and turns
 longer than Whisper's 30 s window are recognized in pieces cut at pauses, all of them heard.
 
-The 1-hour figures (peak RSS, time) are measured by hand: README "Recorded sessions".
+The 1-hour figures (peak RSS, time) are measured by hand: docs/recorded-sessions.md "Recorded sessions".
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio
+from core.audio import PIPELINE_RATE, Audio, load_audio
 from assistant.cli import main
 from stages.asr import LAST_MIN_S, WINDOW_S, _cut_at_skip, windows
 from tests.conftest import DATA, RECORDINGS
@@ -48,7 +48,7 @@ def test_pieces_cover_the_audio_each_within_the_window_cut_at_a_pause():
     assert pieces[0][0] == 0 and pieces[-1][1] == n
     assert all(b0 == a1 for (_a0, b0), (a1, _b1) in zip(pieces, pieces[1:]))       # contiguous
     assert all(0 < b - a <= WINDOW_S * PIPELINE_RATE for a, b in pieces)
-    for (a, b), (ga, gb) in zip(pieces, gaps):                # each cut falls in its pause
+    for (_a, b), (ga, gb) in zip(pieces, gaps):                # each cut falls in its pause
         assert ga * PIPELINE_RATE < b < gb * PIPELINE_RATE, (b / PIPELINE_RATE, ga, gb)
     assert windows(int(WINDOW_S * PIPELINE_RATE), x) == [(0, int(WINDOW_S * PIPELINE_RATE))]
     # no sliver at the end, whatever the length

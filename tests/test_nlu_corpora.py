@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sim.utterances import Example
+from core.utterances import Example
 from stages.nlu.corpora import decode_text, read_slurp, read_snips, stratified_folds
 from stages.nlu.evaluate import evaluate, expected_calibration_error, merge_results
 from tests.conftest import DATA, ROOT
@@ -47,7 +47,7 @@ def test_slurp_reader_uses_scenario_and_action():
 
 
 def test_bad_corpus_files_are_named(tmp_path):
-    from assistant.errors import InputError
+    from core.errors import InputError
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"sentence": "x", "scenario": "a", "action": "b"}\nnot json\n')

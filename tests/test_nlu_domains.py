@@ -1,11 +1,11 @@
-"""A second domain written only as a spec (sim/domains/restaurant.yaml): it loads, trains and
+"""A second domain written only as a spec (core/domains/restaurant.yaml): it loads, trains and
 answers through the real NLU, resolver and responder, with declarative APIs only."""
 from __future__ import annotations
 
 import pytest
 
 from assistant.runner import Assistant
-from sim.domain import load_domain
+from core.domain import load_domain
 from tests.conftest import say
 
 pytestmark = pytest.mark.models

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from stages.normalize import meridiem_hint, normalize
+from core.normalize import meridiem_hint, normalize
 
 NOW = dt.datetime(2026, 3, 14, 8, 0)   # a Saturday
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from stages.normalize import normalize, say_duration, say_time, spoken_number
+from core.normalize import normalize, say_duration, say_time, spoken_number
 
 NOW = dt.datetime(2026, 3, 14, 8, 0)   # a Saturday
 
@@ -72,6 +72,6 @@ def test_spoken_clock_times_round_trip():
     ("eight in the evening", True), ("four people", False), ("four", False), ("the 4", False),
 ])
 def test_a_time_of_day_is_told_from_a_bare_number(text, marked):
-    from stages.normalize import says_a_time
+    from core.normalize import says_a_time
 
     assert says_a_time(text) is marked

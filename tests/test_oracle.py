@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.records import Transcript
+from core.records import Transcript
 from assistant.runner import Assistant
-from assistant.session import Gold, Turn
-from assistant.records import Utterance
-from assistant.audio import Audio
+from core.session import Gold, Turn
+from core.records import Utterance
+from core.audio import Audio
 from hooks.bus import HookBus
 from sim.faults import FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
@@ -136,7 +136,7 @@ def test_world_copies_are_deep_and_equal_to_deepcopy():
     from collections import OrderedDict
     from types import MappingProxyType
 
-    from sim.world import copy_tree
+    from core.world import copy_tree
 
     tree = {"devices": {"lamp": {"power": "on", "level": 0.5, "tags": ["a", {"b": None}]}},
             "timers": [], "proxy": MappingProxyType({"x": [1, 2]}), "ordered": OrderedDict(k=True),

@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import assistant.commands.replay as replay_cmd
-from assistant.audio import load_audio
+from core.audio import load_audio
 from assistant.cli import main
-from assistant.errors import InputError
-from assistant.recording import load_recording
+from core.errors import InputError
+from assistant.recorded_sessions import load_recording
 from assistant.replay import replay
-from hooks import traces
+from hooks import trace_reader as traces
 from tests.test_hardening import FastAssistant
 
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=60,

@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-from sim.domain import OOD_INTENT, load_domain
-from sim.utterances import UtteranceGenerator, all_alternatives, expansion_count
+from core.domain import OOD_INTENT, load_domain
+from core.utterances import UtteranceGenerator, all_alternatives, expansion_count
 from stages.nlu.corpora import CorpusItem, read_domain_corpus
 from stages.nlu.evaluate import evaluate_commands, slot_matches
 from tests.conftest import DATA, ROOT, say
 
-CORPUS = ROOT / "sim" / "domains" / "slurp_home.jsonl"
+CORPUS = ROOT / "core" / "domains" / "slurp_home.jsonl"
 DEV_SAMPLE = DATA / "slurp-home-dev-sample.jsonl"
 
 
@@ -65,7 +65,7 @@ def test_generation_covers_every_template_not_just_the_first(tmp_path):
 def test_a_cap_on_generation_is_logged(tmp_path, caplog):
     samples = ["[a, b, c, d, e, f, g, h] [a, b, c, d, e, f, g, h] [a, b, c, d, e, f, g, h] {drink}"]
     d = _grammar_domain(tmp_path, samples)
-    with caplog.at_level(logging.INFO, logger="sim.utterances"):
+    with caplog.at_level(logging.INFO, logger="core.utterances"):
         examples = UtteranceGenerator(d).examples(random.Random(0), per_intent=50, include_ood=False,
                                                   max_per_intent=100)
     assert len([e for e in examples if e.intent == "Order"]) == 100
@@ -104,7 +104,7 @@ def test_the_committed_corpus_keeps_dev_apart_from_training():
 
 
 def test_corpus_errors_name_the_line(tmp_path):
-    from assistant.errors import InputError
+    from core.errors import InputError
 
     bad = tmp_path / "c.jsonl"
     bad.write_text('{"text": "turn on the lights", "intent": "TurnOn"}\n{"text": 5, "intent": "TurnOn"}\n')
@@ -124,7 +124,7 @@ def test_slot_words_match_as_a_person_would():
 
 
 def test_evaluation_counts_understood_declined_and_near(assistant):
-    from assistant.records import Interpretation, Slot
+    from core.records import Interpretation, Slot
 
     def interpret(text):
         if text == "play queen":
@@ -148,7 +148,7 @@ def test_evaluation_counts_understood_declined_and_near(assistant):
 @pytest.mark.models
 def test_home_nlu_on_real_commands_it_never_saw(assistant):
     """A sample of the dev part (never trained or tuned on): a regression floor well under the
-    measured figures (README "Language understanding"), so that a change that loses real
+    measured figures (docs/nlu.md "Language understanding"), so that a change that loses real
     phrasing fails here."""
     items = read_domain_corpus(DEV_SAMPLE)
     nlu = assistant.stages["nlu"]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.config import Config
-from assistant.records import Interpretation, Slot
+from core.config import Config
+from core.records import Interpretation, Slot
 from assistant.runner import Assistant
-from sim.domain import BUILTIN_TYPES
-from stages.normalize import normalize
+from core.domain import BUILTIN_TYPES
+from core.normalize import normalize
 
 
 class ScriptedNlu:
@@ -73,6 +73,7 @@ def test_exact_fuzzy_and_phonetic_matches(scripted):
     assert methods["play taylor"] == ("taylor_swift", "partial")
 
 
+@pytest.mark.models
 def test_embedding_match_acts_when_it_is_sure(scripted):
     a, nlu = scripted
     nlu.script["turn on the restroom lights"] = ("TurnOn", {"room": "restroom", "device": "lights"})
@@ -83,6 +84,7 @@ def test_embedding_match_acts_when_it_is_sure(scripted):
     assert t.outcome.reply_type == "action" and s.world.get("devices.bathroom_light.power") == "on"
 
 
+@pytest.mark.models
 def test_an_unsure_embedding_match_is_asked_and_the_answer_taken(scripted):
     a, nlu = scripted
     nlu.script.update({"turn on the guest room lights": ("TurnOn", {"room": "guest room", "device": "lights"}),
@@ -102,6 +104,7 @@ def test_an_unsure_embedding_match_is_asked_and_the_answer_taken(scripted):
     assert t.outcome.status == "cancelled" and s.world.get("devices.living_room_light.power") == "off"
 
 
+@pytest.mark.models   # the embedding fallback loads MiniLM
 def test_unknown_values_are_not_forced_onto_a_catalog(scripted):
     a, nlu = scripted
     nlu.script.update({"turn on the dishwasher": ("TurnOn", {"device": "dishwasher"}),
@@ -150,6 +153,7 @@ def test_a_new_request_is_not_taken_as_the_answer_to_a_clarification(scripted):
     assert t.outcome.intent == "GetWeather" and t.outcome.args["place"] == "springfield_mo"
 
 
+@pytest.mark.models
 def test_warming_embeds_the_catalogs_as_the_first_embedding_match_would(scripted):
     import numpy as np
 

@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from assistant.config import Config
-from assistant.records import Interpretation, Speech
-from assistant.audio import Audio
+from core.config import Config
+from core.records import Interpretation, Speech
+from core.audio import Audio
 from assistant.runner import Assistant
 from hooks.bus import HookBus, Interceptor
 

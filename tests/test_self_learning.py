@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from assistant.audio import Audio
-from assistant.config import Config
-from assistant.records import Interpretation, Speech
+from core.audio import Audio
+from core.config import Config
+from core.records import Interpretation, Speech
 from assistant.rewriting import TABLE_FORMAT
 from assistant.runner import Assistant
 from hooks.bus import HookBus
-from hooks.traces import read_records, validation_errors
+from hooks.trace_reader import read_records, validation_errors
 
 
 class EchoNlu:
@@ -83,7 +83,7 @@ def test_a_rewrite_below_the_threshold_is_not_applied(tmp_path):
 
 
 def test_a_bad_artifact_is_named(tmp_path):
-    from assistant.errors import InputError
+    from core.errors import InputError
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
@@ -197,7 +197,7 @@ def _bow(texts):
 
 
 def _heard(text, unsure=()):
-    from assistant.records import Transcript, Word
+    from core.records import Transcript, Word
 
     return Transcript(text=text, words=tuple(Word(w, 0, 0, 0.3 if w in unsure else 0.95) for w in text.split()))
 
@@ -323,7 +323,7 @@ def test_retrieval_with_the_real_minilm_brings_a_misheard_request_back_to_the_us
 
     from assistant.rewriting import RewriteStep, load_artifacts
     from hooks.learn.rewrites import learn_index
-    from sim.domain import domain_vocabulary, load_domain
+    from core.domain import domain_vocabulary, load_domain
 
     learn_index([_index_folder(tmp_path)], tmp_path / "index.npz")      # the NLU's int8 MiniLM
     _table, index = load_artifacts([str(tmp_path / "index.npz")])

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from assistant.errors import UserError
-from hooks import traces
+from core.errors import UserError
+from hooks import trace_reader as traces
 from sim.asr_errors import AsrErrorModel, align
 from sim.faults import FaultSpec
 from sim.simulator import SimOptions, run
@@ -172,7 +172,7 @@ def test_a_voice_heard_worse_gets_a_factor_that_text_fidelity_applies(tmp_path):
 
 
 def test_bad_error_model_files_are_named(tmp_path):
-    from assistant.errors import InputError
+    from core.errors import InputError
 
     bad = tmp_path / "x.json"
     bad.write_text('{"format": "something else"}')

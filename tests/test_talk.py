@@ -17,15 +17,15 @@ import time
 import numpy as np
 import pytest
 
-from assistant import audio_io
-from assistant.audio import Audio, load_audio
-from assistant.audio_io import DeviceLost, FileSource, MicrophoneSource
-from assistant.errors import ConfigError
+from assistant import live_audio as audio_io
+from core.audio import Audio, load_audio
+from assistant.live_audio import DeviceLost, FileSource, MicrophoneSource
+from core.errors import ConfigError
 from assistant.live import LiveLoop, SessionRecorder, TalkOptions, manifest_header
-from assistant.recording import load_recording
+from assistant.recorded_sessions import load_recording
 from assistant.replay import replay
 from assistant.runner import Assistant
-from hooks import traces
+from hooks import trace_reader as traces
 from stages.wake import WakeListener, WakeOptions
 from tests.conftest import DATA, RECORDINGS, ROOT
 from tests.test_trace import check_complete
@@ -188,7 +188,7 @@ def test_bad_talk_input_and_settings_are_one_line_errors(capsys):
 def test_talk_input_checks_manifests_and_outputs_as_replay_does(tmp_path, capsys, monkeypatch):
     import assistant.commands.talk as talk_cmd
     from assistant.cli import main
-    from assistant.errors import OutputError
+    from core.errors import OutputError
     from assistant.live import LiveResult
 
     folder = tmp_path / "s"
@@ -263,6 +263,7 @@ def test_a_silent_device_is_lost_after_stall_s():
     src.close()
 
 
+@pytest.mark.models
 def test_listen_now_captures_without_a_wake_word():
     listener = WakeListener(WakeOptions())
     assert listener.feed(Audio.silence(1.0).samples) == []
@@ -384,8 +385,9 @@ def test_speech_barge_in_stops_the_reply_and_is_the_next_command(live_assistant)
     assert result.stats["barge_ins"] == 1
 
 
+@pytest.mark.models
 def test_a_prefetched_transcript_is_exactly_the_one_recognition_gives(assistant):
-    from assistant.audio import load_audio
+    from core.audio import load_audio
 
     asr = assistant.stages["asr"]
     samples = load_audio(RECORDINGS / "home-demo" / "turn01.wav").samples

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from assistant.config import Config
-from assistant.records import Interpretation, Speech
-from assistant.audio import Audio
+from core.config import Config
+from core.records import Interpretation, Speech
+from core.audio import Audio
 from assistant.runner import Assistant
-from hooks import traces
+from hooks import trace_reader as traces
 from hooks.signals import session_signals
 from tests.conftest import RECORDINGS, ROOT
 
@@ -52,7 +52,7 @@ def test_replay_traces_are_complete_and_valid(tmp_path):
         records = check_complete(f)
         ends = [r for r in records if r["event"] == "turn_end"]
         for r in ends:
-            for kind, ref in r["audio"].items():
+            for _kind, ref in r["audio"].items():
                 assert (f.parent / ref).is_file(), ref
     cont = [r for r in traces.read_records(tmp_path / "continuous.jsonl") if r["event"] == "turn_end"]
     assert len(cont) == 4 and all(r["wake"]["word"] == "alexa" for r in cont)
@@ -179,8 +179,8 @@ def test_implicit_signals(assistant):
 def test_a_reply_that_was_not_synthesized_is_timed_from_its_text_and_can_be_barged_into():
     """Simulated turns stop before synthesis and carry a modelled latency: the reply is said
     after it, for its words' length, and a user who spoke over it barged in."""
-    from assistant.records import Outcome
-    from assistant.session import Turn
+    from core.records import Outcome
+    from core.session import Turn
     from hooks.signals import SECONDS_PER_REPLY_CHAR, reply_window
 
     reply = Outcome(intent="PlayMedia", status="ok", reply="Playing The Hobbit.", reply_type="action")
@@ -236,7 +236,7 @@ def test_hooks_from_config_and_entry_points(tmp_path, monkeypatch):
 
 
 def test_a_bad_hook_reference_is_a_one_line_config_error():
-    from assistant.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no_such_module"):
         Assistant(Config.load(None, {"hooks.observers": "no_such_module:Thing"}))

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.errors import ModelMissing
+from core.errors import ModelMissing
 from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, TtsOptions, TtsStage, make_synth, sentences
 from tests.tiny_piper import build_tiny_voice
+
+pytestmark = pytest.mark.models   # the TTS engines
 
 
 @pytest.mark.parametrize("synth", [FestivalSynth(), FliteSynth(), EspeakSynth()], ids=lambda s: s.name)
@@ -72,7 +74,7 @@ def test_festival_names_a_voice_it_does_not_have():
 
 
 def test_streaming_hands_each_sentence_over_before_the_reply_is_done():
-    from assistant.records import Outcome
+    from core.records import Outcome
 
     stage = TtsStage(TtsOptions(backend="flite"))
     chunks = []

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from assistant.cli import main
-from hooks import traces
+from hooks import trace_reader as traces
 from hooks.view import align_words, build, href
 from tests import chromium
 

@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from assistant.audio import PIPELINE_RATE
-from assistant.metrics import wer
+from core.audio import PIPELINE_RATE
+from core.wer import wer
 from sim import voices
 from sim.channel import Channel, apply
 from sim.voices import Voice, held_out, sample_voice, speak, voice_catalog
@@ -32,6 +32,7 @@ def median_f0(samples: np.ndarray, rate: int = PIPELINE_RATE) -> float:
     return float(np.median(f0s))
 
 
+@pytest.mark.models
 def test_catalog_has_three_synthesizers_and_every_voice_speaks():
     catalog = voice_catalog()
     assert {"festival", "flite", "espeak-ng"} <= {v.backend for v in catalog}
@@ -46,6 +47,7 @@ def test_catalog_has_three_synthesizers_and_every_voice_speaks():
 
 @pytest.mark.parametrize("base", [Voice("festival", "cmu_us_slt_arctic_hts"), Voice("flite", "awb"),
                                   Voice("espeak-ng", "en-gb")], ids=lambda v: v.backend)
+@pytest.mark.models
 def test_rate_changes_duration(base):
     slow = speak(Voice(base.backend, base.name, rate=0.8), COMMAND).duration_s
     fast = speak(Voice(base.backend, base.name, rate=1.25), COMMAND).duration_s
@@ -54,6 +56,7 @@ def test_rate_changes_duration(base):
 
 @pytest.mark.parametrize("base", [Voice("festival", "cmu_us_slt_arctic_hts"), Voice("flite", "slt"),
                                   Voice("flite", "rms"), Voice("espeak-ng", "en-us")], ids=lambda v: v.base)
+@pytest.mark.models
 def test_pitch_shifts_f0_and_keeps_duration(base):
     """+4 semitones is 1.26 x the fundamental, whether the tool shifts it or it is resampled."""
     plain = speak(base, COMMAND)
@@ -101,6 +104,7 @@ def test_held_out_voices_are_never_sampled():
         held_out(voice_catalog(), ["flite:bogus"])
 
 
+@pytest.mark.models
 def test_disk_cache_is_content_addressed_and_used(tmp_path, monkeypatch):
     voice = Voice("flite", "kal16", rate=1.1)
     first = speak(voice, COMMAND, cache_dir=tmp_path)
@@ -114,6 +118,7 @@ def test_disk_cache_is_content_addressed_and_used(tmp_path, monkeypatch):
     assert np.array_equal(again.samples, first.samples) and again.sample_rate == PIPELINE_RATE
 
 
+@pytest.mark.models
 def test_piper_voices_join_the_catalog_when_configured(tmp_path):
     model = build_tiny_voice(tmp_path)
     catalog = voice_catalog(piper_models=[str(model)])

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.audio import Audio, load_audio
+from core.audio import Audio, load_audio
 from stages.wake import WakeListener, WakeOptions, scan
 from tests.conftest import DATA, RECORDINGS
+
+pytestmark = pytest.mark.models   # openWakeWord
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,7 @@ def test_the_detector_sees_the_same_samples_as_with_openwakewords_own_buffer():
     import numpy as np
     from openwakeword.model import Model
 
-    from assistant.models import openwakeword_model
+    from core.model_files import openwakeword_model
     from stages.wake import FRAME, _AudioTail
 
     stream = with_command(load_audio(DATA / "alexa-5.flac"))

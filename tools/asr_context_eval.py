@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.audio import load_audio  # noqa: E402
-from assistant.metrics import edit_distance, normalize_words  # noqa: E402
+from core.audio import load_audio  # noqa: E402
+from core.wer import edit_distance, normalize_words  # noqa: E402
 import stages.asr  # noqa: E402
 from stages.asr import AsrOptions, WhisperAsr  # noqa: E402
 

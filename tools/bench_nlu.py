@@ -30,7 +30,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     cache = None
     if args.no_train:
-        from assistant.config import Config, cache_dir
+        from core.config import Config, cache_dir
         cache = cache_dir(Config.load())
     r = benchmark(args.domain, cache_root=cache, train=not args.no_train, utterances=args.n)
     if args.json:

@@ -1,6 +1,6 @@
-"""Build sim/domains/home_ood.txt: real people's requests the home domain should decline.
+"""Build core/domains/home_ood.txt: real people's requests the home domain should decline.
 
-Sources (copied with their licenses into sim/domains/LICENSES.md):
+Sources (copied with their licenses into core/domains/LICENSES.md):
   SNIPS NLU benchmark (CC0 1.0): BookRestaurant, RateBook, SearchCreativeWork, SearchScreeningEvent
   SLURP devel (CC BY 4.0): scenarios outside the home domain (qa, email, calendar, news, ...)
 
@@ -34,7 +34,7 @@ def main(data: Path, out: Path) -> None:
         texts = sorted({"".join(p["text"] for p in r["data"]).strip().lower() for r in rows})
         texts = [t for t in texts if not HOME_WORDS.search(t)]
         lines += [f"snips:{intent}\t{t}" for t in rng.sample(texts, PER_SNIPS_INTENT)]
-    # SLURP devel is split in sim/domains/slurp_home.jsonl: only its tune part may be trained on.
+    # SLURP devel is split in core/domains/slurp_home.jsonl: only its tune part may be trained on.
     parts = {}
     for line in (out.parent / "slurp_home.jsonl").read_text(encoding="utf-8").splitlines()[1:]:
         row = json.loads(line)
@@ -67,4 +67,4 @@ def main(data: Path, out: Path) -> None:
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[1]
     main(Path(sys.argv[1] if len(sys.argv) > 1 else root.parent / "shared" / "data"),
-         root / "sim" / "domains" / "home_ood.txt")
+         root / "core" / "domains" / "home_ood.txt")

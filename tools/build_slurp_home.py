@@ -1,4 +1,4 @@
-"""Build sim/domains/slurp_home.jsonl: SLURP devel mapped onto the home domain's intents.
+"""Build core/domains/slurp_home.jsonl: SLURP devel mapped onto the home domain's intents.
 
 Every one of SLURP devel's 2,033 crowd-written commands gets a home label, decided from the
 meaning of its ``scenario_action`` label (the table below was written from the label names
@@ -28,7 +28,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "sim" / "domains" / "slurp_home.jsonl"
+OUT = Path(__file__).resolve().parents[1] / "core" / "domains" / "slurp_home.jsonl"
 SEED = 20261204
 DEV_FRACTION = 0.5
 OOD = "__ood__"

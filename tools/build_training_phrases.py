@@ -1,4 +1,4 @@
-"""Build sim/domains/home_phrases/*.txt: real names that the home catalogs do not list.
+"""Build core/domains/home_phrases/*.txt: real names that the home catalogs do not list.
 
 The NLU learns where a slot is from the words around it only if it sees slots filled with
 names it cannot know ("play {artist}" with thousands of artists). These are SNIPS' entity values
@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "sim" / "domains" / "home_phrases"
+OUT = Path(__file__).resolve().parents[1] / "core" / "domains" / "home_phrases"
 # home catalog type → (SNIPS intent, entity types)
 SOURCES = {
     "artist": [("PlayMusic", ("artist",)), ("AddToPlaylist", ("artist",))],

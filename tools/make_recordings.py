@@ -9,7 +9,6 @@ Usage: python tools/make_recordings.py [../shared/data]
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -19,7 +18,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.audio import PIPELINE_RATE, Audio, load_audio, to_pipeline, write_wav  # noqa: E402
+from core.audio import PIPELINE_RATE, Audio, load_audio, to_pipeline, write_wav  # noqa: E402
+from assistant.recorded_sessions import write_manifest  # noqa: E402
 from stages.tts import FestivalSynth  # noqa: E402
 
 START = "2026-03-14T08:00:00"
@@ -100,10 +100,6 @@ def trim_silence(audio: Audio, pad_s: float = 0.15, floor: float = 0.02) -> Audi
     return audio.slice(start, end)
 
 
-def write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / "session.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
 def real_speech(data: Path, out: Path) -> None:
     folder = out / "real-speech"
     if folder.exists():
@@ -119,7 +115,7 @@ def real_speech(data: Path, out: Path) -> None:
         shutil.copy(data / "smoke" / lic / "LICENSE", folder / "licenses" / f"{lic}.LICENSE")
         turns.append({"audio": name, "gold": {"transcript": ref, "out_of_domain": True}})
     write_manifest(folder, {
-        "schema": "assistant.session/1", "id": "real-speech", "start_time": START,
+        "id": "real-speech", "start_time": START,
         "description": "Real people's speech, none of it a request the home assistant can serve: "
                        "each turn should be transcribed faithfully and declined.",
         "provenance": "Copied from ../shared/data/smoke (see PROVENANCE.md): openai/whisper tests/jfk.flac "
@@ -150,7 +146,7 @@ def home_demo(out: Path, synth: FestivalSynth) -> None:
         write_wav(folder / name, to_pipeline(audio.samples, audio.sample_rate))
         turns.append({"audio": name, "gold": gold(text, intent, slots, entities, reply_type)})
     write_manifest(folder, {
-        "schema": "assistant.session/1", "id": "home-demo", "start_time": START,
+        "id": "home-demo", "start_time": START,
         "description": "A morning in the default home: lights, a timer asked for in two turns, weather "
                        "where the user's history decides Wilkerson, media on a speaker without a screen, "
                        "the oven's temperature, a confirmed unlock, an alarm and one request it cannot serve.",
@@ -200,7 +196,7 @@ def continuous(data: Path, out: Path, synth: FestivalSynth) -> None:
     write_wav(folder / "stream.wav", stream)
     shutil.copy(data / "wakeword" / "LICENSE", folder / "licenses" / "wake-word-benchmark.LICENSE")
     write_manifest(folder, {
-        "schema": "assistant.session/1", "id": "continuous", "start_time": START, "audio": "stream.wav",
+        "id": "continuous", "start_time": START, "audio": "stream.wav",
         "description": "One continuous recording with four wake words, each followed by a command; between "
                        "them a real person reading keywords and a remark nobody addressed to the assistant.",
         "provenance": "Wake words: Picovoice/wake-word-benchmark alexa/3, 12, 21, 33.flac (real crowd-sourced "

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hooks.traces import read_records, trace_files  # noqa: E402
+from hooks.trace_reader import read_records, trace_files  # noqa: E402
 from hooks.view import build  # noqa: E402
 from tests import chromium  # noqa: E402
 

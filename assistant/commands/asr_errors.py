@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from assistant.config import Config
-from assistant.errors import UserError
+from core.config import Config
+from core.errors import UserError
 from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, samples_from_traces
 
 

@@ -1,6 +1,6 @@
 """Measure speed and footprint: stage latency, end of speech → first reply audio, replay
 real-time factor beside ASR alone, tracing overhead, NLU training, simulation throughput,
-peak memory and cold start, all in one run (a few minutes). README "Benchmarks" explains
+peak memory and cold start, all in one run (a few minutes). docs/results.md "Benchmarks" explains
 each figure."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import argparse
 import json
 import sys
 
-from assistant.config import Config
-from assistant.errors import UserError
+from core.config import Config
+from core.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from assistant.config import Config
+from core.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ as the resolver reads them (where no context rule ranks them), and sentences two
 import turns a Picovoice Rhino context (YAML) or an Alexa skill interaction model (JSON) into a
 spec that loads, trains and answers as written; ``--ood FILE`` adds out-of-domain sentences
 (one a line) for the NLU to decline. It writes only SPEC, and refuses to overwrite a file it
-did not generate unless ``--force``. README "Domain specs" says what is mapped.
+did not generate unless ``--force``. docs/domains.md "Domain specs" says what is mapped.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from assistant.config import Config
-from assistant.errors import InputError, UserError
+from core.config import Config
+from core.errors import InputError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 # check ---------------------------------------------------------------------------------
 
 def _check(args: argparse.Namespace) -> int:
-    from sim.domain import load_domain, resolve_domain_path
+    from core.domain import load_domain, resolve_domain_path
 
     try:
         domain = load_domain(args.spec)
@@ -103,8 +103,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def check_domain(domain) -> tuple[dict[str, dict], list[Finding]]:
     """(per intent: templates, expansions, sentences; findings) for a loaded domain."""
-    from sim.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, SLOT_REF
-    from sim.utterances import all_alternatives, expansion_count
+    from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, SLOT_REF
+    from core.utterances import all_alternatives, expansion_count
 
     def n_values(slot_type: str) -> int:
         if slot_type in BUILTIN_TYPES:
@@ -153,7 +153,7 @@ def check_domain(domain) -> tuple[dict[str, dict], list[Finding]]:
                 findings.append(Finding("error", tw, f"can never produce a sentence: {why}"))
             elif empty:
                 findings.append(Finding("warning", tw, "one of its expansions is empty"))
-        for name, slot in intent.slots.items():
+        for name in intent.slots:
             if name not in used:
                 findings.append(Finding("warning", f"{where}.slots.{name}",
                                         "used in no template (only an answer to a prompt, a default or "
@@ -198,8 +198,8 @@ def _collisions(domain) -> list[Finding]:
 def _import(args: argparse.Namespace) -> int:
     import yaml
 
-    from sim.domain import load_domain
-    from sim.importers import dump_spec, from_alexa, from_rhino
+    from core.domain import load_domain
+    from core.importers import dump_spec, from_alexa, from_rhino
 
     src, out = Path(args.file), Path(args.out)
     fmt = args.format or ("alexa" if src.suffix.lower() == ".json" else "rhino" if src.suffix.lower()

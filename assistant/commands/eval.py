@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from assistant.config import Config
+from core.config import Config
 from hooks.learn.pipeline import evaluate_paths
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from assistant.config import Config
+from core.config import Config
 from hooks.learn.pipeline import label
 
 

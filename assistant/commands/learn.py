@@ -19,8 +19,8 @@ import argparse
 import json
 import sys
 
-from assistant.config import Config
-from assistant.errors import UserError
+from core.config import Config
+from core.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                               f"with a successful rephrase → {args.out}")
         return 0
     if args.learn_command == "loop":
-        from sim.learning_loop import LoopOptions, run_loop
+        from assistant.learning_loop import LoopOptions, run_loop
 
         opts = LoopOptions(out=args.out, population=args.population, sessions=args.sessions,
                            learn_seed=args.learn_seed, eval_seeds=tuple(args.eval_seeds), faults=args.faults,
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if args.json:
             print(json.dumps(report, indent=2))
         else:
-            from sim.learning_loop import format_report
+            from assistant.learning_loop import format_report
 
             print(format_report(report))
         return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from assistant.config import Config
-from assistant.models import inventory
-from assistant.records import to_jsonable
+from core.config import Config
+from core.model_files import inventory
+from core.records import to_jsonable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from assistant.config import Config
-from assistant.errors import InputError, UserError
+from core.config import Config
+from core.errors import InputError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--folds", type=int, metavar="K",
                     help="k-fold cross-validation on the corpus instead (trains a model per fold)")
     ev.add_argument("--corpus", metavar="FILE",
-                    help="real commands labelled for SPEC's domain (e.g. sim/domains/slurp_home.jsonl)")
+                    help="real commands labelled for SPEC's domain (e.g. core/domains/slurp_home.jsonl)")
     ev.add_argument("--part", choices=("tune", "dev"), help="with --corpus: only this part of it")
     ev.add_argument("--errors", type=int, default=20, metavar="N", help="with --corpus: errors to list (default 20)")
 
@@ -75,7 +75,7 @@ def _source(args: argparse.Namespace):
     if kind == "slurp" and not path.is_file():
         raise InputError(path, "no such SLURP file")
     if kind == "spec":
-        from sim.domain import load_domain, resolve_domain_path
+        from core.domain import load_domain, resolve_domain_path
 
         load_domain(value)                     # validates, with file and field in errors
         path = resolve_domain_path(value)
@@ -113,8 +113,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def _train_cached(args: argparse.Namespace, config: Config) -> int:
     """Train a spec's model into the cache replay and talk use (set-up does this once)."""
-    from assistant.config import cache_dir
-    from sim.domain import load_domain
+    from core.config import cache_dir
+    from core.domain import load_domain
     from stages.nlu import load_or_train
     from stages.nlu.recipes import spec_config
 
@@ -134,7 +134,7 @@ def _train_cached(args: argparse.Namespace, config: Config) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from stages.nlu.model import META_FILE
+    from stages.nlu.spacy_model import META_FILE
     from stages.nlu.recipes import source_key, train_source
     from stages.nlu.stage import save_atomically
 
@@ -182,8 +182,8 @@ def _extra(args: argparse.Namespace, source) -> list:
         return []
     if source.kind != "spec":
         raise UserError("--extra adds examples to a domain spec's training (give SPEC)")
-    from sim.domain import load_domain
-    from sim.utterances import Example
+    from core.domain import load_domain
+    from core.utterances import Example
     from stages.nlu.corpora import read_domain_corpus
 
     domain = load_domain(args.spec)
@@ -201,7 +201,7 @@ def _extra(args: argparse.Namespace, source) -> list:
 
 def _eval(args: argparse.Namespace) -> int:
     from stages.nlu.evaluate import evaluate
-    from stages.nlu.model import SpacyNlu
+    from stages.nlu.spacy_model import SpacyNlu
     from stages.nlu.recipes import cross_validate, evaluation_examples, source_key
 
     source = _source(args)
@@ -230,12 +230,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
-    from assistant.config import cache_dir
-    from sim.domain import OOD_INTENT, load_domain
+    from core.config import cache_dir
+    from core.domain import OOD_INTENT, load_domain
     from stages.nlu import NluOptions, NluStage, load_or_train
     from stages.nlu.corpora import read_domain_corpus
     from stages.nlu.evaluate import evaluate_commands
-    from stages.nlu.model import SpacyNlu
+    from stages.nlu.spacy_model import SpacyNlu
     from stages.nlu.recipes import spec_config
 
     if not args.spec or args.snips or args.slurp or args.folds:
@@ -277,7 +277,7 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
 
 
 def _digest(source) -> str:
-    from sim.domain import load_domain
+    from core.domain import load_domain
 
     return load_domain(source.path).digest
 

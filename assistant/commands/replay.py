@@ -16,14 +16,14 @@ import re
 import sys
 from pathlib import Path
 
-from assistant.config import Config
-from assistant.errors import InputError, UserError
-from assistant.paths import ensure_output_dir
-from assistant.records import STAGES
-from assistant.recording import MANIFEST, RecordedSession, check_gold, load_recording
+from core.config import Config
+from core.errors import InputError, UserError
+from core.paths import ensure_output_dir
+from core.pipeline import STAGES
+from assistant.recorded_sessions import MANIFEST, RecordedSession, check_gold, load_recording
 from assistant.replay import replay
 from assistant.runner import Assistant
-from sim.domain import DOMAINS_DIR, load_domain, resolve_domain_path
+from core.domain import DOMAINS_DIR, load_domain, resolve_domain_path
 
 log = logging.getLogger(__name__)
 

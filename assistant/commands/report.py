@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from assistant.config import Config
+from core.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

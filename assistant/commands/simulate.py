@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.config import Config
-from assistant.errors import UserError
+from core.config import Config
+from core.errors import UserError
 from sim.faults import DEFAULT_FAULTS
 from sim import simulator
 from sim.simulator import SimOptions

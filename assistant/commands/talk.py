@@ -22,17 +22,17 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant import audio_io
+from assistant import live_audio as audio_io
 from assistant.commands.replay import domain_for
-from assistant.config import Config
-from assistant.errors import InputError, UserError
+from core.config import Config
+from core.errors import InputError, UserError
 from assistant.live import LiveLoop, LiveStatus, LiveTurn, SessionRecorder, TalkOptions, manifest_header
-from assistant.paths import ensure_output_dir
-from assistant.recording import check_gold, load_recording
+from core.paths import ensure_output_dir
+from assistant.recorded_sessions import check_gold, load_recording
 from assistant.replay import GoldMatcher
 from assistant.runner import Assistant
-from assistant.summary import gold_summary
-from sim.domain import load_domain
+from core.turn_summary import gold_summary
+from core.domain import load_domain
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.config import Config
-from assistant.errors import UserError
-from hooks import traces
+from core.config import Config
+from core.errors import UserError
+from hooks import trace_reader as traces
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from assistant.config import Config
-from assistant.errors import UserError
+from core.config import Config
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.features import CLASSES, EMBED_DIM, FeatureSet, session_folds, with_columns
+from hooks.learn.turn_features import CLASSES, EMBED_DIM, FeatureSet, session_folds, with_columns
 
 log = logging.getLogger(__name__)
 
 NAME = "garbled_transcript"
 # The transcript's own cues: no reply, no user reaction, and not the NLU's margin or runner-up
 # score (an injected intent fault sets those, not the words). The transcript reader's features
-# (hooks/learn/reader.py) say how plainly the words name an act, and whether it is the NLU's.
+# (hooks/learn/transcript_classifier.py) say how plainly the words name an act, and whether it is the NLU's.
 KEYS = ("avg_logprob", "no_speech_prob", "asr_confidence", "compression_ratio", "min_word_prob", "mean_word_prob",
         "n_words", "low_prob_words", "low_prob_share", "says_wake_word", "transcript_empty", "intent_confidence",
         "coverage", "text_best_fit", "lex_mentions", "lex_builtins", "slot_word_min_prob", "slot_word_mean_prob",
@@ -90,7 +90,7 @@ class GarbledScorer:
         """Only data is read (LightGBM text, ``.npz`` without pickle); shapes are checked."""
         import lightgbm as lgb
 
-        from hooks.learn.models import _arrays
+        from hooks.learn.labelers import _arrays
 
         m = cls()
         columns = info.get("columns") if isinstance(info, dict) else None

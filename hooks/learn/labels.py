@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from assistant.errors import OutputError
+from core.errors import OutputError
 from hooks.learn.rewrites import Request, chains, read_requests
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ class Lexicon:
     """The domain's catalog phrases and slot types, for matching transcripts."""
 
     def __init__(self, domain_name: str):
-        from sim.domain import BUILTIN_TYPES, load_domain
+        from core.domain import BUILTIN_TYPES, load_domain
 
         domain = load_domain(domain_name)
         self.builtin = set(BUILTIN_TYPES)
@@ -72,7 +72,7 @@ class Lexicon:
 
 @lru_cache(maxsize=65536)
 def _builtins(text: str, types: tuple[str, ...]) -> frozenset[str]:
-    from stages.normalize import normalize
+    from core.normalize import normalize
 
     return frozenset(t for t in types if normalize(t, text) is not None)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import InputError, UserError
-from hooks.learn import features as F
+from core.errors import InputError, UserError
+from hooks.learn import turn_features as F
 from hooks.learn.garbled import GarbledScorer, with_score
-from hooks.learn.metrics import evaluate
-from hooks.learn.models import KINDS, TRAINED, EnsembleLabeler, load_model, load_part, save_model, selection_score
-from hooks.learn.reader import NAMES as READER_NAMES, Reader, acts_for, slot_kinds
-from hooks.traces import read_records, trace_files
+from hooks.learn.evaluation import evaluate
+from hooks.learn.labelers import KINDS, TRAINED, EnsembleLabeler, load_model, load_part, save_model, selection_score
+from hooks.learn.transcript_classifier import NAMES as READER_NAMES, Reader, acts_for, slot_kinds
+from hooks.trace_reader import read_records, trace_files
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ VAL_SHARE = 0.15
 
 
 def _intents(domain: str) -> list[str]:
-    from sim.domain import load_domain
+    from core.domain import load_domain
 
     return sorted(load_domain(domain).intents)
 
@@ -136,7 +136,7 @@ def _features_for(paths, meta: dict, model_dir) -> tuple[list[F.SessionTurns], F
 
 
 def evaluate_paths(paths, model_dir, kind: str | None = None) -> dict:
-    """The metrics of eval --json (hooks/learn/metrics.py) on the traces' oracle labels."""
+    """The metrics of eval --json (hooks/learn/evaluation.py) on the traces' oracle labels."""
     model, meta = load_model(model_dir, kind)
     _sessions, fs = _features_for(paths, meta, model_dir)
     if not np.any(fs.y_fp >= 0):

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import OutputError, UserError
-from assistant.paths import write_json_atomic
+from core.errors import OutputError, UserError
+from core.paths import write_json_atomic
 from assistant.rewriting import (
     INDEX_FORMAT,
     TABLE_FORMAT,
@@ -45,7 +45,7 @@ from assistant.rewriting import (
     utterance_key,
 )
 from hooks.signals import jaccard
-from hooks.traces import read_records, trace_files
+from hooks.trace_reader import read_records, trace_files
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ def minilm_similarity() -> Callable[[str, str], float]:
     """Cosine of the NLU's MiniLM sentence embeddings, cached per text."""
     from functools import lru_cache
 
-    from stages.nlu.features import sentence_embeddings
+    from stages.nlu.pretrained import sentence_embeddings
 
     @lru_cache(maxsize=65536)
     def vec(text: str) -> np.ndarray:
@@ -305,13 +305,13 @@ def learn_index(paths: Iterable[str | Path], out: str | Path, options: Retrieval
         users.append("")
         counts.append(sum(surf.values()))
         n_users.append(len(users_of[key]))
-    for (user, key), surf in sorted(by_user.items()):
+    for (user, _key), surf in sorted(by_user.items()):
         texts.append(surf.most_common(1)[0][0])
         users.append(user)
         counts.append(sum(surf.values()))
         n_users.append(1)
     if embed is None:
-        from stages.nlu.features import sentence_embeddings
+        from stages.nlu.pretrained import sentence_embeddings
 
         def embed(ts: list[str]) -> np.ndarray:
             return sentence_embeddings(ts, exact=True)     # one at a time, as the step embeds at run time

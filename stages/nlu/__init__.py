@@ -5,7 +5,7 @@ import sys
 def _import_spacy_without_torch() -> None:
     """spaCy imports thinc, and thinc imports torch whenever it is installed: 2.3 s of a cold
     start (measured with ``python -X importtime``), though these pipelines have no torch layers
-    (MiniLM features come from assistant.embeddings, which imports torch itself when needed).
+    (MiniLM features come from core.embeddings, which imports torch itself when needed).
     torch is hidden while spaCy loads, unless something loaded it already."""
     if "spacy" in sys.modules or "torch" in sys.modules:
         return

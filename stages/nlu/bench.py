@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.metrics import percentile
+from core.wer import percentile
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def _distinct_texts(domain) -> list[str]:
     """Real commands the model never saw (the dev part of the spec's corpora) when the spec has
     them, else generated ones: texts the prediction and embedding caches have not seen."""
-    from assistant.errors import InputError
+    from core.errors import InputError
     from stages.nlu.corpora import read_domain_corpus
     from stages.nlu.recipes import Source, evaluation_examples
 
@@ -43,7 +43,7 @@ def benchmark(domain: str = "home", cache_root: str | Path | None = None, train:
     "threads"}``; ``train_s`` is None when a cached model was loaded."""
     import datetime as dt
 
-    from sim.domain import load_domain
+    from core.domain import load_domain
     from stages.nlu.recipes import spec_config
     from stages.nlu.stage import NluOptions, NluStage, load_or_train
 

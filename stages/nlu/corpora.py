@@ -1,6 +1,6 @@
 """Annotated corpora for training and evaluating the NLU: SNIPS (json) and SLURP (jsonl).
 
-Both become :class:`sim.utterances.Example` records — ``text``, ``intent`` and character
+Both become :class:`core.utterances.Example` records — ``text``, ``intent`` and character
 ``spans`` ``(start, end, slot)`` — the same records the domain-spec generator produces, so the
 model, the trainer and the evaluation never care where examples came from.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from assistant.errors import InputError
-from sim.utterances import Example
+from core.errors import InputError
+from core.utterances import Example
 
 log = logging.getLogger(__name__)
 

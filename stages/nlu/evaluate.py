@@ -46,7 +46,7 @@ class _Counts:
 
 
 def gold_spans(example, lowercase: bool = True) -> set[tuple[int, int, str]]:
-    from stages.nlu.model import reproject
+    from stages.nlu.spacy_model import reproject
 
     text = prepare(example.text, lowercase)
     mapped = set(reproject(example.text, text, example.spans, lowercase))

@@ -12,10 +12,10 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
-from sim.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
+from core.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
+from core.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
 from stages.nlu.text import prepare
-from stages.normalize import builtin_value
+from core.normalize import builtin_value
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def _is_builtin(slot_type: str, words: str) -> bool:
 
 
 def _regex(node, used: set[str], slots: dict[str, str]) -> str:
-    """A template tree (see sim.utterances._parse) as a regex in which every word is followed
+    """A template tree (see core.utterances._parse) as a regex in which every word is followed
     by whitespace, so that empty alternatives leave no double spaces to match."""
     if isinstance(node, str):
         out = []

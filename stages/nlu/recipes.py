@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from assistant.errors import InputError, UserError
-from sim.domain import BUILTIN_TYPES, OOD_INTENT, Domain, load_domain
-from sim.utterances import MAX_PER_INTENT, Example, UtteranceGenerator
+from core.errors import InputError, UserError
+from core.domain import BUILTIN_TYPES, OOD_INTENT, Domain, load_domain
+from core.utterances import MAX_PER_INTENT, Example, UtteranceGenerator
 from stages.nlu.corpora import CorpusItem, labels_of, read_domain_corpus, read_slurp, read_snips, stratified_folds
 from stages.nlu.evaluate import evaluate, merge_results
-from stages.nlu.model import TRAINER_VERSION, SpacyNlu, TrainConfig
+from stages.nlu.spacy_model import TRAINER_VERSION, SpacyNlu, TrainConfig
 from stages.nlu.span_types import SpanTyper
 
 log = logging.getLogger(__name__)

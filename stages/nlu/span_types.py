@@ -34,7 +34,7 @@ class SpanTyper:
         ``MIN_NAMES`` names: there is nothing to tell apart."""
         from sklearn.linear_model import LogisticRegression
 
-        from stages.nlu.features import sentence_embeddings
+        from stages.nlu.pretrained import sentence_embeddings
 
         kept = {label: sorted({n.strip().lower() for n in ns if n.strip()}) for label, ns in names.items()}
         kept = {label: ns for label, ns in kept.items() if len(ns) >= MIN_NAMES}
@@ -54,7 +54,7 @@ class SpanTyper:
     def probabilities(self, words: str, among: Sequence[str]) -> dict[str, float]:
         """p(label | words) over the labels of ``among`` this typer knows (softmax restricted
         to them); empty when fewer than two are known."""
-        from stages.nlu.features import sentence_embeddings
+        from stages.nlu.pretrained import sentence_embeddings
 
         rows = [i for i, label in enumerate(self.labels) if label in among]
         if len(rows) < 2:

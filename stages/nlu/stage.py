@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from assistant.records import IntentScore, Interpretation, Slot, Transcript
-from sim.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
+from core.records import IntentScore, Interpretation, Slot, Transcript
+from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
 from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
-from stages.nlu.model import SpacyNlu, TrainConfig
+from stages.nlu.spacy_model import SpacyNlu, TrainConfig
 from stages.nlu.recipes import spec_config, spec_key, train_spec
-from stages.normalize import builtin_value, normalize, parse_date, tokens
+from core.normalize import builtin_value, normalize, parse_date, tokens
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ class NluStage:
     def warm(self) -> None:
         """Load the pretrained encoders the model reads (MiniLM word pieces, the sentence
         encoder) and run them once: seconds that would otherwise fall on the first request."""
-        from stages.nlu.features import word_vectors
-        from stages.nlu.model import sentence_vectors
+        from stages.nlu.pretrained import word_vectors
+        from stages.nlu.spacy_model import sentence_vectors
 
         config = self.model.meta.get("config") or {}
         if config.get("word_vectors") or config.get("ner_word_vectors"):
@@ -176,11 +176,10 @@ class NluStage:
 
     def _split_by(self, typer, among, filled, text: str, a: int, b: int, label: str):
         words = text[a:b]
-        m = None
-        for m in SPLIT_WORDS.finditer(words):
-            pass
-        if m is None:
+        cuts = list(SPLIT_WORDS.finditer(words))     # the last "by"/"from": titles may hold one
+        if not cuts:
             return [(a, b, label)]
+        m = cuts[-1]
         head, tail = words[:m.start()].rstrip(), words[m.end():].strip()
         if not head or not tail:
             return [(a, b, label)]

@@ -1,0 +1,255 @@
+"""The self-learning loop, measured: a simulated week, learning from its traces, the next week
+with what was learned switched on (docs/self-learning.md).
+
+The same recurring users (``--population``) live through every week; each week has its own
+seed. Each evaluation week runs twice from the same seed, without and with the learned
+artifacts, so "before" and "after" are the same sessions. The oracle judges every rewrite as it
+happens (sim/rewrite_judge.py): the turn is replayed without the rewrite step; a *win* turns a
+defect into a success, a *loss* a success into a defect. Learning reads only what production
+has (hooks/learn/rewrites.py); gold is used here, to score.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.config import Config
+from core.errors import UserError
+from core.paths import ensure_output_dir, write_json_atomic
+from hooks.trace_reader import iter_records
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("table", "global", "personal", "concepts")
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    out: str
+    population: int = 40
+    sessions: int = 200
+    learn_seed: int = 101
+    eval_seeds: tuple[int, ...] = (102,)
+    faults: str = ""
+    workers: int = 1
+    layers: tuple[str, ...] = ("table", "index", "concepts")
+
+    def validate(self) -> None:
+        if self.population < 1:
+            raise UserError("--population must be at least 1")
+        unknown = set(self.layers) - {"table", "index", "personal", "global", "concepts"}
+        if unknown:
+            raise UserError(f"--layers: unknown {', '.join(sorted(unknown))} (known: table, index, concepts)")
+
+
+def _simulate(config: Config, opts: LoopOptions, seed: int, out: Path, values: dict) -> dict:
+    from sim import simulator
+    from sim.simulator import SimOptions
+
+    sim = SimOptions(sessions=opts.sessions, seed=seed, out=str(out), workers=opts.workers, faults=opts.faults,
+                     population=opts.population, overwrite=True)
+    cfg = Config.load(None, {**config.to_dict(), "trace.audio": False, **values}, override_source="learn loop")
+    return simulator.run(cfg, sim)
+
+
+def week_figures(folder: Path) -> dict:
+    """Defects by failure point, rewrites judged, what was taught and reused, for one week."""
+    points: Counter = Counter()
+    turns = defects = 0
+    rewrites: dict[str, Counter] = defaultdict(Counter)
+    by_user: dict[str, list] = defaultdict(lambda: [0, 0])
+    user_of: dict[str, str] = {}
+    rewrite_ms: list[float] = []
+    heard = [0, 0]
+    for rec in iter_records([folder]):
+        if rec["event"] == "stage_end" and rec.get("stage") == "rewrite":
+            rewrite_ms.append(float(rec.get("duration_ms") or 0.0))
+            continue
+        if rec["event"] == "session_start":
+            user_of[rec["session"]] = str(((rec.get("meta") or {}).get("user") or {}).get("id"))
+            continue
+        if rec["event"] != "turn_end":
+            continue
+        oracle = (rec.get("labels") or {}).get("oracle") or {}
+        point = oracle.get("failure_point")
+        if point is None:
+            continue
+        turns += 1
+        defects += point != "correct"
+        if rec.get("transcript"):        # the assistant woke and heard something: defects it can see
+            heard[0] += point != "correct"
+            heard[1] += 1
+        points[point] += 1
+        u = user_of.get(rec["session"], "")
+        by_user[u][0] += point != "correct"
+        by_user[u][1] += 1
+        rw = rec.get("rewrite") or {}
+        judged = (rec.get("labels") or {}).get("rewrite")
+        if rw.get("source") not in (None, "none"):
+            c = rewrites[rw["source"]]
+            c["fired"] += 1
+            c["correct"] += point == "correct"
+            if judged:
+                c["win"] += judged["win"]
+                c["loss"] += judged["loss"]
+                c["same_outcome_correct"] += (not judged["win"] and not judged["loss"] and point == "correct")
+                c["same_outcome_defect"] += (not judged["win"] and not judged["loss"] and point != "correct")
+    return {"turns": turns, "defects": defects, "defect_rate": round(defects / max(turns, 1), 4),
+            "defect_rate_heard": round(heard[0] / max(heard[1], 1), 4), "turns_heard": heard[1],
+            "failure_points": dict(sorted(points.items())),
+            "rewrites": {k: dict(v) for k, v in sorted(rewrites.items())},
+            "rewrite_step_ms": ({"p50": round(float(np.percentile(rewrite_ms, 50)), 2),
+                                 "p95": round(float(np.percentile(rewrite_ms, 95)), 2), "turns": len(rewrite_ms)}
+                                if rewrite_ms else None),
+            "by_user": {u: v for u, v in by_user.items()}}
+
+
+def _personal_off(index: Path, out: Path) -> Path:
+    """The same index with its personal layer switched off (the personal layer's measure)."""
+    with np.load(index, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    options = json.loads(str(arrays["options"]))
+    options["personal"] = 99.0
+    arrays["options"] = np.array(json.dumps(options))
+    np.savez(out, **arrays)
+    return out
+
+
+def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] = lambda m: None) -> dict:
+    from hooks.learn.rewrites import learn_index, learn_table, minilm_similarity
+
+    opts.validate()
+    out = ensure_output_dir(opts.out)
+    profiles = out / "profiles"
+    if profiles.exists():
+        shutil.rmtree(profiles)
+    teach = {"rewrite.profiles": str(profiles)} if "concepts" in opts.layers else {}
+    report: dict = {"options": {**opts.__dict__, "eval_seeds": list(opts.eval_seeds), "layers": list(opts.layers)}}
+    progress(f"week {opts.learn_seed}: simulating {opts.sessions} sessions of {opts.population} users")
+    t0 = time.perf_counter()
+    learn_week = out / f"week-{opts.learn_seed}"
+    _simulate(config, opts, opts.learn_seed, learn_week, teach)
+    report["learn_week"] = {"seed": opts.learn_seed, "simulate_s": round(time.perf_counter() - t0, 1),
+                            **{k: v for k, v in week_figures(learn_week).items() if k != "by_user"}}
+    progress("learning rewrites and the retrieval index from its traces")
+    artifacts = []
+    learned: dict = {}
+    t0 = time.perf_counter()
+    if "table" in opts.layers:
+        learned["table"] = learn_table([learn_week], out / "rewrites.json", similar=minilm_similarity())
+        artifacts.append(out / "rewrites.json")
+    if "index" in opts.layers:
+        learned["index"] = learn_index([learn_week], out / "index.npz")
+        artifacts.append(out / "index.npz")
+    report["learning"] = {**learned, "learn_s": round(time.perf_counter() - t0, 2)}
+    report["weeks"] = []
+    for seed in opts.eval_seeds:
+        week: dict = {"seed": seed}
+        runs = [("before", {}), ("after", {"rewrite.artifacts": ",".join(map(str, artifacts)), **teach})]
+        if "index" in opts.layers:
+            no_personal = _personal_off(out / "index.npz", out / "index-global-only.npz")
+            others = [str(a) for a in artifacts if a.name != "index.npz"] + [str(no_personal)]
+            runs.append(("after_without_personal", {"rewrite.artifacts": ",".join(others), **teach}))
+        for name, values in runs:
+            if name != "before" and "concepts" in opts.layers:
+                # every "after" run starts from what the learning week taught
+                snap = out / "profiles-after-learn-week"
+                if not snap.exists() and profiles.exists():
+                    shutil.copytree(profiles, snap)
+                if profiles.exists():
+                    shutil.rmtree(profiles)
+                if snap.exists():
+                    shutil.copytree(snap, profiles)
+            progress(f"week {seed} ({name.replace('_', ' ')}): simulating")
+            t0 = time.perf_counter()
+            folder = out / f"week-{seed}-{name}"
+            _simulate(config, opts, seed, folder, values if name != "before" else {})
+            week[name] = {"simulate_s": round(time.perf_counter() - t0, 1), **week_figures(folder)}
+        before, after = week["before"], week["after"]
+        week["defect_rate_relative_change"] = round((after["defect_rate"] - before["defect_rate"])
+                                                    / max(before["defect_rate"], 1e-9), 4)
+        week["heard_defect_rate_relative_change"] = round(
+            (after["defect_rate_heard"] - before["defect_rate_heard"]) / max(before["defect_rate_heard"], 1e-9), 4)
+        wins = sum(v.get("win", 0) for v in after["rewrites"].values())
+        losses = sum(v.get("loss", 0) for v in after["rewrites"].values())
+        week["wins"], week["losses"] = wins, losses
+        week["win_loss"] = round(wins / losses, 2) if losses else None
+        if "after_without_personal" in week:
+            week["personal_layer"] = _personal_gain(week, out / f"week-{opts.learn_seed}")
+        for name in ("before", "after", "after_without_personal"):
+            if name in week:
+                week[name].pop("by_user", None)
+        report["weeks"].append(week)
+    if "concepts" in opts.layers:
+        from assistant.concepts import profile_summary
+
+        report["concepts"] = profile_summary(profiles)
+    write_json_atomic(out / "loop.json", report)
+    return report
+
+
+def _personal_gain(week: dict, learn_week: Path) -> dict:
+    """Defect rate with and without the personal layer, on users who have history (a
+    successful request in the learning week)."""
+    from hooks.learn.rewrites import read_requests
+
+    known = {r.user for reqs in read_requests([learn_week]) for r in reqs if r.succeeded}
+    def rate(run: str) -> float:
+        d = sum(v[0] for u, v in week[run]["by_user"].items() if u in known)
+        n = sum(v[1] for u, v in week[run]["by_user"].items() if u in known)
+        return d / max(n, 1)
+    with_p, without = rate("after"), rate("after_without_personal")
+    return {"users_with_history": len(known), "defect_rate_with": round(with_p, 4),
+            "defect_rate_without": round(without, 4),
+            "relative_change": round((with_p - without) / max(without, 1e-9), 4)}
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    lw = report["learn_week"]
+    lines.append(f"learning week (seed {lw['seed']}): {lw['turns']} judged turns, defect rate {lw['defect_rate']:.1%}")
+    learning = report["learning"]
+    if "table" in learning:
+        t = learning["table"]
+        lines.append(f"  rewrite table: {t['rewrites']} rewrites from {t['rephrase_chains']} rephrase chains")
+    if "index" in learning:
+        i = learning["index"]
+        lines.append(f"  retrieval index: {i['successful_utterances']} successful requests, "
+                     f"{i['personal_rows']} personal rows of {i['users']} users")
+    lines.append(f"  learning time: {learning['learn_s']} s")
+    for w in report["weeks"]:
+        b, a = w["before"], w["after"]
+        lines.append(f"week {w['seed']}: defect rate {b['defect_rate']:.1%} before → {a['defect_rate']:.1%} after "
+                     f"({w['defect_rate_relative_change']:+.1%} relative); on turns it heard "
+                     f"{b['defect_rate_heard']:.1%} → {a['defect_rate_heard']:.1%} "
+                     f"({w['heard_defect_rate_relative_change']:+.1%})")
+        for point in sorted(set(b["failure_points"]) | set(a["failure_points"])):
+            lines.append(f"  {point:8s} {b['failure_points'].get(point, 0):5d} → {a['failure_points'].get(point, 0):5d}")
+        for source, c in a["rewrites"].items():
+            lines.append(f"  rewrites by {source}: {c.get('fired', 0)} fired, {c.get('win', 0)} wins, "
+                         f"{c.get('loss', 0)} losses")
+        lines.append(f"  win/loss: {w['wins']}:{w['losses']}")
+        if a.get("rewrite_step_ms"):
+            ms = a["rewrite_step_ms"]
+            lines.append(f"  rewrite step: p50 {ms['p50']} ms, p95 {ms['p95']} ms over {ms['turns']} turns")
+        if "personal_layer" in w:
+            p = w["personal_layer"]
+            lines.append(f"  personal layer, users with history: defect rate {p['defect_rate_without']:.1%} without → "
+                         f"{p['defect_rate_with']:.1%} with ({p['relative_change']:+.1%})")
+    if "concepts" in report:
+        c = report["concepts"]
+        lines.append(f"concepts: {c['taught']} taught by {c['users']} users ({', '.join(c['names'])})")
+        for w in report["weeks"]:
+            used = w["after"]["rewrites"].get("concept", {})
+            taught = w["after"]["rewrites"].get("teach", {})
+            lines.append(f"  week {w['seed']}: taught {taught.get('fired', 0)} times, used {used.get('fired', 0)} times, "
+                         f"{used.get('correct', 0)} of them correct")
+    return "\n".join(lines)

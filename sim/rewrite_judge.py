@@ -1,0 +1,49 @@
+"""The oracle's verdict on each rewrite (docs/self-learning.md): the turn the rewrite step
+changed is run again from the same state without the step; a *win* turns a defect into a
+success, a *loss* a success into a defect."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from core.correctness import judge
+from core.records import frozen_map
+from hooks.bus import LABEL, HookBus, Interceptor
+from sim.oracle import fault_kinds, first_stage, original_input
+
+log = logging.getLogger(__name__)
+
+
+class RewriteJudge(Interceptor):
+    """Labels each turn the rewrite step changed with what the rewrite did, by the oracle:
+    the turn is run again from the same state without the step (``labels.rewrite``)."""
+
+    order = LABEL           # reads the finished turn, as the oracle does
+
+    def __init__(self, assistant, replay_faults=None):
+        self.assistant = assistant
+        self.replay_faults = replay_faults
+        self._before: dict = {}
+        warm = getattr(assistant.rewriter, "warm", None)
+        if callable(warm):
+            warm()
+
+    def start_turn(self, turn, session) -> None:
+        self._before[session.id] = session.snapshot()
+
+    def finish_turn(self, turn, session):
+        before = self._before.pop(session.id, None)
+        rw = turn.rewrite
+        if before is None or rw is None or not (rw.changed or rw.reply is not None) or turn.gold is None:
+            return turn
+        bus = HookBus()
+        kinds = fault_kinds(turn.labels.get("faults") or ())
+        if kinds and self.replay_faults is not None:
+            bus.add_interceptor(self.replay_faults(kinds))
+        shadow = self.assistant.fork(bus)
+        shadow.rewriter = None
+        plain = shadow.run_turn(before.snapshot(), original_input(turn), start=first_stage(turn), stop="respond")
+        now, then = judge(turn), judge(plain)
+        label = {"source": rw.source, "win": bool(now and not then), "loss": bool(then and not now),
+                 "without": "correct" if then else "defect"}
+        return replace(turn, labels=frozen_map({**turn.labels, "rewrite": label}))

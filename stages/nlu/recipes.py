@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 GENERATION_SEED = 0
 CALIBRATION_SEED = 1
 EVAL_SEED = 2
-PER_INTENT = 160           # generated training examples per intent (Inform: twice that)
+PER_INTENT = 300           # generated training examples per intent (Inform: twice that)
 UNLISTED_P = 0.3           # of catalog slots filled with a name the catalog does not list
 REAL_REPEAT = 3            # each real training command counts this many times
 REFILLS = 4                # ... and is said this many times more with other slot values
@@ -39,9 +39,10 @@ CALIBRATION_FRACTION = 0.05   # of a corpus, held out to fit the intent temperat
 
 # Domain specs: intents from the CNN features plus the MiniLM sentence embedding (what lets
 # "should i wear shorts today" reach GetWeather), slots tagged with MiniLM word vectors among the
-# token features (names no catalog lists); 5 epochs keep home's training within a minute.
+# token features (names no catalog lists); 300 generated examples an intent and 4 epochs keep
+# home's training within a minute.
 # Measured on real commands (docs/nlu-real-phrasing.md).
-SPEC_CONFIG = TrainConfig(epochs=5, sentence_embeddings=True, int8_sentences=True, ner_word_vectors=True)
+SPEC_CONFIG = TrainConfig(epochs=4, sentence_embeddings=True, int8_sentences=True, ner_word_vectors=True)
 # Written corpora (SNIPS, SLURP): a wider, deeper network; casing kept (a cue for names in
 # written text); MiniLM word vectors; the sentence mean mixed into every token; the MiniLM
 # sentence embedding among the intent features. Measured on SNIPS validate (one run each):

@@ -37,7 +37,7 @@ class Utterance:
     audio: Audio
     start_s: float = 0.0
     end_s: float = 0.0
-    endpoint: str = "pre_segmented"  # silence | max_length | end_of_input | no_speech | pre_segmented | no_wake
+    endpoint: str = "pre_segmented"  # silence | max_length | end_of_input | no_speech | wake_word | pre_segmented | no_wake
     wake: WakeEvent | None = None
     source: str = ""
     spoken: str | None = None        # the words said, when known (simulated users); never gold

@@ -6,6 +6,11 @@ silence. Replay of a recording and the live microphone loop use the same listene
 recording fed in real time gives the same turns as one fed as fast as possible. The live loop
 also opens a capture without a wake word (:meth:`WakeListener.listen_now`: a follow-up answer,
 speech that barged in); such commands carry ``wake=None``.
+
+Re-arming (docs/wake.md): the detector listens during a capture too. A wake word heard while
+waiting for or capturing a command restarts the turn: speech before it is cut as a command of
+its own (endpoint ``wake_word``), the word itself belongs to neither, and a new capture starts
+after it. The detector's state is cleared after every wake word, so one word never counts twice.
 """
 from __future__ import annotations
 
@@ -147,15 +152,8 @@ class WakeListener:
         return [self._cut("end_of_input", self._t)]
 
     def reset(self) -> None:
-        """Forget everything heard: the state of a listener just built. openWakeWord's own
-        reset() keeps its audio and feature buffers (a detection could fire again), so they are
-        put back to what they were at construction."""
-        features = self._oww.preprocessor
-        features.melspectrogram_buffer = self._fresh[0].copy()
-        features.feature_buffer = self._fresh[1].copy()
-        features.accumulated_samples = 0
-        self._tail.clear()
-        self._oww.reset()
+        """Forget everything heard: the state of a listener just built."""
+        self._clear_detector()
         self._vad.reset_states()
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames.clear()
@@ -167,6 +165,41 @@ class WakeListener:
         self._early = None
 
     # internals -----------------------------------------------------------------------
+    def _clear_detector(self) -> None:
+        """openWakeWord as just built. Its own reset() empties only the prediction buffer and
+        keeps the audio and features of the word just heard, from which the score can rise
+        again; the buffers are put back to what they were at construction (and for its first
+        5 frames after a reset openWakeWord scores 0)."""
+        features = self._oww.preprocessor
+        features.melspectrogram_buffer = self._fresh[0].copy()
+        features.feature_buffer = self._fresh[1].copy()
+        features.accumulated_samples = 0
+        self._tail.clear()
+        self._oww.reset()
+
+    def _new_capture(self, detect: float, score: float) -> None:
+        self._state = "command"
+        self._refractory_until = detect + self.options.refractory_s
+        self._cmd = {"detect": detect, "peak": score, "wake_end": None,
+                     "onset": None, "last_speech": None, "in_speech": False,
+                     "wake": True, "guard_s": WAKE_TAIL_GUARD_S, "no_speech_s": self.options.no_speech_timeout_s}
+
+    def _rearm(self, t: float, score: float) -> WakeCommand | None:
+        """A wake word during a capture: the speech before the word's own run of speech is the
+        command (none: the wake that opened the capture ends without one), then a new capture."""
+        c = self._cmd
+        cut = None
+        before = c.get("before_run")
+        if before is not None:
+            c["last_speech"] = before
+            cut = self._cut("wake_word", t + FRAME_S)
+        elif c["wake"]:             # the wake is reported, with no command
+            c["onset"] = None
+            cut = self._cut("wake_word", t + FRAME_S)
+        self._new_capture(t + FRAME_S, score)
+        log.debug("wake word again at %.2fs: capture restarted", t)
+        return cut
+
     def _step(self, frame: np.ndarray) -> WakeCommand | None:
         t = self._t
         score = float(self._oww.predict(frame)[self._key])
@@ -180,10 +213,7 @@ class WakeListener:
         self.speech_since = (t if self.speech_since is None else self.speech_since) if speaking else None
         if self._state == "idle":
             if score >= o.threshold and t >= self._refractory_until:
-                self._state = "command"
-                self._cmd = {"detect": t + FRAME_S, "peak": score, "wake_end": None,
-                             "onset": None, "last_speech": None, "in_speech": False,
-                             "wake": True, "guard_s": WAKE_TAIL_GUARD_S, "no_speech_s": o.no_speech_timeout_s}
+                self._new_capture(t + FRAME_S, score)
             return None
         # capturing a command
         c = self._cmd
@@ -192,9 +222,14 @@ class WakeListener:
                 c["peak"] = max(c["peak"], score)
             else:
                 c["wake_end"] = t
+                self._clear_detector()      # the word is over: it must not be heard again
+        elif score >= o.threshold and t >= self._refractory_until:
+            return self._rearm(t, score)
         frame_end = t + FRAME_S
         if t >= c["detect"] + c["guard_s"]:
             if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
+                if not c["in_speech"]:      # a new run of speech (a wake word may be in it)
+                    c["before_run"] = c["last_speech"]
                 c["in_speech"] = True
                 c["onset"] = t if c["onset"] is None else c["onset"]
                 c["last_speech"] = frame_end
@@ -244,13 +279,13 @@ class WakeListener:
             start, end = detect, detect
         else:
             start = max(detect, c["onset"] - SPEECH_PAD_S)
-            end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason == "silence" else now
+            end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason in ("silence", "wake_word") else now
         self._early = None
         wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
                          end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
                          model=f"openwakeword/{o.word}_v0.1") if c["wake"] else None
         utt = Utterance(audio=Audio(self._slice(start, end), PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
-                        endpoint=reason if c["onset"] is not None else "no_speech", wake=wake,
+                        endpoint=reason if c["onset"] is not None or reason == "wake_word" else "no_speech", wake=wake,
                         source=self.source)
         self._state = "idle"
         self._refractory_until = max(now, detect + o.refractory_s) if wake is not None else now
@@ -320,7 +355,8 @@ class SegmentWake:
         if not commands:
             return dataclasses.replace(utterance, audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
                                        endpoint="no_wake", wake=None)
-        cmd = commands[0]
+        # a wake word said again restarts the turn: the command is the first one not cut short by it
+        cmd = next((c for c in commands if c.utterance.endpoint != "wake_word"), commands[0])
         return dataclasses.replace(utterance, audio=cmd.utterance.audio,
                                    start_s=utterance.start_s + cmd.utterance.start_s,
                                    end_s=utterance.start_s + cmd.utterance.end_s,

@@ -9,6 +9,8 @@ from assistant.audio import Audio, load_audio
 from stages.wake import WakeListener, WakeOptions, scan
 from tests.conftest import DATA, RECORDINGS
 
+pytestmark = pytest.mark.models
+
 CLIPS = ("alexa-5.flac", "alexa-12.flac", "alexa-27.flac")
 
 

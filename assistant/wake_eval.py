@@ -162,13 +162,19 @@ def negative_streams(paths: Sequence[str | Path]) -> list[Stream]:
 
 
 def noisy(stream: Stream, condition, seed: int) -> Stream:
-    """The stream through a simulator channel (``sim.channel``): noise at an SNR measured
-    against the stream's active speech level. A silent stream stays as it is."""
+    """The stream through a simulator channel (``sim.channel``). In a stream of positives each
+    clip, with the gap after it, gets the condition at its own level (every speaker at the SNR
+    asked for, as benchmarks mix each utterance); a negative stream as a whole. A silent
+    stream stays as it is."""
     from sim.channel import active_power, apply
 
     if condition.snr_db is None and condition.rt60_s is None or active_power(stream.audio.samples) <= 0:
         return stream
-    return replace(stream, audio=apply(condition, stream.audio, seed))
+    if not stream.spans:
+        return replace(stream, audio=apply(condition, stream.audio, seed))
+    cuts = [0.0] + [s.start_s for s in stream.spans[1:]] + [stream.audio.duration_s]
+    parts = [apply(condition, stream.audio.slice(a, b), seed + i) for i, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    return replace(stream, audio=Audio.concat(parts))
 
 
 # ---------------------------------------------------------------- detectors
@@ -263,6 +269,7 @@ def evaluate(positives: Sequence[Path], negatives: Sequence[Stream], conditions:
     bare = BareModel(options.word) if options.model else None
     thresholds = sorted(set(options.thresholds) | {options.threshold})
     rows: list[Score] = []
+    false_accepts: list[dict] = []      # where, at the configured threshold
     base = positive_stream(positives, options.gap_s, options.seed) if positives else None
     for ci, cond in enumerate(conditions):
         cid = cond.id
@@ -296,11 +303,15 @@ def evaluate(positives: Sequence[Path], negatives: Sequence[Stream], conditions:
                 if thr == options.threshold:
                     missed = [pos.spans[i].name for i, ok in enumerate(found) if not ok] if pos else []
                     log.info("%s %s @%.2f missed: %s", cid, name, thr, ", ".join(missed))
+                    where = {n.name: d for n, d in zip(negs, neg_det) if d}
+                    if where:
+                        false_accepts.append({"detector": name, "condition": cid, "at": where})
     listener.options = wake_options
     return {"word": options.word, "threshold": options.threshold, "gap_s": list(options.gap_s),
             "seed": options.seed, "lag_s": LAG_S, "positives": len(positives),
             "negative_s": round(sum(n.audio.duration_s for n in negatives), 2),
-            "conditions": [c.id for c in conditions], "rows": [r.as_json() for r in rows]}
+            "conditions": [c.id for c in conditions], "rows": [r.as_json() for r in rows],
+            "false_accepts": false_accepts}
 
 
 # ---------------------------------------------------------------- the report
@@ -322,6 +333,9 @@ def table(report: dict) -> str:
         lines.append(f"{r['condition']:<22} {r['detector']:<9} {r['threshold']:>4g}{mark} {frr:>6} {frr_ci:>15}  "
                      f"{fa:>6} {fa_ci:>15}  {r['missed']:>3}/{r['positives']:<4} {r['extra']:>5} {r['stray']:>5} "
                      f"{r['false_accepts']:>2}")
+    for fa in report.get("false_accepts", ()):
+        at = "; ".join(f"{name} at {', '.join(f'{t:.2f}' for t in times)} s" for name, times in fa["at"].items())
+        lines.append(f"false accepts ({fa['detector']}, {fa['condition']}, threshold {report['threshold']:g}): {at}")
     return "\n".join(lines)
 
 

@@ -272,6 +272,14 @@ class WhisperAsr:
             mine = samples if not samples.flags.writeable else samples.copy()
             self._early[key] = self._pool.submit(self._transcribe, mine, strip_words)
 
+    def transcribe_ahead(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
+        """:meth:`transcribe` now, and keep the result for the turn that asks for exactly these
+        samples (the turn-end judge decodes the command it may cut: stages/turn_end.py)."""
+        self.prefetch(samples, strip_words, supersede=False)
+        with self._early_lock:
+            early = self._early.get(self._key(samples, strip_words))
+        return early.result() if early is not None and not early.cancelled() else self._transcribe(samples, strip_words)
+
     def prefetch_utterance(self, utterance: Utterance) -> None:
         """:meth:`prefetch` of a command a later turn will run, keyed as :meth:`run` asks."""
         self.prefetch(utterance.audio.samples, _strip_words(utterance), supersede=False)

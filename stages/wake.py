@@ -45,6 +45,9 @@ class WakeOptions:
     silence_ms: int = 700
     max_command_s: float = 10.0
     no_speech_timeout_s: float = 4.0
+    semantic_endpoint: bool = True      # a complete request ends the command at its first pause
+    complete_confidence: float = 0.8    # NLU confidence a complete request needs
+    incomplete_silence_ms: int = 1500   # silence waited for after words that cannot end a request
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,14 @@ class WakeCommand:
 class WakeListener:
     name = "wake"
 
-    def __init__(self, options: WakeOptions, source: str = ""):
+    def __init__(self, options: WakeOptions, source: str = "", judge=None):
         from openwakeword.model import Model
         from openwakeword.vad import VAD
 
         self.options = options
         self.source = source
+        # (audio so far, woke) → TurnEnd | None, asked at each pause (stages/turn_end.py); None: off
+        self.judge = judge
         path = openwakeword_model(options.word)
         with warnings.catch_warnings():
             # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
@@ -230,12 +235,17 @@ class WakeListener:
             if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
                 if not c["in_speech"]:      # a new run of speech (a wake word may be in it)
                     c["before_run"] = c["last_speech"]
+                    c["hold_s"] = None
                 c["in_speech"] = True
                 c["onset"] = t if c["onset"] is None else c["onset"]
                 c["last_speech"] = frame_end
-            else:
+            elif c["in_speech"]:
                 c["in_speech"] = False
-        if c["onset"] is not None and frame_end - c["last_speech"] >= o.silence_ms / 1000:
+                if self.judge is not None and o.semantic_endpoint:
+                    cut = self._judge_pause(frame_end)
+                    if cut is not None:
+                        return cut
+        if c["onset"] is not None and frame_end - c["last_speech"] >= (c.get("hold_s") or o.silence_ms / 1000):
             return self._cut("silence", frame_end)
         if c["onset"] is not None and not c["in_speech"] and c.get("early_for") != c["last_speech"] \
                 and frame_end - c["last_speech"] >= SPEECH_PAD_S:
@@ -246,6 +256,21 @@ class WakeListener:
             return self._cut("max_length", frame_end)
         if c["onset"] is None and frame_end - c["detect"] >= c["no_speech_s"]:
             return None if self._unheard_window() else self._cut("no_speech", frame_end)
+        return None
+
+    def _judge_pause(self, now: float) -> WakeCommand | None:
+        """The first silent frame after speech: a complete request is cut here (endpoint
+        ``complete``), a clearly incomplete one waits ``incomplete_silence_ms``."""
+        c = self._cmd
+        start = max(c["detect"], c["onset"] - SPEECH_PAD_S)
+        verdict = self.judge(Audio(self._slice(start, now), PIPELINE_RATE), c["wake"])
+        if verdict is None:
+            return None
+        c["note"] = f"{verdict.kind}: {verdict.reason}"
+        log.debug("pause at %.2fs: %s", now, c["note"])
+        if verdict.kind == "complete":
+            return self._cut("complete", now)
+        c["hold_s"] = max(self.options.incomplete_silence_ms, self.options.silence_ms) / 1000
         return None
 
     def _unheard_window(self) -> bool:
@@ -286,7 +311,7 @@ class WakeListener:
                          model=f"openwakeword/{o.word}_v0.1") if c["wake"] else None
         utt = Utterance(audio=Audio(self._slice(start, end), PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
                         endpoint=reason if c["onset"] is not None or reason == "wake_word" else "no_speech", wake=wake,
-                        source=self.source)
+                        source=self.source, endpoint_note=c.get("note", ""))
         self._state = "idle"
         self._refractory_until = max(now, detect + o.refractory_s) if wake is not None else now
         self._cmd = {}

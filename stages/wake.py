@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import warnings
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,16 +73,16 @@ class WakeListener:
         # (audio so far, woke) → TurnEnd | None, asked at each pause (stages/turn_end.py); None: off
         self.judge = judge
         path = openwakeword_model(options.word)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), lean_onnx_sessions():
             # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
             warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
             self._oww = Model(wakeword_model_paths=[str(path)])
+            self._vad = VAD()
         self._tail = _AudioTail(self._oww.preprocessor)
         features = self._oww.preprocessor
         # openWakeWord's own starting buffers, to go back to on reset()
         self._fresh = (features.melspectrogram_buffer.copy(), features.feature_buffer.copy())
         self._key = next(iter(self._oww.models))
-        self._vad = VAD()
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames: deque[tuple[float, np.ndarray, float]] = deque()   # (t, int16 frame, vad prob)
         self._t = 0.0
@@ -318,6 +320,43 @@ class WakeListener:
         speech_end = round(c["last_speech"], 3) if c["last_speech"] is not None else None
         return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3),
                            speech_end_s=speech_end)
+
+
+_ORT_PATCH = threading.Lock()
+
+
+@contextmanager
+def lean_onnx_sessions():
+    """onnxruntime sessions built inside without the CPU memory arena, and the freed heap given
+    back after. openWakeWord fills its feature buffer at construction by embedding 10 s of
+    silence; the arena kept that peak (~120 MB a listener, for models of 3 MB). Frames of 80 ms
+    need no arena: scores and speed are the same (docs/wake.md, "Memory")."""
+    import onnxruntime as ort
+
+    with _ORT_PATCH:
+        options = ort.SessionOptions
+
+        def no_arena():
+            o = options()
+            o.enable_cpu_mem_arena = False
+            return o
+
+        ort.SessionOptions = no_arena
+        try:
+            yield
+        finally:
+            ort.SessionOptions = options
+    release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """glibc keeps freed heap pages; malloc_trim hands them back (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class _AudioTail:

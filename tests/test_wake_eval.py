@@ -60,3 +60,35 @@ def test_replay_can_stop_at_wake_and_gives_wake_times(capsys):
     assert len(out) == 4 and all(o["correct"] for o in out)           # 4 of 4 commands, by span
     for o in out:
         assert o["wake"]["start_s"] <= o["wake"]["detected_at_s"] < o["command"]["start_s"] < o["command"]["end_s"]
+
+
+@pytest.mark.models
+def test_lean_onnx_sessions_score_exactly_as_openwakeword_does():
+    """The listener builds openWakeWord without onnxruntime's memory arena (120 MB less a
+    listener): every frame of a real recording must score the same."""
+    import warnings
+
+    import numpy as np
+    from openwakeword.model import Model
+
+    from assistant.audio import Audio, load_audio
+    from assistant.models import openwakeword_model
+    from stages.wake import FRAME, lean_onnx_sessions
+
+    stream = Audio.concat([Audio.silence(0.5), load_audio(DATA / "alexa-12.flac"), Audio.silence(1.0)])
+    pcm = (np.clip(stream.samples, -1, 1) * 32767).astype(np.int16)
+
+    def scores(lean: bool) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if lean:
+                with lean_onnx_sessions():
+                    model = Model(wakeword_model_paths=[str(openwakeword_model("alexa"))])
+            else:
+                model = Model(wakeword_model_paths=[str(openwakeword_model("alexa"))])
+        key = next(iter(model.models))
+        return np.array([model.predict(pcm[i: i + FRAME])[key] for i in range(0, len(pcm) - FRAME + 1, FRAME)])
+
+    lean, default = scores(True), scores(False)
+    assert default.max() >= 0.5
+    np.testing.assert_array_equal(lean, default)

@@ -3,10 +3,10 @@
 At the first pause after speech the wake listener asks a :class:`TurnEndJudge` about the command
 so far. The judge recognizes it (the same faster-whisper decode the turn will use: the result is
 kept for it) and asks the NLU: a confident in-domain request with every slot it needs is
-``complete`` and the command is cut at once, without waiting out ``wake.silence_ms``; words that
-cannot end a request ("set a timer for", "turn on the") or a request missing a slot it needs are
+``complete`` and the command is cut after ``wake.complete_silence_ms`` of silence instead of
+``wake.silence_ms``; words that cannot end a request ("set a timer for", "turn on the") are
 ``incomplete`` and the endpointer waits ``wake.incomplete_silence_ms`` instead; anything else
-(out of domain, unsure) keeps the usual silence. docs/wake.md has the rule and its measurements.
+(out of domain, a request missing a slot, unsure) keeps the usual silence. docs/wake.md has the rule and its measurements.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class TurnEndJudge:
 
 def judge(text: str, interp, domain, confidence: float) -> TurnEnd | None:
     """The rule (text and the NLU's interpretation of it → a verdict, or None: no opinion)."""
-    words = re.findall(r"[a-z']+", text.lower())
+    words = re.findall(r"[\w%'°]+", text.lower())
     if not words:
         return None
     if words[-1] in DANGLING:
@@ -75,8 +75,8 @@ def judge(text: str, interp, domain, confidence: float) -> TurnEnd | None:
     missing = [n for n, s in spec.slots.items() if s.required and s.default is None and n not in have]
     if spec.require_one and not have & set(spec.require_one):
         missing.append("|".join(spec.require_one))
-    if missing:
-        return TurnEnd("incomplete", f"{interp.intent} lacks {', '.join(missing)}")
+    if missing:      # "set a timer", "turn them off": the dialogue asks or context fills it; no opinion
+        return None
     if interp.confidence >= confidence:
         return TurnEnd("complete", f"{interp.intent} {interp.confidence:.2f}, slots complete")
     return None

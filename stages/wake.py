@@ -49,6 +49,7 @@ class WakeOptions:
     no_speech_timeout_s: float = 4.0
     semantic_endpoint: bool = True      # a complete request ends the command at its first pause
     complete_confidence: float = 0.8    # NLU confidence a complete request needs
+    complete_silence_ms: int = 300      # silence that ends a complete request (a pause inside it is shorter)
     incomplete_silence_ms: int = 1500   # silence waited for after words that cannot end a request
 
 
@@ -237,7 +238,8 @@ class WakeListener:
             if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
                 if not c["in_speech"]:      # a new run of speech (a wake word may be in it)
                     c["before_run"] = c["last_speech"]
-                    c["hold_s"] = None
+                    c["hold_s"] = c["complete_at"] = None     # speech resumed: the verdict is void
+                    c["note"] = ""
                 c["in_speech"] = True
                 c["onset"] = t if c["onset"] is None else c["onset"]
                 c["last_speech"] = frame_end
@@ -248,7 +250,7 @@ class WakeListener:
                     if cut is not None:
                         return cut
         if c["onset"] is not None and frame_end - c["last_speech"] >= (c.get("hold_s") or o.silence_ms / 1000):
-            return self._cut("silence", frame_end)
+            return self._cut("complete" if c.get("complete_at") else "silence", frame_end)
         if c["onset"] is not None and not c["in_speech"] and c.get("early_for") != c["last_speech"] \
                 and frame_end - c["last_speech"] >= SPEECH_PAD_S:
             c["early_for"] = c["last_speech"]
@@ -261,8 +263,10 @@ class WakeListener:
         return None
 
     def _judge_pause(self, now: float) -> WakeCommand | None:
-        """The first silent frame after speech: a complete request is cut here (endpoint
-        ``complete``), a clearly incomplete one waits ``incomplete_silence_ms``."""
+        """The first silent frame after speech: a complete request ends after
+        ``complete_silence_ms`` of silence (endpoint ``complete``; its audio is what was judged,
+        so the judge's transcript serves the turn), a clearly incomplete one after
+        ``incomplete_silence_ms``. Speech before then voids the verdict."""
         c = self._cmd
         start = max(c["detect"], c["onset"] - SPEECH_PAD_S)
         verdict = self.judge(Audio(self._slice(start, now), PIPELINE_RATE), c["wake"])
@@ -270,9 +274,12 @@ class WakeListener:
             return None
         c["note"] = f"{verdict.kind}: {verdict.reason}"
         log.debug("pause at %.2fs: %s", now, c["note"])
+        o = self.options
         if verdict.kind == "complete":
-            return self._cut("complete", now)
-        c["hold_s"] = max(self.options.incomplete_silence_ms, self.options.silence_ms) / 1000
+            c["complete_at"] = now
+            c["hold_s"] = min(o.complete_silence_ms, o.silence_ms) / 1000
+        else:
+            c["hold_s"] = max(o.incomplete_silence_ms, o.silence_ms) / 1000
         return None
 
     def _unheard_window(self) -> bool:
@@ -307,6 +314,8 @@ class WakeListener:
         else:
             start = max(detect, c["onset"] - SPEECH_PAD_S)
             end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason in ("silence", "wake_word") else now
+            if reason == "complete":
+                end = c["complete_at"]
         self._early = None
         wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
                          end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),

@@ -358,7 +358,8 @@ def det_curve(report: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for label, pts in curves.items():
         pts = sorted(pts, key=lambda p: p[2])
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=label)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=label,
+                linestyle="--" if label.startswith("model") else "-")
         for fa, frr, thr in pts:
             ax.annotate(f"{thr:g}", (fa, 100 * frr), fontsize=6, xytext=(2, 2), textcoords="offset points")
     ax.set_xlabel("false accepts per hour")

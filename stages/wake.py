@@ -332,29 +332,41 @@ class WakeListener:
 
 
 _ORT_PATCH = threading.Lock()
+_SILENCE_FEATURES: dict[int, np.ndarray] = {}    # openWakeWord's starting features, by input length
 
 
 @contextmanager
 def lean_onnx_sessions():
-    """onnxruntime sessions built inside without the CPU memory arena, and the freed heap given
-    back after. openWakeWord fills its feature buffer at construction by embedding 10 s of
-    silence; the arena kept that peak (~120 MB a listener, for models of 3 MB). Frames of 80 ms
-    need no arena: scores and speed are the same (docs/wake.md, "Memory")."""
+    """openWakeWord (and Silero) built inside with onnxruntime sessions that have no CPU memory
+    arena, the freed heap given back after. openWakeWord fills its feature buffer at
+    construction by embedding 10 s of silence: ~150 MB for a moment, which the arena then kept
+    (~120 MB a listener, for models of 3 MB). Those features are the same every time, so they
+    are computed once per process (a listener built later, beside the other models, would add
+    its moment to the peak). Frames of 80 ms need no arena: scores and speed are the same
+    (docs/wake.md, "Memory")."""
     import onnxruntime as ort
+    from openwakeword.utils import AudioFeatures
 
     with _ORT_PATCH:
-        options = ort.SessionOptions
+        options, embed = ort.SessionOptions, AudioFeatures._get_embeddings
 
         def no_arena():
             o = options()
             o.enable_cpu_mem_arena = False
             return o
 
-        ort.SessionOptions = no_arena
+        def embed_once(self, x, *args, **kwargs):
+            if args or kwargs or np.any(x):
+                return embed(self, x, *args, **kwargs)
+            if len(x) not in _SILENCE_FEATURES:
+                _SILENCE_FEATURES[len(x)] = embed(self, x)
+            return _SILENCE_FEATURES[len(x)].copy()
+
+        ort.SessionOptions, AudioFeatures._get_embeddings = no_arena, embed_once
         try:
             yield
         finally:
-            ort.SessionOptions = options
+            ort.SessionOptions, AudioFeatures._get_embeddings = options, embed
     release_freed_memory()
 
 

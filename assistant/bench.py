@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -90,6 +91,7 @@ class Bench:
         self._replay(assistant)
         self._asr_alone(assistant)
         self._live(assistant)
+        self._endpointing(assistant)
         r["peak_rss_mb"] = round(_rss_mb() + self._festival_rss(), 1)
         r["rss_parts_mb"] = {"python": round(_rss_mb(), 1), "festival": round(self._festival_rss(), 1)}
         self._cold_start()
@@ -190,7 +192,7 @@ class Bench:
             streams.append(("synthetic", synthetic_stream(self.options.live_commands)))
         total = sum(a.duration_s for _n, a in streams)
         self.say(f"live loop in real time ({total:.0f} s of audio)…")
-        eos, speech_end, asr_wait = [], [], []
+        eos, speech_end, asr_wait, endpoints = [], [], [], []
         for name, audio in streams:
             for live in run_live(assistant, audio, f"bench-live-{name}"):
                 if live.eos_to_reply_ms is None or live.turn.utterance is None:
@@ -199,13 +201,27 @@ class Bench:
                 eos.append(live.eos_to_reply_ms)
                 speech_end.append(live.eos_to_reply_ms + (live.endpoint_delay_ms or 0.0))
                 asr_wait.append(live.turn.ms.get("asr", 0.0))
+                endpoints.append(live.turn.utterance.endpoint)
                 log.debug("live %s: %.1f s command, %.0f ms", name, spoken, live.eos_to_reply_ms)
         r = self.result
         r["latency_eos_to_reply_ms_p50"] = percentile(eos, 0.5)
         r["latency_eos_to_reply_ms_p95"] = percentile(eos, 0.95)
         r["latency_speech_end_to_reply_ms_p50"] = percentile(speech_end, 0.5)
+        r["latency_speech_end_to_reply_ms_p95"] = percentile(speech_end, 0.95)
+        r["live_endpoints"] = dict(sorted(Counter(endpoints).items()))
         r["live_asr_wait_ms_p50"] = percentile(asr_wait, 0.5)
         r["live_turns"] = len(eos)
+
+    def _endpointing(self, assistant) -> None:
+        """Semantic endpointing on the bundled commands: how often it cuts a command before its
+        speech is over (real speech and synthesized commands apart), and the wait it saves."""
+        from assistant.recorded_sessions import load_recording
+
+        real = [t.audio for name in ("real-speech", "coffee-order") for t in load_recording(RECORDINGS / name).turns]
+        synthetic = [t.audio for t in load_recording(RECORDINGS / "home-demo").turns if t.audio is not None]
+        self.say(f"semantic endpointing on {len(real)} real and {len(synthetic)} synthetic commands…")
+        self.result["endpoint_cuts"] = {"real": endpoint_cuts(assistant, real),
+                                        "synthetic": endpoint_cuts(assistant, synthetic)}
 
     def _festival_rss(self) -> float:
         from stages.tts import _FESTIVALS
@@ -284,8 +300,7 @@ def synthetic_stream(n: int) -> Audio:
     2-4 s synthesized home-demo command, then silence for the reply."""
     from assistant.recorded_sessions import load_recording
 
-    cont = load_recording(RECORDINGS / "continuous")
-    wakes = [cont.stream.slice(max(0.0, t.at_s - 1.0), t.at_s + 0.1) for t in cont.turns if t.at_s is not None]
+    wakes = _real_wakes()
     demo = load_recording(RECORDINGS / "home-demo")
     commands = [t.audio for t in demo.turns
                 if t.audio is not None and LIVE_COMMAND_S[0] <= t.audio.duration_s <= LIVE_COMMAND_S[1]]
@@ -293,6 +308,46 @@ def synthetic_stream(n: int) -> Audio:
     for i in range(n):
         parts += [wakes[i % len(wakes)], commands[i % len(commands)], Audio.silence(LIVE_GAP_S)]
     return Audio.concat(parts)
+
+
+def endpoint_cuts(assistant, commands: list[Audio], early_s: float = 0.1) -> dict:
+    """Each command after a real wake word, through the listener with the turn-end judge and
+    without it. A cut is too early when the plain endpointer heard speech more than ``early_s``
+    after it; ``saved_ms``: how much sooner the command ended (p50 over all commands)."""
+    from stages.wake import scan
+
+    wake = _real_wakes()[0]
+    with_judge = assistant.stages.wake_listener("endpoint-study", "tts")
+    plain = assistant.stages.wake_listener("endpoint-study", "wake")
+    try:
+        kinds, early, saved = Counter(), [], []
+        for audio in commands:
+            stream = Audio.concat([Audio.silence(0.5), wake, Audio.silence(0.3), audio, Audio.silence(3.0)])
+            with_judge.reset()
+            plain.reset()
+            a, b = scan(with_judge, stream), scan(plain, stream)
+            if not a or not b:
+                continue
+            kinds[a[0].utterance.endpoint] += 1
+            speech_end = b[0].speech_end_s if b[0].speech_end_s is not None else b[0].ended_at_s
+            if a[0].utterance.endpoint == "complete" and a[0].ended_at_s < speech_end - early_s:
+                early.append(a[0].utterance.endpoint_note)
+            saved.append((b[0].ended_at_s - a[0].ended_at_s) * 1000)
+    finally:
+        assistant.stages.return_listener(with_judge)
+        assistant.stages.return_listener(plain)
+    n = sum(kinds.values())
+    return {"commands": n, "endpoints": dict(sorted(kinds.items())), "too_early": len(early),
+            "too_early_rate": round(len(early) / n, 4) if n else None,
+            "saved_ms_p50": percentile(saved, 0.5) if saved else None}
+
+
+def _real_wakes() -> list[Audio]:
+    """The real wake words of the bundled continuous recording (at_s: where each ends)."""
+    from assistant.recorded_sessions import load_recording
+
+    cont = load_recording(RECORDINGS / "continuous")
+    return [cont.stream.slice(max(0.0, t.at_s - 1.0), t.at_s + 0.1) for t in cont.turns if t.at_s is not None]
 
 
 def run_live(assistant, audio: Audio, session_id: str) -> list:

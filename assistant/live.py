@@ -360,7 +360,7 @@ class LiveLoop:
         # The listener first: its imports (openWakeWord → scikit-learn) and the warm-up's
         # (sentence-transformers → scikit-learn) on two threads at once deadlock Python's
         # module locks.
-        listener = a.stages.wake_listener(self.source.name)
+        listener = a.stages.wake_listener(self.source.name, self.stop)
         warming = _warm_in_background(a.stages, "resolve") if "resolve" in a.stages.loaded() else None
         if self.player is None:
             self.player = NullPlayer(lambda: listener.stream_time_s)

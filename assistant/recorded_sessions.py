@@ -35,7 +35,7 @@ class RecordedTurn:
     audio_path: str | None = None
     text: str | None = None
     gold: Gold | None = None
-    at_s: float | None = None     # continuous sessions: where the wake word starts
+    at_s: float | None = None     # continuous sessions: where the wake word ends (docs/wake.md)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.recorded_sessions import RecordedSession
+from core.errors import InputError
 from core.pipeline import STAGES
 from core.records import Utterance
 from assistant.runner import Assistant
@@ -14,7 +15,10 @@ from core.turn_summary import gold_summary, turn_summary
 
 log = logging.getLogger(__name__)
 
-WAKE_MATCH_S = 2.0   # a detected wake this close to a gold command's time is that command
+# A gold command's at_s is where its wake word ends (docs/wake.md); the detector fires from
+# inside the word to shortly after it: a detection in [at_s - WORD_S, at_s + LAG_S] is that word.
+WAKE_WORD_S = 1.5
+WAKE_LAG_S = 0.5
 
 
 class GoldMatcher:
@@ -25,10 +29,10 @@ class GoldMatcher:
         self.used: set[int] = set()
 
     def __call__(self, wake_s: float) -> Gold:
-        best, best_d = None, WAKE_MATCH_S
+        best, best_d = None, None
         for i, (at, _gold) in enumerate(self._open):
             d = abs(at - wake_s)
-            if i not in self.used and d <= best_d:
+            if i not in self.used and at - WAKE_WORD_S <= wake_s <= at + WAKE_LAG_S and (best_d is None or d < best_d):
                 best, best_d = i, d
         if best is None:
             return Gold(wake=False)        # a wake with no command there: a false accept
@@ -44,6 +48,9 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
 
     Reply audio is written where ``assistant.reply_dir`` points, if anywhere.
     """
+    if stop == "wake":
+        yield from _wakes_only(assistant, rec)
+        return
     start = "nlu" if not rec.continuous and all(t.audio is None for t in rec.turns) else "asr"
     assistant.stages.prepare(STAGES[STAGES.index(start): STAGES.index(stop) + 1])
     session = assistant.new_session(rec.id, world=rec.world, device=rec.device, user=rec.user,
@@ -78,3 +85,37 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
             yield turn_summary(turn)
     finally:
         assistant.end_session(session)
+
+
+def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
+    """``replay --stop wake``: the listener alone over a continuous recording (no recognition);
+    one summary per wake word heard, with its times, the command it cut and the gold it matches."""
+    from stages.wake import scan
+
+    if not rec.continuous:
+        raise InputError(rec.path, "--stop wake needs a continuous recording (a session with \"audio\", "
+                                   "or --continuous): pre-segmented turns skip the wake stage")
+    matcher = GoldMatcher(rec)
+    listener = assistant.stages.wake_listener(Path(rec.stream_path).name)
+    try:
+        commands = scan(listener, rec.stream)
+    finally:
+        assistant.stages.return_listener(listener)
+    n = 0
+    for cmd in commands:
+        if cmd.wake is None:
+            continue
+        n += 1
+        gold = matcher(cmd.detected_at_s) if rec.turns else None
+        u = cmd.utterance
+        out = {"session": rec.id, "turn": n,
+               "wake": {"word": cmd.wake.word, "score": round(cmd.wake.score, 3), "start_s": cmd.wake.start_s,
+                        "end_s": cmd.wake.end_s, "detected_at_s": cmd.detected_at_s},
+               "command": {"start_s": u.start_s, "end_s": u.end_s, "endpoint": u.endpoint,
+                           "seconds": round(u.audio.duration_s, 3)}}
+        if gold is not None:
+            out["gold"], out["correct"] = gold_summary(gold), gold.wake is not False
+        yield out
+    for at, gold in matcher.missed():
+        yield {"session": rec.id, "turn": None, "missed": True, "at_s": at,
+               "gold": gold_summary(gold), "correct": False}

@@ -108,20 +108,34 @@ class Stages:
 
         return TtsStage(TtsOptions(**self.config.section("tts")))
 
-    def wake_listener(self, source: str = ""):
+    def wake_listener(self, source: str = "", stop: str = "wake"):
         """A wake listener in the state of a new one, for one stream; hand it back with
         :meth:`return_listener`. Each listener loads openWakeWord's ONNX models and Silero's,
         so they are kept and reused: a listener built per stream loaded them every time, and
-        the freed native memory stayed with the process (+120 MB per replay in the bench)."""
+        the freed native memory stayed with the process (+120 MB per replay in the bench).
+        Turns that run to ``stop`` at or past the NLU get the turn-end judge (semantic
+        endpointing, ``wake.semantic_endpoint``)."""
         from stages.wake import WakeListener, WakeOptions
 
         with self._listeners_lock:
             listener = self._idle_listeners.pop() if self._idle_listeners else None
         if listener is None:
-            return WakeListener(WakeOptions(**self.config.section("wake")), source=source)
-        listener.reset()
-        listener.source = source
+            listener = WakeListener(WakeOptions(**self.config.section("wake")), source=source)
+        else:
+            listener.reset()
+            listener.source = source
+        listener.judge = self._turn_end_judge(listener.options) if STAGES.index(stop) >= STAGES.index("nlu") else None
         return listener
+
+    def _turn_end_judge(self, options):
+        if not options.semantic_endpoint:
+            return None
+        from stages.turn_end import TurnEndJudge
+
+        asr, nlu = self["asr"], self["nlu"]
+        if not hasattr(asr, "transcribe_ahead") or not hasattr(nlu, "interpret"):
+            return None      # a stage replaced by one that cannot judge (tests, hooks)
+        return TurnEndJudge(asr, nlu, options.word, options.complete_confidence)
 
     def warm(self, name: str) -> None:
         """Load now what stage ``name`` would otherwise load in the first call that needs it
@@ -440,7 +454,7 @@ class Assistant:
         the same); its ONNX models and the ASR overlap on separate cores. Each command it cuts
         starts recognition at once (:meth:`decode_ahead`)."""
         lent = listener is None
-        listener = listener or self.stages.wake_listener(source)
+        listener = listener or self.stages.wake_listener(source, stop)
         ahead = listen_ahead(listener, chunks, on_cut=lambda cmd: self.decode_ahead(cmd.utterance, stop))
         try:
             for cmd, wake_ms, listen_t0 in ahead:

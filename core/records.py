@@ -34,12 +34,13 @@ class Utterance:
     audio: Audio
     start_s: float = 0.0
     end_s: float = 0.0
-    endpoint: str = "pre_segmented"  # silence | max_length | end_of_input | no_speech | pre_segmented | no_wake
+    endpoint: str = "pre_segmented"  # silence | complete | max_length | end_of_input | no_speech | wake_word | pre_segmented | no_wake
     wake: WakeEvent | None = None
     source: str = ""
     spoken: str | None = None        # the words said, when known (simulated users); never gold
     condition: str = ""              # acoustic condition id (simulation), e.g. "pink@10"
     voice: str = ""                  # the synthetic speaker's voice id (simulation), e.g. "flite:kal:r1.1"
+    endpoint_note: str = ""          # the turn-end judge's last verdict (stages/turn_end.py), e.g. 'complete: TurnOn 0.98, slots complete'
 
     @property
     def heard(self) -> bool:

@@ -32,7 +32,8 @@ def turn_summary(turn: Turn) -> dict:
     summary = {
         "session": turn.session,
         "turn": turn.index,
-        "wake": {"word": turn.wake.word, "score": round(turn.wake.score, 3)} if turn.wake else None,
+        "wake": {"word": turn.wake.word, "score": round(turn.wake.score, 3), "start_s": turn.wake.start_s,
+                 "end_s": turn.wake.end_s} if turn.wake else None,
         "transcript": turn.transcript.text if turn.transcript is not None else turn.text_input,
         "intent": intent,
         "slots": {s.name: to_jsonable(s.value) for s in interp.slots} if interp is not None else {},

@@ -239,6 +239,8 @@ class WhisperAsr:
         self._lock = threading.Lock()   # one decode at a time per model object
         self._early: dict[bytes, concurrent.futures.Future] = {}
         self._early_lock = threading.Lock()
+        self._judged: dict[bytes, Transcript] = {}   # transcribe_ahead's results, for their turns
+        self.judged = 0                     # transcripts taken from the turn-end judge's decode
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.fallbacks = 0                  # fitted-window decodes that looped and were redone
         self.prefetched = 0                 # transcripts taken from a prefetch (decoded ahead)
@@ -260,7 +262,7 @@ class WhisperAsr:
         speech resumed); replay's commands ahead all stand, so they pass False."""
         key = self._key(samples, strip_words)
         with self._early_lock:
-            if key in self._early:
+            if key in self._early or key in self._judged:   # decoding or decoded already
                 return
             for k, fut in list(self._early.items()):
                 if (supersede and fut.cancel()) or len(self._early) >= EARLY_KEPT:
@@ -272,11 +274,28 @@ class WhisperAsr:
             mine = samples if not samples.flags.writeable else samples.copy()
             self._early[key] = self._pool.submit(self._transcribe, mine, strip_words)
 
+    def transcribe_ahead(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
+        """:meth:`transcribe` now, and keep the result for the turn that asks for exactly these
+        samples (the turn-end judge decodes the command it may cut: stages/turn_end.py)."""
+        key = self._key(samples, strip_words)
+        result = self._transcribe(samples, strip_words)
+        with self._early_lock:
+            self._judged[key] = result
+            while len(self._judged) > EARLY_KEPT:
+                self._judged.pop(next(iter(self._judged)))
+        return result
+
     def prefetch_utterance(self, utterance: Utterance) -> None:
         """:meth:`prefetch` of a command a later turn will run, keyed as :meth:`run` asks."""
         self.prefetch(utterance.audio.samples, _strip_words(utterance), supersede=False)
 
     def transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
+        if self._judged:
+            with self._early_lock:
+                judged = self._judged.pop(self._key(samples, strip_words), None)
+            if judged is not None:
+                self.judged += 1
+                return judged
         if self._early:
             with self._early_lock:
                 early = self._early.pop(self._key(samples, strip_words), None)

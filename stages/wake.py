@@ -6,13 +6,20 @@ silence. Replay of a recording and the live microphone loop use the same listene
 recording fed in real time gives the same turns as one fed as fast as possible. The live loop
 also opens a capture without a wake word (:meth:`WakeListener.listen_now`: a follow-up answer,
 speech that barged in); such commands carry ``wake=None``.
+
+Re-arming (docs/wake.md): the detector listens during a capture too. A wake word heard while
+waiting for or capturing a command restarts the turn: speech before it is cut as a command of
+its own (endpoint ``wake_word``), the word itself belongs to neither, and a new capture starts
+after it. The detector's state is cleared after every wake word, so one word never counts twice.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import warnings
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +47,10 @@ class WakeOptions:
     silence_ms: int = 700
     max_command_s: float = 10.0
     no_speech_timeout_s: float = 4.0
+    semantic_endpoint: bool = True      # a complete request ends the command at its first pause
+    complete_confidence: float = 0.8    # NLU confidence a complete request needs
+    complete_silence_ms: int = 300      # silence that ends a complete request (a pause inside it is shorter)
+    incomplete_silence_ms: int = 1500   # silence waited for after words that cannot end a request
 
 
 @dataclass(frozen=True)
@@ -54,23 +65,25 @@ class WakeCommand:
 class WakeListener:
     name = "wake"
 
-    def __init__(self, options: WakeOptions, source: str = ""):
+    def __init__(self, options: WakeOptions, source: str = "", judge=None):
         from openwakeword.model import Model
         from openwakeword.vad import VAD
 
         self.options = options
         self.source = source
+        # (audio so far, woke) → TurnEnd | None, asked at each pause (stages/turn_end.py); None: off
+        self.judge = judge
         path = openwakeword_model(options.word)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), lean_onnx_sessions():
             # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
             warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
             self._oww = Model(wakeword_model_paths=[str(path)])
+            self._vad = VAD()
         self._tail = _AudioTail(self._oww.preprocessor)
         features = self._oww.preprocessor
         # openWakeWord's own starting buffers, to go back to on reset()
         self._fresh = (features.melspectrogram_buffer.copy(), features.feature_buffer.copy())
         self._key = next(iter(self._oww.models))
-        self._vad = VAD()
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames: deque[tuple[float, np.ndarray, float]] = deque()   # (t, int16 frame, vad prob)
         self._t = 0.0
@@ -147,15 +160,8 @@ class WakeListener:
         return [self._cut("end_of_input", self._t)]
 
     def reset(self) -> None:
-        """Forget everything heard: the state of a listener just built. openWakeWord's own
-        reset() keeps its audio and feature buffers (a detection could fire again), so they are
-        put back to what they were at construction."""
-        features = self._oww.preprocessor
-        features.melspectrogram_buffer = self._fresh[0].copy()
-        features.feature_buffer = self._fresh[1].copy()
-        features.accumulated_samples = 0
-        self._tail.clear()
-        self._oww.reset()
+        """Forget everything heard: the state of a listener just built."""
+        self._clear_detector()
         self._vad.reset_states()
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames.clear()
@@ -167,6 +173,41 @@ class WakeListener:
         self._early = None
 
     # internals -----------------------------------------------------------------------
+    def _clear_detector(self) -> None:
+        """openWakeWord as just built. Its own reset() empties only the prediction buffer and
+        keeps the audio and features of the word just heard, from which the score can rise
+        again; the buffers are put back to what they were at construction (and for its first
+        5 frames after a reset openWakeWord scores 0)."""
+        features = self._oww.preprocessor
+        features.melspectrogram_buffer = self._fresh[0].copy()
+        features.feature_buffer = self._fresh[1].copy()
+        features.accumulated_samples = 0
+        self._tail.clear()
+        self._oww.reset()
+
+    def _new_capture(self, detect: float, score: float) -> None:
+        self._state = "command"
+        self._refractory_until = detect + self.options.refractory_s
+        self._cmd = {"detect": detect, "peak": score, "wake_end": None,
+                     "onset": None, "last_speech": None, "in_speech": False,
+                     "wake": True, "guard_s": WAKE_TAIL_GUARD_S, "no_speech_s": self.options.no_speech_timeout_s}
+
+    def _rearm(self, t: float, score: float) -> WakeCommand | None:
+        """A wake word during a capture: the speech before the word's own run of speech is the
+        command (none: the wake that opened the capture ends without one), then a new capture."""
+        c = self._cmd
+        cut = None
+        before = c.get("before_run")
+        if before is not None:
+            c["last_speech"] = before
+            cut = self._cut("wake_word", t + FRAME_S)
+        elif c["wake"]:             # the wake is reported, with no command
+            c["onset"] = None
+            cut = self._cut("wake_word", t + FRAME_S)
+        self._new_capture(t + FRAME_S, score)
+        log.debug("wake word again at %.2fs: capture restarted", t)
+        return cut
+
     def _step(self, frame: np.ndarray) -> WakeCommand | None:
         t = self._t
         score = float(self._oww.predict(frame)[self._key])
@@ -180,10 +221,7 @@ class WakeListener:
         self.speech_since = (t if self.speech_since is None else self.speech_since) if speaking else None
         if self._state == "idle":
             if score >= o.threshold and t >= self._refractory_until:
-                self._state = "command"
-                self._cmd = {"detect": t + FRAME_S, "peak": score, "wake_end": None,
-                             "onset": None, "last_speech": None, "in_speech": False,
-                             "wake": True, "guard_s": WAKE_TAIL_GUARD_S, "no_speech_s": o.no_speech_timeout_s}
+                self._new_capture(t + FRAME_S, score)
             return None
         # capturing a command
         c = self._cmd
@@ -192,16 +230,27 @@ class WakeListener:
                 c["peak"] = max(c["peak"], score)
             else:
                 c["wake_end"] = t
+                self._clear_detector()      # the word is over: it must not be heard again
+        elif score >= o.threshold and t >= self._refractory_until:
+            return self._rearm(t, score)
         frame_end = t + FRAME_S
         if t >= c["detect"] + c["guard_s"]:
             if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
+                if not c["in_speech"]:      # a new run of speech (a wake word may be in it)
+                    c["before_run"] = c["last_speech"]
+                    c["hold_s"] = c["complete_at"] = None     # speech resumed: the verdict is void
+                    c["note"] = ""
                 c["in_speech"] = True
                 c["onset"] = t if c["onset"] is None else c["onset"]
                 c["last_speech"] = frame_end
-            else:
+            elif c["in_speech"]:
                 c["in_speech"] = False
-        if c["onset"] is not None and frame_end - c["last_speech"] >= o.silence_ms / 1000:
-            return self._cut("silence", frame_end)
+                if self.judge is not None and o.semantic_endpoint:
+                    cut = self._judge_pause(frame_end)
+                    if cut is not None:
+                        return cut
+        if c["onset"] is not None and frame_end - c["last_speech"] >= (c.get("hold_s") or o.silence_ms / 1000):
+            return self._cut("complete" if c.get("complete_at") else "silence", frame_end)
         if c["onset"] is not None and not c["in_speech"] and c.get("early_for") != c["last_speech"] \
                 and frame_end - c["last_speech"] >= SPEECH_PAD_S:
             c["early_for"] = c["last_speech"]
@@ -211,6 +260,26 @@ class WakeListener:
             return self._cut("max_length", frame_end)
         if c["onset"] is None and frame_end - c["detect"] >= c["no_speech_s"]:
             return None if self._unheard_window() else self._cut("no_speech", frame_end)
+        return None
+
+    def _judge_pause(self, now: float) -> WakeCommand | None:
+        """The first silent frame after speech: a complete request ends after
+        ``complete_silence_ms`` of silence (endpoint ``complete``; its audio is what was judged,
+        so the judge's transcript serves the turn), a clearly incomplete one after
+        ``incomplete_silence_ms``. Speech before then voids the verdict."""
+        c = self._cmd
+        start = max(c["detect"], c["onset"] - SPEECH_PAD_S)
+        verdict = self.judge(Audio(self._slice(start, now), PIPELINE_RATE), c["wake"])
+        if verdict is None:
+            return None
+        c["note"] = f"{verdict.kind}: {verdict.reason}"
+        log.debug("pause at %.2fs: %s", now, c["note"])
+        o = self.options
+        if verdict.kind == "complete":
+            c["complete_at"] = now
+            c["hold_s"] = min(o.complete_silence_ms, o.silence_ms) / 1000
+        else:
+            c["hold_s"] = max(o.incomplete_silence_ms, o.silence_ms) / 1000
         return None
 
     def _unheard_window(self) -> bool:
@@ -244,20 +313,71 @@ class WakeListener:
             start, end = detect, detect
         else:
             start = max(detect, c["onset"] - SPEECH_PAD_S)
-            end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason == "silence" else now
+            end = min(now, c["last_speech"] + SPEECH_PAD_S) if reason in ("silence", "wake_word") else now
+            if reason == "complete":
+                end = c["complete_at"]
         self._early = None
         wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
                          end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
                          model=f"openwakeword/{o.word}_v0.1") if c["wake"] else None
         utt = Utterance(audio=Audio(self._slice(start, end), PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
-                        endpoint=reason if c["onset"] is not None else "no_speech", wake=wake,
-                        source=self.source)
+                        endpoint=reason if c["onset"] is not None or reason == "wake_word" else "no_speech", wake=wake,
+                        source=self.source, endpoint_note=c.get("note", ""))
         self._state = "idle"
         self._refractory_until = max(now, detect + o.refractory_s) if wake is not None else now
         self._cmd = {}
         speech_end = round(c["last_speech"], 3) if c["last_speech"] is not None else None
         return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3),
                            speech_end_s=speech_end)
+
+
+_ORT_PATCH = threading.Lock()
+_SILENCE_FEATURES: dict[int, np.ndarray] = {}    # openWakeWord's starting features, by input length
+
+
+@contextmanager
+def lean_onnx_sessions():
+    """openWakeWord (and Silero) built inside with onnxruntime sessions that have no CPU memory
+    arena, the freed heap given back after. openWakeWord fills its feature buffer at
+    construction by embedding 10 s of silence: ~150 MB for a moment, which the arena then kept
+    (~120 MB a listener, for models of 3 MB). Those features are the same every time, so they
+    are computed once per process (a listener built later, beside the other models, would add
+    its moment to the peak). Frames of 80 ms need no arena: scores and speed are the same
+    (docs/wake.md, "Memory")."""
+    import onnxruntime as ort
+    from openwakeword.utils import AudioFeatures
+
+    with _ORT_PATCH:
+        options, embed = ort.SessionOptions, AudioFeatures._get_embeddings
+
+        def no_arena():
+            o = options()
+            o.enable_cpu_mem_arena = False
+            return o
+
+        def embed_once(self, x, *args, **kwargs):
+            if args or kwargs or np.any(x):
+                return embed(self, x, *args, **kwargs)
+            if len(x) not in _SILENCE_FEATURES:
+                _SILENCE_FEATURES[len(x)] = embed(self, x)
+            return _SILENCE_FEATURES[len(x)].copy()
+
+        ort.SessionOptions, AudioFeatures._get_embeddings = no_arena, embed_once
+        try:
+            yield
+        finally:
+            ort.SessionOptions, AudioFeatures._get_embeddings = options, embed
+    release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """glibc keeps freed heap pages; malloc_trim hands them back (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class _AudioTail:
@@ -320,7 +440,8 @@ class SegmentWake:
         if not commands:
             return dataclasses.replace(utterance, audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
                                        endpoint="no_wake", wake=None)
-        cmd = commands[0]
+        # a wake word said again restarts the turn: the command is the first one not cut short by it
+        cmd = next((c for c in commands if c.utterance.endpoint != "wake_word"), commands[0])
         return dataclasses.replace(utterance, audio=cmd.utterance.audio,
                                    start_s=utterance.start_s + cmd.utterance.start_s,
                                    end_s=utterance.start_s + cmd.utterance.end_s,

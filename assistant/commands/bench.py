@@ -42,7 +42,8 @@ def _print(r: dict) -> None:
     print(f"machine: {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), load {m['load_avg_1m']}")
     print(f"end of speech → first reply audio: p50 {r['latency_eos_to_reply_ms_p50']} ms, "
           f"p95 {r['latency_eos_to_reply_ms_p95']} ms ({r['live_turns']} live turns; from the last "
-          f"speech frame, endpoint silence included: p50 {r['latency_speech_end_to_reply_ms_p50']} ms)")
+          f"speech frame, endpoint silence included: p50 {r['latency_speech_end_to_reply_ms_p50']} ms, "
+          f"p95 {r.get('latency_speech_end_to_reply_ms_p95')} ms; endpoints {r.get('live_endpoints')})")
     for stage, s in r["stage_ms"].items():
         print(f"  {stage:<8} p50 {s['p50']:>7} ms   p95 {s['p95']:>7} ms   (n={s['n']})")
     d = r["asr_decode_ms"]
@@ -54,4 +55,7 @@ def _print(r: dict) -> None:
     print(f"simulation: text {r['sim_text_turns_per_s']} turns/s, audio {r['sim_audio_turns_per_s']} turns/s "
           f"(one core)")
     print(f"NLU training (home) {r['nlu_train_s']} s, inference p50 {r['nlu_ms_p50']} ms")
+    for kind, e in r.get("endpoint_cuts", {}).items():
+        print(f"semantic endpointing, {kind} commands: {e['too_early']} of {e['commands']} cut too early "
+              f"({e['endpoints']}); the command ends {e['saved_ms_p50']} ms sooner (p50)")
     print(f"peak RSS {r['peak_rss_mb']} MB  cold start {r['cold_start_s']} s")

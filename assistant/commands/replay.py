@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per turn on stdout")
     parser.add_argument("--out", metavar="DIR", help="write each reply as WAV under DIR/<session>/")
     parser.add_argument("--trace", metavar="DIR", help="write a JSONL trace per session (and its audio) into DIR")
-    parser.add_argument("--stop", choices=STAGES[1:], default="tts", help="last stage to run (default tts)")
+    parser.add_argument("--stop", choices=STAGES, default="tts",
+                        help="last stage to run (default tts; wake: the wake words a continuous recording holds, "
+                             "no recognition)")
     parser.add_argument("--continuous", action="store_true",
                         help="treat plain audio files as continuous recordings (listen for the wake word)")
     parser.add_argument("--allow-outside", action="store_true",
@@ -44,6 +46,10 @@ def _line(summary: dict) -> str:
     if summary.get("missed"):
         return f"{summary['session']}  MISSED command at {summary['at_s']:.1f}s: {summary['gold']}"
     mark = {True: "  ok", False: "  WRONG", None: ""}[summary.get("correct")]
+    if "command" in summary:     # --stop wake
+        w, c = summary["wake"], summary["command"]
+        return (f"{summary['session']} #{summary['turn']}  [{w['word']} {w['score']:.2f}] at {w['detected_at_s']:.2f}s"
+                f"  command {c['start_s']:.2f}-{c['end_s']:.2f}s ({c['endpoint']}){mark}")
     wake = f"[{summary['wake']['word']} {summary['wake']['score']:.2f}] " if summary.get("wake") else ""
     errs = "".join(f"  !{e['code']}" for e in summary.get("errors", []))
     return (f"{summary['session']} #{summary['turn']}  {wake}\"{summary['transcript'] or ''}\" → "

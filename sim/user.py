@@ -20,6 +20,7 @@ from assistant.records import Outcome, frozen_map, to_jsonable
 from assistant.session import Gold, Turn
 from assistant.summary import judge
 from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain
+from sim.phrasing import PhrasingBank, Speaker, SpeechStyle, TrainingTexts, fill_pins, sample_style
 from sim.utterances import Example, UtteranceGenerator, all_alternatives
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ class _State:
 class SimulatedUser:
     def __init__(self, domain: Domain, persona: Persona, rng: random.Random, resolver,
                  ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None,
-                 habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None):
+                 habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None,
+                 style: SpeechStyle | None = None, phrasings: PhrasingBank | None = None,
+                 training: TrainingTexts | None = None):
         self.habits = habits              # seeds of the goals this user has again and again
         self.concept = concept            # (name, seed of the goal it means): a concept this user teaches
         self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
@@ -109,6 +112,11 @@ class SimulatedUser:
         self.ood = ood_sentences
         self.ood_rate = ood_rate if ood_sentences else 0.0
         self.state = _State()
+        # How this user talks (None: the spec's own words, as before): real phrasings of
+        # sources the NLU never trains on, said with this user's fillers, corrections, manners.
+        self.style = style
+        self.phrasings = phrasings if style is not None else None
+        self.speaker = Speaker(domain, style, training) if style is not None else None
         self._intents = [i for i in domain.intents.values() if not i.is_dialogue_act and i.samples]
 
     # goals ---------------------------------------------------------------------------
@@ -174,13 +182,18 @@ class SimulatedUser:
                         out_of_domain=rng.choice(self.ood))
         spec = rng.choice(self._intents)
         templates = [t for s in spec.samples for t in all_alternatives(s)]
-        template = rng.choice(templates)
-        example = self.gen.render(spec, template, rng)
+        phrasing = self.phrasings.pick(spec.name, rng, self.style.indirect) if self.phrasings else None
+        template = fill_pins(self.domain, phrasing, rng, self.style) if phrasing else rng.choice(templates)
+        example = self.gen.render(spec, template, rng, values=self._consistent(spec, template, rng))
         stated = tuple(name for _a, _b, name in example.spans)
         args: dict[str, Any] = dict(example.values)
+        implied_slots = []
+        for name, value in (phrasing.implied.items() if phrasing else ()):
+            if name in spec.slots and name not in args:
+                args[name] = value          # "it's so dark in here": the lights, unsaid
+                implied_slots.append(name)
         surfaces = {name: example.text[a:b] for a, b, name in example.spans
                     if spec.slots[name].type in BUILTIN_TYPES}
-        implied_slots = []
         for name, sspec in spec.slots.items():
             if name in args:
                 continue
@@ -196,7 +209,7 @@ class SimulatedUser:
                     surfaces[name] = text
         # A terse user sometimes drops one required slot they meant to say, to be asked for it.
         droppable = [n for n in stated if spec.slots[n].required]
-        if droppable and rng.random() < self.persona.terse:
+        if droppable and rng.random() < self.persona.terse and phrasing is None:
             short = [t for t in templates if not set(_slots(t)) & {droppable[0]} and set(_slots(t)) <= set(stated)]
             if short:
                 template = rng.choice(short)
@@ -205,7 +218,33 @@ class SimulatedUser:
                     template=template, implied=tuple(implied_slots))
 
     # acts ----------------------------------------------------------------------------
+    def _consistent(self, spec, template: str, rng: random.Random) -> dict:
+        """A song and its artist in one request: the artist is the song's (the catalog says)."""
+        names = set(_slots(template))
+        if not {"song", "artist"} <= names or "song" not in spec.slots or "artist" not in spec.slots:
+            return {}
+        if any(m.group(2) for m in _SLOT.finditer(template) if m.group(1) in ("song", "artist")):
+            return {}
+        catalog = self.domain.catalog_for(spec.slots["song"].type)
+        songs = [v for v in (catalog.values if catalog else ()) if v.attributes.get("artist")]
+        if not songs:
+            return {}
+        song = rng.choice(songs)
+        return {"song": song.id, "artist": song.attributes["artist"]}
+
     def start(self, goal: Goal) -> UserAct:
+        return self._say(self._start(goal))
+
+    def _say(self, act: UserAct | None) -> UserAct | None:
+        """The act's words as this user says them (the gold's meaning unchanged)."""
+        if act is None or self.speaker is None or act.kind in ("teach", "concept"):
+            return act
+        text = self.speaker.say(act.text, act.gold.spans, self.rng, act.kind, act.gold.act)
+        if text == act.text:
+            return act
+        return replace(act, text=text, gold=replace(act.gold, transcript=text))
+
+    def _start(self, goal: Goal) -> UserAct:
         self.state = _State(goal=goal)
         if goal.out_of_domain is not None:
             act = UserAct(text=goal.out_of_domain,
@@ -222,6 +261,9 @@ class SimulatedUser:
 
     def react(self, turn: Turn, ctx) -> UserAct | None:
         """The next act after seeing the assistant's turn, or None when the goal is over."""
+        return self._say(self._react(turn, ctx))
+
+    def _react(self, turn: Turn, ctx) -> UserAct | None:
         st = self.state
         goal = st.goal
         if goal is None:
@@ -276,7 +318,7 @@ class SimulatedUser:
     def _answer(self, goal: Goal, out: Outcome, ctx) -> UserAct | None:
         rng = self.rng
         if rng.random() < self.persona.change_mind:
-            act = self.start(self.new_goal(ctx))
+            act = self._start(self.new_goal(ctx))
             return replace(act, kind="change_mind", wake=False, gold=replace(act.gold, wake=True))
         if out.status == "confirm":
             agree = _same(out.args, {k: v for k, v in goal.args.items() if k in out.args})

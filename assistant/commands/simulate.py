@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MiniLM rephrase similarity in the traces (about 20 ms a turn; lexical overlap always)")
     parser.add_argument("--population", type=int, default=0, metavar="N",
                         help="sessions belong to N recurring users (the same users whatever --seed; 0: each session a new user)")
+    parser.add_argument("--users", choices=("real", "spec"), default="real",
+                        help="real (default): users phrase requests as real people do, in words the NLU never "
+                             "trained on (docs/simulation.md); spec: the spec's own templates")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="DIR holds another run: clear simulate's files first")
     parser.add_argument("--resume", action="store_true",
@@ -73,6 +76,7 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
         sessions=args.sessions, seed=args.seed, fidelity=args.fidelity, out=args.out, workers=args.workers,
         faults=args.faults, conditions=_conditions(args), voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices), goals=(lo, hi), backend=args.backend, embeddings=args.embeddings, population=args.population,
+        users=args.users,
         overwrite=args.overwrite, resume=args.resume,
         **({"asr_model": args.error_model} if args.error_model else {}),
     )

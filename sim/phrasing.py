@@ -47,6 +47,13 @@ IMPERATIVE = re.compile(r"^(?:turn|switch|set|play|add|put|start|open|close|lock
 ON_OFF = re.compile(r"^(turn|switch) (on|off)\b")
 
 
+def find_words(text: str, words: str, start: int = 0) -> int:
+    """Where ``words`` occur in ``text`` as whole words (from ``start``, else anywhere); -1 if not."""
+    pattern = re.compile(rf"(?<![\w']){re.escape(words)}(?![\w'])")
+    m = pattern.search(text, start) or pattern.search(text)
+    return m.start() if m else -1
+
+
 def plain(text: str) -> str:
     """Text compared for overlap: lower case, no punctuation, single spaces."""
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
@@ -216,9 +223,7 @@ class Speaker:
     def _protected(self, text: str, spans: tuple) -> list[tuple[int, int]]:
         where, cursor = [], 0
         for _name, words, _value in spans:
-            i = text.find(words, cursor)
-            if i < 0:
-                i = text.find(words)
+            i = find_words(text, words, cursor)
             if i >= 0:
                 where.append((i, i + len(words)))
                 cursor = i + len(words)
@@ -270,12 +275,12 @@ class Speaker:
             if spec is None or name not in spec.slots:
                 continue
             wrong = self._other_value(spec.slots[name].type, value, rng)
-            if wrong and wrong != words and wrong not in text:
+            if wrong and wrong != words and find_words(text, wrong) < 0 and find_words(text, words) >= 0:
                 candidates.append((words, wrong))
         if not candidates:
             return text
         words, wrong = rng.choice(candidates)
-        i = text.find(words)
+        i = find_words(text, words)
         return f"{text[:i]}{wrong} — {cue}, {text[i:]}"
 
     def _other_value(self, slot_type: str, value: Any, rng: random.Random) -> str | None:

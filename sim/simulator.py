@@ -327,6 +327,8 @@ class SessionSimulator:
             v = catalog.get(value) if catalog and isinstance(value, str) else None
             if v is not None:
                 names[slot] = v.name
+            elif catalog is not None and isinstance(value, str):
+                names[slot] = value       # a name the catalog does not list: the user's own words
         world = ctx.world.snapshot()
         result = self.assistant.stages["respond"].apis.call(spec.api, {**spec.args, **args}, names, world, ctx)
         return result.status not in ("not_found", "failed")

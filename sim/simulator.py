@@ -94,6 +94,7 @@ class SimOptions:
     asr_model: str = str(DEFAULT_MODEL)
     backend: str = "local"                   # local | ray
     embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
+    profile: str = ""                        # the traffic profile that set the defaults (sim/profiles.py)
     users: str = "real"                      # real: phrasings the NLU never trains on, spoken variety;
                                              # spec: the spec's own templates (the NLU's training words)
     population: int = 0                      # >0: sessions belong to this many recurring users (the same

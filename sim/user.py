@@ -289,6 +289,7 @@ class SimulatedUser:
     def _request(self, goal: Goal, template: str, stated, kind: str, wake: bool = True) -> UserAct:
         spec = self.domain.intents[goal.intent]
         pins = {n: (goal.surfaces[n] if n in goal.surfaces else goal.args[n]) for n in stated if n in goal.args}
+        template, pins = self._unlisted(spec, template, pins)
         ex = self.gen.render(spec, template, self.rng, values=pins)
         said = dict(ex.values)          # what the words say (a template's literal words included)
         self.state.said = dict(said)
@@ -340,7 +341,8 @@ class SimulatedUser:
         else:
             pattern = rng.choice(ANSWER_PATTERNS).replace("{type}", "{" + sspec.type + "}")
             pin = goal.surfaces.get(slot, goal.args[slot])
-            ex = self.gen.render(self.domain.intents["Inform"], pattern, rng, values={sspec.type: pin})
+            pattern, pins = self._unlisted(self.domain.intents["Inform"], pattern, {sspec.type: pin})
+            ex = self.gen.render(self.domain.intents["Inform"], pattern, rng, values=pins)
         return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="answer", wake=False)
 
     def _teach(self, goal: Goal) -> UserAct:
@@ -368,7 +370,8 @@ class SimulatedUser:
             sspec = spec.slots[name]
             pattern = self.rng.choice(CORRECTION_PATTERNS).replace("{type}", "{" + sspec.type + "}")
             pin = goal.surfaces.get(name, goal.args[name])
-            ex = self.gen.render(self.domain.intents["Inform"], pattern, self.rng, values={sspec.type: pin})
+            pattern, pins = self._unlisted(self.domain.intents["Inform"], pattern, {sspec.type: pin})
+            ex = self.gen.render(self.domain.intents["Inform"], pattern, self.rng, values=pins)
             said = {**st.said, name: goal.args[name]}
             act = UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="correction")
         else:
@@ -380,6 +383,18 @@ class SimulatedUser:
             act = self._request(goal, template, tuple(_slots(template)), kind="retry")
         st.last_act = act
         return act
+
+    def _unlisted(self, spec, template: str, pins: Mapping) -> tuple[str, dict]:
+        """A name the catalog does not list ("pastries", a song it lacks) is said as it is: the
+        template says it in its own words rather than pinning a catalog id."""
+        pins = dict(pins)
+        for name, value in list(pins.items()):
+            stype = spec.slots[name].type if name in spec.slots else None
+            catalog = self.domain.catalog_for(stype) if stype and stype not in BUILTIN_TYPES else None
+            if catalog is not None and isinstance(value, str) and catalog.get(value) is None:
+                template = re.sub(r"\{" + re.escape(name) + r"(?::[^{}]*)?\}", "{" + name + ":" + value + "}", template)
+                del pins[name]
+        return template, pins
 
     def _literals_agree(self, spec, template: str, goal: Goal) -> bool:
         """A template's literal slot words ("{device:garage door}") must name the goal's value."""

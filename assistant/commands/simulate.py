@@ -17,6 +17,7 @@ import sys
 from assistant.config import Config
 from assistant.errors import UserError
 from sim.faults import DEFAULT_FAULTS
+from sim.profiles import DEFAULT_PROFILE, PROFILES
 from sim import simulator
 from sim.simulator import SimOptions
 
@@ -27,8 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fidelity", choices=("text", "audio"), default="text")
     parser.add_argument("--out", required=True, metavar="DIR", help="trace folder")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: every core)")
-    parser.add_argument("--faults", default=DEFAULT_FAULTS, metavar="SPEC",
-                        help=f"injected fault rates per stage, e.g. {DEFAULT_FAULTS!r}; '' for none")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default=DEFAULT_PROFILE,
+                        help="traffic: realistic (default: natural errors only, a household's rooms and voices; "
+                             "docs/simulation.md) or stress (high injected fault rates, every failure point common)")
+    parser.add_argument("--faults", default=None, metavar="SPEC",
+                        help=f"injected fault rates per stage, e.g. {DEFAULT_FAULTS!r}; '' for none (default: the profile's)")
     parser.add_argument("--snr", nargs="+", metavar="DB", help="noise conditions by SNR in dB ('clean' allowed)")
     parser.add_argument("--noise", default="pink", choices=("white", "pink", "babble"), help="noise for --snr")
     parser.add_argument("--conditions", nargs="+", metavar="C", help="acoustic conditions, e.g. pink@10dB reverb0.6")
@@ -72,9 +76,12 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
         lo, hi = (int(x) for x in args.goals.split("-", 1)) if "-" in args.goals else (int(args.goals),) * 2
     except ValueError:
         raise UserError(f"--goals must look like 1-4, got {args.goals!r}") from None
+    profile = PROFILES[args.profile]
+    conditions = _conditions(args) or profile.conditions
     opts = SimOptions(
         sessions=args.sessions, seed=args.seed, fidelity=args.fidelity, out=args.out, workers=args.workers,
-        faults=args.faults, conditions=_conditions(args), voices=tuple(args.voices or ()),
+        faults=profile.faults if args.faults is None else args.faults, conditions=conditions,
+        background_rate=profile.background_rate, ood_rate=profile.ood_rate, profile=profile.name, voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices), goals=(lo, hi), backend=args.backend, embeddings=args.embeddings, population=args.population,
         users=args.users,
         overwrite=args.overwrite, resume=args.resume,
@@ -105,6 +112,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     wer = ", ".join(f"{k} {v:.1%}" for k, v in summary["wer_by_condition"].items())
     print(f"{summary['sessions']} sessions, {summary['turns']} turns in {summary['elapsed_s']} s "
           f"({summary['turns_per_s']} turns/s, {summary['workers']} workers) → {args.out}")
-    print(f"failure points: {shares}")
+    print(f"profile {summary['options'].get('profile') or 'custom'}; failure points: {shares}")
     print(f"defect rate {summary['defect_rate']:.1%}; WER by condition: {wer or 'n/a'}")
     return 0

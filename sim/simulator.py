@@ -95,6 +95,8 @@ class SimOptions:
     backend: str = "local"                   # local | ray
     embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
     profile: str = ""                        # the traffic profile that set the defaults (sim/profiles.py)
+    asr_scale: float = 1.0                   # text: factor on the error model's word-error rates
+    wake_scale: float = 1.0                  # text: factor on its wake-miss rates
     users: str = "real"                      # real: phrasings the NLU never trains on, spoken variety;
                                              # spec: the spec's own templates (the NLU's training words)
     population: int = 0                      # >0: sessions belong to this many recurring users (the same
@@ -181,6 +183,8 @@ class SessionSimulator:
         a = self.assistant
         self.domain = a.domain
         self.model = AsrErrorModel.load(opts.asr_model) if opts.fidelity == "text" else None
+        if self.model is not None and (opts.asr_scale, opts.wake_scale) != (1.0, 1.0):
+            self.model = dataclasses.replace(self.model, scale={"asr": opts.asr_scale, "wake": opts.wake_scale})
         self.conditions = self._conditions()
         if opts.fidelity == "text":
             a.stages.override("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))

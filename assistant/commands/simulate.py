@@ -81,7 +81,8 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
     opts = SimOptions(
         sessions=args.sessions, seed=args.seed, fidelity=args.fidelity, out=args.out, workers=args.workers,
         faults=profile.faults if args.faults is None else args.faults, conditions=conditions,
-        background_rate=profile.background_rate, ood_rate=profile.ood_rate, profile=profile.name, voices=tuple(args.voices or ()),
+        background_rate=profile.background_rate, ood_rate=profile.ood_rate, profile=profile.name,
+        asr_scale=profile.asr_scale, wake_scale=profile.wake_scale, voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices), goals=(lo, hi), backend=args.backend, embeddings=args.embeddings, population=args.population,
         users=args.users,
         overwrite=args.overwrite, resume=args.resume,

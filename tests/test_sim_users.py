@@ -151,3 +151,20 @@ def test_realism_comparison_weighs_by_the_real_intent_mix():
     assert r["within"] and r["relative_ci95"][0] < 0 < r["relative_ci95"][1]
     worse = compare([Scored("x", "", "A", False, None)] * 50 + sim, real, resamples=200)
     assert not worse["within"]
+
+
+def test_profiles_set_the_traffic_and_the_command_line_wins():
+    import argparse
+
+    from assistant.commands import simulate
+    from sim.faults import DEFAULT_FAULTS
+
+    parser = argparse.ArgumentParser()
+    simulate.add_arguments(parser)
+    realistic = simulate.options_from(parser.parse_args(["--out", "x"]))
+    assert realistic.profile == "realistic" and realistic.faults == "" and realistic.asr_scale < 0.2
+    assert realistic.conditions.count("clean") > realistic.conditions.count("pink@10dB")
+    stress = simulate.options_from(parser.parse_args(["--out", "x", "--profile", "stress"]))
+    assert stress.faults == DEFAULT_FAULTS and stress.asr_scale == 1.0 and stress.conditions == ()
+    mine = simulate.options_from(parser.parse_args(["--out", "x", "--faults", "nlu=0.5", "--conditions", "clean"]))
+    assert mine.faults == "nlu=0.5" and mine.conditions == ("clean",)

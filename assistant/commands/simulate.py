@@ -71,7 +71,8 @@ def _conditions(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(dict.fromkeys(conds))
 
 
-def run_command(args: argparse.Namespace, config: Config) -> dict:
+def options_from(args: argparse.Namespace) -> SimOptions:
+    """The run's options: the profile's defaults, then what the command line says."""
     try:
         lo, hi = (int(x) for x in args.goals.split("-", 1)) if "-" in args.goals else (int(args.goals),) * 2
     except ValueError:
@@ -89,6 +90,11 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
         **({"asr_model": args.error_model} if args.error_model else {}),
     )
     opts.validate()
+    return opts
+
+
+def run_command(args: argparse.Namespace, config: Config) -> dict:
+    opts = options_from(args)
     bar = None
     if not args.quiet:
         from tqdm import tqdm

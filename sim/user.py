@@ -9,6 +9,7 @@ NLU should find in the words (``act``, ``spans``) and the request the assistant 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -181,7 +182,7 @@ class SimulatedUser:
             return Goal(intent="", args=frozen_map(), surfaces=frozen_map(), stated=(),
                         out_of_domain=rng.choice(self.ood))
         spec = rng.choice(self._intents)
-        templates = [t for s in spec.samples for t in all_alternatives(s)]
+        templates = _expansions(spec.samples)
         phrasing = self.phrasings.pick(spec.name, rng, self.style.indirect) if self.phrasings else None
         template = fill_pins(self.domain, phrasing, rng, self.style) if phrasing else rng.choice(templates)
         example = self.gen.render(spec, template, rng, values=self._consistent(spec, template, rng))
@@ -376,7 +377,7 @@ class SimulatedUser:
             act = UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="correction")
         else:
             # say it again, differently, and this time with everything
-            templates = [t for s in spec.samples for t in all_alternatives(s)
+            templates = [t for t in _expansions(spec.samples)
                          if set(_slots(t)) >= {n for n in goal.stated} and set(_slots(t)) <= set(goal.args)
                          and self._literals_agree(spec, t, goal) and self._words_agree(t, goal.args)]
             template = self.rng.choice(templates) if templates else goal.template
@@ -441,6 +442,12 @@ class SimulatedUser:
         if "kind" in attrs:
             return self.rng.choice([f"the {attrs['kind']}", f"the {attrs['kind']} please"])
         return v.name.lower()
+
+
+@functools.lru_cache(maxsize=256)
+def _expansions(samples: tuple[str, ...]) -> tuple[str, ...]:
+    """Every expansion of an intent's templates (the same for every user: expanded once)."""
+    return tuple(t for s in samples for t in all_alternatives(s))
 
 
 def _slots(template: str) -> list[str]:

@@ -22,9 +22,10 @@ import json
 import logging
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain
 from sim.utterances import surface_builtin
@@ -80,7 +81,7 @@ class PhrasingBank:
             self.by_intent[p.intent] = (*self.by_intent.get(p.intent, ()), p)
 
     @classmethod
-    def for_domain(cls, domain: Domain) -> "PhrasingBank":
+    def for_domain(cls, domain: Domain) -> PhrasingBank:
         return _bank(domain.name)
 
     def share(self, intent: str) -> float:
@@ -125,7 +126,7 @@ def _bank(domain_name: str) -> PhrasingBank:
     return PhrasingBank(tuple(out))
 
 
-def fill_pins(domain: Domain, phrasing: Phrasing, rng: random.Random, style: "SpeechStyle") -> str:
+def fill_pins(domain: Domain, phrasing: Phrasing, rng: random.Random, style: SpeechStyle) -> str:
     """The template with its builtin literals said this user's way and some catalog slots
     pinned to the real command's own name (one the catalog does not list)."""
     spec = domain.intents[phrasing.intent]
@@ -184,7 +185,7 @@ STYLE_BASE = {"patient": (0.2, 0.05, 0.05, 0.5, 0.3), "impatient": (0.1, 0.1, 0.
 
 def sample_style(persona_name: str, rng: random.Random) -> SpeechStyle:
     f, h, c, p, i = STYLE_BASE.get(persona_name, (0.2, 0.05, 0.08, 0.25, 0.3))
-    jitter = lambda x: round(min(0.9, x * rng.uniform(0.5, 1.5)), 3)   # noqa: E731
+    jitter = lambda x: round(min(0.9, x * rng.uniform(0.5, 1.5)), 3)
     return SpeechStyle(fillers=tuple(rng.sample(FILLERS, 3)), filler_p=jitter(f), hesitation_p=jitter(h),
                        correction_p=jitter(c), polite_p=jitter(p),
                        polite_words=tuple(rng.sample(POLITE_BEFORE, 2)) + tuple(rng.sample(POLITE_AFTER, 2)),
@@ -194,7 +195,7 @@ def sample_style(persona_name: str, rng: random.Random) -> SpeechStyle:
 class Speaker:
     """Says an act's words the way one user talks; the gold's slot words stay as they are."""
 
-    def __init__(self, domain: Domain, style: SpeechStyle, training: "TrainingTexts | None" = None):
+    def __init__(self, domain: Domain, style: SpeechStyle, training: TrainingTexts | None = None):
         self.domain = domain
         self.style = style
         self.training = training
@@ -307,7 +308,7 @@ class TrainingTexts:
         return plain(text) in self.texts
 
     @classmethod
-    def for_domain(cls, domain: Domain) -> "TrainingTexts":
+    def for_domain(cls, domain: Domain) -> TrainingTexts:
         """Generated once per process and domain (a second or two)."""
         from stages.nlu.recipes import spec_training_examples
 

@@ -14,14 +14,21 @@ import json
 import logging
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from assistant.records import Outcome, frozen_map, to_jsonable
 from assistant.session import Gold, Turn
 from assistant.summary import judge
 from sim.domain import BUILTIN_TYPES, SLOT_REF, Domain
-from sim.phrasing import PhrasingBank, Speaker, SpeechStyle, TrainingTexts, fill_pins, sample_style
+from sim.phrasing import (
+    PhrasingBank,
+    Speaker,
+    SpeechStyle,
+    TrainingTexts,
+    fill_pins,
+)
 from sim.utterances import Example, UtteranceGenerator, all_alternatives
 
 log = logging.getLogger(__name__)

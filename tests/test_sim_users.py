@@ -12,7 +12,13 @@ import pytest
 
 from sim.domain import BUILTIN_TYPES, load_domain
 from sim.phrasing import (
-    PhrasingBank, Speaker, SpeechStyle, TrainingTexts, find_words, plain, sample_style,
+    PhrasingBank,
+    Speaker,
+    SpeechStyle,
+    TrainingTexts,
+    find_words,
+    plain,
+    sample_style,
 )
 from sim.realism import Scored, compare
 from sim.user import PERSONAS, SimulatedUser, sample_persona

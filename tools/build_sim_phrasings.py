@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.domain import BUILTIN_TYPES, load_domain  # noqa: E402
-from stages.normalize import normalize  # noqa: E402
-from stages.nlu.corpora import read_domain_corpus, read_snips  # noqa: E402
+from sim.domain import BUILTIN_TYPES, load_domain
+from stages.nlu.corpora import read_domain_corpus, read_snips
+from stages.normalize import normalize
 
 OUT = ROOT / "sim" / "domains" / "home_sim_phrasings.jsonl"
 SLURP_HOME = ROOT / "sim" / "domains" / "slurp_home.jsonl"
@@ -47,7 +47,7 @@ SNIPS_SLOTS = {
 }
 SNIPS_LITERAL = {"GetWeather": {"current_location", "condition_description", "condition_temperature"},
                  "PlayMusic": {"music_item", "service"}}
-WAKE_WORDS = re.compile(r"^(?:hey |ok |okay )?(?:olly|alexa|google|siri)\b[, ]*|[, ]+(?:olly|alexa)$", re.I)
+WAKE_WORDS = re.compile(r"^(?:hey |ok |okay )?(?:olly|alexa|google|siri)\b[, ]*|[, ]+(?:olly|alexa)$", re.IGNORECASE)
 DEVICE_INTENTS = {"TurnOn", "TurnOff", "SetBrightness"}
 NEEDS_DEVICE = {"TurnOn", "TurnOff"}
 # AddToList: SLURP marks no item; "add milk to my grocery list" says one
@@ -158,8 +158,8 @@ def main(snips: Path) -> None:
                 break
     header = {"schema": "assistant.sim-phrasings/1", "domain": "home", "built_by": "tools/build_sim_phrasings.py",
               "sources": ["SLURP devel, dev part of slurp_home.jsonl (CC BY 4.0)",
-                          "SNIPS 2017-06-custom-intent-engines train_GetWeather_full.json, "
-                          "train_PlayMusic_full.json (CC0 1.0)"], "seed": SEED}
+                          ("SNIPS 2017-06-custom-intent-engines train_GetWeather_full.json, "
+                          "train_PlayMusic_full.json (CC0 1.0)")], "seed": SEED}
     OUT.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [header, *rows]) + "\n", encoding="utf-8")
     print(f"wrote {len(rows)} templates to {OUT} ({dict(Counter(r['intent'] for r in rows))}); dropped {dict(dropped)}")
 

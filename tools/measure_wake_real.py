@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assistant.audio import load_audio  # noqa: E402
-from stages.wake import openwakeword_model  # noqa: E402
+from assistant.audio import load_audio
+from stages.wake import openwakeword_model
 
 
 def main(folder: Path, threshold: float = 0.5) -> None:

@@ -16,9 +16,9 @@ import sys
 
 from assistant.config import Config
 from assistant.errors import UserError
+from sim import simulator
 from sim.faults import DEFAULT_FAULTS
 from sim.profiles import DEFAULT_PROFILE, PROFILES
-from sim import simulator
 from sim.simulator import SimOptions
 
 

@@ -175,3 +175,21 @@ def test_profiles_set_the_traffic_and_the_command_line_wins():
     assert stress.asr_scale == 1.0 and stress.conditions == ()
     mine = simulate.options_from(parser.parse_args(["--out", "x", "--faults", "nlu=0.5", "--conditions", "clean"]))
     assert mine.faults == "nlu=0.5" and mine.conditions == ("clean",)
+
+
+@pytest.mark.models
+def test_sim_check_compares_simulated_and_real_error_rates(capsys, tmp_path):
+    """The real home NLU on 150 simulated users and on the real dev commands: real-phrasing users
+    trouble it far more than the spec's own users, and never say a training sentence."""
+    from assistant.cli import main
+
+    rates = {}
+    for phrasing in ("real", "spec"):
+        assert main(["sim", "check", "--users", "150", "--phrasing", phrasing, "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert r["real"]["n"] == 224 and r["real"]["ci95"][0] <= r["real"]["error_rate"] <= r["real"]["ci95"][1]
+        rates[phrasing] = (r["simulated"]["error_rate"], r["overlap_with_training"], r["simulated"]["n"])
+    assert rates["real"][1] == 0 and rates["spec"][1] > rates["spec"][2] // 3
+    assert rates["real"][0] > 3 * rates["spec"][0] + 0.05
+    code = main(["sim", "check", "--corpus", str(tmp_path / "missing.jsonl")])
+    assert code == 2 and "missing.jsonl" in capsys.readouterr().err

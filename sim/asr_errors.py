@@ -159,6 +159,9 @@ class AsrErrorModel:
     conditions: Mapping[str, dict]
     source: str = ""
     voices: Mapping[str, dict] = field(default_factory=dict)   # voice base → {"asr": factor…, "wake": …}
+    # kind ("asr", "wake") → a factor on every voice: the model is fitted on synthetic voices;
+    # a traffic profile of real people scales their error rates to those measured on real speech
+    scale: Mapping[str, float] = field(default_factory=dict)
 
     # fitting -------------------------------------------------------------------------
     @classmethod
@@ -218,7 +221,8 @@ class AsrErrorModel:
 
     def voice_factor(self, voice: str | None, kind: str = "asr") -> float:
         """How much more often than its condition says this voice is misheard (1: unknown voice)."""
-        return float((self.voices.get(voice_base(voice)) or {}).get(kind, {}).get("factor", 1.0))
+        factor = float((self.voices.get(voice_base(voice)) or {}).get(kind, {}).get("factor", 1.0))
+        return factor * float(self.scale.get(kind, 1.0))
 
     def lexicon(self) -> frozenset[str]:
         """Every word the fitted ASR produced: what a substitution may sound like."""

@@ -94,6 +94,11 @@ class SimOptions:
     asr_model: str = str(DEFAULT_MODEL)
     backend: str = "local"                   # local | ray
     embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
+    profile: str = ""                        # the traffic profile that set the defaults (sim/profiles.py)
+    asr_scale: float = 1.0                   # text: factor on the error model's word-error rates
+    wake_scale: float = 1.0                  # text: factor on its wake-miss rates
+    users: str = "real"                      # real: phrasings the NLU never trains on, spoken variety;
+                                             # spec: the spec's own templates (the NLU's training words)
     population: int = 0                      # >0: sessions belong to this many recurring users (the same
                                              # users whatever the seed: id, persona, home, habits)
     overwrite: bool = False                  # clear another run's files from ``out`` first
@@ -106,6 +111,8 @@ class SimOptions:
             raise UserError(f"--population must be 0 or more, got {self.population}")
         if self.fidelity not in FIDELITIES:
             raise UserError(f"--fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        if self.users not in ("real", "spec"):
+            raise UserError(f"--users must be real or spec, got {self.users!r}")
         if self.backend not in ("local", "ray"):
             raise UserError(f"--backend must be local or ray, got {self.backend!r}")
         if self.goals[0] < 1 or self.goals[1] < self.goals[0]:
@@ -183,6 +190,8 @@ class SessionSimulator:
         a = self.assistant
         self.domain = a.domain
         self.model = AsrErrorModel.load(opts.asr_model) if opts.fidelity == "text" else None
+        if self.model is not None and (opts.asr_scale, opts.wake_scale) != (1.0, 1.0):
+            self.model = dataclasses.replace(self.model, scale={"asr": opts.asr_scale, "wake": opts.wake_scale})
         self.conditions = self._conditions()
         if opts.fidelity == "text":
             a.use_stage("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
@@ -206,6 +215,12 @@ class SessionSimulator:
             a.bus.add_interceptor(RewriteJudge(a, replay_faults=replay_faults))
         self.tracer = a.trace_to(opts.out)
         self.ood = _sentences(SIM_OOD_FILE)
+        self.phrasings = self.training = None
+        if opts.users == "real":
+            from sim.phrasing import PhrasingBank, TrainingTexts
+
+            self.phrasings = PhrasingBank.for_domain(self.domain)
+            self.training = TrainingTexts.for_domain(self.domain)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
         self.voice_pool = self._voices()
         self._channels: dict[str, Any] = {}
@@ -278,9 +293,17 @@ class SessionSimulator:
                 "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
         session = self.assistant.new_session(sid, device=device, user={"id": user_id, "home": home, "history": history},
                                              start_time=start, meta=meta)
+        style = None
+        if self.phrasings is not None:
+            from sim.phrasing import sample_style
+
+            # how this user talks: their own draw, the same in every session of a recurring user
+            style = sample_style(persona.name, turn_rng(0, "population-style", int(user_id[1:])) if opts.population
+                                 else turn_rng(opts.seed, "style", index))
         user = SimulatedUser(self.domain, persona, rng, self.assistant.context_default,
                              ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible,
-                             habits=habits, concept=concept)
+                             habits=habits, concept=concept, style=style, phrasings=self.phrasings,
+                             training=self.training)
         stats = SessionStats()
         t = 1.0
         try:
@@ -316,6 +339,8 @@ class SessionSimulator:
             v = catalog.get(value) if catalog and isinstance(value, str) else None
             if v is not None:
                 names[slot] = v.name
+            elif catalog is not None and isinstance(value, str):
+                names[slot] = value       # a name the catalog does not list: the user's own words
         result = self.assistant.try_api(spec.api, {**spec.args, **args}, names, ctx)
         return result.status not in ("not_found", "failed")
 

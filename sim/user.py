@@ -9,18 +9,27 @@ NLU should find in the words (``act``, ``spans``) and the request the assistant 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from core.records import Outcome, frozen_map, to_jsonable
 from core.session import Gold, Turn
 from core.correctness import judge
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
 from core.utterances import Example, UtteranceGenerator, all_alternatives
+from sim.phrasing import (
+    PhrasingBank,
+    Speaker,
+    SpeechStyle,
+    TrainingTexts,
+    fill_pins,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +106,9 @@ class _State:
 class SimulatedUser:
     def __init__(self, domain: Domain, persona: Persona, rng: random.Random, context_default=None,
                  ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None,
-                 habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None):
+                 habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None,
+                 style: SpeechStyle | None = None, phrasings: PhrasingBank | None = None,
+                 training: TrainingTexts | None = None):
         self.habits = habits              # seeds of the goals this user has again and again
         self.concept = concept            # (name, seed of the goal it means): a concept this user teaches
         self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
@@ -110,6 +121,11 @@ class SimulatedUser:
         self.ood = ood_sentences
         self.ood_rate = ood_rate if ood_sentences else 0.0
         self.state = _State()
+        # How this user talks (None: the spec's own words, as before): real phrasings of
+        # sources the NLU never trains on, said with this user's fillers, corrections, manners.
+        self.style = style
+        self.phrasings = phrasings if style is not None else None
+        self.speaker = Speaker(domain, style, training) if style is not None else None
         self._intents = [i for i in domain.intents.values() if not i.is_dialogue_act and i.samples]
 
     # goals ---------------------------------------------------------------------------
@@ -174,14 +190,19 @@ class SimulatedUser:
             return Goal(intent="", args=frozen_map(), surfaces=frozen_map(), stated=(),
                         out_of_domain=rng.choice(self.ood))
         spec = rng.choice(self._intents)
-        templates = [t for s in spec.samples for t in all_alternatives(s)]
-        template = rng.choice(templates)
-        example = self.gen.render(spec, template, rng)
+        templates = _expansions(spec.samples)
+        phrasing = self.phrasings.pick(spec.name, rng, self.style.indirect) if self.phrasings else None
+        template = fill_pins(self.domain, phrasing, rng, self.style) if phrasing else rng.choice(templates)
+        example = self.gen.render(spec, template, rng, values=self._consistent(spec, template, rng))
         stated = tuple(name for _a, _b, name in example.spans)
         args: dict[str, Any] = dict(example.values)
+        implied_slots = []
+        for name, value in (phrasing.implied.items() if phrasing else ()):
+            if name in spec.slots and name not in args:
+                args[name] = value          # "it's so dark in here": the lights, unsaid
+                implied_slots.append(name)
         surfaces = {name: example.text[a:b] for a, b, name in example.spans
                     if spec.slots[name].type in BUILTIN_TYPES}
-        implied_slots = []
         for name, sspec in spec.slots.items():
             if name in args:
                 continue
@@ -197,7 +218,7 @@ class SimulatedUser:
                     surfaces[name] = text
         # A terse user sometimes drops one required slot they meant to say, to be asked for it.
         droppable = [n for n in stated if spec.slots[n].required]
-        if droppable and rng.random() < self.persona.terse:
+        if droppable and rng.random() < self.persona.terse and phrasing is None:
             short = [t for t in templates if not set(_slots(t)) & {droppable[0]} and set(_slots(t)) <= set(stated)]
             if short:
                 template = rng.choice(short)
@@ -206,7 +227,33 @@ class SimulatedUser:
                     template=template, implied=tuple(implied_slots))
 
     # acts ----------------------------------------------------------------------------
+    def _consistent(self, spec, template: str, rng: random.Random) -> dict:
+        """A song and its artist in one request: the artist is the song's (the catalog says)."""
+        names = set(_slots(template))
+        if not {"song", "artist"} <= names or "song" not in spec.slots or "artist" not in spec.slots:
+            return {}
+        if any(m.group(2) for m in _SLOT.finditer(template) if m.group(1) in ("song", "artist")):
+            return {}
+        catalog = self.domain.catalog_for(spec.slots["song"].type)
+        songs = [v for v in (catalog.values if catalog else ()) if v.attributes.get("artist")]
+        if not songs:
+            return {}
+        song = rng.choice(songs)
+        return {"song": song.id, "artist": song.attributes["artist"]}
+
     def start(self, goal: Goal) -> UserAct:
+        return self._say(self._start(goal))
+
+    def _say(self, act: UserAct | None) -> UserAct | None:
+        """The act's words as this user says them (the gold's meaning unchanged)."""
+        if act is None or self.speaker is None or act.kind in ("teach", "concept"):
+            return act
+        text = self.speaker.say(act.text, act.gold.spans, self.rng, act.kind, act.gold.act)
+        if text == act.text:
+            return act
+        return replace(act, text=text, gold=replace(act.gold, transcript=text))
+
+    def _start(self, goal: Goal) -> UserAct:
         self.state = _State(goal=goal)
         if goal.out_of_domain is not None:
             act = UserAct(text=goal.out_of_domain,
@@ -223,6 +270,9 @@ class SimulatedUser:
 
     def react(self, turn: Turn, ctx) -> UserAct | None:
         """The next act after seeing the assistant's turn, or None when the goal is over."""
+        return self._say(self._react(turn, ctx))
+
+    def _react(self, turn: Turn, ctx) -> UserAct | None:
         st = self.state
         goal = st.goal
         if goal is None:
@@ -248,6 +298,7 @@ class SimulatedUser:
     def _request(self, goal: Goal, template: str, stated, kind: str, wake: bool = True) -> UserAct:
         spec = self.domain.intents[goal.intent]
         pins = {n: (goal.surfaces[n] if n in goal.surfaces else goal.args[n]) for n in stated if n in goal.args}
+        template, pins = self._unlisted(spec, template, pins)
         ex = self.gen.render(spec, template, self.rng, values=pins)
         said = dict(ex.values)          # what the words say (a template's literal words included)
         self.state.said = dict(said)
@@ -277,7 +328,7 @@ class SimulatedUser:
     def _answer(self, goal: Goal, out: Outcome, ctx) -> UserAct | None:
         rng = self.rng
         if rng.random() < self.persona.change_mind:
-            act = self.start(self.new_goal(ctx))
+            act = self._start(self.new_goal(ctx))
             return replace(act, kind="change_mind", wake=False, gold=replace(act.gold, wake=True))
         if out.status == "confirm":
             agree = _same(out.args, {k: v for k, v in goal.args.items() if k in out.args})
@@ -299,7 +350,8 @@ class SimulatedUser:
         else:
             pattern = rng.choice(ANSWER_PATTERNS).replace("{type}", "{" + sspec.type + "}")
             pin = goal.surfaces.get(slot, goal.args[slot])
-            ex = self.gen.render(self.domain.intents["Inform"], pattern, rng, values={sspec.type: pin})
+            pattern, pins = self._unlisted(self.domain.intents["Inform"], pattern, {sspec.type: pin})
+            ex = self.gen.render(self.domain.intents["Inform"], pattern, rng, values=pins)
         return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="answer", wake=False)
 
     def _teach(self, goal: Goal) -> UserAct:
@@ -327,18 +379,31 @@ class SimulatedUser:
             sspec = spec.slots[name]
             pattern = self.rng.choice(CORRECTION_PATTERNS).replace("{type}", "{" + sspec.type + "}")
             pin = goal.surfaces.get(name, goal.args[name])
-            ex = self.gen.render(self.domain.intents["Inform"], pattern, self.rng, values={sspec.type: pin})
+            pattern, pins = self._unlisted(self.domain.intents["Inform"], pattern, {sspec.type: pin})
+            ex = self.gen.render(self.domain.intents["Inform"], pattern, self.rng, values=pins)
             said = {**st.said, name: goal.args[name]}
             act = UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="correction")
         else:
             # say it again, differently, and this time with everything
-            templates = [t for s in spec.samples for t in all_alternatives(s)
+            templates = [t for t in _expansions(spec.samples)
                          if set(_slots(t)) >= {n for n in goal.stated} and set(_slots(t)) <= set(goal.args)
                          and self._literals_agree(spec, t, goal) and self._words_agree(t, goal.args)]
             template = self.rng.choice(templates) if templates else goal.template
             act = self._request(goal, template, tuple(_slots(template)), kind="retry")
         st.last_act = act
         return act
+
+    def _unlisted(self, spec, template: str, pins: Mapping) -> tuple[str, dict]:
+        """A name the catalog does not list ("pastries", a song it lacks) is said as it is: the
+        template says it in its own words rather than pinning a catalog id."""
+        pins = dict(pins)
+        for name, value in list(pins.items()):
+            stype = spec.slots[name].type if name in spec.slots else None
+            catalog = self.domain.catalog_for(stype) if stype and stype not in BUILTIN_TYPES else None
+            if catalog is not None and isinstance(value, str) and catalog.get(value) is None:
+                template = re.sub(r"\{" + re.escape(name) + r"(?::[^{}]*)?\}", "{" + name + ":" + value + "}", template)
+                del pins[name]
+        return template, pins
 
     def _literals_agree(self, spec, template: str, goal: Goal) -> bool:
         """A template's literal slot words ("{device:garage door}") must name the goal's value."""
@@ -385,6 +450,12 @@ class SimulatedUser:
         if "kind" in attrs:
             return self.rng.choice([f"the {attrs['kind']}", f"the {attrs['kind']} please"])
         return v.name.lower()
+
+
+@functools.lru_cache(maxsize=256)
+def _expansions(samples: tuple[str, ...]) -> tuple[str, ...]:
+    """Every expansion of an intent's templates (the same for every user: expanded once)."""
+    return tuple(t for s in samples for t in all_alternatives(s))
 
 
 def _slots(template: str) -> list[str]:

@@ -16,8 +16,9 @@ import sys
 
 from core.config import Config
 from core.errors import UserError
-from sim.faults import DEFAULT_FAULTS
 from sim import simulator
+from sim.faults import DEFAULT_FAULTS
+from sim.profiles import DEFAULT_PROFILE, PROFILES
 from sim.simulator import SimOptions
 
 
@@ -27,8 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fidelity", choices=("text", "audio"), default="text")
     parser.add_argument("--out", required=True, metavar="DIR", help="trace folder")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: every core)")
-    parser.add_argument("--faults", default=DEFAULT_FAULTS, metavar="SPEC",
-                        help=f"injected fault rates per stage, e.g. {DEFAULT_FAULTS!r}; '' for none")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default=DEFAULT_PROFILE,
+                        help="traffic: realistic (default: natural errors only, a household's rooms and voices; "
+                             "docs/simulation.md) or stress (high injected fault rates, every failure point common)")
+    parser.add_argument("--faults", default=None, metavar="SPEC",
+                        help=f"injected fault rates per stage, e.g. {DEFAULT_FAULTS!r}; '' for none (default: the profile's)")
     parser.add_argument("--snr", nargs="+", metavar="DB", help="noise conditions by SNR in dB ('clean' allowed)")
     parser.add_argument("--noise", default="pink", choices=("white", "pink", "babble"), help="noise for --snr")
     parser.add_argument("--conditions", nargs="+", metavar="C", help="acoustic conditions, e.g. pink@10dB reverb0.6")
@@ -41,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MiniLM rephrase similarity in the traces (about 20 ms a turn; lexical overlap always)")
     parser.add_argument("--population", type=int, default=0, metavar="N",
                         help="sessions belong to N recurring users (the same users whatever --seed; 0: each session a new user)")
+    parser.add_argument("--users", choices=("real", "spec"), default="real",
+                        help="real (default): users phrase requests as real people do, in words the NLU never "
+                             "trained on (docs/simulation.md); spec: the spec's own templates")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="DIR holds another run: clear simulate's files first")
     parser.add_argument("--resume", action="store_true",
@@ -64,19 +71,30 @@ def _conditions(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(dict.fromkeys(conds))
 
 
-def run_command(args: argparse.Namespace, config: Config) -> dict:
+def options_from(args: argparse.Namespace) -> SimOptions:
+    """The run's options: the profile's defaults, then what the command line says."""
     try:
         lo, hi = (int(x) for x in args.goals.split("-", 1)) if "-" in args.goals else (int(args.goals),) * 2
     except ValueError:
         raise UserError(f"--goals must look like 1-4, got {args.goals!r}") from None
+    profile = PROFILES[args.profile]
+    conditions = _conditions(args) or profile.conditions
     opts = SimOptions(
         sessions=args.sessions, seed=args.seed, fidelity=args.fidelity, out=args.out, workers=args.workers,
-        faults=args.faults, conditions=_conditions(args), voices=tuple(args.voices or ()),
+        faults=profile.faults if args.faults is None else args.faults, conditions=conditions,
+        background_rate=profile.background_rate, ood_rate=profile.ood_rate, profile=profile.name,
+        asr_scale=profile.asr_scale, wake_scale=profile.wake_scale, voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices), goals=(lo, hi), backend=args.backend, embeddings=args.embeddings, population=args.population,
+        users=args.users,
         overwrite=args.overwrite, resume=args.resume,
         **({"asr_model": args.error_model} if args.error_model else {}),
     )
     opts.validate()
+    return opts
+
+
+def run_command(args: argparse.Namespace, config: Config) -> dict:
+    opts = options_from(args)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -101,6 +119,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     wer = ", ".join(f"{k} {v:.1%}" for k, v in summary["wer_by_condition"].items())
     print(f"{summary['sessions']} sessions, {summary['turns']} turns in {summary['elapsed_s']} s "
           f"({summary['turns_per_s']} turns/s, {summary['workers']} workers) → {args.out}")
-    print(f"failure points: {shares}")
+    print(f"profile {summary['options'].get('profile') or 'custom'}; failure points: {shares}")
     print(f"defect rate {summary['defect_rate']:.1%}; WER by condition: {wer or 'n/a'}")
     return 0

@@ -1,0 +1,48 @@
+"""How often the wake model misses real people saying the wake word: every clip in a folder of
+single "alexa" recordings (../shared/data/wakeword/alexa: Picovoice wake-word-benchmark clips,
+Apache-2.0), padded with a second of silence, scored by openWakeWord at the configured threshold.
+The realistic traffic profile takes its wake-miss scale from this (docs/simulation.md).
+
+Usage: python tools/measure_wake_real.py ../shared/data/wakeword/alexa [--threshold 0.5]
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.audio import load_audio
+from stages.wake import openwakeword_model
+
+
+def main(folder: Path, threshold: float = 0.5) -> None:
+    from openwakeword.model import Model
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
+        model = Model(wakeword_model_paths=[str(openwakeword_model("alexa"))])
+    clips = sorted(folder.glob("*.flac"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+    hits, peaks = 0, []
+    for clip in clips:
+        model.reset()
+        audio = load_audio(clip)
+        pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
+        pad = np.zeros(16000, np.int16)
+        stream = np.concatenate([pad, pcm, pad])
+        peak = 0.0
+        for i in range(0, len(stream) - 1279, 1280):
+            peak = max(peak, max(model.predict(stream[i:i + 1280]).values()))
+        peaks.append(peak)
+        hits += peak >= threshold
+    print(f"{folder}: {hits} of {len(clips)} detected at threshold {threshold} "
+          f"(miss rate {1 - hits / len(clips):.1%}); median peak score {np.median(peaks):.2f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.5)

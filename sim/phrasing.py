@@ -27,13 +27,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
+from core.domain import BUILTIN_TYPES, DOMAINS_DIR, SLOT_REF, Domain
 from core.utterances import surface_builtin
 from core.normalize import normalize, spoken_number
 
 log = logging.getLogger(__name__)
 
-DOMAINS_DIR = Path(__file__).resolve().parent / "domains"
 UNLISTED_P = 0.1          # catalog slots said with the real command's own name, not a catalog one
 BANK_WEIGHT = 5           # an intent with n real templates uses them n/(n+BANK_WEIGHT) of the time
 INDIRECT_P = 0.5          # of a style's requests that can be said indirectly, how often they are

@@ -57,7 +57,7 @@ def requests(domain, training):
     for i in range(400):
         rng = random.Random(i)
         persona = sample_persona(rng)
-        user = SimulatedUser(domain, persona, rng, SpecDefaults(), style=sample_style(persona.name, random.Random(-i)),
+        user = SimulatedUser(domain, persona, rng, SpecDefaults().context_default, style=sample_style(persona.name, random.Random(-i)),
                              phrasings=bank, training=training)
         out.append((user, user.start(user.new_goal(SimpleNamespace(now=None)))))
     return out
@@ -68,7 +68,7 @@ def test_no_simulated_request_is_a_training_sentence(requests, training, domain)
     assert sum(training.contains(t) for t in texts) == 0
     # the check can fail: the spec's own users say training sentences word for word
     rng = random.Random(0)
-    spec_users = [SimulatedUser(domain, PERSONAS[i % 5], rng, SpecDefaults()) for i in range(200)]
+    spec_users = [SimulatedUser(domain, PERSONAS[i % 5], rng, SpecDefaults().context_default) for i in range(200)]
     spec_texts = [u.start(u.new_goal(SimpleNamespace(now=None))).text for u in spec_users]
     assert sum(training.contains(t) for t in spec_texts) > 20
 

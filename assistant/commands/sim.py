@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 
 from core.config import Config
+from core.domain import DOMAINS_DIR
 from core.errors import InputError, UserError
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "core" / "domains" / "slurp_home.jsonl"
+DEFAULT_CORPUS = DOMAINS_DIR / "slurp_home.jsonl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ Each measurement is taken beside its reference in the same run (ASR alone on the
 the pipeline replays; tracing off and on, interleaved), so ratios stay meaningful on a shared,
 noisy machine. Times are medians and 95th percentiles over turns; see docs/results.md "Benchmarks".
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,22 +23,22 @@ from typing import Callable
 
 from core.audio import Audio
 from core.config import Config
-from core.wer import percentile
 from core.pipeline import STAGES
+from core.wer import percentile
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = ROOT / "recordings"
 BENCH_SESSIONS = ("real-speech", "home-demo", "continuous")
-LIVE_GAP_S = 4.0                 # silence after each synthetic command (its reply plays in it)
-LIVE_COMMAND_S = (2.0, 4.0)      # issue 8: end-of-speech latency for 2-4 s commands
+LIVE_GAP_S = 4.0  # silence after each synthetic command (its reply plays in it)
+LIVE_COMMAND_S = (2.0, 4.0)  # issue 8: end-of-speech latency for 2-4 s commands
 
 
 @dataclass(frozen=True)
 class BenchOptions:
-    repeat: int = 2              # replay passes with tracing off and on (interleaved)
-    live_commands: int = 8       # synthetic live commands beside the bundled continuous recording
+    repeat: int = 2  # replay passes with tracing off and on (interleaved)
+    live_commands: int = 8  # synthetic live commands beside the bundled continuous recording
     sim_text_sessions: int = 40
     sim_audio_sessions: int = 3
     cold_runs: int = 3
@@ -74,7 +75,7 @@ class Bench:
         try:
             return self._run()
         finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)   # the traces and simulations it wrote
+            shutil.rmtree(self.tmp, ignore_errors=True)  # the traces and simulations it wrote
 
     def _run(self) -> dict:
         from assistant.runner import Assistant
@@ -86,7 +87,7 @@ class Bench:
         assistant.stages.prepare(STAGES)
         from core.embeddings import embed_one
 
-        embed_one("warm up")   # the resolver's last resort and the trace signals use MiniLM
+        embed_one("warm up")  # the resolver's last resort and the trace signals use MiniLM
         r["load_s"] = round(time.perf_counter() - t0, 2)
         self._replay(assistant)
         self._asr_alone(assistant)
@@ -131,7 +132,7 @@ class Bench:
         recs = self._recordings()
         audio_s = sum(_audio_seconds(rec) for rec in recs)
         self.say(f"replaying {len(recs)} sessions ({audio_s:.0f} s of audio), tracing off/on × {self.options.repeat}…")
-        self._replay_once(assistant, recs[:1], None)          # warm-up: first decodes are slower
+        self._replay_once(assistant, recs[:1], None)  # warm-up: first decodes are slower
         off, on, in_tracer, inline, turns = [], [], [], [], []
         config = assistant.config
         for i in range(self.options.repeat):
@@ -165,8 +166,11 @@ class Bench:
     def _asr_alone(self, assistant) -> None:
         """faster-whisper by itself on exactly the audio the asr stage got during replay."""
         asr = assistant.stages["asr"]
-        clips = [t.utterance.audio.samples for t in self.turns
-                 if t.utterance is not None and t.utterance.endpoint not in ("no_wake",) and "asr" in t.ms]
+        clips = [
+            t.utterance.audio.samples
+            for t in self.turns
+            if t.utterance is not None and t.utterance.endpoint not in ("no_wake",) and "asr" in t.ms
+        ]
         self.say(f"ASR alone on the same {len(clips)} clips…")
         runs, decode_ms = [], []
         for _ in range(self.options.repeat):
@@ -220,8 +224,10 @@ class Bench:
         real = [t.audio for name in ("real-speech", "coffee-order") for t in load_recording(RECORDINGS / name).turns]
         synthetic = [t.audio for t in load_recording(RECORDINGS / "home-demo").turns if t.audio is not None]
         self.say(f"semantic endpointing on {len(real)} real and {len(synthetic)} synthetic commands…")
-        self.result["endpoint_cuts"] = {"real": endpoint_cuts(assistant, real),
-                                        "synthetic": endpoint_cuts(assistant, synthetic)}
+        self.result["endpoint_cuts"] = {
+            "real": endpoint_cuts(assistant, real),
+            "synthetic": endpoint_cuts(assistant, synthetic),
+        }
 
     def _festival_rss(self) -> float:
         from stages.tts import _FESTIVALS
@@ -235,8 +241,9 @@ class Bench:
         self.say(f"cold start × {self.options.cold_runs}…")
         for _ in range(self.options.cold_runs):
             t0 = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                    cwd=ROOT, env=os.environ.copy())
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=os.environ.copy()
+            )
             line = proc.stdout.readline()
             elapsed = time.perf_counter() - t0
             proc.kill()
@@ -302,8 +309,11 @@ def synthetic_stream(n: int) -> Audio:
 
     wakes = _real_wakes()
     demo = load_recording(RECORDINGS / "home-demo")
-    commands = [t.audio for t in demo.turns
-                if t.audio is not None and LIVE_COMMAND_S[0] <= t.audio.duration_s <= LIVE_COMMAND_S[1]]
+    commands = [
+        t.audio
+        for t in demo.turns
+        if t.audio is not None and LIVE_COMMAND_S[0] <= t.audio.duration_s <= LIVE_COMMAND_S[1]
+    ]
     parts = [Audio.silence(1.0)]
     for i in range(n):
         parts += [wakes[i % len(wakes)], commands[i % len(commands)], Audio.silence(LIVE_GAP_S)]
@@ -337,9 +347,13 @@ def endpoint_cuts(assistant, commands: list[Audio], early_s: float = 0.1) -> dic
         assistant.stages.return_listener(with_judge)
         assistant.stages.return_listener(plain)
     n = sum(kinds.values())
-    return {"commands": n, "endpoints": dict(sorted(kinds.items())), "too_early": len(early),
-            "too_early_rate": round(len(early) / n, 4) if n else None,
-            "saved_ms_p50": percentile(saved, 0.5) if saved else None}
+    return {
+        "commands": n,
+        "endpoints": dict(sorted(kinds.items())),
+        "too_early": len(early),
+        "too_early_rate": round(len(early) / n, 4) if n else None,
+        "saved_ms_p50": percentile(saved, 0.5) if saved else None,
+    }
 
 
 def _real_wakes() -> list[Audio]:
@@ -351,8 +365,8 @@ def _real_wakes() -> list[Audio]:
 
 
 def run_live(assistant, audio: Audio, session_id: str) -> list:
-    from assistant.live_audio import FileSource
     from assistant.live import LiveLoop, TalkOptions
+    from assistant.live_audio import FileSource
 
     options = TalkOptions.from_config(assistant.config)
     source = FileSource(audio, session_id, block=options.block, queue_s=options.queue_s)
@@ -364,9 +378,8 @@ def sim_throughput(config: Config, fidelity: str, sessions: int, out: Path) -> f
     """Turns per second of one simulator on one core (after one warm-up session)."""
     from sim.simulator import SessionSimulator, SimOptions
 
-    sim = SessionSimulator(config, SimOptions(sessions=sessions, seed=11, fidelity=fidelity, out=str(out),
-                                              workers=1))
-    sim.run(sessions)                     # warm-up (an index outside the timed ones)
+    sim = SessionSimulator(config, SimOptions(sessions=sessions, seed=11, fidelity=fidelity, out=str(out), workers=1))
+    sim.run(sessions)  # warm-up (an index outside the timed ones)
     t0 = time.perf_counter()
     turns = sum(sim.run(i).turns for i in range(sessions))
     return turns / (time.perf_counter() - t0)
@@ -377,17 +390,39 @@ def machine() -> dict:
 
     cpu = ""
     try:
-        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                    if l.startswith("model name")), "")
+        cpu = next(
+            (
+                l.split(":", 1)[1].strip()
+                for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
-REQUIRED_KEYS = ("latency_eos_to_reply_ms_p50", "latency_eos_to_reply_ms_p95", "stage_ms", "replay_rtf",
-                 "asr_rtf", "pipeline_over_asr", "trace_overhead", "sim_text_turns_per_s",
-                 "sim_audio_turns_per_s", "nlu_train_s", "peak_rss_mb", "cold_start_s")
+REQUIRED_KEYS = (
+    "latency_eos_to_reply_ms_p50",
+    "latency_eos_to_reply_ms_p95",
+    "stage_ms",
+    "replay_rtf",
+    "asr_rtf",
+    "pipeline_over_asr",
+    "trace_overhead",
+    "sim_text_turns_per_s",
+    "sim_audio_turns_per_s",
+    "nlu_train_s",
+    "peak_rss_mb",
+    "cold_start_s",
+)
 
 __all__ = ["Bench", "BenchOptions", "REQUIRED_KEYS", "percentile", "synthetic_stream"]

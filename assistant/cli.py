@@ -4,6 +4,7 @@ Exit codes: 0 ok, 2 bad input or usage (one line on stderr naming the problem), 
 could not be written (named the same way), 1 internal error, 130 interrupted. Every
 configuration key is also a flag (``--wake-threshold 0.6``), and ``--set KEY=VALUE`` sets any key.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,18 +34,21 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:   # one line, exit 2 (argparse prints usage otherwise)
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage otherwise)
         raise UserError(message)
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration (every key of `assistant config`)")
     group.add_argument("--config", metavar="FILE", help="config file (default: ./assistant.toml if present)")
-    group.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], help="set any key, e.g. wake.threshold=0.6")
+    group.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], help="set any key, e.g. wake.threshold=0.6"
+    )
     for key, value in default_keys().items():
         flag = "--" + key.replace(".", "-").replace("_", "-")
-        group.add_argument(flag, dest=f"cfg__{key}", metavar=type(value).__name__.upper(), default=None,
-                           help=argparse.SUPPRESS)
+        group.add_argument(
+            flag, dest=f"cfg__{key}", metavar=type(value).__name__.upper(), default=None, help=argparse.SUPPRESS
+        )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -123,11 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as err:   # a bug: say so in one line; -vv shows the traceback
+    except Exception as err:  # a bug: say so in one line; -vv shows the traceback
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
-        print(f"assistant: internal error: {type(err).__name__}: {err} (run with -vv for the traceback)",
-              file=sys.stderr)
+        print(
+            f"assistant: internal error: {type(err).__name__}: {err} (run with -vv for the traceback)", file=sys.stderr
+        )
         return 1
 
 

@@ -13,6 +13,7 @@ recognizer misheard does not stay. The store acts in the rewrite step (assistant
 before the NLU. Writing a
 definition twice is harmless: the oracle's counterfactual replays may run a turn again.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,19 +36,19 @@ _NOT_A_NAME = r"(?:to|into|in|on|at|the|my|our|a|an|for|set|put|switch|turn|make
 CONCEPT = re.compile(rf"\b(?:(?:the|my|our)\s+)?(?P<name>(?!{_NOT_A_NAME})[a-z']+\s+(?:mode|scene|routine))\b")
 FORGET = re.compile(r"^(?:please\s+)?forget\s+(?:about\s+)?(?:(?:the|my)\s+)?(?P<name>.+?)\s*[.!]?$")
 CANCEL = re.compile(r"^(?:no|nope|never ?mind|cancel|stop|forget it)\b")
-SIMILAR = 85.0          # rapidfuzz ratio between names that counts as the same concept
-SETTING_WORDS = 3       # a definition this short is a setting; longer, a request said instead
-RETRY_OVERLAP = 0.5     # an answer sharing this much with the request restates it
-RESTATED = 0.5          # the turn after a concept was used restates what was done: it was not right
-PENDING_TURNS = 2       # the definition must come within this many turns of the question
+SIMILAR = 85.0  # rapidfuzz ratio between names that counts as the same concept
+SETTING_WORDS = 3  # a definition this short is a setting; longer, a request said instead
+RETRY_OVERLAP = 0.5  # an answer sharing this much with the request restates it
+RESTATED = 0.5  # the turn after a concept was used restates what was done: it was not right
+PENDING_TURNS = 2  # the definition must come within this many turns of the question
 
 
 @dataclass(frozen=True)
 class Pending:
     user: str
     name: str
-    said: str           # the words that named it ("the study mode")
-    request: str        # the request that named the concept
+    said: str  # the words that named it ("the study mode")
+    request: str  # the request that named the concept
     turn: int
 
 
@@ -55,7 +56,7 @@ class ConceptStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._pending: dict[str, Pending] = {}
-        self._applied: dict[str, Pending] = {}    # the concept the session's last turn used
+        self._applied: dict[str, Pending] = {}  # the concept the session's last turn used
         self._lock = threading.Lock()
 
     # profiles ----------------------------------------------------------------------------
@@ -117,9 +118,10 @@ class ConceptStore:
                     return Rewrite(text, text, "teach", 0.0, reply=f"OK, I won't learn {pending.name}.")
                 definition = low.rstrip(".!")
                 rest = pending.request.replace(pending.said, " ")
-                if CONCEPT.search(definition) or (len(definition.split()) > SETTING_WORDS
-                                                  and jaccard(definition, rest) >= RETRY_OVERLAP):
-                    return None          # not a definition: the user said the request again
+                if CONCEPT.search(definition) or (
+                    len(definition.split()) > SETTING_WORDS and jaccard(definition, rest) >= RETRY_OVERLAP
+                ):
+                    return None  # not a definition: the user said the request again
                 entry = self.teach(pending.user, pending.name, definition)
                 done = self._apply(pending.request, pending.said, entry)
                 self._applied[ctx.session] = Pending(pending.user, pending.name, "", done, ctx.turn)
@@ -146,8 +148,9 @@ class ConceptStore:
             return Rewrite(text, done, "concept", 1.0, considered=known)
         with self._lock:
             self._pending[ctx.session] = Pending(user, name, m.group(0), low, ctx.turn)
-        return Rewrite(text, text, "teach", 0.0, reply=f"I don't know what {name} is. Can you teach me?",
-                       expects="concept")
+        return Rewrite(
+            text, text, "teach", 0.0, reply=f"I don't know what {name} is. Can you teach me?", expects="concept"
+        )
 
     def _check_last(self, low: str, ctx: Any) -> None:
         """Implicit feedback on the last turn's concept: when the user's next words say it went
@@ -156,7 +159,7 @@ class ConceptStore:
         with self._lock:
             last = self._applied.get(ctx.session)
             if last is None or ctx.turn <= last.turn:
-                return                       # the same turn again (a replay), or nothing to check
+                return  # the same turn again (a replay), or nothing to check
             del self._applied[ctx.session]
         if ctx.turn > last.turn + PENDING_TURNS:
             return

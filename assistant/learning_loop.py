@@ -8,6 +8,7 @@ happens (sim/rewrite_judge.py): the turn is replayed without the rewrite step; a
 defect into a success, a *loss* a success into a defect. Learning reads only what production
 has (hooks/learn/rewrites.py); gold is used here, to score.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,15 @@ def _simulate(config: Config, opts: LoopOptions, seed: int, out: Path, values: d
     from sim import simulator
     from sim.simulator import SimOptions
 
-    sim = SimOptions(sessions=opts.sessions, seed=seed, out=str(out), workers=opts.workers, faults=opts.faults,
-                     population=opts.population, overwrite=True)
+    sim = SimOptions(
+        sessions=opts.sessions,
+        seed=seed,
+        out=str(out),
+        workers=opts.workers,
+        faults=opts.faults,
+        population=opts.population,
+        overwrite=True,
+    )
     cfg = Config.load(None, {**config.to_dict(), "trace.audio": False, **values}, override_source="learn loop")
     return simulator.run(cfg, sim)
 
@@ -84,7 +92,7 @@ def week_figures(folder: Path) -> dict:
             continue
         turns += 1
         defects += point != "correct"
-        if rec.get("transcript"):        # the assistant woke and heard something: defects it can see
+        if rec.get("transcript"):  # the assistant woke and heard something: defects it can see
             heard[0] += point != "correct"
             heard[1] += 1
         points[point] += 1
@@ -100,16 +108,27 @@ def week_figures(folder: Path) -> dict:
             if judged:
                 c["win"] += judged["win"]
                 c["loss"] += judged["loss"]
-                c["same_outcome_correct"] += (not judged["win"] and not judged["loss"] and point == "correct")
-                c["same_outcome_defect"] += (not judged["win"] and not judged["loss"] and point != "correct")
-    return {"turns": turns, "defects": defects, "defect_rate": round(defects / max(turns, 1), 4),
-            "defect_rate_heard": round(heard[0] / max(heard[1], 1), 4), "turns_heard": heard[1],
-            "failure_points": dict(sorted(points.items())),
-            "rewrites": {k: dict(v) for k, v in sorted(rewrites.items())},
-            "rewrite_step_ms": ({"p50": round(float(np.percentile(rewrite_ms, 50)), 2),
-                                 "p95": round(float(np.percentile(rewrite_ms, 95)), 2), "turns": len(rewrite_ms)}
-                                if rewrite_ms else None),
-            "by_user": {u: v for u, v in by_user.items()}}
+                c["same_outcome_correct"] += not judged["win"] and not judged["loss"] and point == "correct"
+                c["same_outcome_defect"] += not judged["win"] and not judged["loss"] and point != "correct"
+    return {
+        "turns": turns,
+        "defects": defects,
+        "defect_rate": round(defects / max(turns, 1), 4),
+        "defect_rate_heard": round(heard[0] / max(heard[1], 1), 4),
+        "turns_heard": heard[1],
+        "failure_points": dict(sorted(points.items())),
+        "rewrites": {k: dict(v) for k, v in sorted(rewrites.items())},
+        "rewrite_step_ms": (
+            {
+                "p50": round(float(np.percentile(rewrite_ms, 50)), 2),
+                "p95": round(float(np.percentile(rewrite_ms, 95)), 2),
+                "turns": len(rewrite_ms),
+            }
+            if rewrite_ms
+            else None
+        ),
+        "by_user": {u: v for u, v in by_user.items()},
+    }
 
 
 def _personal_off(index: Path, out: Path) -> Path:
@@ -137,8 +156,11 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
     t0 = time.perf_counter()
     learn_week = out / f"week-{opts.learn_seed}"
     _simulate(config, opts, opts.learn_seed, learn_week, teach)
-    report["learn_week"] = {"seed": opts.learn_seed, "simulate_s": round(time.perf_counter() - t0, 1),
-                            **{k: v for k, v in week_figures(learn_week).items() if k != "by_user"}}
+    report["learn_week"] = {
+        "seed": opts.learn_seed,
+        "simulate_s": round(time.perf_counter() - t0, 1),
+        **{k: v for k, v in week_figures(learn_week).items() if k != "by_user"},
+    }
     progress("learning rewrites and the retrieval index from its traces")
     artifacts = []
     learned: dict = {}
@@ -174,10 +196,12 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
             _simulate(config, opts, seed, folder, values if name != "before" else {})
             week[name] = {"simulate_s": round(time.perf_counter() - t0, 1), **week_figures(folder)}
         before, after = week["before"], week["after"]
-        week["defect_rate_relative_change"] = round((after["defect_rate"] - before["defect_rate"])
-                                                    / max(before["defect_rate"], 1e-9), 4)
+        week["defect_rate_relative_change"] = round(
+            (after["defect_rate"] - before["defect_rate"]) / max(before["defect_rate"], 1e-9), 4
+        )
         week["heard_defect_rate_relative_change"] = round(
-            (after["defect_rate_heard"] - before["defect_rate_heard"]) / max(before["defect_rate_heard"], 1e-9), 4)
+            (after["defect_rate_heard"] - before["defect_rate_heard"]) / max(before["defect_rate_heard"], 1e-9), 4
+        )
         wins = sum(v.get("win", 0) for v in after["rewrites"].values())
         losses = sum(v.get("loss", 0) for v in after["rewrites"].values())
         week["wins"], week["losses"] = wins, losses
@@ -202,14 +226,19 @@ def _personal_gain(week: dict, learn_week: Path) -> dict:
     from hooks.learn.rewrites import read_requests
 
     known = {r.user for reqs in read_requests([learn_week]) for r in reqs if r.succeeded}
+
     def rate(run: str) -> float:
         d = sum(v[0] for u, v in week[run]["by_user"].items() if u in known)
         n = sum(v[1] for u, v in week[run]["by_user"].items() if u in known)
         return d / max(n, 1)
+
     with_p, without = rate("after"), rate("after_without_personal")
-    return {"users_with_history": len(known), "defect_rate_with": round(with_p, 4),
-            "defect_rate_without": round(without, 4),
-            "relative_change": round((with_p - without) / max(without, 1e-9), 4)}
+    return {
+        "users_with_history": len(known),
+        "defect_rate_with": round(with_p, 4),
+        "defect_rate_without": round(without, 4),
+        "relative_change": round((with_p - without) / max(without, 1e-9), 4),
+    }
 
 
 def format_report(report: dict) -> str:
@@ -222,34 +251,45 @@ def format_report(report: dict) -> str:
         lines.append(f"  rewrite table: {t['rewrites']} rewrites from {t['rephrase_chains']} rephrase chains")
     if "index" in learning:
         i = learning["index"]
-        lines.append(f"  retrieval index: {i['successful_utterances']} successful requests, "
-                     f"{i['personal_rows']} personal rows of {i['users']} users")
+        lines.append(
+            f"  retrieval index: {i['successful_utterances']} successful requests, "
+            f"{i['personal_rows']} personal rows of {i['users']} users"
+        )
     lines.append(f"  learning time: {learning['learn_s']} s")
     for w in report["weeks"]:
         b, a = w["before"], w["after"]
-        lines.append(f"week {w['seed']}: defect rate {b['defect_rate']:.1%} before → {a['defect_rate']:.1%} after "
-                     f"({w['defect_rate_relative_change']:+.1%} relative); on turns it heard "
-                     f"{b['defect_rate_heard']:.1%} → {a['defect_rate_heard']:.1%} "
-                     f"({w['heard_defect_rate_relative_change']:+.1%})")
+        lines.append(
+            f"week {w['seed']}: defect rate {b['defect_rate']:.1%} before → {a['defect_rate']:.1%} after "
+            f"({w['defect_rate_relative_change']:+.1%} relative); on turns it heard "
+            f"{b['defect_rate_heard']:.1%} → {a['defect_rate_heard']:.1%} "
+            f"({w['heard_defect_rate_relative_change']:+.1%})"
+        )
         for point in sorted(set(b["failure_points"]) | set(a["failure_points"])):
-            lines.append(f"  {point:8s} {b['failure_points'].get(point, 0):5d} → {a['failure_points'].get(point, 0):5d}")
+            lines.append(
+                f"  {point:8s} {b['failure_points'].get(point, 0):5d} → {a['failure_points'].get(point, 0):5d}"
+            )
         for source, c in a["rewrites"].items():
-            lines.append(f"  rewrites by {source}: {c.get('fired', 0)} fired, {c.get('win', 0)} wins, "
-                         f"{c.get('loss', 0)} losses")
+            lines.append(
+                f"  rewrites by {source}: {c.get('fired', 0)} fired, {c.get('win', 0)} wins, {c.get('loss', 0)} losses"
+            )
         lines.append(f"  win/loss: {w['wins']}:{w['losses']}")
         if a.get("rewrite_step_ms"):
             ms = a["rewrite_step_ms"]
             lines.append(f"  rewrite step: p50 {ms['p50']} ms, p95 {ms['p95']} ms over {ms['turns']} turns")
         if "personal_layer" in w:
             p = w["personal_layer"]
-            lines.append(f"  personal layer, users with history: defect rate {p['defect_rate_without']:.1%} without → "
-                         f"{p['defect_rate_with']:.1%} with ({p['relative_change']:+.1%})")
+            lines.append(
+                f"  personal layer, users with history: defect rate {p['defect_rate_without']:.1%} without → "
+                f"{p['defect_rate_with']:.1%} with ({p['relative_change']:+.1%})"
+            )
     if "concepts" in report:
         c = report["concepts"]
         lines.append(f"concepts: {c['taught']} taught by {c['users']} users ({', '.join(c['names'])})")
         for w in report["weeks"]:
             used = w["after"]["rewrites"].get("concept", {})
             taught = w["after"]["rewrites"].get("teach", {})
-            lines.append(f"  week {w['seed']}: taught {taught.get('fired', 0)} times, used {used.get('fired', 0)} times, "
-                         f"{used.get('correct', 0)} of them correct")
+            lines.append(
+                f"  week {w['seed']}: taught {taught.get('fired', 0)} times, used {used.get('fired', 0)} times, "
+                f"{used.get('correct', 0)} of them correct"
+            )
     return "\n".join(lines)

@@ -18,6 +18,7 @@ trace's ``t``: when the command's endpoint was detected (the block that ended it
 when the worker took it, when its reply went to the player. ``eos_to_reply_ms`` is the
 difference of the first and the last: what ``assistant bench`` measures.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,12 +35,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from core.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
 from assistant.live_audio import DeviceLost, NullPlayer, Player, Source
-from core.errors import ConfigError, UserError
 from assistant.recorded_sessions import MANIFEST, SCHEMA, gold_json, write_manifest
-from core.pipeline import STAGES
 from assistant.runner import Assistant
+from core.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
+from core.errors import ConfigError, UserError
+from core.pipeline import STAGES
 from core.session import Gold, Session, Turn, device_context
 from core.turn_summary import turn_summary
 from hooks.bus import Event
@@ -48,7 +49,7 @@ from stages.wake import WakeCommand, WakeListener
 
 log = logging.getLogger(__name__)
 
-FOLLOW_UP_REPLIES = ("elicit", "confirm", "clarify")   # replies that wait for an answer
+FOLLOW_UP_REPLIES = ("elicit", "confirm", "clarify")  # replies that wait for an answer
 BARGE_IN_MODES = ("wake", "speech", "off")
 READ_TIMEOUT_S = 0.1
 STATUS_EVERY_S = 0.1
@@ -68,7 +69,7 @@ class TalkOptions:
     queue_s: float = 2.0
     max_pending: int = 3
     stall_s: float = 2.0
-    early_asr: bool = True      # recognize while the endpointer waits out the silence
+    early_asr: bool = True  # recognize while the endpointer waits out the silence
 
     def __post_init__(self) -> None:
         if self.barge_in not in BARGE_IN_MODES:
@@ -94,12 +95,12 @@ class LiveTurn:
     """A finished turn and when things happened to it (monotonic seconds; stream seconds ``*_s``)."""
 
     turn: Turn
-    endpoint_at: float                 # the endpoint was detected (the ending block had arrived)
-    started_at: float                  # the worker began the turn
-    reply_at: float | None             # the reply audio went to the player (None: nothing was said)
-    endpoint_s: float                  # stream time of the endpoint
-    speech_end_s: float | None         # stream time the last speech frame ended
-    follow_up: bool = False            # heard in a follow-up window, without the wake word
+    endpoint_at: float  # the endpoint was detected (the ending block had arrived)
+    started_at: float  # the worker began the turn
+    reply_at: float | None  # the reply audio went to the player (None: nothing was said)
+    endpoint_s: float  # stream time of the endpoint
+    speech_end_s: float | None  # stream time the last speech frame ended
+    follow_up: bool = False  # heard in a follow-up window, without the wake word
 
     @property
     def eos_to_reply_ms(self) -> float | None:
@@ -115,26 +116,30 @@ class LiveTurn:
         """``replay --json``'s object for this turn, plus the live keys (docs/talk.md "Talking to it")."""
         out = turn_summary(self.turn)
         delay, eos = self.endpoint_delay_ms, self.eos_to_reply_ms
-        out.update({
-            "barge_in": self.turn.barge_in,
-            "follow_up": self.follow_up,
-            "eos_to_reply_ms": eos,
-            "live": {
-                "endpoint_at": round(self.endpoint_at, 6), "started_at": round(self.started_at, 6),
-                "reply_at": None if self.reply_at is None else round(self.reply_at, 6),
-                "endpoint_s": self.endpoint_s, "speech_end_s": self.speech_end_s,
-                "endpoint_delay_ms": delay,
-                "queue_ms": round((self.started_at - self.endpoint_at) * 1000, 1),
-                "speech_end_to_reply_ms": None if eos is None or delay is None else round(eos + delay, 1),
-            },
-        })
+        out.update(
+            {
+                "barge_in": self.turn.barge_in,
+                "follow_up": self.follow_up,
+                "eos_to_reply_ms": eos,
+                "live": {
+                    "endpoint_at": round(self.endpoint_at, 6),
+                    "started_at": round(self.started_at, 6),
+                    "reply_at": None if self.reply_at is None else round(self.reply_at, 6),
+                    "endpoint_s": self.endpoint_s,
+                    "speech_end_s": self.speech_end_s,
+                    "endpoint_delay_ms": delay,
+                    "queue_ms": round((self.started_at - self.endpoint_at) * 1000, 1),
+                    "speech_end_to_reply_ms": None if eos is None or delay is None else round(eos + delay, 1),
+                },
+            }
+        )
         return out
 
 
 @dataclass(frozen=True)
 class LiveStatus:
-    state: str              # listening | wake | follow_up | thinking | speaking
-    level_db: float         # loudest block since the last status, dBFS
+    state: str  # listening | wake | follow_up | thinking | speaking
+    level_db: float  # loudest block since the last status, dBFS
     stream_s: float
     turns: int
     overflows: int
@@ -144,11 +149,11 @@ class LiveStatus:
 @dataclass(frozen=True)
 class LiveResult:
     session: str
-    ended: str                          # end_of_input | stopped | interrupted | device_lost
+    ended: str  # end_of_input | stopped | interrupted | device_lost
     message: str
     turns: tuple[LiveTurn, ...]
     stats: Mapping[str, Any] = field(default_factory=dict)
-    missed: tuple[tuple[float, Gold | None], ...] = ()   # gold commands no wake word started
+    missed: tuple[tuple[float, Gold | None], ...] = ()  # gold commands no wake word started
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,7 @@ def _warm_in_background(stages, name: str) -> threading.Thread:
     loading or embedding) when the interpreter exits is unwound by ``pthread_exit`` through C++
     frames, and the process aborts ("terminate called without an active exception", exit -6) —
     the flaky ``talk --input`` exit. Waiting for a model load (seconds) is the orderly end."""
+
     def run() -> None:
         try:
             stages.warm(name)
@@ -220,8 +226,7 @@ class SessionRecorder:
     rewritten after every turn (atomically), so a session that ends any way leaves a valid folder.
     """
 
-    def __init__(self, folder: str | Path, session_id: str, header: Mapping | None = None,
-                 subtype: str = "FLOAT"):
+    def __init__(self, folder: str | Path, session_id: str, header: Mapping | None = None, subtype: str = "FLOAT"):
         import soundfile as sf
 
         self.folder = Path(folder)
@@ -229,12 +234,18 @@ class SessionRecorder:
             raise UserError(f"{self.folder}: already holds a recorded session; record into another folder")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._stream = sf.SoundFile(str(self.folder / STREAM_FILE), "w", samplerate=PIPELINE_RATE,
-                                        channels=1, subtype=subtype)
+            self._stream = sf.SoundFile(
+                str(self.folder / STREAM_FILE), "w", samplerate=PIPELINE_RATE, channels=1, subtype=subtype
+            )
         except (OSError, RuntimeError) as err:
             raise UserError(f"{self.folder}: cannot record there ({err})") from None
-        self._manifest: dict[str, Any] = {"schema": SCHEMA, "id": session_id, **dict(header or {}),
-                                          "turns": [], "live": {"stream": STREAM_FILE}}
+        self._manifest: dict[str, Any] = {
+            "schema": SCHEMA,
+            "id": session_id,
+            **dict(header or {}),
+            "turns": [],
+            "live": {"stream": STREAM_FILE},
+        }
         self._lock = threading.Lock()
         self._closed = False
 
@@ -301,16 +312,24 @@ class LiveLoop:
     on the capture thread about ten times a second. Neither may block for long.
     """
 
-    def __init__(self, assistant: Assistant, source: Source, *, player: Player | None = None,
-                 options: TalkOptions | None = None, session_id: str = "talk",
-                 session_args: Mapping[str, Any] | None = None,
-                 gold_for: Callable[[float], Gold | None] | None = None,
-                 recorder: SessionRecorder | None = None,
-                 on_turn: Callable[[LiveTurn], None] | None = None,
-                 on_status: Callable[[LiveStatus], None] | None = None, stop: str = "tts"):
+    def __init__(
+        self,
+        assistant: Assistant,
+        source: Source,
+        *,
+        player: Player | None = None,
+        options: TalkOptions | None = None,
+        session_id: str = "talk",
+        session_args: Mapping[str, Any] | None = None,
+        gold_for: Callable[[float], Gold | None] | None = None,
+        recorder: SessionRecorder | None = None,
+        on_turn: Callable[[LiveTurn], None] | None = None,
+        on_status: Callable[[LiveStatus], None] | None = None,
+        stop: str = "tts",
+    ):
         self.assistant = assistant
         self.source = source
-        self.player: Player = player          # None: a NullPlayer on the stream clock, made in run()
+        self.player: Player = player  # None: a NullPlayer on the stream clock, made in run()
         self.options = options or TalkOptions()
         self.session_id = session_id
         self.session_args = dict(session_args or {})
@@ -324,14 +343,14 @@ class LiveLoop:
         self.dropped = 0
         self.barge_ins = 0
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.options.max_pending)
-        self._replies: dict[int, float] = {}    # turn → when its reply went to the player
+        self._replies: dict[int, float] = {}  # turn → when its reply went to the player
         self._busy = False
         self._follow_up_due = False
-        self._follow_at: float | None = None     # capture_started_s of the follow-up capture
-        self._barge_at: float | None = None      # capture_started_s of the capture that barged in
+        self._follow_at: float | None = None  # capture_started_s of the follow-up capture
+        self._barge_at: float | None = None  # capture_started_s of the capture that barged in
         self._seen_capture: float | None = None
         self._worker_error: BaseException | None = None
-        self.worker_abandoned = False          # a second Ctrl-C left a turn running (see talk)
+        self.worker_abandoned = False  # a second Ctrl-C left a turn running (see talk)
         self._stop_requested = threading.Event()
         self._ctrl_c = threading.Event()
 
@@ -356,7 +375,7 @@ class LiveLoop:
     # the session ---------------------------------------------------------------------
     def run(self) -> LiveResult:
         a = self.assistant
-        a.stages.prepare(STAGES[1: STAGES.index(self.stop) + 1])   # models load before listening
+        a.stages.prepare(STAGES[1 : STAGES.index(self.stop) + 1])  # models load before listening
         # The listener first: its imports (openWakeWord → scikit-learn) and the warm-up's
         # (sentence-transformers → scikit-learn) on two threads at once deadlock Python's
         # module locks.
@@ -394,10 +413,16 @@ class LiveLoop:
         finally:
             self.player.stop()
             a.bus.remove_observer(starter)
-            stats = {"source": self.source.name, "ended": ended, "overflows": self.source.overflows,
-                     "dropped_commands": self.dropped, "barge_ins": self.barge_ins,
-                     "follow_ups": sum(t.follow_up for t in self.turns), "turns": len(self.turns),
-                     "stream_s": round(listener.stream_time_s, 3)}
+            stats = {
+                "source": self.source.name,
+                "ended": ended,
+                "overflows": self.source.overflows,
+                "dropped_commands": self.dropped,
+                "barge_ins": self.barge_ins,
+                "follow_ups": sum(t.follow_up for t in self.turns),
+                "turns": len(self.turns),
+                "stream_s": round(listener.stream_time_s, 3),
+            }
             session.meta["live"] = stats
             a.end_session(session)
             if self.recorder is not None:
@@ -424,7 +449,7 @@ class LiveLoop:
                 except queue.Full:
                     continue
             worker.join()
-        except KeyboardInterrupt:   # a second Ctrl-C: do not wait for the turn in progress
+        except KeyboardInterrupt:  # a second Ctrl-C: do not wait for the turn in progress
             log.warning("not waiting for the turn in progress")
             self.worker_abandoned = True
 
@@ -475,11 +500,17 @@ class LiveLoop:
             asr.prefetch(early.samples, spoken_wake_word(listener.options.word if listener.capture_has_wake else None))
 
     def _status(self, loudest: float, listener: WakeListener) -> None:
-        status = LiveStatus(self.state, round(loudest, 1), round(listener.stream_time_s, 2), len(self.turns),
-                            self.source.overflows, self.dropped)
+        status = LiveStatus(
+            self.state,
+            round(loudest, 1),
+            round(listener.stream_time_s, 2),
+            len(self.turns),
+            self.source.overflows,
+            self.dropped,
+        )
         try:
             self.on_status(status)
-        except Exception as err:   # a broken view must not end the session
+        except Exception as err:  # a broken view must not end the session
             log.warning("status view failed (%s: %s); it is off now", type(err).__name__, err)
             self.on_status = None
 
@@ -496,11 +527,11 @@ class LiveLoop:
                 return
             if listener.stream_time_s - listener.speech_since < self.options.barge_in_speech_ms / 1000:
                 return
-            listener.listen_now(since_s=listener.speech_since)   # the speech itself is the command
+            listener.listen_now(since_s=listener.speech_since)  # the speech itself is the command
             self._seen_capture = listener.capture_started_s
         self.player.stop()
         self._barge_at = listener.capture_started_s
-        self._follow_up_due = False      # the user moved on; this capture is the answer
+        self._follow_up_due = False  # the user moved on; this capture is the answer
         self.barge_ins += 1
         log.info("barge-in at %.2fs", listener.stream_time_s)
 
@@ -513,14 +544,24 @@ class LiveLoop:
 
     def _submit(self, cmd: WakeCommand, endpoint_at: float, wake_ms: float, wake_started: float) -> None:
         gold = self.gold_for(cmd.detected_at_s) if self.gold_for is not None and cmd.wake is not None else None
-        job = _Job(cmd, endpoint_at, wake_ms, wake_started, barge_in=cmd.detected_at_s == self._barge_at,
-                   follow_up=cmd.wake is None and cmd.detected_at_s == self._follow_at, gold=gold)
+        job = _Job(
+            cmd,
+            endpoint_at,
+            wake_ms,
+            wake_started,
+            barge_in=cmd.detected_at_s == self._barge_at,
+            follow_up=cmd.wake is None and cmd.detected_at_s == self._follow_at,
+            gold=gold,
+        )
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
             self.dropped += 1
-            log.warning("still busy with %d commands: the command at %.1fs is dropped",
-                        self.options.max_pending, cmd.detected_at_s)
+            log.warning(
+                "still busy with %d commands: the command at %.1fs is dropped",
+                self.options.max_pending,
+                cmd.detected_at_s,
+            )
 
     # worker thread -------------------------------------------------------------------
     def _speak_more(self, audio: Audio) -> None:
@@ -532,7 +573,7 @@ class LiveLoop:
     def _speak(self, turn: int, audio: Audio) -> None:
         try:
             self.player.play(audio)
-        except Exception as err:   # a failing speaker must not fail the turn
+        except Exception as err:  # a failing speaker must not fail the turn
             log.warning("could not play the reply (%s: %s)", type(err).__name__, err)
             return
         self._replies[turn] = time.monotonic()
@@ -545,7 +586,7 @@ class LiveLoop:
             self._busy = True
             try:
                 self._run_job(session, job)
-            except Exception as err:   # a bug: end the session cleanly, report it from run()
+            except Exception as err:  # a bug: end the session cleanly, report it from run()
                 log.debug("turn failed", exc_info=True)
                 self._worker_error = err
                 return
@@ -556,21 +597,39 @@ class LiveLoop:
         cmd = job.cmd
         started = time.monotonic()
         at = cmd.wake.start_s if cmd.wake is not None else cmd.utterance.start_s
-        turn = Turn(session=session.id, index=len(session.turns) + 1, source=f"{self.source.name}@{at:.2f}s",
-                    start_s=cmd.ended_at_s, wake=cmd.wake, utterance=cmd.utterance, gold=job.gold,
-                    barge_in=job.barge_in)
+        turn = Turn(
+            session=session.id,
+            index=len(session.turns) + 1,
+            source=f"{self.source.name}@{at:.2f}s",
+            start_s=cmd.ended_at_s,
+            wake=cmd.wake,
+            utterance=cmd.utterance,
+            gold=job.gold,
+            barge_in=job.barge_in,
+        )
         if self.recorder is not None:
             how = "follow-up" if job.follow_up else ("barge-in" if job.barge_in else "")
             self.recorder.add_turn(cmd.utterance.audio, job.gold, f"{turn.source} {how}".strip())
-        turn = self.assistant.run_turn(session, turn, start="asr", stop=self.stop,
-                                       wake_ms=job.wake_ms if cmd.wake is not None else None,
-                                       wake_started=job.wake_started)
+        turn = self.assistant.run_turn(
+            session,
+            turn,
+            start="asr",
+            stop=self.stop,
+            wake_ms=job.wake_ms if cmd.wake is not None else None,
+            wake_started=job.wake_started,
+        )
         out = turn.outcome
         if self.options.follow_up_s > 0 and out is not None and out.reply_type in FOLLOW_UP_REPLIES:
             self._follow_up_due = True
-        live = LiveTurn(turn, endpoint_at=job.endpoint_at, started_at=started,
-                        reply_at=self._replies.pop(turn.index, None), endpoint_s=cmd.ended_at_s,
-                        speech_end_s=cmd.speech_end_s, follow_up=job.follow_up)
+        live = LiveTurn(
+            turn,
+            endpoint_at=job.endpoint_at,
+            started_at=started,
+            reply_at=self._replies.pop(turn.index, None),
+            endpoint_s=cmd.ended_at_s,
+            speech_end_s=cmd.speech_end_s,
+            follow_up=job.follow_up,
+        )
         self.turns.append(live)
         if self.on_turn is not None:
             try:
@@ -591,5 +650,13 @@ def manifest_header(session_args: Mapping[str, Any], config) -> dict:
     return out
 
 
-__all__ = ["FOLLOW_UP_REPLIES", "LiveLoop", "LiveResult", "LiveStatus", "LiveTurn", "SessionRecorder",
-           "TalkOptions", "manifest_header"]
+__all__ = [
+    "FOLLOW_UP_REPLIES",
+    "LiveLoop",
+    "LiveResult",
+    "LiveStatus",
+    "LiveTurn",
+    "SessionRecorder",
+    "TalkOptions",
+    "manifest_header",
+]

@@ -9,13 +9,14 @@ wait is counted as an overflow instead.
 Players are non-blocking and stoppable (barge-in). :class:`NullPlayer` plays nothing but keeps
 time on the loop's clock, so "while the reply plays" means the same with or without a speaker.
 """
+
 from __future__ import annotations
 
 import logging
 import queue
-from collections import deque
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -35,13 +36,13 @@ class DeviceLost(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Block:
-    samples: np.ndarray     # int16 (microphone) or float32 in [-1, 1] (file), mono 16 kHz
-    t: float                # time.monotonic() when the block was complete (captured)
+    samples: np.ndarray  # int16 (microphone) or float32 in [-1, 1] (file), mono 16 kHz
+    t: float  # time.monotonic() when the block was complete (captured)
 
 
 class Source(Protocol):
     name: str
-    subtype: str            # WAV subtype that stores this source's samples losslessly
+    subtype: str  # WAV subtype that stores this source's samples losslessly
     overflows: int
 
     @property
@@ -80,7 +81,7 @@ class FileSource(_QueuedSource):
     """An audio file delivered block by block in real time (``speed`` > 1: faster), as a
     microphone would deliver it: each block arrives when its last sample would have been spoken."""
 
-    subtype = "FLOAT"       # file samples are floats; FLOAT keeps them exactly
+    subtype = "FLOAT"  # file samples are floats; FLOAT keeps them exactly
 
     def __init__(self, audio: Audio, name: str, block: int = 1280, queue_s: float = 2.0, speed: float = 1.0):
         if not speed > 0:
@@ -102,11 +103,11 @@ class FileSource(_QueuedSource):
             due = t0 + min(n * self.block, len(samples)) / PIPELINE_RATE / self.speed
             if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
-            block = Block(samples[i: i + self.block], time.monotonic())
+            block = Block(samples[i : i + self.block], time.monotonic())
             try:
                 self._queue.put_nowait(block)
             except queue.Full:
-                self.overflows += 1       # the loop is behind: wait for it rather than lose audio
+                self.overflows += 1  # the loop is behind: wait for it rather than lose audio
                 while not self._stop.is_set():
                     try:
                         self._queue.put(block, timeout=0.1)
@@ -134,8 +135,15 @@ class MicrophoneSource(_QueuedSource):
 
     subtype = "PCM_16"
 
-    def __init__(self, device: int | None, name: str, block: int = 1280, queue_s: float = 2.0,
-                 stall_s: float = 2.0, stream_factory: Callable[..., Any] | None = None):
+    def __init__(
+        self,
+        device: int | None,
+        name: str,
+        block: int = 1280,
+        queue_s: float = 2.0,
+        stall_s: float = 2.0,
+        stream_factory: Callable[..., Any] | None = None,
+    ):
         super().__init__(name, block, queue_s)
         self.device = device
         self.stall_s = stall_s
@@ -152,10 +160,17 @@ class MicrophoneSource(_QueuedSource):
 
             factory = sd.InputStream
         try:
-            self._stream = factory(samplerate=PIPELINE_RATE, channels=1, dtype="int16", blocksize=self.block,
-                                   device=self.device, callback=self._callback, finished_callback=self._finished)
+            self._stream = factory(
+                samplerate=PIPELINE_RATE,
+                channels=1,
+                dtype="int16",
+                blocksize=self.block,
+                device=self.device,
+                callback=self._callback,
+                finished_callback=self._finished,
+            )
             self._stream.start()
-        except Exception as err:   # PortAudioError and friends: the device cannot be opened
+        except Exception as err:  # PortAudioError and friends: the device cannot be opened
             raise UserError(f"cannot open input device {self.name!r}: {err}") from None
         self._last = time.monotonic()
 
@@ -186,7 +201,7 @@ class MicrophoneSource(_QueuedSource):
 
     @property
     def ended(self) -> bool:
-        return False            # a microphone ends by Ctrl-C or by being lost
+        return False  # a microphone ends by Ctrl-C or by being lost
 
     def close(self) -> None:
         self._closing = True
@@ -195,7 +210,7 @@ class MicrophoneSource(_QueuedSource):
         for method in ("abort", "close"):
             try:
                 getattr(self._stream, method)()
-            except Exception as err:   # a lost device fails to stop; it is gone either way
+            except Exception as err:  # a lost device fails to stop; it is gone either way
                 log.debug("input stream %s: %s", method, err)
 
 
@@ -293,7 +308,7 @@ class SoundDevicePlayer:
                     current, pos = queued.popleft(), 0
                     continue
                 n = min(frames - filled, len(current) - pos)
-                outdata[filled: filled + n, 0] = current[pos: pos + n]
+                outdata[filled : filled + n, 0] = current[pos : pos + n]
                 filled, pos = filled + n, pos + n
             outdata[filled:, 0] = 0
             if filled < frames:
@@ -310,7 +325,7 @@ class SoundDevicePlayer:
         try:
             stream.abort()
             stream.close()
-        except Exception as err:   # a lost output device: nothing left to stop
+        except Exception as err:  # a lost output device: nothing left to stop
             log.debug("output stream: %s", err)
         return was
 
@@ -336,7 +351,7 @@ def devices() -> list[dict]:
         import sounddevice as sd
 
         return [dict(d) for d in sd.query_devices()]
-    except OSError as err:     # PortAudio itself missing
+    except OSError as err:  # PortAudio itself missing
         log.debug("no PortAudio: %s", err)
         return []
 
@@ -344,8 +359,9 @@ def devices() -> list[dict]:
 def describe(devs: list[dict]) -> str:
     if not devs:
         return "none"
-    return "; ".join(f"{d['index']}: {d['name']} (in {d['max_input_channels']}, out {d['max_output_channels']})"
-                     for d in devs)
+    return "; ".join(
+        f"{d['index']}: {d['name']} (in {d['max_input_channels']}, out {d['max_output_channels']})" for d in devs
+    )
 
 
 def _default(kind: int) -> int | None:

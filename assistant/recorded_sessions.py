@@ -4,22 +4,23 @@ Everything is validated and decoded before any audio flows through the pipeline,
 manifest or file is reported (one line, naming the file and field) before work starts.
 Manifest format: docs/recorded-sessions.md "Recorded sessions".
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from core.audio import Audio, load_audio
+from core.domain import Domain
 from core.errors import InputError
 from core.paths import is_inside
 from core.records import REPLY_TYPES, frozen_map
 from core.session import Gold
-from core.domain import Domain
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RecordedTurn:
     audio_path: str | None = None
     text: str | None = None
     gold: Gold | None = None
-    at_s: float | None = None     # continuous sessions: where the wake word ends (docs/wake.md)
+    at_s: float | None = None  # continuous sessions: where the wake word ends (docs/wake.md)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ class RecordedSession:
     meta: Mapping = field(default_factory=frozen_map)
 
 
-_JSON_TYPE = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
-              dict: "an object", list: "a list"}
+_JSON_TYPE = {
+    str: "a string",
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    dict: "an object",
+    list: "a list",
+}
 
 
 def _check(value: Any, types: tuple[type, ...], path: Path, where: str, optional: bool = True) -> Any:
@@ -86,14 +93,20 @@ def parse_gold(raw: Any, path: Path, where: str) -> Gold | None:
         if key in raw and not isinstance(raw[key], Mapping):
             raise InputError(path, f"{key} must be an object", field=f"{where}.{key}")
     for name, value in (raw.get("entities") or {}).items():
-        _check(value, (str,), path, f"{where}.entities.{name}", optional=False)   # a catalog id
+        _check(value, (str,), path, f"{where}.entities.{name}", optional=False)  # a catalog id
     if raw.get("reply_type") is not None and raw["reply_type"] not in REPLY_TYPES:
-        raise InputError(path, f"unknown reply type {raw['reply_type']!r} (known: {', '.join(REPLY_TYPES)})",
-                         field=f"{where}.reply_type")
+        raise InputError(
+            path,
+            f"unknown reply type {raw['reply_type']!r} (known: {', '.join(REPLY_TYPES)})",
+            field=f"{where}.reply_type",
+        )
     return Gold(
-        transcript=raw.get("transcript"), intent=raw.get("intent"),
-        slots=frozen_map(raw.get("slots") or {}), entities=frozen_map(raw.get("entities") or {}),
-        out_of_domain=bool(raw.get("out_of_domain", False)), wake=raw.get("wake"),
+        transcript=raw.get("transcript"),
+        intent=raw.get("intent"),
+        slots=frozen_map(raw.get("slots") or {}),
+        entities=frozen_map(raw.get("entities") or {}),
+        out_of_domain=bool(raw.get("out_of_domain", False)),
+        wake=raw.get("wake"),
         reply_type=raw.get("reply_type"),
     )
 
@@ -108,14 +121,20 @@ def check_gold(rec: RecordedSession, domain: Domain) -> None:
             continue
         spec = domain.intents.get(gold.intent)
         if spec is None:
-            raise InputError(path, f"intent {gold.intent!r} is not in domain {domain.name!r} "
-                                   f"(known: {', '.join(sorted(domain.intents))})", field=f"{where}.intent")
+            raise InputError(
+                path,
+                f"intent {gold.intent!r} is not in domain {domain.name!r} (known: {', '.join(sorted(domain.intents))})",
+                field=f"{where}.intent",
+            )
         known = set(spec.slots) | set(spec.args)
         for key in ("slots", "entities"):
             for name in getattr(gold, key):
                 if name not in known:
-                    raise InputError(path, f"{gold.intent} has no slot {name!r} (slots: {', '.join(sorted(known)) or 'none'})",
-                                     field=f"{where}.{key}.{name}")
+                    raise InputError(
+                        path,
+                        f"{gold.intent} has no slot {name!r} (slots: {', '.join(sorted(known)) or 'none'})",
+                        field=f"{where}.{key}.{name}",
+                    )
 
 
 def _member(folder: Path, rel: Any, mpath: Path, where: str, allow_outside: bool) -> str:
@@ -124,8 +143,9 @@ def _member(folder: Path, rel: Any, mpath: Path, where: str, allow_outside: bool
     _check(rel, (str,), mpath, where, optional=False)
     path = folder / rel
     if not allow_outside and not is_inside(path, folder):
-        raise InputError(mpath, f"{rel!r} is outside the session folder (replay --allow-outside permits it)",
-                         field=where)
+        raise InputError(
+            mpath, f"{rel!r} is outside the session folder (replay --allow-outside permits it)", field=where
+        )
     return str(path)
 
 
@@ -198,18 +218,33 @@ def _load_manifest(folder: Path, allow_outside: bool = False) -> RecordedSession
             audio = load_audio(apath)
         elif not t.get("text") and stream is None:
             raise InputError(mpath, "a turn needs audio or text", field=where)
-        turns.append(RecordedTurn(audio=audio, audio_path=apath, text=t.get("text"),
-                                  gold=parse_gold(t.get("gold"), mpath, f"{where}.gold"), at_s=t.get("at_s")))
+        turns.append(
+            RecordedTurn(
+                audio=audio,
+                audio_path=apath,
+                text=t.get("text"),
+                gold=parse_gold(t.get("gold"), mpath, f"{where}.gold"),
+                at_s=t.get("at_s"),
+            )
+        )
     if stream is None and not turns:
         raise InputError(mpath, "a session needs turns or a continuous audio file", field="turns")
     if stream is not None and any(t.audio is not None for t in turns):
         raise InputError(mpath, "a continuous session's turns carry gold only, not audio", field="turns")
     meta = {k: raw[k] for k in ("description", "provenance", "license") if k in raw}
     return RecordedSession(
-        id=raw.get("id") or folder.name, path=str(folder), continuous=stream is not None,
-        turns=tuple(turns), stream=stream, stream_path=stream_path, start_time=raw.get("start_time"),
-        domain=raw.get("domain"), device=frozen_map(raw.get("device") or {}),
-        user=frozen_map(raw.get("user") or {}), world=frozen_map(raw.get("world") or {}), meta=frozen_map(meta),
+        id=raw.get("id") or folder.name,
+        path=str(folder),
+        continuous=stream is not None,
+        turns=tuple(turns),
+        stream=stream,
+        stream_path=stream_path,
+        start_time=raw.get("start_time"),
+        domain=raw.get("domain"),
+        device=frozen_map(raw.get("device") or {}),
+        user=frozen_map(raw.get("user") or {}),
+        world=frozen_map(raw.get("world") or {}),
+        meta=frozen_map(meta),
     )
 
 
@@ -222,8 +257,9 @@ def load_recording(path: str | Path, continuous: bool = False, allow_outside: bo
     audio = load_audio(p)
     if continuous:
         return RecordedSession(id=p.stem, path=str(p), continuous=True, turns=(), stream=audio, stream_path=str(p))
-    return RecordedSession(id=p.stem, path=str(p), continuous=False,
-                           turns=(RecordedTurn(audio=audio, audio_path=str(p)),))
+    return RecordedSession(
+        id=p.stem, path=str(p), continuous=False, turns=(RecordedTurn(audio=audio, audio_path=str(p)),)
+    )
 
 
 def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:
@@ -231,8 +267,9 @@ def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:
     Atomic: a reader sees the previous manifest or this one, never a torn file."""
     path = Path(folder) / MANIFEST
     tmp = path.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"schema": SCHEMA, **dict(manifest)}, indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(
+        json.dumps({"schema": SCHEMA, **dict(manifest)}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     os.replace(tmp, path)
     return path
 

@@ -1,4 +1,5 @@
 """Replaying recorded sessions through the assistant, turn by turn, deterministically."""
+
 from __future__ import annotations
 
 import logging
@@ -6,10 +7,10 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.recorded_sessions import RecordedSession
+from assistant.runner import Assistant
 from core.errors import InputError
 from core.pipeline import STAGES
 from core.records import Utterance
-from assistant.runner import Assistant
 from core.session import Gold
 from core.turn_summary import gold_summary, turn_summary
 
@@ -35,7 +36,7 @@ class GoldMatcher:
             if i not in self.used and at - WAKE_WORD_S <= wake_s <= at + WAKE_LAG_S and (best_d is None or d < best_d):
                 best, best_d = i, d
         if best is None:
-            return Gold(wake=False)        # a wake with no command there: a false accept
+            return Gold(wake=False)  # a wake with no command there: a false accept
         self.used.add(best)
         return self._open[best][1] or Gold(wake=True)
 
@@ -52,20 +53,33 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
         yield from _wakes_only(assistant, rec)
         return
     start = "nlu" if not rec.continuous and all(t.audio is None for t in rec.turns) else "asr"
-    assistant.stages.prepare(STAGES[STAGES.index(start): STAGES.index(stop) + 1])
-    session = assistant.new_session(rec.id, world=rec.world, device=rec.device, user=rec.user,
-                                    start_time=rec.start_time, meta={"source": rec.path, **rec.meta})
+    assistant.stages.prepare(STAGES[STAGES.index(start) : STAGES.index(stop) + 1])
+    session = assistant.new_session(
+        rec.id,
+        world=rec.world,
+        device=rec.device,
+        user=rec.user,
+        start_time=rec.start_time,
+        meta={"source": rec.path, **rec.meta},
+    )
     try:
         if rec.continuous:
             matcher = GoldMatcher(rec)
             step = int(0.5 * rec.stream.sample_rate)
-            chunks = (rec.stream.samples[i: i + step] for i in range(0, len(rec.stream.samples), step))
-            for turn in assistant.run_stream(session, chunks, gold_for=matcher if rec.turns else None,
-                                             source=Path(rec.stream_path).name, stop=stop):
+            chunks = (rec.stream.samples[i : i + step] for i in range(0, len(rec.stream.samples), step))
+            for turn in assistant.run_stream(
+                session, chunks, gold_for=matcher if rec.turns else None, source=Path(rec.stream_path).name, stop=stop
+            ):
                 yield turn_summary(turn)
             for at, gold in matcher.missed():
-                yield {"session": rec.id, "turn": None, "missed": True, "at_s": at,
-                       "gold": gold_summary(gold), "correct": False}
+                yield {
+                    "session": rec.id,
+                    "turn": None,
+                    "missed": True,
+                    "at_s": at,
+                    "gold": gold_summary(gold),
+                    "correct": False,
+                }
             return
         offset = 0.0
         for i, rt in enumerate(rec.turns):
@@ -74,8 +88,9 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
                 # the next command is known: recognize it while this turn is answered
                 assistant.decode_ahead(Utterance(audio=following.audio), stop)
             if rt.audio is not None:
-                turn = assistant.utterance_turn(session, rt.audio, source=Path(rt.audio_path).name,
-                                                gold=rt.gold, start_s=offset)
+                turn = assistant.utterance_turn(
+                    session, rt.audio, source=Path(rt.audio_path).name, gold=rt.gold, start_s=offset
+                )
                 offset += rt.audio.duration_s + 6.0
                 turn = assistant.run_turn(session, turn, start="asr", stop=stop)
             else:
@@ -93,8 +108,11 @@ def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
     from stages.wake import scan
 
     if not rec.continuous:
-        raise InputError(rec.path, "--stop wake needs a continuous recording (a session with \"audio\", "
-                                   "or --continuous): pre-segmented turns skip the wake stage")
+        raise InputError(
+            rec.path,
+            '--stop wake needs a continuous recording (a session with "audio", '
+            "or --continuous): pre-segmented turns skip the wake stage",
+        )
     matcher = GoldMatcher(rec)
     listener = assistant.stages.wake_listener(Path(rec.stream_path).name)
     try:
@@ -108,14 +126,32 @@ def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
         n += 1
         gold = matcher(cmd.detected_at_s) if rec.turns else None
         u = cmd.utterance
-        out = {"session": rec.id, "turn": n,
-               "wake": {"word": cmd.wake.word, "score": round(cmd.wake.score, 3), "start_s": cmd.wake.start_s,
-                        "end_s": cmd.wake.end_s, "detected_at_s": cmd.detected_at_s},
-               "command": {"start_s": u.start_s, "end_s": u.end_s, "endpoint": u.endpoint,
-                           "seconds": round(u.audio.duration_s, 3)}}
+        out = {
+            "session": rec.id,
+            "turn": n,
+            "wake": {
+                "word": cmd.wake.word,
+                "score": round(cmd.wake.score, 3),
+                "start_s": cmd.wake.start_s,
+                "end_s": cmd.wake.end_s,
+                "detected_at_s": cmd.detected_at_s,
+            },
+            "command": {
+                "start_s": u.start_s,
+                "end_s": u.end_s,
+                "endpoint": u.endpoint,
+                "seconds": round(u.audio.duration_s, 3),
+            },
+        }
         if gold is not None:
             out["gold"], out["correct"] = gold_summary(gold), gold.wake is not False
         yield out
     for at, gold in matcher.missed():
-        yield {"session": rec.id, "turn": None, "missed": True, "at_s": at,
-               "gold": gold_summary(gold), "correct": False}
+        yield {
+            "session": rec.id,
+            "turn": None,
+            "missed": True,
+            "at_s": at,
+            "gold": gold_summary(gold),
+            "correct": False,
+        }

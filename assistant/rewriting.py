@@ -13,6 +13,7 @@ replaced by what the user taught, and an unknown one starts the teaching dialogu
 
 Every decision is a :class:`Rewrite` record: the runner traces it as the ``rewrite`` stage.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,43 @@ log = logging.getLogger(__name__)
 TABLE_FORMAT = "assistant.rewrites/1"
 INDEX_FORMAT = "assistant.rewrite-index/1"
 # Words a rephrase may drop or change even when they were heard surely.
-FUNCTION_WORDS = frozenset(["a", "an", "the", "to", "of", "in", "on", "at", "for", "my", "your", "me", "i", "you", "it", "is", "are", "be", "can", "could", "would", "will", "please", "and", "or", "up", "down", "now", "some", "what's", "whats", "what", "how"])
+FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "my",
+        "your",
+        "me",
+        "i",
+        "you",
+        "it",
+        "is",
+        "are",
+        "be",
+        "can",
+        "could",
+        "would",
+        "will",
+        "please",
+        "and",
+        "or",
+        "up",
+        "down",
+        "now",
+        "some",
+        "what's",
+        "whats",
+        "what",
+        "how",
+    ]
+)
 
 
 def utterance_key(text: str) -> str:
@@ -42,6 +79,7 @@ def utterance_key(text: str) -> str:
 
 
 # the rewrite table ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TableEntry:
@@ -64,11 +102,13 @@ class RewriteTable:
         entries = {}
         for i, row in enumerate(raw.get("rewrites") or ()):
             try:
-                entries[utterance_key(row["from"])] = TableEntry(str(row["to"]), float(row["probability"]),
-                                                                 int(row["support"]))
+                entries[utterance_key(row["from"])] = TableEntry(
+                    str(row["to"]), float(row["probability"]), int(row["support"])
+                )
             except (KeyError, TypeError, ValueError):
-                raise InputError(path, "each rewrite needs from, to, probability and support",
-                                 field=f"rewrites[{i}]") from None
+                raise InputError(
+                    path, "each rewrite needs from, to, probability and support", field=f"rewrites[{i}]"
+                ) from None
         return cls(entries, float(raw.get("threshold", 0.5)), int(raw.get("min_support", 1)))
 
     def lookup(self, text: str) -> Rewrite | None:
@@ -80,21 +120,29 @@ class RewriteTable:
 
 # online retrieval -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RetrievalOptions:
-    trigger: float = 0.6           # rewrite only a request heard with a word below this probability
-    personal: float = 0.80         # ranking score the user's own best candidate needs
-    global_: float = 0.88          # ranking score a candidate from everyone needs
-    min_users: int = 2             # a global candidate must have worked for this many users
-    cosine_weight: float = 0.5     # ranking = cosine·w + fuzzy·(1 − w) + popularity bonus
-    popularity: float = 0.02       # bonus per log10 of the times a candidate succeeded
+    trigger: float = 0.6  # rewrite only a request heard with a word below this probability
+    personal: float = 0.80  # ranking score the user's own best candidate needs
+    global_: float = 0.88  # ranking score a candidate from everyone needs
+    min_users: int = 2  # a global candidate must have worked for this many users
+    cosine_weight: float = 0.5  # ranking = cosine·w + fuzzy·(1 − w) + popularity bonus
+    popularity: float = 0.02  # bonus per log10 of the times a candidate succeeded
 
 
 class RetrievalIndex:
     """Successful requests, embedded (the NLU's int8 MiniLM), with who said them."""
 
-    def __init__(self, texts: list[str], users: list[str], counts: np.ndarray, embeddings: np.ndarray,
-                 n_users: np.ndarray, options: RetrievalOptions = RetrievalOptions()):
+    def __init__(
+        self,
+        texts: list[str],
+        users: list[str],
+        counts: np.ndarray,
+        embeddings: np.ndarray,
+        n_users: np.ndarray,
+        options: RetrievalOptions = RetrievalOptions(),
+    ):
         self.texts = list(texts)
         self.keys = {utterance_key(t) for t in texts}
         self.users = np.asarray(users)
@@ -135,15 +183,17 @@ class RetrievalIndex:
 
         text = transcript.text
         if utterance_key(text) in self.keys:
-            return Rewrite(text, text, "none", 1.0, 0, text)      # a request known to work
+            return Rewrite(text, text, "none", 1.0, 0, text)  # a request known to work
         if not self.at_risk(transcript) or not len(self.texts):
             return Rewrite(text, text)
         q = embed(text)
         opts = self.options
         best: tuple[float, int, str] | None = None
         sure = {w for w in normalize_words(text) if w in vocabulary and w not in FUNCTION_WORDS}
-        for layer, rows, threshold in (("personal", self._by_user.get(user), opts.personal),
-                                       ("global", self._global, opts.global_)):
+        for layer, rows, threshold in (
+            ("personal", self._by_user.get(user), opts.personal),
+            ("global", self._global, opts.global_),
+        ):
             if rows is None or not len(rows):
                 continue
             if layer == "global":
@@ -158,8 +208,11 @@ class RetrievalIndex:
                     continue
                 fuzzy = fuzz.token_set_ratio(text.lower(), self.texts[i].lower()) / 100.0
                 c = float(self.embeddings[i] @ q)
-                score = (opts.cosine_weight * c + (1 - opts.cosine_weight) * fuzzy
-                         + opts.popularity * math.log10(max(1, int(self.counts[i]))))
+                score = (
+                    opts.cosine_weight * c
+                    + (1 - opts.cosine_weight) * fuzzy
+                    + opts.popularity * math.log10(max(1, int(self.counts[i])))
+                )
                 scored.append((score, i))
             if not scored:
                 continue
@@ -175,11 +228,18 @@ class RetrievalIndex:
 
 # the step ---------------------------------------------------------------------------------
 
+
 class RewriteStep:
     """Runs before the NLU: taught concepts, then the rewrite table, then retrieval."""
 
-    def __init__(self, table: RewriteTable | None = None, index: RetrievalIndex | None = None,
-                 concepts: Any = None, embed=None, vocabulary: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        table: RewriteTable | None = None,
+        index: RetrievalIndex | None = None,
+        concepts: Any = None,
+        embed=None,
+        vocabulary: frozenset[str] = frozenset(),
+    ):
         self.vocabulary = vocabulary
         self.table = table
         self.index = index

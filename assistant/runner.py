@@ -5,6 +5,7 @@ Guarantees (DESIGN "Hook points"): each ``stage_start`` is followed by its ``sta
 stable code and the turn ends with a spoken apology instead of ending the session; observers
 can never break a turn (see :class:`hooks.bus.HookBus`).
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -20,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from core.audio import Audio, write_wav
 from core.config import Config, cache_dir
+from core.domain import Domain, load_domain
 from core.errors import OutputError
 from core.paths import safe_name
 from core.pipeline import STAGE_OUTPUTS, STAGES
 from core.records import Outcome, StageError, Transcript, Utterance, frozen_map
 from core.session import Gold, Session, Turn, TurnContext, UserContext, device_context
-from hooks.bus import Event, HookBus
-from core.domain import Domain, load_domain
 from core.world import World, deep_merge
+from hooks.bus import Event, HookBus
 from stages.base import StageFailure
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDLE_LISTENERS = 2   # wake listeners kept for reuse (one per concurrent stream is the most needed)
+IDLE_LISTENERS = 2  # wake listeners kept for reuse (one per concurrent stream is the most needed)
+
 
 class Stages:
     """Builds each stage on first use, once per process (models load once)."""
@@ -49,8 +51,12 @@ class Stages:
         self._idle_listeners: list = []
         self._listeners_lock = threading.Lock()
         self._builders: dict[str, Callable[[], Any]] = {
-            "wake": self._wake, "asr": self._asr, "nlu": self._nlu, "resolve": self._resolve,
-            "respond": self._respond, "tts": self._tts,
+            "wake": self._wake,
+            "asr": self._asr,
+            "nlu": self._nlu,
+            "resolve": self._resolve,
+            "respond": self._respond,
+            "tts": self._tts,
         }
 
     def __getitem__(self, name: str) -> Any:
@@ -89,8 +95,9 @@ class Stages:
         from stages.nlu import NluOptions, NluStage, load_or_train
         from stages.nlu.recipes import spec_config
 
-        model = load_or_train(self.domain, cache_dir(self.config), spec_config(self.config["nlu.epochs"]),
-                              progress=_training_progress)
+        model = load_or_train(
+            self.domain, cache_dir(self.config), spec_config(self.config["nlu.epochs"]), progress=_training_progress
+        )
         return NluStage(self.domain, model, NluOptions(ood_threshold=self.config["nlu.ood_threshold"]))
 
     def _resolve(self):
@@ -134,7 +141,7 @@ class Stages:
 
         asr, nlu = self["asr"], self["nlu"]
         if not hasattr(asr, "transcribe_ahead") or not hasattr(nlu, "interpret"):
-            return None      # a stage replaced by one that cannot judge (tests, hooks)
+            return None  # a stage replaced by one that cannot judge (tests, hooks)
         return TurnEndJudge(asr, nlu, options.word, options.complete_confidence)
 
     def warm(self, name: str) -> None:
@@ -169,8 +176,8 @@ class Assistant:
         self.stages = Stages(self.config, self.domain)
         from assistant.rewriting import rewrite_step
 
-        self.rewriter = rewrite_step(self.config, self.domain)   # None unless a learned artifact switches it on
-        self.reply_dir: Path | None = None     # when set, each reply is written there as WAV
+        self.rewriter = rewrite_step(self.config, self.domain)  # None unless a learned artifact switches it on
+        self.reply_dir: Path | None = None  # when set, each reply is written there as WAV
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._reply_errors: list[OutputError] = []
         self._tracers: list[Tracer] = []
@@ -185,17 +192,22 @@ class Assistant:
         return other
 
     # sessions -------------------------------------------------------------------------
-    def new_session(self, session_id: str, world: Mapping | None = None, device: Mapping | None = None,
-                    user: Mapping | None = None, start_time: str | None = None,
-                    meta: Mapping | None = None) -> Session:
+    def new_session(
+        self,
+        session_id: str,
+        world: Mapping | None = None,
+        device: Mapping | None = None,
+        user: Mapping | None = None,
+        start_time: str | None = None,
+        meta: Mapping | None = None,
+    ) -> Session:
         start = dt.datetime.fromisoformat(start_time or self.config["session.start_time"])
         state = deep_merge(self.domain.world, world or {})
         w = World(state, start)
         dev = device_context(device, self.config)
         u = user or {}
         history = {t: frozen_map(v) for t, v in (u.get("history") or {}).items()}
-        usr = UserContext(id=u.get("id", "user"), home=u.get("home", state.get("home")),
-                          history=frozen_map(history))
+        usr = UserContext(id=u.get("id", "user"), home=u.get("home", state.get("home")), history=frozen_map(history))
         session = Session(session_id, self.domain, w, dev, usr, meta)
         self.bus.emit(Event("session_start", session_id, data=None, meta=session))
         return session
@@ -204,8 +216,12 @@ class Assistant:
         """Write traces of every session from now on into ``directory``."""
         from hooks.tracer import Tracer
 
-        tracer = Tracer(directory, audio=self.config["trace.audio"], embeddings=self.config["trace.embeddings"],
-                        fsync=self.config["trace.fsync"])
+        tracer = Tracer(
+            directory,
+            audio=self.config["trace.audio"],
+            embeddings=self.config["trace.embeddings"],
+            fsync=self.config["trace.fsync"],
+        )
         self.bus.add_observer(tracer)
         self._tracers.append(tracer)
         return tracer
@@ -222,14 +238,13 @@ class Assistant:
         the result when that turn reaches it; decoding is deterministic, so transcripts are the
         same either way. A backend without ``prefetch_utterance`` just decodes in its turn.
         Nothing happens when the turns stop (``stop``) before recognition."""
-        if (not self.config["asr.decode_ahead"] or not utterance.heard
-                or STAGES.index(stop) < STAGES.index("asr")):
+        if not self.config["asr.decode_ahead"] or not utterance.heard or STAGES.index(stop) < STAGES.index("asr"):
             return
         try:
             ahead = getattr(self.stages["asr"], "prefetch_utterance", None)
             if ahead is not None:
                 ahead(utterance)
-        except Exception as err:   # the turn then decodes (and reports any failure) itself
+        except Exception as err:  # the turn then decodes (and reports any failure) itself
             log.debug("decode ahead failed (%s: %s)", type(err).__name__, err)
 
     # what a driver (the simulator) asks of the assistant -------------------------------
@@ -277,13 +292,20 @@ class Assistant:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
 
     # one turn -------------------------------------------------------------------------
-    def run_turn(self, session: Session, turn: Turn, start: str = "asr", stop: str = "tts",
-                 wake_ms: float | None = None, wake_started: float | None = None) -> Turn:
+    def run_turn(
+        self,
+        session: Session,
+        turn: Turn,
+        start: str = "asr",
+        stop: str = "tts",
+        wake_ms: float | None = None,
+        wake_started: float | None = None,
+    ) -> Turn:
         """Run stages ``start``..``stop`` on a turn that holds the input for ``start``."""
         if start not in STAGES or stop not in STAGES or STAGES.index(start) > STAGES.index(stop):
             raise ValueError(f"cannot run from {start!r} to {stop!r}")
         if start == "wake" and turn.heard_from is None:
-            turn = replace(turn, heard_from=turn.utterance)   # keep the raw input: the cut replaces it
+            turn = replace(turn, heard_from=turn.utterance)  # keep the raw input: the cut replaces it
         now = session.clock_at(turn.start_s)
         session.world.advance_to(now)
         ctx = session.context(turn.index, now)
@@ -294,18 +316,17 @@ class Assistant:
             t0 = wake_started if wake_started is not None else time.monotonic()
             self.bus.emit(Event("stage_start", session.id, turn.index, "wake", t=t0))
             turn = turn.with_stage("wake", turn.utterance, wake_ms)
-            self.bus.emit(Event("stage_end", session.id, turn.index, "wake", duration_ms=wake_ms,
-                                data=turn.utterance))
+            self.bus.emit(Event("stage_end", session.id, turn.index, "wake", duration_ms=wake_ms, data=turn.utterance))
         data: Any = self._initial_input(turn, start)
-        order = STAGES[STAGES.index(start): STAGES.index(stop) + 1]
+        order = STAGES[STAGES.index(start) : STAGES.index(stop) + 1]
         for stage in order:
             if stage == "asr" and isinstance(data, Utterance) and not data.heard:
-                break   # no wake word: the assistant stays asleep
+                break  # no wake word: the assistant stays asleep
             if stage == "nlu" and isinstance(data, Transcript) and not data.text.strip():
-                break   # nothing was said: the assistant goes back to listening, silently
+                break  # nothing was said: the assistant goes back to listening, silently
             if stage == "nlu" and self.rewriter is not None:
                 turn, data = self._rewrite(session, turn, data, ctx)
-                if turn.outcome is not None:      # the step answered itself (a teaching question)
+                if turn.outcome is not None:  # the step answered itself (a teaching question)
                     if STAGES.index(stop) >= STAGES.index("tts"):
                         turn, _out, _failed = self._run_stage(session, turn, "tts", turn.outcome, ctx)
                     break
@@ -324,7 +345,9 @@ class Assistant:
                 raise ValueError(f"a turn starting at {start} needs an utterance")
             return turn.utterance
         if start == "nlu":
-            text = turn.text_input if turn.text_input is not None else (turn.transcript.text if turn.transcript else None)
+            text = (
+                turn.text_input if turn.text_input is not None else (turn.transcript.text if turn.transcript else None)
+            )
             if text is None:
                 raise ValueError("a turn starting at nlu needs text")
             transcript = turn.transcript or Transcript(text=text, source="text")
@@ -357,16 +380,22 @@ class Assistant:
         try:
             out = self.bus.before(stage, data, ctx)
             if out is None:
-                out = self._call(stage, data, ctx, lambda chunk: self.bus.emit(
-                    Event("stage_chunk", session.id, turn.index, stage, data=chunk)))
+                out = self._call(
+                    stage,
+                    data,
+                    ctx,
+                    lambda chunk: self.bus.emit(Event("stage_chunk", session.id, turn.index, stage, data=chunk)),
+                )
             out = self.bus.after(stage, data, out, ctx)
             want = STAGE_OUTPUTS[stage].record
             if not isinstance(out, want):
                 raise StageFailure(f"{stage}-failed", f"{stage} returned {type(out).__name__}, not {want.__name__}")
-        except Exception as err:   # contained: the session goes on
+        except Exception as err:  # contained: the session goes on
             ms = (time.perf_counter() - t0) * 1000
             code = err.code if isinstance(err, StageFailure) else f"{stage}-failed"
-            error = StageError(stage, code, f"{type(err).__name__}: {err}" if not isinstance(err, StageFailure) else str(err))
+            error = StageError(
+                stage, code, f"{type(err).__name__}: {err}" if not isinstance(err, StageFailure) else str(err)
+            )
             log.warning("turn %d: %s (%s)", turn.index, code, error.message)
             turn = turn.with_error(error, ms)
             self.bus.emit(Event("stage_error", session.id, turn.index, stage, duration_ms=ms, data=error))
@@ -375,10 +404,11 @@ class Assistant:
         turn = turn.with_stage(stage, out, ms)
         if stage == "tts" and self.reply_dir is not None and len(out.audio.samples):
             try:
-                path = write_wav(self.reply_dir / safe_name(turn.session) / f"turn{turn.index:02d}-reply.wav",
-                                 out.audio)
+                path = write_wav(
+                    self.reply_dir / safe_name(turn.session) / f"turn{turn.index:02d}-reply.wav", out.audio
+                )
                 turn = replace(turn, reply_audio=str(path))
-            except OutputError as err:   # the turn is fine; that output stops, the exit code tells
+            except OutputError as err:  # the turn is fine; that output stops, the exit code tells
                 log.error("%s; no further replies are written to %s", err, self.reply_dir)
                 self._reply_errors.append(err)
                 self.reply_dir = None
@@ -402,8 +432,16 @@ class Assistant:
         turn = replace(turn, rewrite=rewrite, ms=frozen_map({**turn.ms, "rewrite": round(ms, 2)}))
         if rewrite.reply is not None:
             asks = rewrite.expects is not None
-            turn = replace(turn, outcome=Outcome(intent=None, status="elicit" if asks else "ok", reply=rewrite.reply,
-                                                 reply_type="elicit" if asks else "answer", expects=rewrite.expects))
+            turn = replace(
+                turn,
+                outcome=Outcome(
+                    intent=None,
+                    status="elicit" if asks else "ok",
+                    reply=rewrite.reply,
+                    reply_type="elicit" if asks else "answer",
+                    expects=rewrite.expects,
+                ),
+            )
         self.bus.emit(Event("stage_end", session.id, turn.index, "rewrite", duration_ms=ms, data=rewrite))
         if rewrite.changed:
             transcript = replace(transcript, text=rewrite.text, words=())
@@ -417,8 +455,7 @@ class Assistant:
         if failed_stage != "tts":
             # the request was not carried out: drop any question in flight, keep what is salient
             session.dialogue = next_dialogue(session.dialogue, replace(turn, outcome=None))
-            outcome = Outcome(intent=None, status="error", reply=self.domain.responses["error"],
-                              reply_type="apology")
+            outcome = Outcome(intent=None, status="error", reply=self.domain.responses["error"], reply_type="apology")
             turn = replace(turn, outcome=outcome)
             if STAGES.index(stop) >= STAGES.index("tts"):
                 turn, _out, _failed = self._run_stage(session, turn, "tts", outcome, ctx)
@@ -437,16 +474,22 @@ class Assistant:
     def _finish(self, session: Session, turn: Turn) -> Turn:
         try:
             turn = self.bus.finish_turn(turn, session)
-        except Exception as err:   # a broken labeler must not lose the turn
+        except Exception as err:  # a broken labeler must not lose the turn
             log.warning("turn %d: finishing interceptor failed (%s: %s)", turn.index, type(err).__name__, err)
         session.turns.append(turn)
         self.bus.emit(Event("turn_end", session.id, turn.index, data=turn, meta=session))
         return turn
 
     # continuous audio -------------------------------------------------------------------
-    def run_stream(self, session: Session, chunks: Iterator[Any], listener=None,
-                   gold_for: Callable[[float], Gold | None] | None = None,
-                   source: str = "", stop: str = "tts") -> Iterator[Turn]:
+    def run_stream(
+        self,
+        session: Session,
+        chunks: Iterator[Any],
+        listener=None,
+        gold_for: Callable[[float], Gold | None] | None = None,
+        source: str = "",
+        stop: str = "tts",
+    ) -> Iterator[Turn]:
         """Listen for wake words in a stream of audio chunks; run a turn per command.
 
         The listener scans ahead on its own thread while earlier commands are processed, as it
@@ -460,37 +503,52 @@ class Assistant:
             for cmd, wake_ms, listen_t0 in ahead:
                 yield self._command_turn(session, cmd, wake_ms, listen_t0, gold_for, source, stop)
         finally:
-            ahead.close()      # its thread has stopped feeding the listener
+            ahead.close()  # its thread has stopped feeding the listener
             if lent:
                 self.stages.return_listener(listener)
 
     def _command_turn(self, session, cmd, wake_ms, listen_t0, gold_for, source, stop) -> Turn:
-        turn = Turn(session=session.id, index=len(session.turns) + 1,
-                    source=f"{source}@{cmd.wake.start_s:.2f}s", start_s=cmd.ended_at_s,
-                    wake=cmd.wake, utterance=cmd.utterance,
-                    gold=gold_for(cmd.detected_at_s) if gold_for else None)
+        turn = Turn(
+            session=session.id,
+            index=len(session.turns) + 1,
+            source=f"{source}@{cmd.wake.start_s:.2f}s",
+            start_s=cmd.ended_at_s,
+            wake=cmd.wake,
+            utterance=cmd.utterance,
+            gold=gold_for(cmd.detected_at_s) if gold_for else None,
+        )
         return self.run_turn(session, turn, start="asr", stop=stop, wake_ms=wake_ms, wake_started=listen_t0)
 
-    def utterance_turn(self, session: Session, audio: Audio, source: str = "", gold: Gold | None = None,
-                       start_s: float | None = None) -> Turn:
+    def utterance_turn(
+        self, session: Session, audio: Audio, source: str = "", gold: Gold | None = None, start_s: float | None = None
+    ) -> Turn:
         """A pre-segmented (push-to-talk) turn: the wake stage is skipped."""
         offset = start_s if start_s is not None else (session.turns[-1].start_s + 10.0 if session.turns else 0.0)
-        utt = Utterance(audio=audio, start_s=offset, end_s=offset + audio.duration_s,
-                        endpoint="pre_segmented", source=source)
-        return Turn(session=session.id, index=len(session.turns) + 1, source=source,
-                    start_s=offset + audio.duration_s, utterance=utt, gold=gold)
+        utt = Utterance(
+            audio=audio, start_s=offset, end_s=offset + audio.duration_s, endpoint="pre_segmented", source=source
+        )
+        return Turn(
+            session=session.id,
+            index=len(session.turns) + 1,
+            source=source,
+            start_s=offset + audio.duration_s,
+            utterance=utt,
+            gold=gold,
+        )
 
     def text_turn(self, session: Session, text: str, gold: Gold | None = None, start_s: float | None = None) -> Turn:
         offset = start_s if start_s is not None else (session.turns[-1].start_s + 5.0 if session.turns else 0.0)
-        return Turn(session=session.id, index=len(session.turns) + 1, source="text", start_s=offset,
-                    text_input=text, gold=gold)
+        return Turn(
+            session=session.id, index=len(session.turns) + 1, source="text", start_s=offset, text_input=text, gold=gold
+        )
 
 
 _END = object()
 
 
-def listen_ahead(listener, chunks: Iterator[Any], depth: int = 8,
-                 on_cut: Callable[[Any], None] | None = None) -> Iterator[tuple[Any, float, float]]:
+def listen_ahead(
+    listener, chunks: Iterator[Any], depth: int = 8, on_cut: Callable[[Any], None] | None = None
+) -> Iterator[tuple[Any, float, float]]:
     """(command, ms the listener spent since the previous one, when that listening began),
     with ``listener`` fed on a worker thread up to ``depth`` commands ahead of the consumer;
     ``on_cut`` sees each command on that thread as soon as it is cut."""
@@ -527,7 +585,7 @@ def listen_ahead(listener, chunks: Iterator[Any], depth: int = 8,
                 if not put((cmd, busy_ms, listen_t0)):
                     return
             put(_END)
-        except BaseException as err:   # handed to the consumer, raised there
+        except BaseException as err:  # handed to the consumer, raised there
             put(err)
 
     worker = threading.Thread(target=feed, name="listen-ahead", daemon=True)

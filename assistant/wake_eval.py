@@ -10,11 +10,11 @@ false accept. Two detectors run on the same audio: the pipeline's own listener
 bare openWakeWord model (a detection wherever its score rises to the threshold). No speech
 recognition runs.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import random
 import warnings
 from dataclasses import dataclass, replace
@@ -29,9 +29,9 @@ from core.errors import InputError, UserError
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".raw", ".pcm")
-LAG_S = 0.5                  # a detection this long after a clip's end still belongs to it
-LEAD_S = 0.5                 # silence before the first clip
-DEFAULT_GAP_S = (2.0, 3.0)   # seconds between positives (issue 20: where the listener lost words)
+LAG_S = 0.5  # a detection this long after a clip's end still belongs to it
+LEAD_S = 0.5  # silence before the first clip
+DEFAULT_GAP_S = (2.0, 3.0)  # seconds between positives (issue 20: where the listener lost words)
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 FRAME = 1280
 
@@ -47,20 +47,20 @@ class Span:
 class Stream:
     name: str
     audio: Audio
-    spans: tuple[Span, ...] = ()     # positives in it (none: a negative stream)
+    spans: tuple[Span, ...] = ()  # positives in it (none: a negative stream)
 
 
 @dataclass(frozen=True)
 class Score:
     """One detector at one threshold on one condition."""
 
-    detector: str                   # listener | model
+    detector: str  # listener | model
     threshold: float
     condition: str
     positives: int
     missed: int
-    extra: int                      # more than one detection inside one positive's span
-    stray: int                      # detections between positives
+    extra: int  # more than one detection inside one positive's span
+    stray: int  # detections between positives
     negative_s: float
     false_accepts: int
 
@@ -84,11 +84,21 @@ class Score:
 
     def as_json(self) -> dict:
         frr_ci, fa_ci = self.frr_interval(), self.fa_interval()
-        return {"detector": self.detector, "threshold": self.threshold, "condition": self.condition,
-                "positives": self.positives, "missed": self.missed, "extra": self.extra, "stray": self.stray,
-                "frr": _r(self.frr), "frr_95": None if frr_ci is None else [_r(x) for x in frr_ci],
-                "negative_hours": round(self.negative_s / 3600, 4), "false_accepts": self.false_accepts,
-                "fa_per_hour": _r(self.fa_per_hour), "fa_per_hour_95": None if fa_ci is None else [_r(x) for x in fa_ci]}
+        return {
+            "detector": self.detector,
+            "threshold": self.threshold,
+            "condition": self.condition,
+            "positives": self.positives,
+            "missed": self.missed,
+            "extra": self.extra,
+            "stray": self.stray,
+            "frr": _r(self.frr),
+            "frr_95": None if frr_ci is None else [_r(x) for x in frr_ci],
+            "negative_hours": round(self.negative_s / 3600, 4),
+            "false_accepts": self.false_accepts,
+            "fa_per_hour": _r(self.fa_per_hour),
+            "fa_per_hour_95": None if fa_ci is None else [_r(x) for x in fa_ci],
+        }
 
 
 def _r(x: float | None) -> float | None:
@@ -116,6 +126,7 @@ def poisson_interval(k: int, level: float = 0.95) -> tuple[float, float]:
 
 # ---------------------------------------------------------------- inputs
 
+
 def audio_files(path: str | Path) -> list[Path]:
     """The audio files a path names: the file itself, or a folder's audio files (sorted)."""
     p = Path(path)
@@ -134,8 +145,9 @@ def half_of(name: str) -> str:
     return "tune" if hashlib.sha1(name.encode("utf-8")).digest()[0] % 2 == 0 else "held_out"
 
 
-def positive_stream(files: Sequence[Path], gap_s: tuple[float, float] = DEFAULT_GAP_S, seed: int = 0,
-                    name: str = "positives") -> Stream:
+def positive_stream(
+    files: Sequence[Path], gap_s: tuple[float, float] = DEFAULT_GAP_S, seed: int = 0, name: str = "positives"
+) -> Stream:
     """The clips one after another, ``gap_s`` (uniform, seeded) of silence between them."""
     rng = random.Random(seed)
     parts, spans, t = [Audio.silence(LEAD_S)], [], LEAD_S
@@ -179,6 +191,7 @@ def noisy(stream: Stream, condition, seed: int) -> Stream:
 
 # ---------------------------------------------------------------- detectors
 
+
 def listener_detections(listener, audio: Audio, chunk_s: float = 0.5) -> list[float]:
     """Stream times at which the pipeline's listener woke (every wake, whatever became of it)."""
     from stages.wake import scan
@@ -199,8 +212,10 @@ class BareModel:
             warnings.filterwarnings("ignore", message=".*CUDAExecutionProvider.*")
             self.model = Model(wakeword_model_paths=[str(openwakeword_model(word))])
         self.key = next(iter(self.model.models))
-        self.fresh = (self.model.preprocessor.melspectrogram_buffer.copy(),
-                      self.model.preprocessor.feature_buffer.copy())
+        self.fresh = (
+            self.model.preprocessor.melspectrogram_buffer.copy(),
+            self.model.preprocessor.feature_buffer.copy(),
+        )
 
     def scores(self, audio: Audio) -> np.ndarray:
         f = self.model.preprocessor
@@ -209,8 +224,10 @@ class BareModel:
         f.raw_data_buffer.clear()
         self.model.reset()
         pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
-        return np.array([self.model.predict(pcm[i: i + FRAME])[self.key]
-                         for i in range(0, len(pcm) - FRAME + 1, FRAME)], dtype=np.float32)
+        return np.array(
+            [self.model.predict(pcm[i : i + FRAME])[self.key] for i in range(0, len(pcm) - FRAME + 1, FRAME)],
+            dtype=np.float32,
+        )
 
 
 def model_detections(scores: np.ndarray, threshold: float, refractory_s: float) -> list[float]:
@@ -243,20 +260,27 @@ def match(spans: Sequence[Span], detections: Sequence[float]) -> tuple[list[bool
 
 # ---------------------------------------------------------------- the evaluation
 
+
 @dataclass(frozen=True)
 class EvalOptions:
     word: str = "alexa"
     thresholds: tuple[float, ...] = SWEEP
-    threshold: float = 0.5           # the configured one, reported first
+    threshold: float = 0.5  # the configured one, reported first
     refractory_s: float = 1.5
     gap_s: tuple[float, float] = DEFAULT_GAP_S
     seed: int = 0
-    model: bool = False              # also the bare openWakeWord model
-    split: bool = False              # report the tune and held-out halves of the positives apart
+    model: bool = False  # also the bare openWakeWord model
+    split: bool = False  # report the tune and held-out halves of the positives apart
 
 
-def evaluate(positives: Sequence[Path], negatives: Sequence[Stream], conditions: Sequence, wake_options,
-             options: EvalOptions, say=lambda m: None) -> dict:
+def evaluate(
+    positives: Sequence[Path],
+    negatives: Sequence[Stream],
+    conditions: Sequence,
+    wake_options,
+    options: EvalOptions,
+    say=lambda m: None,
+) -> dict:
     """Every detector × condition × threshold; returns the report as JSON-able dict."""
     from sim.channel import describe
     from stages.wake import WakeListener
@@ -269,21 +293,22 @@ def evaluate(positives: Sequence[Path], negatives: Sequence[Stream], conditions:
     bare = BareModel(options.word) if options.model else None
     thresholds = sorted(set(options.thresholds) | {options.threshold})
     rows: list[Score] = []
-    false_accepts: list[dict] = []      # where, at the configured threshold
+    false_accepts: list[dict] = []  # where, at the configured threshold
     base = positive_stream(positives, options.gap_s, options.seed) if positives else None
     for ci, cond in enumerate(conditions):
         cid = cond.id
         pos = noisy(base, cond, options.seed + 1000 * ci) if base is not None else None
         negs = [noisy(n, cond, options.seed + 1000 * ci + j + 1) for j, n in enumerate(negatives)]
         neg_s = sum(n.audio.duration_s for n in negs)
-        say(f"{describe(cond)}: {len(base.spans) if base else 0} positives "
-            f"({pos.audio.duration_s if pos else 0:.0f} s), {neg_s / 60:.1f} min of negatives")
+        say(
+            f"{describe(cond)}: {len(base.spans) if base else 0} positives "
+            f"({pos.audio.duration_s if pos else 0:.0f} s), {neg_s / 60:.1f} min of negatives"
+        )
         detectors = [("listener", None)] + ([("model", bare)] if bare is not None else [])
         for name, model in detectors:
             cache = {}
             if model is not None:
-                cache = {"pos": model.scores(pos.audio) if pos else None,
-                         "neg": [model.scores(n.audio) for n in negs]}
+                cache = {"pos": model.scores(pos.audio) if pos else None, "neg": [model.scores(n.audio) for n in negs]}
             for thr in thresholds:
                 if model is None:
                     listener.options = replace(wake_options, threshold=thr)
@@ -297,9 +322,19 @@ def evaluate(positives: Sequence[Path], negatives: Sequence[Stream], conditions:
                 for group, files in groups.items():
                     names = {f.name for f in files}
                     idx = [i for i, s in enumerate(pos.spans if pos else ()) if s.name in names]
-                    rows.append(Score(name, thr, cid if group == "all" else f"{cid}/{group}", len(idx),
-                                      sum(not found[i] for i in idx), extra if group == "all" else 0,
-                                      stray if group == "all" else 0, neg_s, fa))
+                    rows.append(
+                        Score(
+                            name,
+                            thr,
+                            cid if group == "all" else f"{cid}/{group}",
+                            len(idx),
+                            sum(not found[i] for i in idx),
+                            extra if group == "all" else 0,
+                            stray if group == "all" else 0,
+                            neg_s,
+                            fa,
+                        )
+                    )
                 if thr == options.threshold:
                     missed = [pos.spans[i].name for i, ok in enumerate(found) if not ok] if pos else []
                     log.info("%s %s @%.2f missed: %s", cid, name, thr, ", ".join(missed))
@@ -307,32 +342,46 @@ def evaluate(positives: Sequence[Path], negatives: Sequence[Stream], conditions:
                     if where:
                         false_accepts.append({"detector": name, "condition": cid, "at": where})
     listener.options = wake_options
-    return {"word": options.word, "threshold": options.threshold, "gap_s": list(options.gap_s),
-            "seed": options.seed, "lag_s": LAG_S, "positives": len(positives),
-            "negative_s": round(sum(n.audio.duration_s for n in negatives), 2),
-            "conditions": [c.id for c in conditions], "rows": [r.as_json() for r in rows],
-            "false_accepts": false_accepts}
+    return {
+        "word": options.word,
+        "threshold": options.threshold,
+        "gap_s": list(options.gap_s),
+        "seed": options.seed,
+        "lag_s": LAG_S,
+        "positives": len(positives),
+        "negative_s": round(sum(n.audio.duration_s for n in negatives), 2),
+        "conditions": [c.id for c in conditions],
+        "rows": [r.as_json() for r in rows],
+        "false_accepts": false_accepts,
+    }
 
 
 # ---------------------------------------------------------------- the report
 
+
 def table(report: dict) -> str:
     lines = []
     at = report["threshold"]
-    lines.append(f"wake word {report['word']!r}: {report['positives']} positives "
-                 f"({report['gap_s'][0]:g}-{report['gap_s'][1]:g} s apart), "
-                 f"{report['negative_s'] / 60:.1f} min of negatives; threshold {at:g}")
-    lines.append(f"{'condition':<22} {'detector':<9} {'thr':>4}  {'FRR':>6} {'(95 %)':>15}  {'FA/h':>6} "
-                 f"{'(95 %)':>15}  missed/n  extra stray FA")
+    lines.append(
+        f"wake word {report['word']!r}: {report['positives']} positives "
+        f"({report['gap_s'][0]:g}-{report['gap_s'][1]:g} s apart), "
+        f"{report['negative_s'] / 60:.1f} min of negatives; threshold {at:g}"
+    )
+    lines.append(
+        f"{'condition':<22} {'detector':<9} {'thr':>4}  {'FRR':>6} {'(95 %)':>15}  {'FA/h':>6} "
+        f"{'(95 %)':>15}  missed/n  extra stray FA"
+    )
     for r in report["rows"]:
         frr = "-" if r["frr"] is None else f"{r['frr']:.1%}"
         frr_ci = "" if r["frr_95"] is None else f"{r['frr_95'][0]:.1%}-{r['frr_95'][1]:.1%}"
         fa = "-" if r["fa_per_hour"] is None else f"{r['fa_per_hour']:.2f}"
         fa_ci = "" if r["fa_per_hour_95"] is None else f"{r['fa_per_hour_95'][0]:.2f}-{r['fa_per_hour_95'][1]:.2f}"
         mark = "*" if r["threshold"] == at else " "
-        lines.append(f"{r['condition']:<22} {r['detector']:<9} {r['threshold']:>4g}{mark} {frr:>6} {frr_ci:>15}  "
-                     f"{fa:>6} {fa_ci:>15}  {r['missed']:>3}/{r['positives']:<4} {r['extra']:>5} {r['stray']:>5} "
-                     f"{r['false_accepts']:>2}")
+        lines.append(
+            f"{r['condition']:<22} {r['detector']:<9} {r['threshold']:>4g}{mark} {frr:>6} {frr_ci:>15}  "
+            f"{fa:>6} {fa_ci:>15}  {r['missed']:>3}/{r['positives']:<4} {r['extra']:>5} {r['stray']:>5} "
+            f"{r['false_accepts']:>2}"
+        )
     for fa in report.get("false_accepts", ()):
         at = "; ".join(f"{name} at {', '.join(f'{t:.2f}' for t in times)} s" for name, times in fa["at"].items())
         lines.append(f"false accepts ({fa['detector']}, {fa['condition']}, threshold {report['threshold']:g}): {at}")
@@ -346,8 +395,7 @@ def det_curve(report: dict, path: Path) -> Path:
     for r in report["rows"]:
         if "/" in r["condition"] or r["frr"] is None or r["fa_per_hour"] is None:
             continue
-        curves.setdefault(f"{r['detector']} {r['condition']}", []).append(
-            (r["fa_per_hour"], r["frr"], r["threshold"]))
+        curves.setdefault(f"{r['detector']} {r['condition']}", []).append((r["fa_per_hour"], r["frr"], r["threshold"]))
     try:
         import matplotlib
 
@@ -358,8 +406,13 @@ def det_curve(report: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for label, pts in curves.items():
         pts = sorted(pts, key=lambda p: p[2])
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=label,
-                linestyle="--" if label.startswith("model") else "-")
+        ax.plot(
+            [p[0] for p in pts],
+            [100 * p[1] for p in pts],
+            marker="o",
+            label=label,
+            linestyle="--" if label.startswith("model") else "-",
+        )
         for fa, frr, thr in pts:
             ax.annotate(f"{thr:g}", (fa, 100 * frr), fontsize=6, xytext=(2, 2), textcoords="offset points")
     ax.set_xlabel("false accepts per hour")
@@ -379,18 +432,23 @@ def _svg_curve(curves: dict, path: Path) -> Path:
     fa_max = max([p[0] for pts in curves.values() for p in pts] + [1.0])
     frr_max = max([p[1] for pts in curves.values() for p in pts] + [0.05])
     colors = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-    body = [f'<rect x="{m}" y="{m/2}" width="{w - 1.5*m}" height="{h - 1.5*m}" fill="none" stroke="#999"/>',
-            f'<text x="{w/2}" y="{h - 8}" font-size="12" text-anchor="middle">false accepts per hour (0-{fa_max:.2g})</text>',
-            f'<text x="12" y="{h/2}" font-size="12" transform="rotate(-90 12 {h/2})" text-anchor="middle">'
-            f'false rejects (0-{frr_max:.1%})</text>']
+    body = [
+        f'<rect x="{m}" y="{m / 2}" width="{w - 1.5 * m}" height="{h - 1.5 * m}" fill="none" stroke="#999"/>',
+        f'<text x="{w / 2}" y="{h - 8}" font-size="12" text-anchor="middle">false accepts per hour (0-{fa_max:.2g})</text>',
+        f'<text x="12" y="{h / 2}" font-size="12" transform="rotate(-90 12 {h / 2})" text-anchor="middle">'
+        f"false rejects (0-{frr_max:.1%})</text>",
+    ]
     for k, (label, pts) in enumerate(curves.items()):
         c = colors[k % len(colors)]
-        xy = [(m + (w - 1.5 * m) * p[0] / fa_max, h - m - (h - 1.5 * m) * p[1] / frr_max)
-              for p in sorted(pts, key=lambda p: p[2])]
+        xy = [
+            (m + (w - 1.5 * m) * p[0] / fa_max, h - m - (h - 1.5 * m) * p[1] / frr_max)
+            for p in sorted(pts, key=lambda p: p[2])
+        ]
         body.append(f'<polyline fill="none" stroke="{c}" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in xy)}"/>')
         body.append(f'<text x="{w - m}" y="{m + 14 * k}" font-size="11" fill="{c}" text-anchor="end">{label}</text>')
-    path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">{"".join(body)}</svg>\n',
-                    encoding="utf-8")
+    path.write_text(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">{"".join(body)}</svg>\n', encoding="utf-8"
+    )
     return path
 
 
@@ -407,5 +465,16 @@ def write_report(report: dict, folder: Path) -> list[Path]:
     return [folder / "report.json", folder / "report.txt", det_curve(report, folder / "det")]
 
 
-__all__ = ["EvalOptions", "Score", "Span", "Stream", "evaluate", "half_of", "match", "negative_streams",
-           "positive_stream", "table", "write_report"]
+__all__ = [
+    "EvalOptions",
+    "Score",
+    "Span",
+    "Stream",
+    "evaluate",
+    "half_of",
+    "match",
+    "negative_streams",
+    "positive_stream",
+    "table",
+    "write_report",
+]

@@ -3,6 +3,7 @@
 Python APIs (weather, timers, media: core/home_apis.py) register here by name with
 :func:`python_api`; the spec refers to them as ``python: home.get_weather``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,18 +22,18 @@ _REF = re.compile(r"\{([a-zA-Z_][\w.]*)\}")
 
 @dataclass(frozen=True)
 class ApiResult:
-    status: str                      # ok | unchanged | not_found | empty | failed | …
+    status: str  # ok | unchanged | not_found | empty | failed | …
     data: Mapping = field(default_factory=frozen_map)
-    kind: str = "action"             # action: changed the world; answer: read it
+    kind: str = "action"  # action: changed the world; answer: read it
 
 
 @dataclass(frozen=True)
 class ApiCall:
     name: str
-    args: Mapping                    # constants from the intent + slot ids/values
-    names: Mapping                   # slot → display name of its entity
+    args: Mapping  # constants from the intent + slot ids/values
+    names: Mapping  # slot → display name of its entity
     world: World
-    ctx: Any                         # TurnContext: device, user, clock
+    ctx: Any  # TurnContext: device, user, clock
     domain: Domain
 
 
@@ -46,6 +47,7 @@ def python_api(name: str) -> Callable[[PythonApi], PythonApi]:
             raise ValueError(f"python API {name!r} is registered twice")
         PYTHON_APIS[name] = fn
         return fn
+
     return register
 
 

@@ -5,6 +5,7 @@ collections, ``list_add``/``list_read``/``list_remove``, ``create`` and ``lookup
 compute (weather, timers, media) are Python functions registered by name with
 :func:`core.api_calls.python_api` and referenced from the spec as ``python: home.get_weather``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,10 @@ class ApiRunner:
                 status = "unchanged"
             for _i, o in targets:
                 o.update(updates)
-        data: dict[str, Any] = {"target": " and ".join(display_name(i, o) for i, o in targets),
-                                "ids": [i for i, _o in targets]}
+        data: dict[str, Any] = {
+            "target": " and ".join(display_name(i, o) for i, o in targets),
+            "ids": [i for i, _o in targets],
+        }
         for key in cfg.get("get") or []:
             data[key] = targets[0][1].get(key)
         return ApiResult(status, frozen_map(data), "action" if updates else "answer")

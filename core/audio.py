@@ -4,6 +4,7 @@ Every piece of audio inside the pipeline is an :class:`Audio`: float32 mono samp
 [-1, 1] together with their sample rate. Files of any common container, rate and channel
 count are converted once, here, to the pipeline rate (16 kHz mono).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,10 @@ PIPELINE_RATE = 16000
 # Below this peak level (about -60 dBFS) a whole file is treated as silence, not speech.
 SILENCE_PEAK = 1e-3
 RAW_SUFFIXES = (".raw", ".pcm")
-BLOCK_S = 1              # files are decoded and resampled this many seconds at a time…
+BLOCK_S = 1  # files are decoded and resampled this many seconds at a time…
 BLOCK_SAMPLES = 1 << 20  # … but no more samples (all channels) than this at once
-MAX_PREALLOC_S = 4 * 3600   # a length a header claims is allocated up to this; longer grows
-RATES = (1000, 768000)   # sample rates accepted: a damaged header's 1 Hz would resample 16,000-fold
+MAX_PREALLOC_S = 4 * 3600  # a length a header claims is allocated up to this; longer grows
+RATES = (1000, 768000)  # sample rates accepted: a damaged header's 1 Hz would resample 16,000-fold
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,14 +110,12 @@ def _check_wav_complete(path: Path) -> None:
             f.seek(0)
             with wave.open(f) as w:
                 declared = w.getnframes() * w.getsampwidth() * w.getnchannels()
-                header_end = f.tell()       # wave stops reading at the start of the data chunk
-    except Exception:   # wave raises several types (Error, EOFError, RuntimeError…) on damaged headers
+                header_end = f.tell()  # wave stops reading at the start of the data chunk
+    except Exception:  # wave raises several types (Error, EOFError, RuntimeError…) on damaged headers
         return  # not plain PCM, or not readable as such: let the decoders judge it
     available = path.stat().st_size - header_end
     if header_end > 8 and available < declared:
-        raise InputError(
-            path, f"truncated WAV: header declares {declared} bytes of audio, file holds {available}"
-        )
+        raise InputError(path, f"truncated WAV: header declares {declared} bytes of audio, file holds {available}")
 
 
 class _Sink:
@@ -130,7 +129,7 @@ class _Sink:
             raise InputError(path, f"unsupported sample rate {rate} Hz (reads {RATES[0]}–{RATES[1]} Hz)")
         self.path = path
         self.n = 0
-        self.total = 0          # input samples seen (all channels), for the NaN/inf count
+        self.total = 0  # input samples seen (all channels), for the NaN/inf count
         self.bad = 0
         estimate = int(np.ceil(frames_hint * PIPELINE_RATE / rate)) + 64 if frames_hint else PIPELINE_RATE * 60
         # a header may lie about the length: trust it up to MAX_PREALLOC_S, grow beyond
@@ -158,7 +157,7 @@ class _Sink:
                 grown = np.empty(max(int(len(self._buf) * 1.5), self.n + len(out)), np.float32)
                 grown[: self.n] = self._buf[: self.n]
                 self._buf = grown
-            self._buf[self.n: self.n + len(out)] = out
+            self._buf[self.n : self.n + len(out)] = out
             self.n += len(out)
 
     def audio(self) -> Audio:
@@ -167,7 +166,7 @@ class _Sink:
         if self.bad:
             log.warning("%s: %d of %d samples are NaN or infinite; replaced by 0", self.path, self.bad, self.total)
         samples = self._buf[: self.n]
-        samples.flags.writeable = False     # Audio keeps a read-only array as it is: no copy
+        samples.flags.writeable = False  # Audio keeps a read-only array as it is: no copy
         return Audio(samples, PIPELINE_RATE)
 
 
@@ -270,13 +269,12 @@ def write_wav(path: str | Path, audio: Audio) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with sf.SoundFile(str(tmp), "w", samplerate=audio.sample_rate, channels=1, subtype="PCM_16",
-                          format="WAV") as f:
-            step = BLOCK_SAMPLES      # in blocks: an hour-long turn (a trace's utterance) is no extra copy
+        with sf.SoundFile(str(tmp), "w", samplerate=audio.sample_rate, channels=1, subtype="PCM_16", format="WAV") as f:
+            step = BLOCK_SAMPLES  # in blocks: an hour-long turn (a trace's utterance) is no extra copy
             for i in range(0, len(audio.samples), step):
-                f.write(Audio(audio.samples[i: i + step], audio.sample_rate).to_int16())
+                f.write(Audio(audio.samples[i : i + step], audio.sample_rate).to_int16())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:   # libsndfile reports a full disk as a RuntimeError
+    except (OSError, RuntimeError) as err:  # libsndfile reports a full disk as a RuntimeError
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         reason = err.strerror if isinstance(err, OSError) and err.strerror else _first_line(err)

@@ -3,6 +3,7 @@
 Every value remembers where it came from, so ``assistant config`` can say so. Keys are
 ``section.name``; types follow the defaults (a value of the wrong type is a one-line error).
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,8 +81,12 @@ class Config:
         self._settings = MappingProxyType(dict(settings))
 
     @classmethod
-    def load(cls, path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
-             override_source: str = "command line") -> "Config":
+    def load(
+        cls,
+        path: str | Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        override_source: str = "command line",
+    ) -> "Config":
         defaults = _read_toml(DEFAULTS_FILE)
         settings = {k: Setting(v, "default") for k, v in defaults.items()}
         file = cls._find_file(path)
@@ -117,7 +122,7 @@ class Config:
 
     def section(self, name: str) -> dict[str, Any]:
         prefix = name + "."
-        return {k[len(prefix):]: s.value for k, s in self._settings.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: s.value for k, s in self._settings.items() if k.startswith(prefix)}
 
     def items(self) -> Iterable[tuple[str, Setting]]:
         return self._settings.items()

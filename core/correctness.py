@@ -1,5 +1,6 @@
 """Whether a turn's outcome met the user's goal: the one correctness rule that replay, traces,
 the oracle's labels and the simulated users all ask."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ def expected_args(gold: Gold) -> dict[str, Any]:
     return {**dict(gold.slots), **dict(gold.entities)}
 
 
-QUESTIONS = ("elicit", "confirm", "clarify")   # it asks instead of acting
-SETBACKS = ("apology", "out_of_domain")         # it says sorry or declines
-BROKEN = ("failed", "error")                    # it broke: never what anyone asked for
+QUESTIONS = ("elicit", "confirm", "clarify")  # it asks instead of acting
+SETBACKS = ("apology", "out_of_domain")  # it says sorry or declines
+BROKEN = ("failed", "error")  # it broke: never what anyone asked for
 
 
 def judge(turn: Turn) -> bool | None:
@@ -34,9 +35,9 @@ def judge(turn: Turn) -> bool | None:
     if gold is None:
         return None
     woke = turn.utterance is None or turn.utterance.heard
-    if gold.wake is False:                  # nobody addressed it: right only if it stayed asleep
+    if gold.wake is False:  # nobody addressed it: right only if it stayed asleep
         return not woke
-    if gold.wake is True and not woke:      # addressed, and it did not hear the wake word
+    if gold.wake is True and not woke:  # addressed, and it did not hear the wake word
         return False
     if not gold.has_outcome:
         return None
@@ -66,8 +67,8 @@ def reply_fits(gold: Gold, out: Outcome) -> bool:
         return out.reply_type == gold.reply_type
     if out.reply_type in SETBACKS:
         return False
-    if out.reply_type == "confirm":         # the spec asks before acting on this intent
+    if out.reply_type == "confirm":  # the spec asks before acting on this intent
         return True
-    if out.reply_type in QUESTIONS:         # asking for what the user did say is a miss
+    if out.reply_type in QUESTIONS:  # asking for what the user did say is a miss
         return out.expects is not None and out.expects not in expected_args(gold)
     return True

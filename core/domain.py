@@ -3,6 +3,7 @@
 A spec is data. :func:`load_domain` validates it up front (one-line errors naming the file
 and the field) and returns an immutable :class:`Domain` that every stage reads.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,8 +56,8 @@ class CatalogValue:
 class Catalog:
     type: str
     values: tuple[CatalogValue, ...]
-    open: bool = False      # unknown values are accepted as free text
-    literal: bool = False   # phrases match as said: leading "some"/"the" are words of the value
+    open: bool = False  # unknown values are accepted as free text
+    literal: bool = False  # phrases match as said: leading "some"/"the" are words of the value
 
     def get(self, value_id: str) -> CatalogValue | None:
         return next((v for v in self.values if v.id == value_id), None)
@@ -96,18 +97,18 @@ class ApiSpec:
     config: Mapping
 
 
-@dataclass(frozen=True, eq=False)   # identity: one object per loaded spec (and hashable)
+@dataclass(frozen=True, eq=False)  # identity: one object per loaded spec (and hashable)
 class Domain:
     name: str
     description: str
     catalogs: Mapping[str, Catalog]
     intents: Mapping[str, IntentSpec]
     apis: Mapping[str, ApiSpec]
-    world: Mapping            # initial world state (JSON-like); copied per session
+    world: Mapping  # initial world state (JSON-like); copied per session
     out_of_domain: tuple[str, ...]
     responses: Mapping[str, str]
     source: str
-    digest: str               # content hash of everything that shapes the trained NLU
+    digest: str  # content hash of everything that shapes the trained NLU
     # Catalog type → phrases said for such a slot that the catalog does not list (real names of
     # artists, places…): training only, so that slots are found by their context, not by name.
     training_phrases: Mapping[str, tuple[str, ...]] = field(default_factory=frozen_map)
@@ -206,7 +207,7 @@ def _catalogs(r: _SpecReader, raw: Any) -> dict[str, Catalog]:
                 raise r.fail(where, f"unknown keys {sorted(unknown)} (known: literal, open, values)")
             is_open, is_literal = body.get("open", False), body.get("literal", False)
             for key, flag in (("open", is_open), ("literal", is_literal)):
-                if not isinstance(flag, bool):   # a quoted "false" must not read as true
+                if not isinstance(flag, bool):  # a quoted "false" must not read as true
                     raise r.fail(f"{where}.{key}", f"expected true or false, got {flag!r}")
             body = body.get("values")
         values = []
@@ -215,12 +216,14 @@ def _catalogs(r: _SpecReader, raw: Any) -> dict[str, Catalog]:
             if isinstance(v, str):
                 v = {"id": re.sub(r"\W+", "_", v.lower()).strip("_"), "name": v}
             v = r.mapping(v, vw)
-            values.append(CatalogValue(
-                id=r.text(v.get("id"), f"{vw}.id"),
-                name=r.text(v.get("name", v.get("id")), f"{vw}.name"),
-                synonyms=tuple(str(s) for s in r.seq(v.get("synonyms"), f"{vw}.synonyms")),
-                attributes=frozen_map(r.mapping(v.get("attributes"), f"{vw}.attributes")),
-            ))
+            values.append(
+                CatalogValue(
+                    id=r.text(v.get("id"), f"{vw}.id"),
+                    name=r.text(v.get("name", v.get("id")), f"{vw}.name"),
+                    synonyms=tuple(str(s) for s in r.seq(v.get("synonyms"), f"{vw}.synonyms")),
+                    attributes=frozen_map(r.mapping(v.get("attributes"), f"{vw}.attributes")),
+                )
+            )
         ids = [v.id for v in values]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
@@ -245,8 +248,10 @@ def sample_problem(sample: str, slots: Collection[str]) -> str | None:
                 return f"unclosed {{ at character {i + 1}"
             ref = SLOT_REF.fullmatch(sample, i, end + 1)
             if ref is None:
-                return (f"malformed placeholder {sample[i:end + 1]} (expected {{slot}} or {{slot:words}}, "
-                        "a slot name being letters, digits and _)")
+                return (
+                    f"malformed placeholder {sample[i : end + 1]} (expected {{slot}} or {{slot:words}}, "
+                    "a slot name being letters, digits and _)"
+                )
             if ref.group(1) not in slots:
                 return f"refers to undeclared slot {{{ref.group(1)}}}"
             i = end + 1
@@ -296,8 +301,11 @@ def _intent(r: _SpecReader, name: str, body: Mapping, known_types: set[str]) -> 
                 if rule not in CONTEXT_RULES:
                     raise r.fail(f"{sw}.context", f"unknown rule {rule!r} (known: {', '.join(CONTEXT_RULES)})")
         slots[slot_name] = SlotSpec(
-            name=slot_name, type=slot_type, required=bool(s.get("required", False)),
-            prompt=s.get("prompt"), default=s.get("default"),
+            name=slot_name,
+            type=slot_type,
+            required=bool(s.get("required", False)),
+            prompt=s.get("prompt"),
+            default=s.get("default"),
             context=frozen_map(ctx) if ctx is not None else None,
         )
     samples = tuple(str(x) for x in r.seq(body.get("samples"), f"{where}.samples"))
@@ -310,12 +318,20 @@ def _intent(r: _SpecReader, name: str, body: Mapping, known_types: set[str]) -> 
     for s in require_one:
         if s not in slots:
             raise r.fail(f"{where}.require_one", f"undeclared slot {s!r}")
-    responses = {str(k): r.text(v, f"{where}.responses.{k}") for k, v in
-                 r.mapping(body.get("responses"), f"{where}.responses").items()}
+    responses = {
+        str(k): r.text(v, f"{where}.responses.{k}")
+        for k, v in r.mapping(body.get("responses"), f"{where}.responses").items()
+    }
     return IntentSpec(
-        name=name, slots=frozen_map(slots), samples=samples, api=body.get("api"),
-        args=frozen_map(r.mapping(body.get("args"), f"{where}.args")), confirm=body.get("confirm"),
-        responses=frozen_map(responses), require_one=require_one, prompt=body.get("prompt"),
+        name=name,
+        slots=frozen_map(slots),
+        samples=samples,
+        api=body.get("api"),
+        args=frozen_map(r.mapping(body.get("args"), f"{where}.args")),
+        confirm=body.get("confirm"),
+        responses=frozen_map(responses),
+        require_one=require_one,
+        prompt=body.get("prompt"),
     )
 
 
@@ -391,9 +407,11 @@ def _load(path: Path) -> Domain:
             used_types.add(slot.type)
             prev = seen_types.setdefault(slot.name, (slot.type, intent.name))
             if prev[0] != slot.type:
-                raise r.fail(f"intents.{intent.name}.slots.{slot.name}",
-                             f"type {slot.type!r} differs from {prev[0]!r} in {prev[1]}; "
-                             "a slot name must have one type across the domain")
+                raise r.fail(
+                    f"intents.{intent.name}.slots.{slot.name}",
+                    f"type {slot.type!r} differs from {prev[0]!r} in {prev[1]}; "
+                    "a slot name must have one type across the domain",
+                )
     clash = {t for t in used_types if t in seen_types and seen_types[t][0] != t}
     if clash:
         raise r.fail("intents", f"slot names {sorted(clash)} shadow types of the same name")
@@ -420,7 +438,7 @@ def _load(path: Path) -> Domain:
             exclude = tuple(str(x) for x in r.seq(entry.get("exclude"), f"{where}.exclude"))
         else:
             rel, exclude = r.text(entry, where), ()
-        f = (path.parent / rel)
+        f = path.parent / rel
         if not f.is_file():
             raise r.fail(where, f"no such file {rel}")
         # Lines are TEXT or SOURCE<TAB>TEXT.
@@ -433,8 +451,11 @@ def _load(path: Path) -> Domain:
             ood.append(text.strip())
     shared_ood = DOMAINS_DIR / "_out_of_domain.txt"
     if shared_ood.is_file():
-        ood.extend(line.strip() for line in shared_ood.read_text(encoding="utf-8").splitlines()
-                   if line.strip() and not line.startswith("#"))
+        ood.extend(
+            line.strip()
+            for line in shared_ood.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")
+        )
     # Sentences of the shared files this domain serves ("order a pizza" for a restaurant domain).
     served = {str(x).strip().lower() for x in r.seq(raw.get("out_of_domain_exclude"), "out_of_domain_exclude")}
     ood = [x for x in ood if x.lower() not in served]
@@ -459,18 +480,28 @@ def _load(path: Path) -> Domain:
     responses.update({str(k): str(v) for k, v in r.mapping(raw.get("responses"), "responses").items()})
     world = r.mapping(raw.get("world"), "world")
     digest = _digest(
-        name, {k: [(v.id, v.name, v.synonyms) for v in c.values] for k, c in catalogs.items()},
+        name,
+        {k: [(v.id, v.name, v.synonyms) for v in c.values] for k, c in catalogs.items()},
         {k: (sorted(v.slots), [(s.name, s.type) for s in v.slots.values()], v.samples) for k, v in intents.items()},
-        ood, {k: list(v) for k, v in phrases.items()},
+        ood,
+        {k: list(v) for k, v in phrases.items()},
         [(Path(f).name, part, _file_digest(Path(f))) for f, part in corpora],
     )
     log.debug("loaded domain %s from %s (%d intents)", name, path, len(intents))
     return Domain(
-        name=name, description=str(raw.get("description", "")), catalogs=frozen_map(catalogs),
-        intents=frozen_map(intents), apis=frozen_map(apis), world=frozen_map(world),
-        out_of_domain=tuple(dict.fromkeys(ood)), responses=frozen_map(responses),
-        source=str(path), digest=digest, training_phrases=frozen_map(phrases),
-        training_corpora=tuple(corpora), grammar=grammar,
+        name=name,
+        description=str(raw.get("description", "")),
+        catalogs=frozen_map(catalogs),
+        intents=frozen_map(intents),
+        apis=frozen_map(apis),
+        world=frozen_map(world),
+        out_of_domain=tuple(dict.fromkeys(ood)),
+        responses=frozen_map(responses),
+        source=str(path),
+        digest=digest,
+        training_phrases=frozen_map(phrases),
+        training_corpora=tuple(corpora),
+        grammar=grammar,
     )
 
 

@@ -1,4 +1,5 @@
 """Sentence embeddings from the bundled all-MiniLM-L6-v2 (loaded once, on first use, offline)."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,9 @@ def embed(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     model = _load()
-    return np.asarray(model.encode(list(texts), normalize_embeddings=True, batch_size=64,
-                                   show_progress_bar=False), dtype=np.float32)
+    return np.asarray(
+        model.encode(list(texts), normalize_embeddings=True, batch_size=64, show_progress_bar=False), dtype=np.float32
+    )
 
 
 @lru_cache(maxsize=4096)

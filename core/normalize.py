@@ -18,6 +18,7 @@ quantity     {"value": number, "unit": UNIT}           "12 oz", "half a cup"
 
 A parser returns ``None`` when the text holds no value of its type.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,28 +29,87 @@ from typing import Any, Callable, Mapping
 log = logging.getLogger(__name__)
 
 UNITS = {
-    "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "zero": 0,
+    "oh": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
-TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-        "eighty": 80, "ninety": 90}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 SCALES = {"hundred": 100, "thousand": 1000}
 ORDINALS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
-    "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18,
-    "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "thirteenth": 13,
+    "fourteenth": 14,
+    "fifteenth": 15,
+    "sixteenth": 16,
+    "seventeenth": 17,
+    "eighteenth": 18,
+    "nineteenth": 19,
+    "twentieth": 20,
+    "thirtieth": 30,
 }
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
-          "september", "october", "november", "december"]
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 DURATION_UNITS = {
-    "second": 1, "seconds": 1, "sec": 1, "secs": 1, "s": 1,
-    "minute": 60, "minutes": 60, "min": 60, "mins": 60,
-    "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "h": 3600,
-    "day": 86400, "days": 86400,
-    "week": 604800, "weeks": 604800,
+    "second": 1,
+    "seconds": 1,
+    "sec": 1,
+    "secs": 1,
+    "s": 1,
+    "minute": 60,
+    "minutes": 60,
+    "min": 60,
+    "mins": 60,
+    "hour": 3600,
+    "hours": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "h": 3600,
+    "day": 86400,
+    "days": 86400,
+    "week": 604800,
+    "weeks": 604800,
 }
 # Quantity units: every spelling → its canonical symbol.
 QUANTITY_UNITS = {
@@ -72,25 +132,132 @@ QUANTITY_UNITS = {
     **dict.fromkeys(("meter", "meters", "metre", "metres"), "m"),
     **dict.fromkeys(("dozen",), "dozen"),
     # countable containers keep their own (singular) name
-    **{w: w[:-1] if w.endswith("s") and w not in ("boxes", "bunches", "loaves") else
-       {"boxes": "box", "bunches": "bunch", "loaves": "loaf"}.get(w, w)
-       for w in ("piece", "pieces", "item", "items", "pack", "packs", "can", "cans", "bottle", "bottles",
-                 "box", "boxes", "bag", "bags", "loaf", "loaves", "slice", "slices", "bunch", "bunches",
-                 "jar", "jars", "carton", "cartons")},
+    **{
+        w: w[:-1]
+        if w.endswith("s") and w not in ("boxes", "bunches", "loaves")
+        else {"boxes": "box", "bunches": "bunch", "loaves": "loaf"}.get(w, w)
+        for w in (
+            "piece",
+            "pieces",
+            "item",
+            "items",
+            "pack",
+            "packs",
+            "can",
+            "cans",
+            "bottle",
+            "bottles",
+            "box",
+            "boxes",
+            "bag",
+            "bags",
+            "loaf",
+            "loaves",
+            "slice",
+            "slices",
+            "bunch",
+            "bunches",
+            "jar",
+            "jars",
+            "carton",
+            "cartons",
+        )
+    },
 }
 # Abbreviations that are ordinary words too ("g", "l", "in", "can") count only right after digits.
-_NEEDS_AMOUNT = {"g", "gr", "l", "pt", "qt", "mi", "ft", "kg", "kgs", "km", "ml", "gal", "can", "cans",
-                 "item", "items", "piece", "pieces", "box", "boxes", "bag", "bags"}
+_NEEDS_AMOUNT = {
+    "g",
+    "gr",
+    "l",
+    "pt",
+    "qt",
+    "mi",
+    "ft",
+    "kg",
+    "kgs",
+    "km",
+    "ml",
+    "gal",
+    "can",
+    "cans",
+    "item",
+    "items",
+    "piece",
+    "pieces",
+    "box",
+    "boxes",
+    "bag",
+    "bags",
+}
 FRACTION_WORDS = {"half": 0.5, "halves": 0.5, "quarter": 0.25, "quarters": 0.25, "third": 1 / 3, "thirds": 1 / 3}
 NUMBER_WORDS = set(UNITS) | set(TENS) | set(SCALES) | {"a", "an", "and", "half", "quarter", "couple"}
 # Every word a builtin value may be said with (for vocabulary coverage and ASR biasing).
-BUILTIN_WORDS = (NUMBER_WORDS | set(ORDINALS) | set(DURATION_UNITS) | set(WEEKDAYS) | set(MONTHS) | {
-    "am", "pm", "a.m", "p.m", "o'clock", "oclock", "noon", "midnight", "midday", "morning", "afternoon",
-    "evening", "night", "tonight", "today", "tomorrow", "yesterday", "weekend", "next", "this", "past",
-    "to", "after", "before", "degrees", "degree", "celsius", "centigrade", "fahrenheit", "percent",
-    "minus", "full", "max", "maximum", "minimum", "day", "of", "the", "in", "on", "at", "for", "st", "nd", "rd", "th",
-    "point", "dozen", "week", "month", "year", "weeks", "months", "hours", "quarters", "thirds",
-} | {w for k in QUANTITY_UNITS for w in k.split()})
+BUILTIN_WORDS = (
+    NUMBER_WORDS
+    | set(ORDINALS)
+    | set(DURATION_UNITS)
+    | set(WEEKDAYS)
+    | set(MONTHS)
+    | {
+        "am",
+        "pm",
+        "a.m",
+        "p.m",
+        "o'clock",
+        "oclock",
+        "noon",
+        "midnight",
+        "midday",
+        "morning",
+        "afternoon",
+        "evening",
+        "night",
+        "tonight",
+        "today",
+        "tomorrow",
+        "yesterday",
+        "weekend",
+        "next",
+        "this",
+        "past",
+        "to",
+        "after",
+        "before",
+        "degrees",
+        "degree",
+        "celsius",
+        "centigrade",
+        "fahrenheit",
+        "percent",
+        "minus",
+        "full",
+        "max",
+        "maximum",
+        "minimum",
+        "day",
+        "of",
+        "the",
+        "in",
+        "on",
+        "at",
+        "for",
+        "st",
+        "nd",
+        "rd",
+        "th",
+        "point",
+        "dozen",
+        "week",
+        "month",
+        "year",
+        "weeks",
+        "months",
+        "hours",
+        "quarters",
+        "thirds",
+    }
+    | {w for k in QUANTITY_UNITS for w in k.split()}
+)
 
 
 def tokens(text: str) -> list[str]:
@@ -147,8 +314,12 @@ def _number_runs(toks: list[str]) -> list[tuple[int, int, float]]:
     while i < len(toks):
         if toks[i] in UNITS or toks[i] in TENS or _is_digits(toks[i]):
             j = i + 1
-            while j < len(toks) and (toks[j] in UNITS or toks[j] in TENS or toks[j] in SCALES
-                                     or (toks[j] == "and" and j + 1 < len(toks) and toks[j + 1] in UNITS | TENS)):
+            while j < len(toks) and (
+                toks[j] in UNITS
+                or toks[j] in TENS
+                or toks[j] in SCALES
+                or (toks[j] == "and" and j + 1 < len(toks) and toks[j + 1] in UNITS | TENS)
+            ):
                 # "seven thirty" is a time, not 37; "twenty five" is 25: only join tens + unit
                 if toks[j] in UNITS and toks[j - 1] in UNITS:
                     break
@@ -242,7 +413,7 @@ def parse_duration(text: str, now: dt.datetime | None = None) -> int | None:
             unit = DURATION_UNITS[t]
             qty = 1.0 if pending is None else pending
             # "an hour and a half": a trailing "and a half" after the unit
-            if toks[i + 1: i + 4] == ["and", "a", "half"]:
+            if toks[i + 1 : i + 4] == ["and", "a", "half"]:
                 qty += 0.5
                 i += 3
             total += qty * unit
@@ -264,9 +435,13 @@ def parse_duration(text: str, now: dt.datetime | None = None) -> int | None:
             i += 2
         else:
             j = i
-            while j < len(toks) and (toks[j] in UNITS or toks[j] in TENS or toks[j] in SCALES
-                                     or re.fullmatch(r"\d+(\.\d+)?", toks[j])
-                                     or (toks[j] == "and" and j + 1 < len(toks) and toks[j + 1] not in ("a",))):
+            while j < len(toks) and (
+                toks[j] in UNITS
+                or toks[j] in TENS
+                or toks[j] in SCALES
+                or re.fullmatch(r"\d+(\.\d+)?", toks[j])
+                or (toks[j] == "and" and j + 1 < len(toks) and toks[j + 1] not in ("a",))
+            ):
                 j += 1
             if j > i:
                 value = _words_to_number([w for w in toks[i:j] if w != "and"])
@@ -298,7 +473,7 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
         meridiem = next((_TIME_OF_DAY[t] for t in toks if t in _TIME_OF_DAY), None)
     hour = minute = None
     for t in toks:
-        m = re.fullmatch(r"(\d{1,2})[:.](\d{2})", t)   # "7:30", and "6.30" as ASR writes it
+        m = re.fullmatch(r"(\d{1,2})[:.](\d{2})", t)  # "7:30", and "6.30" as ASR writes it
         if m:
             hour, minute = int(m.group(1)), int(m.group(2))
             break
@@ -310,7 +485,7 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
                 if left is None:
                     runs = [r for r in _number_runs(toks[:i]) if r[1] == i]
                     left = int(runs[0][2]) if runs else None
-                right_runs = _number_runs(toks[i + 1:])
+                right_runs = _number_runs(toks[i + 1 :])
                 if left is not None and right_runs and right_runs[0][0] == 0:
                     h = int(right_runs[0][2])
                     if t in ("past", "after"):
@@ -332,7 +507,7 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
                 hour, minute = value // 100, value % 100
             elif rest and rest[0][0] == 0 and value <= 24:
                 hour = value
-                minute_words = toks[end: end + rest[0][1]]
+                minute_words = toks[end : end + rest[0][1]]
                 if minute_words[0] != "oh":
                     minute = int(rest[0][2])
                 else:
@@ -364,7 +539,9 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
         return (today + dt.timedelta(days=1)).isoformat()
     if "yesterday" in toks:
         return (today - dt.timedelta(days=1)).isoformat()
-    if any(t in ("today", "tonight", "now") for t in toks) or re.search(r"\bthis (morning|afternoon|evening|night)\b", joined):
+    if any(t in ("today", "tonight", "now") for t in toks) or re.search(
+        r"\bthis (morning|afternoon|evening|night)\b", joined
+    ):
         return today.isoformat()
     if "weekend" in toks:
         days = (5 - today.weekday()) % 7
@@ -382,7 +559,7 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
     for i, t in enumerate(toks):
         if t in MONTHS:
             month = MONTHS.index(t) + 1
-            day = _day_number(toks[i + 1:]) or _day_number(toks[:i], from_end=True)
+            day = _day_number(toks[i + 1 :]) or _day_number(toks[:i], from_end=True)
             if day:
                 year = today.year
                 try:
@@ -395,9 +572,10 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
     m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", text)
     if m:
         return m.group(0)
-    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?", next((t for t in toks if "/" in t), "")) or \
-        re.search(r"\b(\d{1,2})/(\d{1,2})/(\d{2,4})\b", text)
-    if m:                                          # US order: month/day[/year]
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?", next((t for t in toks if "/" in t), "")) or re.search(
+        r"\b(\d{1,2})/(\d{1,2})/(\d{2,4})\b", text
+    )
+    if m:  # US order: month/day[/year]
         year = int(m.group(3)) if m.group(3) else today.year
         year += 2000 if year < 100 else 0
         try:
@@ -409,8 +587,14 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
         return candidate.isoformat()
     day = next((ORDINALS[t] for t in toks if t in ORDINALS and ORDINALS[t] <= 31), None)
     if day is None:
-        day = next((int(t) for i, t in enumerate(toks) if t.isdigit() and i + 1 < len(toks)
-                    and toks[i + 1] in ("st", "nd", "rd", "th") and 1 <= int(t) <= 31), None)
+        day = next(
+            (
+                int(t)
+                for i, t in enumerate(toks)
+                if t.isdigit() and i + 1 < len(toks) and toks[i + 1] in ("st", "nd", "rd", "th") and 1 <= int(t) <= 31
+            ),
+            None,
+        )
     if day is not None and ("the" in toks or "on" in toks or len(toks) <= 2):
         # "on the fifth": the next such day of a month
         year, month = today.year, today.month
@@ -457,17 +641,17 @@ def _amount_before(words: list[str]) -> float | None:
         k = len(words) - 2
         if k >= 0 and words[k] == "of":
             k -= 1
-        if k >= 0 and words[k] in FRACTION_WORDS:          # "half a cup", "three quarters of a cup"
+        if k >= 0 and words[k] in FRACTION_WORDS:  # "half a cup", "three quarters of a cup"
             runs = [r for r in _number_runs(words[:k]) if r[1] == k]
             return (runs[0][2] if runs else 1.0) * FRACTION_WORDS[words[k]]
         return 1.0
     if last in FRACTION_WORDS:
         frac = FRACTION_WORDS[last]
-        if words[-3:-1] == ["and", "a"] or words[-3:-1] == ["and", "an"]:   # "one and a half"
+        if words[-3:-1] == ["and", "a"] or words[-3:-1] == ["and", "an"]:  # "one and a half"
             runs = [r for r in _number_runs(words[:-3]) if r[1] == len(words) - 3]
             return (runs[0][2] if runs else 1.0) + frac
         runs = [r for r in _number_runs(words[:-1]) if r[1] == len(words) - 1]
-        return runs[0][2] * frac if runs else frac                          # "three quarters", "a quarter"
+        return runs[0][2] * frac if runs else frac  # "three quarters", "a quarter"
     m = re.fullmatch(r"(\d+)/(\d+)", last)
     if m and int(m.group(2)):
         frac = int(m.group(1)) / int(m.group(2))
@@ -482,18 +666,19 @@ def parse_quantity(text: str, now: dt.datetime | None = None) -> dict | None:
     "a gallon and a half", "a dozen" (12, "count"); a bare number has unit None."""
     toks = tokens(text)
     for u, t in enumerate(toks):
-        two = " ".join(toks[u:u + 2])
+        two = " ".join(toks[u : u + 2])
         if two in QUANTITY_UNITS:
             t = two
         if t not in QUANTITY_UNITS:
             continue
         amount = _amount_before(toks[:u])
-        if t in _NEEDS_AMOUNT and not (u and (_is_digits(toks[u - 1]) or "/" in toks[u - 1]
-                                              or toks[u - 1] in UNITS or toks[u - 1] in TENS)):
-            continue                  # "g", "l", "can" alone are words, not units
+        if t in _NEEDS_AMOUNT and not (
+            u and (_is_digits(toks[u - 1]) or "/" in toks[u - 1] or toks[u - 1] in UNITS or toks[u - 1] in TENS)
+        ):
+            continue  # "g", "l", "can" alone are words, not units
         if amount is None:
             amount = 1.0
-        rest = toks[u + len(t.split()):]
+        rest = toks[u + len(t.split()) :]
         if rest[:3] in (["and", "a", "half"], ["and", "an", "half"]):
             amount += 0.5
         unit = QUANTITY_UNITS[t]
@@ -526,14 +711,17 @@ def says_a_time(text: str) -> bool:
     """Whether the words mark a time of day ("7 pm", "seven o'clock", "half past six", "7:30",
     "noon", "in the evening"), not just a number a tagger may have called a time ("four")."""
     toks = tokens(text)
-    return (any(t in _MERIDIEM_WORDS or t in ("o'clock", "noon", "midday", "midnight") for t in toks)
-            or any(re.fullmatch(r"\d{1,2}[:.]\d{2}", t) for t in toks)
-            or any(t in ("past", "to", "after", "before", "til", "till") and 0 < i < len(toks) - 1
-                   for i, t in enumerate(toks)))
+    return (
+        any(t in _MERIDIEM_WORDS or t in ("o'clock", "noon", "midday", "midnight") for t in toks)
+        or any(re.fullmatch(r"\d{1,2}[:.]\d{2}", t) for t in toks)
+        or any(
+            t in ("past", "to", "after", "before", "til", "till") and 0 < i < len(toks) - 1 for i, t in enumerate(toks)
+        )
+    )
 
 
 def meridiem_hint(text: str) -> str | None:
-    """"am"/"pm" when the words say which half of the day ("tomorrow morning", "tonight")."""
+    """ "am"/"pm" when the words say which half of the day ("tomorrow morning", "tonight")."""
     return next((_MERIDIEM_WORDS[t] for t in tokens(text) if t in _MERIDIEM_WORDS), None)
 
 
@@ -566,6 +754,7 @@ def normalize(slot_type: str, text: str, now: dt.datetime | None = None, context
 
 
 # Spoken forms, used by replies ("{duration|duration}") and by the utterance generator ----------
+
 
 def spoken_number(n: int) -> str:
     if n < 0:

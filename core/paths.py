@@ -4,6 +4,7 @@ Ids come from manifests and command lines, so they are untrusted: ``/abs/x``, ``
 ``..`` must never steer a write outside the folder the user named. Every path built from an id
 goes through :func:`safe_name`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,7 @@ from core.errors import OutputError
 
 log = logging.getLogger(__name__)
 
-MAX_NAME = 100   # well under every file system's 255-byte limit, with room for suffixes
+MAX_NAME = 100  # well under every file system's 255-byte limit, with room for suffixes
 
 
 def safe_name(ident: str) -> str:
@@ -31,7 +32,7 @@ def safe_name(ident: str) -> str:
     if name and name == ident and len(name.encode("utf-8")) <= MAX_NAME:
         return name
     digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{name[:MAX_NAME // 2] or 'id'}-{digest}"
+    return f"{name[: MAX_NAME // 2] or 'id'}-{digest}"
 
 
 def is_inside(path: Path, folder: Path) -> bool:

@@ -4,6 +4,7 @@ Each stage returns one record carrying what it decided *and* how sure it was. Re
 frozen; a stage that wants to change something builds a new record (``dataclasses.replace``),
 so a trace shows exactly what each stage received and returned.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,6 +14,7 @@ from typing import Any, Mapping
 
 from core.audio import Audio
 
+
 def frozen_map(d: Mapping | None = None) -> Mapping:
     """A read-only view of a copy of ``d`` (records must not share mutable state)."""
     return MappingProxyType(dict(d or {}))
@@ -20,10 +22,10 @@ def frozen_map(d: Mapping | None = None) -> Mapping:
 
 @dataclass(frozen=True)
 class WakeEvent:
-    word: str            # e.g. "alexa"
-    score: float         # peak detector score in [0, 1]
-    start_s: float       # where the wake word was first heard, in stream time
-    end_s: float         # where the detector's score fell back below threshold
+    word: str  # e.g. "alexa"
+    score: float  # peak detector score in [0, 1]
+    start_s: float  # where the wake word was first heard, in stream time
+    end_s: float  # where the detector's score fell back below threshold
     model: str = ""
 
 
@@ -37,10 +39,12 @@ class Utterance:
     endpoint: str = "pre_segmented"  # silence | complete | max_length | end_of_input | no_speech | wake_word | pre_segmented | no_wake
     wake: WakeEvent | None = None
     source: str = ""
-    spoken: str | None = None        # the words said, when known (simulated users); never gold
-    condition: str = ""              # acoustic condition id (simulation), e.g. "pink@10"
-    voice: str = ""                  # the synthetic speaker's voice id (simulation), e.g. "flite:kal:r1.1"
-    endpoint_note: str = ""          # the turn-end judge's last verdict (stages/turn_end.py), e.g. 'complete: TurnOn 0.98, slots complete'
+    spoken: str | None = None  # the words said, when known (simulated users); never gold
+    condition: str = ""  # acoustic condition id (simulation), e.g. "pink@10"
+    voice: str = ""  # the synthetic speaker's voice id (simulation), e.g. "flite:kal:r1.1"
+    endpoint_note: str = (
+        ""  # the turn-end judge's last verdict (stages/turn_end.py), e.g. 'complete: TurnOn 0.98, slots complete'
+    )
 
     @property
     def heard(self) -> bool:
@@ -75,10 +79,10 @@ class Transcript:
 @dataclass(frozen=True)
 class Slot:
     name: str
-    text: str                      # the words as heard
-    value: Any                     # normalized value (see docs/domains.md "Slot values")
-    type: str                      # catalog type or builtin
-    start: int = -1                # character span in the interpreted text
+    text: str  # the words as heard
+    value: Any  # normalized value (see docs/domains.md "Slot values")
+    type: str  # catalog type or builtin
+    start: int = -1  # character span in the interpreted text
     end: int = -1
     confidence: float | None = None  # None: the tagger gives no per-span probability
 
@@ -93,13 +97,13 @@ class IntentScore:
 class Interpretation:
     text: str
     domain: str
-    intent: str | None             # None when out of domain
+    intent: str | None  # None when out of domain
     confidence: float
     slots: tuple[Slot, ...] = ()
     nbest: tuple[IntentScore, ...] = ()
     out_of_domain: bool = False
     model: str = ""
-    coverage: float = 1.0          # share of the words the domain's language knows
+    coverage: float = 1.0  # share of the words the domain's language knows
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -117,7 +121,7 @@ class Candidate:
     id: str
     name: str
     score: float
-    method: str                    # exact | fuzzy | partial | phonetic | embedding | context
+    method: str  # exact | fuzzy | partial | phonetic | embedding | context
 
 
 @dataclass(frozen=True)
@@ -125,11 +129,11 @@ class Entity:
     slot: str
     type: str
     text: str
-    id: str | None                 # None when nothing matched well enough
+    id: str | None  # None when nothing matched well enough
     name: str | None
     score: float
     candidates: tuple[Candidate, ...] = ()
-    method: str = ""               # how the winner was found, plus "+context" if context decided
+    method: str = ""  # how the winner was found, plus "+context" if context decided
     attributes: Mapping = field(default_factory=frozen_map)
 
 
@@ -144,9 +148,9 @@ class Clarification:
 class Resolution:
     intent: str | None
     entities: tuple[Entity, ...] = ()
-    values: Mapping = field(default_factory=frozen_map)   # builtin slot name → normalized value
+    values: Mapping = field(default_factory=frozen_map)  # builtin slot name → normalized value
     clarification: Clarification | None = None
-    carried: tuple[str, ...] = ()                          # slots filled from dialogue context
+    carried: tuple[str, ...] = ()  # slots filled from dialogue context
 
     def entity(self, slot: str) -> Entity | None:
         return next((e for e in self.entities if e.slot == slot), None)
@@ -164,13 +168,13 @@ class Outcome:
     """What the assistant did: the request it executed (or is building) and what it said."""
 
     intent: str | None
-    args: Mapping = field(default_factory=frozen_map)     # the request's arguments, ids/values
+    args: Mapping = field(default_factory=frozen_map)  # the request's arguments, ids/values
     api: str | None = None
-    status: str = "ok"             # ok | elicit | confirm | clarify | failed | unsupported | error
-    result: Mapping = field(default_factory=frozen_map)   # what the API returned
+    status: str = "ok"  # ok | elicit | confirm | clarify | failed | unsupported | error
+    result: Mapping = field(default_factory=frozen_map)  # what the API returned
     reply: str = ""
     reply_type: str = "action"
-    expects: str | None = None     # slot being elicited or the question pending
+    expects: str | None = None  # slot being elicited or the question pending
 
     def __post_init__(self) -> None:
         if self.reply_type not in REPLY_TYPES:
@@ -183,13 +187,13 @@ class Speech:
     audio: Audio
     backend: str
     voice: str
-    first_chunk_ms: float = 0.0    # time until the first sentence's audio was ready
+    first_chunk_ms: float = 0.0  # time until the first sentence's audio was ready
 
 
 @dataclass(frozen=True)
 class StageError:
     stage: str
-    code: str                      # e.g. "asr-failed", "nlu-timeout"
+    code: str  # e.g. "asr-failed", "nlu-timeout"
     message: str
 
 
@@ -217,13 +221,13 @@ class Rewrite:
     """What the rewrite step decided for one request."""
 
     original: str
-    text: str                      # what the NLU reads (``original`` when nothing changed)
-    source: str = "none"           # table | personal | global | concept | teach | forget | none
-    score: float = 0.0             # the table's probability of success, or the ranking score
-    support: int = 0               # chains (table) or successful requests (index) behind it
-    considered: str = ""           # the best candidate, also when it was not good enough
-    reply: str | None = None       # the step answers itself (the teaching dialogue)
-    expects: str | None = None     # … with a question: what the next turn should say ("concept")
+    text: str  # what the NLU reads (``original`` when nothing changed)
+    source: str = "none"  # table | personal | global | concept | teach | forget | none
+    score: float = 0.0  # the table's probability of success, or the ranking score
+    support: int = 0  # chains (table) or successful requests (index) behind it
+    considered: str = ""  # the best candidate, also when it was not good enough
+    reply: str | None = None  # the step answers itself (the teaching dialogue)
+    expects: str | None = None  # … with a question: what the next turn should say ("concept")
 
     @property
     def changed(self) -> bool:

@@ -4,6 +4,7 @@ A :class:`Turn` is an immutable record of everything one request produced, stage
 A :class:`Session` holds the turns, the world and the dialogue state; stages receive a
 read-only :class:`TurnContext` built from it and never own it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,13 +12,22 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from core.records import (
-    Candidate, Interpretation, Outcome, Resolution, Rewrite, Speech, StageError, Transcript, Utterance,
-    WakeEvent, frozen_map,
-)
 from core.config import Config
 from core.domain import Domain
 from core.pipeline import STAGE_OUTPUTS
+from core.records import (
+    Candidate,
+    Interpretation,
+    Outcome,
+    Resolution,
+    Rewrite,
+    Speech,
+    StageError,
+    Transcript,
+    Utterance,
+    WakeEvent,
+    frozen_map,
+)
 from core.world import World
 
 log = logging.getLogger(__name__)
@@ -35,16 +45,18 @@ class DeviceContext:
 def device_context(device: Mapping | None, config: Config) -> DeviceContext:
     """The device a session names; the configured one (``session.device_*``) for what it leaves out."""
     named = device or {}
-    return DeviceContext(id=named.get("id", config["session.device_id"]),
-                         room=named.get("room", config["session.device_room"]),
-                         screen=bool(named.get("screen", config["session.screen"])))
+    return DeviceContext(
+        id=named.get("id", config["session.device_id"]),
+        room=named.get("room", config["session.device_room"]),
+        screen=bool(named.get("screen", config["session.screen"])),
+    )
 
 
 @dataclass(frozen=True)
 class UserContext:
     id: str = "user"
-    home: str | None = None                          # place id of the user's home
-    history: Mapping[str, Mapping[str, int]] = field(default_factory=frozen_map)   # type → id → count
+    home: str | None = None  # place id of the user's home
+    history: Mapping[str, Mapping[str, int]] = field(default_factory=frozen_map)  # type → id → count
 
     def count(self, entity_type: str, entity_id: str) -> int:
         return int(self.history.get(entity_type, {}).get(entity_id, 0))
@@ -61,12 +73,12 @@ class UserContext:
 class Pending:
     """A question the assistant asked and is waiting on."""
 
-    kind: str                          # elicit | confirm | clarify
+    kind: str  # elicit | confirm | clarify
     intent: str
     args: Mapping = field(default_factory=frozen_map)
-    slot: str | None = None            # the slot elicited or clarified
+    slot: str | None = None  # the slot elicited or clarified
     options: tuple[Candidate, ...] = ()
-    question: str = ""                 # what the assistant asked, to ask again
+    question: str = ""  # what the assistant asked, to ask again
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ class DialogueState:
     pending: Pending | None = None
     last_intent: str | None = None
     last_args: Mapping = field(default_factory=frozen_map)
-    salient: Mapping[str, Mapping] = field(default_factory=frozen_map)   # type → {"id", "name"}
+    salient: Mapping[str, Mapping] = field(default_factory=frozen_map)  # type → {"id", "name"}
 
 
 @dataclass(frozen=True)
@@ -82,14 +94,14 @@ class Gold:
     """What the user meant and what should have happened (when known)."""
 
     transcript: str | None = None
-    intent: str | None = None            # None with ``out_of_domain`` = the request is not servable
+    intent: str | None = None  # None with ``out_of_domain`` = the request is not servable
     slots: Mapping[str, Any] = field(default_factory=frozen_map)
     entities: Mapping[str, str] = field(default_factory=frozen_map)
     out_of_domain: bool = False
-    wake: bool | None = None             # was the assistant addressed (for continuous audio)
+    wake: bool | None = None  # was the assistant addressed (for continuous audio)
     reply_type: str | None = None
-    act: str | None = None               # what the NLU should say: the utterance's own intent
-    spans: tuple[tuple[str, str, Any], ...] = ()   # (slot, words, value) the NLU should find
+    act: str | None = None  # what the NLU should say: the utterance's own intent
+    spans: tuple[tuple[str, str, Any], ...] = ()  # (slot, words, value) the NLU should find
 
     @property
     def has_outcome(self) -> bool:
@@ -100,11 +112,11 @@ class Gold:
 class Turn:
     session: str
     index: int
-    source: str = ""                     # where the input came from (file, offset)
-    start_s: float = 0.0                 # position in the session's audio timeline
-    text_input: str | None = None        # typed / simulated text when the turn starts at nlu
+    source: str = ""  # where the input came from (file, offset)
+    start_s: float = 0.0  # position in the session's audio timeline
+    text_input: str | None = None  # typed / simulated text when the turn starts at nlu
     wake: WakeEvent | None = None
-    utterance: Utterance | None = None   # what the ASR hears (the wake stage's cut, or the input)
+    utterance: Utterance | None = None  # what the ASR hears (the wake stage's cut, or the input)
     transcript: Transcript | None = None
     interpretation: Interpretation | None = None
     resolution: Resolution | None = None
@@ -113,13 +125,13 @@ class Turn:
     errors: tuple[StageError, ...] = ()
     ms: Mapping[str, float] = field(default_factory=frozen_map)
     gold: Gold | None = None
-    reply_audio: str | None = None       # path of the written reply, when written
-    barge_in: bool = False               # this turn's speech began while the previous reply played
+    reply_audio: str | None = None  # path of the written reply, when written
+    barge_in: bool = False  # this turn's speech began while the previous reply played
     heard_from: Utterance | None = None  # the raw input of a turn that starts at the wake stage
-    labels: Mapping[str, Any] = field(default_factory=frozen_map)   # "oracle" / "predicted" → label
-    latency_s: float | None = None       # modelled input end → reply start (simulated users, so that
-                                         # runs repeat exactly); None: the stages' measured times
-    rewrite: Rewrite | None = None       # the rewrite step's decision, when on
+    labels: Mapping[str, Any] = field(default_factory=frozen_map)  # "oracle" / "predicted" → label
+    latency_s: float | None = None  # modelled input end → reply start (simulated users, so that
+    # runs repeat exactly); None: the stages' measured times
+    rewrite: Rewrite | None = None  # the rewrite step's decision, when on
 
     def with_stage(self, stage: str, output: Any, ms: float) -> "Turn":
         key = STAGE_OUTPUTS[stage].field
@@ -155,13 +167,19 @@ class TurnContext:
     device: DeviceContext
     user: UserContext
     dialogue: DialogueState
-    world: World                          # read it; only the respond stage's APIs change it
+    world: World  # read it; only the respond stage's APIs change it
 
 
 class Session:
-    def __init__(self, session_id: str, domain: Domain, world: World,
-                 device: DeviceContext, user: UserContext | None = None,
-                 meta: Mapping | None = None):
+    def __init__(
+        self,
+        session_id: str,
+        domain: Domain,
+        world: World,
+        device: DeviceContext,
+        user: UserContext | None = None,
+        meta: Mapping | None = None,
+    ):
         self.id = session_id
         self.domain = domain
         self.world = world
@@ -185,6 +203,12 @@ class Session:
 
     def context(self, turn_index: int, now: dt.datetime | None = None) -> TurnContext:
         return TurnContext(
-            session=self.id, turn=turn_index, now=now or self.world.clock, domain=self.domain,
-            device=self.device, user=self.user, dialogue=self.dialogue, world=self.world,
+            session=self.id,
+            turn=turn_index,
+            now=now or self.world.clock,
+            domain=self.domain,
+            device=self.device,
+            user=self.user,
+            dialogue=self.dialogue,
+            world=self.world,
         )

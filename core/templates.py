@@ -4,6 +4,7 @@ Names are looked up in the request's arguments first (catalog slots render as th
 name), then in the API result; ``{result.x}`` reads the result explicitly. Filters turn
 canonical values into speech: ``duration``, ``time``, ``day``, ``temperature``, ``list``.
 """
+
 from __future__ import annotations
 
 import datetime as dt

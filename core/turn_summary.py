@@ -1,4 +1,5 @@
 """A turn as one JSON object (replay --json, traces); its correctness comes from core/correctness.py."""
+
 from __future__ import annotations
 
 import logging
@@ -27,13 +28,22 @@ def gold_summary(gold: Gold | None) -> dict | None:
 def turn_summary(turn: Turn) -> dict:
     """The per-turn object of ``replay --json`` (docs/commands.md "Replay output")."""
     interp, res, out = turn.interpretation, turn.resolution, turn.outcome
-    intent = out.intent if out is not None and out.intent not in ("Affirm", "Deny") else (
-        res.intent if res is not None else (interp.intent if interp is not None else None))
+    intent = (
+        out.intent
+        if out is not None and out.intent not in ("Affirm", "Deny")
+        else (res.intent if res is not None else (interp.intent if interp is not None else None))
+    )
     summary = {
         "session": turn.session,
         "turn": turn.index,
-        "wake": {"word": turn.wake.word, "score": round(turn.wake.score, 3), "start_s": turn.wake.start_s,
-                 "end_s": turn.wake.end_s} if turn.wake else None,
+        "wake": {
+            "word": turn.wake.word,
+            "score": round(turn.wake.score, 3),
+            "start_s": turn.wake.start_s,
+            "end_s": turn.wake.end_s,
+        }
+        if turn.wake
+        else None,
         "transcript": turn.transcript.text if turn.transcript is not None else turn.text_input,
         "intent": intent,
         "slots": {s.name: to_jsonable(s.value) for s in interp.slots} if interp is not None else {},

@@ -8,6 +8,7 @@ Template grammar (docs/domains.md "Domain specs"):
 
 The same generator feeds NLU training and the simulated users, so both speak alike.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,19 +18,37 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from core.records import frozen_map
 from core.domain import BUILTIN_TYPES, OOD_INTENT, Domain, IntentSpec
 from core.normalize import MONTHS, WEEKDAYS, normalize, spoken_number
+from core.records import frozen_map
 
 log = logging.getLogger(__name__)
 
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 from core.domain import SLOT_REF as _SLOT  # noqa: E402  (the loader's slot grammar: one regex)
+
 DEFAULT_NOW = dt.datetime(2026, 3, 14, 8, 0)
 # How people wrap a request ("actually, …", "… please"): added to some generated requests so
 # that the model learns they carry no meaning of their own. Dialogue acts are left as written.
-PREFIXES = ("actually", "okay", "ok", "um", "uh", "hey", "so", "please", "can you", "could you",
-            "i want to", "i'd like to", "now", "and", "oh and", "no wait", "sorry")
+PREFIXES = (
+    "actually",
+    "okay",
+    "ok",
+    "um",
+    "uh",
+    "hey",
+    "so",
+    "please",
+    "can you",
+    "could you",
+    "i want to",
+    "i'd like to",
+    "now",
+    "and",
+    "oh and",
+    "no wait",
+    "sorry",
+)
 SUFFIXES = ("please", "thanks", "thank you", "now", "for me", "right now")
 PREFIX_P = 0.15
 # Per intent, a generous ceiling: a grammar of thousands of expansions trains on this many,
@@ -42,8 +61,8 @@ SUFFIX_P = 0.08
 class Example:
     text: str
     intent: str
-    spans: tuple[tuple[int, int, str], ...] = ()      # (start, end, slot) character spans
-    values: Mapping[str, Any] = field(default_factory=frozen_map)   # slot → id or canonical value
+    spans: tuple[tuple[int, int, str], ...] = ()  # (start, end, slot) character spans
+    values: Mapping[str, Any] = field(default_factory=frozen_map)  # slot → id or canonical value
 
     def slot_text(self, slot: str) -> str | None:
         return next((self.text[a:b] for a, b, s in self.spans if s == slot), None)
@@ -60,7 +79,7 @@ def choose_alternatives(template: str, rng: random.Random) -> str:
         if not m:
             return template
         options = [o.strip() for o in m.group(1).split(",")]
-        template = template[: m.start()] + rng.choice(options) + template[m.end():]
+        template = template[: m.start()] + rng.choice(options) + template[m.end() :]
 
 
 def all_alternatives(template: str, limit: int | None = None) -> list[str]:
@@ -111,7 +130,7 @@ def _parse(template: str) -> list:
             opts.append(part or [""])
             if i >= len(template) or template[i] == "]":
                 return tuple(opts), i + 1
-            i += 1          # the comma
+            i += 1  # the comma
 
     tree, _ = seq(0, False)
     return tree
@@ -149,6 +168,7 @@ def _nth(node, i: int) -> str:
 
 # Builtin surface forms ------------------------------------------------------------------
 
+
 def _num(n: int, rng: random.Random, words_p: float = 0.5) -> str:
     return spoken_number(n) if rng.random() < words_p else str(n)
 
@@ -158,8 +178,17 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
     if slot_type == "duration":
         r = rng.random()
         if r < 0.12:
-            return rng.choice(["an hour", "half an hour", "an hour and a half", "a minute",
-                               "a couple of minutes", "two and a half hours", "a quarter of an hour"])
+            return rng.choice(
+                [
+                    "an hour",
+                    "half an hour",
+                    "an hour and a half",
+                    "a minute",
+                    "a couple of minutes",
+                    "two and a half hours",
+                    "a quarter of an hour",
+                ]
+            )
         if r < 0.2:
             return f"{_num(1, rng)} hour and {_num(rng.choice([15, 30, 45]), rng)} minutes"
         n = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 40, 45, 90])
@@ -176,8 +205,11 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
             return rng.choice(["noon", "midnight"])
         if r < 0.16 and m in (15, 30, 45):
             h_word = _num(h, rng, 0.8)
-            return {15: f"quarter past {h_word}", 30: f"half past {h_word}",
-                    45: f"quarter to {_num(h % 12 + 1, rng, 0.8)}"}[m] + (f" {mer}" if mer else "")
+            return {
+                15: f"quarter past {h_word}",
+                30: f"half past {h_word}",
+                45: f"quarter to {_num(h % 12 + 1, rng, 0.8)}",
+            }[m] + (f" {mer}" if mer else "")
         if m == 0:
             core = rng.choice([f"{_num(h, rng)}", f"{_num(h, rng, 1)} o'clock", f"{h}:00"])
         elif rng.random() < 0.5:
@@ -189,8 +221,20 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
     if slot_type == "date":
         r = rng.random()
         if r < 0.35:
-            return rng.choice(["today", "tomorrow", "tomorrow", "the day after tomorrow", "tonight", "next week",
-                               "this afternoon", "this evening", "tomorrow morning", "tomorrow night"])
+            return rng.choice(
+                [
+                    "today",
+                    "tomorrow",
+                    "tomorrow",
+                    "the day after tomorrow",
+                    "tonight",
+                    "next week",
+                    "this afternoon",
+                    "this evening",
+                    "tomorrow morning",
+                    "tomorrow night",
+                ]
+            )
         if r < 0.75:
             day = rng.choice(WEEKDAYS)
             return rng.choice([f"on {day}", day, f"next {day}", f"this {day}", f"on {day} morning"])
@@ -198,7 +242,9 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
             return "this weekend"
         month = rng.choice(MONTHS)
         d = rng.randint(1, 28)
-        ordinal = {1: "first", 2: "second", 3: "third"}.get(d, f"{d}th" if d not in (21, 22, 23) else f"{d}{ {21: 'st', 22: 'nd', 23: 'rd'}[d]}")
+        ordinal = {1: "first", 2: "second", 3: "third"}.get(
+            d, f"{d}th" if d not in (21, 22, 23) else f"{d}{ {21: 'st', 22: 'nd', 23: 'rd'}[d] }"
+        )
         return rng.choice([f"{month} {ordinal}", f"on {month} {ordinal}", f"{month} {d}"])
     if slot_type == "temperature":
         n = rng.choice(list(range(60, 80)) + [20, 21, 22, 18])
@@ -218,8 +264,16 @@ def surface_builtin(slot_type: str, rng: random.Random) -> str:
         unit = rng.choice(["ounces", "oz", "pounds", "lb", "cups", "gallons", "liters", "grams", "bottles", "cans"])
         r = rng.random()
         if r < 0.15:
-            singular = {"ounces": "ounce", "pounds": "pound", "cups": "cup", "gallons": "gallon",
-                        "liters": "liter", "grams": "gram", "bottles": "bottle", "cans": "can"}.get(unit, unit)
+            singular = {
+                "ounces": "ounce",
+                "pounds": "pound",
+                "cups": "cup",
+                "gallons": "gallon",
+                "liters": "liter",
+                "grams": "gram",
+                "bottles": "bottle",
+                "cans": "can",
+            }.get(unit, unit)
             return rng.choice([f"half a {singular}", f"a {singular}", f"a {singular} and a half", "a dozen"])
         return f"{_num(rng.choice([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32]), rng)} {unit}"
     raise KeyError(slot_type)
@@ -254,7 +308,7 @@ class UtteranceGenerator:
             return phrase, phrase
         if value_id:
             value = catalog.get(value_id)
-        elif self._dealt is not None:       # training: every value in turn
+        elif self._dealt is not None:  # training: every value in turn
             i = self._dealt.get(slot_type, rng.randrange(len(catalog.values)))
             self._dealt[slot_type] = i + 1
             value = catalog.values[i % len(catalog.values)]
@@ -264,14 +318,15 @@ class UtteranceGenerator:
             raise KeyError(f"{value_id!r} is not in catalog {slot_type!r}")
         return rng.choice(value.phrases), value.id
 
-    def render(self, intent: IntentSpec, template: str, rng: random.Random,
-               values: Mapping[str, str] | None = None) -> Example:
+    def render(
+        self, intent: IntentSpec, template: str, rng: random.Random, values: Mapping[str, str] | None = None
+    ) -> Example:
         """Fill one template. ``values`` pins slots to catalog ids or surface strings."""
         values = values or {}
         text = clean_spaces(choose_alternatives(template, rng))
         out, spans, slot_values, pos = [], [], {}, 0
         for m in _SLOT.finditer(text):
-            out.append(text[pos: m.start()])
+            out.append(text[pos : m.start()])
             name, literal = m.group(1), m.group(2)
             slot = intent.slots[name]
             if literal is not None:
@@ -299,8 +354,9 @@ class UtteranceGenerator:
         if not prefix and not suffix:
             return ex
         shift = len(prefix)
-        return Example(prefix + ex.text + suffix, ex.intent,
-                       tuple((a + shift, b + shift, s) for a, b, s in ex.spans), ex.values)
+        return Example(
+            prefix + ex.text + suffix, ex.intent, tuple((a + shift, b + shift, s) for a, b, s in ex.spans), ex.values
+        )
 
     def _literal_value(self, slot_type: str, literal: str) -> Any:
         if slot_type in BUILTIN_TYPES:
@@ -312,8 +368,9 @@ class UtteranceGenerator:
                 return v.id
         return literal
 
-    def examples(self, rng: random.Random, per_intent: int = 160, include_ood: bool = True,
-                 max_per_intent: int | None = None) -> list[Example]:
+    def examples(
+        self, rng: random.Random, per_intent: int = 160, include_ood: bool = True, max_per_intent: int | None = None
+    ) -> list[Example]:
         """Training examples covering the whole grammar, stratified.
 
         Every template of an intent gets an equal share, and within a template its expansions
@@ -343,8 +400,13 @@ class UtteranceGenerator:
             base = per_intent * (2 if intent.name == "Inform" else 1)
             target = min(max(base, sum(counts)), max(base, max_per_intent))
             if sum(counts) > target:
-                log.info("intent %s: its %d templates spell %d sentences; generating %d spread evenly over them",
-                         intent.name, len(counts), sum(counts), target)
+                log.info(
+                    "intent %s: its %d templates spell %d sentences; generating %d spread evenly over them",
+                    intent.name,
+                    len(counts),
+                    sum(counts),
+                    target,
+                )
             seen: dict[str, Example] = {}
             for variant in _stratified(intent.samples, counts, target):
                 ex = self.render(intent, variant, rng)

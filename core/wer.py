@@ -1,5 +1,6 @@
 """Word error rate with the normalization speech benchmarks use (case, punctuation, numbers),
 and the percentiles benchmarks report."""
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ The world is the one mutable thing in a session — it is the environment, not a
 Its state is plain JSON data so that it can be snapshotted (for counterfactual replays),
 compared and written into traces. APIs change it; stages only read it through the context.
 """
+
 from __future__ import annotations
 
 import copy
@@ -59,8 +60,9 @@ class World:
         """Move the clock forward (never back); timers that ran out are removed."""
         if when > self.clock:
             self.clock = when
-        self.state["timers"] = [t for t in self.state.get("timers", [])
-                                if dt.datetime.fromisoformat(t["ends_at"]) > self.clock]
+        self.state["timers"] = [
+            t for t in self.state.get("timers", []) if dt.datetime.fromisoformat(t["ends_at"]) > self.clock
+        ]
 
     # access -----------------------------------------------------------------------
     def get(self, path: str, default: Any = None) -> Any:
@@ -88,8 +90,7 @@ class World:
     def select(self, collection: str, where: Mapping[str, Any]) -> list[tuple[str, dict]]:
         """Objects whose fields equal every non-null value in ``where``."""
         conds = {k: v for k, v in where.items() if v is not None}
-        return [(oid, obj) for oid, obj in self.items(collection)
-                if all(obj.get(k) == v for k, v in conds.items())]
+        return [(oid, obj) for oid, obj in self.items(collection) if all(obj.get(k) == v for k, v in conds.items())]
 
     # snapshots ----------------------------------------------------------------------
     def snapshot(self) -> "World":

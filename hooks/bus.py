@@ -4,6 +4,7 @@ Observers never change anything and can never break the pipeline: one that raise
 disabled with a single warning. Interceptors are part of the computation (fault injection,
 gold substitution); an interceptor that raises fails its stage like the stage itself would.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ EVENT_KINDS = (
     "turn_start",
     "stage_start",
     "stage_end",
-    "stage_chunk",     # a streaming stage's partial output (tts: a sentence of audio, playable now)
+    "stage_chunk",  # a streaming stage's partial output (tts: a sentence of audio, playable now)
     "stage_error",
     "turn_end",
     "session_end",
@@ -31,10 +32,10 @@ class Event:
     session: str
     turn: int | None = None
     stage: str | None = None
-    t: float = field(default_factory=time.monotonic)   # monotonic seconds
+    t: float = field(default_factory=time.monotonic)  # monotonic seconds
     duration_ms: float | None = None
-    data: Any = None            # the stage's input (start), output record (end), StageError, Turn …
-    meta: Any = None            # extra context: the session object on session events, etc.
+    data: Any = None  # the stage's input (start), output record (end), StageError, Turn …
+    meta: Any = None  # extra context: the session object on session events, etc.
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
@@ -48,9 +49,9 @@ class Observer(Protocol):
 
 # Where an interceptor runs among the bus's others, whatever the order they were added in
 # (lower first; equal orders keep the order of adding).
-INJECT = 0          # changes stage outputs (fault injection, plugins)
-SUBSTITUTE = 50     # overrides them (gold substitution: a fault in a stage gold replaces does not apply)
-LABEL = 100         # reads the finished turn with what the others recorded in it (oracle labels)
+INJECT = 0  # changes stage outputs (fault injection, plugins)
+SUBSTITUTE = 50  # overrides them (gold substitution: a fault in a stage gold replaces does not apply)
+LABEL = 100  # reads the finished turn with what the others recorded in it (oracle labels)
 
 
 class Interceptor:
@@ -82,7 +83,7 @@ class HookBus:
     def __init__(self) -> None:
         self._observers: list[Observer] = []
         self._interceptors: list[Interceptor] = []
-        self._hooks_by_name: dict[str, list] = {}   # bound hook methods, until the list changes
+        self._hooks_by_name: dict[str, list] = {}  # bound hook methods, until the list changes
 
     # registration -------------------------------------------------------------------
     def add_observer(self, observer: Observer) -> Observer:
@@ -97,7 +98,7 @@ class HookBus:
 
     def add_interceptor(self, interceptor: Interceptor) -> Interceptor:
         self._interceptors.append(interceptor)
-        self._interceptors.sort(key=lambda i: getattr(i, "order", INJECT))   # stable: ties keep adding order
+        self._interceptors.sort(key=lambda i: getattr(i, "order", INJECT))  # stable: ties keep adding order
         self._hooks_by_name.clear()
         return interceptor
 
@@ -123,7 +124,10 @@ class HookBus:
                 self._observers.remove(observer)
                 log.warning(
                     "observer %s raised on %s (%s: %s); it is disabled for the rest of the run",
-                    type(observer).__name__, event.kind, type(err).__name__, err,
+                    type(observer).__name__,
+                    event.kind,
+                    type(err).__name__,
+                    err,
                 )
 
     # Interceptors may be duck-typed (plugins): a missing hook method means "no change".

@@ -9,6 +9,7 @@ touching this code:
     [project.entry-points."voice_assistant_sim.hooks"]
     my_metrics = "my_package.hooks:MetricsObserver"
 """
+
 from __future__ import annotations
 
 import importlib
@@ -56,18 +57,23 @@ def install(bus: HookBus, config: Any) -> list[str]:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 found.append((f"{ep.name} ({ep.value})", ep.load()))
-            except Exception as err:   # a broken plugin must not stop the assistant
+            except Exception as err:  # a broken plugin must not stop the assistant
                 log.warning("hook entry point %s failed to load: %s", ep.name, err)
     names = []
     for name, factory in found:
         hook = _instantiate(factory, config, name)
-        if isinstance(hook, Interceptor) or any(callable(getattr(hook, m, None)) for m in ("before", "after", "finish_turn")) \
-                and not callable(getattr(hook, "on_event", None)):
+        if (
+            isinstance(hook, Interceptor)
+            or any(callable(getattr(hook, m, None)) for m in ("before", "after", "finish_turn"))
+            and not callable(getattr(hook, "on_event", None))
+        ):
             bus.add_interceptor(hook)
         elif callable(getattr(hook, "on_event", None)):
             bus.add_observer(hook)
         else:
-            raise ConfigError(f"hook {name}: {type(hook).__name__} is neither an observer (on_event) nor an interceptor")
+            raise ConfigError(
+                f"hook {name}: {type(hook).__name__} is neither an observer (on_event) nor an interceptor"
+            )
         names.append(name)
         log.info("hook installed: %s", name)
     return names

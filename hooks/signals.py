@@ -4,6 +4,7 @@ These are the defect cues a production assistant has without gold: the user reph
 request, saying "no, that's wrong", interrupting the reply, pausing, or giving up. Signals of a
 turn depend on the next turn, so they are computed once that turn (or the session's end) is known.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,21 +22,21 @@ FAILURE_REPLIES = ("apology", "out_of_domain", "elicit", "clarify", "confirm")
 REPHRASE_COSINE = 0.75
 REPHRASE_JACCARD = 0.5
 REPHRASE_WINDOW_S = 60.0
-SECONDS_PER_REPLY_CHAR = 0.065   # how long a reply that was not synthesized (simulation) takes to say
+SECONDS_PER_REPLY_CHAR = 0.065  # how long a reply that was not synthesized (simulation) takes to say
 
 
 @dataclass(frozen=True)
 class Signals:
-    barge_in: bool = False                  # the user spoke over this turn's reply
-    time_to_next_turn_s: float | None = None   # from the end of this reply to the next user turn
-    rephrase_of_previous: bool = False      # this turn restates the previous request
+    barge_in: bool = False  # the user spoke over this turn's reply
+    time_to_next_turn_s: float | None = None  # from the end of this reply to the next user turn
+    rephrase_of_previous: bool = False  # this turn restates the previous request
     similarity_to_previous: float | None = None
     lexical_overlap_previous: float | None = None
-    next_is_rephrase: bool = False          # the user restated this turn's request next
-    negative_feedback: bool = False         # this turn is "no", "that's wrong", "stop", …
-    next_negative_feedback: bool = False    # the user's next turn said so about this one
-    abandoned: bool = False                 # no further turn after a reply that did not serve
-    repeat_count: int = 0                   # consecutive restatements ending in this turn
+    next_is_rephrase: bool = False  # the user restated this turn's request next
+    negative_feedback: bool = False  # this turn is "no", "that's wrong", "stop", …
+    next_negative_feedback: bool = False  # the user's next turn said so about this one
+    abandoned: bool = False  # no further turn after a reply that did not serve
+    repeat_count: int = 0  # consecutive restatements ending in this turn
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -86,20 +87,23 @@ def input_start(turn: Turn) -> float:
     return turn.start_s
 
 
-def _rephrase(prev: Turn, turn: Turn, similarity: Callable[[str, str], float] | None) -> tuple[bool, float | None, float]:
+def _rephrase(
+    prev: Turn, turn: Turn, similarity: Callable[[str, str], float] | None
+) -> tuple[bool, float | None, float]:
     a, b = text_of(prev), text_of(turn)
     if not a.strip() or not b.strip() or input_start(turn) - prev.start_s > REPHRASE_WINDOW_S:
         return False, None, 0.0
     lexical = jaccard(a, b)
     cosine = similarity(a, b) if similarity is not None else None
     if is_negative(b) and len(words(b)) <= 3:
-        return False, cosine, lexical          # a bare "no" is feedback, not a restatement
+        return False, cosine, lexical  # a bare "no" is feedback, not a restatement
     same = lexical >= REPHRASE_JACCARD or (cosine is not None and cosine >= REPHRASE_COSINE)
     return same and a.strip().lower() != "", cosine, lexical
 
 
-def session_signals(turns: Sequence[Turn], similarity: Callable[[str, str], float] | None = None,
-                    ended: bool = True) -> list[Signals]:
+def session_signals(
+    turns: Sequence[Turn], similarity: Callable[[str, str], float] | None = None, ended: bool = True
+) -> list[Signals]:
     """Signals for every turn; the last turn's forward-looking signals need ``ended``."""
     out: list[Signals] = []
     rephrases = []
@@ -119,17 +123,20 @@ def session_signals(turns: Sequence[Turn], similarity: Callable[[str, str], floa
             j -= 1
         reply_start, reply_end = reply_window(turn)
         served = turn.outcome is not None and turn.outcome.reply_type not in FAILURE_REPLIES and not turn.errors
-        out.append(Signals(
-            barge_in=bool(nxt is not None and reply_end > reply_start
-                          and (nxt.barge_in or input_start(nxt) < reply_end)),
-            time_to_next_turn_s=round(input_start(nxt) - reply_end, 3) if nxt is not None else None,
-            rephrase_of_previous=is_reph,
-            similarity_to_previous=round(cosine, 4) if cosine is not None else None,
-            lexical_overlap_previous=round(lexical, 4) if i > 0 else None,
-            next_is_rephrase=bool(nxt is not None and rephrases[i + 1][0]),
-            negative_feedback=is_negative(text_of(turn)),
-            next_negative_feedback=bool(nxt is not None and is_negative(text_of(nxt))),
-            abandoned=bool(nxt is None and ended and not served and turn.outcome is not None),
-            repeat_count=count,
-        ))
+        out.append(
+            Signals(
+                barge_in=bool(
+                    nxt is not None and reply_end > reply_start and (nxt.barge_in or input_start(nxt) < reply_end)
+                ),
+                time_to_next_turn_s=round(input_start(nxt) - reply_end, 3) if nxt is not None else None,
+                rephrase_of_previous=is_reph,
+                similarity_to_previous=round(cosine, 4) if cosine is not None else None,
+                lexical_overlap_previous=round(lexical, 4) if i > 0 else None,
+                next_is_rephrase=bool(nxt is not None and rephrases[i + 1][0]),
+                negative_feedback=is_negative(text_of(turn)),
+                next_negative_feedback=bool(nxt is not None and is_negative(text_of(nxt))),
+                abandoned=bool(nxt is None and ended and not served and turn.outcome is not None),
+                repeat_count=count,
+            )
+        )
     return out

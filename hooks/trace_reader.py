@@ -1,4 +1,5 @@
 """Reading traces back: tolerant parsing, schema validation, Parquet export, a readable view."""
+
 from __future__ import annotations
 
 import json
@@ -80,16 +81,19 @@ def _validator():
 
 
 def validation_errors(record: dict) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in _validator().iter_errors(record)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in _validator().iter_errors(record)
+    ]
 
 
 # Parquet ------------------------------------------------------------------------------
+
 
 def to_row(record: dict) -> dict:
     row = {}
     for key, value in record.items():
         row[key] = json.dumps(value, ensure_ascii=False, sort_keys=True) if key in NESTED_KEYS else value
-    for key, value in _obj(record.get("signals")).items():   # flat copies for quick analysis (DuckDB, pandas)
+    for key, value in _obj(record.get("signals")).items():  # flat copies for quick analysis (DuckDB, pandas)
         row[f"signal_{key}"] = value
     labels = _obj(record.get("labels"))
     for source in ("oracle", "predicted"):
@@ -120,7 +124,9 @@ def export_parquet(records: list[dict], out: str | Path) -> Path:
     except (pa.ArrowException, OverflowError, UnicodeError) as err:
         # a column whose values have no common type (an edited or foreign trace)
         first = str(err).strip().splitlines()
-        raise InputError("turn_end records", f"do not form one table ({first[0] if first else type(err).__name__})") from None
+        raise InputError(
+            "turn_end records", f"do not form one table ({first[0] if first else type(err).__name__})"
+        ) from None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out)
@@ -136,6 +142,7 @@ def read_parquet(path: str | Path) -> list[dict]:
 
 
 # A readable view ------------------------------------------------------------------------
+
 
 def _obj(value) -> dict:
     """``value`` if it is a JSON object, else empty: a reader of any file must not trip on a
@@ -157,27 +164,29 @@ def show(path: str | Path) -> str:
             stage_ms.setdefault(turn, {})[stage] = r.get("duration_ms", 0.0)
     meta = _obj(next((r.get("meta") for r in records if r["event"] == "session_start"), None))
     session = records[0].get("session") if records else Path(path).stem
-    lines.append(f"session {session}  domain={meta.get('domain')}  start={meta.get('start_time')}  "
-                 f"device={_obj(meta.get('device')).get('id')}")
+    lines.append(
+        f"session {session}  domain={meta.get('domain')}  start={meta.get('start_time')}  "
+        f"device={_obj(meta.get('device')).get('id')}"
+    )
     for r in records:
         if r["event"] != "turn_end":
             continue
         wake = _obj(r.get("wake"))
         wake = f"[{wake.get('word')} {_num(wake.get('score'), '.2f')}] " if wake else ""
-        lines.append(f"\nturn {r.get('turn')}  {wake}\"{r.get('transcript') or ''}\"")
+        lines.append(f'\nturn {r.get("turn")}  {wake}"{r.get("transcript") or ""}"')
         lines.append(f"  → {r.get('intent')} {json.dumps(r.get('entities') or {})} {json.dumps(r.get('slots') or {})}")
-        lines.append(f"  ← \"{r.get('reply') or ''}\" ({r.get('reply_type')}, {r.get('status')})")
+        lines.append(f'  ← "{r.get("reply") or ""}" ({r.get("reply_type")}, {r.get("status")})')
         turn = r.get("turn")
-        timing = "  ".join(f"{k} {_num(v, '.0f')}ms" for k, v in
-                           (stage_ms.get(turn, {}) if isinstance(turn, int) else {}).items())
+        timing = "  ".join(
+            f"{k} {_num(v, '.0f')}ms" for k, v in (stage_ms.get(turn, {}) if isinstance(turn, int) else {}).items()
+        )
         lines.append(f"  ms: {timing}")
         for err in r.get("errors") if isinstance(r.get("errors"), list) else []:
             err = _obj(err)
             lines.append(f"  ! {err.get('code')}: {err.get('message')}")
         sig = _obj(r.get("signals"))
         flags = [k for k, v in sig.items() if v is True]
-        lines.append(f"  signals: {', '.join(flags) or 'none'}; next turn after "
-                     f"{sig.get('time_to_next_turn_s')} s")
+        lines.append(f"  signals: {', '.join(flags) or 'none'}; next turn after {sig.get('time_to_next_turn_s')} s")
         stages = _obj(r.get("stages"))
         conf = []
         if "asr" in stages:

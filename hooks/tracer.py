@@ -9,6 +9,7 @@ and the commands exit non-zero. Records are described in ``trace.schema.json`` a
 A turn's ``turn_end`` carries implicit signals that depend on what the user did next, so it is
 written when the next turn ends (or the session ends), after that turn's stage records.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,25 +45,41 @@ def confidence_signals(stage: str, output: Any) -> dict:
     if output is None:
         return {}
     if stage == "wake":
-        return {"wake_score": output.wake.score if output.wake else None, "endpoint": output.endpoint,
-                "utterance_s": round(output.audio.duration_s, 3)}
+        return {
+            "wake_score": output.wake.score if output.wake else None,
+            "endpoint": output.endpoint,
+            "utterance_s": round(output.audio.duration_s, 3),
+        }
     if stage == "asr":
         probs = [w.probability for w in output.words]
-        return {"avg_logprob": output.avg_logprob, "no_speech_prob": output.no_speech_prob,
-                "confidence": round(output.confidence, 4), "compression_ratio": output.compression_ratio,
-                "min_word_prob": round(min(probs), 4) if probs else None,
-                "mean_word_prob": round(sum(probs) / len(probs), 4) if probs else None,
-                "words": len(output.words)}
+        return {
+            "avg_logprob": output.avg_logprob,
+            "no_speech_prob": output.no_speech_prob,
+            "confidence": round(output.confidence, 4),
+            "compression_ratio": output.compression_ratio,
+            "min_word_prob": round(min(probs), 4) if probs else None,
+            "mean_word_prob": round(sum(probs) / len(probs), 4) if probs else None,
+            "words": len(output.words),
+        }
     if stage == "rewrite":
         return {"changed": output.changed, "source": output.source, "score": output.score}
     if stage == "nlu":
-        return {"intent_confidence": output.confidence, "intent_margin": round(output.margin, 4),
-                "coverage": output.coverage, "out_of_domain": output.out_of_domain, "slots": len(output.slots)}
+        return {
+            "intent_confidence": output.confidence,
+            "intent_margin": round(output.margin, 4),
+            "coverage": output.coverage,
+            "out_of_domain": output.out_of_domain,
+            "slots": len(output.slots),
+        }
     if stage == "resolve":
         gaps = [e.candidates[0].score - e.candidates[1].score for e in output.entities if len(e.candidates) > 1]
-        return {"min_entity_score": round(output.min_score, 4), "unresolved": sum(e.id is None for e in output.entities),
-                "candidate_gap": round(min(gaps), 4) if gaps else None,
-                "clarification": output.clarification is not None, "carried": len(output.carried)}
+        return {
+            "min_entity_score": round(output.min_score, 4),
+            "unresolved": sum(e.id is None for e in output.entities),
+            "candidate_gap": round(min(gaps), 4) if gaps else None,
+            "clarification": output.clarification is not None,
+            "carried": len(output.carried),
+        }
     if stage == "respond":
         return {"status": output.status, "reply_type": output.reply_type}
     if stage == "tts":
@@ -101,14 +118,15 @@ class LineWriter:
         data = (_encode(record) + "\n").encode("utf-8", "backslashreplace")
         try:
             n = os.write(self._fd, data)
-            if n != len(data):   # a regular file writes short only when it is out of space
+            if n != len(data):  # a regular file writes short only when it is out of space
                 raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {n} of {len(data)} bytes written")
             if self.fsync:
                 os.fsync(self._fd)
         except OSError as err:
             self._cut()
-            raise OutputError(self.path, f"cannot write ({_reason(err)}); the file ends at its last "
-                                         "complete record") from None
+            raise OutputError(
+                self.path, f"cannot write ({_reason(err)}); the file ends at its last complete record"
+            ) from None
         self._size += n
 
     def _cut(self) -> None:
@@ -127,11 +145,11 @@ class LineWriter:
 class _SessionTrace:
     writer: LineWriter
     audio_dir: Path
-    turns: list[Turn] = field(default_factory=list)   # finished turns, in order
-    written: int = 0                                   # how many turn_end records are on disk
-    repeats: list = field(default_factory=list)        # repeat_count of each written turn
+    turns: list[Turn] = field(default_factory=list)  # finished turns, in order
+    written: int = 0  # how many turn_end records are on disk
+    repeats: list = field(default_factory=list)  # repeat_count of each written turn
     audio: dict[int, dict[str, str]] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)   # as written at session_start
+    meta: dict[str, Any] = field(default_factory=dict)  # as written at session_start
     # (turn, stage) → (output, its JSON, its signals) as written at stage_end: the turn_end
     # record repeats every stage's output, and converting a record twice cost as much as writing it
     outputs: dict[tuple[int, str], tuple[Any, Any, dict]] = field(default_factory=dict)
@@ -148,7 +166,7 @@ class Tracer:
         self._sessions: dict[str, _SessionTrace] = {}
         self._names: set[str] = set()
         self.files: list[Path] = []
-        self.error: OutputError | None = None   # the write failure that stopped this tracer
+        self.error: OutputError | None = None  # the write failure that stopped this tracer
 
     # observer ------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -185,8 +203,15 @@ class Tracer:
         return name
 
     def _base(self, event: Event) -> dict:
-        return {"schema": SCHEMA, "session": event.session, "turn": event.turn, "stage": event.stage,
-                "event": event.kind, "t": round(event.t, 6), "time": time.time()}
+        return {
+            "schema": SCHEMA,
+            "session": event.session,
+            "turn": event.turn,
+            "stage": event.stage,
+            "event": event.kind,
+            "t": round(event.t, 6),
+            "time": time.time(),
+        }
 
     def _on_session_start(self, event: Event) -> None:
         safe = self._name(event.session)
@@ -197,17 +222,25 @@ class Tracer:
         session = event.meta
         meta = {}
         if session is not None:
-            meta = {"domain": session.domain.name, "start_time": session.start_clock.isoformat(),
-                    "device": to_jsonable(session.device), "user": to_jsonable(session.user),
-                    **{k: to_jsonable(v) for k, v in session.meta.items()}}
+            meta = {
+                "domain": session.domain.name,
+                "start_time": session.start_clock.isoformat(),
+                "device": to_jsonable(session.device),
+                "user": to_jsonable(session.user),
+                **{k: to_jsonable(v) for k, v in session.meta.items()},
+            }
         st.meta = meta
         st.writer.write({**self._base(event), "meta": meta})
 
     def _on_turn_start(self, event: Event) -> None:
         st = self._sessions[event.session]
         turn: Turn = event.data
-        record = {**self._base(event), "source": turn.source, "start_s": turn.start_s,
-                  "input": "text" if turn.text_input is not None else "audio"}
+        record = {
+            **self._base(event),
+            "source": turn.source,
+            "start_s": turn.start_s,
+            "input": "text" if turn.text_input is not None else "audio",
+        }
         if turn.utterance is not None:
             ref = self._audio(st, turn.index, "utterance", turn.utterance.audio)
             if ref:
@@ -216,7 +249,9 @@ class Tracer:
 
     def _on_stage_start(self, event: Event) -> None:
         st = self._sessions[event.session]
-        st.writer.write({**self._base(event), "input_type": type(event.data).__name__ if event.data is not None else None})
+        st.writer.write(
+            {**self._base(event), "input_type": type(event.data).__name__ if event.data is not None else None}
+        )
 
     def _on_stage_chunk(self, event: Event) -> None:
         """Partial audio is for players; the stage's end record carries the whole reply."""
@@ -225,8 +260,12 @@ class Tracer:
         st = self._sessions[event.session]
         converted = (event.data, to_jsonable(event.data), confidence_signals(event.stage, event.data))
         st.outputs[(event.turn, event.stage)] = converted
-        record = {**self._base(event), "duration_ms": round(event.duration_ms or 0.0, 3),
-                  "output": converted[1], "signals": converted[2]}
+        record = {
+            **self._base(event),
+            "duration_ms": round(event.duration_ms or 0.0, 3),
+            "output": converted[1],
+            "signals": converted[2],
+        }
         if event.stage == "tts" and event.data is not None:
             ref = self._audio(st, event.turn, "reply", event.data.audio)
             if ref:
@@ -236,8 +275,13 @@ class Tracer:
     def _on_stage_error(self, event: Event) -> None:
         st = self._sessions[event.session]
         err: StageError = event.data
-        st.writer.write({**self._base(event), "duration_ms": round(event.duration_ms or 0.0, 3),
-                         "error": {"code": err.code, "message": err.message}})
+        st.writer.write(
+            {
+                **self._base(event),
+                "duration_ms": round(event.duration_ms or 0.0, 3),
+                "error": {"code": err.code, "message": err.message},
+            }
+        )
 
     def _on_turn_end(self, event: Event) -> None:
         st = self._sessions[event.session]
@@ -254,8 +298,11 @@ class Tracer:
             record = {**self._base(event), "turns": len(st.turns)}
             # what the session learned about itself while it ran (a live session: overflows, how it ended)
             session = event.meta
-            changed = {k: to_jsonable(v) for k, v in (session.meta.items() if session is not None else ())
-                       if st.meta.get(k) != to_jsonable(v)}
+            changed = {
+                k: to_jsonable(v)
+                for k, v in (session.meta.items() if session is not None else ())
+                if st.meta.get(k) != to_jsonable(v)
+            }
             if changed:
                 record["meta"] = changed
             st.writer.write(record)
@@ -277,7 +324,7 @@ class Tracer:
         # Only the turns being written, with one turn of context on each side (signals look at
         # the previous and the next turn); repeat counts continue from the turns already written.
         lo = max(0, st.written - 1)
-        window = st.turns[lo: upto + 1]
+        window = st.turns[lo : upto + 1]
         signals = session_signals(window, self._similarity(), ended=ended and upto == len(st.turns))
         for i in range(st.written, upto):
             sig = signals[i - lo]
@@ -290,8 +337,13 @@ class Tracer:
                 st.outputs.pop((turn.index, stage), None)
         st.written = upto
 
-    def turn_end_record(self, turn: Turn, signals: dict, audio: dict,
-                        converted: dict[tuple[int, str], tuple[Any, Any, dict]] | None = None) -> dict:
+    def turn_end_record(
+        self,
+        turn: Turn,
+        signals: dict,
+        audio: dict,
+        converted: dict[tuple[int, str], tuple[Any, Any, dict]] | None = None,
+    ) -> dict:
         """``converted``: stage outputs already converted for their stage_end records (reused
         when the turn still holds that very output)."""
         summary = turn_summary(turn)
@@ -309,19 +361,35 @@ class Tracer:
         labels = {"oracle": None, "predicted": None, **to_jsonable(dict(turn.labels))}
         reply_start, reply_end = reply_window(turn)
         record = {
-            "schema": SCHEMA, "session": turn.session, "turn": turn.index, "stage": None, "event": "turn_end",
-            "t": round(time.monotonic(), 6), "time": time.time(),
-            "source": turn.source, "start_s": turn.start_s,
-            "reply_start_s": round(reply_start, 3), "reply_end_s": round(reply_end, 3),
-            "wake": summary["wake"], "transcript": summary["transcript"], "intent": summary["intent"],
-            "slots": summary["slots"], "entities": summary["entities"], "reply": summary["reply"],
+            "schema": SCHEMA,
+            "session": turn.session,
+            "turn": turn.index,
+            "stage": None,
+            "event": "turn_end",
+            "t": round(time.monotonic(), 6),
+            "time": time.time(),
+            "source": turn.source,
+            "start_s": turn.start_s,
+            "reply_start_s": round(reply_start, 3),
+            "reply_end_s": round(reply_end, 3),
+            "wake": summary["wake"],
+            "transcript": summary["transcript"],
+            "intent": summary["intent"],
+            "slots": summary["slots"],
+            "entities": summary["entities"],
+            "reply": summary["reply"],
             "reply_type": out.reply_type if out is not None else None,
             "status": out.status if out is not None else None,
-            "ms": summary["ms"], "errors": summary["errors"], "stages": stages,
-            "signals": signals, "gold": summary.get("gold"), "correct": summary.get("correct"),
-            "labels": labels, "audio": audio,
+            "ms": summary["ms"],
+            "errors": summary["errors"],
+            "stages": stages,
+            "signals": signals,
+            "gold": summary.get("gold"),
+            "correct": summary.get("correct"),
+            "labels": labels,
+            "audio": audio,
         }
-        if turn.rewrite is not None:   # the rewrite step ran (on only with a learned artifact)
+        if turn.rewrite is not None:  # the rewrite step ran (on only with a learned artifact)
             record["rewrite"] = to_jsonable(turn.rewrite)
         return record
 

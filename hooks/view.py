@@ -23,6 +23,7 @@ URL hash, shared with ``assistant report``'s links (build them with ``href``):
   sort                turns | defects | a stage (slowest first); page: page of the list
   s, t                the session (its key) and turn shown
 """
+
 from __future__ import annotations
 
 import http.server
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).with_name("view_assets")
 ASSET_FILES = ("index.html", "view.css", "view.js")
 MARKER = ".assistant-view"
-SHARD = 500                        # sessions per index file: a first shard loads in milliseconds
+SHARD = 500  # sessions per index file: a first shard loads in milliseconds
 # one letter per failure point: a session's turns become a short string in the index
 FP_CODE = {"wake": "w", "asr": "a", "nlu": "n", "resolve": "r", "result": "x", "correct": "c"}
 SIGNALS = ("barge_in", "rephrase_of_previous", "negative_feedback", "abandoned")
@@ -80,10 +81,11 @@ class ViewResult:
     sessions: int
     turns: int
     audio_files: int
-    problems: tuple[InputError, ...]   # inputs left out, each naming itself
+    problems: tuple[InputError, ...]  # inputs left out, each naming itself
 
 
 # reading ----------------------------------------------------------------------------------
+
 
 def _words(text: str | None) -> list[str]:
     return (text or "").split()
@@ -147,7 +149,7 @@ def _waterfall(records: list[dict], end: dict) -> tuple[list[dict], list[dict]]:
     for r in records:
         if r["event"] == "stage_chunk" and t0 is not None:
             chunks.append({"stage": r["stage"], "at": round((r["t"] - t0) * 1000.0, 2)})
-    if not bars:   # a trace without stage records: what turn_end says, back to back
+    if not bars:  # a trace without stage records: what turn_end says, back to back
         at = 0.0
         for stage in STAGES:
             if stage in (end.get("ms") or {}):
@@ -171,23 +173,49 @@ def _turn(end: dict, records: list[dict], audio: dict[str, str]) -> dict:
     labels = end.get("labels") or {}
     tts = {k: v for k, v in _output(stages, "tts").items() if k != "audio"}
     return {
-        "n": end["turn"], "source": end.get("source"), "start_s": end.get("start_s"),
-        "reply_start_s": end.get("reply_start_s"), "reply_end_s": end.get("reply_end_s"),
-        "spoken": utt.get("spoken"), "said": said, "heard": heard,
+        "n": end["turn"],
+        "source": end.get("source"),
+        "start_s": end.get("start_s"),
+        "reply_start_s": end.get("reply_start_s"),
+        "reply_end_s": end.get("reply_end_s"),
+        "spoken": utt.get("spoken"),
+        "said": said,
+        "heard": heard,
         "diff": [list(op) for op in align_words(said, heard)] if said is not None and heard is not None else None,
         "words": [[w.get("text"), w.get("probability")] for w in asr.get("words") or []],
-        "wake": {"word": (end.get("wake") or {}).get("word"), "score": (end.get("wake") or {}).get("score"),
-                 "endpoint": utt.get("endpoint"), "condition": utt.get("condition"), "voice": utt.get("voice"),
-                 "start_s": utt.get("start_s"), "end_s": utt.get("end_s")} if utt or end.get("wake") else None,
+        "wake": {
+            "word": (end.get("wake") or {}).get("word"),
+            "score": (end.get("wake") or {}).get("score"),
+            "endpoint": utt.get("endpoint"),
+            "condition": utt.get("condition"),
+            "voice": utt.get("voice"),
+            "start_s": utt.get("start_s"),
+            "end_s": utt.get("end_s"),
+        }
+        if utt or end.get("wake")
+        else None,
         "asr": {k: asr.get(k) for k in ("model", "source", "avg_logprob", "no_speech_prob")} if asr else None,
-        "nlu": _output(stages, "nlu") or None, "resolve": _output(stages, "resolve") or None,
-        "respond": _output(stages, "respond") or None, "tts": tts or None,
-        "intent": end.get("intent"), "slots": end.get("slots"), "entities": end.get("entities"),
-        "reply": end.get("reply"), "reply_type": end.get("reply_type"), "status": end.get("status"),
-        "correct": end.get("correct"), "gold": gold or None, "errors": end.get("errors") or [],
-        "faults": list(labels.get("faults") or []), "oracle": labels.get("oracle"),
-        "predicted": labels.get("predicted"), "signals": end.get("signals") or {},
-        "ms": end.get("ms") or {}, "waterfall": bars, "chunks": chunks, "audio": audio,
+        "nlu": _output(stages, "nlu") or None,
+        "resolve": _output(stages, "resolve") or None,
+        "respond": _output(stages, "respond") or None,
+        "tts": tts or None,
+        "intent": end.get("intent"),
+        "slots": end.get("slots"),
+        "entities": end.get("entities"),
+        "reply": end.get("reply"),
+        "reply_type": end.get("reply_type"),
+        "status": end.get("status"),
+        "correct": end.get("correct"),
+        "gold": gold or None,
+        "errors": end.get("errors") or [],
+        "faults": list(labels.get("faults") or []),
+        "oracle": labels.get("oracle"),
+        "predicted": labels.get("predicted"),
+        "signals": end.get("signals") or {},
+        "ms": end.get("ms") or {},
+        "waterfall": bars,
+        "chunks": chunks,
+        "audio": audio,
     }
 
 
@@ -209,7 +237,7 @@ def _sessions(path: Path, records: list[dict], audio_out, taken: set[str]) -> li
     for sid, recs in by_session.items():
         key = base = safe_name(sid)
         n = 1
-        while key in taken:   # the same id from two runs: both shown, the second suffixed
+        while key in taken:  # the same id from two runs: both shown, the second suffixed
             n += 1
             key = f"{base}~{n}"
         taken.add(key)
@@ -226,7 +254,7 @@ def _sessions(path: Path, records: list[dict], audio_out, taken: set[str]) -> li
             if r["event"] != "turn_end":
                 continue
             refs = dict(r.get("audio") or {})
-            for x in per_turn[r["turn"]]:   # a turn_end not yet written still leaves these
+            for x in per_turn[r["turn"]]:  # a turn_end not yet written still leaves these
                 refs.update({k: v for k, v in (x.get("audio") or {}).items() if k not in refs})
             turns.append(_turn(r, per_turn[r["turn"]], audio_out(path, key, refs)))
         turns.sort(key=lambda t: t["n"])
@@ -238,13 +266,15 @@ def _read(path: Path) -> list[dict]:
     records = read_records(path)
     if not records:
         raise InputError(path, "no trace records")
-    if not all(isinstance(r.get("session"), str) and str(r.get("schema", "")).startswith("assistant.trace/")
-               for r in records):
+    if not all(
+        isinstance(r.get("session"), str) and str(r.get("schema", "")).startswith("assistant.trace/") for r in records
+    ):
         raise InputError(path, "not a trace (records need schema assistant.trace/1 and a session)")
     return records
 
 
 # writing ----------------------------------------------------------------------------------
+
 
 def _prepare(out: Path) -> None:
     """An empty folder, or one this module wrote before (emptied of what it wrote): never
@@ -259,8 +289,9 @@ def _prepare(out: Path) -> None:
     try:
         (out / "data" / "s").mkdir(parents=True, exist_ok=True)
         (out / "audio").mkdir(exist_ok=True)
-        (out / MARKER).write_text("written by `assistant view`; rerunning it replaces this folder's data/ and audio/\n",
-                                  encoding="utf-8")
+        (out / MARKER).write_text(
+            "written by `assistant view`; rerunning it replaces this folder's data/ and audio/\n", encoding="utf-8"
+        )
     except OSError as err:
         raise InputError(out, f"cannot write ({err.strerror})", field="--out") from None
 
@@ -280,7 +311,7 @@ class _Audio:
         found = {}
         for kind, ref in sorted(refs.items()):
             src = trace.parent / ref
-            if trace.parent.resolve() not in src.resolve().parents:   # a trace names its own audio only
+            if trace.parent.resolve() not in src.resolve().parents:  # a trace names its own audio only
                 log.warning("%s: audio %s is outside the trace's folder; left out", trace, ref)
                 continue
             if not src.is_file():
@@ -291,7 +322,7 @@ class _Audio:
             if not dst.exists():
                 try:
                     os.link(src, dst)
-                except OSError:   # another file system, or links not allowed
+                except OSError:  # another file system, or links not allowed
                     shutil.copyfile(src, dst)
                 self.count += 1
             found[kind] = f"audio/{key}/{dst.name}"
@@ -300,6 +331,7 @@ class _Audio:
 
 def _row(s: _Session, facets: dict[str, dict[str, int]]) -> list:
     """A session as one compact row of the index (see view.js ``ROW``)."""
+
     def idx(facet: str, value) -> int:
         table = facets[facet]
         return table.setdefault(str(value) if value is not None else "n/a", len(table))
@@ -311,13 +343,27 @@ def _row(s: _Session, facets: dict[str, dict[str, int]]) -> list:
     intents = {t["intent"] for t in turns if t["intent"]} | {(t["gold"] or {}).get("intent") for t in turns}
     signals = [sum(bool(t["signals"].get(k)) for t in turns) for k in SIGNALS]
     ms = [round(max((float(t["ms"].get(st) or 0.0) for t in turns), default=0.0), 1) for st in STAGES]
-    text = " ".join(filter(None, [s.id] + [x for t in turns for x in (t["spoken"] or t["said"], t["heard"], t["reply"])]))
+    text = " ".join(
+        filter(None, [s.id] + [x for t in turns for x in (t["spoken"] or t["said"], t["heard"], t["reply"])])
+    )
     last = turns[-1] if turns else {}
-    cond = s.meta.get("condition") or next((t["wake"]["condition"] for t in turns if t["wake"] and t["wake"]["condition"]), None)
-    return [s.key, s.id, len(turns), "".join(code(t["oracle"]) for t in turns),
-            "".join(code(t["predicted"]) for t in turns), signals, idx("conditions", cond),
-            idx("voices", s.meta.get("voice")), sorted(idx("intents", i) for i in intents if i),
-            text.lower(), ms, last.get("status") or ""]
+    cond = s.meta.get("condition") or next(
+        (t["wake"]["condition"] for t in turns if t["wake"] and t["wake"]["condition"]), None
+    )
+    return [
+        s.key,
+        s.id,
+        len(turns),
+        "".join(code(t["oracle"]) for t in turns),
+        "".join(code(t["predicted"]) for t in turns),
+        signals,
+        idx("conditions", cond),
+        idx("voices", s.meta.get("voice")),
+        sorted(idx("intents", i) for i in intents if i),
+        text.lower(),
+        ms,
+        last.get("status") or "",
+    ]
 
 
 def build(paths: Sequence[str | Path], out: str | Path) -> ViewResult:
@@ -325,14 +371,14 @@ def build(paths: Sequence[str | Path], out: str | Path) -> ViewResult:
     read are left out and named in ``problems``; raises NothingToView when none could be found."""
     out = Path(out)
     problems: list[InputError] = []
-    named: dict[Path, None] = {}   # in order, each once (a folder and a file in it may both be named)
+    named: dict[Path, None] = {}  # in order, each once (a folder and a file in it may both be named)
     for p in paths:
         try:
             named.update(dict.fromkeys(trace_files([p])))
         except InputError as err:
             problems.append(err)
     resolved_out = out.resolve()
-    files = [f for f in named if resolved_out not in f.resolve().parents]   # never our own output
+    files = [f for f in named if resolved_out not in f.resolve().parents]  # never our own output
     if not files:
         raise NothingToView(problems)
     audio = _Audio(out)
@@ -350,35 +396,48 @@ def build(paths: Sequence[str | Path], out: str | Path) -> ViewResult:
         except OSError as err:
             problems.append(InputError(f, f"cannot read ({err.strerror})"))
             continue
-        except ValueError as err:   # bytes that are not UTF-8 (a WAV named .jsonl)
+        except ValueError as err:  # bytes that are not UTF-8 (a WAV named .jsonl)
             problems.append(InputError(f, f"not a trace ({type(err).__name__})"))
             continue
-        if not prepared:   # the first readable trace: only now is there a view to write
+        if not prepared:  # the first readable trace: only now is there a view to write
             _prepare(out)
             for name in ASSET_FILES:
                 shutil.copyfile(ASSETS / name, out / name)
             prepared = True
         try:
             found = _sessions(f, records, audio, taken)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:   # trace-shaped, but not as the tracer writes
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # trace-shaped, but not as the tracer writes
             log.debug("%s", f, exc_info=True)
             problems.append(InputError(f, f"not a trace this view can read ({type(err).__name__}: {err})"))
             continue
         for s in found:
-            _script(out / "data" / "s" / f"{s.key}.js", "VIEW.session", s.key,
-                    {"id": s.id, "file": s.file, "meta": s.meta, "turns": s.turns})
+            _script(
+                out / "data" / "s" / f"{s.key}.js",
+                "VIEW.session",
+                s.key,
+                {"id": s.id, "file": s.file, "meta": s.meta, "turns": s.turns},
+            )
             rows.append(_row(s, facets))
             turns += len(s.turns)
     if not rows:
         raise NothingToView(problems)
     shards = 0
     for start in range(0, len(rows), SHARD):
-        _script(out / "data" / f"index-{shards:04d}.js", "VIEW.index", shards, rows[start:start + SHARD])
+        _script(out / "data" / f"index-{shards:04d}.js", "VIEW.index", shards, rows[start : start + SHARD])
         shards += 1
-    manifest = {"format": "assistant.view/1", "sessions": len(rows), "turns": turns, "shards": shards,
-                "shard_size": SHARD, "classes": CLASSES, "stages": STAGES, "signals": SIGNALS,
-                **{k: list(v) for k, v in facets.items()},
-                "inputs": [str(p) for p in paths], "problems": [str(p) for p in problems]}
+    manifest = {
+        "format": "assistant.view/1",
+        "sessions": len(rows),
+        "turns": turns,
+        "shards": shards,
+        "shard_size": SHARD,
+        "classes": CLASSES,
+        "stages": STAGES,
+        "signals": SIGNALS,
+        **{k: list(v) for k, v in facets.items()},
+        "inputs": [str(p) for p in paths],
+        "problems": [str(p) for p in problems],
+    }
     (out / "data" / "manifest.js").write_text(f"window.VIEW_MANIFEST={_encode(manifest)};\n", encoding="utf-8")
     log.info("view: %d sessions, %d turns, %d audio files → %s", len(rows), turns, audio.count, out)
     return ViewResult(out / "index.html", len(rows), turns, audio.count, tuple(problems))
@@ -386,10 +445,11 @@ def build(paths: Sequence[str | Path], out: str | Path) -> ViewResult:
 
 # serving ----------------------------------------------------------------------------------
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    timeout = 15   # an idle or stalled client does not hold a worker for long
 
-    def list_directory(self, path):   # files only: the page links to everything it needs
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    timeout = 15  # an idle or stalled client does not hold a worker for long
+
+    def list_directory(self, path):  # files only: the page links to everything it needs
         self.send_error(404, "no listing")
         return None
 

@@ -14,6 +14,7 @@ word error rate per condition, carries over.
 
 The model is a JSON file (no code): ``sim/data/asr_errors.json`` is the one fitted here.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,24 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from core.errors import InputError
-from core.wer import normalize_words
 from core.records import Transcript, Word
+from core.wer import normalize_words
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "asr_errors.json"
 FORMAT = "assistant.asr-errors/1"
-PRIOR = 1.0          # pseudo-count pulling per-word confusion toward the condition's rates
-VOICE_PRIOR = 10.0   # pseudo-errors pulling a voice's factor toward 1
+PRIOR = 1.0  # pseudo-count pulling per-word confusion toward the condition's rates
+VOICE_PRIOR = 10.0  # pseudo-errors pulling a voice's factor toward 1
 MAX_P_ERR = 0.95
 # Wake-word behavior when a condition has no observations (openWakeWord's stated targets are
 # under 5 % false rejects and 0.5 false accepts per hour).
-DEFAULT_WAKE = {"false_reject": 0.03, "false_accept": 0.02, "score_mean": 0.97, "score_sd": 0.05,
-                "addressed": 0, "background": 0}
+DEFAULT_WAKE = {
+    "false_reject": 0.03,
+    "false_accept": 0.02,
+    "score_mean": 0.97,
+    "score_sd": 0.05,
+    "addressed": 0,
+    "background": 0,
+}
 
 
 def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]:
@@ -49,8 +56,7 @@ def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]
         cost[0][j] = j
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            cost[i][j] = min(cost[i - 1][j] + 1, cost[i][j - 1] + 1,
-                             cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+            cost[i][j] = min(cost[i - 1][j] + 1, cost[i][j - 1] + 1, cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
     pairs: list[tuple[str | None, str | None]] = []
     i, j = n, m
     while i > 0 or j > 0:
@@ -122,13 +128,17 @@ class _Stats:
     def to_json(self) -> dict:
         n = max(self.words, 1)
         return {
-            "utterances": self.utterances, "words": self.words,
-            "sub_rate": self.subs / n, "del_rate": self.dels / n, "ins_rate": self.ins / n,
+            "utterances": self.utterances,
+            "words": self.words,
+            "sub_rate": self.subs / n,
+            "del_rate": self.dels / n,
+            "ins_rate": self.ins / n,
             "wer": (self.subs + self.dels + self.ins) / n,
             "confusions": {w: dict(c.most_common(8)) for w, c in self.confusions.items()},
             "ref_counts": dict(self.ref_counts),
             "insertions": dict(self.insertions.most_common(30)),
-            "word_prob_ok": _summary(self.prob_ok, 0.9), "word_prob_err": _summary(self.prob_err, 0.4),
+            "word_prob_ok": _summary(self.prob_ok, 0.9),
+            "word_prob_err": _summary(self.prob_err, 0.4),
             "avg_logprob_clean": _summary(self.logprob_clean, -0.3),
             "avg_logprob_error": _summary(self.logprob_error, -0.8),
             "no_speech_prob": _summary(self.no_speech, 0.02),
@@ -150,15 +160,18 @@ def voice_base(voice_id: str | None) -> str:
 
 def _factor(observed: float, expected: float) -> dict:
     """A voice's rate multiplier with VOICE_PRIOR pseudo-events at factor 1."""
-    return {"factor": round((observed + VOICE_PRIOR) / (expected + VOICE_PRIOR), 4),
-            "observed": round(observed, 2), "expected": round(expected, 2)}
+    return {
+        "factor": round((observed + VOICE_PRIOR) / (expected + VOICE_PRIOR), 4),
+        "observed": round(observed, 2),
+        "expected": round(expected, 2),
+    }
 
 
 @dataclass(frozen=True)
 class AsrErrorModel:
     conditions: Mapping[str, dict]
     source: str = ""
-    voices: Mapping[str, dict] = field(default_factory=dict)   # voice base → {"asr": factor…, "wake": …}
+    voices: Mapping[str, dict] = field(default_factory=dict)  # voice base → {"asr": factor…, "wake": …}
     # kind ("asr", "wake") → a factor on every voice: the model is fitted on synthetic voices;
     # a traffic profile of real people scales their error rates to those measured on real speech
     scale: Mapping[str, float] = field(default_factory=dict)
@@ -169,7 +182,7 @@ class AsrErrorModel:
         """``samples``: (condition, what the user said, the Transcript as JSON[, voice id]);
         ``wake_samples``: (condition, wake word said?, detector fired?, its score[, voice id])."""
         stats: dict[str, _Stats] = defaultdict(_Stats)
-        per_utterance = []            # (condition, voice, words, errors)
+        per_utterance = []  # (condition, voice, words, errors)
         for condition, spoken, transcript, *voice in samples:
             if spoken:
                 errors, words = stats[condition].add(spoken, transcript)
@@ -193,9 +206,15 @@ class AsrErrorModel:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"format": FORMAT, "source": self.source, "conditions": self.conditions,
-                                    "voices": self.voices},
-                                   indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {"format": FORMAT, "source": self.source, "conditions": self.conditions, "voices": self.voices},
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         return path
 
     @classmethod
@@ -234,8 +253,9 @@ class AsrErrorModel:
             words.update(c["ref_counts"])
         return frozenset(words)
 
-    def corrupt(self, spoken: str, condition: str, rng: random.Random,
-                sounds_like=None, voice: str | None = None) -> Transcript:
+    def corrupt(
+        self, spoken: str, condition: str, rng: random.Random, sounds_like=None, voice: str | None = None
+    ) -> Transcript:
         """What the ASR would have heard: the user's words with this condition's errors
         (scaled by the voice's factor).
 
@@ -244,7 +264,7 @@ class AsrErrorModel:
         """
         c = self.condition(condition)
         words = normalize_words(spoken)
-        out: list[tuple[str, bool]] = []    # (word, correct?)
+        out: list[tuple[str, bool]] = []  # (word, correct?)
         base = c["sub_rate"] + c["del_rate"]
         scale = self.voice_factor(voice)
         for w in words:
@@ -267,9 +287,17 @@ class AsrErrorModel:
             if c["insertions"] and rng.random() < min(MAX_P_ERR, scale * c["ins_rate"]):
                 out.append((_draw(c["insertions"], rng), False))
         errors = sum(not ok for _w, ok in out) + max(0, len(words) - len(out))
-        probs = [_clip(rng.gauss(c["word_prob_ok"]["mean"] if ok else c["word_prob_err"]["mean"],
-                                 c["word_prob_ok"]["sd"] if ok else c["word_prob_err"]["sd"]), 0.01, 1.0)
-                 for _w, ok in out]
+        probs = [
+            _clip(
+                rng.gauss(
+                    c["word_prob_ok"]["mean"] if ok else c["word_prob_err"]["mean"],
+                    c["word_prob_ok"]["sd"] if ok else c["word_prob_err"]["sd"],
+                ),
+                0.01,
+                1.0,
+            )
+            for _w, ok in out
+        ]
         lp = c["avg_logprob_error"] if errors else c["avg_logprob_clean"]
         text = " ".join(w for w, _ok in out)
         t, word_records = 0.0, []
@@ -277,10 +305,12 @@ class AsrErrorModel:
             word_records.append(Word(w, round(t, 2), round(t + 0.3, 2), round(p, 4)))
             t += 0.35
         return Transcript(
-            text=text, words=tuple(word_records),
+            text=text,
+            words=tuple(word_records),
             avg_logprob=round(min(0.0, rng.gauss(lp["mean"], lp["sd"])), 4),
             no_speech_prob=round(_clip(rng.gauss(c["no_speech_prob"]["mean"], c["no_speech_prob"]["sd"]), 0.0, 1.0), 4),
-            model=f"asr-error-model/{condition}", source="simulated",
+            model=f"asr-error-model/{condition}",
+            source="simulated",
         )
 
     def wer(self, condition: str) -> float:
@@ -308,8 +338,10 @@ def _voice_factors(conditions: Mapping[str, dict], utterances: list, wake_misses
         if voice:
             wake[voice][0] += missed
             wake[voice][1] += conditions.get(condition, conditions["*"])["wake"]["false_reject"]
-    return {v: {"asr": _factor(*asr.get(v, (0.0, 0.0))), "wake": _factor(*wake.get(v, (0.0, 0.0)))}
-            for v in sorted(set(asr) | set(wake))}
+    return {
+        v: {"asr": _factor(*asr.get(v, (0.0, 0.0))), "wake": _factor(*wake.get(v, (0.0, 0.0)))}
+        for v in sorted(set(asr) | set(wake))
+    }
 
 
 def _wake_rates(obs: list[tuple[bool, bool, float | None]]) -> dict:
@@ -320,8 +352,14 @@ def _wake_rates(obs: list[tuple[bool, bool, float | None]]) -> dict:
     fr = (sum(not f for f, _s in addressed) + prior * DEFAULT_WAKE["false_reject"]) / (len(addressed) + prior)
     fa = (sum(background) + prior * DEFAULT_WAKE["false_accept"]) / (len(background) + prior)
     scores = _summary([s for f, s in addressed if f and s is not None], DEFAULT_WAKE["score_mean"])
-    return {"false_reject": round(fr, 4), "false_accept": round(fa, 4), "score_mean": scores["mean"],
-            "score_sd": scores["sd"], "addressed": len(addressed), "background": len(background)}
+    return {
+        "false_reject": round(fr, 4),
+        "false_accept": round(fa, 4),
+        "score_mean": scores["mean"],
+        "score_sd": scores["sd"],
+        "addressed": len(addressed),
+        "background": len(background),
+    }
 
 
 def _draw(counts: Mapping[str, int] | None, rng: random.Random) -> str | None:
@@ -393,7 +431,11 @@ class SoundsLike:
             code = jellyfish.metaphone(word) if word.isalpha() else word
             n = len(code)
             within = sorted(w for k in (n - 1, n, n + 1) for w in self._by_length.get(k, ()))
-            near = [w for w in within if w != word and (
-                jellyfish.levenshtein_distance(self._codes[w], code) <= 1 and fuzz.ratio(w, word) >= 50)]
+            near = [
+                w
+                for w in within
+                if w != word
+                and (jellyfish.levenshtein_distance(self._codes[w], code) <= 1 and fuzz.ratio(w, word) >= 50)
+            ]
             self._cache[word] = near[:12]
         return self._cache[word]

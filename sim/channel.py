@@ -8,6 +8,7 @@ microphone. Every random choice comes from the ``random.Random`` passed in, so a
 reproduces the output exactly. All audio is 16 kHz mono pipeline audio; the output keeps the
 input's length and timing (the direct path arrives at sample 0).
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,12 +37,12 @@ ACTIVE_FRAME_S = 0.02
 ACTIVE_RANGE_DB = 40.0
 # Impulse response: direct path at 0, a few early reflections within 3-25 ms, then a diffuse
 # exponential tail from 5 ms, computed for 1.2 x RT60 (by then it is 72 dB down).
-DEFAULT_DRR_DB = 3.0            # direct-to-reverberant ratio of a speaker a couple of metres away
+DEFAULT_DRR_DB = 3.0  # direct-to-reverberant ratio of a speaker a couple of metres away
 EARLY_REFLECTIONS = 4
 EARLY_WINDOW_S = (0.003, 0.025)
 TAIL_ONSET_S = 0.005
 RIR_LENGTH_RT60 = 1.2
-BABBLE_TALKERS = 6              # fewer talkers than this and the words become intelligible
+BABBLE_TALKERS = 6  # fewer talkers than this and the words become intelligible
 BABBLE_TEXTS = (
     "I think we should leave a bit earlier tomorrow because the traffic was terrible this morning.",
     "Did you see the game last night? They played much better in the second half.",
@@ -59,12 +60,12 @@ class Channel:
     """An acoustic condition. ``snr_db`` None means no noise; ``rt60_s`` None, no room."""
 
     snr_db: float | None = None
-    noise: str = "white"                # white | pink | babble | file
-    noise_file: str | None = None       # for noise == "file": any format load_audio reads
+    noise: str = "white"  # white | pink | babble | file
+    noise_file: str | None = None  # for noise == "file": any format load_audio reads
     rt60_s: float | None = None
-    drr_db: float = DEFAULT_DRR_DB      # direct-to-reverberant ratio, with rt60_s
+    drr_db: float = DEFAULT_DRR_DB  # direct-to-reverberant ratio, with rt60_s
     gain_db: float = 0.0
-    clip_level: float | None = None     # hard clip at ±this (full scale 1.0), after gain
+    clip_level: float | None = None  # hard clip at ±this (full scale 1.0), after gain
 
     def __post_init__(self) -> None:
         _check_number("snr_db", self.snr_db, SNR_LIMITS, optional=True)
@@ -95,8 +96,9 @@ def _components(channel: Channel) -> list[tuple[str, str]]:
         parts.append((f"{kind}@{channel.snr_db:g}dB", f"{words} at {channel.snr_db:g} dB SNR"))
     if channel.rt60_s is not None:
         drr = f",drr{channel.drr_db:g}" if channel.drr_db != DEFAULT_DRR_DB else ""
-        parts.append((f"rt{channel.rt60_s:g}{drr}",
-                      f"reverberation RT60 {channel.rt60_s:g} s (DRR {channel.drr_db:g} dB)"))
+        parts.append(
+            (f"rt{channel.rt60_s:g}{drr}", f"reverberation RT60 {channel.rt60_s:g} s (DRR {channel.drr_db:g} dB)")
+        )
     if channel.gain_db:
         parts.append((f"gain{channel.gain_db:+g}dB", f"gain {channel.gain_db:+g} dB"))
     if channel.clip_level is not None:
@@ -120,6 +122,7 @@ def describe(channel: Channel) -> str:
 
 # ---------------------------------------------------------------- levels and noise
 
+
 def _np_rng(rng: random.Random | int) -> np.random.Generator:
     """A numpy generator drawn from the caller's Random (or seed), so one seed drives everything."""
     seed = rng if isinstance(rng, int) else rng.getrandbits(64)
@@ -132,7 +135,7 @@ def active_power(samples: np.ndarray, rate: int = PIPELINE_RATE) -> float:
     frame = max(1, int(ACTIVE_FRAME_S * rate))
     n = len(x) // frame
     if n == 0:
-        return float(np.mean(x ** 2)) if len(x) else 0.0
+        return float(np.mean(x**2)) if len(x) else 0.0
     powers = np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
     top = powers.max()
     if top <= 0:
@@ -149,9 +152,9 @@ def pink_noise(n: int, rng: random.Random | int) -> np.ndarray:
     spectrum = np.fft.rfft(_np_rng(rng).standard_normal(n))
     freqs = np.fft.rfftfreq(n)
     spectrum[1:] /= np.sqrt(freqs[1:])
-    spectrum[0] = 0.0                    # no DC offset
+    spectrum[0] = 0.0  # no DC offset
     pink = np.fft.irfft(spectrum, n)
-    return pink / (np.sqrt(np.mean(pink ** 2)) or 1.0)
+    return pink / (np.sqrt(np.mean(pink**2)) or 1.0)
 
 
 def _loop(samples: np.ndarray, n: int, offset: int) -> np.ndarray:
@@ -159,8 +162,9 @@ def _loop(samples: np.ndarray, n: int, offset: int) -> np.ndarray:
     return samples[(offset + np.arange(n)) % len(samples)]
 
 
-def babble_noise(sources: Sequence[Audio], n: int, rng: random.Random | int,
-                 talkers: int = BABBLE_TALKERS) -> np.ndarray:
+def babble_noise(
+    sources: Sequence[Audio], n: int, rng: random.Random | int, talkers: int = BABBLE_TALKERS
+) -> np.ndarray:
     """Several talkers at once: up to ``talkers`` of ``sources``, each looped from a random
     point and brought to the same active level, summed and normalized to unit power."""
     usable = [s for s in sources if _check_pipeline("babble", s) and active_power(s.samples) > 0]
@@ -172,7 +176,7 @@ def babble_noise(sources: Sequence[Audio], n: int, rng: random.Random | int,
     for i in chosen:
         speech = usable[i].samples.astype(np.float64)
         mix += _loop(speech, n, int(g.integers(len(speech)))) / math.sqrt(active_power(speech))
-    return mix / (np.sqrt(np.mean(mix ** 2)) or 1.0)
+    return mix / (np.sqrt(np.mean(mix**2)) or 1.0)
 
 
 @functools.lru_cache(maxsize=4)
@@ -185,8 +189,7 @@ def babble_sources(count: int = 2 * BABBLE_TALKERS, cache_dir: str | None = None
     if not voices:
         raise ValueError("babble: no synthesizer installed to make babble from")
     log.info("synthesizing %d babble utterances", count)
-    return tuple(speak(voices[i % len(voices)], BABBLE_TEXTS[i % len(BABBLE_TEXTS)], cache_dir)
-                 for i in range(count))
+    return tuple(speak(voices[i % len(voices)], BABBLE_TEXTS[i % len(BABBLE_TEXTS)], cache_dir) for i in range(count))
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,7 +198,7 @@ def _noise_recording(path: str) -> np.ndarray:
 
 
 def _noise(channel: Channel, n: int, g: np.random.Generator, babble: Sequence[Audio] | None) -> np.ndarray:
-    seed = int(g.integers(2 ** 63))
+    seed = int(g.integers(2**63))
     if channel.noise == "white":
         return white_noise(n, seed)
     if channel.noise == "pink":
@@ -208,8 +211,10 @@ def _noise(channel: Channel, n: int, g: np.random.Generator, babble: Sequence[Au
 
 # ---------------------------------------------------------------- room
 
-def room_impulse_response(rt60_s: float, rng: random.Random | int, drr_db: float = DEFAULT_DRR_DB,
-                          rate: int = PIPELINE_RATE) -> np.ndarray:
+
+def room_impulse_response(
+    rt60_s: float, rng: random.Random | int, drr_db: float = DEFAULT_DRR_DB, rate: int = PIPELINE_RATE
+) -> np.ndarray:
     """A synthetic room: unit direct path at sample 0, a few early reflections, and Gaussian
     noise decaying 60 dB in ``rt60_s``; the reverberant part scaled to the given DRR."""
     _check_number("rt60_s", rt60_s, RT60_LIMITS)
@@ -221,15 +226,18 @@ def room_impulse_response(rt60_s: float, rng: random.Random | int, drr_db: float
     reverberant[: int(TAIL_ONSET_S * rate)] = 0.0
     early = g.integers(int(EARLY_WINDOW_S[0] * rate), int(EARLY_WINDOW_S[1] * rate), EARLY_REFLECTIONS)
     # each reflection about as strong as the tail around it, so the tail still decays smoothly
-    reverberant[early] += g.choice([-1.0, 1.0], EARLY_REFLECTIONS) * g.uniform(2.0, 4.0, EARLY_REFLECTIONS) \
+    reverberant[early] += (
+        g.choice([-1.0, 1.0], EARLY_REFLECTIONS)
+        * g.uniform(2.0, 4.0, EARLY_REFLECTIONS)
         * np.exp(-math.log(1000.0) * t[early] / rt60_s)
-    reverberant *= math.sqrt(10 ** (-drr_db / 10) / np.sum(reverberant ** 2))
+    )
+    reverberant *= math.sqrt(10 ** (-drr_db / 10) / np.sum(reverberant**2))
     reverberant[0] = 1.0
     return reverberant
 
 
 def _reverberate(x: np.ndarray, channel: Channel, g: np.random.Generator) -> np.ndarray:
-    rir = room_impulse_response(channel.rt60_s, int(g.integers(2 ** 63)), channel.drr_db)
+    rir = room_impulse_response(channel.rt60_s, int(g.integers(2**63)), channel.drr_db)
     wet = fftconvolve(x, rir)[: len(x)]
     # keep the level comparable: the same active power as the dry speech
     dry_p, wet_p = active_power(x), active_power(wet)
@@ -238,17 +246,19 @@ def _reverberate(x: np.ndarray, channel: Channel, g: np.random.Generator) -> np.
 
 # ---------------------------------------------------------------- the channel
 
+
 def _check_pipeline(field: str, audio: Audio) -> bool:
     if not isinstance(audio, Audio):
         raise ValueError(f"{field}: expected core.audio.Audio, got {type(audio).__name__}")
     if audio.sample_rate != PIPELINE_RATE:
-        raise ValueError(f"{field}: {audio.sample_rate} Hz; the channel works on {PIPELINE_RATE} Hz "
-                         "pipeline audio (core.audio.to_pipeline)")
+        raise ValueError(
+            f"{field}: {audio.sample_rate} Hz; the channel works on {PIPELINE_RATE} Hz "
+            "pipeline audio (core.audio.to_pipeline)"
+        )
     return True
 
 
-def apply(channel: Channel, audio: Audio, rng: random.Random | int,
-          babble: Sequence[Audio] | None = None) -> Audio:
+def apply(channel: Channel, audio: Audio, rng: random.Random | int, babble: Sequence[Audio] | None = None) -> Audio:
     """``audio`` as the microphone hears it through ``channel``. ``babble``: speech to build
     babble noise from (default: babble_sources(), synthesized once per process)."""
     _check_pipeline("audio", audio)
@@ -261,7 +271,7 @@ def apply(channel: Channel, audio: Audio, rng: random.Random | int,
         if speech_p <= 0:
             raise ValueError("audio: silent, so an SNR cannot be set (it is measured against the speech)")
         noise = _noise(channel, len(x), g, babble)
-        noise_p = float(np.mean(noise ** 2))
+        noise_p = float(np.mean(noise**2))
         x = x + noise * math.sqrt(speech_p / (noise_p * 10 ** (channel.snr_db / 10)))
     if channel.gain_db:
         x = x * 10 ** (channel.gain_db / 20)
@@ -287,7 +297,7 @@ def mix(foreground: Audio, background: Audio, at_s: float, level_db: float) -> A
     out = np.zeros(max(len(foreground.samples), start + len(background.samples)))
     out[: len(foreground.samples)] = foreground.samples
     scale = math.sqrt(fg_p / bg_p * 10 ** (level_db / 10))
-    out[start: start + len(background.samples)] += background.samples * scale
+    out[start : start + len(background.samples)] += background.samples * scale
     return Audio(out.astype(np.float32), foreground.sample_rate)
 
 
@@ -330,15 +340,17 @@ def _condition_fields(part: str) -> tuple[str, dict]:
             kind = m["kind"]
             fields = {"snr_db": float(m["snr"]), "noise": kind.lower()}
             if kind.lower().startswith("file:"):
-                fields.update(noise="file", noise_file=kind[len("file:"):])
+                fields.update(noise="file", noise_file=kind[len("file:") :])
             return what, fields
         if what == "room":
             return what, {"rt60_s": float(m["rt"]), **({"drr_db": float(m["drr"])} if m["drr"] else {})}
         if what == "gain":
             return what, {"gain_db": float(m["gain"])}
         return what, {"clip_level": float(m["clip"])}
-    raise ValueError(f"condition: cannot read {part!r}; expected white|pink|babble@SNR, file:PATH@SNR, "
-                     f"rt SECONDS, gain DB, clip LEVEL, or one of {', '.join(CONDITIONS)}")
+    raise ValueError(
+        f"condition: cannot read {part!r}; expected white|pink|babble@SNR, file:PATH@SNR, "
+        f"rt SECONDS, gain DB, clip LEVEL, or one of {', '.join(CONDITIONS)}"
+    )
 
 
 def parse_condition(text: str) -> Channel:

@@ -4,6 +4,7 @@
 (run seed, session, turn, stage), so a counterfactual replay of a turn meets the same faults —
 a fault is a broken component, and gold substitution upstream does not repair it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,13 +13,21 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from core.config import default_keys
+from core.domain import Domain, domain_vocabulary
 from core.errors import UserError
 from core.records import (
-    Candidate, IntentScore, Interpretation, Outcome, Resolution, Transcript, Utterance, WakeEvent, frozen_map,
+    Candidate,
+    IntentScore,
+    Interpretation,
+    Outcome,
+    Resolution,
+    Transcript,
+    Utterance,
+    WakeEvent,
+    frozen_map,
 )
-from core.config import default_keys
 from hooks.bus import INJECT, Interceptor
-from core.domain import Domain, domain_vocabulary
 from sim.text_stages import split_wake_word, turn_rng
 
 log = logging.getLogger(__name__)
@@ -69,7 +78,7 @@ class FaultInjector(Interceptor):
         self.spec = spec
         self.domain = domain
         self.seed = seed
-        self.wake_word = wake_word or default_keys()["wake.word"]   # None: the packaged default
+        self.wake_word = wake_word or default_keys()["wake.word"]  # None: the packaged default
         self._vocab = sorted(domain_vocabulary(domain) - STOPWORDS)
         self.injected: dict[tuple[str, int], list[str]] = {}
 
@@ -90,8 +99,13 @@ class FaultInjector(Interceptor):
             return None
         self._note(ctx, "result:api-error")
         args = {e.slot: e.id for e in data.entities if e.id is not None} | dict(data.values)
-        return Outcome(intent=data.intent, args=frozen_map(args), status="failed", reply_type="apology",
-                       reply="Sorry, that didn't work. The service isn't responding.")
+        return Outcome(
+            intent=data.intent,
+            args=frozen_map(args),
+            status="failed",
+            reply_type="apology",
+            reply="Sorry, that didn't work. The service isn't responding.",
+        )
 
     def after(self, stage: str, data: Any, output: Any, ctx) -> Any:
         if stage not in ("wake", "asr", "nlu", "resolve"):
@@ -127,8 +141,13 @@ class FaultInjector(Interceptor):
         return replace(out, endpoint="no_wake", wake=None), "false-reject"
 
     def _false_wake(self, out: Utterance, rng: random.Random, heard: Utterance) -> tuple[Utterance, str]:
-        wake = WakeEvent(word=self.wake_word, score=round(rng.uniform(0.5, 0.75), 4), start_s=out.start_s,
-                         end_s=out.start_s + 0.5, model="fault")
+        wake = WakeEvent(
+            word=self.wake_word,
+            score=round(rng.uniform(0.5, 0.75), 4),
+            start_s=out.start_s,
+            end_s=out.start_s + 0.5,
+            model="fault",
+        )
         # a false accept captures the speech that goes on (the wake stage kept no audio, having heard
         # no wake word): text fidelity reads ``spoken``, audio fidelity needs the samples too
         audio = out.audio if len(out.audio.samples) or heard is None else heard.audio
@@ -144,14 +163,14 @@ class FaultInjector(Interceptor):
         heard = list(out.words)
         if rng.random() < 0.4 and len(words) > 1:
             what = f"drop:{words[i]}"
-            words = words[:i] + words[i + 1:]
+            words = words[:i] + words[i + 1 :]
             if aligned:
                 del heard[i]
         else:
             new = rng.choice(self._vocab)
             what = f"sub:{words[i]}->{new}"
-            words = words[:i] + [new] + words[i + 1:]
-            if aligned:   # a misheard word is an uncertain one, as in real decodes
+            words = words[:i] + [new] + words[i + 1 :]
+            if aligned:  # a misheard word is an uncertain one, as in real decodes
                 heard[i] = replace(heard[i], text=new, probability=round(rng.uniform(0.2, 0.7), 4))
         return replace(out, text=" ".join(words), words=tuple(heard)), what
 
@@ -178,12 +197,18 @@ class FaultInjector(Interceptor):
         alternatives = [c for c in e.candidates if c.id != e.id]
         if not alternatives:
             catalog = self.domain.catalog_for(e.type)
-            alternatives = [Candidate(v.id, v.name, 0.5, "fault") for v in (catalog.values if catalog else ()) if v.id != e.id]
+            alternatives = [
+                Candidate(v.id, v.name, 0.5, "fault") for v in (catalog.values if catalog else ()) if v.id != e.id
+            ]
         if not alternatives:
             return out, ""
         pick = rng.choice(alternatives)
         # the wrong entity heads its candidate list, as a real mis-resolution would
-        ranked = (Candidate(pick.id, pick.name, e.candidates[0].score if e.candidates else e.score, pick.method),
-                  *[c for c in e.candidates if c.id != pick.id])
+        ranked = (
+            Candidate(pick.id, pick.name, e.candidates[0].score if e.candidates else e.score, pick.method),
+            *[c for c in e.candidates if c.id != pick.id],
+        )
         wrong = replace(e, id=pick.id, name=pick.name, candidates=ranked)
-        return replace(out, entities=tuple(wrong if x is e else x for x in out.entities)), f"entity:{e.slot}:{e.id}->{pick.id}"
+        return replace(
+            out, entities=tuple(wrong if x is e else x for x in out.entities)
+        ), f"entity:{e.slot}:{e.id}->{pick.id}"

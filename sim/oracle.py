@@ -16,6 +16,7 @@ own output, followed by healthy later stages (their natural behavior, no injecte
 a wrong outcome that gold at k would have changed, is the failure point even when gold at k
 alone does not make the outcome right.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from core.correctness import judge
+from core.domain import BUILTIN_TYPES, Domain
 from core.pipeline import STAGES
 from core.records import (
     Candidate,
@@ -37,9 +40,7 @@ from core.records import (
     to_jsonable,
 )
 from core.session import Gold, Session, Turn
-from core.correctness import judge
 from hooks.bus import LABEL, SUBSTITUTE, HookBus, Interceptor
-from core.domain import BUILTIN_TYPES, Domain
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +54,37 @@ def gold_output(stage: str, gold: Gold, stage_input: Any, domain: Domain, wake_w
         utt: Utterance = stage_input
         if gold.wake is False:
             return replace(utt, endpoint="no_wake", wake=None)
-        return replace(utt, endpoint="silence", spoken=gold.transcript,
-                       wake=WakeEvent(word=wake_word, score=1.0, start_s=utt.start_s, end_s=utt.start_s, model="gold"))
+        return replace(
+            utt,
+            endpoint="silence",
+            spoken=gold.transcript,
+            wake=WakeEvent(word=wake_word, score=1.0, start_s=utt.start_s, end_s=utt.start_s, model="gold"),
+        )
     if stage == "asr":
         return Transcript(text=gold.transcript or "", source="gold", model="gold")
     if stage == "nlu":
         if gold.out_of_domain or gold.act is None:
-            return Interpretation(text=gold.transcript or "", domain=domain.name, intent=None, confidence=1.0,
-                                  out_of_domain=True, model="gold")
+            return Interpretation(
+                text=gold.transcript or "",
+                domain=domain.name,
+                intent=None,
+                confidence=1.0,
+                out_of_domain=True,
+                model="gold",
+            )
         types = domain.slot_types
-        slots = tuple(Slot(name=name, text=words, value=value if types.get(name) in BUILTIN_TYPES else words,
-                           type=types.get(name, name)) for name, words, value in gold.spans)
-        return Interpretation(text=gold.transcript or "", domain=domain.name, intent=gold.act, confidence=1.0,
-                              slots=slots, model="gold")
+        slots = tuple(
+            Slot(
+                name=name,
+                text=words,
+                value=value if types.get(name) in BUILTIN_TYPES else words,
+                type=types.get(name, name),
+            )
+            for name, words, value in gold.spans
+        )
+        return Interpretation(
+            text=gold.transcript or "", domain=domain.name, intent=gold.act, confidence=1.0, slots=slots, model="gold"
+        )
     if stage == "resolve":
         if gold.out_of_domain:
             return Resolution(intent=None)
@@ -78,17 +97,30 @@ def gold_output(stage: str, gold: Gold, stage_input: Any, domain: Domain, wake_w
             catalog = domain.catalog_for(slot_type)
             v = catalog.get(value_id) if catalog else None
             name = v.name if v else str(value_id)
-            entities.append(Entity(slot=slot, type=slot_type, text=name, id=value_id, name=name, score=1.0,
-                                   candidates=(Candidate(value_id, name, 1.0, "gold"),), method="gold"))
-        return Resolution(intent=gold.intent, entities=tuple(sorted(entities, key=lambda e: e.slot)),
-                          values=frozen_map(dict(gold.slots)))
+            entities.append(
+                Entity(
+                    slot=slot,
+                    type=slot_type,
+                    text=name,
+                    id=value_id,
+                    name=name,
+                    score=1.0,
+                    candidates=(Candidate(value_id, name, 1.0, "gold"),),
+                    method="gold",
+                )
+            )
+        return Resolution(
+            intent=gold.intent,
+            entities=tuple(sorted(entities, key=lambda e: e.slot)),
+            values=frozen_map(dict(gold.slots)),
+        )
     raise ValueError(f"no gold for stage {stage}")
 
 
 class GoldSubstitution(Interceptor):
     """Replaces the outputs of the stages up to and including ``upto`` with gold."""
 
-    order = SUBSTITUTE      # after injectors: a fault injected into a stage gold replaces does not apply
+    order = SUBSTITUTE  # after injectors: a fault injected into a stage gold replaces does not apply
 
     def __init__(self, gold: Gold, upto: str, domain: Domain, wake_word: str):
         self.gold = gold
@@ -138,8 +170,14 @@ def fault_kinds(faults) -> tuple[str, ...]:
 
 
 # the pipeline stage each fault kind breaks
-FAULT_STAGE = {"wake": "wake", "false_wake": "wake", "asr": "asr", "nlu": "nlu", "resolve": "resolve",
-               "result": "respond"}
+FAULT_STAGE = {
+    "wake": "wake",
+    "false_wake": "wake",
+    "asr": "asr",
+    "nlu": "nlu",
+    "resolve": "resolve",
+    "result": "respond",
+}
 
 
 def faults_upto(kinds: tuple[str, ...], stage: str) -> tuple[str, ...]:
@@ -159,8 +197,17 @@ def original_input(turn: Turn) -> Turn:
     """The turn as it was before any stage ran."""
     start = first_stage(turn)
     raw = (turn.heard_from or turn.utterance) if start == "wake" else turn.utterance if start == "asr" else None
-    return Turn(session=turn.session, index=turn.index, source=turn.source, start_s=turn.start_s,
-                text_input=turn.text_input, utterance=raw, wake=None, gold=turn.gold, barge_in=turn.barge_in)
+    return Turn(
+        session=turn.session,
+        index=turn.index,
+        source=turn.source,
+        start_s=turn.start_s,
+        text_input=turn.text_input,
+        utterance=raw,
+        wake=None,
+        gold=turn.gold,
+        barge_in=turn.barge_in,
+    )
 
 
 def outcome_key(turn: Turn) -> tuple:
@@ -174,7 +221,7 @@ def outcome_key(turn: Turn) -> tuple:
 class OracleLabeler(Interceptor):
     """Labels every turn that has gold with its failure point (``labels.oracle``)."""
 
-    order = LABEL           # reads the faults the injectors recorded in the finished turn
+    order = LABEL  # reads the faults the injectors recorded in the finished turn
 
     def __init__(self, assistant, replay_faults=None, stop: str = "respond"):
         self.assistant = assistant
@@ -207,17 +254,17 @@ class OracleLabeler(Interceptor):
         start = first_stage(turn)
         woke = turn.utterance is None or turn.utterance.heard
         if turn.gold.wake is False and woke:
-            return "wake"                 # asleep was right: substituting gold wake fixes it
+            return "wake"  # asleep was right: substituting gold wake fixes it
         # Only faults that happened in this turn happen again: a component that was going to
         # fail but never got the chance (its input was already wrong) did not fail.
         kinds = fault_kinds(turn.labels.get("faults") or ())
-        latest = turn                     # the run with gold up to the previous stage (none yet)
-        previous = None                   # the stage ``latest`` has gold up to
+        latest = turn  # the run with gold up to the previous stage (none yet)
+        previous = None  # the stage ``latest`` has gold up to
         for stage in SUBSTITUTABLE:
             if STAGES.index(stage) < STAGES.index(start):
                 continue
             if agrees_with_gold(stage, latest, self.assistant.domain):
-                continue                  # substituting what it already produced changes nothing
+                continue  # substituting what it already produced changes nothing
             fixed = self._replay(turn, before, stage, start, kinds)
             if judge(fixed):
                 return stage
@@ -233,8 +280,7 @@ class OracleLabeler(Interceptor):
             latest, previous = fixed, stage
         return "result"
 
-    def _replay(self, turn: Turn, before: Session, upto: str | None, start: str,
-                kinds: tuple[str, ...]) -> Turn:
+    def _replay(self, turn: Turn, before: Session, upto: str | None, start: str, kinds: tuple[str, ...]) -> Turn:
         """The turn again with gold up to ``upto`` (None: no gold) and the faults ``kinds``."""
         bus = HookBus()
         if kinds and self.replay_faults is not None:
@@ -247,7 +293,15 @@ class OracleLabeler(Interceptor):
         replayed = shadow.run_turn(session, original_input(turn), start=start, stop=self.stop)
         if log.isEnabledFor(logging.DEBUG):
             out = replayed.outcome
-            log.debug("%s #%d gold up to %s, faults %s: %r → %s %s (%s)", turn.session, turn.index, upto, kinds,
-                      replayed.transcript.text if replayed.transcript else None, out.intent if out else None,
-                      dict(out.args) if out else None, "correct" if judge(replayed) else "wrong")
+            log.debug(
+                "%s #%d gold up to %s, faults %s: %r → %s %s (%s)",
+                turn.session,
+                turn.index,
+                upto,
+                kinds,
+                replayed.transcript.text if replayed.transcript else None,
+                out.intent if out else None,
+                dict(out.args) if out else None,
+                "correct" if judge(replayed) else "wrong",
+            )
         return replayed

@@ -15,6 +15,7 @@ failures they provoke are the ones real people provoke:
 Gold stays exact: a transform only adds words around the slot words the gold names, and a
 self-correction's final words are the gold's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,22 +29,26 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import BUILTIN_TYPES, DOMAINS_DIR, SLOT_REF, Domain
-from core.utterances import surface_builtin
 from core.normalize import normalize, spoken_number
+from core.utterances import surface_builtin
 
 log = logging.getLogger(__name__)
 
-UNLISTED_P = 0.1          # catalog slots said with the real command's own name, not a catalog one
-BANK_WEIGHT = 5           # an intent with n real templates uses them n/(n+BANK_WEIGHT) of the time
-INDIRECT_P = 0.5          # of a style's requests that can be said indirectly, how often they are
+UNLISTED_P = 0.1  # catalog slots said with the real command's own name, not a catalog one
+BANK_WEIGHT = 5  # an intent with n real templates uses them n/(n+BANK_WEIGHT) of the time
+INDIRECT_P = 0.5  # of a style's requests that can be said indirectly, how often they are
 _PUNCT = re.compile(r"[^\w\s']+")
-_NUMBER_WORDS = re.compile(r"\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                           r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|"
-                           r"forty|fifty|sixty|seventy|eighty|ninety|hundred)(?:[ -](?:one|two|three|four|"
-                           r"five|six|seven|eight|nine))?\b")
+_NUMBER_WORDS = re.compile(
+    r"\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|"
+    r"forty|fifty|sixty|seventy|eighty|ninety|hundred)(?:[ -](?:one|two|three|four|"
+    r"five|six|seven|eight|nine))?\b"
+)
 _DIGITS = re.compile(r"\b\d{1,3}\b(?!:)")
-IMPERATIVE = re.compile(r"^(?:turn|switch|set|play|add|put|start|open|close|lock|unlock|dim|stop|pause|"
-                        r"resume|cancel|make|wake|tell|show|give|read|brighten|raise|lower)\b")
+IMPERATIVE = re.compile(
+    r"^(?:turn|switch|set|play|add|put|start|open|close|lock|unlock|dim|stop|pause|"
+    r"resume|cancel|make|wake|tell|show|give|read|brighten|raise|lower)\b"
+)
 ON_OFF = re.compile(r"^(turn|switch) (on|off)\b")
 
 
@@ -61,14 +66,15 @@ def plain(text: str) -> str:
 
 # real phrasings -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Phrasing:
     id: str
     source: str
     intent: str
-    template: str                          # the domain's template syntax
-    originals: Mapping[str, str]           # slot → the real command's own words (unlisted names)
-    implied: Mapping[str, str]             # slot → catalog id the words imply without saying it
+    template: str  # the domain's template syntax
+    originals: Mapping[str, str]  # slot → the real command's own words (unlisted names)
+    implied: Mapping[str, str]  # slot → catalog id the words imply without saying it
 
 
 class PhrasingBank:
@@ -119,8 +125,16 @@ def _bank(domain_name: str) -> PhrasingBank:
     out = []
     for name in (f"{domain_name}_sim_phrasings.jsonl", f"{domain_name}_sim_indirect.jsonl"):
         for row in _read_rows(DOMAINS_DIR / name):
-            out.append(Phrasing(row.get("id", ""), row.get("source", name), row["intent"], row["template"],
-                                dict(row.get("originals") or {}), dict(row.get("implied") or {})))
+            out.append(
+                Phrasing(
+                    row.get("id", ""),
+                    row.get("source", name),
+                    row["intent"],
+                    row["template"],
+                    dict(row.get("originals") or {}),
+                    dict(row.get("implied") or {}),
+                )
+            )
     log.info("%d simulated-user phrasings for %s", len(out), domain_name)
     return PhrasingBank(tuple(out))
 
@@ -137,8 +151,14 @@ def fill_pins(domain: Domain, phrasing: Phrasing, rng: random.Random, style: Spe
             return "{" + name + ":" + resay_numbers(stype, literal, rng, style.number_words) + "}"
         original = phrasing.originals.get(name)
         catalog = domain.catalog_for(stype) if stype else None
-        if literal is None and original and catalog is not None and not catalog.literal \
-                and all(original not in v.phrases for v in catalog.values) and rng.random() < UNLISTED_P:
+        if (
+            literal is None
+            and original
+            and catalog is not None
+            and not catalog.literal
+            and all(original not in v.phrases for v in catalog.values)
+            and rng.random() < UNLISTED_P
+        ):
             return "{" + name + ":" + original + "}"
         return m.group(0)
 
@@ -167,28 +187,38 @@ CORRECTION_CUES = ("no", "no wait", "sorry", "i mean", "no sorry", "actually no"
 @dataclass(frozen=True)
 class SpeechStyle:
     fillers: tuple[str, ...]
-    filler_p: float               # a filler word at the start or between words
-    hesitation_p: float           # a word said twice ("the the")
-    correction_p: float           # starts with the wrong word and corrects it
+    filler_p: float  # a filler word at the start or between words
+    hesitation_p: float  # a word said twice ("the the")
+    correction_p: float  # starts with the wrong word and corrects it
     polite_p: float
     polite_words: tuple[str, ...]
-    indirect: bool                # says some requests without naming them ("it's dark in here")
-    number_words: float           # says numbers as words rather than digits
+    indirect: bool  # says some requests without naming them ("it's dark in here")
+    number_words: float  # says numbers as words rather than digits
 
 
 # (filler_p, hesitation_p, correction_p, polite_p, indirect share) per persona
-STYLE_BASE = {"patient": (0.2, 0.05, 0.05, 0.5, 0.3), "impatient": (0.1, 0.1, 0.12, 0.05, 0.1),
-              "terse": (0.05, 0.02, 0.05, 0.1, 0.1), "chatty": (0.45, 0.12, 0.08, 0.45, 0.6),
-              "fickle": (0.3, 0.1, 0.2, 0.2, 0.4)}
+STYLE_BASE = {
+    "patient": (0.2, 0.05, 0.05, 0.5, 0.3),
+    "impatient": (0.1, 0.1, 0.12, 0.05, 0.1),
+    "terse": (0.05, 0.02, 0.05, 0.1, 0.1),
+    "chatty": (0.45, 0.12, 0.08, 0.45, 0.6),
+    "fickle": (0.3, 0.1, 0.2, 0.2, 0.4),
+}
 
 
 def sample_style(persona_name: str, rng: random.Random) -> SpeechStyle:
     f, h, c, p, i = STYLE_BASE.get(persona_name, (0.2, 0.05, 0.08, 0.25, 0.3))
     jitter = lambda x: round(min(0.9, x * rng.uniform(0.5, 1.5)), 3)
-    return SpeechStyle(fillers=tuple(rng.sample(FILLERS, 3)), filler_p=jitter(f), hesitation_p=jitter(h),
-                       correction_p=jitter(c), polite_p=jitter(p),
-                       polite_words=tuple(rng.sample(POLITE_BEFORE, 2)) + tuple(rng.sample(POLITE_AFTER, 2)),
-                       indirect=rng.random() < i, number_words=round(rng.random(), 3))
+    return SpeechStyle(
+        fillers=tuple(rng.sample(FILLERS, 3)),
+        filler_p=jitter(f),
+        hesitation_p=jitter(h),
+        correction_p=jitter(c),
+        polite_p=jitter(p),
+        polite_words=tuple(rng.sample(POLITE_BEFORE, 2)) + tuple(rng.sample(POLITE_AFTER, 2)),
+        indirect=rng.random() < i,
+        number_words=round(rng.random(), 3),
+    )
 
 
 class Speaker:
@@ -216,7 +246,9 @@ class Speaker:
             for _ in range(8):
                 if not self.training.contains(out):
                     break
-                out = self._filler(out, spans, rng, at_start=True) if rng.random() < 0.5 else self._polite(out, rng, True)
+                out = (
+                    self._filler(out, spans, rng, at_start=True) if rng.random() < 0.5 else self._polite(out, rng, True)
+                )
         return out
 
     # transforms ---------------------------------------------------------------------------
@@ -249,7 +281,7 @@ class Speaker:
         if not short:
             return text
         m = rng.choice(short)
-        return f"{text[:m.end()]} {m.group(0)}{text[m.end():]}"
+        return f"{text[: m.end()]} {m.group(0)}{text[m.end() :]}"
 
     def _polite(self, text: str, rng: random.Random, force: bool = False) -> str:
         if not force and re.search(r"\b(?:please|thanks|thank you)\b", text):
@@ -266,7 +298,7 @@ class Speaker:
         if m and intent in ("TurnOn", "TurnOff"):
             wrong = "off" if m.group(2) == "on" else "on"
             # "turn off the — no, on the kitchen lights": the second word is meant
-            rest = text[m.end():].lstrip()
+            rest = text[m.end() :].lstrip()
             head = rest.split(" ", 1)[0] if rest.startswith(("the ", "my ")) else ""
             return f"{m.group(1)} {wrong} {head + ' ' if head else ''}— {cue}, {m.group(2)} {rest}".replace("  ", " ")
         candidates = []
@@ -296,6 +328,7 @@ class Speaker:
 
 
 # the NLU's training sentences ---------------------------------------------------------------
+
 
 class TrainingTexts:
     """The sentences the domain's NLU trains on, compared as :func:`plain` text."""

@@ -13,6 +13,7 @@ Each error rate gets a 95 % bootstrap interval; the simulated rate is also given
 intents weighed as in the real corpus (the mix differs: the real corpus is mostly weather and
 music), and the relative difference is taken on that weighed rate.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,8 +56,12 @@ def score(interpret: Callable, items: Sequence[CorpusItem], matter: dict[str, se
         for s in interp.slots:
             found[s.name].append(s.text)
         wanted = matter.get(it.intent) if matter is not None else None
-        missing = [label for a, b, label in it.spans if (wanted is None or label in wanted)
-                   and not any(slot_matches(it.text[a:b], t) for t in found.get(label, ()))]
+        missing = [
+            label
+            for a, b, label in it.spans
+            if (wanted is None or label in wanted)
+            and not any(slot_matches(it.text[a:b], t) for t in found.get(label, ()))
+        ]
         out.append(Scored(it.id, it.text, it.intent, interp.intent == it.intent and not missing, interp.intent))
     return out
 
@@ -86,10 +91,19 @@ def simulated_requests(sim, n: int, seed: int) -> list[CorpusItem]:
 
             style = sample_style(persona.name, turn_rng(seed, "style", index))
         start = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(6, 22):02d}:00:00"
-        session = sim.assistant.new_session(f"realism-{index}", user={"id": "user", "home": rng.choice(HOMES)},
-                                            start_time=start)
-        user = SimulatedUser(sim.domain, persona, rng, sim.assistant.stages["resolve"], plausible=sim._plausible,
-                             style=style, phrasings=sim.phrasings, training=sim.training)
+        session = sim.assistant.new_session(
+            f"realism-{index}", user={"id": "user", "home": rng.choice(HOMES)}, start_time=start
+        )
+        user = SimulatedUser(
+            sim.domain,
+            persona,
+            rng,
+            sim.assistant.stages["resolve"],
+            plausible=sim._plausible,
+            style=style,
+            phrasings=sim.phrasings,
+            training=sim.training,
+        )
         act = user.start(user.new_goal(session.context(1)))
         if act.kind not in ("request",) or act.gold.intent is None:
             continue
@@ -117,8 +131,9 @@ def _weighed(scored: Sequence[Scored], weights: dict[str, float]) -> tuple[float
     return sum(weights[k] / total * _rate(a) for k, a in arrays.items()), arrays
 
 
-def compare(simulated: Sequence[Scored], real: Sequence[Scored], tolerance: float = 0.25,
-            resamples: int = RESAMPLES) -> dict:
+def compare(
+    simulated: Sequence[Scored], real: Sequence[Scored], tolerance: float = 0.25, resamples: int = RESAMPLES
+) -> dict:
     """Error rates with 95 % bootstrap intervals and the relative difference (simulated, with
     the real corpus's intent mix, against real)."""
     rng = np.random.default_rng(0)
@@ -147,13 +162,20 @@ def compare(simulated: Sequence[Scored], real: Sequence[Scored], tolerance: floa
     for intent in sorted(set(mix) | {s.intent for s in simulated}):
         r = [s.ok for s in real if s.intent == intent]
         m = [s.ok for s in simulated if s.intent == intent]
-        per_intent[intent] = {"real_n": len(r), "real_error": round(1 - sum(r) / len(r), 4) if r else None,
-                              "sim_n": len(m), "sim_error": round(1 - sum(m) / len(m), 4) if m else None}
+        per_intent[intent] = {
+            "real_n": len(r),
+            "real_error": round(1 - sum(r) / len(r), 4) if r else None,
+            "sim_n": len(m),
+            "sim_error": round(1 - sum(m) / len(m), 4) if m else None,
+        }
     return {
         "real": {"n": len(real), "error_rate": round(real_rate, 4), "ci95": ci(real_b)},
         "simulated": {"n": len(simulated), "error_rate": round(_rate(sim_ok), 4), "ci95": ci(sim_b)},
-        "simulated_real_mix": {"n": int(sum(len(a) for a in arrays.values())), "error_rate": round(weighed, 4),
-                               "ci95": ci(weighed_b)},
+        "simulated_real_mix": {
+            "n": int(sum(len(a) for a in arrays.values())),
+            "error_rate": round(weighed, 4),
+            "ci95": ci(weighed_b),
+        },
         "relative": None if relative is None else round(float(relative), 4),
         "relative_ci95": ci(rel_b),
         "tolerance": tolerance,

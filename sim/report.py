@@ -4,6 +4,7 @@ Failure-point distribution, WER per acoustic condition, defect rate, per-stage l
 and p95), and — once a labeler has written predictions — the confusion matrix of predicted
 against oracle failure points.
 """
+
 from __future__ import annotations
 
 import html
@@ -21,7 +22,6 @@ from hooks.trace_reader import iter_records, turn_ends
 from sim.asr_errors import align
 
 log = logging.getLogger(__name__)
-
 
 
 def heard_words(record: dict) -> tuple[str, int, int] | None:
@@ -42,6 +42,7 @@ def compare_wer(audio_paths, text_paths, tolerance: float = 0.2, resamples: int 
     against text-fidelity ones (the fitted error model), the relative difference, and a 95 %
     bootstrap interval over the audio run's utterances: how far its own WER could move by
     chance, which says whether a miss is the model's or the sample's."""
+
     def per_condition(paths) -> dict[str, list[tuple[int, int]]]:
         out: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for r in turn_ends(paths):
@@ -59,12 +60,19 @@ def compare_wer(audio_paths, text_paths, tolerance: float = 0.2, resamples: int 
         picks = rng.integers(0, len(a), size=(resamples, len(a)))
         boot = a[picks, 0].sum(axis=1) / a[picks, 1].sum(axis=1)
         relative = (t_wer - a_wer) / a_wer if a_wer else None
-        rows.append({"condition": condition, "audio_wer": round(float(a_wer), 4), "audio_words": int(a[:, 1].sum()),
-                     "audio_utterances": len(a),
-                     "audio_ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
-                     "text_wer": round(float(t_wer), 4), "text_words": int(t[:, 1].sum()),
-                     "relative": None if relative is None else round(float(relative), 4),
-                     "within": bool(relative is not None and abs(relative) <= tolerance)})
+        rows.append(
+            {
+                "condition": condition,
+                "audio_wer": round(float(a_wer), 4),
+                "audio_words": int(a[:, 1].sum()),
+                "audio_utterances": len(a),
+                "audio_ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
+                "text_wer": round(float(t_wer), 4),
+                "text_words": int(t[:, 1].sum()),
+                "relative": None if relative is None else round(float(relative), 4),
+                "within": bool(relative is not None and abs(relative) <= tolerance),
+            }
+        )
     return rows
 
 
@@ -98,8 +106,11 @@ def collect(paths) -> dict:
         if rec["event"] == "stage_end":
             latency[rec["stage"]].append(rec.get("duration_ms", 0.0))
     return {
-        "turns": len(ends), "oracle": oracle, "pairs": predicted_pairs,
-        "wer": {c: e / n for c, (e, n) in words.items() if n}, "words": {c: n for c, (_e, n) in words.items()},
+        "turns": len(ends),
+        "oracle": oracle,
+        "pairs": predicted_pairs,
+        "wer": {c: e / n for c, (e, n) in words.items() if n},
+        "words": {c: n for c, (_e, n) in words.items()},
         "defect_rate": {c: d / n for c, (d, n) in defects.items() if n},
         "latency": {s: (float(np.median(v)), float(np.percentile(v, 95)), len(v)) for s, v in latency.items() if v},
     }
@@ -111,7 +122,9 @@ def _bar(ax, labels, values, title, fmt="{:.0%}"):
     ax.set_xticklabels(labels, rotation=30, ha="right")
     ax.set_title(title)
     for b, v in zip(bars, values):
-        ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8
+        )
 
 
 def render(paths, out_dir: str | Path) -> Path:
@@ -135,8 +148,12 @@ def render(paths, out_dir: str | Path) -> Path:
     total = sum(data["oracle"].values())
     if total:
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        _bar(ax, list(CLASSES), [data["oracle"].get(c, 0) / total for c in CLASSES],
-             f"Failure points (oracle), {total} turns")
+        _bar(
+            ax,
+            list(CLASSES),
+            [data["oracle"].get(c, 0) / total for c in CLASSES],
+            f"Failure points (oracle), {total} turns",
+        )
         save(fig, "failure_points.png", "Share of turns by oracle failure point.")
     if data["wer"]:
         conds = sorted(data["wer"])
@@ -178,8 +195,15 @@ def render(paths, out_dir: str | Path) -> Path:
         ax.set_ylabel("oracle")
         for i in range(len(CLASSES)):
             for j in range(len(CLASSES)):
-                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if m[i, j] > m.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(m[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if m[i, j] > m.max() / 2 else "black",
+                )
         acc = np.trace(m) / max(m.sum(), 1)
         ax.set_title(f"Failure point: predicted vs oracle (accuracy {acc:.1%})")
         save(fig, "confusion_matrix.png", "Learned failure-point labels against the oracle's.")
@@ -189,23 +213,32 @@ def render(paths, out_dir: str | Path) -> Path:
 
 def _page(out: Path, data: dict, images) -> None:
     rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{data['oracle'].get(c, 0)}</td></tr>" for c in CLASSES)
-    wer = "".join(f"<tr><td>{html.escape(c)}</td><td>{v:.1%}</td><td>{data['words'][c]}</td></tr>"
-                  for c, v in sorted(data["wer"].items()))
-    lat = "".join(f"<tr><td>{s}</td><td>{p50:.1f}</td><td>{p95:.1f}</td><td>{n}</td></tr>"
-                  for s, (p50, p95, n) in data["latency"].items())
-    figs = "".join(f'<figure><img src="{name}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption>'
-                   f'{_view_links(name, data)}</figure>' for name, cap in images)
+    wer = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{v:.1%}</td><td>{data['words'][c]}</td></tr>"
+        for c, v in sorted(data["wer"].items())
+    )
+    lat = "".join(
+        f"<tr><td>{s}</td><td>{p50:.1f}</td><td>{p95:.1f}</td><td>{n}</td></tr>"
+        for s, (p50, p95, n) in data["latency"].items()
+    )
+    figs = "".join(
+        f'<figure><img src="{name}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption>'
+        f"{_view_links(name, data)}</figure>"
+        for name, cap in images
+    )
     if images:
-        figs += ('<p class="view-note">The links under each figure open the turns behind it in the trace browser: '
-                 f'<code>assistant view DIR</code> writes it to DIR/view, beside this report ({html.escape(VIEW_PAGE)}).</p>')
+        figs += (
+            '<p class="view-note">The links under each figure open the turns behind it in the trace browser: '
+            f"<code>assistant view DIR</code> writes it to DIR/view, beside this report ({html.escape(VIEW_PAGE)}).</p>"
+        )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Trace report</title>
 <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}figure{{display:inline-block;margin:1em}}</style></head>
-<body><h1>Trace report</h1><p>{data['turns']} turns.</p>
+<body><h1>Trace report</h1><p>{data["turns"]} turns.</p>
 <h2>Failure points (oracle)</h2><table><tr><th>class</th><th>turns</th></tr>{rows}</table>
 <h2>Word error rate by condition</h2><table><tr><th>condition</th><th>WER</th><th>words</th></tr>{wer}</table>
 <h2>Per-stage latency (ms)</h2><table><tr><th>stage</th><th>median</th><th>p95</th><th>n</th></tr>{lat}</table>
-{figs}<script type="application/json" id="data">{json.dumps({k: v for k, v in data.items() if k != 'pairs'}, default=str)}</script>
+{figs}<script type="application/json" id="data">{json.dumps({k: v for k, v in data.items() if k != "pairs"}, default=str)}</script>
 </body></html>"""
     (out / "index.html").write_text(page, encoding="utf-8")
 
@@ -225,16 +258,23 @@ def _view_links(name: str, data: dict) -> str:
     elif name == "wer_by_condition.png":
         links = [(href(VIEW_PAGE, cond=c), f"{c}: WER {v:.1%}") for c, v in sorted(data["wer"].items())]
     elif name == "defect_rate.png":
-        links = [(href(VIEW_PAGE, cond=c, defect=1), f"{c}: defects {v:.1%}") for c, v in sorted(data["defect_rate"].items())]
+        links = [
+            (href(VIEW_PAGE, cond=c, defect=1), f"{c}: defects {v:.1%}") for c, v in sorted(data["defect_rate"].items())
+        ]
     elif name == "stage_latency.png":
-        links = [(href(VIEW_PAGE, sort=s), f"slowest {s} first") for s in ("wake", "asr", "nlu", "resolve", "respond", "tts")
-                 if s in data["latency"]]
+        links = [
+            (href(VIEW_PAGE, sort=s), f"slowest {s} first")
+            for s in ("wake", "asr", "nlu", "resolve", "respond", "tts")
+            if s in data["latency"]
+        ]
     elif name == "confusion_matrix.png":
         pairs = Counter(data["pairs"])
         wrong = sum(n for (o, p), n in pairs.items() if o != p)
         links = [(href(VIEW_PAGE, mismatch=1), f"predicted ≠ oracle: {wrong} turns")] + [
             (href(VIEW_PAGE, fp=o, pred=p), f"oracle {o}, predicted {p}: {n}")
-            for (o, p), n in sorted(pairs.items(), key=lambda kv: -kv[1]) if o != p]
+            for (o, p), n in sorted(pairs.items(), key=lambda kv: -kv[1])
+            if o != p
+        ]
     if not links:
         return ""
     items = "".join(f'<li><a href="{html.escape(url)}">{html.escape(text)}</a></li>' for url, text in links)

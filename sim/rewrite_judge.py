@@ -1,6 +1,7 @@
 """The oracle's verdict on each rewrite (docs/self-learning.md): the turn the rewrite step
 changed is run again from the same state without the step; a *win* turns a defect into a
 success, a *loss* a success into a defect."""
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ class RewriteJudge(Interceptor):
     """Labels each turn the rewrite step changed with what the rewrite did, by the oracle:
     the turn is run again from the same state without the step (``labels.rewrite``)."""
 
-    order = LABEL           # reads the finished turn, as the oracle does
+    order = LABEL  # reads the finished turn, as the oracle does
 
     def __init__(self, assistant, replay_faults=None):
         self.assistant = assistant
@@ -44,6 +45,10 @@ class RewriteJudge(Interceptor):
         shadow.rewriter = None
         plain = shadow.run_turn(before.snapshot(), original_input(turn), start=first_stage(turn), stop="respond")
         now, then = judge(turn), judge(plain)
-        label = {"source": rw.source, "win": bool(now and not then), "loss": bool(then and not now),
-                 "without": "correct" if then else "defect"}
+        label = {
+            "source": rw.source,
+            "win": bool(now and not then),
+            "loss": bool(then and not now),
+            "without": "correct" if then else "defect",
+        }
         return replace(turn, labels=frozen_map({**turn.labels, "rewrite": label}))

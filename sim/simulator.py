@@ -16,6 +16,7 @@ not write, is refused unless ``overwrite`` (simulate's own files are cleared fir
 session is appended to ``run.progress``; Ctrl-C or SIGTERM stops the run within a second or
 two, removes the unfinished sessions' traces and writes ``run.json`` with ``"interrupted": true``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,15 +41,15 @@ import numpy as np
 
 from core.audio import PIPELINE_RATE, Audio
 from core.config import Config, cache_dir
+from core.domain import DOMAINS_DIR
 from core.errors import OutputError, UserError
-from core.wer import normalize_words
 from core.paths import ensure_output_dir, safe_name, write_json_atomic
 from core.records import Utterance
 from core.session import Gold, Turn
+from core.wer import normalize_words
 from hooks.signals import reply_window
 from hooks.tracer import LineWriter
 from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
-from core.domain import DOMAINS_DIR
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
 from sim.text_stages import SimulatedAsr, SimulatedWake, turn_rng
@@ -59,18 +60,18 @@ log = logging.getLogger(__name__)
 RUN_FORMAT = "assistant.sim-run/1"
 FIDELITIES = ("text", "audio")
 DEFAULT_AUDIO_CONDITIONS = ("clean", "pink@20dB", "pink@10dB")
-SECONDS_PER_WORD = 0.38          # speaking time per word at rate 1 (text fidelity's timeline)
+SECONDS_PER_WORD = 0.38  # speaking time per word at rate 1 (text fidelity's timeline)
 # The simulated assistant answers this long after the user stops, whatever this machine took:
 # measured times would make the session clock, and with it timers and the signals' time gaps,
 # differ from run to run. About the live loop's end of speech → first reply audio (README).
 LATENCY_S = 0.6
 HOMES = ("springfield_il", "springfield_mo", "seattle", "chicago", "austin", "boston", "wilkerson_ca")
 SIM_OOD_FILE = DOMAINS_DIR / "home_ood_sim.txt"
-PROGRESS = "run.progress"      # a JSON line per finished session (not .jsonl: trace readers glob those)
+PROGRESS = "run.progress"  # a JSON line per finished session (not .jsonl: trace readers glob those)
 # Options that do not change what a session is: a run may be resumed with other values.
 NOT_SETTINGS = ("sessions", "workers", "out", "backend", "overwrite", "resume")
 _SESSION_NAME = re.compile(r"sim-s-?\d+-\d{5,}")
-_SESSION_AUDIO = re.compile(r"\.?turn\d{3}-\w+\.wav(\.tmp)?")   # the tracer's audio (and its temp file)
+_SESSION_AUDIO = re.compile(r"\.?turn\d{3}-\w+\.wav(\.tmp)?")  # the tracer's audio (and its temp file)
 _RUN_FILES = ("run.json", ".run.json.tmp", PROGRESS)
 # What `assistant report` and `assistant view` write into a run's folder by default: about the
 # run, not part of it, so neither refused nor cleared (but stale once the run changes).
@@ -83,26 +84,26 @@ class SimOptions:
     seed: int = 0
     fidelity: str = "text"
     out: str = "sim-out"
-    workers: int = 0                         # 0: every core
+    workers: int = 0  # 0: every core
     faults: str = DEFAULT_FAULTS
-    conditions: tuple[str, ...] = ()         # acoustic conditions (channel ids); () → defaults
-    voices: tuple[str, ...] = ()             # only these voices (audio); () → all
-    exclude_voices: tuple[str, ...] = ()     # never these (held-out sets)
+    conditions: tuple[str, ...] = ()  # acoustic conditions (channel ids); () → defaults
+    voices: tuple[str, ...] = ()  # only these voices (audio); () → all
+    exclude_voices: tuple[str, ...] = ()  # never these (held-out sets)
     goals: tuple[int, int] = (1, 4)
-    background_rate: float = 0.5             # chance per goal of speech not addressed to it
-    ood_rate: float = 0.08                   # share of requests the domain cannot serve
+    background_rate: float = 0.5  # chance per goal of speech not addressed to it
+    ood_rate: float = 0.08  # share of requests the domain cannot serve
     asr_model: str = str(DEFAULT_MODEL)
-    backend: str = "local"                   # local | ray
-    embeddings: bool = False                 # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
-    profile: str = ""                        # the traffic profile that set the defaults (sim/profiles.py)
-    asr_scale: float = 1.0                   # text: factor on the error model's word-error rates
-    wake_scale: float = 1.0                  # text: factor on its wake-miss rates
-    users: str = "real"                      # real: phrasings the NLU never trains on, spoken variety;
-                                             # spec: the spec's own templates (the NLU's training words)
-    population: int = 0                      # >0: sessions belong to this many recurring users (the same
-                                             # users whatever the seed: id, persona, home, habits)
-    overwrite: bool = False                  # clear another run's files from ``out`` first
-    resume: bool = False                     # continue the run in ``out`` (same seed and settings)
+    backend: str = "local"  # local | ray
+    embeddings: bool = False  # MiniLM rephrase similarity in traces (slow: ~20 ms/turn)
+    profile: str = ""  # the traffic profile that set the defaults (sim/profiles.py)
+    asr_scale: float = 1.0  # text: factor on the error model's word-error rates
+    wake_scale: float = 1.0  # text: factor on its wake-miss rates
+    users: str = "real"  # real: phrasings the NLU never trains on, spoken variety;
+    # spec: the spec's own templates (the NLU's training words)
+    population: int = 0  # >0: sessions belong to this many recurring users (the same
+    # users whatever the seed: id, persona, home, habits)
+    overwrite: bool = False  # clear another run's files from ``out`` first
+    resume: bool = False  # continue the run in ``out`` (same seed and settings)
 
     def validate(self) -> None:
         if self.sessions < 1:
@@ -140,8 +141,8 @@ class SessionStats:
     turns: int = 0
     labels: Counter = field(default_factory=Counter)
     defects: int = 0
-    words: dict = field(default_factory=dict)          # condition → [errors, words]
-    wake: dict = field(default_factory=dict)           # condition → counts in WAKE_COUNTS order
+    words: dict = field(default_factory=dict)  # condition → [errors, words]
+    wake: dict = field(default_factory=dict)  # condition → counts in WAKE_COUNTS order
     replays: int = 0
 
     def count_wake(self, condition: str, what: str, n: int = 1) -> None:
@@ -162,21 +163,35 @@ class SessionStats:
                 self.count_wake(c, what, v)
 
     def to_json(self) -> dict:
-        return {"turns": self.turns, "labels": dict(self.labels), "defects": self.defects,
-                "words": self.words, "wake": self.wake, "replays": self.replays}
+        return {
+            "turns": self.turns,
+            "labels": dict(self.labels),
+            "defects": self.defects,
+            "words": self.words,
+            "wake": self.wake,
+            "replays": self.replays,
+        }
 
     @staticmethod
     def from_json(raw: dict) -> "SessionStats":
-        return SessionStats(turns=int(raw["turns"]), labels=Counter(raw["labels"]), defects=int(raw["defects"]),
-                            words={c: list(v) for c, v in raw["words"].items()},
-                            wake={c: list(v) for c, v in raw["wake"].items()}, replays=int(raw["replays"]))
+        return SessionStats(
+            turns=int(raw["turns"]),
+            labels=Counter(raw["labels"]),
+            defects=int(raw["defects"]),
+            words={c: list(v) for c, v in raw["words"].items()},
+            wake={c: list(v) for c, v in raw["wake"].items()},
+            replays=int(raw["replays"]),
+        )
 
 
 def _sentences(path: Path) -> tuple[str, ...]:
     if not path.is_file():
         return ()
-    return tuple(line.split("\t")[-1].strip() for line in path.read_text(encoding="utf-8").splitlines()
-                 if line.strip() and not line.startswith("#"))
+    return tuple(
+        line.split("\t")[-1].strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
 
 
 class SessionSimulator:
@@ -209,7 +224,7 @@ class SessionSimulator:
             return FaultInjector(FaultSpec({k: 1.0 for k in kinds}), self.domain, opts.seed, wake_word)
 
         self.oracle = a.bus.add_interceptor(OracleLabeler(a, replay_faults=replay_faults))
-        if a.rewriter is not None:   # the oracle also judges each rewrite: a win, a loss or neither
+        if a.rewriter is not None:  # the oracle also judges each rewrite: a win, a loss or neither
             from sim.rewrite_judge import RewriteJudge
 
             a.bus.add_interceptor(RewriteJudge(a, replay_faults=replay_faults))
@@ -261,7 +276,7 @@ class SessionSimulator:
     def run(self, index: int) -> SessionStats:
         opts = self.opts
         rng = turn_rng(opts.seed, "session", index)
-        if self.tracer.error is not None:   # an earlier session's trace could not be written
+        if self.tracer.error is not None:  # an earlier session's trace could not be written
             raise self.tracer.error
         sid = session_id(opts.seed, index)
         user_id, habits, concept = "user", (), None
@@ -271,13 +286,16 @@ class SessionSimulator:
             number = rng.randrange(opts.population)
             user_id, who = f"u{number:04d}", turn_rng(0, "population-user", number)
             habits = tuple(who.randrange(1 << 30) for _ in range(who.randint(2, 5)))
-            if who.random() < 0.5:     # half of them have a concept of their own to teach
+            if who.random() < 0.5:  # half of them have a concept of their own to teach
                 concept = (who.choice(CONCEPT_NAMES), who.randrange(1 << 30))
         persona = sample_persona(who)
         condition = who.choice(self.conditions)
         screen = who.random() < 0.3
-        device = {"id": "living_room_display" if screen else "kitchen_speaker",
-                  "room": "living_room" if screen else "kitchen", "screen": screen}
+        device = {
+            "id": "living_room_display" if screen else "kitchen_speaker",
+            "room": "living_room" if screen else "kitchen",
+            "screen": screen,
+        }
         home = who.choice(HOMES)
         history = {}
         if who.random() < 0.3:
@@ -289,21 +307,43 @@ class SessionSimulator:
 
             voice = sample_voice(rng, catalog=self.voice_pool)
             voice = dataclasses.replace(voice, rate=round(voice.rate * persona.rate, 3))
-        meta = {"persona": persona.name, "condition": condition, "voice": voice.id if voice else None,
-                "fidelity": opts.fidelity, "seed": opts.seed, "index": index, "faults": opts.faults}
-        session = self.assistant.new_session(sid, device=device, user={"id": user_id, "home": home, "history": history},
-                                             start_time=start, meta=meta)
+        meta = {
+            "persona": persona.name,
+            "condition": condition,
+            "voice": voice.id if voice else None,
+            "fidelity": opts.fidelity,
+            "seed": opts.seed,
+            "index": index,
+            "faults": opts.faults,
+        }
+        session = self.assistant.new_session(
+            sid, device=device, user={"id": user_id, "home": home, "history": history}, start_time=start, meta=meta
+        )
         style = None
         if self.phrasings is not None:
             from sim.phrasing import sample_style
 
             # how this user talks: their own draw, the same in every session of a recurring user
-            style = sample_style(persona.name, turn_rng(0, "population-style", int(user_id[1:])) if opts.population
-                                 else turn_rng(opts.seed, "style", index))
-        user = SimulatedUser(self.domain, persona, rng, self.assistant.context_default,
-                             ood_sentences=self.ood, ood_rate=opts.ood_rate, plausible=self._plausible,
-                             habits=habits, concept=concept, style=style, phrasings=self.phrasings,
-                             training=self.training)
+            style = sample_style(
+                persona.name,
+                turn_rng(0, "population-style", int(user_id[1:]))
+                if opts.population
+                else turn_rng(opts.seed, "style", index),
+            )
+        user = SimulatedUser(
+            self.domain,
+            persona,
+            rng,
+            self.assistant.context_default,
+            ood_sentences=self.ood,
+            ood_rate=opts.ood_rate,
+            plausible=self._plausible,
+            habits=habits,
+            concept=concept,
+            style=style,
+            phrasings=self.phrasings,
+            training=self.training,
+        )
         stats = SessionStats()
         t = 1.0
         try:
@@ -320,10 +360,10 @@ class SessionSimulator:
                     else:
                         t = reply_end + rng.uniform(*persona.think_s)
                 if rng.random() < 0.15:
-                    break                                   # the user is done for now
+                    break  # the user is done for now
         finally:
             self.assistant.end_session(session)
-        if self.tracer.error is not None:   # the session ran, but its trace is not all there
+        if self.tracer.error is not None:  # the session ran, but its trace is not all there
             raise self.tracer.error
         stats.replays = self.oracle.take_replays()
         return stats
@@ -340,7 +380,7 @@ class SessionSimulator:
             if v is not None:
                 names[slot] = v.name
             elif catalog is not None and isinstance(value, str):
-                names[slot] = value       # a name the catalog does not list: the user's own words
+                names[slot] = value  # a name the catalog does not list: the user's own words
         result = self.assistant.try_api(spec.api, {**spec.args, **args}, names, ctx)
         return result.status not in ("not_found", "failed")
 
@@ -358,13 +398,28 @@ class SessionSimulator:
             channel = self._channels.setdefault(condition, parse_condition(condition))
             audio = apply(channel, padded, turn_rng(self.opts.seed, "channel", t, text))
             duration = audio.duration_s
-        return Utterance(audio=audio, start_s=round(t, 3), end_s=round(t + duration, 3), source="sim",
-                         spoken=spoken, condition=condition, voice=voice.id if voice else "")
+        return Utterance(
+            audio=audio,
+            start_s=round(t, 3),
+            end_s=round(t + duration, 3),
+            source="sim",
+            spoken=spoken,
+            condition=condition,
+            voice=voice.id if voice else "",
+        )
 
     def _turn(self, session, act: UserAct, condition: str, voice, persona, t: float, rng, stats):
         utt = self._utterance(act.text, act.wake, condition, voice, t, rng)
-        turn = Turn(session=session.id, index=len(session.turns) + 1, source=f"sim:{act.kind}",
-                    start_s=utt.end_s, utterance=utt, gold=act.gold, barge_in=act.barge_in, latency_s=LATENCY_S)
+        turn = Turn(
+            session=session.id,
+            index=len(session.turns) + 1,
+            source=f"sim:{act.kind}",
+            start_s=utt.end_s,
+            utterance=utt,
+            gold=act.gold,
+            barge_in=act.barge_in,
+            latency_s=LATENCY_S,
+        )
         done = self.assistant.run_turn(session, turn, start="wake" if act.wake else "asr", stop="respond")
         self._count(done, condition, stats)
         return done, utt.end_s
@@ -379,8 +434,15 @@ class SessionSimulator:
         woke = self.assistant.wake_check(session, utt)
         if woke.heard:
             gold = Gold(transcript=text, wake=False)
-            turn = Turn(session=session.id, index=index, source="sim:background", start_s=utt.end_s,
-                        utterance=utt, gold=gold, latency_s=LATENCY_S)
+            turn = Turn(
+                session=session.id,
+                index=index,
+                source="sim:background",
+                start_s=utt.end_s,
+                utterance=utt,
+                gold=gold,
+                latency_s=LATENCY_S,
+            )
             done = self.assistant.run_turn(session, turn, start="wake", stop="respond")
             self._count(done, condition, stats)
             return reply_window(done)[1] + 2.0
@@ -410,7 +472,7 @@ class SessionSimulator:
 # running many sessions ---------------------------------------------------------------------
 
 _WORKER: SessionSimulator | None = None
-PR_SET_PDEATHSIG = 1   # linux/prctl.h
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -425,9 +487,10 @@ def _die_with_parent(parent_pid: int) -> None:
             armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
         except (OSError, AttributeError) as err:
             log.debug("prctl(PR_SET_PDEATHSIG) unavailable: %s", err)
-    if os.getppid() != parent_pid:   # the parent died before the request took effect
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
     if not armed:
+
         def watch() -> None:
             while os.getppid() == parent_pid:
                 time.sleep(0.5)
@@ -448,7 +511,7 @@ def _worker_stop(signum, frame) -> None:
 
 def _init_worker(config_values: dict, opts: SimOptions, parent_pid: int | None = None) -> None:
     global _WORKER
-    if parent_pid is not None:      # a worker process, not the parent running sessions itself
+    if parent_pid is not None:  # a worker process, not the parent running sessions itself
         _die_with_parent(parent_pid)
         # Ctrl-C reaches the whole process group; the parent decides what stops, and how
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -473,6 +536,7 @@ def _prepare(config: Config, opts: SimOptions) -> None:
 
 # the output folder ---------------------------------------------------------------------------
 
+
 def _session_files(out: Path, seed: int, index: int) -> tuple[Path, Path]:
     name = safe_name(session_id(seed, index))
     return out / f"{name}.jsonl", out / name
@@ -486,11 +550,17 @@ def _sorted_contents(out: Path) -> tuple[list[Path], list[Path]]:
             continue
         if p.is_symlink():
             foreign.append(p)
-        elif p.is_file() and (p.name in _RUN_FILES or p.name.startswith(".write-check-")
-                              or (p.suffix == ".jsonl" and _SESSION_NAME.fullmatch(p.stem))):
+        elif p.is_file() and (
+            p.name in _RUN_FILES
+            or p.name.startswith(".write-check-")
+            or (p.suffix == ".jsonl" and _SESSION_NAME.fullmatch(p.stem))
+        ):
             own.append(p)
-        elif p.is_dir() and _SESSION_NAME.fullmatch(p.name) and all(
-                q.is_file() and not q.is_symlink() and _SESSION_AUDIO.fullmatch(q.name) for q in p.iterdir()):
+        elif (
+            p.is_dir()
+            and _SESSION_NAME.fullmatch(p.name)
+            and all(q.is_file() and not q.is_symlink() and _SESSION_AUDIO.fullmatch(q.name) for q in p.iterdir())
+        ):
             own.append(p)
         else:
             foreign.append(p)
@@ -524,8 +594,7 @@ def _read_progress(out: Path, opts: SimOptions) -> dict[int, SessionStats]:
                 done[int(rec["index"])] = SessionStats.from_json(rec["stats"])
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-    return {i: st for i, st in done.items()
-            if i < opts.sessions and _session_files(out, opts.seed, i)[0].is_file()}
+    return {i: st for i, st in done.items() if i < opts.sessions and _session_files(out, opts.seed, i)[0].is_file()}
 
 
 def _claim(out: Path, opts: SimOptions) -> dict[int, SessionStats]:
@@ -534,14 +603,21 @@ def _claim(out: Path, opts: SimOptions) -> dict[int, SessionStats]:
     ensure_output_dir(out)
     own, foreign = _sorted_contents(out)
     if foreign:
-        raise UserError(f"{out}: holds files simulate did not write ({_names(foreign)}); choose another folder "
-                        "(--overwrite clears only simulate's own files)")
+        raise UserError(
+            f"{out}: holds files simulate did not write ({_names(foreign)}); choose another folder "
+            "(--overwrite clears only simulate's own files)"
+        )
     if not own:
         return {}
     stale = [p.name for p in map(out.joinpath, DERIVED) if p.is_dir()]
     if stale and (opts.overwrite or opts.resume):
-        log.warning("%s: %s describe%s the run before this one; run `assistant %s` again afterwards",
-                    out, " and ".join(f"{n}/" for n in stale), "" if len(stale) > 1 else "s", " / ".join(stale))
+        log.warning(
+            "%s: %s describe%s the run before this one; run `assistant %s` again afterwards",
+            out,
+            " and ".join(f"{n}/" for n in stale),
+            "" if len(stale) > 1 else "s",
+            " / ".join(stale),
+        )
     if opts.overwrite:
         _remove(own)
         return {}
@@ -553,20 +629,28 @@ def _claim(out: Path, opts: SimOptions) -> dict[int, SessionStats]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise UserError(f"{out}: holds simulation traces but no readable run.json; --overwrite replaces them") from None
     if not opts.resume:
-        raise UserError(f"{out}: holds a simulation run (seed {before.get('seed')}, {before.get('sessions')} sessions); "
-                        "--resume continues it, --overwrite replaces it")
+        raise UserError(
+            f"{out}: holds a simulation run (seed {before.get('seed')}, {before.get('sessions')} sessions); "
+            "--resume continues it, --overwrite replaces it"
+        )
     now = opts.settings()
-    changed = [f"{k} {before_settings.get(k)!r} → {now.get(k)!r}"
-               for k in sorted(set(now) | set(before_settings)) if now.get(k) != before_settings.get(k)]
+    changed = [
+        f"{k} {before_settings.get(k)!r} → {now.get(k)!r}"
+        for k in sorted(set(now) | set(before_settings))
+        if now.get(k) != before_settings.get(k)
+    ]
     if changed:
-        raise UserError(f"{run_json}: the run there has other settings ({'; '.join(changed)}); "
-                        "--resume needs the same seed and settings")
+        raise UserError(
+            f"{run_json}: the run there has other settings ({'; '.join(changed)}); "
+            "--resume needs the same seed and settings"
+        )
     if opts.sessions < int(before.get("sessions", 0)):
         raise UserError(f"{run_json}: the run there has {before['sessions']} sessions; --resume needs at least as many")
     return _read_progress(out, opts)
 
 
 # running -------------------------------------------------------------------------------------
+
 
 class _Stop(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C."""
@@ -627,13 +711,15 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
         manager.join(1.0)
 
 
-def _run_pool(values: dict, opts: SimOptions, indices: list[int], workers: int,
-              record: Callable[[int, SessionStats], None]) -> None:
+def _run_pool(
+    values: dict, opts: SimOptions, indices: list[int], workers: int, record: Callable[[int, SessionStats], None]
+) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(values, opts, os.getpid()))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(values, opts, os.getpid())
+    )
     try:
         futures = [pool.submit(_run_in_worker, i) for i in indices]
         for fut in as_completed(futures):
@@ -685,20 +771,27 @@ def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | No
                     _WORKER.tracer.close()
             else:
                 _run_pool(values, opts, todo, workers, record)
-    except BaseException as err:   # whatever stopped it, the finished sessions are put in order
+    except BaseException as err:  # whatever stopped it, the finished sessions are put in order
         stopped = err
     with _shielded():
         progress.close()
         # run.progress is the record of what finished, whenever the signal came
         if stopped is not None:
             recorded = _read_progress(out, opts)
-            try:   # traces of sessions that did not finish would read as short sessions
+            try:  # traces of sessions that did not finish would read as short sessions
                 _remove(p for i in todo if i not in recorded for p in _session_files(out, opts.seed, i))
             except OutputError as err:
                 log.error("%s", err)
         finished = _read_progress(out, opts)
-        summary = _summary(opts, _total(finished), time.perf_counter() - started, workers, set(finished),
-                           complete=stopped is None, interrupted=isinstance(stopped, KeyboardInterrupt))
+        summary = _summary(
+            opts,
+            _total(finished),
+            time.perf_counter() - started,
+            workers,
+            set(finished),
+            complete=stopped is None,
+            interrupted=isinstance(stopped, KeyboardInterrupt),
+        )
         if isinstance(stopped, KeyboardInterrupt):
             summary["signal"] = "SIGTERM" if isinstance(stopped, _Stop) else "SIGINT"
         elif stopped is not None:
@@ -713,7 +806,7 @@ def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | No
         except OutputError as err:
             if stopped is None:
                 raise
-            log.error("%s", err)   # the failure that stopped the run is the one to report
+            log.error("%s", err)  # the failure that stopped the run is the one to report
     if stopped is not None and not isinstance(stopped, KeyboardInterrupt):
         raise stopped
     return summary
@@ -753,15 +846,28 @@ def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: in
             ray.shutdown()
 
 
-def _summary(opts: SimOptions, total: SessionStats, elapsed: float, workers: int, finished: set[int],
-             complete: bool, interrupted: bool = False) -> dict:
+def _summary(
+    opts: SimOptions,
+    total: SessionStats,
+    elapsed: float,
+    workers: int,
+    finished: set[int],
+    complete: bool,
+    interrupted: bool = False,
+) -> dict:
     n = max(total.turns, 1)
     labeled = sum(total.labels.values()) or 1
     return {
-        "format": RUN_FORMAT, "options": {**dataclasses.asdict(opts), "goals": list(opts.goals)},
-        "complete": complete, "interrupted": interrupted,
-        "sessions": len(finished), "sessions_planned": opts.sessions, "turns": total.turns, "workers": workers,
-        "elapsed_s": round(elapsed, 2), "turns_per_s": round(total.turns / max(elapsed, 1e-9), 1),
+        "format": RUN_FORMAT,
+        "options": {**dataclasses.asdict(opts), "goals": list(opts.goals)},
+        "complete": complete,
+        "interrupted": interrupted,
+        "sessions": len(finished),
+        "sessions_planned": opts.sessions,
+        "turns": total.turns,
+        "workers": workers,
+        "elapsed_s": round(elapsed, 2),
+        "turns_per_s": round(total.turns / max(elapsed, 1e-9), 1),
         "turns_per_s_per_worker": round(total.turns / max(elapsed, 1e-9) / workers, 1),
         "failure_points": dict(sorted(total.labels.items())),
         "failure_point_share": {k: round(v / labeled, 4) for k, v in sorted(total.labels.items())},

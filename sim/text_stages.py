@@ -6,6 +6,7 @@ the learned labelers see text-fidelity turns exactly as they see audio-fidelity 
 Randomness is seeded from (run seed, session, turn), never from call order, so a counterfactual
 replay of a turn hears exactly what the original did.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,7 @@ def split_wake_word(spoken: str, word: str) -> tuple[bool, str]:
     wake = word.replace("_", " ")
     m = re.match(rf"^\s*{re.escape(wake)}\b[\s,.!]*", spoken, flags=re.IGNORECASE)
     if m:
-        return True, spoken[m.end():]
+        return True, spoken[m.end() :]
     return False, spoken
 
 
@@ -50,10 +51,18 @@ class SimulatedWake:
         heard = rng.random() >= rates["false_reject"] if has_word else rng.random() < rates["false_accept"]
         if not heard:
             return dataclasses.replace(utterance, endpoint="no_wake", wake=None)
-        score = min(1.0, max(0.5, rng.gauss(rates["score_mean"], rates["score_sd"]))) if has_word \
+        score = (
+            min(1.0, max(0.5, rng.gauss(rates["score_mean"], rates["score_sd"])))
+            if has_word
             else round(rng.uniform(0.5, 0.8), 4)
-        wake = WakeEvent(word=self.word, score=round(score, 4), start_s=utterance.start_s,
-                         end_s=utterance.start_s + 0.6, model="simulated")
+        )
+        wake = WakeEvent(
+            word=self.word,
+            score=round(score, 4),
+            start_s=utterance.start_s,
+            end_s=utterance.start_s + 0.6,
+            model="simulated",
+        )
         return dataclasses.replace(utterance, endpoint="silence", wake=wake, spoken=command)
 
 
@@ -67,6 +76,6 @@ class SimulatedAsr:
 
     def run(self, utterance: Utterance, ctx) -> Transcript:
         rng = turn_rng(self.seed, ctx.session, ctx.turn, "asr")
-        return self.model.corrupt(utterance.spoken or "", utterance.condition or "clean", rng, self.sounds_like,
-                                  voice=utterance.voice)
-
+        return self.model.corrupt(
+            utterance.spoken or "", utterance.condition or "clean", rng, self.sounds_like, voice=utterance.voice
+        )

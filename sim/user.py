@@ -7,6 +7,7 @@ repeat, correct ("no, I said …"), barge in, or give up. Every act carries its 
 NLU should find in the words (``act``, ``spans``) and the request the assistant should act on
 (``intent``, ``slots``, ``entities``) given the dialogue so far.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.records import Outcome, frozen_map, to_jsonable
-from core.session import Gold, Turn
 from core.correctness import judge
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
+from core.records import Outcome, frozen_map, to_jsonable
+from core.session import Gold, Turn
 from core.utterances import Example, UtteranceGenerator, all_alternatives
 from sim.phrasing import (
     PhrasingBank,
@@ -36,14 +37,26 @@ log = logging.getLogger(__name__)
 _SLOT = SLOT_REF
 
 ASKING = ("elicit", "clarify", "confirm")
-HABIT_RATE = 0.6                   # a recurring user's share of goals that are one of their habits
-CONCEPT_NAMES = ("study mode", "movie mode", "reading mode", "night mode", "party mode", "focus mode",
-                 "relax mode", "dinner mode")
-CONCEPT_TYPES = ("percentage", "temperature", "duration", "number")   # settings a concept's name can stand for
-CONCEPT_RATE = 0.2                 # share of goals a user with a concept asks for by its name
+HABIT_RATE = 0.6  # a recurring user's share of goals that are one of their habits
+CONCEPT_NAMES = (
+    "study mode",
+    "movie mode",
+    "reading mode",
+    "night mode",
+    "party mode",
+    "focus mode",
+    "relax mode",
+    "dinner mode",
+)
+CONCEPT_TYPES = ("percentage", "temperature", "duration", "number")  # settings a concept's name can stand for
+CONCEPT_RATE = 0.2  # share of goals a user with a concept asks for by its name
 # Words of a request that say which modality of a title is meant (the catalog's attribute).
-MODALITY_WORDS = ((r"\b(?:movie|film|watch|show me)\b", {"visual"}), (r"\b(?:audiobook|listen)\b", {"audio"}),
-                  (r"\bbook\b", {"text"}), (r"\bread\b", {"text", "audio"}))
+MODALITY_WORDS = (
+    (r"\b(?:movie|film|watch|show me)\b", {"visual"}),
+    (r"\b(?:audiobook|listen)\b", {"audio"}),
+    (r"\bbook\b", {"text"}),
+    (r"\bread\b", {"text", "audio"}),
+)
 ANSWER_PATTERNS = ("{type}", "for {type}", "{type} please", "make it {type}", "the {type}")
 CORRECTION_PATTERNS = ("no, {type}", "no i said {type}", "i said {type}")
 
@@ -51,13 +64,13 @@ CORRECTION_PATTERNS = ("no, {type}", "no i said {type}", "i said {type}")
 @dataclass(frozen=True)
 class Persona:
     name: str
-    patience: int = 2                  # retries after a failure before giving up on the goal
-    style: str = "paraphrase"          # paraphrase | repeat | correct: how a failure is retried
-    barge_in: float = 0.2              # chance of interrupting a reply that went wrong
-    terse: float = 0.2                 # chance of leaving a required slot for the assistant to ask
-    change_mind: float = 0.05          # chance of switching requests when asked a question
+    patience: int = 2  # retries after a failure before giving up on the goal
+    style: str = "paraphrase"  # paraphrase | repeat | correct: how a failure is retried
+    barge_in: float = 0.2  # chance of interrupting a reply that went wrong
+    terse: float = 0.2  # chance of leaving a required slot for the assistant to ask
+    change_mind: float = 0.05  # chance of switching requests when asked a question
     think_s: tuple[float, float] = (0.8, 2.5)
-    rate: float = 1.0                  # speaking rate (audio fidelity)
+    rate: float = 1.0  # speaking rate (audio fidelity)
 
 
 PERSONAS = (
@@ -77,21 +90,21 @@ def sample_persona(rng: random.Random) -> Persona:
 @dataclass(frozen=True)
 class Goal:
     intent: str
-    args: Mapping                      # the full request: slot → catalog id or canonical value
-    surfaces: Mapping                  # builtin slot → how this user says its value
-    stated: tuple[str, ...]            # slots said in the first request (others: defaults or asked)
+    args: Mapping  # the full request: slot → catalog id or canonical value
+    surfaces: Mapping  # builtin slot → how this user says its value
+    stated: tuple[str, ...]  # slots said in the first request (others: defaults or asked)
     template: str = ""
-    implied: tuple[str, ...] = ()      # unsaid slots the spec's defaults and context rules fill
-    out_of_domain: str | None = None   # the sentence, for a request the domain cannot serve
-    concept: tuple[str, str] | None = None   # (name, the words it stands for): "study mode" for "forty percent"
+    implied: tuple[str, ...] = ()  # unsaid slots the spec's defaults and context rules fill
+    out_of_domain: str | None = None  # the sentence, for a request the domain cannot serve
+    concept: tuple[str, str] | None = None  # (name, the words it stands for): "study mode" for "forty percent"
 
 
 @dataclass(frozen=True)
 class UserAct:
-    text: str                          # the words, without the wake word
+    text: str  # the words, without the wake word
     gold: Gold
-    kind: str                          # request | answer | confirm | correction | retry | ood | background
-    wake: bool = True                  # says the wake word first (not when answering a question)
+    kind: str  # request | answer | confirm | correction | retry | ood | background
+    wake: bool = True  # says the wake word first (not when answering a question)
     barge_in: bool = False
 
 
@@ -100,18 +113,28 @@ class _State:
     goal: Goal | None = None
     attempts: int = 0
     last_act: UserAct | None = None
-    said: dict = field(default_factory=dict)    # slot → value the assistant has been told
+    said: dict = field(default_factory=dict)  # slot → value the assistant has been told
 
 
 class SimulatedUser:
-    def __init__(self, domain: Domain, persona: Persona, rng: random.Random, context_default=None,
-                 ood_sentences: tuple[str, ...] = (), ood_rate: float = 0.08, plausible=None,
-                 habits: tuple[int, ...] = (), concept: tuple[str, int] | None = None,
-                 style: SpeechStyle | None = None, phrasings: PhrasingBank | None = None,
-                 training: TrainingTexts | None = None):
-        self.habits = habits              # seeds of the goals this user has again and again
-        self.concept = concept            # (name, seed of the goal it means): a concept this user teaches
-        self.plausible = plausible        # (intent, args, ctx) -> bool: does the request make sense here?
+    def __init__(
+        self,
+        domain: Domain,
+        persona: Persona,
+        rng: random.Random,
+        context_default=None,
+        ood_sentences: tuple[str, ...] = (),
+        ood_rate: float = 0.08,
+        plausible=None,
+        habits: tuple[int, ...] = (),
+        concept: tuple[str, int] | None = None,
+        style: SpeechStyle | None = None,
+        phrasings: PhrasingBank | None = None,
+        training: TrainingTexts | None = None,
+    ):
+        self.habits = habits  # seeds of the goals this user has again and again
+        self.concept = concept  # (name, seed of the goal it means): a concept this user teaches
+        self.plausible = plausible  # (intent, args, ctx) -> bool: does the request make sense here?
         self.domain = domain
         self.persona = persona
         self.rng = rng
@@ -152,15 +175,19 @@ class SimulatedUser:
                 goal = self._sample_goal(ctx)
             finally:
                 self.rng = rng
-            if goal.out_of_domain is None and self._words_agree(goal.template, goal.args) and (
-                    self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
+            if (
+                goal.out_of_domain is None
+                and self._words_agree(goal.template, goal.args)
+                and (self.plausible is None or self.plausible(goal.intent, goal.args, ctx))
+            ):
                 return goal
         for _ in range(tries):
             goal = self._sample_goal(ctx)
             if goal.out_of_domain is not None:
                 return goal
             if self._words_agree(goal.template, goal.args) and (
-                    self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
+                self.plausible is None or self.plausible(goal.intent, goal.args, ctx)
+            ):
                 return goal
         return goal
 
@@ -177,8 +204,12 @@ class SimulatedUser:
                 slots = self.domain.intents[goal.intent].slots
                 for slot in goal.stated:
                     surface = goal.surfaces.get(slot)
-                    if surface and slots[slot].type in CONCEPT_TYPES and len(surface.split()) <= 3 and (
-                            self.plausible is None or self.plausible(goal.intent, goal.args, ctx)):
+                    if (
+                        surface
+                        and slots[slot].type in CONCEPT_TYPES
+                        and len(surface.split()) <= 3
+                        and (self.plausible is None or self.plausible(goal.intent, goal.args, ctx))
+                    ):
                         return replace(goal, concept=(name, surface))
         finally:
             self.rng = rng
@@ -187,8 +218,9 @@ class SimulatedUser:
     def _sample_goal(self, ctx) -> Goal:
         rng = self.rng
         if self.ood and rng.random() < self.ood_rate:
-            return Goal(intent="", args=frozen_map(), surfaces=frozen_map(), stated=(),
-                        out_of_domain=rng.choice(self.ood))
+            return Goal(
+                intent="", args=frozen_map(), surfaces=frozen_map(), stated=(), out_of_domain=rng.choice(self.ood)
+            )
         spec = rng.choice(self._intents)
         templates = _expansions(spec.samples)
         phrasing = self.phrasings.pick(spec.name, rng, self.style.indirect) if self.phrasings else None
@@ -197,12 +229,11 @@ class SimulatedUser:
         stated = tuple(name for _a, _b, name in example.spans)
         args: dict[str, Any] = dict(example.values)
         implied_slots = []
-        for name, value in (phrasing.implied.items() if phrasing else ()):
+        for name, value in phrasing.implied.items() if phrasing else ():
             if name in spec.slots and name not in args:
-                args[name] = value          # "it's so dark in here": the lights, unsaid
+                args[name] = value  # "it's so dark in here": the lights, unsaid
                 implied_slots.append(name)
-        surfaces = {name: example.text[a:b] for a, b, name in example.spans
-                    if spec.slots[name].type in BUILTIN_TYPES}
+        surfaces = {name: example.text[a:b] for a, b, name in example.spans if spec.slots[name].type in BUILTIN_TYPES}
         for name, sspec in spec.slots.items():
             if name in args:
                 continue
@@ -210,8 +241,9 @@ class SimulatedUser:
             if implied is not None:
                 args[name] = implied
                 implied_slots.append(name)
-            elif sspec.required or (spec.require_one and name == spec.require_one[0] and
-                                    not any(n in args for n in spec.require_one)):
+            elif sspec.required or (
+                spec.require_one and name == spec.require_one[0] and not any(n in args for n in spec.require_one)
+            ):
                 text, value = self.gen.filler(sspec.type, rng)
                 args[name] = value
                 if sspec.type in BUILTIN_TYPES:
@@ -223,8 +255,14 @@ class SimulatedUser:
             if short:
                 template = rng.choice(short)
                 stated = tuple(_slots(template))
-        return Goal(intent=spec.name, args=frozen_map(args), surfaces=frozen_map(surfaces), stated=stated,
-                    template=template, implied=tuple(implied_slots))
+        return Goal(
+            intent=spec.name,
+            args=frozen_map(args),
+            surfaces=frozen_map(surfaces),
+            stated=stated,
+            template=template,
+            implied=tuple(implied_slots),
+        )
 
     # acts ----------------------------------------------------------------------------
     def _consistent(self, spec, template: str, rng: random.Random) -> dict:
@@ -256,9 +294,11 @@ class SimulatedUser:
     def _start(self, goal: Goal) -> UserAct:
         self.state = _State(goal=goal)
         if goal.out_of_domain is not None:
-            act = UserAct(text=goal.out_of_domain,
-                          gold=Gold(transcript=goal.out_of_domain, out_of_domain=True, wake=True, act=None),
-                          kind="ood")
+            act = UserAct(
+                text=goal.out_of_domain,
+                gold=Gold(transcript=goal.out_of_domain, out_of_domain=True, wake=True, act=None),
+                kind="ood",
+            )
         else:
             act = self._request(goal, goal.template, goal.stated, kind="request")
             if goal.concept is not None and goal.concept[1] in act.text:
@@ -281,16 +321,16 @@ class SimulatedUser:
         out = turn.outcome
         ok = judge(turn)
         if goal.out_of_domain is not None:
-            return None                                   # declined or not, the user moves on
+            return None  # declined or not, the user moves on
         if out is not None and out.expects == "concept" and goal.concept is not None:
             return self._teach(goal)
         if ok and out is not None and out.status in ASKING:
             return self._answer(goal, out, ctx)
         if ok:
-            return None                                   # carried out as asked: the goal is done
+            return None  # carried out as asked: the goal is done
         st.attempts += 1
         if st.attempts > self.persona.patience:
-            return None                                   # gives up on this goal
+            return None  # gives up on this goal
         barge = self.rng.random() < self.persona.barge_in and out is not None and bool(out.reply)
         return replace(self._retry(goal, out), barge_in=barge)
 
@@ -300,12 +340,13 @@ class SimulatedUser:
         pins = {n: (goal.surfaces[n] if n in goal.surfaces else goal.args[n]) for n in stated if n in goal.args}
         template, pins = self._unlisted(spec, template, pins)
         ex = self.gen.render(spec, template, self.rng, values=pins)
-        said = dict(ex.values)          # what the words say (a template's literal words included)
+        said = dict(ex.values)  # what the words say (a template's literal words included)
         self.state.said = dict(said)
         return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act=spec.name), kind=kind, wake=wake)
 
-    def _gold(self, ex: Example, goal: Goal, said: Mapping, act: str, intent: str | None = None,
-              wake: bool = True) -> Gold:
+    def _gold(
+        self, ex: Example, goal: Goal, said: Mapping, act: str, intent: str | None = None, wake: bool = True
+    ) -> Gold:
         """The request after this act: what was said so far plus the spec's defaults."""
         spec = self.domain.intents[intent or goal.intent]
         request = dict(said)
@@ -315,8 +356,15 @@ class SimulatedUser:
         slots = {n: v for n, v in request.items() if spec.slots[n].type in BUILTIN_TYPES}
         entities = {n: v for n, v in request.items() if spec.slots[n].type not in BUILTIN_TYPES}
         spans = tuple((name, ex.text[a:b], ex.values.get(name)) for a, b, name in ex.spans)
-        return Gold(transcript=ex.text, intent=spec.name, slots=frozen_map(slots), entities=frozen_map(entities),
-                    wake=wake, act=act, spans=spans)
+        return Gold(
+            transcript=ex.text,
+            intent=spec.name,
+            slots=frozen_map(slots),
+            entities=frozen_map(entities),
+            wake=wake,
+            act=act,
+            spans=spans,
+        )
 
     def _split(self, intent: str, args: Mapping) -> tuple[Mapping, Mapping]:
         """(builtin slot values, catalog entity ids) of a request."""
@@ -359,8 +407,11 @@ class SimulatedUser:
         then carry out the request they complete."""
         words = goal.concept[1]
         request = self.state.last_act.gold if self.state.last_act is not None else None
-        gold = replace(request, transcript=words, spans=(), wake=True) if request is not None else \
-            Gold(transcript=words, intent=goal.intent, wake=True, act=goal.intent)
+        gold = (
+            replace(request, transcript=words, spans=(), wake=True)
+            if request is not None
+            else Gold(transcript=words, intent=goal.intent, wake=True, act=goal.intent)
+        )
         act = UserAct(text=words, gold=gold, kind="teach", wake=False)
         self.state.last_act = act
         return act
@@ -370,8 +421,12 @@ class SimulatedUser:
         last = st.last_act
         spec = self.domain.intents[goal.intent]
         style = self.persona.style
-        wrong_slot = (out is not None and out.intent == goal.intent and out.status not in ASKING
-                      and [n for n in goal.stated if n in out.args and out.args.get(n) != goal.args.get(n)])
+        wrong_slot = (
+            out is not None
+            and out.intent == goal.intent
+            and out.status not in ASKING
+            and [n for n in goal.stated if n in out.args and out.args.get(n) != goal.args.get(n)]
+        )
         if style == "repeat" and last is not None:
             act = replace(last, kind="retry", barge_in=False)
         elif style == "correct" and wrong_slot:
@@ -385,9 +440,14 @@ class SimulatedUser:
             act = UserAct(text=ex.text, gold=self._gold(ex, goal, said, act="Inform"), kind="correction")
         else:
             # say it again, differently, and this time with everything
-            templates = [t for t in _expansions(spec.samples)
-                         if set(_slots(t)) >= {n for n in goal.stated} and set(_slots(t)) <= set(goal.args)
-                         and self._literals_agree(spec, t, goal) and self._words_agree(t, goal.args)]
+            templates = [
+                t
+                for t in _expansions(spec.samples)
+                if set(_slots(t)) >= {n for n in goal.stated}
+                and set(_slots(t)) <= set(goal.args)
+                and self._literals_agree(spec, t, goal)
+                and self._words_agree(t, goal.args)
+            ]
             template = self.rng.choice(templates) if templates else goal.template
             act = self._request(goal, template, tuple(_slots(template)), kind="retry")
         st.last_act = act
@@ -445,8 +505,9 @@ class SimulatedUser:
             return str(value_id)
         attrs = v.attributes
         if "state" in attrs:
-            return self.rng.choice([f"{attrs['state']}", f"the one in {attrs['state']}",
-                                    f"{attrs.get('city', v.name)} {attrs['state']}"]).lower()
+            return self.rng.choice(
+                [f"{attrs['state']}", f"the one in {attrs['state']}", f"{attrs.get('city', v.name)} {attrs['state']}"]
+            ).lower()
         if "kind" in attrs:
             return self.rng.choice([f"the {attrs['kind']}", f"the {attrs['kind']} please"])
         return v.name.lower()

@@ -8,6 +8,7 @@ Synthesis is slow (festival ~0.5 s per call), so results are memoized in process
 when a cache folder is given, stored there as float WAV files named by the hash of
 (voice, text): any process may share the folder.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,9 +33,9 @@ from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, PiperSynth, Synth
 log = logging.getLogger(__name__)
 
 BACKENDS = ("festival", "flite", "espeak-ng", "piper")
-RATE_LIMITS = (0.5, 2.0)        # beyond these the OS synthesizers stop sounding like speech
-PITCH_LIMIT = 12.0              # semitones either way
-RATE_RANGE = (0.85, 1.2)        # what sample_voice draws from
+RATE_LIMITS = (0.5, 2.0)  # beyond these the OS synthesizers stop sounding like speech
+PITCH_LIMIT = 12.0  # semitones either way
+RATE_RANGE = (0.85, 1.2)  # what sample_voice draws from
 PITCH_RANGE = (-2.0, 2.0)
 # flite's awb_time is a limited-domain voice: it can only say the time.
 FLITE_LIMITED = frozenset({"awb_time"})
@@ -42,7 +43,7 @@ FLITE_LIMITED = frozenset({"awb_time"})
 ESPEAK_VOICES = ("en-us", "en-us+f3", "en-us+m3", "en-gb", "en-gb+f4", "en-gb-scotland")
 # festival voice names become Scheme code, (voice_NAME): allow nothing else.
 FESTIVAL_NAME = re.compile(r"[A-Za-z0-9_]+")
-CACHE_VERSION = 1               # bump when synthesis changes so old cache files are not reused
+CACHE_VERSION = 1  # bump when synthesis changes so old cache files are not reused
 MEMO_SIZE = 512
 LIST_TIMEOUT_S = 20
 
@@ -238,9 +239,13 @@ def _check_range(field: str, bounds: tuple[float, float], limits: tuple[float, f
         raise ValueError(f"{field}: {bounds} must be (low, high) within {limits[0]:g}..{limits[1]:g}")
 
 
-def sample_voice(rng: random.Random, exclude: Iterable[str] = (), catalog: Sequence[Voice] | None = None,
-                 rate_range: tuple[float, float] = RATE_RANGE,
-                 pitch_range: tuple[float, float] = PITCH_RANGE) -> Voice:
+def sample_voice(
+    rng: random.Random,
+    exclude: Iterable[str] = (),
+    catalog: Sequence[Voice] | None = None,
+    rate_range: tuple[float, float] = RATE_RANGE,
+    pitch_range: tuple[float, float] = PITCH_RANGE,
+) -> Voice:
     """A voice from the catalog (minus ``exclude``) with a random rate and pitch; the same
     ``rng`` state gives the same voice. Rate and pitch are rounded so ids (and the cache)
     repeat."""
@@ -250,4 +255,6 @@ def sample_voice(rng: random.Random, exclude: Iterable[str] = (), catalog: Seque
     if not pool:
         raise ValueError("exclude: every voice in the catalog is held out")
     base = pool[rng.randrange(len(pool))]
-    return replace(base, rate=round(rng.uniform(*rate_range), 2), pitch=round(rng.uniform(*pitch_range), 1) + 0.0)  # + 0.0: no -0.0
+    return replace(
+        base, rate=round(rng.uniform(*rate_range), 2), pitch=round(rng.uniform(*pitch_range), 1) + 0.0
+    )  # + 0.0: no -0.0

@@ -14,6 +14,7 @@ Audio longer than one window (a long turn, an hour-long file) is decoded in piec
 ``WINDOW_S``, each cut at the quietest moment near its end, so tokens per decode stay under
 Whisper's 448 and memory does not grow with the length (docs/recorded-sessions.md "Recorded sessions").
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -29,9 +30,9 @@ from typing import Callable
 import numpy as np
 
 from core.audio import PIPELINE_RATE
+from core.domain import Domain, domain_vocabulary, vocabulary_share
 from core.model_files import whisper_model
 from core.records import Transcript, Utterance, Word
-from core.domain import Domain, domain_vocabulary, vocabulary_share
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +40,22 @@ log = logging.getLogger(__name__)
 # log-probability units. Measured on recordings/: 0.3 turns "Stomp." into "Stop." while leaving
 # real out-of-domain speech unchanged.
 BIAS_WEIGHT = 0.3
-EARLY_KEPT = 4      # prefetched transcripts kept waiting for their turn
+EARLY_KEPT = 4  # prefetched transcripts kept waiting for their turn
 CONTEXTS = ("fit", "full")
-CONTEXT_PAD_S = 1.0   # silence the fitted encoder window keeps after the audio (see docs/stages.md "ASR speed")
+CONTEXT_PAD_S = 1.0  # silence the fitted encoder window keeps after the audio (see docs/stages.md "ASR speed")
 CONTEXT_MIN_S = 15.0  # shorter windows cost accuracy: tiny.en was trained on 30 s ones
 # Longer audio gets the full window: on 20 s of dense speech the fitted 22 s window ended the
 # decode at its edge two sentences early (the full one heard them), and at that length it saves little.
 FIT_MAX_S = CONTEXT_MIN_S - CONTEXT_PAD_S
-FRAMES_PER_S = 100    # Whisper's log-mel frames per second
-TOKENS_BASE, TOKENS_PER_S = 12, 8.0   # every decode stops here (see max_tokens)
+FRAMES_PER_S = 100  # Whisper's log-mel frames per second
+TOKENS_BASE, TOKENS_PER_S = 12, 8.0  # every decode stops here (see max_tokens)
 COMPRESSION_LIMIT = 2.4
-WINDOW_S = 28.0       # longest piece decoded at once: + CONTEXT_PAD_S it fits Whisper's 30 s window
-CUT_SEARCH_S = 8.0    # a piece ends at the quietest moment of its last CUT_SEARCH_S seconds
-LAST_MIN_S = 2.0      # ... but not so late that the next (last) piece is a sliver
-MAX_WORD_S = 3.0      # a word this long in a piece of long audio is speech the decode skipped…
-MIN_ADVANCE_S = 5.0   # … and is decoded again in the next piece, when at least this far in
-CUT_FRAME = 160       # 10 ms energy frames, smoothed over CUT_SMOOTH of them (a pause, not a plosive)
+WINDOW_S = 28.0  # longest piece decoded at once: + CONTEXT_PAD_S it fits Whisper's 30 s window
+CUT_SEARCH_S = 8.0  # a piece ends at the quietest moment of its last CUT_SEARCH_S seconds
+LAST_MIN_S = 2.0  # ... but not so late that the next (last) piece is a sliver
+MAX_WORD_S = 3.0  # a word this long in a piece of long audio is speech the decode skipped…
+MIN_ADVANCE_S = 5.0  # … and is decoded again in the next piece, when at least this far in
+CUT_FRAME = 160  # 10 ms energy frames, smoothed over CUT_SMOOTH of them (a pause, not a plosive)
 CUT_SMOOTH = 30
 
 
@@ -65,10 +66,10 @@ class AsrOptions:
     cpu_threads: int = 0
     beam_size: int = 5
     bias: bool = True
-    grammar_weight: float = 0.5   # n-best bonus for a hypothesis a strict grammar spells
+    grammar_weight: float = 0.5  # n-best bonus for a hypothesis a strict grammar spells
     no_speech_threshold: float = 0.6
-    hotwords: str = ""         # faster-whisper prompt hint; off by default (tiny.en hallucinates)
-    context: str = "fit"       # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S (up to FIT_MAX_S of audio); "full": Whisper's 30 s
+    hotwords: str = ""  # faster-whisper prompt hint; off by default (tiny.en hallucinates)
+    context: str = "fit"  # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S (up to FIT_MAX_S of audio); "full": Whisper's 30 s
     decode_ahead: bool = True  # replay: recognize the next command while this turn is answered
 
 
@@ -81,8 +82,15 @@ class DomainRescorer:
     sentences after the speech (measured in docs/stages.md "ASR biasing"); re-ranking cannot add words.
     """
 
-    def __init__(self, model, tokenizer, vocabulary: frozenset[str], weight: float = BIAS_WEIGHT,
-                 spelled: Callable[[str], bool] | None = None, grammar_weight: float = 0.0):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        vocabulary: frozenset[str],
+        weight: float = BIAS_WEIGHT,
+        spelled: Callable[[str], bool] | None = None,
+        grammar_weight: float = 0.0,
+    ):
         self._model = model
         self._tokenizer = tokenizer
         self.vocabulary = vocabulary
@@ -101,7 +109,9 @@ class DomainRescorer:
         return vocabulary_share(text, self.vocabulary)
 
     def bonus(self, text: str) -> float:
-        grammar = self.grammar_weight if self.spelled is not None and self.grammar_weight and self.spelled(text) else 0.0
+        grammar = (
+            self.grammar_weight if self.spelled is not None and self.grammar_weight and self.spelled(text) else 0.0
+        )
         return self.weight * self.share(text) + grammar
 
     def generate(self, encoder_output, prompts, **kwargs):
@@ -163,8 +173,11 @@ def _cut_at_skip(segments: list) -> tuple[list, float | None]:
         for j, w in enumerate(seg.words or ()):
             if w.end - w.start > MAX_WORD_S and w.start >= MIN_ADVANCE_S:
                 kept = list(seg.words[:j])
-                head = [dataclasses.replace(seg, text="".join(x.word for x in kept), words=kept,
-                                            end=kept[-1].end)] if kept else []
+                head = (
+                    [dataclasses.replace(seg, text="".join(x.word for x in kept), words=kept, end=kept[-1].end)]
+                    if kept
+                    else []
+                )
                 return segments[:i] + head, float(w.start)
     return segments, None
 
@@ -189,8 +202,11 @@ def _degenerate(segments: list, seconds: float) -> bool:
     """Whisper's own loop signal (gzip compression ratio over 2.4, its fallback threshold),
     the token ceiling reached, or more segments than the audio has seconds."""
     tokens = sum(len(s.tokens) for s in segments)
-    return (any(s.compression_ratio > COMPRESSION_LIMIT for s in segments)
-            or tokens >= max_tokens(seconds) - 1 or len(segments) > seconds + 1)
+    return (
+        any(s.compression_ratio > COMPRESSION_LIMIT for s in segments)
+        or tokens >= max_tokens(seconds) - 1
+        or len(segments) > seconds + 1
+    )
 
 
 def _fitted_context_model(base):
@@ -204,7 +220,7 @@ def _fitted_context_model(base):
     """
 
     class FittedContextWhisper(base):
-        frames: int | None = None      # set per call, under WhisperAsr's lock
+        frames: int | None = None  # set per call, under WhisperAsr's lock
 
         def encode(self, features):
             if self.frames is not None and features.shape[-1] > self.frames:
@@ -224,8 +240,9 @@ class WhisperAsr:
             raise ValueError(f"asr.context: {options.context!r} is not one of {', '.join(CONTEXTS)}")
         self.options = options
         path = whisper_model(options.model)
-        self.model = _fitted_context_model(WhisperModel)(path, device="cpu", compute_type=options.compute_type,
-                                  cpu_threads=options.cpu_threads)
+        self.model = _fitted_context_model(WhisperModel)(
+            path, device="cpu", compute_type=options.compute_type, cpu_threads=options.cpu_threads
+        )
         self.model_name = options.model
         self.hotwords = options.hotwords or None
         if options.bias and domain is not None:
@@ -234,16 +251,21 @@ class WhisperAsr:
                 from stages.nlu.grammar import TemplateGrammar
 
                 spelled = TemplateGrammar(domain).spells
-            self.model.model = DomainRescorer(self.model.model, self.model.hf_tokenizer, domain_vocabulary(domain),
-                                              spelled=spelled, grammar_weight=options.grammar_weight)
-        self._lock = threading.Lock()   # one decode at a time per model object
+            self.model.model = DomainRescorer(
+                self.model.model,
+                self.model.hf_tokenizer,
+                domain_vocabulary(domain),
+                spelled=spelled,
+                grammar_weight=options.grammar_weight,
+            )
+        self._lock = threading.Lock()  # one decode at a time per model object
         self._early: dict[bytes, concurrent.futures.Future] = {}
         self._early_lock = threading.Lock()
-        self._judged: dict[bytes, Transcript] = {}   # transcribe_ahead's results, for their turns
-        self.judged = 0                     # transcripts taken from the turn-end judge's decode
+        self._judged: dict[bytes, Transcript] = {}  # transcribe_ahead's results, for their turns
+        self.judged = 0  # transcripts taken from the turn-end judge's decode
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self.fallbacks = 0                  # fitted-window decodes that looped and were redone
-        self.prefetched = 0                 # transcripts taken from a prefetch (decoded ahead)
+        self.fallbacks = 0  # fitted-window decodes that looped and were redone
+        self.prefetched = 0  # transcripts taken from a prefetch (decoded ahead)
         log.info("loaded faster-whisper %s (%s) from %s", options.model, options.compute_type, path)
 
     @staticmethod
@@ -262,7 +284,7 @@ class WhisperAsr:
         speech resumed); replay's commands ahead all stand, so they pass False."""
         key = self._key(samples, strip_words)
         with self._early_lock:
-            if key in self._early or key in self._judged:   # decoding or decoded already
+            if key in self._early or key in self._judged:  # decoding or decoded already
                 return
             for k, fut in list(self._early.items()):
                 if (supersede and fut.cancel()) or len(self._early) >= EARLY_KEPT:
@@ -305,26 +327,37 @@ class WhisperAsr:
         return self._transcribe(samples, strip_words)
 
     def _transcribe(self, samples: np.ndarray, strip_words: tuple[str, ...] = ()) -> Transcript:
-        if len(samples) < PIPELINE_RATE // 10:   # under 100 ms: nothing a person said
+        if len(samples) < PIPELINE_RATE // 10:  # under 100 ms: nothing a person said
             return Transcript(text="", model=self.model_name, no_speech_prob=1.0)
-        segments, offsets = [], []     # offsets: where each segment's piece starts (s)
+        segments, offsets = [], []  # offsets: where each segment's piece starts (s)
         n, start = len(samples), 0
         with self._lock:
             while start < n:
                 end = next_cut(n, start, samples)
                 piece = self._decode_piece(samples[start:end])
                 resume = None
-                if n > WINDOW_S * PIPELINE_RATE:     # commands decode as they always have
+                if n > WINDOW_S * PIPELINE_RATE:  # commands decode as they always have
                     piece, resume = _cut_at_skip(piece)
                 segments += piece
                 offsets += [start / PIPELINE_RATE] * len(piece)
                 again = start + int(resume * PIPELINE_RATE) if resume is not None else end
                 start = again if again < end else end
-        kept = [(s, at) for s, at in zip(segments, offsets)
-                if not (s.no_speech_prob > self.options.no_speech_threshold and s.avg_logprob < -0.5)]
-        words = tuple(Word(w.word.strip(), round(float(w.start) + at, 3), round(float(w.end) + at, 3),
-                           round(float(w.probability), 4))
-                      for s, at in kept for w in (s.words or ()) if w.word.strip())
+        kept = [
+            (s, at)
+            for s, at in zip(segments, offsets)
+            if not (s.no_speech_prob > self.options.no_speech_threshold and s.avg_logprob < -0.5)
+        ]
+        words = tuple(
+            Word(
+                w.word.strip(),
+                round(float(w.start) + at, 3),
+                round(float(w.end) + at, 3),
+                round(float(w.probability), 4),
+            )
+            for s, at in kept
+            for w in (s.words or ())
+            if w.word.strip()
+        )
         kept = [s for s, _at in kept]
         text = " ".join(s.text.strip() for s in kept).strip()
         if strip_words:
@@ -335,7 +368,9 @@ class WhisperAsr:
         total = sum(len(s.tokens) for s in kept) or 1
         avg_logprob = sum(s.avg_logprob * len(s.tokens) for s in kept) / total
         return Transcript(
-            text=text, words=words, avg_logprob=round(float(avg_logprob), 4),
+            text=text,
+            words=words,
+            avg_logprob=round(float(avg_logprob), 4),
             no_speech_prob=round(float(max(s.no_speech_prob for s in kept)), 4),
             compression_ratio=round(float(max(s.compression_ratio for s in kept)), 3),
             model=self.model_name,
@@ -359,9 +394,14 @@ class WhisperAsr:
             samples = np.pad(samples, (0, max(0, window_s * PIPELINE_RATE - len(samples))))
         self.model.frames = None if window_s is None else window_s * FRAMES_PER_S
         segments, _info = self.model.transcribe(
-            samples, language="en", beam_size=self.options.beam_size,
-            temperature=0.0, condition_on_previous_text=False, word_timestamps=True,
-            vad_filter=False, hotwords=self.hotwords,
+            samples,
+            language="en",
+            beam_size=self.options.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            word_timestamps=True,
+            vad_filter=False,
+            hotwords=self.hotwords,
             no_speech_threshold=self.options.no_speech_threshold,
             max_new_tokens=max_tokens(seconds),
         )

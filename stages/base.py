@@ -1,4 +1,5 @@
 """What every stage is: a name, a record type it returns, and ``run(input, ctx)``."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable

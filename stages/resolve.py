@@ -9,6 +9,7 @@ This stage also joins a turn to the dialogue: an answer to a question the assist
 ("ten minutes" after "for how long?"), a pronoun ("turn it off"), or a follow-up that only
 changes one slot ("and in the bedroom").
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,10 +18,16 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from core.records import (
-    Candidate, Clarification, Entity, Interpretation, Resolution, Slot, frozen_map,
-)
 from core.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec
+from core.records import (
+    Candidate,
+    Clarification,
+    Entity,
+    Interpretation,
+    Resolution,
+    Slot,
+    frozen_map,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +98,13 @@ def _warn_collisions(domain: Domain) -> None:
     if loose:
         shown = "; ".join(f"{t} {p!r}: {', '.join(ids)}" for t, p, ids in loose[:5])
         more = f" (+{len(loose) - 5} more)" if len(loose) > 5 else ""
-        log.warning("%s: catalog phrases shared by several values, with no context rule to choose: %s%s "
-                    "(make them distinct, add a context rule, or mark the catalog literal: true)",
-                    domain.source, shown, more)
+        log.warning(
+            "%s: catalog phrases shared by several values, with no context rule to choose: %s%s "
+            "(make them distinct, add a context rule, or mark the catalog literal: true)",
+            domain.source,
+            shown,
+            more,
+        )
 
 
 def _phonetic(text: str) -> str:
@@ -107,14 +118,14 @@ class CatalogMatcher:
         self.catalog = catalog
         self.options = options
         self.normalize = phrase_normalizer(catalog)
-        self._phrases: list[tuple[str, str]] = []     # (normalized phrase, value id)
+        self._phrases: list[tuple[str, str]] = []  # (normalized phrase, value id)
         for v in catalog.values:
             for p in v.phrases:
                 self._phrases.append((self.normalize(p), v.id))
         self._codes = [(_phonetic(p), vid) for p, vid in self._phrases] if options.phonetic else []
         self._joined = [_phonetic(p.replace(" ", "")) for p, _vid in self._phrases] if options.phonetic else []
         self._names = {v.id: v.name for v in catalog.values}
-        self._vectors = None                          # phrase embeddings, on first need
+        self._vectors = None  # phrase embeddings, on first need
 
     def match(self, text: str) -> list[Candidate]:
         from rapidfuzz import fuzz
@@ -140,7 +151,7 @@ class CatalogMatcher:
                 for phrase, vid in self._phrases:
                     if phrase == said:
                         offer(vid, 1.0, "exact")
-            if best:   # the words name a value: one that only sounds or means alike is no rival
+            if best:  # the words name a value: one that only sounds or means alike is no rival
                 return sorted(best.values(), key=lambda c: (-c.score, c.id))
         if not best:
             for phrase, vid in self._phrases:
@@ -233,8 +244,14 @@ class Resolver:
             if pick is not None:
                 args = dict(pending.args)
                 args[pending.slot] = pick.id
-                return self._build(self.domain.intents[pending.intent], [], args, interp, ctx,
-                                   carried=[k for k in args if k != pending.slot])
+                return self._build(
+                    self.domain.intents[pending.intent],
+                    [],
+                    args,
+                    interp,
+                    ctx,
+                    carried=[k for k in args if k != pending.slot],
+                )
         if interp.out_of_domain or intent is None:
             answer = self._bare_value(interp, pending)
             if answer is None:
@@ -281,7 +298,7 @@ class Resolver:
 
     @staticmethod
     def _answer_as_asked(incoming, spec: IntentSpec, pending) -> list[tuple[Slot, SlotSpec | None]]:
-        """"For how many people?" — "four people": a tagger may call a bare number a time. While
+        """ "For how many people?" — "four people": a tagger may call a bare number a time. While
         the number asked for is still missing, a time that is only a number (no am/pm, o'clock,
         time of day) is read as that number."""
         from core.normalize import normalize, says_a_time
@@ -294,14 +311,17 @@ class Resolver:
                 value = normalize("number", slot.text)
                 if value is not None:
                     as_asked = replace(slot, name=asked.name, type="number", value=value)
-                    return incoming[:i] + [(as_asked, asked)] + incoming[i + 1:]
+                    return incoming[:i] + [(as_asked, asked)] + incoming[i + 1 :]
         return incoming
 
     @staticmethod
     def _new_request(interp: Interpretation, pending) -> bool:
         """The user asked for something else instead of answering ("actually, set an alarm")."""
-        return (not interp.out_of_domain and interp.intent is not None
-                and interp.intent not in ("Affirm", "Deny", "Inform", pending.intent))
+        return (
+            not interp.out_of_domain
+            and interp.intent is not None
+            and interp.intent not in ("Affirm", "Deny", "Inform", pending.intent)
+        )
 
     def _bare_value(self, interp: Interpretation, pending) -> Interpretation | None:
         """The whole utterance as the value a pending question asked for ("ten minutes")."""
@@ -316,8 +336,15 @@ class Resolver:
         if value is None:
             return None
         slot = Slot(name=sspec.type, text=interp.text, value=value, type=sspec.type, start=0, end=len(interp.text))
-        return Interpretation(text=interp.text, domain=interp.domain, intent="Inform", confidence=interp.confidence,
-                              slots=(slot,), nbest=interp.nbest, model=interp.model)
+        return Interpretation(
+            text=interp.text,
+            domain=interp.domain,
+            intent="Inform",
+            confidence=interp.confidence,
+            slots=(slot,),
+            nbest=interp.nbest,
+            model=interp.model,
+        )
 
     # building the resolution ---------------------------------------------------------------
     def _map_slots(self, slots, spec: IntentSpec, prefer: str | None = None) -> list[tuple[Slot, SlotSpec | None]]:
@@ -336,8 +363,9 @@ class Resolver:
                 out.append((s, None))
         return out
 
-    def _build(self, spec: IntentSpec, incoming, base: Mapping[str, Any], interp: Interpretation,
-               ctx, carried: list[str]) -> Resolution:
+    def _build(
+        self, spec: IntentSpec, incoming, base: Mapping[str, Any], interp: Interpretation, ctx, carried: list[str]
+    ) -> Resolution:
         entities: dict[str, Entity] = {}
         values: dict[str, Any] = {}
         clarification = None
@@ -359,7 +387,7 @@ class Resolver:
                     entities.pop(sspec.name, None)
                 continue
             ent, clar = self._resolve_entity(spec, sspec, slot.text, ctx, taken=set(entities))
-            if ent.slot != sspec.name:                   # recovered under a sibling slot type
+            if ent.slot != sspec.name:  # recovered under a sibling slot type
                 entities.pop(sspec.name, None)
             entities[ent.slot] = ent
             if clar is not None and clarification is None:
@@ -378,8 +406,11 @@ class Resolver:
             else:
                 entities[name] = self._entity_from_id(sspec, value, method="context" if sspec.context else "default")
         return Resolution(
-            intent=spec.name, entities=tuple(entities[k] for k in sorted(entities)),
-            values=frozen_map(values), clarification=clarification, carried=tuple(sorted(set(carried))),
+            intent=spec.name,
+            entities=tuple(entities[k] for k in sorted(entities)),
+            values=frozen_map(values),
+            clarification=clarification,
+            carried=tuple(sorted(set(carried))),
         )
 
     def _entity_from_id(self, sspec: SlotSpec, value_id: str, method: str) -> Entity:
@@ -387,12 +418,21 @@ class Resolver:
         v = catalog.get(value_id) if catalog else None
         name = v.name if v else str(value_id)
         attrs = v.attributes if v else frozen_map()
-        return Entity(slot=sspec.name, type=sspec.type, text=name, id=str(value_id), name=name,
-                      score=1.0, candidates=(Candidate(str(value_id), name, 1.0, method),),
-                      method=method, attributes=attrs)
+        return Entity(
+            slot=sspec.name,
+            type=sspec.type,
+            text=name,
+            id=str(value_id),
+            name=name,
+            score=1.0,
+            candidates=(Candidate(str(value_id), name, 1.0, method),),
+            method=method,
+            attributes=attrs,
+        )
 
-    def _resolve_entity(self, spec: IntentSpec, sspec: SlotSpec, text: str, ctx,
-                        taken: set[str]) -> tuple[Entity, Clarification | None]:
+    def _resolve_entity(
+        self, spec: IntentSpec, sspec: SlotSpec, text: str, ctx, taken: set[str]
+    ) -> tuple[Entity, Clarification | None]:
         matcher = self._matchers.get(sspec.type)
         cands = matcher.match(text) if matcher else []
         slot = sspec
@@ -410,10 +450,19 @@ class Resolver:
         if not cands:
             if catalog is not None and catalog.open:
                 value_id = phrase_normalizer(catalog)(text) or text.lower()
-                return Entity(slot=slot.name, type=slot.type, text=text, id=value_id, name=value_id,
-                              score=1.0, candidates=(), method="open"), None
-            return Entity(slot=slot.name, type=slot.type, text=text, id=None, name=None, score=0.0,
-                          candidates=(), method="none"), None
+                return Entity(
+                    slot=slot.name,
+                    type=slot.type,
+                    text=text,
+                    id=value_id,
+                    name=value_id,
+                    score=1.0,
+                    candidates=(),
+                    method="open",
+                ), None
+            return Entity(
+                slot=slot.name, type=slot.type, text=text, id=None, name=None, score=0.0, candidates=(), method="none"
+            ), None
         ranked = self._rank(slot, cands, ctx)
         top = ranked[0]
         base_score = next(c.score for c in cands if c.id == top.id)
@@ -421,9 +470,17 @@ class Resolver:
         if top.id != cands[0].id:
             method += "+context"
         v = catalog.get(top.id) if catalog else None
-        entity = Entity(slot=slot.name, type=slot.type, text=text, id=top.id, name=top.name,
-                        score=round(base_score, 4), candidates=tuple(ranked[:5]), method=method,
-                        attributes=v.attributes if v else frozen_map())
+        entity = Entity(
+            slot=slot.name,
+            type=slot.type,
+            text=text,
+            id=top.id,
+            name=top.name,
+            score=round(base_score, 4),
+            candidates=tuple(ranked[:5]),
+            method=method,
+            attributes=v.attributes if v else frozen_map(),
+        )
         close = [c for c in ranked[1:] if top.score - c.score < self.options.clarify_margin]
         if close:
             options = (top, *close)
@@ -447,8 +504,9 @@ class Resolver:
                 bonus += HOME_REGION_BONUS
             if rule.get("modality") == "screen":
                 bonus += _modality_bonus(attrs.get("modality"), ctx.device.screen)
-            out.append(Candidate(c.id, c.name, round(c.score + bonus, 4),
-                                 c.method if bonus == 0 else f"{c.method}+context"))
+            out.append(
+                Candidate(c.id, c.name, round(c.score + bonus, 4), c.method if bonus == 0 else f"{c.method}+context")
+            )
         return sorted(out, key=lambda c: (-c.score, c.id))
 
     def context_default(self, sspec: SlotSpec, ctx) -> Any:
@@ -499,15 +557,23 @@ class Resolver:
                 labels += [str(a).lower() for a in v.attributes.values() if isinstance(a, str)]
                 labels += [s.lower() for s in v.synonyms]
             for label in filter(None, labels):
-                score = fuzz.partial_ratio(label, text) if len(label) >= 3 else (100.0 if label in text.split() else 0.0)
+                score = (
+                    fuzz.partial_ratio(label, text) if len(label) >= 3 else (100.0 if label in text.split() else 0.0)
+                )
                 # prefer labels unique to this option
                 if score > best_score:
                     best, best_score = o, score
         if best_score < 80:
             return None
         # ambiguous when the best label is shared ("springfield")
-        ties = [o for o in options if o is not best and fuzz.partial_ratio(o.name.lower(), text) >= best_score
-                and o.name.lower() == best.name.lower() and text in o.name.lower()]
+        ties = [
+            o
+            for o in options
+            if o is not best
+            and fuzz.partial_ratio(o.name.lower(), text) >= best_score
+            and o.name.lower() == best.name.lower()
+            and text in o.name.lower()
+        ]
         return None if ties else best
 
 
@@ -520,4 +586,3 @@ def _modality_bonus(modality: str | None, screen: bool) -> float:
     if modality == "text":
         return -0.2 if not screen else -0.1
     return 0.0
-

@@ -4,6 +4,7 @@ Replies are synthesized sentence by sentence, and the first sentence is ready be
 are started, so a player can begin speaking early; ``Speech.first_chunk_ms`` records when.
 Audio keeps the synthesizer's own sample rate (it travels with the audio).
 """
+
 from __future__ import annotations
 
 import abc
@@ -87,8 +88,8 @@ class _OsSynth:
     name = ""
     voice = ""
     rate = 1.0
-    semitones = 0.0          # pitch relative to the voice's own
-    native_pitch = True      # False: pitch is shifted by replay_faster after slower speech
+    semitones = 0.0  # pitch relative to the voice's own
+    native_pitch = True  # False: pitch is shifted by replay_faster after slower speech
 
     @property
     def _tempo(self) -> float:
@@ -132,9 +133,15 @@ class FestivalProcess:
 
     def _start(self) -> subprocess.Popen:
         # stdbuf: festival's stdout is block-buffered on a pipe, so the marker would never arrive
-        cmd = (["stdbuf", "-o0"] if shutil.which("stdbuf") else []) + ["festival", "--heap", str(FESTIVAL_HEAP), "--pipe"]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        cmd = (["stdbuf", "-o0"] if shutil.which("stdbuf") else []) + [
+            "festival",
+            "--heap",
+            str(FESTIVAL_HEAP),
+            "--pipe",
+        ]
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+        )
         said = self._send(proc, f'(print (member_string "{self.voice}" (voice.list)))')
         if "nil" in said.split():
             proc.stdin.close()
@@ -160,12 +167,13 @@ class FestivalProcess:
     def warm(self) -> None:
         """Start the interpreter in the background now: the first reply should not pay for it,
         and neither should start-up (the first synthesize waits for it if need be)."""
+
         def start() -> None:
             with self._lock:
                 if self._proc is None or self._proc.poll() is not None:
                     try:
                         self._proc = self._start()
-                    except Exception as err:   # reported again, with its cause, when first used
+                    except Exception as err:  # reported again, with its cause, when first used
                         log.debug("festival warm-up failed: %s", err)
 
         threading.Thread(target=start, name="festival-warm", daemon=True).start()
@@ -178,8 +186,8 @@ class FestivalProcess:
         with self._lock:
             self._n += 1
             out = self._tmp / f"say{self._n % 2}.wav"
-            request = f"{speed}(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) \"{out}\" 'riff)"
-            for attempt in (1, 2):    # a festival that died is started again once
+            request = f'{speed}(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "{out}" \'riff)'
+            for attempt in (1, 2):  # a festival that died is started again once
                 try:
                     if self._proc is None or self._proc.poll() is not None:
                         self._proc = self._start()
@@ -259,9 +267,24 @@ class FliteSynth(_FileSynth):
 
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
         stretch = 1.0 / max(self._tempo, 0.1)
-        pitch = ["--setf", f"f0_shift={pitch_factor(self.semitones):.4f}"] if self.native_pitch and self.semitones else []
-        return (["flite", "-voice", self.voice, "--setf", f"duration_stretch={stretch:.3f}", *pitch,
-                 "-t", text, "-o", str(out)], None)
+        pitch = (
+            ["--setf", f"f0_shift={pitch_factor(self.semitones):.4f}"] if self.native_pitch and self.semitones else []
+        )
+        return (
+            [
+                "flite",
+                "-voice",
+                self.voice,
+                "--setf",
+                f"duration_stretch={stretch:.3f}",
+                *pitch,
+                "-t",
+                text,
+                "-o",
+                str(out),
+            ],
+            None,
+        )
 
 
 class EspeakSynth(_FileSynth):
@@ -270,14 +293,13 @@ class EspeakSynth(_FileSynth):
     def __init__(self, voice: str = "en-us", rate: float = 1.0, pitch: int = 50, semitones: float = 0.0):
         self.voice = voice
         self.rate = rate
-        self.pitch = pitch          # espeak-ng's own -p scale
+        self.pitch = pitch  # espeak-ng's own -p scale
         self.semitones = semitones  # added to it
 
     def _command(self, text: str, out: Path) -> tuple[list[str], str | None]:
         wpm = int(round(175 * self.rate))
         p = int(round(min(99.0, max(0.0, self.pitch + ESPEAK_P_PER_SEMITONE * self.semitones))))
-        return (["espeak-ng", "-v", self.voice, "-s", str(wpm), "-p", str(p),
-                 "-w", str(out), text], None)
+        return (["espeak-ng", "-v", self.voice, "-s", str(wpm), "-p", str(p), "-w", str(out), text], None)
 
 
 class PiperSynth:
@@ -348,10 +370,15 @@ class TtsStage:
         started = time.perf_counter()
         parts = sentences(text)
         if not parts:
-            return Speech(text=text, audio=Audio(np.zeros(0, np.float32), 16000), backend=self.synth.name,
-                          voice=self.synth.voice, first_chunk_ms=0.0)
+            return Speech(
+                text=text,
+                audio=Audio(np.zeros(0, np.float32), 16000),
+                backend=self.synth.name,
+                voice=self.synth.voice,
+                first_chunk_ms=0.0,
+            )
         audios, first_ms = [], 0.0
-        for part in parts:       # a sentence at a time: the first plays while the next is made
+        for part in parts:  # a sentence at a time: the first plays while the next is made
             audios.append(self.synth.synthesize(part))
             if len(audios) == 1:
                 first_ms = (time.perf_counter() - started) * 1000
@@ -360,10 +387,16 @@ class TtsStage:
         rates = {a.sample_rate for a in audios}
         if len(rates) > 1:  # never expected from one synthesizer; keep the first rate
             from core.audio import resample
+
             target = audios[0].sample_rate
             audios = [Audio(resample(a.samples, a.sample_rate, target), target) for a in audios]
-        return Speech(text=text, audio=Audio.concat(audios), backend=self.synth.name,
-                      voice=self.synth.voice, first_chunk_ms=round(first_ms, 1))
+        return Speech(
+            text=text,
+            audio=Audio.concat(audios),
+            backend=self.synth.name,
+            voice=self.synth.voice,
+            first_chunk_ms=round(first_ms, 1),
+        )
 
     def run(self, outcome: Outcome, ctx) -> Speech:
         return self.speak(outcome.reply)

@@ -8,6 +8,7 @@ kept for it) and asks the NLU: a confident in-domain request with every slot it 
 ``incomplete`` and the endpointer waits ``wake.incomplete_silence_ms`` instead; anything else
 (out of domain, a request missing a slot, unsure) keeps the usual silence. docs/wake.md has the rule and its measurements.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,18 +21,20 @@ log = logging.getLogger(__name__)
 
 # Words a request does not end on: articles, prepositions, conjunctions, possessives, and the
 # verbs that open a request. "set a timer for" / "turn on the" / "play some" / "what's the".
-DANGLING = frozenset("""
+DANGLING = frozenset(
+    """
 a an the for to of in at with by from into about and or but my your our their his her its some any this that
 these those set turn play put add remind tell what's whats what is are how when where who which please can could
 would will me us is it's
-""".split())
-MIN_SPEECH_S = 0.4            # shorter speech is not judged (a cough, the wake word's tail)
+""".split()
+)
+MIN_SPEECH_S = 0.4  # shorter speech is not judged (a cough, the wake word's tail)
 
 
 @dataclass(frozen=True)
 class TurnEnd:
-    kind: str                 # complete | incomplete
-    reason: str               # why, for the trace: 'SetTimer 0.97, all slots' / 'ends on "for"'
+    kind: str  # complete | incomplete
+    reason: str  # why, for the trace: 'SetTimer 0.97, all slots' / 'ends on "for"'
 
 
 class TurnEndJudge:
@@ -53,7 +56,7 @@ class TurnEndJudge:
         try:
             transcript = self.asr.transcribe_ahead(audio.samples, spoken_wake_word(self.word if woke else None))
             interp = self.nlu.interpret(transcript.text) if transcript.text.strip() else None
-        except Exception as err:     # the judge only advises: the usual endpoint still comes
+        except Exception as err:  # the judge only advises: the usual endpoint still comes
             log.warning("turn-end judge failed (%s: %s)", type(err).__name__, err)
             return None
         return judge(transcript.text, interp, self.nlu.domain, self.confidence)
@@ -75,7 +78,7 @@ def judge(text: str, interp, domain, confidence: float) -> TurnEnd | None:
     missing = [n for n, s in spec.slots.items() if s.required and s.default is None and n not in have]
     if spec.require_one and not have & set(spec.require_one):
         missing.append("|".join(spec.require_one))
-    if missing:      # "set a timer", "turn them off": the dialogue asks or context fills it; no opinion
+    if missing:  # "set a timer", "turn them off": the dialogue asks or context fills it; no opinion
         return None
     if interp.confidence >= confidence:
         return TurnEnd("complete", f"{interp.intent} {interp.confidence:.2f}, slots complete")

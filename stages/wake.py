@@ -12,6 +12,7 @@ waiting for or capturing a command restarts the turn: speech before it is cut as
 its own (endpoint ``wake_word``), the word itself belongs to neither, and a new capture starts
 after it. The detector's state is cleared after every wake word, so one word never counts twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,12 +31,12 @@ from core.records import Utterance, WakeEvent
 
 log = logging.getLogger(__name__)
 
-FRAME = 1280                  # openWakeWord's native step: 80 ms at 16 kHz
+FRAME = 1280  # openWakeWord's native step: 80 ms at 16 kHz
 FRAME_S = FRAME / PIPELINE_RATE
-VAD_CHUNK = 640               # Silero is run on two 40 ms chunks per frame
-WAKE_TAIL_GUARD_S = 0.25      # speech this soon after detection is the wake word's own tail
-SPEECH_PAD_S = 0.25           # kept before the first and after the last speech frame
-HYSTERESIS = 0.15             # VAD: speech at >= threshold, silence below threshold - this
+VAD_CHUNK = 640  # Silero is run on two 40 ms chunks per frame
+WAKE_TAIL_GUARD_S = 0.25  # speech this soon after detection is the wake word's own tail
+SPEECH_PAD_S = 0.25  # kept before the first and after the last speech frame
+HYSTERESIS = 0.15  # VAD: speech at >= threshold, silence below threshold - this
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,19 @@ class WakeOptions:
     silence_ms: int = 700
     max_command_s: float = 10.0
     no_speech_timeout_s: float = 4.0
-    semantic_endpoint: bool = True      # a complete request ends the command at its first pause
-    complete_confidence: float = 0.8    # NLU confidence a complete request needs
-    complete_silence_ms: int = 300      # silence that ends a complete request (a pause inside it is shorter)
-    incomplete_silence_ms: int = 1500   # silence waited for after words that cannot end a request
+    semantic_endpoint: bool = True  # a complete request ends the command at its first pause
+    complete_confidence: float = 0.8  # NLU confidence a complete request needs
+    complete_silence_ms: int = 300  # silence that ends a complete request (a pause inside it is shorter)
+    incomplete_silence_ms: int = 1500  # silence waited for after words that cannot end a request
 
 
 @dataclass(frozen=True)
 class WakeCommand:
-    wake: WakeEvent | None    # None: captured by listen_now(), no wake word
+    wake: WakeEvent | None  # None: captured by listen_now(), no wake word
     utterance: Utterance
-    detected_at_s: float      # stream time the detector fired (or listen_now() opened the capture)
-    ended_at_s: float         # stream time the command was endpointed
-    speech_end_s: float | None = None   # stream time the last speech frame ended (None: no speech)
+    detected_at_s: float  # stream time the detector fired (or listen_now() opened the capture)
+    ended_at_s: float  # stream time the command was endpointed
+    speech_end_s: float | None = None  # stream time the last speech frame ended (None: no speech)
 
 
 class WakeListener:
@@ -85,13 +86,13 @@ class WakeListener:
         self._fresh = (features.melspectrogram_buffer.copy(), features.feature_buffer.copy())
         self._key = next(iter(self._oww.models))
         self._pending = np.zeros(0, dtype=np.int16)
-        self._frames: deque[tuple[float, np.ndarray, float]] = deque()   # (t, int16 frame, vad prob)
+        self._frames: deque[tuple[float, np.ndarray, float]] = deque()  # (t, int16 frame, vad prob)
         self._t = 0.0
         self._state = "idle"
         self._refractory_until = 0.0
         self._cmd: dict = {}
         self.frames_seen = 0
-        self.speech_since: float | None = None   # start of the current run of speech frames
+        self.speech_since: float | None = None  # start of the current run of speech frames
         self._early: Audio | None = None
         log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
 
@@ -125,10 +126,17 @@ class WakeListener:
             return False
         self._state = "command"
         detect = self._t if since_s is None else max(0.0, since_s - SPEECH_PAD_S)
-        self._cmd = {"detect": detect, "peak": 0.0, "wake_end": detect, "onset": since_s,
-                     "last_speech": self._t if since_s is not None else None, "in_speech": since_s is not None,
-                     "wake": False, "guard_s": 0.0,
-                     "no_speech_s": self.options.no_speech_timeout_s if no_speech_s is None else no_speech_s}
+        self._cmd = {
+            "detect": detect,
+            "peak": 0.0,
+            "wake_end": detect,
+            "onset": since_s,
+            "last_speech": self._t if since_s is not None else None,
+            "in_speech": since_s is not None,
+            "wake": False,
+            "guard_s": 0.0,
+            "no_speech_s": self.options.no_speech_timeout_s if no_speech_s is None else no_speech_s,
+        }
         return True
 
     def feed(self, samples: np.ndarray) -> list[WakeCommand]:
@@ -188,9 +196,17 @@ class WakeListener:
     def _new_capture(self, detect: float, score: float) -> None:
         self._state = "command"
         self._refractory_until = detect + self.options.refractory_s
-        self._cmd = {"detect": detect, "peak": score, "wake_end": None,
-                     "onset": None, "last_speech": None, "in_speech": False,
-                     "wake": True, "guard_s": WAKE_TAIL_GUARD_S, "no_speech_s": self.options.no_speech_timeout_s}
+        self._cmd = {
+            "detect": detect,
+            "peak": score,
+            "wake_end": None,
+            "onset": None,
+            "last_speech": None,
+            "in_speech": False,
+            "wake": True,
+            "guard_s": WAKE_TAIL_GUARD_S,
+            "no_speech_s": self.options.no_speech_timeout_s,
+        }
 
     def _rearm(self, t: float, score: float) -> WakeCommand | None:
         """A wake word during a capture: the speech before the word's own run of speech is the
@@ -201,7 +217,7 @@ class WakeListener:
         if before is not None:
             c["last_speech"] = before
             cut = self._cut("wake_word", t + FRAME_S)
-        elif c["wake"]:             # the wake is reported, with no command
+        elif c["wake"]:  # the wake is reported, with no command
             c["onset"] = None
             cut = self._cut("wake_word", t + FRAME_S)
         self._new_capture(t + FRAME_S, score)
@@ -230,15 +246,15 @@ class WakeListener:
                 c["peak"] = max(c["peak"], score)
             else:
                 c["wake_end"] = t
-                self._clear_detector()      # the word is over: it must not be heard again
+                self._clear_detector()  # the word is over: it must not be heard again
         elif score >= o.threshold and t >= self._refractory_until:
             return self._rearm(t, score)
         frame_end = t + FRAME_S
         if t >= c["detect"] + c["guard_s"]:
             if vad >= o.vad_threshold or (c["in_speech"] and vad >= o.vad_threshold - HYSTERESIS):
-                if not c["in_speech"]:      # a new run of speech (a wake word may be in it)
+                if not c["in_speech"]:  # a new run of speech (a wake word may be in it)
                     c["before_run"] = c["last_speech"]
-                    c["hold_s"] = c["complete_at"] = None     # speech resumed: the verdict is void
+                    c["hold_s"] = c["complete_at"] = None  # speech resumed: the verdict is void
                     c["note"] = ""
                 c["in_speech"] = True
                 c["onset"] = t if c["onset"] is None else c["onset"]
@@ -251,8 +267,12 @@ class WakeListener:
                         return cut
         if c["onset"] is not None and frame_end - c["last_speech"] >= (c.get("hold_s") or o.silence_ms / 1000):
             return self._cut("complete" if c.get("complete_at") else "silence", frame_end)
-        if c["onset"] is not None and not c["in_speech"] and c.get("early_for") != c["last_speech"] \
-                and frame_end - c["last_speech"] >= SPEECH_PAD_S:
+        if (
+            c["onset"] is not None
+            and not c["in_speech"]
+            and c.get("early_for") != c["last_speech"]
+            and frame_end - c["last_speech"] >= SPEECH_PAD_S
+        ):
             c["early_for"] = c["last_speech"]
             start, end = max(c["detect"], c["onset"] - SPEECH_PAD_S), c["last_speech"] + SPEECH_PAD_S
             self._early = Audio(self._slice(start, end), PIPELINE_RATE)
@@ -317,22 +337,37 @@ class WakeListener:
             if reason == "complete":
                 end = c["complete_at"]
         self._early = None
-        wake = WakeEvent(word=o.word, score=round(c["peak"], 4), start_s=round(detect - FRAME_S, 3),
-                         end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
-                         model=f"openwakeword/{o.word}_v0.1") if c["wake"] else None
-        utt = Utterance(audio=Audio(self._slice(start, end), PIPELINE_RATE), start_s=round(start, 3), end_s=round(end, 3),
-                        endpoint=reason if c["onset"] is not None or reason == "wake_word" else "no_speech", wake=wake,
-                        source=self.source, endpoint_note=c.get("note", ""))
+        wake = (
+            WakeEvent(
+                word=o.word,
+                score=round(c["peak"], 4),
+                start_s=round(detect - FRAME_S, 3),
+                end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
+                model=f"openwakeword/{o.word}_v0.1",
+            )
+            if c["wake"]
+            else None
+        )
+        utt = Utterance(
+            audio=Audio(self._slice(start, end), PIPELINE_RATE),
+            start_s=round(start, 3),
+            end_s=round(end, 3),
+            endpoint=reason if c["onset"] is not None or reason == "wake_word" else "no_speech",
+            wake=wake,
+            source=self.source,
+            endpoint_note=c.get("note", ""),
+        )
         self._state = "idle"
         self._refractory_until = max(now, detect + o.refractory_s) if wake is not None else now
         self._cmd = {}
         speech_end = round(c["last_speech"], 3) if c["last_speech"] is not None else None
-        return WakeCommand(wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3),
-                           speech_end_s=speech_end)
+        return WakeCommand(
+            wake=wake, utterance=utt, detected_at_s=round(detect, 3), ended_at_s=round(now, 3), speech_end_s=speech_end
+        )
 
 
 _ORT_PATCH = threading.Lock()
-_SILENCE_FEATURES: dict[int, np.ndarray] = {}    # openWakeWord's starting features, by input length
+_SILENCE_FEATURES: dict[int, np.ndarray] = {}  # openWakeWord's starting features, by input length
 
 
 @contextmanager
@@ -392,7 +427,7 @@ class _AudioTail:
         self.samples = np.zeros(0, dtype=np.int16)
         features._buffer_raw_data = self.add
         features._streaming_melspectrogram = self.melspectrogram
-        features.raw_data_buffer.clear()   # no longer read; don't keep 10 s of Python ints alive
+        features.raw_data_buffer.clear()  # no longer read; don't keep 10 s of Python ints alive
 
     def clear(self) -> None:
         self.samples = np.zeros(0, dtype=np.int16)
@@ -407,10 +442,10 @@ class _AudioTail:
 
     def melspectrogram(self, n_samples: int) -> None:
         f = self.features
-        spec = f._get_melspectrogram(self.samples[-n_samples - 160 * 3:])
+        spec = f._get_melspectrogram(self.samples[-n_samples - 160 * 3 :])
         f.melspectrogram_buffer = np.vstack((f.melspectrogram_buffer, spec))
         if f.melspectrogram_buffer.shape[0] > f.melspectrogram_max_len:
-            f.melspectrogram_buffer = f.melspectrogram_buffer[-f.melspectrogram_max_len:, :]
+            f.melspectrogram_buffer = f.melspectrogram_buffer[-f.melspectrogram_max_len :, :]
 
 
 def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[WakeCommand]:
@@ -418,7 +453,7 @@ def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[Wak
     step = int(chunk_s * audio.sample_rate)
     out: list[WakeCommand] = []
     for i in range(0, len(audio.samples), step):
-        out.extend(listener.feed(audio.samples[i: i + step]))
+        out.extend(listener.feed(audio.samples[i : i + step]))
     out.extend(listener.finish())
     return out
 
@@ -438,11 +473,16 @@ class SegmentWake:
         padded = Audio.concat([utterance.audio, Audio.silence(self.listener.options.silence_ms / 1000 + 0.5)])
         commands = scan(self.listener, padded)
         if not commands:
-            return dataclasses.replace(utterance, audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
-                                       endpoint="no_wake", wake=None)
+            return dataclasses.replace(
+                utterance, audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE), endpoint="no_wake", wake=None
+            )
         # a wake word said again restarts the turn: the command is the first one not cut short by it
         cmd = next((c for c in commands if c.utterance.endpoint != "wake_word"), commands[0])
-        return dataclasses.replace(utterance, audio=cmd.utterance.audio,
-                                   start_s=utterance.start_s + cmd.utterance.start_s,
-                                   end_s=utterance.start_s + cmd.utterance.end_s,
-                                   endpoint=cmd.utterance.endpoint, wake=cmd.wake)
+        return dataclasses.replace(
+            utterance,
+            audio=cmd.utterance.audio,
+            start_s=utterance.start_s + cmd.utterance.start_s,
+            end_s=utterance.start_s + cmd.utterance.end_s,
+            endpoint=cmd.utterance.endpoint,
+            wake=cmd.wake,
+        )

@@ -2,6 +2,7 @@
 
 Used by tests/test_view.py and tools/view_bench.py. Debian: ``apt-get install chromium chromium-driver``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-ELEMENT = "element-6066-11e4-a52e-4f735466cecf"   # the W3C key of an element reference
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 
 
 def find() -> tuple[str, str] | None:
@@ -25,8 +26,11 @@ def find() -> tuple[str, str] | None:
     driver = shutil.which("chromedriver")
     # Debian's /usr/bin/chromium is a shell wrapper; the binary behind it starts faster and quieter
     real = Path("/usr/lib/chromium/chromium")
-    browser = str(real) if real.is_file() else (shutil.which("chromium") or shutil.which("chromium-browser")
-                                                 or shutil.which("google-chrome"))
+    browser = (
+        str(real)
+        if real.is_file()
+        else (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"))
+    )
     return (browser, driver) if browser and driver else None
 
 
@@ -59,10 +63,24 @@ class Browser:
                 self.proc.kill()
                 raise WebDriverError("chromedriver did not start")
             time.sleep(0.1)
-        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--enable-precise-memory-info", "--mute-audio", f"--window-size={width},{height}"]
-        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "pageLoadStrategy": "normal",
-                                                 "goog:chromeOptions": {"binary": browser, "args": args}}}}
+        args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--enable-precise-memory-info",
+            "--mute-audio",
+            f"--window-size={width},{height}",
+        ]
+        caps = {
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "pageLoadStrategy": "normal",
+                    "goog:chromeOptions": {"binary": browser, "args": args},
+                }
+            }
+        }
         try:
             self.session = self._call("POST", "/session", caps)["sessionId"]
         except Exception:
@@ -71,8 +89,9 @@ class Browser:
 
     def _call(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else (b"{}" if method == "POST" else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 value = json.loads(resp.read() or b"{}").get("value")

@@ -1,4 +1,5 @@
 """Shared fixtures. The NLU model is trained once per test run into a temporary cache."""
+
 from __future__ import annotations
 
 import os
@@ -16,12 +17,12 @@ RECORDINGS = ROOT / "recordings"
 _OWN_CACHE = not os.environ.get("ASSISTANT_TEST_CACHE")
 _CACHE = os.environ.get("ASSISTANT_TEST_CACHE") or tempfile.mkdtemp(prefix="assistant-test-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE
-os.environ["ASSISTANT_TEST_CACHE"] = _CACHE   # worker processes that import this reuse it
+os.environ["ASSISTANT_TEST_CACHE"] = _CACHE  # worker processes that import this reuse it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _OWN_CACHE:   # a cache the run made for itself goes with it (ASSISTANT_TEST_CACHE is kept)
+    if _OWN_CACHE:  # a cache the run made for itself goes with it (ASSISTANT_TEST_CACHE is kept)
         shutil.rmtree(_CACHE, ignore_errors=True)
 
 

@@ -1,5 +1,6 @@
 """Speech recognition: the fitted encoder window hears what the full one hears, and a decode
 that loops is redone with the full window."""
+
 from __future__ import annotations
 
 import json
@@ -59,10 +60,18 @@ def test_a_looping_fitted_decode_is_redone_with_the_full_window(models, monkeypa
 
     def decode(samples, window_s):
         windows.append(window_s)
-        if window_s is not None:   # what a looping decode looks like
+        if window_s is not None:  # what a looping decode looks like
             text = " Turn them off." * 12
-            return [SimpleNamespace(text=text, tokens=list(range(60)), compression_ratio=4.1,
-                                    no_speech_prob=0.01, avg_logprob=-0.2, words=[])]
+            return [
+                SimpleNamespace(
+                    text=text,
+                    tokens=list(range(60)),
+                    compression_ratio=4.1,
+                    no_speech_prob=0.01,
+                    avg_logprob=-0.2,
+                    words=[],
+                )
+            ]
         return real_decode(samples, window_s)
 
     monkeypatch.setattr(fit, "_decode", decode)

@@ -1,4 +1,5 @@
 """The audio boundary: any common file becomes 16 kHz mono once; bad files are named."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,12 +52,15 @@ def test_resampling_keeps_a_tone_at_its_frequency(tmp_path):
     assert peak_hz == pytest.approx(1000, abs=2)
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda p: p.write_bytes(b""), "empty file"),
-    (lambda p: p.write_text("this is not audio\n"), "not a readable audio file"),
-    (lambda p: p.write_bytes((RECORDINGS / "home-demo" / "turn01.wav").read_bytes()[:20000]), "truncated WAV"),
-    (lambda p: sf.write(str(p), np.zeros(16000), 16000), "silent"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_text("this is not audio\n"), "not a readable audio file"),
+        (lambda p: p.write_bytes((RECORDINGS / "home-demo" / "turn01.wav").read_bytes()[:20000]), "truncated WAV"),
+        (lambda p: sf.write(str(p), np.zeros(16000), 16000), "silent"),
+    ],
+)
 def test_bad_files_are_named_with_a_reason(tmp_path, make, reason):
     path = tmp_path / "input.wav"
     make(path)

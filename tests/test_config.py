@@ -1,4 +1,5 @@
 """Defaults, then a config file, then the command line; each value knows its source."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ def test_bad_values_and_keys_are_one_line_errors(tmp_path):
 
 
 def test_cli_prints_effective_config_with_sources():
-    out = subprocess.run([sys.executable, "-m", "assistant", "config", "--json", "--wake-threshold", "0.65",
-                          "--set", "asr.beam_size=3"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "config", "--json", "--wake-threshold", "0.65", "--set", "asr.beam_size=3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout)
     assert data["wake.threshold"] == {"value": 0.65, "source": "command line"}
     assert data["asr.beam_size"]["value"] == 3
@@ -47,7 +52,8 @@ def test_cli_prints_effective_config_with_sources():
 
 
 def test_cli_usage_error_exits_2_with_one_line():
-    out = subprocess.run([sys.executable, "-m", "assistant", "config", "--wake-threshold", "x"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "config", "--wake-threshold", "x"], capture_output=True, text=True
+    )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "wake.threshold" in out.stderr

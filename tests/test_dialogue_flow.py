@@ -1,5 +1,6 @@
 """Multi-turn dialogue through the real NLU (trained from the home spec), resolver and
 responder: carryover, anaphora, elicitation, and users who change their minds."""
+
 from __future__ import annotations
 
 import pytest
@@ -71,8 +72,10 @@ def test_time_and_date_said_in_words(assistant, fresh):
 
 
 def test_requests_wrapped_in_filler_words(assistant, fresh):
-    for text, intent in [("okay um turn off the kitchen lights please", "TurnOff"),
-                         ("hey could you tell me what time it is", "GetTime"),
-                         ("so what's on my shopping list", "ReadList")]:
+    for text, intent in [
+        ("okay um turn off the kitchen lights please", "TurnOff"),
+        ("hey could you tell me what time it is", "GetTime"),
+        ("so what's on my shopping list", "ReadList"),
+    ]:
         t = say(assistant, fresh(), text)
         assert t.outcome.intent == intent, (text, t.interpretation.nbest[:3])

@@ -1,14 +1,15 @@
 """Domain specs load, validate with named errors, and generate consistent utterances."""
+
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from core.errors import InputError
 from core.domain import BUILTIN_TYPES, load_domain
-from core.utterances import UtteranceGenerator, all_alternatives
+from core.errors import InputError
 from core.normalize import normalize
+from core.utterances import UtteranceGenerator, all_alternatives
 
 MINIMAL = """
 domain: tiny
@@ -43,13 +44,16 @@ def test_home_domain_loads_with_dialogue_acts():
     assert d.catalog_for("place").get("springfield_mo").attributes["state"] == "Missouri"
 
 
-@pytest.mark.parametrize("broken, field", [
-    (MINIMAL.replace('"paint it {color}"', '"paint it {colour}"'), "intents.Paint.samples[0]"),
-    (MINIMAL.replace("type: color", "type: colour"), "intents.Paint.slots.color.type"),
-    (MINIMAL.replace("[red, green]", "[red, red]"), "entities.color"),
-    (MINIMAL.replace("api: paint", "api: varnish"), "intents.Paint.api"),
-    (MINIMAL.replace("  Paint:", "  Affirm:"), "intents.Affirm"),
-])
+@pytest.mark.parametrize(
+    "broken, field",
+    [
+        (MINIMAL.replace('"paint it {color}"', '"paint it {colour}"'), "intents.Paint.samples[0]"),
+        (MINIMAL.replace("type: color", "type: colour"), "intents.Paint.slots.color.type"),
+        (MINIMAL.replace("[red, green]", "[red, red]"), "entities.color"),
+        (MINIMAL.replace("api: paint", "api: varnish"), "intents.Paint.api"),
+        (MINIMAL.replace("  Paint:", "  Affirm:"), "intents.Affirm"),
+    ],
+)
 def test_validation_names_file_and_field(tmp_path, broken, field):
     path = write(tmp_path, broken)
     with pytest.raises(InputError) as err:
@@ -65,7 +69,8 @@ def test_invalid_yaml_is_reported_with_its_line(tmp_path):
 
 def test_alternations_expand():
     assert sorted(all_alternatives("[turn, switch] on [the, ] light")) == sorted(
-        ["turn on the light", "turn on light", "switch on the light", "switch on light"])
+        ["turn on the light", "turn on light", "switch on the light", "switch on light"]
+    )
 
 
 def test_generated_spans_and_values_agree():

@@ -3,6 +3,7 @@ manifests and audio are refused by name while the other inputs run, write failur
 (exit 3) that leave no torn file, and simulate never mixes runs and stops cleanly on signals.
 
 Replay runs with stand-in NLU and TTS stages (no model loads); simulate runs for real, small."""
+
 from __future__ import annotations
 
 import errno
@@ -22,13 +23,13 @@ import pytest
 import soundfile as sf
 
 import assistant.commands.replay as replay_cmd
-from core.audio import Audio, load_audio, write_wav
 from assistant.cli import main
+from assistant.recorded_sessions import load_recording
+from assistant.runner import Assistant
+from core.audio import Audio, load_audio, write_wav
 from core.errors import InputError, OutputError
 from core.paths import safe_name
 from core.records import Interpretation, Speech
-from assistant.recorded_sessions import load_recording
-from assistant.runner import Assistant
 from hooks import trace_reader as traces
 from hooks.tracer import LineWriter
 
@@ -37,6 +38,7 @@ ASSISTANT = ROOT / ".venv" / "bin" / "assistant"
 
 
 # replay with stand-in stages -------------------------------------------------------------------
+
 
 class EchoNlu:
     name = "nlu"
@@ -88,17 +90,18 @@ def all_files(root: Path) -> set[Path]:
 
 # 1. paths confined ----------------------------------------------------------------------------
 
+
 def test_safe_name_keeps_safe_ids_and_disambiguates_the_rest():
     assert safe_name("home-demo") == "home-demo" and safe_name("sim-s3-00012") == "sim-s3-00012"
     names = [safe_name(i) for i in ("a/b", "a_b", "a\\b", "..", ".", "", "/abs/x", "../../x", "-rf", "x" * 400)]
-    assert len(set(names)) == len(names)                       # no two ids share a file
+    assert len(set(names)) == len(names)  # no two ids share a file
     for n in names:
         assert n and "/" not in n and "\\" not in n and not n.startswith((".", "-")) and len(n) <= 100
-    assert safe_name("a/b") == safe_name("a/b")                # stable across runs
+    assert safe_name("a/b") == safe_name("a/b")  # stable across runs
 
 
 def test_session_ids_cannot_steer_replay_outputs_outside_their_folders(tmp_path, fast, capsys):
-    ids = ["/abs/x", "../../x", "..", "..", "a/b", "a_b"]      # ".." twice: two inputs, one id
+    ids = ["/abs/x", "../../x", "..", "..", "a/b", "a_b"]  # ".." twice: two inputs, one id
     folders = [text_session(tmp_path / "in" / f"s{i}", sid) for i, sid in enumerate(ids)]
     out, trace = tmp_path / "deep" / "out", tmp_path / "deep" / "trace"
     before = all_files(tmp_path)
@@ -112,7 +115,7 @@ def test_session_ids_cannot_steer_replay_outputs_outside_their_folders(tmp_path,
     replies = [Path(r["reply_audio"]) for r in rows]
     assert len(set(replies)) == len(ids) and all(p.is_file() and p.is_relative_to(out) for p in replies)
     trace_files = sorted(trace.glob("*.jsonl"))
-    assert len(trace_files) == len(ids)                        # nothing overwritten
+    assert len(trace_files) == len(ids)  # nothing overwritten
     assert {r["session"] for f in trace_files for r in traces.read_records(f)} == {r["session"] for r in rows}
 
 
@@ -121,7 +124,7 @@ def test_turn_audio_outside_the_session_folder_is_refused_unless_allowed(tmp_pat
     inner = tmp_path / "sessions"
     for i, ref in enumerate(["../../outside.wav", str(tmp_path / "outside.wav"), "link.wav"]):
         folder = session(inner / f"s{i}", {"id": f"s{i}", "turns": [{"audio": ref}]})
-        (folder / "link.wav").symlink_to(tmp_path / "outside.wav")   # a link out counts as out
+        (folder / "link.wav").symlink_to(tmp_path / "outside.wav")  # a link out counts as out
         with pytest.raises(InputError) as err:
             load_recording(folder)
         assert err.value.field == "turns[0].audio" and "outside the session folder" in str(err.value)
@@ -129,13 +132,13 @@ def test_turn_audio_outside_the_session_folder_is_refused_unless_allowed(tmp_pat
     stream = session(inner / "st", {"id": "st", "audio": "../../outside.wav", "turns": []})
     with pytest.raises(InputError, match="audio: .*outside"):
         load_recording(stream)
-    rec = load_recording(inner / "s0", allow_outside=True)      # replay --allow-outside
+    rec = load_recording(inner / "s0", allow_outside=True)  # replay --allow-outside
     assert rec.turns[0].audio is not None
 
 
 def test_a_manifest_cannot_pick_a_domain_file(tmp_path, config):
-    from assistant.recorded_sessions import load_recording as load
     from assistant.commands.replay import domain_for
+    from assistant.recorded_sessions import load_recording as load
 
     for bad in ("/etc/passwd", "../../x.yaml", "_dialogue", "home.yaml"):
         rec = load(text_session(tmp_path / "x", "x", domain=bad))
@@ -143,7 +146,7 @@ def test_a_manifest_cannot_pick_a_domain_file(tmp_path, config):
             domain_for(rec, config)
         assert err.value.field == "domain" and err.value.path.endswith("session.json")
     assert domain_for(load(text_session(tmp_path / "c", "c", domain="coffee")), config) == "coffee"
-    spec = ROOT / "core" / "domains" / "restaurant.yaml"          # named on the command line: allowed
+    spec = ROOT / "core" / "domains" / "restaurant.yaml"  # named on the command line: allowed
     by_flag = config.with_overrides({"session.domain": str(spec)})
     assert domain_for(load(text_session(tmp_path / "r", "r", domain=str(spec))), by_flag) == str(spec)
 
@@ -171,10 +174,14 @@ BAD_MANIFESTS = {
     "gold-wake": ({"turns": [{"text": "hi", "gold": {"wake": 1}}]}, "turns[0].gold.wake"),
     "gold-reply": ({"turns": [{"text": "hi", "gold": {"reply_type": "song"}}]}, "turns[0].gold.reply_type"),
     "unknown-intent": ({"turns": [{"text": "hi", "gold": {"intent": "MakeCoffee"}}]}, "turns[0].gold.intent"),
-    "unknown-slot": ({"turns": [{"text": "hi", "gold": {"intent": "TurnOn", "slots": {"colour": "red"}}}]},
-                     "turns[0].gold.slots.colour"),
-    "unknown-entity": ({"turns": [{"text": "hi", "gold": {"intent": "GetTime", "entities": {"room": "kitchen"}}}]},
-                       "turns[0].gold.entities.room"),
+    "unknown-slot": (
+        {"turns": [{"text": "hi", "gold": {"intent": "TurnOn", "slots": {"colour": "red"}}}]},
+        "turns[0].gold.slots.colour",
+    ),
+    "unknown-entity": (
+        {"turns": [{"text": "hi", "gold": {"intent": "GetTime", "entities": {"room": "kitchen"}}}]},
+        "turns[0].gold.entities.room",
+    ),
     "outside": ({"turns": [{"audio": "../../../etc/passwd"}]}, "turns[0].audio"),
     "domain": ({"domain": "/etc/passwd", "turns": [{"text": "hi"}]}, "domain"),
 }
@@ -194,13 +201,14 @@ def test_every_bad_manifest_is_named_and_the_other_sessions_still_run(tmp_path, 
 
 # 3. audio with NaN / inf ----------------------------------------------------------------------
 
+
 def test_audio_with_some_nan_or_inf_is_repaired_with_a_warning(tmp_path, caplog):
     x = (0.3 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)
     x[100:200], x[300], x[301] = np.nan, np.inf, -np.inf
     for name, samples, rate in (("mono.wav", x, 16000), ("stereo44.wav", np.stack([x, x], 1), 44100)):
         sf.write(tmp_path / name, samples, rate, subtype="FLOAT")
         with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
-            warnings.simplefilter("error")                     # no numpy RuntimeWarning may leak
+            warnings.simplefilter("error")  # no numpy RuntimeWarning may leak
             audio = load_audio(tmp_path / name)
         assert np.isfinite(audio.samples).all() and 0.25 < audio.peak <= 0.32
         assert any(name in r.getMessage() and "NaN or infinite" in r.getMessage() for r in caplog.records)
@@ -219,6 +227,7 @@ def test_audio_of_nothing_but_nan_or_inf_is_refused_by_name(tmp_path, value):
 
 
 # 4. write failures are errors -----------------------------------------------------------------
+
 
 def test_unwritable_outputs_are_refused_before_any_work(tmp_path, fast, capsys):
     good = text_session(tmp_path / "good", "good")
@@ -265,31 +274,31 @@ def test_line_writer_cuts_a_failed_write_back_to_the_last_complete_line(tmp_path
     assert (tmp_path / "x.jsonl").read_text() == '{"n":1}\n{"n":2}\n'
 
 
-def test_a_full_disk_mid_run_is_named_stops_the_trace_cleanly_and_exits_3(tmp_path, fast, capsys, monkeypatch,
-                                                                          caplog):
-    folders = [session(tmp_path / f"s{i}", {"id": f"s{i}", "turns": [{"text": "what time is it"}] * 3})
-               for i in range(3)]
+def test_a_full_disk_mid_run_is_named_stops_the_trace_cleanly_and_exits_3(tmp_path, fast, capsys, monkeypatch, caplog):
+    folders = [
+        session(tmp_path / f"s{i}", {"id": f"s{i}", "turns": [{"text": "what time is it"}] * 3}) for i in range(3)
+    ]
     trace = tmp_path / "trace"
-    _fail_writes_to(monkeypatch, trace / "s1.jsonl", after=12, short=True)   # the second session's 2nd turn
+    _fail_writes_to(monkeypatch, trace / "s1.jsonl", after=12, short=True)  # the second session's 2nd turn
     with caplog.at_level(logging.ERROR):
         code, stdout, err = cli(capsys, "replay", *folders, "--trace", trace, "--json")
     assert code == 3
-    assert len(stdout) == 9                                    # every turn still ran and was reported
+    assert len(stdout) == 9  # every turn still ran and was reported
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(failures) == 1 and "s1.jsonl: cannot write" in failures[0], failures
-    for f in trace.glob("*.jsonl"):                            # every file ends with a complete line
+    for f in trace.glob("*.jsonl"):  # every file ends with a complete line
         assert f.read_bytes().endswith(b"\n")
         traces.read_records(f)
     assert traces.read_records(trace / "s0.jsonl")[-1]["event"] == "session_end"
     assert traces.read_records(trace / "s1.jsonl")[-1]["event"] != "session_end"
-    assert not (trace / "s2.jsonl").exists()                   # stopped: nothing more written there
+    assert not (trace / "s2.jsonl").exists()  # stopped: nothing more written there
 
 
 def test_a_reply_that_cannot_be_written_is_named_and_exits_3(tmp_path, fast, capsys, caplog):
     folders = [text_session(tmp_path / f"s{i}", f"s{i}") for i in range(2)]
     out = tmp_path / "out"
     out.mkdir()
-    (out / "s0").write_text("in the way")                      # s0's reply folder cannot be made
+    (out / "s0").write_text("in the way")  # s0's reply folder cannot be made
     with caplog.at_level(logging.ERROR):
         code, stdout, _err = cli(capsys, "replay", *folders, "--out", out, "--json")
     assert code == 3 and len(stdout) == 2
@@ -303,10 +312,10 @@ def test_write_wav_leaves_no_torn_file(tmp_path, monkeypatch):
     write_wav(target, Audio.silence(0.1))
     before = target.read_bytes()
 
-    def broken(self, *args, **kwargs):     # the header is on disk by now: a torn file to clean up
+    def broken(self, *args, **kwargs):  # the header is on disk by now: a torn file to clean up
         raise sf.LibsndfileError(0, "Error writing: No space left on device")
 
-    monkeypatch.setattr(sf.SoundFile, "write", broken)    # write_wav writes in blocks
+    monkeypatch.setattr(sf.SoundFile, "write", broken)  # write_wav writes in blocks
     with pytest.raises(OutputError, match="r.wav: cannot write"):
         write_wav(target, Audio.silence(0.2))
     assert target.read_bytes() == before and sorted(tmp_path.iterdir()) == [target]
@@ -359,8 +368,12 @@ def test_simulate_overwrite_clears_only_its_own_files(sim_run, tmp_path, capsys)
     shutil.copytree(sim_run, out)
     code, _o, err = cli(capsys, *SIM, "--sessions", "2", "--seed", "2", "--out", out, "--overwrite")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["run.json", "run.progress", "sim-s2-00000.jsonl",
-                                                    "sim-s2-00001.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "run.json",
+        "run.progress",
+        "sim-s2-00000.jsonl",
+        "sim-s2-00001.jsonl",
+    ]
     assert json.loads((out / "run.json").read_text())["options"]["seed"] == 2
 
 
@@ -371,7 +384,7 @@ def test_simulate_resume_runs_only_the_missing_sessions_and_matches_a_fresh_run(
     kept = {p.name: p.read_bytes() for p in out.glob("*.jsonl")}
     code, _o, err = cli(capsys, *SIM, "--sessions", "5", "--seed", "1", "--out", out, "--resume")
     assert code == 0, err
-    assert {p.name: p.read_bytes() for p in out.glob("*.jsonl") if p.name in kept} == kept   # not rerun
+    assert {p.name: p.read_bytes() for p in out.glob("*.jsonl") if p.name in kept} == kept  # not rerun
     summary = json.loads((out / "run.json").read_text())
     assert summary["sessions"] == 5 and summary["complete"] and not summary["interrupted"]
     fresh = tmp_path / "fresh"
@@ -385,8 +398,24 @@ def _start(out: Path, workers: int) -> subprocess.Popen:
     stderr goes to ``out``.err (a pipe nobody reads could fill and stall it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{out}.err", "w") as err:
-        return subprocess.Popen([str(ASSISTANT), *SIM[:3], "--workers", str(workers), "--quiet", "--sessions", "40",
-                                 "--seed", "5", "--out", str(out)], cwd=ROOT, stderr=err, start_new_session=True)
+        return subprocess.Popen(
+            [
+                str(ASSISTANT),
+                *SIM[:3],
+                "--workers",
+                str(workers),
+                "--quiet",
+                "--sessions",
+                "40",
+                "--seed",
+                "5",
+                "--out",
+                str(out),
+            ],
+            cwd=ROOT,
+            stderr=err,
+            start_new_session=True,
+        )
 
 
 def _stderr(out: Path) -> str:
@@ -410,7 +439,7 @@ def _workers(proc: subprocess.Popen) -> list[int]:
 
 def _alive(pid: int) -> bool:
     try:
-        return bool(Path(f"/proc/{pid}/cmdline").read_text())   # a zombie has no command line
+        return bool(Path(f"/proc/{pid}/cmdline").read_text())  # a zombie has no command line
     except OSError:
         return False
 
@@ -420,7 +449,7 @@ def _check_interrupted(out: Path, signame: str) -> None:
     assert summary["interrupted"] is True and summary["complete"] is False and summary["signal"] == signame
     done = len((out / "run.progress").read_text().splitlines())
     assert summary["sessions"] == done >= 2
-    assert len(list(out.glob("*.jsonl"))) == done              # unfinished sessions' traces removed
+    assert len(list(out.glob("*.jsonl"))) == done  # unfinished sessions' traces removed
     for f in out.glob("*.jsonl"):
         assert traces.read_records(f)[-1]["event"] == "session_end"
 
@@ -450,7 +479,7 @@ def test_simulate_stops_on_ctrl_c(tmp_path):
     proc = _start(out, workers=1)
     _wait_for_sessions(proc, out, 2)
     t0 = time.monotonic()
-    os.killpg(proc.pid, signal.SIGINT)                         # what Ctrl-C in a terminal does
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     code = proc.wait(timeout=30)
     err = _stderr(out)
     assert code == 130 and time.monotonic() - t0 < 5, (code, err)

@@ -1,4 +1,5 @@
 """The bundled recordings through the real models, and the CLI contract around them."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.wer import wer
 from assistant.recorded_sessions import load_recording
 from assistant.replay import replay
+from core.wer import wer
 from tests.conftest import RECORDINGS, ROOT
 
 pytestmark = pytest.mark.models
@@ -37,7 +38,7 @@ def test_real_speech_is_transcribed_within_20_percent_and_declined(assistant):
     assert len(rows) == len(rec.turns) == 5
     for row, turn in zip(rows, rec.turns):
         assert wer(turn.gold.transcript, row["transcript"]) <= 0.20, row["transcript"]
-        assert row["correct"] is True          # out of domain, and said so
+        assert row["correct"] is True  # out of domain, and said so
 
 
 def test_continuous_recording_yields_exactly_its_commands(assistant):
@@ -56,7 +57,9 @@ def replay_all(tmp_path_factory):
     runs = []
     for n in range(2):
         out = tmp_path_factory.mktemp(f"replies{n}")
-        res = run_cli("replay", *sorted(str(p) for p in RECORDINGS.iterdir() if p.is_dir()), "--json", "--out", str(out))
+        res = run_cli(
+            "replay", *sorted(str(p) for p in RECORDINGS.iterdir() if p.is_dir()), "--json", "--out", str(out)
+        )
         runs.append(([json.loads(line) for line in res.stdout.splitlines()], out))
     return runs
 
@@ -66,8 +69,20 @@ def test_replay_all_recordings_is_at_least_90_percent_correct(replay_all):
     judged = [r for r in rows if r.get("correct") is not None]
     assert len(judged) >= 29
     assert sum(r["correct"] for r in judged) / len(judged) >= 0.90
-    keys = {"session", "turn", "wake", "transcript", "intent", "slots", "entities", "reply", "reply_audio", "ms",
-            "gold", "correct"}
+    keys = {
+        "session",
+        "turn",
+        "wake",
+        "transcript",
+        "intent",
+        "slots",
+        "entities",
+        "reply",
+        "reply_audio",
+        "ms",
+        "gold",
+        "correct",
+    }
     assert all(keys <= set(r) for r in rows if not r.get("missed"))
 
 
@@ -84,8 +99,13 @@ def test_replaying_twice_gives_identical_json_apart_from_timings(replay_all):
     (first, out1), (second, out2) = replay_all
 
     def strip(rows, out):
-        return [{**{k: v for k, v in r.items() if k != "ms"},
-                 "reply_audio": (r.get("reply_audio") or "").replace(str(out), "")} for r in rows]
+        return [
+            {
+                **{k: v for k, v in r.items() if k != "ms"},
+                "reply_audio": (r.get("reply_audio") or "").replace(str(out), ""),
+            }
+            for r in rows
+        ]
 
     assert strip(first, out1) == strip(second, out2)
 
@@ -136,11 +156,11 @@ def test_decoding_ahead_uses_the_prefetch_and_changes_no_transcript(assistant, s
     asr = assistant.stages["asr"]
     before = asr.prefetched + asr.judged
     ahead = [(r["transcript"], r["intent"], r["reply"]) for r in replay(assistant, rec, stop="tts")]
-    used = asr.prefetched + asr.judged - before   # continuous: decoded by the turn-end judge (docs/wake.md)
+    used = asr.prefetched + asr.judged - before  # continuous: decoded by the turn-end judge (docs/wake.md)
     plain = assistant.fork(assistant.bus)
     plain.config = assistant.config.with_overrides({"asr.decode_ahead": False})
     before = asr.prefetched
     inline = [(r["transcript"], r["intent"], r["reply"]) for r in replay(plain, rec, stop="tts")]
-    assert asr.prefetched == before               # off means off
-    assert used >= len(ahead) - 1                 # every turn but the first was decoded ahead
+    assert asr.prefetched == before  # off means off
+    assert used >= len(ahead) - 1  # every turn but the first was decoded ahead
     assert ahead == inline

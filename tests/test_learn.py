@@ -1,5 +1,6 @@
 """Defect detection and failure-point labeling learned from traces: train, label, eval end to end
 on freshly simulated sessions, model files that cannot run code, and the oracle labels they learn."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.audio import Audio
 from assistant.cli import main
+from core.audio import Audio
 from core.records import Utterance
 from hooks import trace_reader as traces
 from hooks.learn.turn_features import CLASSES, observable
@@ -34,10 +35,28 @@ def runs(tmp_path_factory, config):
     from sim.simulator import SimOptions, run
 
     root = tmp_path_factory.mktemp("learn")
-    run(config, SimOptions(sessions=45, seed=21, fidelity="text", out=str(root / "train"), workers=1,
-                           conditions=("clean", "pink@20dB", "white@10dB")))
-    run(config, SimOptions(sessions=15, seed=22, fidelity="text", out=str(root / "test"), workers=1,
-                           conditions=("babble@10dB", "rt0.6")))
+    run(
+        config,
+        SimOptions(
+            sessions=45,
+            seed=21,
+            fidelity="text",
+            out=str(root / "train"),
+            workers=1,
+            conditions=("clean", "pink@20dB", "white@10dB"),
+        ),
+    )
+    run(
+        config,
+        SimOptions(
+            sessions=15,
+            seed=22,
+            fidelity="text",
+            out=str(root / "test"),
+            workers=1,
+            conditions=("babble@10dB", "rt0.6"),
+        ),
+    )
     return root
 
 
@@ -59,11 +78,22 @@ def test_train_keeps_the_best_labeler_and_saves_only_data(model):
     for _kind, c in meta["candidates"].items():
         assert set(c["validation"]) == EVAL_KEYS and c["train_s"] >= 0
     files = {p.name for p in model.iterdir()}
-    assert files == {"model.json", "gbm_fp.txt", "gbm_defect.txt", "gbm_pca.npz", "sequence.pt",
-                     "sequence_stats.npz", "garbled.txt", "garbled.npz", "reader.npz"}
+    assert files == {
+        "model.json",
+        "gbm_fp.txt",
+        "gbm_defect.txt",
+        "gbm_pca.npz",
+        "sequence.pt",
+        "sequence_stats.npz",
+        "garbled.txt",
+        "garbled.npz",
+        "reader.npz",
+    }
     assert meta["train_turns"] > 100 and len(meta["feature_names"]) == len(set(meta["feature_names"]))
     # no feature is read from the gold, the oracle or what the simulated user really said
-    assert not [n for n in meta["feature_names"] if re.search(r"(^|_)(gold|oracle|labels?|spoken|faults?|source)(_|$)", n)]
+    assert not [
+        n for n in meta["feature_names"] if re.search(r"(^|_)(gold|oracle|labels?|spoken|faults?|source)(_|$)", n)
+    ]
 
 
 @pytest.mark.models
@@ -80,7 +110,7 @@ def test_label_writes_predictions_into_traces_that_still_validate(model, runs, t
         assert p["failure_point"] in CLASSES and isinstance(p["defect"], bool)
         assert set(p["p"]) == set(CLASSES) and abs(sum(p["p"].values()) - 1) < 1e-3
         assert p["failure_point"] == max(p["p"], key=p["p"].get)
-        assert new["labels"]["oracle"] == old["labels"]["oracle"]            # the oracle's labels stay
+        assert new["labels"]["oracle"] == old["labels"]["oracle"]  # the oracle's labels stay
         assert {k: v for k, v in new.items() if k != "labels"} == {k: v for k, v in old.items() if k != "labels"}
         if not observable(new):
             assert p == {**p, "failure_point": "wake", "source": "rule:not-woken"}
@@ -192,15 +222,20 @@ def reader():
     and which kinds of value it names)."""
     from core.domain import load_domain
     from core.utterances import UtteranceGenerator
-
-    from hooks.learn.turn_features import Embedder, TurnWords
     from hooks.learn.transcript_classifier import Reader, acts_for, slot_kinds
+    from hooks.learn.turn_features import Embedder, TurnWords
 
     domain = load_domain("home")
     types = domain.slot_types
     examples = UtteranceGenerator(domain).examples(random.Random(5), per_intent=120, include_ood=True)
-    words = tuple(TurnWords(text=e.text.lower(), meant_act=e.intent if e.intent in domain.intents else "__ood__",
-                            meant_kinds=frozenset(types.get(s, s) for _a, _b, s in e.spans)) for e in examples)
+    words = tuple(
+        TurnWords(
+            text=e.text.lower(),
+            meant_act=e.intent if e.intent in domain.intents else "__ood__",
+            meant_kinds=frozenset(types.get(s, s) for _a, _b, s in e.spans),
+        )
+        for e in examples
+    )
     fs = _feature_set(words, Embedder())
     model = Reader(acts_for(sorted(domain.intents)), slot_kinds("home"), seed=0)
     return model, model.fit(fs)
@@ -211,23 +246,33 @@ def _feature_set(words, embedder):
 
     n = len(words)
     text = embedder([w.text for w in words])
-    return FeatureSet([], np.zeros((n, 0), np.float32), text, text, np.full(n, -1), [(i, i + 1) for i in range(n)],
-                      [(f"s{i}", 1) for i in range(n)], tuple(words))
+    return FeatureSet(
+        [],
+        np.zeros((n, 0), np.float32),
+        text,
+        text,
+        np.full(n, -1),
+        [(i, i + 1) for i in range(n)],
+        [(f"s{i}", 1) for i in range(n)],
+        tuple(words),
+    )
 
 
 @pytest.mark.models
 def test_the_transcript_reader_tells_words_that_say_something_else_than_the_nlu(reader, tmp_path):
-    from hooks.learn.turn_features import Embedder, TurnWords
     from hooks.learn.transcript_classifier import NAMES, Reader
+    from hooks.learn.turn_features import Embedder, TurnWords
 
     model, oof = reader
     assert oof.shape[1] == len(NAMES) and np.isfinite(oof).all()
     brightness = frozenset({"percentage", "room", "device"})
     said = "could you set the kitchen lights to forty percent"
-    turns = (TurnWords(said, "SetBrightness", tagged=brightness, accepted=brightness),
-             TurnWords(said, "GetTime", accepted=frozenset()),                       # a wrong intent
-             TurnWords(said, "SetBrightness", tagged=frozenset({"room", "device"}), accepted=brightness),  # dropped
-             TurnWords("", "GetTime"))                                                # nothing heard
+    turns = (
+        TurnWords(said, "SetBrightness", tagged=brightness, accepted=brightness),
+        TurnWords(said, "GetTime", accepted=frozenset()),  # a wrong intent
+        TurnWords(said, "SetBrightness", tagged=frozenset({"room", "device"}), accepted=brightness),  # dropped
+        TurnWords("", "GetTime"),
+    )  # nothing heard
     f = dict(zip(range(4), (dict(zip(NAMES, row)) for row in model.features(_feature_set(turns, Embedder())))))
     assert f[0]["reader_agrees"] == 1.0 and f[0]["reader_p_nlu_act"] > 0.5
     assert f[1]["reader_agrees"] == 0.0 and f[1]["reader_p_nlu_act"] < 0.1 and f[1]["reader_top_gain"] > 0.5
@@ -260,8 +305,19 @@ def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and "junk.jsonl" in err[0] and "not JSON" in err[0]
     # traces without oracle labels cannot train anything
     unlabeled = tmp_path / "unlabeled.jsonl"
-    unlabeled.write_text(json.dumps({"schema": "assistant.trace/1", "session": "s", "turn": 1, "stage": None,
-                                     "event": "turn_end", "labels": {"oracle": None, "predicted": None}}) + "\n")
+    unlabeled.write_text(
+        json.dumps(
+            {
+                "schema": "assistant.trace/1",
+                "session": "s",
+                "turn": 1,
+                "stage": None,
+                "event": "turn_end",
+                "labels": {"oracle": None, "predicted": None},
+            }
+        )
+        + "\n"
+    )
     code, _out, err = cli(capsys, "train", unlabeled, "--out", tmp_path / "m")
     assert code == 2 and len(err) == 1 and "no oracle-labeled turns" in err[0]
     code, _out, err = cli(capsys, "train", unlabeled, "--out", tmp_path / "junk.jsonl")
@@ -269,6 +325,7 @@ def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
 
 
 # the labels the models learn: what the oracle and the simulated users make true -------------
+
 
 def test_false_wake_faults_only_wake_on_speech_nobody_addressed():
     from core.domain import load_domain
@@ -301,8 +358,8 @@ def test_users_never_ask_for_another_kind_of_title_than_they_want():
 def test_relative_dates_in_the_gold_follow_the_session_clock(assistant):
     import datetime as dt
 
-    from sim.user import PERSONAS, SimulatedUser
     from core.normalize import normalize
+    from sim.user import PERSONAS, SimulatedUser
 
     session = assistant.new_session("clock", start_time="2026-10-07T09:00:00")
     user = SimulatedUser(assistant.domain, PERSONAS[0], random.Random(3), assistant.context_default)
@@ -323,11 +380,16 @@ def test_the_first_irrecoverable_failure_is_the_failure_point(assistant):
     from hooks.bus import HookBus
     from sim.faults import FaultInjector, FaultSpec
     from sim.oracle import OracleLabeler
-
     from tests.test_oracle import HeardAs
 
-    gold = Gold(transcript="turn on the kitchen lights", intent="TurnOn", entities={"device": "light", "room": "kitchen"},
-                act="TurnOn", wake=True, spans=(("room", "kitchen", "kitchen"), ("device", "lights", "light")))
+    gold = Gold(
+        transcript="turn on the kitchen lights",
+        intent="TurnOn",
+        entities={"device": "light", "room": "kitchen"},
+        act="TurnOn",
+        wake=True,
+        spans=(("room", "kitchen", "kitchen"), ("device", "lights", "light")),
+    )
 
     def label(heard, faults):
         a = Assistant(assistant.config, HookBus())
@@ -335,11 +397,19 @@ def test_the_first_irrecoverable_failure_is_the_failure_point(assistant):
             a.stages.override(name, assistant.stages[name])
         a.stages.override("asr", HeardAs(heard))
         a.bus.add_interceptor(FaultInjector(FaultSpec.parse(faults), a.domain, seed=5))
-        a.bus.add_interceptor(OracleLabeler(
-            a, replay_faults=lambda kinds: FaultInjector(FaultSpec({k: 1.0 for k in kinds}), a.domain, seed=5)))
+        a.bus.add_interceptor(
+            OracleLabeler(
+                a, replay_faults=lambda kinds: FaultInjector(FaultSpec({k: 1.0 for k in kinds}), a.domain, seed=5)
+            )
+        )
         s = a.new_session("oracle")
-        turn = Turn(session=s.id, index=1, start_s=1.0, gold=gold,
-                    utterance=Utterance(audio=Audio.silence(0.5), spoken=gold.transcript))
+        turn = Turn(
+            session=s.id,
+            index=1,
+            start_s=1.0,
+            gold=gold,
+            utterance=Utterance(audio=Audio.silence(0.5), spoken=gold.transcript),
+        )
         return a.run_turn(s, turn, start="asr", stop="respond").labels["oracle"]["failure_point"]
 
     # an NLU fault on words the NLU would have got right: the NLU failed

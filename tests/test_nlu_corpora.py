@@ -1,4 +1,5 @@
 """Annotated corpora (SNIPS, SLURP), scoring, and the `assistant nlu` command on small samples."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,8 @@ def test_snips_reader_spans_and_splits():
             assert words and words == words.strip() and label
     # SNIPS writes this emoji as a CESU-8 surrogate pair: it must decode to one character.
     pizza = next(ex for ex in train if "Pop Punk Perfection" in ex.text)
-    assert "\U0001F355" in pizza.text
-    assert ("Pop Punk Perfection \U0001F355", "playlist") in {(pizza.text[a:b], s) for a, b, s in pizza.spans}
+    assert "\U0001f355" in pizza.text
+    assert ("Pop Punk Perfection \U0001f355", "playlist") in {(pizza.text[a:b], s) for a, b, s in pizza.spans}
 
 
 def test_decode_text_falls_back():
@@ -42,8 +43,11 @@ def test_slurp_reader_uses_scenario_and_action():
     assert len(examples) == 48
     ex = next(e for e in examples if e.text == "set an alarm for tomorrow morning at eight")
     assert ex.intent == "alarm_set"
-    assert [(ex.text[a:b], s) for a, b, s in ex.spans] == [("tomorrow", "date"), ("morning", "timeofday"),
-                                                           ("eight", "time")]
+    assert [(ex.text[a:b], s) for a, b, s in ex.spans] == [
+        ("tomorrow", "date"),
+        ("morning", "timeofday"),
+        ("eight", "time"),
+    ]
 
 
 def test_bad_corpus_files_are_named(tmp_path):
@@ -62,7 +66,7 @@ def test_folds_are_stratified_and_disjoint():
     folds = stratified_folds(examples, 4)
     flat = [i for f in folds for i in f]
     assert sorted(flat) == list(range(len(examples)))
-    for f in folds:                       # 8 per intent over 4 folds: 2 of each in every fold
+    for f in folds:  # 8 per intent over 4 folds: 2 of each in every fold
         intents = [examples[i].intent for i in f]
         assert all(intents.count(x) == 2 for x in set(intents)) and len(set(intents)) == 6
 
@@ -83,8 +87,9 @@ def test_slot_f1_is_exact_span_and_label_micro():
     a = Example("play jazz in the kitchen", "Play", ((5, 9, "genre"), (17, 24, "room")))
     b = Example("stop", "Stop", ())
     preds = {
-        a.text: SimpleNamespace(intents=(("Play", 0.9), ("Stop", 0.1)),
-                                spans=((5, 9, "genre"), (13, 24, "room"))),    # one right, one wrong span
+        a.text: SimpleNamespace(
+            intents=(("Play", 0.9), ("Stop", 0.1)), spans=((5, 9, "genre"), (13, 24, "room"))
+        ),  # one right, one wrong span
         b.text: SimpleNamespace(intents=(("Play", 0.6), ("Stop", 0.4)), spans=((0, 4, "genre"),)),
     }
     r = evaluate(_FixedModel(preds), [a, b])
@@ -102,8 +107,9 @@ def test_expected_calibration_error():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "assistant", "nlu", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", "nlu", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.models
@@ -120,7 +126,7 @@ def test_cli_train_eval_and_cache(tmp_path):
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     assert r["n"] == 24 and set(r["per_intent"]) == {"PlayMusic", "GetWeather", "BookRestaurant"}
-    assert 0 <= r["slot_f1"] <= 1 and r["intent_accuracy"] > 0.5     # 3 intents, 90 examples
+    assert 0 <= r["slot_f1"] <= 1 and r["intent_accuracy"] > 0.5  # 3 intents, 90 examples
 
 
 @pytest.mark.models
@@ -129,8 +135,14 @@ def test_cli_slurp_cross_validation():
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     assert r["n"] == 48 and r["folds"] == 2 and len(r["fold_intent_accuracy"]) == 2
-    assert set(r["per_intent"]) == {"alarm_set", "weather_query", "play_music", "iot_hue_lightoff",
-                                    "calendar_set", "qa_currency"}
+    assert set(r["per_intent"]) == {
+        "alarm_set",
+        "weather_query",
+        "play_music",
+        "iot_hue_lightoff",
+        "calendar_set",
+        "qa_currency",
+    }
     assert "slot_f1" in r and "intent_accuracy" in r
 
 

@@ -1,5 +1,6 @@
 """A second domain written only as a spec (core/domains/restaurant.yaml): it loads, trains and
 answers through the real NLU, resolver and responder, with declarative APIs only."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Builtin values from digits or words, as transcripts write them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,32 +8,67 @@ import pytest
 
 from core.normalize import normalize, say_duration, say_time, spoken_number
 
-NOW = dt.datetime(2026, 3, 14, 8, 0)   # a Saturday
+NOW = dt.datetime(2026, 3, 14, 8, 0)  # a Saturday
 
 CASES = [
-    ("duration", "ten minutes", 600), ("duration", "10 minutes", 600), ("duration", "an hour and a half", 5400),
-    ("duration", "half an hour", 1800), ("duration", "1 hour and 30 minutes", 5400), ("duration", "90 seconds", 90),
-    ("duration", "two and a half hours", 9000), ("duration", "a minute", 60), ("duration", "twenty five minutes", 1500),
-    ("duration", "5 min", 300), ("duration", "a couple of minutes", 120), ("duration", "one hour thirty minutes", 5400),
-    ("time", "seven thirty", "07:30"), ("time", "7:30 am", "07:30"), ("time", "7:30 p.m.", "19:30"),
-    ("time", "6 pm", "18:00"), ("time", "noon", "12:00"), ("time", "midnight", "00:00"),
-    ("time", "quarter past seven", "07:15"), ("time", "half past six", "06:30"), ("time", "quarter to eight", "07:45"),
-    ("time", "seven o'clock", "07:00"), ("time", "seven thirty tomorrow morning", "07:30"),
-    ("time", "six in the evening", "18:00"), ("time", "7 oh five", "07:05"), ("time", "ten fifteen pm", "22:15"),
-    ("time", "6.30 tomorrow", "06:30"), ("time", "730", "07:30"),
+    ("duration", "ten minutes", 600),
+    ("duration", "10 minutes", 600),
+    ("duration", "an hour and a half", 5400),
+    ("duration", "half an hour", 1800),
+    ("duration", "1 hour and 30 minutes", 5400),
+    ("duration", "90 seconds", 90),
+    ("duration", "two and a half hours", 9000),
+    ("duration", "a minute", 60),
+    ("duration", "twenty five minutes", 1500),
+    ("duration", "5 min", 300),
+    ("duration", "a couple of minutes", 120),
+    ("duration", "one hour thirty minutes", 5400),
+    ("time", "seven thirty", "07:30"),
+    ("time", "7:30 am", "07:30"),
+    ("time", "7:30 p.m.", "19:30"),
+    ("time", "6 pm", "18:00"),
+    ("time", "noon", "12:00"),
+    ("time", "midnight", "00:00"),
+    ("time", "quarter past seven", "07:15"),
+    ("time", "half past six", "06:30"),
+    ("time", "quarter to eight", "07:45"),
+    ("time", "seven o'clock", "07:00"),
+    ("time", "seven thirty tomorrow morning", "07:30"),
+    ("time", "six in the evening", "18:00"),
+    ("time", "7 oh five", "07:05"),
+    ("time", "ten fifteen pm", "22:15"),
+    ("time", "6.30 tomorrow", "06:30"),
+    ("time", "730", "07:30"),
     # "oh" minutes spelled out: the simulator's users say times this way
-    ("time", "nine oh five pm", "21:05"), ("time", "seven oh nine", "07:09"), ("time", "nine o five am", "09:05"),
-    ("time", "twelve oh five am", "00:05"), ("time", "ten oh one in the evening", "22:01"),
-    ("temperature", "seventy two degrees", {"value": 72, "unit": "F"}), ("temperature", "72°", {"value": 72, "unit": "F"}),
-    ("temperature", "21 degrees celsius", {"value": 21, "unit": "C"}), ("temperature", "68", {"value": 68, "unit": "F"}),
-    ("percentage", "30 percent", 30), ("percentage", "30%", 30), ("percentage", "thirty percent", 30),
-    ("percentage", "half", 50), ("percentage", "one hundred percent", 100),
-    ("date", "tomorrow", "2026-03-15"), ("date", "today", "2026-03-14"), ("date", "on friday", "2026-03-20"),
-    ("date", "next monday", "2026-03-16"), ("date", "march 3rd", "2027-03-03"),
-    ("date", "the day after tomorrow", "2026-03-16"), ("date", "april twenty first", "2026-04-21"),
-    ("date", "saturday", "2026-03-14"), ("date", "next saturday", "2026-03-21"),
-    ("number", "seventy two", 72), ("number", "one hundred and five", 105), ("number", "twenty-five", 25),
-    ("number", "1,000", 1000), ("ordinal", "third", 3), ("ordinal", "3rd", 3),
+    ("time", "nine oh five pm", "21:05"),
+    ("time", "seven oh nine", "07:09"),
+    ("time", "nine o five am", "09:05"),
+    ("time", "twelve oh five am", "00:05"),
+    ("time", "ten oh one in the evening", "22:01"),
+    ("temperature", "seventy two degrees", {"value": 72, "unit": "F"}),
+    ("temperature", "72°", {"value": 72, "unit": "F"}),
+    ("temperature", "21 degrees celsius", {"value": 21, "unit": "C"}),
+    ("temperature", "68", {"value": 68, "unit": "F"}),
+    ("percentage", "30 percent", 30),
+    ("percentage", "30%", 30),
+    ("percentage", "thirty percent", 30),
+    ("percentage", "half", 50),
+    ("percentage", "one hundred percent", 100),
+    ("date", "tomorrow", "2026-03-15"),
+    ("date", "today", "2026-03-14"),
+    ("date", "on friday", "2026-03-20"),
+    ("date", "next monday", "2026-03-16"),
+    ("date", "march 3rd", "2027-03-03"),
+    ("date", "the day after tomorrow", "2026-03-16"),
+    ("date", "april twenty first", "2026-04-21"),
+    ("date", "saturday", "2026-03-14"),
+    ("date", "next saturday", "2026-03-21"),
+    ("number", "seventy two", 72),
+    ("number", "one hundred and five", 105),
+    ("number", "twenty-five", 25),
+    ("number", "1,000", 1000),
+    ("ordinal", "third", 3),
+    ("ordinal", "3rd", 3),
 ]
 
 
@@ -40,14 +76,21 @@ CASES = [
 def test_normalize(slot_type, text, expected):
     if slot_type == "number" and "," in text:
         from stages.nlu.text import prepare
+
         text = prepare(text)
     assert normalize(slot_type, text, NOW) == expected
 
 
-@pytest.mark.parametrize("slot_type, text", [
-    ("duration", "the kitchen lights"), ("time", "play some jazz"), ("temperature", "the oven"),
-    ("date", "the living room"), ("percentage", "brighter"),
-])
+@pytest.mark.parametrize(
+    "slot_type, text",
+    [
+        ("duration", "the kitchen lights"),
+        ("time", "play some jazz"),
+        ("temperature", "the oven"),
+        ("date", "the living room"),
+        ("percentage", "brighter"),
+    ],
+)
 def test_no_value_is_none(slot_type, text):
     assert normalize(slot_type, text, NOW) is None
 
@@ -67,10 +110,20 @@ def test_spoken_clock_times_round_trip():
             assert normalize("time", f"{spoken_number(h)} {minute} pm") == f"{h % 12 + 12:02d}:{m:02d}"
 
 
-@pytest.mark.parametrize("text, marked", [
-    ("7 pm", True), ("seven o'clock", True), ("half past six", True), ("7:30", True), ("noon", True),
-    ("eight in the evening", True), ("four people", False), ("four", False), ("the 4", False),
-])
+@pytest.mark.parametrize(
+    "text, marked",
+    [
+        ("7 pm", True),
+        ("seven o'clock", True),
+        ("half past six", True),
+        ("7:30", True),
+        ("noon", True),
+        ("eight in the evening", True),
+        ("four people", False),
+        ("four", False),
+        ("the 4", False),
+    ],
+)
 def test_a_time_of_day_is_told_from_a_bare_number(text, marked):
     from core.normalize import says_a_time
 

@@ -1,13 +1,13 @@
 """Oracle failure points by counterfactual gold substitution: one turn per class."""
+
 from __future__ import annotations
 
 import pytest
 
-from core.records import Transcript
 from assistant.runner import Assistant
-from core.session import Gold, Turn
-from core.records import Utterance
 from core.audio import Audio
+from core.records import Transcript, Utterance
+from core.session import Gold, Turn
 from hooks.bus import HookBus
 from sim.faults import FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
@@ -32,6 +32,7 @@ class Asleep:
 
     def run(self, utterance, ctx):
         from dataclasses import replace
+
         return replace(utterance, endpoint="no_wake")
 
 
@@ -45,22 +46,36 @@ def labeler(assistant, faults="", asr_text=None, asleep=False):
         a.stages.override("wake", Asleep())
     spec = FaultSpec.parse(faults)
     a.bus.add_interceptor(FaultInjector(spec, a.domain, seed=5))
-    a.bus.add_interceptor(OracleLabeler(
-        a, replay_faults=lambda kinds: FaultInjector(FaultSpec({k: 1.0 for k in kinds}), a.domain, seed=5)))
+    a.bus.add_interceptor(
+        OracleLabeler(
+            a, replay_faults=lambda kinds: FaultInjector(FaultSpec({k: 1.0 for k in kinds}), a.domain, seed=5)
+        )
+    )
     return a
 
 
 def run(a, gold, start="asr", text=None, **session):
     s = a.new_session("oracle", **session)
     utt = Utterance(audio=Audio.silence(0.5), spoken=gold.transcript)
-    turn = Turn(session=s.id, index=1, start_s=1.0, utterance=utt if start in ("wake", "asr") else None,
-                text_input=text, gold=gold)
+    turn = Turn(
+        session=s.id,
+        index=1,
+        start_s=1.0,
+        utterance=utt if start in ("wake", "asr") else None,
+        text_input=text,
+        gold=gold,
+    )
     return a.run_turn(s, turn, start=start, stop="respond")
 
 
-KITCHEN = Gold(transcript="turn on the kitchen lights", intent="TurnOn",
-               entities={"device": "light", "room": "kitchen"}, act="TurnOn", wake=True,
-               spans=(("room", "kitchen", "kitchen"), ("device", "lights", "light")))
+KITCHEN = Gold(
+    transcript="turn on the kitchen lights",
+    intent="TurnOn",
+    entities={"device": "light", "room": "kitchen"},
+    act="TurnOn",
+    wake=True,
+    spans=(("room", "kitchen", "kitchen"), ("device", "lights", "light")),
+)
 
 
 def label(turn):
@@ -99,7 +114,7 @@ def test_an_injected_wrong_intent_looks_like_a_real_misclassification(assistant)
     in order with its usual gap, so a fault is not told apart by a tie at the top."""
     a = labeler(assistant, asr_text="turn on the kitchen lights")
     honest = run(a, KITCHEN).interpretation
-    for seed in range(12):   # half of NLU faults drop a slot instead; find a swapped intent
+    for seed in range(12):  # half of NLU faults drop a slot instead; find a swapped intent
         a = Assistant(assistant.config, HookBus())
         a.stages.override("nlu", assistant.stages["nlu"])
         a.stages.override("asr", HeardAs("turn on the kitchen lights"))
@@ -113,11 +128,15 @@ def test_an_injected_wrong_intent_looks_like_a_real_misclassification(assistant)
 
 
 def test_resolve(assistant):
-    gold = Gold(transcript="what's the weather in springfield", intent="GetWeather",
-                entities={"place": "springfield_mo"}, act="GetWeather", wake=True,
-                spans=(("place", "springfield", "springfield_mo"),))
-    t = run(labeler(assistant, asr_text="What's the weather in Springfield?"), gold,
-            user={"home": "springfield_il"})
+    gold = Gold(
+        transcript="what's the weather in springfield",
+        intent="GetWeather",
+        entities={"place": "springfield_mo"},
+        act="GetWeather",
+        wake=True,
+        spans=(("place", "springfield", "springfield_mo"),),
+    )
+    t = run(labeler(assistant, asr_text="What's the weather in Springfield?"), gold, user={"home": "springfield_il"})
     assert t.outcome.args["place"] == "springfield_il" and label(t) == "resolve"
 
 
@@ -138,9 +157,14 @@ def test_world_copies_are_deep_and_equal_to_deepcopy():
 
     from core.world import copy_tree
 
-    tree = {"devices": {"lamp": {"power": "on", "level": 0.5, "tags": ["a", {"b": None}]}},
-            "timers": [], "proxy": MappingProxyType({"x": [1, 2]}), "ordered": OrderedDict(k=True),
-            "pair": (1, [2]), "n": 3}
+    tree = {
+        "devices": {"lamp": {"power": "on", "level": 0.5, "tags": ["a", {"b": None}]}},
+        "timers": [],
+        "proxy": MappingProxyType({"x": [1, 2]}),
+        "ordered": OrderedDict(k=True),
+        "pair": (1, [2]),
+        "n": 3,
+    }
     copied = copy_tree(tree)
     assert copied == copy.deepcopy({**tree, "proxy": {"x": [1, 2]}, "ordered": {"k": True}})
     assert type(copied["proxy"]) is dict and type(copied["ordered"]) is dict

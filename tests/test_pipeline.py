@@ -1,4 +1,5 @@
 """Typed requests through the real NLU (trained from the home spec), resolver and responder."""
+
 from __future__ import annotations
 
 import pytest

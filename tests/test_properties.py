@@ -5,6 +5,7 @@ InputError in-process).
 Derandomized (the same examples every run, no example database) and in-process; replay runs
 with the stand-in NLU and TTS of test_hardening, so no model loads.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,25 +22,58 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import assistant.commands.replay as replay_cmd
-from core.audio import load_audio
 from assistant.cli import main
-from core.errors import InputError
 from assistant.recorded_sessions import load_recording
 from assistant.replay import replay
+from core.audio import load_audio
+from core.errors import InputError
 from hooks import trace_reader as traces
 from tests.test_hardening import FastAssistant
 
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=60,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 # any JSON value, NaN and lone surrogates ("\ud800" escapes) included: json.loads gives both
-SCALARS = (st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.floats() | st.text(max_size=12)
-           | st.sampled_from(["", "..", "../x.wav", "/etc/passwd", "turn01.wav", "home", "coffee", "TurnOn",
-                              "GetTime", "SetTimer", "out_of_domain", "2026-03-14T08:00:00", "2026-13-99",
-                              "\ud800", "a\x00b", "assistant.session/1"]))
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=8) | st.sampled_from(["id", "audio", "gold"]), inner,
-                                      max_size=3), max_leaves=8)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "",
+            "..",
+            "../x.wav",
+            "/etc/passwd",
+            "turn01.wav",
+            "home",
+            "coffee",
+            "TurnOn",
+            "GetTime",
+            "SetTimer",
+            "out_of_domain",
+            "2026-03-14T08:00:00",
+            "2026-13-99",
+            "\ud800",
+            "a\x00b",
+            "assistant.session/1",
+        ]
+    )
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8) | st.sampled_from(["id", "audio", "gold"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 class Blob(bytes):
@@ -65,24 +99,74 @@ def run_cli(*args) -> int:
 # manifests --------------------------------------------------------------------------------
 
 BASE = {
-    "schema": "assistant.session/1", "id": "s", "start_time": "2026-03-14T08:00:00", "domain": "home",
+    "schema": "assistant.session/1",
+    "id": "s",
+    "start_time": "2026-03-14T08:00:00",
+    "domain": "home",
     "device": {"id": "kitchen_speaker", "room": "kitchen", "screen": False},
     "user": {"id": "u", "home": "springfield_il", "history": {"place": {"wilkerson_ca": 2}}},
     "world": {"devices": {"oven": {"power": "on"}}},
-    "turns": [{"text": "what time is it", "note": "n", "gold": {"intent": "GetTime", "transcript": "what time is it"}},
-              {"text": "set a timer for ten minutes",
-               "gold": {"intent": "SetTimer", "slots": {"duration": 600}, "entities": {}, "out_of_domain": False,
-                        "wake": True, "reply_type": "action"}}],
+    "turns": [
+        {"text": "what time is it", "note": "n", "gold": {"intent": "GetTime", "transcript": "what time is it"}},
+        {
+            "text": "set a timer for ten minutes",
+            "gold": {
+                "intent": "SetTimer",
+                "slots": {"duration": 600},
+                "entities": {},
+                "out_of_domain": False,
+                "wake": True,
+                "reply_type": "action",
+            },
+        },
+    ],
 }
-FIELDS = [(), ("schema",), ("id",), ("start_time",), ("domain",), ("audio",), ("description",),
-          ("device",), ("device", "id"), ("device", "room"), ("device", "screen"),
-          ("user",), ("user", "id"), ("user", "home"), ("user", "history"), ("user", "history", "place"),
-          ("user", "history", "place", "wilkerson_ca"), ("world",), ("world", "devices"), ("world", "devices", "oven"),
-          ("turns",), ("turns", 0), ("turns", 1, "extra")]
-FIELDS += [("turns", i, *rest) for i in (0, 1) for rest in
-           [("text",), ("audio",), ("at_s",), ("note",), ("gold",), ("gold", "intent"), ("gold", "slots"),
-            ("gold", "slots", "duration"), ("gold", "entities"), ("gold", "entities", "device"), ("gold", "transcript"),
-            ("gold", "out_of_domain"), ("gold", "wake"), ("gold", "reply_type"), ("gold", "unknown")]]
+FIELDS = [
+    (),
+    ("schema",),
+    ("id",),
+    ("start_time",),
+    ("domain",),
+    ("audio",),
+    ("description",),
+    ("device",),
+    ("device", "id"),
+    ("device", "room"),
+    ("device", "screen"),
+    ("user",),
+    ("user", "id"),
+    ("user", "home"),
+    ("user", "history"),
+    ("user", "history", "place"),
+    ("user", "history", "place", "wilkerson_ca"),
+    ("world",),
+    ("world", "devices"),
+    ("world", "devices", "oven"),
+    ("turns",),
+    ("turns", 0),
+    ("turns", 1, "extra"),
+]
+FIELDS += [
+    ("turns", i, *rest)
+    for i in (0, 1)
+    for rest in [
+        ("text",),
+        ("audio",),
+        ("at_s",),
+        ("note",),
+        ("gold",),
+        ("gold", "intent"),
+        ("gold", "slots"),
+        ("gold", "slots", "duration"),
+        ("gold", "entities"),
+        ("gold", "entities", "device"),
+        ("gold", "transcript"),
+        ("gold", "out_of_domain"),
+        ("gold", "wake"),
+        ("gold", "reply_type"),
+        ("gold", "unknown"),
+    ]
+]
 
 
 def mutated(changes: list[tuple[tuple, object]]):
@@ -131,7 +215,7 @@ def test_no_manifest_escapes_as_a_traceback(changes, work, monkeypatch):
         assert err.path.startswith(str(folder)) and "\n" not in str(err)
     code = run_cli("replay", folder, "--json", "--trace", folder / "trace", "--out", folder / "out")
     assert code in (0, 2)
-    if code == 0:                      # and nothing was lost on the way: the trace is whole
+    if code == 0:  # and nothing was lost on the way: the trace is whole
         assert run_cli("trace", "validate", folder / "trace") == 0
         (trace,) = (folder / "trace").glob("*.jsonl")
         assert traces.read_records(trace)[-1]["event"] == "session_end"
@@ -148,6 +232,7 @@ def test_no_manifest_bytes_escape_as_a_traceback(data, work):
 
 # traces -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real_trace(work) -> bytes:
     """A trace the tracer wrote: two turns of a text session."""
@@ -161,8 +246,11 @@ def real_trace(work) -> bytes:
 
 
 def trace_commands(path: Path, out: Path) -> list[int]:
-    return [run_cli("trace", "validate", path), run_cli("trace", "show", path),
-            run_cli("trace", "export", path, "--parquet", out)]
+    return [
+        run_cli("trace", "validate", path),
+        run_cli("trace", "show", path),
+        run_cli("trace", "export", path, "--parquet", out),
+    ]
 
 
 @PROPERTY
@@ -171,13 +259,12 @@ def test_no_truncated_or_damaged_trace_escapes_as_a_traceback(real_trace, cut, j
     folder = Path(tempfile.mkdtemp(dir=work))
     path = folder / "t.jsonl"
     at = cut % (len(real_trace) + 1)
-    path.write_bytes(real_trace[:at] + junk + real_trace[at + len(junk):])
+    path.write_bytes(real_trace[:at] + junk + real_trace[at + len(junk) :])
     assert set(trace_commands(path, folder / "t.parquet")) <= {0, 2}
 
 
 @PROPERTY
-@given(lines=st.lists(JSON.map(lambda v: json.dumps(v)) | st.text(max_size=30), max_size=4),
-       torn=st.booleans())
+@given(lines=st.lists(JSON.map(lambda v: json.dumps(v)) | st.text(max_size=30), max_size=4), torn=st.booleans())
 def test_no_jsonl_of_random_values_escapes_as_a_traceback(lines, torn, work):
     folder = Path(tempfile.mkdtemp(dir=work))
     path = folder / "t.jsonl"
@@ -187,9 +274,35 @@ def test_no_jsonl_of_random_values_escapes_as_a_traceback(lines, torn, work):
 
 @PROPERTY
 @example(index=0, key="session", value="\ud800")
-@given(index=st.integers(min_value=0), key=st.sampled_from(
-    ["turn", "stage", "event", "session", "t", "wake", "transcript", "slots", "entities", "errors", "signals",
-     "stages", "labels", "gold", "ms", "meta", "duration_ms", "error", "audio", "reply", "extra"]), value=JSON)
+@given(
+    index=st.integers(min_value=0),
+    key=st.sampled_from(
+        [
+            "turn",
+            "stage",
+            "event",
+            "session",
+            "t",
+            "wake",
+            "transcript",
+            "slots",
+            "entities",
+            "errors",
+            "signals",
+            "stages",
+            "labels",
+            "gold",
+            "ms",
+            "meta",
+            "duration_ms",
+            "error",
+            "audio",
+            "reply",
+            "extra",
+        ]
+    ),
+    value=JSON,
+)
 def test_no_record_with_a_field_of_another_type_escapes_as_a_traceback(real_trace, index, key, value, work):
     records = [json.loads(line) for line in real_trace.splitlines()]
     records[index % len(records)][key] = value
@@ -200,6 +313,7 @@ def test_no_record_with_a_field_of_another_type_escapes_as_a_traceback(real_trac
 
 
 # audio headers ----------------------------------------------------------------------------
+
 
 def _encoded(fmt: str, subtype: str) -> bytes:
     buf = io.BytesIO()
@@ -212,12 +326,11 @@ FILES = {"wav": _encoded("WAV", "PCM_16"), "flac": _encoded("FLAC", "PCM_16"), "
 
 
 @PROPERTY
-@given(kind=st.sampled_from(sorted(FILES)), cut=st.integers(0, 200), at=st.integers(0, 80),
-       junk=st.binary(max_size=12))
+@given(kind=st.sampled_from(sorted(FILES)), cut=st.integers(0, 200), at=st.integers(0, 80), junk=st.binary(max_size=12))
 def test_no_truncated_or_damaged_audio_header_escapes(kind, cut, at, junk, work):
     data = FILES[kind]
-    data = data[:len(data) - cut] if cut % 2 else data[:cut]            # cut the header or the tail
-    data = data[:at] + junk + data[at + len(junk):]
+    data = data[: len(data) - cut] if cut % 2 else data[:cut]  # cut the header or the tail
+    data = data[:at] + junk + data[at + len(junk) :]
     path = Path(tempfile.mkdtemp(dir=work)) / f"x.{kind}"
     path.write_bytes(data)
     try:

@@ -1,5 +1,6 @@
 """Understanding real people: stratified generation from the spec, the real-command corpus and
 its evaluation, and the home NLU on real commands it never trained on (SLURP devel, dev part)."""
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,18 @@ DEV_SAMPLE = DATA / "slurp-home-dev-sample.jsonl"
 
 # generation -------------------------------------------------------------------------------
 
+
 def test_nested_alternatives_expand_in_order_and_count():
     t = "[turn [on, off], switch] the {device}[ please, ]"
     assert expansion_count(t) == 6
     assert all_alternatives(t) == [
-        "turn on the {device} please", "turn on the {device}", "turn off the {device} please",
-        "turn off the {device}", "switch the {device} please", "switch the {device}"]
+        "turn on the {device} please",
+        "turn on the {device}",
+        "turn off the {device} please",
+        "turn off the {device}",
+        "switch the {device} please",
+        "switch the {device}",
+    ]
     spread = all_alternatives(t, 3)
     assert len(spread) == 3 and spread[0] != spread[1] != spread[2]
 
@@ -36,15 +43,23 @@ def test_nested_alternatives_expand_in_order_and_count():
 def _grammar_domain(tmp_path, samples: list[str]):
     spec = {
         "domain": "coffee_test",
-        "entities": {"drink": {"literal": True, "values": ["latte", "mocha", "espresso", "americano"]},
-                     "size": ["small", "medium", "large"]},
-        "intents": {"Order": {"slots": {"drink": {"type": "drink"}, "size": {"type": "size"}},
-                              "samples": samples, "api": "noop"}},
+        "entities": {
+            "drink": {"literal": True, "values": ["latte", "mocha", "espresso", "americano"]},
+            "size": ["small", "medium", "large"],
+        },
+        "intents": {
+            "Order": {
+                "slots": {"drink": {"type": "drink"}, "size": {"type": "size"}},
+                "samples": samples,
+                "api": "noop",
+            }
+        },
         "apis": {"noop": {"create": {"in": "orders"}}},
         "world": {"orders": []},
     }
     path = tmp_path / "coffee_test.yaml"
     import yaml
+
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return load_domain(path)
 
@@ -53,21 +68,21 @@ def test_generation_covers_every_template_not_just_the_first(tmp_path):
     # 81 templates: the old generator's cap taught only the first few of them.
     samples = [f"[i want, i'd like, give me] [a, ] {{size}} {{drink}} number {n}" for n in range(81)]
     d = _grammar_domain(tmp_path, samples)
-    examples = UtteranceGenerator(d).examples(random.Random(0), per_intent=160, include_ood=False,
-                                              max_per_intent=600)
+    examples = UtteranceGenerator(d).examples(random.Random(0), per_intent=160, include_ood=False, max_per_intent=600)
     orders = [e.text for e in examples if e.intent == "Order"]
     seen = {int(re.search(r"number (\d+)", t).group(1)) for t in orders}
     assert seen == set(range(81))
     drinks = {e.values["drink"] for e in examples if e.intent == "Order"}
-    assert drinks == {"latte", "mocha", "espresso", "americano"}   # values dealt in turn
+    assert drinks == {"latte", "mocha", "espresso", "americano"}  # values dealt in turn
 
 
 def test_a_cap_on_generation_is_logged(tmp_path, caplog):
     samples = ["[a, b, c, d, e, f, g, h] [a, b, c, d, e, f, g, h] [a, b, c, d, e, f, g, h] {drink}"]
     d = _grammar_domain(tmp_path, samples)
     with caplog.at_level(logging.INFO, logger="core.utterances"):
-        examples = UtteranceGenerator(d).examples(random.Random(0), per_intent=50, include_ood=False,
-                                                  max_per_intent=100)
+        examples = UtteranceGenerator(d).examples(
+            random.Random(0), per_intent=50, include_ood=False, max_per_intent=100
+        )
     assert len([e for e in examples if e.intent == "Order"]) == 100
     assert any("512 sentences; generating 100" in r.getMessage() for r in caplog.records)
 
@@ -85,6 +100,7 @@ def test_unlisted_names_train_slots_by_their_context():
 
 
 # the corpus and its judge --------------------------------------------------------------------
+
 
 def test_the_committed_corpus_keeps_dev_apart_from_training():
     d = load_domain("home")
@@ -128,14 +144,21 @@ def test_evaluation_counts_understood_declined_and_near(assistant):
 
     def interpret(text):
         if text == "play queen":
-            return Interpretation(text=text, domain="home", intent="PlayMusic", confidence=0.9,
-                                  slots=(Slot(name="artist", text="queen", value="queen", type="artist", start=5, end=10),))
+            return Interpretation(
+                text=text,
+                domain="home",
+                intent="PlayMusic",
+                confidence=0.9,
+                slots=(Slot(name="artist", text="queen", value="queen", type="artist", start=5, end=10),),
+            )
         return Interpretation(text=text, domain="home", intent=None, confidence=0.2, out_of_domain=True)
 
-    items = [CorpusItem("1", "play queen", "PlayMusic", ((5, 10, "artist"),)),
-             CorpusItem("2", "play adele", "PlayMusic", ((5, 10, "artist"),)),
-             CorpusItem("3", "tell me a joke", OOD_INTENT, ()),
-             CorpusItem("4", "what alarms do i have", None, ())]
+    items = [
+        CorpusItem("1", "play queen", "PlayMusic", ((5, 10, "artist"),)),
+        CorpusItem("2", "play adele", "PlayMusic", ((5, 10, "artist"),)),
+        CorpusItem("3", "tell me a joke", OOD_INTENT, ()),
+        CorpusItem("4", "what alarms do i have", None, ()),
+    ]
     r = evaluate_commands(interpret, items)
     assert r["in_domain"] == {"n": 2, "understood": 0.5, "intent_accuracy": 0.5}
     assert r["out_of_domain"] == {"n": 1, "declined": 1.0}
@@ -144,6 +167,7 @@ def test_evaluation_counts_understood_declined_and_near(assistant):
 
 
 # the home NLU on real people's words -----------------------------------------------------------
+
 
 @pytest.mark.models
 def test_home_nlu_on_real_commands_it_never_saw(assistant):
@@ -158,12 +182,15 @@ def test_home_nlu_on_real_commands_it_never_saw(assistant):
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("text, intent", [
-    ("make the lights brighter", "SetBrightness"),          # not "open the garage"
-    ("turn the lights down", "SetBrightness"),              # not "close the garage door"
-    ("play something by david bowie", "PlayMusic"),         # an artist the catalog does not list
-    ("do i need an umbrella tomorrow", "GetWeather"),
-])
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("make the lights brighter", "SetBrightness"),  # not "open the garage"
+        ("turn the lights down", "SetBrightness"),  # not "close the garage door"
+        ("play something by david bowie", "PlayMusic"),  # an artist the catalog does not list
+        ("do i need an umbrella tomorrow", "GetWeather"),
+    ],
+)
 def test_real_phrasings_are_not_declined(assistant, fresh, text, intent):
     t = say(assistant, fresh(), text, stop="nlu")
     assert t.interpretation.intent == intent, t.interpretation.nbest[:3]
@@ -177,18 +204,41 @@ def test_an_unknown_artist_is_not_found_rather_than_out_of_domain(assistant, fre
 
 @pytest.mark.models
 def test_cli_reports_a_corpus(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "assistant", "nlu", "eval", "home", "--corpus", str(DEV_SAMPLE),
-                          "--json", "--errors", "3"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "nlu",
+            "eval",
+            "home",
+            "--corpus",
+            str(DEV_SAMPLE),
+            "--json",
+            "--errors",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["in_domain"]["n"] + r["out_of_domain"]["n"] + r["near_domain"]["n"] == len(read_domain_corpus(DEV_SAMPLE))
     assert len(r["errors"]) <= 3 and set(r["per_intent"]) <= set(load_domain("home").intents)
-    bad = subprocess.run([sys.executable, "-m", "assistant", "nlu", "eval", "home", "--corpus", str(tmp_path / "none.jsonl")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "assistant", "nlu", "eval", "home", "--corpus", str(tmp_path / "none.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "none.jsonl" in bad.stderr
 
 
 # the spec's templates as a grammar -----------------------------------------------------------
+
 
 def test_templates_place_slots_for_names_never_seen():
     from stages.nlu.grammar import TemplateGrammar
@@ -224,16 +274,18 @@ def test_the_recognizer_prefers_what_a_strict_grammar_spells():
     from stages.asr import DomainRescorer
 
     texts = ["can i have an ice to mocha", "can i have a medium latte"]
-    result = SimpleNamespace(sequences_ids=[[0], [1]], sequences=[["a"], ["b"]], scores=[-0.30, -0.45],
-                             no_speech_prob=0.0)
+    result = SimpleNamespace(
+        sequences_ids=[[0], [1]], sequences=[["a"], ["b"]], scores=[-0.30, -0.45], no_speech_prob=0.0
+    )
     model = SimpleNamespace(generate=lambda *a, **k: [result])
     tokenizer = SimpleNamespace(decode=lambda ids: texts[ids[0]])
     vocabulary = frozenset("can i have a an medium latte mocha".split())
     plain = DomainRescorer(model, tokenizer, vocabulary, weight=0.0)
     plain.generate(None, [[1]], beam_size=2)
     assert plain.last_choice == 0
-    grammar = DomainRescorer(model, tokenizer, vocabulary, weight=0.0, spelled=lambda t: t.endswith("latte"),
-                             grammar_weight=0.5)
+    grammar = DomainRescorer(
+        model, tokenizer, vocabulary, weight=0.0, spelled=lambda t: t.endswith("latte"), grammar_weight=0.5
+    )
     grammar.generate(None, [[1]], beam_size=2)
     assert grammar.last_choice == 1
 
@@ -253,6 +305,7 @@ def test_a_coffee_order_outside_the_grammar_is_declined(config):
 
 # names typed by what they mean -----------------------------------------------------------------
 
+
 def test_a_time_takes_its_am_pm_back_from_the_next_span():
     from stages.nlu.stage import NluOptions, NluStage
 
@@ -260,9 +313,9 @@ def test_a_time_takes_its_am_pm_back_from_the_next_span():
     text = "wake me up at six am tomorrow"
     spans = stage._with_time_suffixes(text, [(14, 17, "time"), (18, 29, "date")])
     assert [(text[a:b], label) for a, b, label in spans] == [("six am", "time"), ("tomorrow", "date")]
-    text = "set an alarm for seven pm"      # the suffix untagged: it joins the time
+    text = "set an alarm for seven pm"  # the suffix untagged: it joins the time
     assert stage._with_time_suffixes(text, [(17, 22, "time")]) == [(17, 25, "time")]
-    text = "set an alarm for seven"          # nothing to take
+    text = "set an alarm for seven"  # nothing to take
     assert stage._with_time_suffixes(text, [(17, 22, "time")]) == [(17, 22, "time")]
 
 
@@ -272,24 +325,30 @@ def test_the_span_typer_round_trips_and_needs_two_kinds(tmp_path):
     from stages.nlu.span_types import SpanTyper
 
     names = span_names(load_domain("home"), items=[])
-    assert "date" not in names and "time" not in names       # values with a grammar are not names
+    assert "date" not in names and "time" not in names  # values with a grammar are not names
     typer = SpanTyper.fit({k: names[k] for k in ("artist", "song", "genre")})
     typer.save(tmp_path)
     again = SpanTyper.load(tmp_path)
     assert again.labels == typer.labels == ("artist", "genre", "song")
     assert again.probabilities("smooth jazz", ["artist", "song", "genre"]) == typer.probabilities(
-        "smooth jazz", ["artist", "song", "genre"])
-    assert max(again.probabilities("smooth jazz", ["artist", "song", "genre"]).items(), key=lambda kv: kv[1])[0] == "genre"
-    assert typer.probabilities("smooth jazz", ["artist", "place"]) == {}    # one known label: nothing to choose
+        "smooth jazz", ["artist", "song", "genre"]
+    )
+    assert (
+        max(again.probabilities("smooth jazz", ["artist", "song", "genre"]).items(), key=lambda kv: kv[1])[0] == "genre"
+    )
+    assert typer.probabilities("smooth jazz", ["artist", "place"]) == {}  # one known label: nothing to choose
     assert SpanTyper.fit({"artist": names["artist"], "song": ["one"]}) is None
     assert SpanTyper.load(tmp_path / "none") is None
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("text, slots", [
-    ("i want to listen to soft rock", {"genre": "soft rock"}),                     # not an artist
-    ("let me hear under pressure from queen", {"song": "under pressure", "artist": "queen"}),   # one span cut in two
-])
+@pytest.mark.parametrize(
+    "text, slots",
+    [
+        ("i want to listen to soft rock", {"genre": "soft rock"}),  # not an artist
+        ("let me hear under pressure from queen", {"song": "under pressure", "artist": "queen"}),  # one span cut in two
+    ],
+)
 def test_music_names_are_typed_by_what_they_mean(assistant, fresh, text, slots):
     t = say(assistant, fresh(), text, stop="nlu")
     i = t.interpretation

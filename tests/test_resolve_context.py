@@ -4,15 +4,16 @@ The language model is replaced by scripted interpretations so that each test pin
 resolution does with a given slot: exact → fuzzy → phonetic → embedding matching, context
 ranking, clarification questions and how their answers are taken.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from core.config import Config
-from core.records import Interpretation, Slot
 from assistant.runner import Assistant
+from core.config import Config
 from core.domain import BUILTIN_TYPES
 from core.normalize import normalize
+from core.records import Interpretation, Slot
 
 
 class ScriptedNlu:
@@ -34,8 +35,14 @@ class ScriptedNlu:
             start = text.find(words)
             value = normalize(t, words, ctx.now) if t in BUILTIN_TYPES else words
             out.append(Slot(name=name, text=words, value=value, type=t, start=start, end=start + len(words)))
-        return Interpretation(text=text, domain=self.domain.name, intent=intent, confidence=0.99 if intent else 0.2,
-                              slots=tuple(out), out_of_domain=intent is None)
+        return Interpretation(
+            text=text,
+            domain=self.domain.name,
+            intent=intent,
+            confidence=0.99 if intent else 0.2,
+            slots=tuple(out),
+            out_of_domain=intent is None,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +59,15 @@ def run(a, session, text):
 
 def test_exact_fuzzy_and_phonetic_matches(scripted):
     a, nlu = scripted
-    nlu.script.update({
-        "play the beatles": ("PlayMusic", {"artist": "the beatles"}),
-        "play beetles": ("PlayMusic", {"artist": "beetles"}),
-        "play jimmy hendrix": ("PlayMusic", {"artist": "jimmy hendrix"}),
-        "play gimmie hendricks": ("PlayMusic", {"artist": "gimmie hendricks"}),
-        "play taylor": ("PlayMusic", {"artist": "taylor"}),
-    })
+    nlu.script.update(
+        {
+            "play the beatles": ("PlayMusic", {"artist": "the beatles"}),
+            "play beetles": ("PlayMusic", {"artist": "beetles"}),
+            "play jimmy hendrix": ("PlayMusic", {"artist": "jimmy hendrix"}),
+            "play gimmie hendricks": ("PlayMusic", {"artist": "gimmie hendricks"}),
+            "play taylor": ("PlayMusic", {"artist": "taylor"}),
+        }
+    )
     s = a.new_session("match")
     methods = {}
     for text in nlu.script:
@@ -87,13 +96,18 @@ def test_embedding_match_acts_when_it_is_sure(scripted):
 @pytest.mark.models
 def test_an_unsure_embedding_match_is_asked_and_the_answer_taken(scripted):
     a, nlu = scripted
-    nlu.script.update({"turn on the guest room lights": ("TurnOn", {"room": "guest room", "device": "lights"}),
-                       "yes": ("Affirm", {}), "no": ("Deny", {})})
+    nlu.script.update(
+        {
+            "turn on the guest room lights": ("TurnOn", {"room": "guest room", "device": "lights"}),
+            "yes": ("Affirm", {}),
+            "no": ("Deny", {}),
+        }
+    )
     s = a.new_session("guest-yes")
     t = run(a, s, "turn on the guest room lights")
     assert t.outcome.reply_type == "clarify" and t.resolution.clarification is not None
     assert t.outcome.reply == "Did you mean living room?"
-    assert s.world.get("devices.living_room_light.power") == "off"          # nothing done yet
+    assert s.world.get("devices.living_room_light.power") == "off"  # nothing done yet
     t = run(a, s, "yes")
     assert t.outcome.intent == "TurnOn" and dict(t.outcome.args) == {"device": "light", "room": "living_room"}
     assert s.world.get("devices.living_room_light.power") == "on"
@@ -104,20 +118,26 @@ def test_an_unsure_embedding_match_is_asked_and_the_answer_taken(scripted):
     assert t.outcome.status == "cancelled" and s.world.get("devices.living_room_light.power") == "off"
 
 
-@pytest.mark.models   # the embedding fallback loads MiniLM
+@pytest.mark.models  # the embedding fallback loads MiniLM
 def test_unknown_values_are_not_forced_onto_a_catalog(scripted):
     a, nlu = scripted
-    nlu.script.update({"turn on the dishwasher": ("TurnOn", {"device": "dishwasher"}),
-                       "add oat milk to my shopping list": ("AddToList", {"item": "oat milk"})})
+    nlu.script.update(
+        {
+            "turn on the dishwasher": ("TurnOn", {"device": "dishwasher"}),
+            "add oat milk to my shopping list": ("AddToList", {"item": "oat milk"}),
+        }
+    )
     s = a.new_session("unknown")
     t = run(a, s, "turn on the dishwasher")
     assert t.outcome.reply_type == "apology" and t.resolution.entity("device").id is None
-    t = run(a, s, "add oat milk to my shopping list")        # an open catalog keeps the words
+    t = run(a, s, "add oat milk to my shopping list")  # an open catalog keeps the words
     assert t.outcome.args["item"] == "oat milk" and s.world.get("lists.shopping") == ["oat milk"]
 
 
-@pytest.mark.parametrize("screen, expected, other", [(True, "harry_potter_movie", "harry_potter_audiobook"),
-                                                      (False, "harry_potter_audiobook", "harry_potter_movie")])
+@pytest.mark.parametrize(
+    "screen, expected, other",
+    [(True, "harry_potter_movie", "harry_potter_audiobook"), (False, "harry_potter_audiobook", "harry_potter_movie")],
+)
 def test_candidates_carry_scores_ranked_by_the_screen(scripted, screen, expected, other):
     a, nlu = scripted
     nlu.script["play harry potter"] = ("PlayMedia", {"title": "harry potter"})
@@ -132,15 +152,19 @@ def test_history_and_home_rank_places(scripted):
     nlu.script["weather in wilkerson"] = ("GetWeather", {"place": "wilkerson"})
     s = a.new_session("ca", user={"history": {"place": {"wilkerson_ca": 2}}})
     assert run(a, s, "weather in wilkerson").outcome.args["place"] == "wilkerson_ca"
-    s = a.new_session("wa", user={"home": "seattle"})             # home region decides
+    s = a.new_session("wa", user={"home": "seattle"})  # home region decides
     assert run(a, s, "weather in wilkerson").outcome.args["place"] == "wilkerson_wa"
 
 
 def test_a_new_request_is_not_taken_as_the_answer_to_a_clarification(scripted):
     a, nlu = scripted
-    nlu.script.update({"weather in springfield": ("GetWeather", {"place": "springfield"}),
-                       "set a timer for ten minutes": ("SetTimer", {"duration": "ten minutes"}),
-                       "missouri": (None, {})})
+    nlu.script.update(
+        {
+            "weather in springfield": ("GetWeather", {"place": "springfield"}),
+            "set a timer for ten minutes": ("SetTimer", {"duration": "ten minutes"}),
+            "missouri": (None, {}),
+        }
+    )
     s = a.new_session("switch", user={"home": "seattle"})
     t = run(a, s, "weather in springfield")
     assert t.outcome.reply_type == "clarify" and len(t.resolution.clarification.options) == 3
@@ -164,6 +188,6 @@ def test_warming_embeds_the_catalogs_as_the_first_embedding_match_would(scripted
     warm.warm()
     assert all(m._vectors is not None for m in warm._matchers.values() if m.embeds)
     assert all(m._vectors is None for m in warm._matchers.values() if not m.embeds)
-    assert warm._matchers["item"]._vectors is None                  # open catalogs never embed
+    assert warm._matchers["item"]._vectors is None  # open catalogs never embed
     assert lazy._matchers["room"].match("restroom") == warm._matchers["room"].match("restroom")
     assert np.array_equal(lazy._matchers["room"]._vectors, warm._matchers["room"]._vectors)

@@ -3,16 +3,17 @@
 The stages here are small test doubles so that these properties are checked in isolation;
 the real models are exercised in test_pipeline.py and test_integration.py.
 """
+
 from __future__ import annotations
 
 import logging
 
 import pytest
 
+from assistant.runner import Assistant
+from core.audio import Audio
 from core.config import Config
 from core.records import Interpretation, Speech
-from core.audio import Audio
-from assistant.runner import Assistant
 from hooks.bus import HookBus, Interceptor
 
 
@@ -120,7 +121,7 @@ def test_interceptors_replace_outputs_and_their_failures_are_stage_errors(runner
 
     s = a.new_session("s")
     gold = a.bus.add_interceptor(Gold())
-    t = a.run_turn(s, a.text_turn(s, "second"), start="nlu")   # the failing NLU never runs
+    t = a.run_turn(s, a.text_turn(s, "second"), start="nlu")  # the failing NLU never runs
     assert not t.errors and t.interpretation.text == "x"
     a.bus.remove_interceptor(gold)
     a.bus.add_interceptor(Bad())
@@ -192,7 +193,7 @@ def test_listening_ahead_yields_every_command_in_order_and_stops_with_its_consum
     listener = _CountingListener()
     ahead = listen_ahead(listener, iter(range(10_000)), depth=2)
     assert next(ahead)[0] == "cmd3"
-    ahead.close()                       # the consumer stops: the feeding thread ends too
+    ahead.close()  # the consumer stops: the feeding thread ends too
     assert not any(t.name == "listen-ahead" for t in threading.enumerate())
     assert listener.fed < 10_000
 

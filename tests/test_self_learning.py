@@ -1,17 +1,18 @@
 """Self-learning: the rewrite step, rewrites learned from rephrase chains, retrieval, label
 transfer and taught concepts (docs/self-learning.md). Hand-built traces and test doubles for
 the stages, so that each property is checked in isolation and fast."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
+from assistant.rewriting import TABLE_FORMAT
+from assistant.runner import Assistant
 from core.audio import Audio
 from core.config import Config
 from core.records import Interpretation, Speech
-from assistant.rewriting import TABLE_FORMAT
-from assistant.runner import Assistant
 from hooks.bus import HookBus
 from hooks.trace_reader import read_records, validation_errors
 
@@ -25,8 +26,13 @@ class EchoNlu:
     def run(self, transcript, ctx):
         self.read.append(transcript.text)
         ok = transcript.text == "turn on the lights"
-        return Interpretation(text=transcript.text, domain="home", intent="TurnOn" if ok else None,
-                              confidence=0.9 if ok else 0.1, out_of_domain=not ok)
+        return Interpretation(
+            text=transcript.text,
+            domain="home",
+            intent="TurnOn" if ok else None,
+            confidence=0.9 if ok else 0.1,
+            out_of_domain=not ok,
+        )
 
 
 class Say:
@@ -51,8 +57,9 @@ def _assistant(values):
 def test_the_rewrite_step_is_off_without_an_artifact_and_traced_like_a_stage_with_one(tmp_path):
     a, _nlu = _assistant({})
     assert a.rewriter is None
-    table = _table(tmp_path, [{"from": "turn on the lice", "to": "turn on the lights", "probability": 0.9,
-                               "support": 3}])
+    table = _table(
+        tmp_path, [{"from": "turn on the lice", "to": "turn on the lights", "probability": 0.9, "support": 3}]
+    )
     b, nlu_b = _assistant({"rewrite.artifacts": str(table), "trace.audio": False})
     b.trace_to(tmp_path / "traces")
     s = b.new_session("s1")
@@ -74,8 +81,11 @@ def test_the_rewrite_step_is_off_without_an_artifact_and_traced_like_a_stage_wit
 
 
 def test_a_rewrite_below_the_threshold_is_not_applied(tmp_path):
-    table = _table(tmp_path, [{"from": "turn on the lice", "to": "turn on the lights", "probability": 0.4,
-                               "support": 3}], threshold=0.5)
+    table = _table(
+        tmp_path,
+        [{"from": "turn on the lice", "to": "turn on the lights", "probability": 0.4, "support": 3}],
+        threshold=0.5,
+    )
     a, nlu = _assistant({"rewrite.artifacts": str(table)})
     s = a.new_session("s")
     turn = a.run_turn(s, a.text_turn(s, "turn on the lice"), start="nlu", stop="respond")
@@ -93,34 +103,72 @@ def test_a_bad_artifact_is_named(tmp_path):
 
 # rephrase chains and the Markov chain ---------------------------------------------------------
 
+
 def _turn(session, n, text, reply_type, t, **signals):
     """A turn_end record as the tracer writes it, with gold and oracle labels that lie: the
     learners must not read them."""
-    return {"schema": "assistant.trace/1", "session": session, "turn": n, "stage": None, "event": "turn_end",
-            "t": 0.0, "transcript": text, "intent": None, "slots": {}, "entities": {}, "reply": "",
-            "reply_type": reply_type, "status": "ok" if reply_type in ("action", "answer") else "unsupported",
-            "ms": {}, "errors": [], "stages": {}, "start_s": t,
-            "signals": {"barge_in": False, "next_is_rephrase": False, "next_negative_feedback": False, **signals},
-            "gold": {"transcript": "play jazz", "intent": "PlayMusic"}, "correct": True,
-            "labels": {"oracle": {"failure_point": "correct", "defect": False}}}
+    return {
+        "schema": "assistant.trace/1",
+        "session": session,
+        "turn": n,
+        "stage": None,
+        "event": "turn_end",
+        "t": 0.0,
+        "transcript": text,
+        "intent": None,
+        "slots": {},
+        "entities": {},
+        "reply": "",
+        "reply_type": reply_type,
+        "status": "ok" if reply_type in ("action", "answer") else "unsupported",
+        "ms": {},
+        "errors": [],
+        "stages": {},
+        "start_s": t,
+        "signals": {"barge_in": False, "next_is_rephrase": False, "next_negative_feedback": False, **signals},
+        "gold": {"transcript": "play jazz", "intent": "PlayMusic"},
+        "correct": True,
+        "labels": {"oracle": {"failure_point": "correct", "defect": False}},
+    }
 
 
 def _write_session(folder, session, user, turns):
     folder.mkdir(parents=True, exist_ok=True)
-    start = {"schema": "assistant.trace/1", "session": session, "turn": None, "stage": None,
-             "event": "session_start", "t": 0.0, "meta": {"user": {"id": user}}}
+    start = {
+        "schema": "assistant.trace/1",
+        "session": session,
+        "turn": None,
+        "stage": None,
+        "event": "session_start",
+        "t": 0.0,
+        "meta": {"user": {"id": user}},
+    }
     with open(folder / f"{session}.jsonl", "w") as f:
         f.writelines(json.dumps(rec) + "\n" for rec in [start, *turns])
 
 
 def _chains_folder(tmp_path):
     d = tmp_path / "week"
-    for n, user in enumerate(("ann", "bob")):          # two users: the mishearing, then the rephrase that works
-        _write_session(d, f"s{n}", user, [_turn(f"s{n}", 1, "turn on the lice", "out_of_domain", 1.0),
-                                           _turn(f"s{n}", 2, "switch on the lights", "action", 6.0)])
+    for n, user in enumerate(("ann", "bob")):  # two users: the mishearing, then the rephrase that works
+        _write_session(
+            d,
+            f"s{n}",
+            user,
+            [
+                _turn(f"s{n}", 1, "turn on the lice", "out_of_domain", 1.0),
+                _turn(f"s{n}", 2, "switch on the lights", "action", 6.0),
+            ],
+        )
     _write_session(d, "s2", "cy", [_turn("s2", 1, "turn on the lice", "out_of_domain", 1.0, abandoned=True)])
-    _write_session(d, "s3", "cy", [_turn("s3", 1, "what time is it", "answer", 1.0),      # unrelated: no chain
-                                   _turn("s3", 2, "play jazz", "action", 5.0)])
+    _write_session(
+        d,
+        "s3",
+        "cy",
+        [
+            _turn("s3", 1, "what time is it", "answer", 1.0),  # unrelated: no chain
+            _turn("s3", 2, "play jazz", "action", 5.0),
+        ],
+    )
     return d
 
 
@@ -131,8 +179,16 @@ def test_rewrites_come_from_rephrase_chains_across_users_with_probability_and_su
     summary = learn_table([_chains_folder(tmp_path)], out, threshold=0.5)
     rules = json.loads(out.read_text())["rewrites"]
     assert summary["rephrase_chains"] == 2
-    assert rules == [{"from": "turn on the lice", "to": "switch on the lights", "probability": 0.6667,
-                      "own": 0.0, "support": 2, "seen": 3}]
+    assert rules == [
+        {
+            "from": "turn on the lice",
+            "to": "switch on the lights",
+            "probability": 0.6667,
+            "own": 0.0,
+            "support": 2,
+            "seen": 3,
+        }
+    ]
     # a higher threshold keeps the rule in the file but the step does not apply it
     from assistant.rewriting import load_artifacts
 
@@ -150,7 +206,7 @@ def test_nothing_is_learned_from_gold_or_oracle_labels(tmp_path):
 
     folder = _chains_folder(tmp_path)
     learn_table([folder], tmp_path / "a.json")
-    for f in folder.glob("*.jsonl"):        # scramble every gold field and label
+    for f in folder.glob("*.jsonl"):  # scramble every gold field and label
         recs = [json.loads(line) for line in f.read_text().splitlines()]
         for r in recs:
             if r["event"] == "turn_end":
@@ -171,9 +227,13 @@ def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session
     outcomes = {}
     for name, values in (("before", {}), ("after", {"rewrite.artifacts": str(table)})):
         a, nlu = _assistant(values)
-        nlu.run = lambda t, ctx, nlu=nlu: Interpretation(     # understands the rephrase only
-            text=t.text, domain="home", intent="TurnOn" if t.text == "switch on the lights" else None,
-            confidence=0.9, out_of_domain=t.text != "switch on the lights")
+        nlu.run = lambda t, ctx, nlu=nlu: Interpretation(  # understands the rephrase only
+            text=t.text,
+            domain="home",
+            intent="TurnOn" if t.text == "switch on the lights" else None,
+            confidence=0.9,
+            out_of_domain=t.text != "switch on the lights",
+        )
         s = a.new_session("replayed")
         outcomes[name] = a.run_turn(s, a.text_turn(s, "turn on the lice"), start="nlu", stop="respond").outcome
     assert outcomes["before"].reply_type == "out_of_domain"
@@ -181,6 +241,7 @@ def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session
 
 
 # online retrieval: the global and the personal layer --------------------------------------------
+
 
 def _bow(texts):
     """A bag-of-words embedding (unit length) standing in for MiniLM in these tests."""
@@ -208,8 +269,15 @@ def _index_folder(tmp_path):
     for n in range(3):
         _write_session(d, f"ann{n}", "ann", [_turn(f"ann{n}", 1, "weather in wilkerson california", "answer", 1.0)])
     for n, user in enumerate(("bob", "cy", "dee")):
-        _write_session(d, f"o{n}", user, [_turn(f"o{n}", 1, "weather in wilkerson washington", "answer", 1.0),
-                                          _turn(f"o{n}", 2, "close the garage door", "action", 9.0)])
+        _write_session(
+            d,
+            f"o{n}",
+            user,
+            [
+                _turn(f"o{n}", 1, "weather in wilkerson washington", "answer", 1.0),
+                _turn(f"o{n}", 2, "close the garage door", "action", 9.0),
+            ],
+        )
     return d
 
 
@@ -222,14 +290,14 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     summary = learn_index([_index_folder(tmp_path)], tmp_path / "index.npz", embed=_bow)
     assert summary["successful_utterances"] == 3 and summary["users"] == 4
     _table, index = load_artifacts([str(tmp_path / "index.npz")])
-    index.options = RetrievalOptions(personal=0.75, global_=0.75)    # bag-of-words cosines run lower than MiniLM's
+    index.options = RetrievalOptions(personal=0.75, global_=0.75)  # bag-of-words cosines run lower than MiniLM's
     step = RewriteStep(index=index, embed=lambda t: _bow([t])[0], vocabulary=frozenset({"close", "open", "weather"}))
     ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))
     misheard = _heard("weather in wilkerson call", unsure=("call",))
     ann, bob, new = (step.run(misheard, ctx(u)) for u in ("ann", "bob", "someone new"))
     assert (ann.source, ann.text) == ("personal", "weather in wilkerson california")
     assert (bob.source, bob.text) == ("personal", "weather in wilkerson washington")
-    assert (new.source, new.text) == ("global", "weather in wilkerson washington")   # 3 users: global
+    assert (new.source, new.text) == ("global", "weather in wilkerson washington")  # 3 users: global
     # a request heard surely is left alone; a known success too; a domain word is never replaced
     assert not step.run(_heard("weather in wilkerson call"), ctx("ann")).changed
     assert step.run(_heard("close the garage door", unsure=("the",)), ctx("bob")).source == "none"
@@ -238,9 +306,18 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
 
 # label transfer ---------------------------------------------------------------------------------
 
+
 def _with_nlu(rec, intent, slots=()):
-    rec["stages"] = {"nlu": {"output": {"text": rec["transcript"], "intent": intent, "out_of_domain": intent is None,
-                                        "slots": [{"name": n, "text": t} for n, t in slots]}}}
+    rec["stages"] = {
+        "nlu": {
+            "output": {
+                "text": rec["transcript"],
+                "intent": intent,
+                "out_of_domain": intent is None,
+                "slots": [{"name": n, "text": t} for n, t in slots],
+            }
+        }
+    }
     return rec
 
 
@@ -249,30 +326,49 @@ def test_label_transfer_puts_the_rephrases_interpretation_on_the_failed_words(tm
     from stages.nlu.corpora import read_domain_corpus
 
     d = tmp_path / "week"
-    _write_session(d, "s0", "ann", [
-        _with_nlu(_turn("s0", 1, "dim the kitchen lice to forty percent", "out_of_domain", 1.0), None),
-        _with_nlu(_turn("s0", 2, "set the kitchen lights to forty percent", "action", 6.0), "SetBrightness",
-                  [("room", "kitchen"), ("brightness", "forty percent")])])
-    _write_session(d, "s1", "bob", [      # the rephrase needed a question: not transferred
-        _with_nlu(_turn("s1", 1, "wake me up at seven", "out_of_domain", 1.0), None),
-        _with_nlu(_turn("s1", 2, "set an alarm", "elicit", 5.0), "SetAlarm"),
-        _with_nlu(_turn("s1", 3, "seven", "action", 8.0), "Inform", [("time", "seven")])])
+    _write_session(
+        d,
+        "s0",
+        "ann",
+        [
+            _with_nlu(_turn("s0", 1, "dim the kitchen lice to forty percent", "out_of_domain", 1.0), None),
+            _with_nlu(
+                _turn("s0", 2, "set the kitchen lights to forty percent", "action", 6.0),
+                "SetBrightness",
+                [("room", "kitchen"), ("brightness", "forty percent")],
+            ),
+        ],
+    )
+    _write_session(
+        d,
+        "s1",
+        "bob",
+        [  # the rephrase needed a question: not transferred
+            _with_nlu(_turn("s1", 1, "wake me up at seven", "out_of_domain", 1.0), None),
+            _with_nlu(_turn("s1", 2, "set an alarm", "elicit", 5.0), "SetAlarm"),
+            _with_nlu(_turn("s1", 3, "seven", "action", 8.0), "Inform", [("time", "seven")]),
+        ],
+    )
     summary = learn_labels([d], tmp_path / "corpus.jsonl")
     items = read_domain_corpus(tmp_path / "corpus.jsonl")
     assert summary["examples"] == 1 and len(items) == 1
     item = items[0]
     assert item.intent == "SetBrightness" and item.text == "dim the kitchen lice to forty percent"
-    assert [(item.text[a:b], name) for a, b, name in item.spans] == [("kitchen", "room"), ("forty percent", "brightness")]
+    assert [(item.text[a:b], name) for a, b, name in item.spans] == [
+        ("kitchen", "room"),
+        ("forty percent", "brightness"),
+    ]
 
 
 def test_a_slot_that_cannot_be_found_in_the_failed_words_drops_the_example():
     from hooks.learn.labels import align
 
-    assert align("living room", "turn on the livin room lights") == (12, 22)   # "livin room"
+    assert align("living room", "turn on the livin room lights") == (12, 22)  # "livin room"
     assert align("garage door", "play some jazz") is None
 
 
 # taught concepts ------------------------------------------------------------------------------------
+
 
 def test_a_user_teaches_a_concept_it_is_used_in_later_sessions_with_similar_wordings_and_forgotten(tmp_path):
     a, nlu = _assistant({"rewrite.profiles": str(tmp_path / "profiles")})
@@ -280,19 +376,21 @@ def test_a_user_teaches_a_concept_it_is_used_in_later_sessions_with_similar_word
     s = a.new_session("monday", user={"id": "ann"})
     first = ask(s, "set the living room light to study mode")
     assert first.outcome.reply == "I don't know what study mode is. Can you teach me?"
-    assert first.outcome.reply_type == "elicit" and first.interpretation is None   # the NLU did not run
+    assert first.outcome.reply_type == "elicit" and first.interpretation is None  # the NLU did not run
     taught = ask(s, "forty percent")
     assert nlu.read == ["set the living room light to forty percent"] and taught.rewrite.source == "teach"
     profile = json.loads((tmp_path / "profiles" / "ann.json").read_text())
     assert profile["concepts"] == {"study mode": {"kind": "setting", "definition": "forty percent"}}
 
-    for day, wording in (("tuesday", "set the living room light to study mode"),
-                         ("wednesday", "set the living room light to my studying mode")):
+    for day, wording in (
+        ("tuesday", "set the living room light to study mode"),
+        ("wednesday", "set the living room light to my studying mode"),
+    ):
         s2 = a.new_session(day, user={"id": "ann"})
         turn = ask(s2, wording)
         assert turn.rewrite.source == "concept" and nlu.read[-1] == "set the living room light to forty percent"
-        ask(s2, "what time is it")                               # something else next: it worked
-    other = a.new_session("bob's", user={"id": "bob"})             # a concept is the user's own
+        ask(s2, "what time is it")  # something else next: it worked
+    other = a.new_session("bob's", user={"id": "bob"})  # a concept is the user's own
     assert ask(other, "set the living room light to study mode").outcome.reply_type == "elicit"
 
     gone = ask(s2, "forget study mode")
@@ -311,7 +409,7 @@ def test_an_action_definition_is_said_instead_and_no_cancels_the_lesson(tmp_path
     ask(s, "set the kitchen to party mode")
     assert ask(s, "never mind").outcome.reply == "OK, I won't learn party mode."
     ask(s, "set the kitchen to party mode")
-    retry = ask(s, "please set the kitchen to party mode")      # said again: a retry, not a definition
+    retry = ask(s, "please set the kitchen to party mode")  # said again: a retry, not a definition
     assert retry.rewrite.source == "none" and nlu.read[-1] == "please set the kitchen to party mode"
     assert "party mode" not in json.loads((tmp_path / "p" / "cy.json").read_text())["concepts"]
     assert "party mode" not in json.loads((tmp_path / "p" / "cy.json").read_text())["concepts"]
@@ -322,10 +420,10 @@ def test_retrieval_with_the_real_minilm_brings_a_misheard_request_back_to_the_us
     from types import SimpleNamespace
 
     from assistant.rewriting import RewriteStep, load_artifacts
-    from hooks.learn.rewrites import learn_index
     from core.domain import domain_vocabulary, load_domain
+    from hooks.learn.rewrites import learn_index
 
-    learn_index([_index_folder(tmp_path)], tmp_path / "index.npz")      # the NLU's int8 MiniLM
+    learn_index([_index_folder(tmp_path)], tmp_path / "index.npz")  # the NLU's int8 MiniLM
     _table, index = load_artifacts([str(tmp_path / "index.npz")])
     step = RewriteStep(index=index, vocabulary=domain_vocabulary(load_domain("home")))
     ctx = SimpleNamespace(user=SimpleNamespace(id="ann"))
@@ -342,15 +440,18 @@ def test_a_population_brings_the_same_users_back_in_weeks_with_other_seeds(tmp_p
 
     who = {}
     for seed in (1, 2):
-        simulator.run(config, SimOptions(sessions=6, seed=seed, out=str(tmp_path / f"w{seed}"), workers=1,
-                                         faults="", population=2))
+        simulator.run(
+            config,
+            SimOptions(sessions=6, seed=seed, out=str(tmp_path / f"w{seed}"), workers=1, faults="", population=2),
+        )
         for rec in (r for f in sorted((tmp_path / f"w{seed}").glob("*.jsonl")) for r in read_records(f)):
             if rec["event"] == "session_start":
                 meta = rec["meta"]
-                who.setdefault(meta["user"]["id"], set()).add((meta["persona"], meta["user"]["home"],
-                                                              meta["condition"]))
+                who.setdefault(meta["user"]["id"], set()).add(
+                    (meta["persona"], meta["user"]["home"], meta["condition"])
+                )
     assert set(who) == {"u0000", "u0001"}
-    assert all(len(v) == 1 for v in who.values())      # the same person, whatever the week's seed
+    assert all(len(v) == 1 for v in who.values())  # the same person, whatever the week's seed
 
 
 def test_a_definition_the_user_disowns_next_turn_is_forgotten(tmp_path):
@@ -358,9 +459,9 @@ def test_a_definition_the_user_disowns_next_turn_is_forgotten(tmp_path):
     ask = lambda s, text: a.run_turn(s, a.text_turn(s, text), start="nlu", stop="respond")
     s = a.new_session("s", user={"id": "dee"})
     ask(s, "set the living room light to study mode")
-    ask(s, "forty purse")                                     # misheard while teaching
+    ask(s, "forty purse")  # misheard while teaching
     profile = lambda: json.loads((tmp_path / "p" / "dee.json").read_text())["concepts"]
     assert "study mode" in profile()
-    ask(s, "set the living room light to forty percent")       # the user says it again: it did not work
+    ask(s, "set the living room light to forty percent")  # the user says it again: it did not work
     assert "study mode" not in profile()
-    assert ask(s, "set the living room light to study mode").outcome.reply_type == "elicit"   # asks again
+    assert ask(s, "set the living room light to study mode").outcome.reply_type == "elicit"  # asks again

@@ -1,5 +1,6 @@
 """Simulated users who phrase requests as real people do (issue 17): words the NLU never
 trained on, gold that stays exact, a style per user, and the realism check's arithmetic."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.domain import BUILTIN_TYPES, load_domain
+from core.normalize import normalize
 from sim.phrasing import (
     PhrasingBank,
     Speaker,
@@ -22,7 +24,6 @@ from sim.phrasing import (
 )
 from sim.realism import Scored, compare
 from sim.user import PERSONAS, SimulatedUser, sample_persona
-from core.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,8 +58,15 @@ def requests(domain, training):
     for i in range(400):
         rng = random.Random(i)
         persona = sample_persona(rng)
-        user = SimulatedUser(domain, persona, rng, SpecDefaults().context_default, style=sample_style(persona.name, random.Random(-i)),
-                             phrasings=bank, training=training)
+        user = SimulatedUser(
+            domain,
+            persona,
+            rng,
+            SpecDefaults().context_default,
+            style=sample_style(persona.name, random.Random(-i)),
+            phrasings=bank,
+            training=training,
+        )
         out.append((user, user.start(user.new_goal(SimpleNamespace(now=None)))))
     return out
 
@@ -76,11 +84,13 @@ def test_no_simulated_request_is_a_training_sentence(requests, training, domain)
 def test_requests_come_from_real_phrasings_and_spoken_variety(requests, domain):
     bank = PhrasingBank.for_domain(domain)
     sources = {p.template for ps in bank.by_intent.values() for p in ps}
-    from_bank = sum(u.state.goal.template in sources or any(
-        u.state.goal.template.split("{")[0] == s.split("{")[0] for s in sources) for u, _a in requests)
+    from_bank = sum(
+        u.state.goal.template in sources or any(u.state.goal.template.split("{")[0] == s.split("{")[0] for s in sources)
+        for u, _a in requests
+    )
     assert from_bank > 100
     texts = " ".join(act.text for _u, act in requests)
-    assert " — " in texts                                  # self-corrections
+    assert " — " in texts  # self-corrections
     assert any(f" {w} " in f" {texts} " for w in ("um", "uh", "er", "erm", "hmm"))
 
 
@@ -97,25 +107,36 @@ def test_gold_stays_exact(requests, domain):
                 assert normalize(spec.slots[name].type, words, user.gen.now) == value, (act.text, words, value)
             if " — " in act.text and find_words(act.text, words) >= 0:
                 # a corrected value: the gold is what comes after the correction
-                assert find_words(act.text, words) > act.text.index(" — ") or \
-                    act.text.index(" — ") > find_words(act.text, words) + len(words), act.text
+                assert find_words(act.text, words) > act.text.index(" — ") or act.text.index(" — ") > find_words(
+                    act.text, words
+                ) + len(words), act.text
 
 
 def test_turn_on_off_self_correction_keeps_the_meant_intent(domain):
-    style = SpeechStyle(fillers=("um",), filler_p=0, hesitation_p=0, correction_p=1.0, polite_p=0,
-                        polite_words=(), indirect=False, number_words=0.5)
-    said = Speaker(domain, style).say("turn on the kitchen lights", (("room", "kitchen", "kitchen"),),
-                                      random.Random(1), "request", "TurnOn")
+    style = SpeechStyle(
+        fillers=("um",),
+        filler_p=0,
+        hesitation_p=0,
+        correction_p=1.0,
+        polite_p=0,
+        polite_words=(),
+        indirect=False,
+        number_words=0.5,
+    )
+    said = Speaker(domain, style).say(
+        "turn on the kitchen lights", (("room", "kitchen", "kitchen"),), random.Random(1), "request", "TurnOn"
+    )
     assert said.startswith("turn off the — ") and said.endswith(", on the kitchen lights")
 
 
 def test_a_users_style_is_theirs_and_stable(domain):
     a, b = sample_style("chatty", random.Random(5)), sample_style("chatty", random.Random(5))
-    assert a == b                                          # one user, one way of talking
+    assert a == b  # one user, one way of talking
     styles = {sample_style("chatty", random.Random(i)) for i in range(20)}
-    assert len(styles) > 15                                # users differ
-    assert sum(s.filler_p for s in (sample_style("chatty", random.Random(i)) for i in range(50))) > \
-        sum(s.filler_p for s in (sample_style("terse", random.Random(i)) for i in range(50)))
+    assert len(styles) > 15  # users differ
+    assert sum(s.filler_p for s in (sample_style("chatty", random.Random(i)) for i in range(50))) > sum(
+        s.filler_p for s in (sample_style("terse", random.Random(i)) for i in range(50))
+    )
 
 
 def test_phrasings_never_come_from_what_the_nlu_trains_on():
@@ -134,10 +155,10 @@ def test_delexicalizing_keeps_only_what_the_domain_can_say(domain):
     row = tool.delexicalize(domain, "AddToList", "add milk to my grocery list", [], "x", "t")
     assert row["template"] == "add {item} to my grocery list" and row["originals"] == {"item": "milk"}
     assert tool.delexicalize(domain, "AddToList", "add this to a list", [], "x", "t") is None
-    assert tool.delexicalize(domain, "TurnOn", "turn on the wemo plug", [], "x", "t") is None   # no such device
+    assert tool.delexicalize(domain, "TurnOn", "turn on the wemo plug", [], "x", "t") is None  # no such device
     row = tool.delexicalize(domain, "TurnOff", "olly turn the kitchen lights off", [(14, 21, "room")], "x", "t")
     assert row["template"] == "turn the {room} {device} off"
-    text = "will it snow on june 1, 2021"   # a year the gold's date cannot hold
+    text = "will it snow on june 1, 2021"  # a year the gold's date cannot hold
     assert tool.delexicalize(domain, "GetWeather", text, [(16, 28, "date")], "x", "t") is None
 
 
@@ -146,10 +167,12 @@ def test_plain_text_comparison():
 
 
 def test_realism_comparison_weighs_by_the_real_intent_mix():
-    real = [Scored(str(i), "", "A" if i < 80 else "B", ok=(i % 4 != 0) if i < 80 else True, got=None)
-            for i in range(100)]                          # A: 25 % wrong (80 %), B: 0 % wrong (20 %)
-    sim = [Scored(str(i), "", "A" if i < 50 else "B", ok=(i % 4 != 0) if i < 50 else True, got=None)
-           for i in range(100)]                           # the same rates, another mix
+    real = [
+        Scored(str(i), "", "A" if i < 80 else "B", ok=(i % 4 != 0) if i < 80 else True, got=None) for i in range(100)
+    ]  # A: 25 % wrong (80 %), B: 0 % wrong (20 %)
+    sim = [
+        Scored(str(i), "", "A" if i < 50 else "B", ok=(i % 4 != 0) if i < 50 else True, got=None) for i in range(100)
+    ]  # the same rates, another mix
     r = compare(sim, real, resamples=200)
     assert r["real"]["error_rate"] == pytest.approx(0.2)
     assert r["simulated"]["error_rate"] == pytest.approx(0.13)

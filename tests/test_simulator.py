@@ -1,4 +1,5 @@
 """The simulator: reproducible, labeled, schema-valid traces in both fidelities."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,21 @@ pytestmark = pytest.mark.models
 def key_fields(folder):
     rows = []
     for r in traces.turn_ends([folder]):
-        rows.append((r["session"], r["turn"], r["transcript"], r["intent"], json.dumps(r["entities"], sort_keys=True),
-                     json.dumps(r["labels"], sort_keys=True), r["reply"]))
+        rows.append(
+            (
+                r["session"],
+                r["turn"],
+                r["transcript"],
+                r["intent"],
+                json.dumps(r["entities"], sort_keys=True),
+                json.dumps(r["labels"], sort_keys=True),
+                r["reply"],
+            )
+        )
     return rows
 
 
-MEASURED = {"t", "time", "duration_ms", "ms"}   # this machine's clocks; everything else is the seed's
+MEASURED = {"t", "time", "duration_ms", "ms"}  # this machine's clocks; everything else is the seed's
 
 
 def _unmeasured(folder):
@@ -53,7 +63,9 @@ def test_text_fidelity_writes_labeled_valid_traces(text_run):
     labeled = [r for r in ends if r["labels"]["oracle"]]
     assert len(labeled) == len(ends)
     assert {r["labels"]["oracle"]["failure_point"] for r in labeled} >= {"correct", "asr"}
-    assert all(r["labels"]["oracle"]["defect"] == (r["labels"]["oracle"]["failure_point"] != "correct") for r in labeled)
+    assert all(
+        r["labels"]["oracle"]["defect"] == (r["labels"]["oracle"]["failure_point"] != "correct") for r in labeled
+    )
     # text fidelity still carries ASR confidence signals, like audio does
     asr = [r["stages"]["asr"]["signals"] for r in ends if "asr" in r["stages"]]
     assert asr and all(s["avg_logprob"] is not None and s["mean_word_prob"] is not None for s in asr if s["words"])
@@ -64,15 +76,27 @@ def test_same_seed_same_sessions_whatever_the_workers(text_run, tmp_path, config
     again = tmp_path / "again"
     run(config, SimOptions(sessions=12, seed=3, fidelity="text", out=str(again), workers=2))
     assert key_fields(again) == key_fields(out)
-    assert _unmeasured(again) == _unmeasured(out)        # the whole traces, but for measured times
+    assert _unmeasured(again) == _unmeasured(out)  # the whole traces, but for measured times
     other = tmp_path / "other-seed"
     run(config, SimOptions(sessions=3, seed=4, fidelity="text", out=str(other), workers=1))
     assert key_fields(other)[:3] != key_fields(out)[:3]
 
 
 def test_audio_fidelity_runs_through_the_real_models(tmp_path, config):
-    summary = run(config, SimOptions(sessions=1, seed=11, fidelity="audio", out=str(tmp_path), workers=1,
-                                     goals=(1, 1), conditions=("clean",), voices=("festival",), faults=""))
+    summary = run(
+        config,
+        SimOptions(
+            sessions=1,
+            seed=11,
+            fidelity="audio",
+            out=str(tmp_path),
+            workers=1,
+            goals=(1, 1),
+            conditions=("clean",),
+            voices=("festival",),
+            faults="",
+        ),
+    )
     ends = traces.turn_ends([tmp_path])
     assert summary["turns"] == len(ends) >= 1
     first = ends[0]
@@ -136,8 +160,13 @@ def test_sounds_like_finds_what_a_scan_of_the_whole_lexicon_finds():
     words = sorted(w for w in lexicon if w.isalpha() and len(w) > 1)
     for word in ("kitchen", "lights", "timer", "beyonce", "a", "seattle", "zzz", "x2"):
         code = jellyfish.metaphone(word) if word.isalpha() else word
-        scan = [w for w in words if w != word and jellyfish.levenshtein_distance(jellyfish.metaphone(w), code) <= 1
-                and fuzz.ratio(w, word) >= 50]
+        scan = [
+            w
+            for w in words
+            if w != word
+            and jellyfish.levenshtein_distance(jellyfish.metaphone(w), code) <= 1
+            and fuzz.ratio(w, word) >= 50
+        ]
         assert near(word) == scan[:12], word
 
 
@@ -156,8 +185,11 @@ def test_a_voice_heard_worse_gets_a_factor_that_text_fidelity_applies(tmp_path):
     assert model.voice_bases() == ("festival:cmu_us_slt_arctic_hts", "flite:kal")
     kal, slt = model.voice_factor("flite:kal:r0.8"), model.voice_factor("festival:cmu_us_slt_arctic_hts")
     assert kal == pytest.approx(1.5, rel=0.15) and slt == pytest.approx(0.5, rel=0.2)
-    assert model.voice_factor("espeak-ng:en") == 1.0          # never heard: the condition's rate
-    assert model.wake("clean", "flite:kal")["false_reject"] > 2 * model.wake("clean", "festival:cmu_us_slt_arctic_hts")["false_reject"]
+    assert model.voice_factor("espeak-ng:en") == 1.0  # never heard: the condition's rate
+    assert (
+        model.wake("clean", "flite:kal")["false_reject"]
+        > 2 * model.wake("clean", "festival:cmu_us_slt_arctic_hts")["false_reject"]
+    )
 
     def wer(voice):
         errors = total = 0

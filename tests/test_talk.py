@@ -5,6 +5,7 @@ The only doubles are for hardware: :class:`FakeInputStream` stands in for
 can flag overflows, vanish like an unplugged device, or press Ctrl-C); replies go to the
 NullPlayer, which keeps time on the stream clock. Everything else is the real assistant.
 """
+
 from __future__ import annotations
 
 import _thread
@@ -18,21 +19,21 @@ import numpy as np
 import pytest
 
 from assistant import live_audio as audio_io
-from core.audio import Audio, load_audio
-from assistant.live_audio import DeviceLost, FileSource, MicrophoneSource
-from core.errors import ConfigError
 from assistant.live import LiveLoop, SessionRecorder, TalkOptions, manifest_header
+from assistant.live_audio import DeviceLost, FileSource, MicrophoneSource
 from assistant.recorded_sessions import load_recording
 from assistant.replay import replay
 from assistant.runner import Assistant
+from core.audio import Audio, load_audio
+from core.errors import ConfigError
 from hooks import trace_reader as traces
 from stages.wake import WakeListener, WakeOptions
 from tests.conftest import DATA, RECORDINGS, ROOT
 from tests.test_trace import check_complete
 
 BLOCK = 1280
-SPEED = 4.0                       # the fake device delivers audio 4× faster than real time
-ROOMY = TalkOptions(queue_s=120.0, stall_s=60.0)   # a loaded 2-core test machine must not drop audio
+SPEED = 4.0  # the fake device delivers audio 4× faster than real time
+ROOMY = TalkOptions(queue_s=120.0, stall_s=60.0)  # a loaded 2-core test machine must not drop audio
 
 
 def clip(name: str) -> Audio:
@@ -41,7 +42,7 @@ def clip(name: str) -> Audio:
 
 def wake_then(command: str, lead_s: float = 0.5) -> list[Audio]:
     """Silence, a real person saying "alexa", then a command (festival's voice), then silence."""
-    wake = clip("alexa-5.flac")          # its "alexa" starts 0.75 s in; the detector fires at 1.5 s
+    wake = clip("alexa-5.flac")  # its "alexa" starts 0.75 s in; the detector fires at 1.5 s
     if lead_s == 0:
         wake = wake.slice(0.7, wake.duration_s)
     return [Audio.silence(lead_s), wake, Audio.silence(0.3), clip(command), Audio.silence(1.2)]
@@ -68,8 +69,21 @@ class FakeInputStream:
     script's conditions see the loop exactly where the stream is.
     """
 
-    def __init__(self, script, speed: float = SPEED, overflow_blocks=(), heard=None, *, samplerate, channels,
-                 dtype, blocksize, device, callback, finished_callback):
+    def __init__(
+        self,
+        script,
+        speed: float = SPEED,
+        overflow_blocks=(),
+        heard=None,
+        *,
+        samplerate,
+        channels,
+        dtype,
+        blocksize,
+        device,
+        callback,
+        finished_callback,
+    ):
         assert (samplerate, channels, dtype) == (16000, 1, "int16")
         self.script = list(script)
         self.speed = speed
@@ -91,7 +105,7 @@ class FakeInputStream:
     def _deliver(self, samples: np.ndarray) -> None:
         for i in range(0, len(samples), self.blocksize):
             block = np.zeros((self.blocksize, 1), np.int16)
-            part = samples[i: i + self.blocksize]
+            part = samples[i : i + self.blocksize]
             block[: len(part), 0] = part
             self.callback(block, self.blocksize, None, Flags(self.blocks in self.overflow_blocks))
             self.blocks += 1
@@ -106,11 +120,11 @@ class FakeInputStream:
         for step in self.script:
             if step == "lose":
                 self.lost, self.active = True, False
-                self.finished_callback()       # PortAudio ends a stream whose device is gone
+                self.finished_callback()  # PortAudio ends a stream whose device is gone
                 return
             if step == "ctrl-c":
                 _thread.interrupt_main()
-                step = lambda: False           # noqa: E731 - the room stays quiet until the end
+                step = lambda: False  # noqa: E731 - the room stays quiet until the end
             if callable(step):
                 deadline = time.monotonic() + 60
                 while not step() and not self._halt.is_set() and time.monotonic() < deadline:
@@ -127,7 +141,7 @@ class FakeInputStream:
         if self.lost:
             import sounddevice as sd
 
-            raise sd.PortAudioError("device unavailable")    # what stopping a vanished device does
+            raise sd.PortAudioError("device unavailable")  # what stopping a vanished device does
         self.active = False
 
     def close(self):
@@ -136,9 +150,16 @@ class FakeInputStream:
 
 def fake_mic(script, options: TalkOptions = ROOMY, in_step: bool = True, **fake) -> MicrophoneSource:
     """A MicrophoneSource on a fake device (``in_step``: the device waits for the loop to read)."""
-    src = MicrophoneSource(0, "fake mic", block=options.block, queue_s=options.queue_s, stall_s=options.stall_s,
-                           stream_factory=lambda **kw: FakeInputStream(
-                               script, heard=(lambda: src.backlog_s == 0) if in_step else None, **fake, **kw))
+    src = MicrophoneSource(
+        0,
+        "fake mic",
+        block=options.block,
+        queue_s=options.queue_s,
+        stall_s=options.stall_s,
+        stream_factory=lambda **kw: FakeInputStream(
+            script, heard=(lambda: src.backlog_s == 0) if in_step else None, **fake, **kw
+        ),
+    )
     return src
 
 
@@ -165,8 +186,13 @@ def test_no_input_device_is_one_line_and_exit_2(monkeypatch, capsys):
     assert err == ["assistant: no input audio device (devices: none); use --input FILE to feed a recording"]
     assert main(["talk", "--list-devices"]) == 0
     assert capsys.readouterr().out.strip() == "no audio devices"
-    speaker = {"index": 3, "name": "HDMI out", "max_input_channels": 0, "max_output_channels": 2,
-               "default_samplerate": 48000.0}
+    speaker = {
+        "index": 3,
+        "name": "HDMI out",
+        "max_input_channels": 0,
+        "max_output_channels": 2,
+        "default_samplerate": 48000.0,
+    }
     monkeypatch.setattr(audio_io, "devices", lambda: [speaker])
     assert main(["talk"]) == 2
     assert "(devices: 3: HDMI out (in 0, out 2))" in capsys.readouterr().err
@@ -188,8 +214,8 @@ def test_bad_talk_input_and_settings_are_one_line_errors(capsys):
 def test_talk_input_checks_manifests_and_outputs_as_replay_does(tmp_path, capsys, monkeypatch):
     import assistant.commands.talk as talk_cmd
     from assistant.cli import main
-    from core.errors import OutputError
     from assistant.live import LiveResult
+    from core.errors import OutputError
 
     folder = tmp_path / "s"
     folder.mkdir()
@@ -200,15 +226,15 @@ def test_talk_input_checks_manifests_and_outputs_as_replay_does(tmp_path, capsys
         code = main(["talk", "--input", str(folder), "--quiet", *map(str, args)])
         return code, capsys.readouterr().err
 
-    code, err = talk({"domain": "/etc/passwd"})               # never a file the manifest picks
+    code, err = talk({"domain": "/etc/passwd"})  # never a file the manifest picks
     assert code == 2 and f"{folder / 'session.json'}: domain: '/etc/passwd' is not a bundled domain" in err
     code, err = talk({"turns": [{"at_s": 1.0, "gold": {"intent": "Teleport"}}]})
     assert code == 2 and "turns[0].gold.intent: intent 'Teleport' is not in domain 'home'" in err
     (tmp_path / "a-file").write_text("")
-    code, err = talk({}, "--trace", tmp_path / "a-file")      # refused before any model loads
+    code, err = talk({}, "--trace", tmp_path / "a-file")  # refused before any model loads
     assert code == 3 and "a-file: exists and is not a folder" in err
 
-    class FailedOutput:                                        # the loop ran; a reply could not be saved
+    class FailedOutput:  # the loop ran; a reply could not be saved
         def __init__(self, assistant, source, **kw):
             self.assistant, self.worker_abandoned = assistant, False
 
@@ -221,7 +247,7 @@ def test_talk_input_checks_manifests_and_outputs_as_replay_does(tmp_path, capsys
 
 
 def test_file_source_paces_in_real_time():
-    audio = Audio(np.linspace(-0.5, 0.5, 16000, dtype=np.float32), 16000)     # 1.0 s
+    audio = Audio(np.linspace(-0.5, 0.5, 16000, dtype=np.float32), 16000)  # 1.0 s
     for speed, low, high in ((1.0, 0.9, 1.6), (4.0, 0.2, 0.6)):
         src = FileSource(audio, "ramp", block=BLOCK, speed=speed)
         t0 = time.monotonic()
@@ -234,29 +260,34 @@ def test_file_source_paces_in_real_time():
         elapsed = time.monotonic() - t0
         src.close()
         assert low <= elapsed <= high, (speed, elapsed)
-        assert np.array_equal(np.concatenate([b.samples for b in got]), audio.samples)   # nothing lost or changed
+        assert np.array_equal(np.concatenate([b.samples for b in got]), audio.samples)  # nothing lost or changed
         assert src.overflows == 0
         # each block arrives when its last sample would have been spoken, not before
         assert got[-1].t - got[0].t >= (len(got) - 1) * BLOCK / 16000 / speed * 0.9
 
 
 def test_microphone_overflows_are_counted_and_the_queue_is_bounded():
-    src = fake_mic([Audio.silence(4.0)], TalkOptions(queue_s=0.4, stall_s=60.0), in_step=False, speed=1000.0,
-                   overflow_blocks={2, 3})
+    src = fake_mic(
+        [Audio.silence(4.0)],
+        TalkOptions(queue_s=0.4, stall_s=60.0),
+        in_step=False,
+        speed=1000.0,
+        overflow_blocks={2, 3},
+    )
     src.start()
-    time.sleep(0.5)                     # nobody reads: the queue fills, the callback never blocks
+    time.sleep(0.5)  # nobody reads: the queue fills, the callback never blocks
     src.close()
     blocks = 0
     while src.read(0.01) is not None:
         blocks += 1
-    assert blocks == 5                  # 0.4 s of 80 ms blocks
+    assert blocks == 5  # 0.4 s of 80 ms blocks
     assert src.overflows >= 2 + (50 - 5) - 1
 
 
 def test_a_silent_device_is_lost_after_stall_s():
     src = fake_mic([lambda: False], TalkOptions(stall_s=0.3), in_step=False, speed=1000.0)
     src.start()
-    src._stream._halt.set()             # the device stops delivering, without a word
+    src._stream._halt.set()  # the device stops delivering, without a word
     with pytest.raises(DeviceLost, match="no audio from input device 'fake mic'"):
         while True:
             src.read(0.05)
@@ -268,8 +299,8 @@ def test_listen_now_captures_without_a_wake_word():
     listener = WakeListener(WakeOptions())
     assert listener.feed(Audio.silence(1.0).samples) == []
     assert listener.listen_now(no_speech_s=2.0) and listener.capturing and not listener.capture_has_wake
-    assert not listener.listen_now()    # already capturing
-    speech = clip("turn05.wav")         # "ten minutes"
+    assert not listener.listen_now()  # already capturing
+    speech = clip("turn05.wav")  # "ten minutes"
     cmds = listener.feed(Audio.concat([Audio.silence(0.3), speech, Audio.silence(1.0)]).samples)
     assert len(cmds) == 1 and cmds[0].wake is None and cmds[0].utterance.endpoint == "silence"
     assert abs(cmds[0].utterance.audio.duration_s - speech.duration_s) < 0.6
@@ -283,9 +314,24 @@ def test_listen_now_captures_without_a_wake_word():
 # the live loop on the real assistant ------------------------------------------------------
 @pytest.mark.models
 def test_talk_input_gives_the_same_turns_as_replay(tmp_path, assistant):
-    replayed = list(replay(assistant, load_recording(RECORDINGS / "continuous")))   # trains the NLU once, here
-    out = subprocess.run([sys.executable, "-m", "assistant", "talk", "--input", str(RECORDINGS / "continuous"),
-                          "--json", "--quiet", "--speed", "4"], capture_output=True, text=True, cwd=ROOT)
+    replayed = list(replay(assistant, load_recording(RECORDINGS / "continuous")))  # trains the NLU once, here
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "talk",
+            "--input",
+            str(RECORDINGS / "continuous"),
+            "--json",
+            "--quiet",
+            "--speed",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     live = [json.loads(line) for line in out.stdout.splitlines()]
     assert transcripts(live) == transcripts(replayed) and len(live) == 4
@@ -305,10 +351,16 @@ def test_follow_up_barge_in_record_and_trace(tmp_path, live_assistant):
     def state(name):
         return lambda: loop.state == name
 
-    script = [*wake_then("turn04.wav"),                 # "set a timer" → "For how long?"
-              state("follow_up"), clip("turn05.wav"), Audio.silence(1.2),   # "ten minutes", no wake word
-              state("speaking"), *wake_then("turn01.wav", lead_s=0),        # "alexa, …" over the 1.8 s reply
-              lambda: len(loop.turns) == 3, lambda: loop.request_stop() or True]
+    script = [
+        *wake_then("turn04.wav"),  # "set a timer" → "For how long?"
+        state("follow_up"),
+        clip("turn05.wav"),
+        Audio.silence(1.2),  # "ten minutes", no wake word
+        state("speaking"),
+        *wake_then("turn01.wav", lead_s=0),  # "alexa, …" over the 1.8 s reply
+        lambda: len(loop.turns) == 3,
+        lambda: loop.request_stop() or True,
+    ]
     recorder = SessionRecorder(tmp_path / "rec", "live", manifest_header({}, a.config))
     loop = LiveLoop(a, fake_mic(script), options=ROOMY, session_id="live", recorder=recorder)
     result = loop.run()
@@ -343,7 +395,7 @@ def test_device_lost_mid_session_keeps_recording_and_trace(tmp_path, live_assist
     source = fake_mic([*wake_then("turn01.wav"), "lose"], overflow_blocks={3, 5})
     result = LiveLoop(a, source, options=ROOMY, session_id="lost", recorder=recorder).run()
     assert result.ended == "device_lost" and "fake mic" in result.message
-    assert [t.turn.outcome.intent for t in result.turns] == ["TurnOn"]     # heard before the loss: still served
+    assert [t.turn.outcome.intent for t in result.turns] == ["TurnOn"]  # heard before the loss: still served
     assert result.stats["overflows"] == 2
     rec = load_recording(tmp_path / "rec")
     assert len(rec.turns) == 1
@@ -362,7 +414,7 @@ def test_ctrl_c_ends_cleanly_and_keeps_the_recording(tmp_path, live_assistant):
     loop = LiveLoop(a, fake_mic(script), options=ROOMY, session_id="ctrlc", recorder=recorder)
     try:
         result = loop.run()
-    except KeyboardInterrupt:           # must never escape the loop
+    except KeyboardInterrupt:  # must never escape the loop
         pytest.fail("Ctrl-C escaped the live loop")
     assert result.ended == "interrupted" and len(result.turns) == 1
     assert len(load_recording(tmp_path / "rec").turns) == 1
@@ -373,10 +425,14 @@ def test_ctrl_c_ends_cleanly_and_keeps_the_recording(tmp_path, live_assistant):
 @pytest.mark.models
 def test_speech_barge_in_stops_the_reply_and_is_the_next_command(live_assistant):
     loop = None
-    script = [*wake_then("turn01.wav"),                                    # "turn on the kitchen lights"
-              lambda: loop.state == "speaking",
-              clip("turn02.wav"), Audio.silence(1.2),                      # "turn them off", no wake word
-              lambda: len(loop.turns) == 2, lambda: loop.request_stop() or True]
+    script = [
+        *wake_then("turn01.wav"),  # "turn on the kitchen lights"
+        lambda: loop.state == "speaking",
+        clip("turn02.wav"),
+        Audio.silence(1.2),  # "turn them off", no wake word
+        lambda: len(loop.turns) == 2,
+        lambda: loop.request_stop() or True,
+    ]
     options = TalkOptions(queue_s=120.0, stall_s=60.0, barge_in="speech")
     loop = LiveLoop(live_assistant, fake_mic(script), options=options, session_id="speech-barge-in")
     result = loop.run()
@@ -394,5 +450,5 @@ def test_a_prefetched_transcript_is_exactly_the_one_recognition_gives(assistant)
     samples = load_audio(RECORDINGS / "home-demo" / "turn01.wav").samples
     plain = asr.transcribe(samples)
     asr.prefetch(samples)
-    asr.prefetch(samples[: len(samples) // 2])            # superseded: dropped or unused
+    asr.prefetch(samples[: len(samples) // 2])  # superseded: dropped or unused
     assert asr.transcribe(samples) == plain and plain.text

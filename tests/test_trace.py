@@ -1,4 +1,5 @@
 """Traces: complete, schema-valid, durable under kill -9, exportable, with implicit signals."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import time
 
 import pytest
 
+from assistant.runner import Assistant
+from core.audio import Audio
 from core.config import Config
 from core.records import Interpretation, Speech
-from core.audio import Audio
-from assistant.runner import Assistant
 from hooks import trace_reader as traces
 from hooks.signals import session_signals
 from tests.conftest import RECORDINGS, ROOT
@@ -42,9 +43,22 @@ def check_complete(path):
 
 @pytest.mark.models
 def test_replay_traces_are_complete_and_valid(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "assistant", "replay", str(RECORDINGS / "continuous"),
-                          str(RECORDINGS / "real-speech"), "--trace", str(tmp_path), "--json"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "replay",
+            str(RECORDINGS / "continuous"),
+            str(RECORDINGS / "real-speech"),
+            "--trace",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     files = sorted(tmp_path.glob("*.jsonl"))
     assert [f.stem for f in files] == ["continuous", "real-speech"]
@@ -56,8 +70,14 @@ def test_replay_traces_are_complete_and_valid(tmp_path):
                 assert (f.parent / ref).is_file(), ref
     cont = [r for r in traces.read_records(tmp_path / "continuous.jsonl") if r["event"] == "turn_end"]
     assert len(cont) == 4 and all(r["wake"]["word"] == "alexa" for r in cont)
-    assert {r["stage"] for r in traces.read_records(tmp_path / "continuous.jsonl") if r["event"] == "stage_end"} == \
-        {"wake", "asr", "nlu", "resolve", "respond", "tts"}
+    assert {r["stage"] for r in traces.read_records(tmp_path / "continuous.jsonl") if r["event"] == "stage_end"} == {
+        "wake",
+        "asr",
+        "nlu",
+        "resolve",
+        "respond",
+        "tts",
+    }
     # the trace's turn_end and the --json line describe the same turn
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert [(r["transcript"], r["intent"]) for r in cont] == [(x["transcript"], x["intent"]) for x in lines[:4]]
@@ -98,9 +118,22 @@ def test_a_stage_failing_on_turn_2_of_4_is_traced_and_the_rest_complete(tmp_path
 
 @pytest.mark.models
 def test_kill_9_leaves_a_trace_that_parses_to_its_last_line(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "replay", str(RECORDINGS / "home-demo"),
-                             "--trace", str(tmp_path), "--stop", "respond"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "replay",
+            str(RECORDINGS / "home-demo"),
+            "--trace",
+            str(tmp_path),
+            "--stop",
+            "respond",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     path = tmp_path / "home-demo.jsonl"
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -118,8 +151,15 @@ def test_kill_9_leaves_a_trace_that_parses_to_its_last_line(tmp_path):
 
 
 def test_a_torn_last_line_is_skipped_and_other_damage_is_named(tmp_path):
-    good = {"schema": "assistant.trace/1", "session": "s", "turn": None, "stage": None, "event": "session_start",
-            "t": 1.0, "meta": {}}
+    good = {
+        "schema": "assistant.trace/1",
+        "session": "s",
+        "turn": None,
+        "stage": None,
+        "event": "session_start",
+        "t": 1.0,
+        "meta": {},
+    }
     path = tmp_path / "s.jsonl"
     path.write_text(json.dumps(good) + "\n" + '{"schema": "assistant.tr')
     assert traces.read_records(path) == [good]
@@ -143,6 +183,7 @@ def test_parquet_export_round_trips_every_turn_end_field(tmp_path, assistant):
     back = traces.read_parquet(out)
     assert back == records
     import pyarrow.parquet as pq
+
     table = pq.read_table(out)
     assert {"signal_barge_in", "oracle_failure_point", "transcript", "intent"} <= set(table.column_names)
 
@@ -165,9 +206,9 @@ def test_implicit_signals(assistant):
     a.stages.override("tts", Silent())
     s = a.new_session("signals")
     _turn(a, s, "play the hobbit please", 0.0)
-    _turn(a, s, "play the hobbit", 1.0)                 # during the 2 s reply: barge-in, rephrase
+    _turn(a, s, "play the hobbit", 1.0)  # during the 2 s reply: barge-in, rephrase
     _turn(a, s, "no that's wrong", 10.0)
-    _turn(a, s, "what's the capital of peru", 20.0)     # declined, and nothing follows
+    _turn(a, s, "what's the capital of peru", 20.0)  # declined, and nothing follows
     sig = session_signals(s.turns, similarity=None, ended=True)
     assert sig[0].barge_in and sig[0].next_is_rephrase and not sig[0].rephrase_of_previous
     assert sig[1].rephrase_of_previous and sig[1].repeat_count == 1 and sig[1].next_negative_feedback
@@ -184,8 +225,9 @@ def test_a_reply_that_was_not_synthesized_is_timed_from_its_text_and_can_be_barg
     from hooks.signals import SECONDS_PER_REPLY_CHAR, reply_window
 
     reply = Outcome(intent="PlayMedia", status="ok", reply="Playing The Hobbit.", reply_type="action")
-    first = Turn(session="s", index=1, start_s=2.0, text_input="play the hobbit", outcome=reply, latency_s=0.6,
-                 ms={"nlu": 250.0})                    # measured times do not move a modelled reply
+    first = Turn(
+        session="s", index=1, start_s=2.0, text_input="play the hobbit", outcome=reply, latency_s=0.6, ms={"nlu": 250.0}
+    )  # measured times do not move a modelled reply
     start, end = reply_window(first)
     assert start == pytest.approx(2.6) and end == pytest.approx(2.6 + len(reply.reply) * SECONDS_PER_REPLY_CHAR)
     over = Turn(session="s", index=2, start_s=4.0, text_input="play the hobbit", barge_in=True, latency_s=0.6)
@@ -212,7 +254,8 @@ def test_hooks_from_config_and_entry_points(tmp_path, monkeypatch):
         "        return out\n"
         "    def finish_turn(self, turn, session):\n"
         "        import dataclasses\n"
-        "        return dataclasses.replace(turn, labels={'predicted': {'failure_point': 'correct', 'defect': False}})\n")
+        "        return dataclasses.replace(turn, labels={'predicted': {'failure_point': 'correct', 'defect': False}})\n"
+    )
     dist = tmp_path / "demo_hook-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-hook\nVersion: 1.0\n")
@@ -231,6 +274,7 @@ def test_hooks_from_config_and_entry_points(tmp_path, monkeypatch):
     s = a.new_session("hooks")
     t = a.run_turn(s, a.text_turn(s, "time"), start="nlu", stop="respond")
     import demo_hook
+
     assert "turn_end" in demo_hook.Counter.seen
     assert t.labels["predicted"]["failure_point"] == "correct"
 
@@ -249,7 +293,7 @@ def test_turn_end_records_reuse_stage_end_conversions_unchanged(tmp_path, assist
     from hooks.tracer import Tracer
 
     a = Assistant(assistant.config)
-    a.stages.override("nlu", FailOnSecond(assistant.stages["nlu"]))   # turn 2: an apology instead
+    a.stages.override("nlu", FailOnSecond(assistant.stages["nlu"]))  # turn 2: an apology instead
     a.stages.override("tts", Silent())
     tracer = a.trace_to(tmp_path)
     s = a.new_session("reuse")
@@ -260,9 +304,11 @@ def test_turn_end_records_reuse_stage_end_conversions_unchanged(tmp_path, assist
     assert len(ends) == len(s.turns) == 4
     fresh = Tracer(tmp_path / "unused", audio=False, embeddings=False)
     for turn, written in zip(s.turns, ends):
-        again = json.loads(json.dumps(fresh.turn_end_record(turn, written["signals"], written["audio"]),
-                                      ensure_ascii=False))
+        again = json.loads(
+            json.dumps(fresh.turn_end_record(turn, written["signals"], written["audio"]), ensure_ascii=False)
+        )
         timing = ("t", "time")
-        assert {k: v for k, v in again.items() if k not in timing} == \
-            {k: v for k, v in written.items() if k not in timing}
-    assert not tracer._sessions                  # nothing kept once the session is written
+        assert {k: v for k, v in again.items() if k not in timing} == {
+            k: v for k, v in written.items() if k not in timing
+        }
+    assert not tracer._sessions  # nothing kept once the session is written

@@ -1,4 +1,5 @@
 """Speech synthesis: the OS synthesizers (real), piper (through a tiny voice built here)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ from core.errors import ModelMissing
 from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, TtsOptions, TtsStage, make_synth, sentences
 from tests.tiny_piper import build_tiny_voice
 
-pytestmark = pytest.mark.models   # the TTS engines
+pytestmark = pytest.mark.models  # the TTS engines
 
 
 @pytest.mark.parametrize("synth", [FestivalSynth(), FliteSynth(), EspeakSynth()], ids=lambda s: s.name)
@@ -38,7 +39,7 @@ def test_replies_are_spoken_sentence_by_sentence():
 
 def test_piper_voice_loads_and_streams_per_sentence(tmp_path):
     voice = build_tiny_voice(tmp_path)
-    stage = TtsStage(TtsOptions(voice=str(voice)))        # auto → piper when a voice is set
+    stage = TtsStage(TtsOptions(voice=str(voice)))  # auto → piper when a voice is set
     assert stage.synth.name == "piper"
     parts = [stage.synth.synthesize(s) for s in ("One sentence.", "And another one.")]
     speech = stage.speak("One sentence. And another one.")
@@ -57,10 +58,10 @@ def test_festival_interpreter_is_kept_and_restarted_when_it_dies():
     from stages.tts import festival_process
 
     synth = FestivalSynth()
-    first = synth.synthesize('He said "hi" \\ then left.')       # quotes and backslashes are escaped
+    first = synth.synthesize('He said "hi" \\ then left.')  # quotes and backslashes are escaped
     proc = festival_process(synth.voice)
     pid = proc._proc.pid
-    assert synth.synthesize("Okay.").duration_s > 0.2 and proc._proc.pid == pid   # the same interpreter
+    assert synth.synthesize("Okay.").duration_s > 0.2 and proc._proc.pid == pid  # the same interpreter
     proc._proc.kill()
     proc._proc.wait()
     again = synth.synthesize('He said "hi" \\ then left.')
@@ -78,7 +79,8 @@ def test_streaming_hands_each_sentence_over_before_the_reply_is_done():
 
     stage = TtsStage(TtsOptions(backend="flite"))
     chunks = []
-    speech = stage.run_streaming(Outcome(intent="GetTime", status="ok", reply="It's 8 AM. You have no alarms. Bye."),
-                                 None, chunks.append)
+    speech = stage.run_streaming(
+        Outcome(intent="GetTime", status="ok", reply="It's 8 AM. You have no alarms. Bye."), None, chunks.append
+    )
     assert len(chunks) == 3
     assert np.array_equal(np.concatenate([c.samples for c in chunks]), speech.audio.samples)

@@ -3,6 +3,7 @@
 The browser test needs Debian's ``chromium`` and ``chromium-driver`` (setup.sh installs them) and
 skips, saying so, where they are missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,20 @@ from hooks.view import align_words, build, href
 from tests import chromium
 
 DATA = Path(__file__).resolve().parent / "data"
-WAV = DATA / "keywords-no-alexa.wav"   # real speech, 11.5 s
+WAV = DATA / "keywords-no-alexa.wav"  # real speech, 11.5 s
 
 
 def _rec(event: str, turn: int | None, stage: str | None, t: float, **kw) -> dict:
-    return {"schema": "assistant.trace/1", "session": "hand-1", "turn": turn, "stage": stage, "event": event,
-            "t": t, "time": 1.7e9 + t, **kw}
+    return {
+        "schema": "assistant.trace/1",
+        "session": "hand-1",
+        "turn": turn,
+        "stage": stage,
+        "event": event,
+        "t": t,
+        "time": 1.7e9 + t,
+        **kw,
+    }
 
 
 def hand_trace(folder: Path) -> Path:
@@ -36,32 +45,109 @@ def hand_trace(folder: Path) -> Path:
     audio = {"utterance": "hand-1/turn001-utterance.wav", "reply": "hand-1/turn001-reply.wav"}
     said, heard = "turn on the kitchen light", "turn on the chicken light"
     outputs = {
-        "wake": {"audio": {"sample_rate": 16000, "duration_s": 11.5}, "start_s": 0.0, "end_s": 11.5, "endpoint": "silence",
-                 "wake": {"word": "alexa", "score": 0.91, "start_s": 0.0, "end_s": 0.5, "model": "alexa"},
-                 "source": "mic", "spoken": "Alexa, " + said, "condition": "clean", "voice": "hand"},
-        "asr": {"text": heard, "words": [{"text": w, "start_s": i * 0.3, "end_s": i * 0.3 + 0.25,
-                                          "probability": 0.41 if w == "chicken" else 0.97}
-                                         for i, w in enumerate(heard.split())],
-                "avg_logprob": -0.3, "no_speech_prob": 0.01, "compression_ratio": 1.1, "model": "tiny.en", "source": "asr"},
-        "nlu": {"text": heard, "domain": "home", "intent": "TurnOn", "confidence": 0.93, "out_of_domain": False,
-                "slots": [{"name": "device", "text": "chicken light", "value": "chicken light", "type": "device",
-                           "start": 12, "end": 25, "confidence": None}],
-                "nbest": [{"intent": "TurnOn", "score": 0.93}, {"intent": "TurnOff", "score": 0.05}],
-                "model": "spacy-nlu/home", "coverage": 0.8},
-        "resolve": {"intent": "TurnOn", "entities": [{"slot": "device", "type": "device", "text": "chicken light",
-                                                     "id": "light.kitchen", "name": "kitchen light", "score": 0.72,
-                                                     "candidates": [{"id": "light.kitchen", "name": "kitchen light", "score": 0.72, "method": "fuzzy+context"},
-                                                                    {"id": "light.hall", "name": "hall light", "score": 0.4, "method": "fuzzy"}],
-                                                     "method": "fuzzy+context", "attributes": {}}],
-                    "values": {}, "clarification": None, "carried": ["room"]},
-        "respond": {"intent": "TurnOn", "args": {"device": "light.kitchen"}, "api": "turn_on", "status": "ok",
-                    "result": {"on": True}, "reply": "The kitchen light is on.", "reply_type": "action", "expects": None},
-        "tts": {"text": "The kitchen light is on.", "audio": {"sample_rate": 16000, "duration_s": 11.5},
-                "backend": "piper", "voice": "en_US-lessac", "first_chunk_ms": 40.0},
+        "wake": {
+            "audio": {"sample_rate": 16000, "duration_s": 11.5},
+            "start_s": 0.0,
+            "end_s": 11.5,
+            "endpoint": "silence",
+            "wake": {"word": "alexa", "score": 0.91, "start_s": 0.0, "end_s": 0.5, "model": "alexa"},
+            "source": "mic",
+            "spoken": "Alexa, " + said,
+            "condition": "clean",
+            "voice": "hand",
+        },
+        "asr": {
+            "text": heard,
+            "words": [
+                {
+                    "text": w,
+                    "start_s": i * 0.3,
+                    "end_s": i * 0.3 + 0.25,
+                    "probability": 0.41 if w == "chicken" else 0.97,
+                }
+                for i, w in enumerate(heard.split())
+            ],
+            "avg_logprob": -0.3,
+            "no_speech_prob": 0.01,
+            "compression_ratio": 1.1,
+            "model": "tiny.en",
+            "source": "asr",
+        },
+        "nlu": {
+            "text": heard,
+            "domain": "home",
+            "intent": "TurnOn",
+            "confidence": 0.93,
+            "out_of_domain": False,
+            "slots": [
+                {
+                    "name": "device",
+                    "text": "chicken light",
+                    "value": "chicken light",
+                    "type": "device",
+                    "start": 12,
+                    "end": 25,
+                    "confidence": None,
+                }
+            ],
+            "nbest": [{"intent": "TurnOn", "score": 0.93}, {"intent": "TurnOff", "score": 0.05}],
+            "model": "spacy-nlu/home",
+            "coverage": 0.8,
+        },
+        "resolve": {
+            "intent": "TurnOn",
+            "entities": [
+                {
+                    "slot": "device",
+                    "type": "device",
+                    "text": "chicken light",
+                    "id": "light.kitchen",
+                    "name": "kitchen light",
+                    "score": 0.72,
+                    "candidates": [
+                        {"id": "light.kitchen", "name": "kitchen light", "score": 0.72, "method": "fuzzy+context"},
+                        {"id": "light.hall", "name": "hall light", "score": 0.4, "method": "fuzzy"},
+                    ],
+                    "method": "fuzzy+context",
+                    "attributes": {},
+                }
+            ],
+            "values": {},
+            "clarification": None,
+            "carried": ["room"],
+        },
+        "respond": {
+            "intent": "TurnOn",
+            "args": {"device": "light.kitchen"},
+            "api": "turn_on",
+            "status": "ok",
+            "result": {"on": True},
+            "reply": "The kitchen light is on.",
+            "reply_type": "action",
+            "expects": None,
+        },
+        "tts": {
+            "text": "The kitchen light is on.",
+            "audio": {"sample_rate": 16000, "duration_s": 11.5},
+            "backend": "piper",
+            "voice": "en_US-lessac",
+            "first_chunk_ms": 40.0,
+        },
     }
     ms = {"wake": 12.0, "asr": 310.0, "nlu": 22.0, "resolve": 4.0, "respond": 2.0, "tts": 120.0}
-    recs = [_rec("session_start", None, None, 100.0, meta={"domain": "home", "condition": "clean", "voice": "hand"}),
-            _rec("turn_start", 1, None, 100.0, source="mic", start_s=11.5, input="audio", audio={"utterance": audio["utterance"]})]
+    recs = [
+        _rec("session_start", None, None, 100.0, meta={"domain": "home", "condition": "clean", "voice": "hand"}),
+        _rec(
+            "turn_start",
+            1,
+            None,
+            100.0,
+            source="mic",
+            start_s=11.5,
+            input="audio",
+            audio={"utterance": audio["utterance"]},
+        ),
+    ]
     t = 100.0
     for stage in ms:
         recs.append(_rec("stage_start", 1, stage, t, input_type="x"))
@@ -71,20 +157,51 @@ def hand_trace(folder: Path) -> Path:
             end["audio"] = {"reply": audio["reply"]}
         recs.append(end)
     stages = {s: {"output": o, "signals": {}} for s, o in outputs.items()}
-    signals = {"barge_in": False, "time_to_next_turn_s": None, "rephrase_of_previous": False, "similarity_to_previous": None,
-               "lexical_overlap_previous": None, "next_is_rephrase": False, "negative_feedback": False,
-               "next_negative_feedback": False, "abandoned": False, "repeat_count": 0}
+    signals = {
+        "barge_in": False,
+        "time_to_next_turn_s": None,
+        "rephrase_of_previous": False,
+        "similarity_to_previous": None,
+        "lexical_overlap_previous": None,
+        "next_is_rephrase": False,
+        "negative_feedback": False,
+        "next_negative_feedback": False,
+        "abandoned": False,
+        "repeat_count": 0,
+    }
     p = {"wake": 0.02, "asr": 0.31, "nlu": 0.52, "resolve": 0.1, "result": 0.02, "correct": 0.03}
-    recs.append(_rec("turn_end", 1, None, t, source="mic", start_s=11.5, reply_start_s=12.0, reply_end_s=23.5,
-                     wake={"word": "alexa", "score": 0.91}, transcript=heard, intent="TurnOn", slots={"device": "chicken light"},
-                     entities={"device": "light.kitchen"}, reply="The kitchen light is on.", reply_type="action", status="ok",
-                     ms=ms, errors=[], stages=stages, signals=signals,
-                     gold={"transcript": said, "intent": "TurnOn", "entities": {"device": "light.kitchen"}, "wake": True},
-                     correct=False,
-                     labels={"oracle": {"failure_point": "asr", "defect": True, "source": "oracle"},
-                             "predicted": {"failure_point": "nlu", "defect": True, "p": p, "p_defect": 0.9, "source": "learned:gbm"},
-                             "faults": ["asr:sub:kitchen->chicken"]},
-                     audio=audio))
+    recs.append(
+        _rec(
+            "turn_end",
+            1,
+            None,
+            t,
+            source="mic",
+            start_s=11.5,
+            reply_start_s=12.0,
+            reply_end_s=23.5,
+            wake={"word": "alexa", "score": 0.91},
+            transcript=heard,
+            intent="TurnOn",
+            slots={"device": "chicken light"},
+            entities={"device": "light.kitchen"},
+            reply="The kitchen light is on.",
+            reply_type="action",
+            status="ok",
+            ms=ms,
+            errors=[],
+            stages=stages,
+            signals=signals,
+            gold={"transcript": said, "intent": "TurnOn", "entities": {"device": "light.kitchen"}, "wake": True},
+            correct=False,
+            labels={
+                "oracle": {"failure_point": "asr", "defect": True, "source": "oracle"},
+                "predicted": {"failure_point": "nlu", "defect": True, "p": p, "p_defect": 0.9, "source": "learned:gbm"},
+                "faults": ["asr:sub:kitchen->chicken"],
+            },
+            audio=audio,
+        )
+    )
     recs.append(_rec("session_end", None, None, t + 1, turns=1))
     path = folder / "hand-1.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
@@ -98,8 +215,13 @@ def test_hand_trace_is_a_valid_trace(tmp_path):
 
 def test_align_words_marks_substitutions_drops_and_insertions():
     assert align_words("Turn on the light", "turn on a the light please") == [
-        ("=", "Turn", "turn"), ("=", "on", "on"), ("+", None, "a"), ("=", "the", "the"), ("=", "light", "light"),
-        ("+", None, "please")]
+        ("=", "Turn", "turn"),
+        ("=", "on", "on"),
+        ("+", None, "a"),
+        ("=", "the", "the"),
+        ("=", "light", "light"),
+        ("+", None, "please"),
+    ]
     assert [op for op, *_ in align_words("set a timer", "set the timer")] == ["=", "~", "="]
     assert [op for op, *_ in align_words("set a timer", "Set timer.")] == ["=", "-", "="]
     assert align_words("", "") == []
@@ -115,7 +237,7 @@ def test_href_is_the_hash_the_page_reads():
 def test_view_writes_only_into_out_names_bad_inputs_and_keeps_the_rest(tmp_path, capsys):
     good = tmp_path / "traces"
     hand_trace(good)
-    (good / "notes.jsonl").write_text('{"hello": "world"}\n')          # JSON, but not a trace
+    (good / "notes.jsonl").write_text('{"hello": "world"}\n')  # JSON, but not a trace
     other = tmp_path / "other"
     other.mkdir()
     (other / "broken.jsonl").write_text("this is not json\n")
@@ -151,16 +273,19 @@ def test_default_out_is_view_in_the_first_folder(tmp_path, capsys):
     hand_trace(folder)
     assert main(["view", str(folder)]) == 0
     assert (folder / "view" / "index.html").is_file()
-    assert traces.trace_files([folder]) == [folder / "hand-1.jsonl"]   # the view is no trace
+    assert traces.trace_files([folder]) == [folder / "hand-1.jsonl"]  # the view is no trace
 
 
 # the page in a browser -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def browser():
     found = chromium.find()
     if found is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver; setup.sh does)")
+        pytest.skip(
+            "headless Chromium is not installed (Debian: apt-get install chromium chromium-driver; setup.sh does)"
+        )
     with chromium.Browser(*found, width=1280, height=1000) as b:
         yield b
 
@@ -171,7 +296,7 @@ def small_run(tmp_path_factory, config):
 
     out = tmp_path_factory.mktemp("view-sim")
     run(config, SimOptions(sessions=4, seed=5, fidelity="text", out=str(out), workers=1))
-    hand_trace(out)   # the audio session beside the simulated ones
+    hand_trace(out)  # the audio session beside the simulated ones
     return out
 
 
@@ -199,9 +324,11 @@ def test_the_page_filters_opens_a_session_and_a_turn(browser, small_run, tmp_pat
     b.wait("location.hash === '#fp=asr'")
     rows = b.find("#sessions tbody tr")
     assert rows
-    assert b.js("return [...document.querySelectorAll('#sessions tbody tr')].every("
-                "r => r.querySelector('.oracle .cell.fp-asr.hit'))")
-    b.click(b.find("#f-pred option[value='nlu']")[0])                        # …predicted nlu on the same turn
+    assert b.js(
+        "return [...document.querySelectorAll('#sessions tbody tr')].every("
+        "r => r.querySelector('.oracle .cell.fp-asr.hit'))"
+    )
+    b.click(b.find("#f-pred option[value='nlu']")[0])  # …predicted nlu on the same turn
     b.wait("document.querySelectorAll('#sessions tbody tr').length === 1")
     b.click(b.find("#sessions tbody tr[data-key='hand-1']")[0])
 
@@ -211,16 +338,22 @@ def test_the_page_filters_opens_a_session_and_a_turn(browser, small_run, tmp_pat
     b.click(b.find(".turn-card[data-turn='1']")[0])
     b.wait("location.hash.includes('t=1')")
     detail = b.text(b.find("#turn-detail")[0])
-    assert "turn on the kitchen light" in detail and "chicken" in detail                  # said vs heard
-    assert b.js("return [...document.querySelectorAll('#turn-detail .heard .sub')].map(e => e.textContent)") == ["chicken"]
-    assert b.js("return [...document.querySelectorAll('#turn-detail .said .sub')].map(e => e.textContent)") == ["kitchen"]
-    assert "TurnOff" in detail and "light.hall" in detail and "room" in detail             # n-best, candidates, context
-    assert "The kitchen light is on." in detail and "asr:sub:kitchen->chicken" in detail   # reply, fault
+    assert "turn on the kitchen light" in detail and "chicken" in detail  # said vs heard
+    assert b.js("return [...document.querySelectorAll('#turn-detail .heard .sub')].map(e => e.textContent)") == [
+        "chicken"
+    ]
+    assert b.js("return [...document.querySelectorAll('#turn-detail .said .sub')].map(e => e.textContent)") == [
+        "kitchen"
+    ]
+    assert "TurnOff" in detail and "light.hall" in detail and "room" in detail  # n-best, candidates, context
+    assert "The kitchen light is on." in detail and "asr:sub:kitchen->chicken" in detail  # reply, fault
     stages = b.js("return [...document.querySelectorAll('#turn-detail .waterfall .span')].map(e => e.dataset.stage)")
     assert stages == ["wake", "asr", "nlu", "resolve", "respond", "tts"]
-    widths = b.js("return [...document.querySelectorAll('#turn-detail .waterfall .span')].map(e => e.getBoundingClientRect().width)")
-    assert widths[1] == max(widths)                                                          # asr took longest
-    assert len(b.find("#turn-detail .waterfall .tick")) == 1                                 # tts first chunk
+    widths = b.js(
+        "return [...document.querySelectorAll('#turn-detail .waterfall .span')].map(e => e.getBoundingClientRect().width)"
+    )
+    assert widths[1] == max(widths)  # asr took longest
+    assert len(b.find("#turn-detail .waterfall .tick")) == 1  # tts first chunk
     labels = b.text(b.find("#turn-detail table.labels")[0])
     assert "asr" in labels and "nlu" in labels and "learned:gbm" in labels and "0.520" in labels
     # audio: both players, each file in the view folder, and it plays from disk
@@ -259,8 +392,10 @@ def test_report_figures_link_to_the_view_filtered(browser, small_run, tmp_path):
     b.click(link[0])
     b.wait("document.body.dataset.ready")
     assert b.js("return document.querySelector('#f-fp').value") == "asr"
-    assert b.js("return [...document.querySelectorAll('#sessions tbody tr')].every("
-                "r => r.querySelector('.oracle .cell.fp-asr'))")
+    assert b.js(
+        "return [...document.querySelectorAll('#sessions tbody tr')].every("
+        "r => r.querySelector('.oracle .cell.fp-asr'))"
+    )
 
 
 def test_serve_is_local_lists_nothing_and_stops(tmp_path):

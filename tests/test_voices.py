@@ -1,4 +1,5 @@
 """Synthetic user voices: the catalog, rate and pitch, sampling with held-out voices, the cache."""
+
 from __future__ import annotations
 
 import random
@@ -21,10 +22,10 @@ def median_f0(samples: np.ndarray, rate: int = PIPELINE_RATE) -> float:
     frame, f0s = int(0.04 * rate), []
     x = samples.astype(np.float64)
     for start in range(0, len(x) - frame, frame // 2):
-        seg = x[start:start + frame] - x[start:start + frame].mean()
-        if np.sqrt(np.mean(seg ** 2)) < 0.03 * np.abs(x).max():
+        seg = x[start : start + frame] - x[start : start + frame].mean()
+        if np.sqrt(np.mean(seg**2)) < 0.03 * np.abs(x).max():
             continue
-        ac = np.correlate(seg, seg, "full")[frame - 1:]
+        ac = np.correlate(seg, seg, "full")[frame - 1 :]
         lo, hi = rate // 450, rate // 60
         lag = lo + int(np.argmax(ac[lo:hi]))
         if ac[lag] > 0.5 * ac[0]:
@@ -37,7 +38,7 @@ def test_catalog_has_three_synthesizers_and_every_voice_speaks():
     catalog = voice_catalog()
     assert {"festival", "flite", "espeak-ng"} <= {v.backend for v in catalog}
     assert len({v.id for v in catalog}) == len(catalog)
-    assert "flite:awb_time" not in {v.base for v in catalog}        # can only tell the time
+    assert "flite:awb_time" not in {v.base for v in catalog}  # can only tell the time
     for voice in catalog:
         audio = speak(voice, COMMAND)
         assert audio.sample_rate == PIPELINE_RATE, voice.id
@@ -45,8 +46,11 @@ def test_catalog_has_three_synthesizers_and_every_voice_speaks():
         assert audio.peak > 0.05, voice.id
 
 
-@pytest.mark.parametrize("base", [Voice("festival", "cmu_us_slt_arctic_hts"), Voice("flite", "awb"),
-                                  Voice("espeak-ng", "en-gb")], ids=lambda v: v.backend)
+@pytest.mark.parametrize(
+    "base",
+    [Voice("festival", "cmu_us_slt_arctic_hts"), Voice("flite", "awb"), Voice("espeak-ng", "en-gb")],
+    ids=lambda v: v.backend,
+)
 @pytest.mark.models
 def test_rate_changes_duration(base):
     slow = speak(Voice(base.backend, base.name, rate=0.8), COMMAND).duration_s
@@ -54,8 +58,16 @@ def test_rate_changes_duration(base):
     assert slow / fast == pytest.approx(1.25 / 0.8, rel=0.15)
 
 
-@pytest.mark.parametrize("base", [Voice("festival", "cmu_us_slt_arctic_hts"), Voice("flite", "slt"),
-                                  Voice("flite", "rms"), Voice("espeak-ng", "en-us")], ids=lambda v: v.base)
+@pytest.mark.parametrize(
+    "base",
+    [
+        Voice("festival", "cmu_us_slt_arctic_hts"),
+        Voice("flite", "slt"),
+        Voice("flite", "rms"),
+        Voice("espeak-ng", "en-us"),
+    ],
+    ids=lambda v: v.base,
+)
 @pytest.mark.models
 def test_pitch_shifts_f0_and_keeps_duration(base):
     """+4 semitones is 1.26 x the fundamental, whether the tool shifts it or it is resampled."""
@@ -69,12 +81,17 @@ def test_voice_ids_and_checks():
     assert Voice("flite", "awb", rate=0.9).id == "flite:awb:r0.9"
     assert Voice("espeak-ng", "en-us+f3", rate=1.1, pitch=-1.5).id == "espeak-ng:en-us+f3:r1.1:p-1.5"
     assert Voice("piper", "/models/en_US-lessac-medium.onnx").base == "piper:en_US-lessac-medium"
-    for kwargs, field in [({"backend": "sam"}, "backend"), ({"rate": 0.0}, "rate"),
-                          ({"pitch": float("nan")}, "pitch"), ({"name": " "}, "name"), ({"rate": "fast"}, "rate")]:
+    for kwargs, field in [
+        ({"backend": "sam"}, "backend"),
+        ({"rate": 0.0}, "rate"),
+        ({"pitch": float("nan")}, "pitch"),
+        ({"name": " "}, "name"),
+        ({"rate": "fast"}, "rate"),
+    ]:
         with pytest.raises(ValueError, match=field):
             Voice(**{"backend": "flite", "name": "awb", **kwargs})
-    with pytest.raises(ValueError, match="name"):       # would be Scheme code
-        Voice("festival", "kal_diphone) (system \"ls\"")
+    with pytest.raises(ValueError, match="name"):  # would be Scheme code
+        Voice("festival", 'kal_diphone) (system "ls"')
     with pytest.raises(ValueError, match="text"):
         speak(Voice("flite", "awb"), "  ")
 
@@ -96,11 +113,11 @@ def test_held_out_voices_are_never_sampled():
     rng = random.Random(3)
     drawn = {sample_voice(rng, exclude=exclude).base for _ in range(300)}
     assert drawn.isdisjoint({"festival:cmu_us_slt_arctic_hts", "flite:awb", "espeak-ng:en-us+f3"})
-    assert "espeak-ng:en-us" in drawn                 # a name holds out that voice only
+    assert "espeak-ng:en-us" in drawn  # a name holds out that voice only
     everything = [v.base for v in voice_catalog()]
     with pytest.raises(ValueError, match="exclude"):
         sample_voice(rng, exclude=everything)
-    with pytest.raises(ValueError, match="exclude: 'flite:bogus'"):   # a typo must not leak test voices
+    with pytest.raises(ValueError, match="exclude: 'flite:bogus'"):  # a typo must not leak test voices
         held_out(voice_catalog(), ["flite:bogus"])
 
 

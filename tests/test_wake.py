@@ -1,4 +1,5 @@
 """openWakeWord on real recordings: real people saying "alexa", real keyword speech."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ from core.audio import Audio, load_audio
 from stages.wake import WakeListener, WakeOptions, scan
 from tests.conftest import DATA, RECORDINGS
 
-pytestmark = pytest.mark.models   # openWakeWord
+pytestmark = pytest.mark.models  # openWakeWord
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,13 @@ def test_a_reset_listener_hears_exactly_what_a_new_one_hears(listener):
     reused, new = scan(listener, stream), scan(WakeListener(WakeOptions()), stream)
     assert len(reused) == len(new) == 1
     a, b = reused[0], new[0]
-    assert (a.wake, a.detected_at_s, a.ended_at_s, a.utterance.start_s, a.utterance.end_s) == \
-           (b.wake, b.detected_at_s, b.ended_at_s, b.utterance.start_s, b.utterance.end_s)
+    assert (a.wake, a.detected_at_s, a.ended_at_s, a.utterance.start_s, a.utterance.end_s) == (
+        b.wake,
+        b.detected_at_s,
+        b.ended_at_s,
+        b.utterance.start_s,
+        b.utterance.end_s,
+    )
     np.testing.assert_array_equal(a.utterance.audio.samples, b.utterance.audio.samples)
 
 
@@ -83,11 +89,11 @@ def test_the_early_cut_is_the_command_when_nobody_speaks_again(listener):
     stream = with_command(load_audio(DATA / "alexa-5.flac"))
     early, commands = [], []
     for i in range(0, len(stream.samples), 1280):
-        commands += listener.feed(stream.samples[i: i + 1280])
+        commands += listener.feed(stream.samples[i : i + 1280])
         got = listener.take_early()
         if got is not None:
             early.append(got)
-            assert listener.take_early() is None          # handed out once
+            assert listener.take_early() is None  # handed out once
     assert len(commands) == 1 and early
     assert np.array_equal(early[-1].samples, commands[0].utterance.audio.samples)
 
@@ -113,8 +119,8 @@ def test_the_detector_sees_the_same_samples_as_with_openwakewords_own_buffer():
         if fast:
             _AudioTail(model.preprocessor)
         key = next(iter(model.models))
-        return np.array([model.predict(pcm[i: i + FRAME])[key] for i in range(0, len(pcm) - FRAME + 1, FRAME)])
+        return np.array([model.predict(pcm[i : i + FRAME])[key] for i in range(0, len(pcm) - FRAME + 1, FRAME)])
 
     own, fast = scores(False), scores(True)
-    assert own.max() >= 0.5                      # the wake word is in there
+    assert own.max() >= 0.5  # the wake word is in there
     np.testing.assert_array_equal(fast, own)

@@ -1,12 +1,13 @@
 """Semantic endpointing (docs/wake.md): the turn-end rule, and the listener acting on it."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from core.audio import Audio, load_audio
-from core.records import Interpretation, Slot
 from core.domain import load_domain
+from core.records import Interpretation, Slot
 from stages.turn_end import TurnEnd, judge
 from tests.conftest import DATA, RECORDINGS
 
@@ -17,20 +18,29 @@ def home():
 
 
 def heard(intent, confidence=0.99, slots=(), ood=False):
-    return Interpretation(text="", domain="home", intent=None if ood else intent, confidence=confidence,
-                          slots=tuple(Slot(name=n, text=v, value=v, type="x") for n, v in slots), out_of_domain=ood)
+    return Interpretation(
+        text="",
+        domain="home",
+        intent=None if ood else intent,
+        confidence=confidence,
+        slots=tuple(Slot(name=n, text=v, value=v, type="x") for n, v in slots),
+        out_of_domain=ood,
+    )
 
 
-@pytest.mark.parametrize("text, interp, kind", [
-    ("set a timer for", heard("SetTimer"), "incomplete"),                       # the issue's example
-    ("turn on the", heard("TurnOn"), "incomplete"),
-    ("what time is it", heard("GetTime"), "complete"),
-    ("set a timer for ten minutes", heard("SetTimer", slots=[("duration", "600")]), "complete"),
-    ("dim the lights to 30%", heard("SetBrightness", slots=[("device", "lights"), ("level", "30")]), "complete"),
-    ("set a timer", heard("SetTimer"), None),            # lacks its duration: the dialogue will ask
-    ("what time is it", heard("GetTime", confidence=0.6), None),                 # unsure
-    ("tell me a joke", heard(None, ood=True), None),
-])
+@pytest.mark.parametrize(
+    "text, interp, kind",
+    [
+        ("set a timer for", heard("SetTimer"), "incomplete"),  # the issue's example
+        ("turn on the", heard("TurnOn"), "incomplete"),
+        ("what time is it", heard("GetTime"), "complete"),
+        ("set a timer for ten minutes", heard("SetTimer", slots=[("duration", "600")]), "complete"),
+        ("dim the lights to 30%", heard("SetBrightness", slots=[("device", "lights"), ("level", "30")]), "complete"),
+        ("set a timer", heard("SetTimer"), None),  # lacks its duration: the dialogue will ask
+        ("what time is it", heard("GetTime", confidence=0.6), None),  # unsure
+        ("tell me a joke", heard(None, ood=True), None),
+    ],
+)
 def test_the_turn_end_rule(home, text, interp, kind):
     verdict = judge(text, interp, home, confidence=0.8)
     assert (verdict.kind if verdict else None) == kind
@@ -54,14 +64,15 @@ def test_a_complete_request_ends_after_a_short_silence_with_the_audio_judged():
     fake = FakeJudge()
     listener = WakeListener(WakeOptions(), judge=fake)
     speech = load_audio(RECORDINGS / "real-speech" / "austen-0930.wav").slice(0.0, 1.5)
-    stream = Audio.concat([Audio.silence(0.5), load_audio(DATA / "alexa-12.flac"), Audio.silence(0.3), speech,
-                           Audio.silence(2.0)])
+    stream = Audio.concat(
+        [Audio.silence(0.5), load_audio(DATA / "alexa-12.flac"), Audio.silence(0.3), speech, Audio.silence(2.0)]
+    )
     [cmd] = scan(listener, stream)
     assert cmd.utterance.endpoint == "complete" and cmd.utterance.endpoint_note == "complete: test"
     # the command's audio is exactly what was judged (its transcript serves the turn)
     np.testing.assert_array_equal(cmd.utterance.audio.samples, fake.asked[-1].samples)
     wait = cmd.ended_at_s - cmd.speech_end_s
-    assert 0.3 <= wait < 0.45                           # wake.complete_silence_ms, not 700
+    assert 0.3 <= wait < 0.45  # wake.complete_silence_ms, not 700
 
 
 @pytest.mark.models
@@ -71,12 +82,21 @@ def test_speech_after_a_pause_voids_a_complete_verdict():
 
     fake = FakeJudge()
     listener = WakeListener(WakeOptions(), judge=fake)
-    speech = trimmed(load_audio(RECORDINGS / "home-demo" / "turn01.wav"))     # 1.3 s, no pause inside
-    stream = Audio.concat([Audio.silence(0.5), load_audio(DATA / "alexa-12.flac"), Audio.silence(0.3), speech,
-                           Audio.silence(0.2), speech, Audio.silence(2.0)])
+    speech = trimmed(load_audio(RECORDINGS / "home-demo" / "turn01.wav"))  # 1.3 s, no pause inside
+    stream = Audio.concat(
+        [
+            Audio.silence(0.5),
+            load_audio(DATA / "alexa-12.flac"),
+            Audio.silence(0.3),
+            speech,
+            Audio.silence(0.2),
+            speech,
+            Audio.silence(2.0),
+        ]
+    )
     [cmd] = scan(listener, stream)
-    assert len(fake.asked) == 2                           # a verdict at each pause
-    assert cmd.utterance.audio.duration_s > 2 * speech.duration_s   # both halves are in the command
+    assert len(fake.asked) == 2  # a verdict at each pause
+    assert cmd.utterance.audio.duration_s > 2 * speech.duration_s  # both halves are in the command
 
 
 def trimmed(audio: Audio) -> Audio:

@@ -1,4 +1,5 @@
 """`assistant wake eval` and `replay --stop wake` on real recordings (tests/data, recordings/)."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ def test_detections_count_for_the_clip_whose_span_holds_them():
 
 def test_intervals_are_exact():
     lo, hi = poisson_interval(0)
-    assert lo == 0 and hi == pytest.approx(3.689, abs=1e-3)          # the "rule of 3.7" for 0 events
+    assert lo == 0 and hi == pytest.approx(3.689, abs=1e-3)  # the "rule of 3.7" for 0 events
     lo, hi = clopper_pearson(1, 60)
     assert lo == pytest.approx(0.00042, abs=1e-5) and hi == pytest.approx(0.0894, abs=1e-4)
 
@@ -28,8 +29,19 @@ def test_intervals_are_exact():
 @pytest.mark.models
 def test_wake_eval_scores_real_clips_and_draws_the_det_curve(tmp_path, capsys):
     clips = [str(DATA / n) for n in ("alexa-5.flac", "alexa-12.flac", "alexa-27.flac")]
-    args = ["wake", "eval", "--negatives", str(DATA / "keywords-no-alexa.wav"), "--thresholds", "0.5", "0.99",
-            "--model", "--report", str(tmp_path / "rep"), "--json"]
+    args = [
+        "wake",
+        "eval",
+        "--negatives",
+        str(DATA / "keywords-no-alexa.wav"),
+        "--thresholds",
+        "0.5",
+        "0.99",
+        "--model",
+        "--report",
+        str(tmp_path / "rep"),
+        "--json",
+    ]
     for c in clips:
         args += ["--positives", c]
     assert main(args) == 0
@@ -38,7 +50,7 @@ def test_wake_eval_scores_real_clips_and_draws_the_det_curve(tmp_path, capsys):
     for detector in ("listener", "model"):
         r = rows[(detector, 0.5)]
         assert (r["positives"], r["missed"], r["extra"], r["stray"], r["false_accepts"]) == (3, 0, 0, 0, 0)
-        assert r["fa_per_hour_95"][1] > 100                          # 11.5 s of negatives says little
+        assert r["fa_per_hour_95"][1] > 100  # 11.5 s of negatives says little
     assert rows[("model", 0.99)]["missed"] >= rows[("model", 0.5)]["missed"]
     assert (tmp_path / "rep" / "report.json").is_file()
     assert any((tmp_path / "rep" / f"det.{ext}").is_file() for ext in ("png", "svg"))
@@ -57,7 +69,7 @@ def test_wake_eval_names_a_bad_file_and_exits_2(tmp_path, capsys):
 def test_replay_can_stop_at_wake_and_gives_wake_times(capsys):
     assert main(["replay", str(RECORDINGS / "continuous"), "--stop", "wake", "--json"]) == 0
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(out) == 4 and all(o["correct"] for o in out)           # 4 of 4 commands, by span
+    assert len(out) == 4 and all(o["correct"] for o in out)  # 4 of 4 commands, by span
     for o in out:
         assert o["wake"]["start_s"] <= o["wake"]["detected_at_s"] < o["command"]["start_s"] < o["command"]["end_s"]
 
@@ -87,9 +99,9 @@ def test_lean_onnx_sessions_score_exactly_as_openwakeword_does():
             else:
                 model = Model(wakeword_model_paths=[str(openwakeword_model("alexa"))])
         key = next(iter(model.models))
-        return np.array([model.predict(pcm[i: i + FRAME])[key] for i in range(0, len(pcm) - FRAME + 1, FRAME)])
+        return np.array([model.predict(pcm[i : i + FRAME])[key] for i in range(0, len(pcm) - FRAME + 1, FRAME)])
 
-    lean, again, default = scores(True), scores(True), scores(False)   # again: starting features reused
+    lean, again, default = scores(True), scores(True), scores(False)  # again: starting features reused
     assert default.max() >= 0.5
     np.testing.assert_array_equal(lean, default)
     np.testing.assert_array_equal(again, default)

@@ -1,5 +1,6 @@
 """Re-arming (docs/wake.md) on real recordings: a wake word heard while the listener waits for
 or captures a command restarts the turn, and one word is never counted twice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_two_wake_words_a_few_seconds_apart_are_two_wakes_and_no_command(listene
     assert commands[0].detected_at_s <= first_end + 0.5 < commands[1].detected_at_s
     # the second word came while the first wake still waited for its command, and ended that wait
     assert commands[0].ended_at_s == commands[1].detected_at_s
-    for cmd in commands:                      # neither word became a command
+    for cmd in commands:  # neither word became a command
         assert cmd.utterance.audio.duration_s == 0
     assert commands[0].utterance.endpoint == "wake_word"
     assert commands[1].utterance.endpoint == "no_speech"
@@ -56,8 +57,9 @@ def test_two_wake_words_a_few_seconds_apart_are_two_wakes_and_no_command(listene
 @pytest.mark.parametrize("clip", CLIPS)
 def test_a_single_wake_word_counts_once(listener, clip):
     listener.reset()
-    stream = Audio.concat([Audio.silence(0.5), load_audio(DATA / clip), Audio.silence(0.3), speech(1.5),
-                           Audio.silence(12.0)])
+    stream = Audio.concat(
+        [Audio.silence(0.5), load_audio(DATA / clip), Audio.silence(0.3), speech(1.5), Audio.silence(12.0)]
+    )
     commands = scan(listener, stream)
     assert len(commands) == 1 and commands[0].wake is not None
     assert commands[0].utterance.endpoint == "silence"
@@ -69,16 +71,17 @@ def test_a_wake_word_after_a_command_starts_a_new_turn_without_itself(listener):
     listener.reset()
     a, b = load_audio(DATA / CLIPS[1]), load_audio(DATA / CLIPS[2])
     # the second clip's own lead-in is the pause: shorter than the endpoint's 700 ms
-    stream = Audio.concat([Audio.silence(0.5), a, Audio.silence(0.3), speech(1.2),
-                           b, Audio.silence(0.3), speech(1.2), Audio.silence(2.0)])
+    stream = Audio.concat(
+        [Audio.silence(0.5), a, Audio.silence(0.3), speech(1.2), b, Audio.silence(0.3), speech(1.2), Audio.silence(2.0)]
+    )
     commands = scan(listener, stream)
     assert len(wakes(commands)) == 2
     first, second = commands
     assert first.utterance.endpoint == "wake_word" and second.utterance.endpoint == "silence"
     b_start = 0.5 + a.duration_s + 0.3 + 1.2
-    assert first.utterance.end_s <= b_start + onset_s(b)               # the second word is not in it
+    assert first.utterance.end_s <= b_start + onset_s(b)  # the second word is not in it
     assert 0.8 < first.utterance.audio.duration_s < 2.0
-    assert second.utterance.start_s >= b_start + b.duration_s - 0.3   # nor in the next command
+    assert second.utterance.start_s >= b_start + b.duration_s - 0.3  # nor in the next command
     assert 0.8 < second.utterance.audio.duration_s < 2.0
 
 
@@ -87,8 +90,9 @@ def test_a_follow_up_window_gives_way_to_a_wake_word(listener):
     listener.reset()
     listener.feed(Audio.silence(0.5).samples)
     assert listener.listen_now(no_speech_s=5.0)
-    stream = Audio.concat([Audio.silence(1.0), load_audio(DATA / CLIPS[0]), Audio.silence(0.3), speech(1.2),
-                           Audio.silence(2.0)])
+    stream = Audio.concat(
+        [Audio.silence(1.0), load_audio(DATA / CLIPS[0]), Audio.silence(0.3), speech(1.2), Audio.silence(2.0)]
+    )
     commands = scan(listener, stream)
     assert len(commands) == 1 and commands[0].wake is not None
     assert commands[0].utterance.endpoint == "silence"

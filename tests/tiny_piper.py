@@ -3,6 +3,7 @@
 The graph has piper's interface — inputs ``input`` (phoneme ids), ``input_lengths``,
 ``scales``; output audio shaped [1, 1, samples] — and renders each id as 256 samples of a tone.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,13 @@ def build_tiny_voice(folder: Path, sample_rate: int = 16000) -> Path:
     onnx.save(model, str(path))
     symbols = ["_", "^", "$", " "] + list(string.ascii_lowercase + string.ascii_uppercase + ".,?!'")
     config = {
-        "audio": {"sample_rate": sample_rate}, "espeak": {"voice": "en-us"}, "phoneme_type": "text",
-        "num_symbols": len(symbols), "num_speakers": 1,
+        "audio": {"sample_rate": sample_rate},
+        "espeak": {"voice": "en-us"},
+        "phoneme_type": "text",
+        "num_symbols": len(symbols),
+        "num_speakers": 1,
         "inference": {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8},
         "phoneme_id_map": {s: [i] for i, s in enumerate(symbols)},
     }
     Path(f"{path}.json").write_text(json.dumps(config))
     return path
-

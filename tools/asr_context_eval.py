@@ -8,6 +8,7 @@ Clips: the bundled home-demo recordings (festival), the real speech clips of ``-
 given, and ``--synthetic`` SLURP-style commands spoken by the simulator's voices through clean
 and noisy channels. Both windows decode the same clips in one process, interleaved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import stages.asr  # noqa: E402
 from core.audio import load_audio  # noqa: E402
 from core.wer import edit_distance, normalize_words  # noqa: E402
-import stages.asr  # noqa: E402
 from stages.asr import AsrOptions, WhisperAsr  # noqa: E402
 
 
@@ -62,8 +63,13 @@ def main() -> int:
     ap.add_argument("--smoke", type=Path)
     ap.add_argument("--synthetic", type=int, default=60)
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--min-s", type=float, nargs="+", default=[stages.asr.CONTEXT_MIN_S],
-                    help="shortest fitted windows to compare (seconds)")
+    ap.add_argument(
+        "--min-s",
+        type=float,
+        nargs="+",
+        default=[stages.asr.CONTEXT_MIN_S],
+        help="shortest fitted windows to compare (seconds)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     clips = list(_home_demo())
@@ -87,9 +93,12 @@ def main() -> int:
             tot = errors[c].setdefault(group, [0, 0])
             tot[0] += e
             tot[1] += n
-    out = {"clips": len(clips), "median_s": {c: round(statistics.median(t), 4) for c, t in times.items()},
-           "wer": {c: {g: round(e / max(n, 1), 4) for g, (e, n) in groups.items()} for c, groups in errors.items()},
-           "words": {g: n for g, (_e, n) in errors["full"].items()}}
+    out = {
+        "clips": len(clips),
+        "median_s": {c: round(statistics.median(t), 4) for c, t in times.items()},
+        "wer": {c: {g: round(e / max(n, 1), 4) for g, (e, n) in groups.items()} for c, groups in errors.items()},
+        "words": {g: n for g, (_e, n) in errors["full"].items()},
+    }
     out["fallbacks"] = fit.fallbacks
     out["speedup"] = {c: round(out["median_s"]["full"] / t, 2) for c, t in out["median_s"].items() if c != "full"}
     print(json.dumps(out, indent=None if args.json else 2))

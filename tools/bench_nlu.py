@@ -5,6 +5,7 @@
 Training runs into a fresh temporary cache (so it is always measured); inference times the
 whole NLU stage one utterance at a time on held-out generated requests, after a warm-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,14 +32,17 @@ def main() -> int:
     cache = None
     if args.no_train:
         from core.config import Config, cache_dir
+
         cache = cache_dir(Config.load())
     r = benchmark(args.domain, cache_root=cache, train=not args.no_train, utterances=args.n)
     if args.json:
         print(json.dumps(r))
     else:
         train = f"trained in {r['train_s']} s ({r['examples']} examples); " if r["train_s"] is not None else ""
-        print(f"{r['domain']}: {train}inference median {r['median_ms']} ms, p90 {r['p90_ms']} ms, "
-              f"mean {r['mean_ms']} ms over {r['n']} utterances")
+        print(
+            f"{r['domain']}: {train}inference median {r['median_ms']} ms, p90 {r['p90_ms']} ms, "
+            f"mean {r['mean_ms']} ms over {r['n']} utterances"
+        )
     return 0
 
 

@@ -6,6 +6,7 @@ Sources (copied with their licenses into core/domains/LICENSES.md):
 
 Usage: python tools/build_ood_corpus.py ../shared/data
 """
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,24 @@ import sys
 from pathlib import Path
 
 SNIPS_INTENTS = ("BookRestaurant", "RateBook", "SearchCreativeWork", "SearchScreeningEvent")
-SLURP_SCENARIOS = ("qa", "email", "calendar", "news", "social", "transport", "takeaway",
-                   "recommendation", "cooking", "general")
+SLURP_SCENARIOS = (
+    "qa",
+    "email",
+    "calendar",
+    "news",
+    "social",
+    "transport",
+    "takeaway",
+    "recommendation",
+    "cooking",
+    "general",
+)
 # Requests the home domain does serve must not be taught as out-of-domain.
-HOME_WORDS = re.compile(r"\b(light|lights|lamp|timer|alarm|weather|temperature|thermostat|"
-                        r"lock|unlock|door|garage|shopping list|list|play|music|song|time is it|"
-                        r"what time|stop|pause|resume|oven|forecast|rain|degrees)\b")
+HOME_WORDS = re.compile(
+    r"\b(light|lights|lamp|timer|alarm|weather|temperature|thermostat|"
+    r"lock|unlock|door|garage|shopping list|list|play|music|song|time is it|"
+    r"what time|stop|pause|resume|oven|forecast|rain|degrees)\b"
+)
 PER_SNIPS_INTENT = 80
 SLURP_TOTAL = 420
 
@@ -66,5 +79,7 @@ def main(data: Path, out: Path) -> None:
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[1]
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else root.parent / "shared" / "data"),
-         root / "core" / "domains" / "home_ood.txt")
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else root.parent / "shared" / "data"),
+        root / "core" / "domains" / "home_ood.txt",
+    )

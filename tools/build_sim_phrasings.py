@@ -19,6 +19,7 @@ device the catalog lacks) are dropped: the gold of every generated request must 
 
 Usage: python tools/build_sim_phrasings.py ../shared/data/snips
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.domain import BUILTIN_TYPES, load_domain
-from stages.nlu.corpora import read_domain_corpus, read_snips
 from core.normalize import normalize
+from stages.nlu.corpora import read_domain_corpus, read_snips
 
 OUT = ROOT / "core" / "domains" / "home_sim_phrasings.jsonl"
 SLURP_HOME = ROOT / "core" / "domains" / "slurp_home.jsonl"
@@ -45,8 +46,10 @@ SNIPS_SLOTS = {
     "GetWeather": {"city": "place", "state": "place", "country": "place", "timeRange": "date"},
     "PlayMusic": {"artist": "artist", "track": "song", "genre": "genre"},
 }
-SNIPS_LITERAL = {"GetWeather": {"current_location", "condition_description", "condition_temperature"},
-                 "PlayMusic": {"music_item", "service"}}
+SNIPS_LITERAL = {
+    "GetWeather": {"current_location", "condition_description", "condition_temperature"},
+    "PlayMusic": {"music_item", "service"},
+}
 WAKE_WORDS = re.compile(r"^(?:hey |ok |okay )?(?:olly|alexa|google|siri)\b[, ]*|[, ]+(?:olly|alexa)$", re.IGNORECASE)
 DEVICE_INTENTS = {"TurnOn", "TurnOff", "SetBrightness"}
 NEEDS_DEVICE = {"TurnOn", "TurnOff"}
@@ -111,7 +114,7 @@ def delexicalize(domain, intent: str, text: str, spans, rid: str, source: str) -
             piece = "{" + slot + ":" + words + "}"
         else:
             if stype in ("room", "device") and _catalog_ids(domain, stype, words) is None:
-                return None      # "the wemo plug", "a room": no value of the home's catalog
+                return None  # "the wemo plug", "a room": no value of the home's catalog
             piece = "{" + slot + "}"
             originals[slot] = words
         out += text[pos:a] + piece
@@ -156,10 +159,16 @@ def main(snips: Path) -> None:
             kept += 1
             if kept >= SNIPS_PER_INTENT:
                 break
-    header = {"schema": "assistant.sim-phrasings/1", "domain": "home", "built_by": "tools/build_sim_phrasings.py",
-              "sources": ["SLURP devel, dev part of slurp_home.jsonl (CC BY 4.0)",
-                          ("SNIPS 2017-06-custom-intent-engines train_GetWeather_full.json, "
-                          "train_PlayMusic_full.json (CC0 1.0)")], "seed": SEED}
+    header = {
+        "schema": "assistant.sim-phrasings/1",
+        "domain": "home",
+        "built_by": "tools/build_sim_phrasings.py",
+        "sources": [
+            "SLURP devel, dev part of slurp_home.jsonl (CC BY 4.0)",
+            ("SNIPS 2017-06-custom-intent-engines train_GetWeather_full.json, train_PlayMusic_full.json (CC0 1.0)"),
+        ],
+        "seed": SEED,
+    }
     OUT.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [header, *rows]) + "\n", encoding="utf-8")
     print(f"wrote {len(rows)} templates to {OUT} ({dict(Counter(r['intent'] for r in rows))}); dropped {dict(dropped)}")
 

@@ -19,6 +19,7 @@ the figures README reports.
 
 Usage: python tools/build_slurp_home.py ../shared/data/slurp/devel.jsonl
 """
+
 from __future__ import annotations
 
 import json
@@ -35,21 +36,49 @@ OOD = "__ood__"
 
 # SLURP label → home intent (or OOD / None), from the labels' meanings.
 LABELS = {
-    "alarm_set": "SetAlarm", "alarm_query": None, "alarm_remove": None,
+    "alarm_set": "SetAlarm",
+    "alarm_query": None,
+    "alarm_remove": None,
     "weather_query": "GetWeather",
-    "play_music": "PlayMusic", "play_audiobook": "PlayMedia",
-    "play_radio": None, "play_podcasts": None, "play_game": None,
-    "music_query": None, "music_likeness": None, "music_dislikeness": None, "music_settings": None,
-    "iot_hue_lighton": "TurnOn", "iot_wemo_on": "TurnOn",
-    "iot_hue_lightoff": "TurnOff", "iot_wemo_off": "TurnOff",
-    "iot_hue_lightdim": "SetBrightness", "iot_hue_lightup": "SetBrightness",
-    "iot_hue_lightchange": None, "iot_cleaning": None, "iot_coffee": None,
-    "lists_createoradd": "AddToList", "lists_query": "ReadList", "lists_remove": None,
-    "datetime_query": "GetTime", "datetime_convert": None,
-    "audio_volume_up": None, "audio_volume_down": None, "audio_volume_mute": None,
+    "play_music": "PlayMusic",
+    "play_audiobook": "PlayMedia",
+    "play_radio": None,
+    "play_podcasts": None,
+    "play_game": None,
+    "music_query": None,
+    "music_likeness": None,
+    "music_dislikeness": None,
+    "music_settings": None,
+    "iot_hue_lighton": "TurnOn",
+    "iot_wemo_on": "TurnOn",
+    "iot_hue_lightoff": "TurnOff",
+    "iot_wemo_off": "TurnOff",
+    "iot_hue_lightdim": "SetBrightness",
+    "iot_hue_lightup": "SetBrightness",
+    "iot_hue_lightchange": None,
+    "iot_cleaning": None,
+    "iot_coffee": None,
+    "lists_createoradd": "AddToList",
+    "lists_query": "ReadList",
+    "lists_remove": None,
+    "datetime_query": "GetTime",
+    "datetime_convert": None,
+    "audio_volume_up": None,
+    "audio_volume_down": None,
+    "audio_volume_mute": None,
 }
-OOD_SCENARIOS = {"qa", "email", "calendar", "news", "social", "transport", "takeaway",
-                 "recommendation", "cooking", "general"}
+OOD_SCENARIOS = {
+    "qa",
+    "email",
+    "calendar",
+    "news",
+    "social",
+    "transport",
+    "takeaway",
+    "recommendation",
+    "cooking",
+    "general",
+}
 
 # SLURP entity type → home slot, per home intent: the slots that matter when judging.
 SLOTS = {
@@ -76,7 +105,7 @@ def home_label(label: str, scenario: str, text: str, entities: list[tuple[str, s
     if label == "play_audiobook" and re.search(r"\b(pause|break|stop)\b", settings):
         return "Stop"
     if label == "lists_createoradd" and not re.search(r"\b(add|put)\b", low):
-        return None        # creating a list: the home domain has one shopping list
+        return None  # creating a list: the home domain has one shopping list
     if label == "datetime_query":
         # the time here and now; dates, weekdays and other time zones are not served
         if types & {"place_name", "time_zone", "date", "event_name"} or not re.search(r"\b(time|hour)\b", low):
@@ -93,7 +122,7 @@ def spans(annotation: str, intent: str | None) -> tuple[str, list[list]]:
     wanted = SLOTS.get(intent or "", {})
     text, out, pos = "", [], 0
     for m in _ANNOT.finditer(annotation):
-        text += annotation[pos:m.start()]
+        text += annotation[pos : m.start()]
         value = m.group(2)
         if m.group(1) in wanted and value:
             out.append([len(text), len(text) + len(value), wanted[m.group(1)]])
@@ -101,7 +130,7 @@ def spans(annotation: str, intent: str | None) -> tuple[str, list[list]]:
         pos = m.end()
     text += annotation[pos:]
     squeezed = re.sub(r"\s+", " ", text).strip()
-    if squeezed != text:     # keep spans right: rebuild them on the squeezed text
+    if squeezed != text:  # keep spans right: rebuild them on the squeezed text
         return _respan(text, out)
     return text, out
 
@@ -127,8 +156,9 @@ def main(devel: Path) -> None:
         entities = [(t.strip(), v.strip()) for t, v in _ANNOT.findall(d["sentence_annotation"])]
         intent = home_label(label, d["scenario"], d["sentence"], entities)
         text, slot_spans = spans(d["sentence_annotation"], intent)
-        rows.append({"id": f"slurp:{d['slurp_id']}", "text": text, "slurp": label, "intent": intent,
-                     "spans": slot_spans})
+        rows.append(
+            {"id": f"slurp:{d['slurp_id']}", "text": text, "slurp": label, "intent": intent, "spans": slot_spans}
+        )
     by_label: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_label[r["slurp"] + "/" + str(r["intent"])].append(r)
@@ -140,9 +170,14 @@ def main(devel: Path) -> None:
         for i, r in enumerate(group):
             r["part"] = "dev" if i < n_dev else "tune"
     rows.sort(key=lambda r: int(r["id"].split(":")[1]))
-    header = {"schema": "assistant.nlu-corpus/1", "domain": "home",
-              "source": "SLURP devel (pswietojanski/slurp dataset/slurp/devel.jsonl), CC BY 4.0",
-              "built_by": "tools/build_slurp_home.py", "seed": SEED, "dev_fraction": DEV_FRACTION}
+    header = {
+        "schema": "assistant.nlu-corpus/1",
+        "domain": "home",
+        "source": "SLURP devel (pswietojanski/slurp dataset/slurp/devel.jsonl), CC BY 4.0",
+        "built_by": "tools/build_slurp_home.py",
+        "seed": SEED,
+        "dev_fraction": DEV_FRACTION,
+    }
     OUT.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [header, *rows]) + "\n", encoding="utf-8")
     count: dict[tuple, int] = defaultdict(int)
     for r in rows:

@@ -6,6 +6,7 @@ names it cannot know ("play {artist}" with thousands of artists). These are SNIP
 
 Usage: python tools/build_training_phrases.py ../shared/data/snips
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ def main(snips: Path) -> None:
                         if v and len(v) <= 40 and "\ufffd" not in v:
                             values.add(v)
         chosen = sorted(rng.sample(sorted(values), min(PER_TYPE, len(values))))
-        header = [f"# {home_type}: names from SNIPS (CC0 1.0) {', '.join(i for i, _ in sources)}; "
-                  "built by tools/build_training_phrases.py"]
+        header = [
+            f"# {home_type}: names from SNIPS (CC0 1.0) {', '.join(i for i, _ in sources)}; "
+            "built by tools/build_training_phrases.py"
+        ]
         (OUT / f"{home_type}.txt").write_text("\n".join(header + chosen) + "\n", encoding="utf-8")
         print(f"{home_type}: {len(chosen)} of {len(values)}")
 

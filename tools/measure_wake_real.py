@@ -5,6 +5,7 @@ The realistic traffic profile takes its wake-miss scale from this (docs/simulati
 
 Usage: python tools/measure_wake_real.py ../shared/data/wakeword/alexa [--threshold 0.5]
 """
+
 from __future__ import annotations
 
 import sys
@@ -35,11 +36,13 @@ def main(folder: Path, threshold: float = 0.5) -> None:
         stream = np.concatenate([pad, pcm, pad])
         peak = 0.0
         for i in range(0, len(stream) - 1279, 1280):
-            peak = max(peak, max(model.predict(stream[i:i + 1280]).values()))
+            peak = max(peak, max(model.predict(stream[i : i + 1280]).values()))
         peaks.append(peak)
         hits += peak >= threshold
-    print(f"{folder}: {hits} of {len(clips)} detected at threshold {threshold} "
-          f"(miss rate {1 - hits / len(clips):.1%}); median peak score {np.median(peaks):.2f}")
+    print(
+        f"{folder}: {hits} of {len(clips)} detected at threshold {threshold} "
+        f"(miss rate {1 - hits / len(clips):.1%}); median peak score {np.median(peaks):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ to the first rendered table (performance.now), to the whole index loaded, a filt
 session, opening a session; and the JS heap (DevTools Runtime.getHeapUsage). Prints JSON.
 Needs Debian's chromium and chromium-driver.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def replicate(src: Path, dst: Path, sessions: int) -> int:
             lines = []
             for r in records:
                 r = dict(r, session=sid)
-                for key in ("audio",):   # audio references follow the new session folder
+                for key in ("audio",):  # audio references follow the new session folder
                     if isinstance(r.get(key), dict):
                         r[key] = {k: f"{sid}/{Path(v).name}" for k, v in r[key].items()}
                 lines.append(json.dumps(r, ensure_ascii=False, separators=(",", ":")))
@@ -81,8 +82,13 @@ def renderer_memory_mb(root_pid: int) -> dict | None:
                 continue
             roll = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
             kb = {line.split(":")[0]: int(line.split()[1]) for line in roll}
-            found.append({"rss": round(kb["Rss"] / 1024, 1), "pss": round(kb["Pss"] / 1024, 1),
-                          "private_dirty": round(kb["Private_Dirty"] / 1024, 1)})
+            found.append(
+                {
+                    "rss": round(kb["Rss"] / 1024, 1),
+                    "pss": round(kb["Pss"] / 1024, 1),
+                    "private_dirty": round(kb["Private_Dirty"] / 1024, 1),
+                }
+            )
         except (OSError, KeyError, ValueError, IndexError):
             continue
     return max(found, key=lambda m: m["private_dirty"]) if found else None
@@ -104,9 +110,11 @@ def measure(page: Path) -> dict:
         heap_all = b.cdp("Runtime.getHeapUsage")
         # a filter over every session, from the change to the rendered table
         t0 = time.perf_counter()
-        filt = b.js("const t = performance.now(); location.hash = '#fp=asr'; "
-                    "window.dispatchEvent(new HashChangeEvent('hashchange')); "
-                    "return [performance.now() - t, document.querySelector('#count').textContent];")
+        filt = b.js(
+            "const t = performance.now(); location.hash = '#fp=asr'; "
+            "window.dispatchEvent(new HashChangeEvent('hashchange')); "
+            "return [performance.now() - t, document.querySelector('#count').textContent];"
+        )
         filt_wall = time.perf_counter() - t0
         key = b.js("return document.querySelector('#sessions tbody tr').dataset.key")
         t0 = time.perf_counter()
@@ -116,12 +124,18 @@ def measure(page: Path) -> dict:
         b.cdp("HeapProfiler.collectGarbage")
         heap_session = b.cdp("Runtime.getHeapUsage")
         rss = renderer_memory_mb(b.proc.pid)
-        mem = b.js("return performance.memory ? {used: performance.memory.usedJSHeapSize, "
-                   "total: performance.memory.totalJSHeapSize} : null")
+        mem = b.js(
+            "return performance.memory ? {used: performance.memory.usedJSHeapSize, "
+            "total: performance.memory.totalJSHeapSize} : null"
+        )
     mb = 1024 * 1024
     return {
-        "first_table_ms": round(first, 1), "index_loaded_ms": round(timing["allLoaded"], 1), "shards": timing["shards"],
-        "filter_ms_in_page": round(filt[0], 1), "filter_wall_s": round(filt_wall, 3), "filter_count": filt[1],
+        "first_table_ms": round(first, 1),
+        "index_loaded_ms": round(timing["allLoaded"], 1),
+        "shards": timing["shards"],
+        "filter_ms_in_page": round(filt[0], 1),
+        "filter_wall_s": round(filt_wall, 3),
+        "filter_count": filt[1],
         "open_session_wall_s": round(open_session, 3),
         "heap_used_mb_first_table": round(heap_first["usedSize"] / mb, 1),
         "heap_used_mb_index_loaded": round(heap_all["usedSize"] / mb, 1),
@@ -152,9 +166,15 @@ def main() -> int:
         data = work / "view" / "data"
         index_bytes = sum(p.stat().st_size for p in data.glob("index-*.js"))
         session_bytes = sum(p.stat().st_size for p in (data / "s").glob("*.js"))
-        out = {"sessions": n, "turns": result.turns, "replicate_s": round(replicate_s, 1), "build_s": round(build_s, 1),
-               "index_mb": round(index_bytes / 2**20, 2), "session_files_mb": round(session_bytes / 2**20, 1),
-               **measure(result.page)}
+        out = {
+            "sessions": n,
+            "turns": result.turns,
+            "replicate_s": round(replicate_s, 1),
+            "build_s": round(build_s, 1),
+            "index_mb": round(index_bytes / 2**20, 2),
+            "session_files_mb": round(session_bytes / 2**20, 1),
+            **measure(result.page),
+        }
         print(json.dumps(out, indent=1))
     finally:
         if not args.work:

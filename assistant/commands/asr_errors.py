@@ -1,10 +1,11 @@
 """The ASR error model text fidelity uses: fit it from audio-fidelity traces, or show one.
 
-  assistant asr-errors fit TRACES… --out FILE   align what users said with what the ASR heard
-  assistant asr-errors show [FILE]              rates and top confusions per condition
-  assistant asr-errors check AUDIO… --text TEXT… [--json]
-                                                does text fidelity reproduce audio fidelity's WER per condition?
+assistant asr-errors fit TRACES… --out FILE   align what users said with what the ASR heard
+assistant asr-errors show [FILE]              rates and top confusions per condition
+assistant asr-errors check AUDIO… --text TEXT… [--json]
+                                              does text fidelity reproduce audio fidelity's WER per condition?
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--out", required=True, metavar="FILE")
     show = sub.add_parser("show", help="summarize a model")
     show.add_argument("file", nargs="?", default=str(DEFAULT_MODEL))
-    check = sub.add_parser("check", help="word error rate per condition: audio-fidelity traces against text-fidelity ones")
+    check = sub.add_parser(
+        "check", help="word error rate per condition: audio-fidelity traces against text-fidelity ones"
+    )
     check.add_argument("paths", nargs="+", metavar="AUDIO_TRACES")
     check.add_argument("--text", nargs="+", required=True, metavar="TEXT_TRACES")
     check.add_argument("--tolerance", type=float, default=0.2, help="relative difference allowed (default 0.2)")
@@ -44,8 +47,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         top = sorted(((sum(v.values()), w, max(v, key=v.get)) for w, v in c["confusions"].items()), reverse=True)[:4]
         conf = ", ".join(f"{w}→{h or '∅'}" for _n, w, h in top)
         wake = c.get("wake") or {}
-        print(f"{name:14} WER {c['wer']:.1%} (sub {c['sub_rate']:.1%} del {c['del_rate']:.1%} ins {c['ins_rate']:.1%}) "
-              f"over {c['words']} words; wake miss {wake.get('false_reject', 0):.1%}; {conf}")
+        print(
+            f"{name:14} WER {c['wer']:.1%} (sub {c['sub_rate']:.1%} del {c['del_rate']:.1%} ins {c['ins_rate']:.1%}) "
+            f"over {c['words']} words; wake miss {wake.get('false_reject', 0):.1%}; {conf}"
+        )
     for voice, f in model.voices.items():
         print(f"voice {voice:30} word errors ×{f['asr']['factor']:.2f}, wake misses ×{f['wake']['factor']:.2f}")
     return 0
@@ -63,7 +68,9 @@ def _check(args: argparse.Namespace) -> int:
             continue
         lo, hi = row["audio_ci95"]
         rel = "n/a" if row["relative"] is None else f"{row['relative']:+.0%}"
-        print(f"{row['condition']:14} audio {row['audio_wer']:.1%} (95 % {lo:.1%}–{hi:.1%}, {row['audio_words']} words) "
-              f"text {row['text_wer']:.1%} ({row['text_words']} words) {rel} "
-              f"{'within' if row['within'] else 'outside'} ±{args.tolerance:.0%}")
+        print(
+            f"{row['condition']:14} audio {row['audio_wer']:.1%} (95 % {lo:.1%}–{hi:.1%}, {row['audio_words']} words) "
+            f"text {row['text_wer']:.1%} ({row['text_words']} words) {rel} "
+            f"{'within' if row['within'] else 'outside'} ±{args.tolerance:.0%}"
+        )
     return 0

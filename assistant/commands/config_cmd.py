@@ -1,4 +1,5 @@
 """Print the effective configuration and where each value came from."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Write learned labels (failure point, defect, class probabilities) into traces' turn_end records."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,11 @@ from hooks.learn.pipeline import label
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="TRACES", help="trace folders or files; rewritten in place")
     parser.add_argument("--model", required=True, metavar="MODEL", help="model folder from `assistant train`")
-    parser.add_argument("--kind", choices=("gbm", "sequence", "ensemble"),
-                        help="which of the model's labelers (default: the one train kept)")
+    parser.add_argument(
+        "--kind",
+        choices=("gbm", "sequence", "ensemble"),
+        help="which of the model's labelers (default: the one train kept)",
+    )
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

@@ -13,6 +13,7 @@ interpretation of their successful rephrase, for ``assistant nlu train SPEC --ex
 ``loop``: a simulated week, learning, the next week with the artifacts on; before/after figures.
 Only what production has is read from traces: never gold or oracle labels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,21 @@ from core.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="learn_command", metavar="ACTION", parser_class=type(parser))
-    rw = sub.add_parser("rewrites", help="rewrites of failing requests, from rephrase chains", description=__doc__,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rw = sub.add_parser(
+        "rewrites",
+        help="rewrites of failing requests, from rephrase chains",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rw.add_argument("paths", nargs="+", metavar="TRACES", help="trace folders or files")
     rw.add_argument("--out", required=True, metavar="FILE", help="the rewrite table (JSON)")
-    rw.add_argument("--threshold", type=float, default=0.5, metavar="P",
-                    help="apply a rewrite only when P(success) is at least this (default 0.5; stored in the file)")
+    rw.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="apply a rewrite only when P(success) is at least this (default 0.5; stored in the file)",
+    )
     rw.add_argument("--min-support", type=int, default=1, metavar="N", help="… and N chains support it (default 1)")
     rw.add_argument("--lexical", action="store_true", help="restatements by word overlap only (no MiniLM)")
     rw.add_argument("--json", action="store_true")
@@ -50,11 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lp.add_argument("--sessions", type=int, default=200, help="sessions per week (default 200)")
     lp.add_argument("--learn-seed", type=int, default=101, help="the week learned from")
     lp.add_argument("--eval-seeds", type=int, nargs="+", default=[102], help="the weeks after (new seeds, same users)")
-    lp.add_argument("--faults", default="", help="injected faults (default none: only the users' words and the ASR "
-                                                 "error model make defects)")
+    lp.add_argument(
+        "--faults",
+        default="",
+        help="injected faults (default none: only the users' words and the ASR error model make defects)",
+    )
     lp.add_argument("--workers", type=int, default=1)
-    lp.add_argument("--layers", default="table,index,concepts",
-                    help="what to switch on, comma-separated: table, index, concepts (default all)")
+    lp.add_argument(
+        "--layers",
+        default="table,index,concepts",
+        help="what to switch on, comma-separated: table, index, concepts (default all)",
+    )
     lp.add_argument("--json", action="store_true")
 
 
@@ -65,32 +81,53 @@ def run(args: argparse.Namespace, config: Config) -> int:
         R.check_threshold(args.threshold)
         if args.min_support < 1:
             raise UserError("--min-support must be at least 1")
-        summary = R.learn_table(args.paths, args.out, args.threshold, args.min_support,
-                                None if args.lexical else R.minilm_similarity())
-        _print(args, summary, f"{summary['rewrites']} rewrites ({summary['applied_at_threshold']} at threshold "
-                              f"{args.threshold}) from {summary['rephrase_chains']} rephrase chains in "
-                              f"{summary['requests']} requests → {args.out} ({summary['learn_s']} s)")
+        summary = R.learn_table(
+            args.paths, args.out, args.threshold, args.min_support, None if args.lexical else R.minilm_similarity()
+        )
+        _print(
+            args,
+            summary,
+            f"{summary['rewrites']} rewrites ({summary['applied_at_threshold']} at threshold "
+            f"{args.threshold}) from {summary['rephrase_chains']} rephrase chains in "
+            f"{summary['requests']} requests → {args.out} ({summary['learn_s']} s)",
+        )
         return 0
     if args.learn_command == "index":
         summary = R.learn_index(args.paths, args.out)
-        _print(args, summary, f"{summary['successful_utterances']} successful requests "
-                              f"({summary['personal_rows']} personal rows, {summary['users']} users) → {args.out} "
-                              f"({summary['learn_s']} s)")
+        _print(
+            args,
+            summary,
+            f"{summary['successful_utterances']} successful requests "
+            f"({summary['personal_rows']} personal rows, {summary['users']} users) → {args.out} "
+            f"({summary['learn_s']} s)",
+        )
         return 0
     if args.learn_command == "labels":
         from hooks.learn.labels import learn_labels
 
-        summary = learn_labels(args.paths, args.out, None if args.lexical else R.minilm_similarity(),
-                               domain=config["session.domain"])
-        _print(args, summary, f"{summary['examples']} annotated examples from {summary['pairs']} failed requests "
-                              f"with a successful rephrase → {args.out}")
+        summary = learn_labels(
+            args.paths, args.out, None if args.lexical else R.minilm_similarity(), domain=config["session.domain"]
+        )
+        _print(
+            args,
+            summary,
+            f"{summary['examples']} annotated examples from {summary['pairs']} failed requests "
+            f"with a successful rephrase → {args.out}",
+        )
         return 0
     if args.learn_command == "loop":
         from assistant.learning_loop import LoopOptions, run_loop
 
-        opts = LoopOptions(out=args.out, population=args.population, sessions=args.sessions,
-                           learn_seed=args.learn_seed, eval_seeds=tuple(args.eval_seeds), faults=args.faults,
-                           workers=args.workers, layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()))
+        opts = LoopOptions(
+            out=args.out,
+            population=args.population,
+            sessions=args.sessions,
+            learn_seed=args.learn_seed,
+            eval_seeds=tuple(args.eval_seeds),
+            faults=args.faults,
+            workers=args.workers,
+            layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
+        )
         report = run_loop(config, opts, progress=lambda m: print(f"assistant: {m}", file=sys.stderr, flush=True))
         if args.json:
             print(json.dumps(report, indent=2))

@@ -1,4 +1,5 @@
 """List the models each stage uses: installed or not, where each lives and comes from."""
+
 from __future__ import annotations
 
 import argparse

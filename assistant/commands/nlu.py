@@ -15,6 +15,7 @@ near-domain — and slot spans): in-domain commands understood (intent and every
 out-of-domain commands declined, near-domain commands declined, per intent, and the errors.
 Without --model it uses the model the assistant itself would (trained and cached on first use).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,22 +43,40 @@ def _source_arguments(p: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="nlu_command", metavar="ACTION", parser_class=type(parser))
-    train = sub.add_parser("train", help="train a model from a spec or a corpus", description=__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    train = sub.add_parser(
+        "train",
+        help="train a model from a spec or a corpus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _source_arguments(train)
-    train.add_argument("--out", metavar="MODEL_DIR",
-                       help="where to write the model (SPEC only: default, the assistant's own model cache)")
+    train.add_argument(
+        "--out",
+        metavar="MODEL_DIR",
+        help="where to write the model (SPEC only: default, the assistant's own model cache)",
+    )
     train.add_argument("--force", action="store_true", help="train even if MODEL_DIR is up to date")
-    train.add_argument("--extra", metavar="CORPUS", action="append", default=[],
-                       help="SPEC only: more annotated examples to train on (JSON lines, e.g. from `assistant learn labels`)")
-    ev = sub.add_parser("eval", help="score a model: intent accuracy, slot F1, per intent",
-                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument(
+        "--extra",
+        metavar="CORPUS",
+        action="append",
+        default=[],
+        help="SPEC only: more annotated examples to train on (JSON lines, e.g. from `assistant learn labels`)",
+    )
+    ev = sub.add_parser(
+        "eval",
+        help="score a model: intent accuracy, slot F1, per intent",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _source_arguments(ev)
     ev.add_argument("--model", metavar="MODEL_DIR", help="a model from `assistant nlu train`")
-    ev.add_argument("--folds", type=int, metavar="K",
-                    help="k-fold cross-validation on the corpus instead (trains a model per fold)")
-    ev.add_argument("--corpus", metavar="FILE",
-                    help="real commands labelled for SPEC's domain (e.g. core/domains/slurp_home.jsonl)")
+    ev.add_argument(
+        "--folds", type=int, metavar="K", help="k-fold cross-validation on the corpus instead (trains a model per fold)"
+    )
+    ev.add_argument(
+        "--corpus", metavar="FILE", help="real commands labelled for SPEC's domain (e.g. core/domains/slurp_home.jsonl)"
+    )
     ev.add_argument("--part", choices=("tune", "dev"), help="with --corpus: only this part of it")
     ev.add_argument("--errors", type=int, default=20, metavar="N", help="with --corpus: errors to list (default 20)")
 
@@ -77,7 +96,7 @@ def _source(args: argparse.Namespace):
     if kind == "spec":
         from core.domain import load_domain, resolve_domain_path
 
-        load_domain(value)                     # validates, with file and field in errors
+        load_domain(value)  # validates, with file and field in errors
         path = resolve_domain_path(value)
     return Source(kind, path)
 
@@ -126,16 +145,24 @@ def _train_cached(args: argparse.Namespace, config: Config) -> int:
     if epochs < 1:
         raise UserError("--epochs must be at least 1")
     model = load_or_train(domain, cache_dir(config), spec_config(epochs), progress=lambda m: _say(args, m))
-    summary = {"domain": domain.name, "model": model.name, "examples": model.meta.get("examples"),
-               "train_s": model.meta.get("train_s"), "total_s": round(time.perf_counter() - started, 1)}
-    print(json.dumps(summary) if args.json else
-          f"{domain.name}: NLU model ready ({summary['examples']} examples, trained in {summary['train_s']} s)")
+    summary = {
+        "domain": domain.name,
+        "model": model.name,
+        "examples": model.meta.get("examples"),
+        "train_s": model.meta.get("train_s"),
+        "total_s": round(time.perf_counter() - started, 1),
+    }
+    print(
+        json.dumps(summary)
+        if args.json
+        else f"{domain.name}: NLU model ready ({summary['examples']} examples, trained in {summary['train_s']} s)"
+    )
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from stages.nlu.spacy_model import META_FILE
     from stages.nlu.recipes import source_key, train_source
+    from stages.nlu.spacy_model import META_FILE
     from stages.nlu.stage import save_atomically
 
     source = _source(args)
@@ -150,8 +177,13 @@ def _train(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             old = {}
         if old.get("key") == key:
-            summary = {"model": str(out), "up_to_date": True, "key": key, "examples": old.get("examples"),
-                       "train_s": old.get("train_s")}
+            summary = {
+                "model": str(out),
+                "up_to_date": True,
+                "key": key,
+                "examples": old.get("examples"),
+                "train_s": old.get("train_s"),
+            }
             print(json.dumps(summary) if args.json else f"{out}: up to date (same inputs, key {key})")
             return 0
     if out.exists() and not (out.is_dir() and (meta_path.is_file() or not any(out.iterdir()))):
@@ -163,16 +195,25 @@ def _train(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     save_atomically(model, out)
     meta = model.meta
-    summary = {"model": str(out), "up_to_date": False, "key": key, "examples": meta["examples"],
-               "intents": len(meta["intents"]), "slot_labels": len(meta["labels"]),
-               "train_s": meta["train_s"], "total_s": round(time.perf_counter() - started, 1),
-               "temperature": meta.get("temperature")}
+    summary = {
+        "model": str(out),
+        "up_to_date": False,
+        "key": key,
+        "examples": meta["examples"],
+        "intents": len(meta["intents"]),
+        "slot_labels": len(meta["labels"]),
+        "train_s": meta["train_s"],
+        "total_s": round(time.perf_counter() - started, 1),
+        "temperature": meta.get("temperature"),
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{out}: trained on {meta['examples']} examples ({len(meta['intents'])} intents, "
-              f"{len(meta['labels'])} slot labels) in {meta['train_s']:.0f} s; "
-              f"intent temperature {meta.get('temperature')}")
+        print(
+            f"{out}: trained on {meta['examples']} examples ({len(meta['intents'])} intents, "
+            f"{len(meta['labels'])} slot labels) in {meta['train_s']:.0f} s; "
+            f"intent temperature {meta.get('temperature')}"
+        )
     return 0
 
 
@@ -201,8 +242,8 @@ def _extra(args: argparse.Namespace, source) -> list:
 
 def _eval(args: argparse.Namespace) -> int:
     from stages.nlu.evaluate import evaluate
-    from stages.nlu.spacy_model import SpacyNlu
     from stages.nlu.recipes import cross_validate, evaluation_examples, source_key
+    from stages.nlu.spacy_model import SpacyNlu
 
     source = _source(args)
     if args.folds is not None:
@@ -235,8 +276,8 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
     from stages.nlu import NluOptions, NluStage, load_or_train
     from stages.nlu.corpora import read_domain_corpus
     from stages.nlu.evaluate import evaluate_commands
-    from stages.nlu.spacy_model import SpacyNlu
     from stages.nlu.recipes import spec_config
+    from stages.nlu.spacy_model import SpacyNlu
 
     if not args.spec or args.snips or args.slurp or args.folds:
         raise UserError("--corpus goes with SPEC alone (not --snips, --slurp or --folds)")
@@ -245,34 +286,47 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
     known = set(domain.intents) | {OOD_INTENT}
     for item in items:
         if item.intent is not None and item.intent not in known:
-            raise InputError(Path(args.corpus), f"intent {item.intent!r} is not in domain {domain.name!r}",
-                             field=item.id)
+            raise InputError(
+                Path(args.corpus), f"intent {item.intent!r} is not in domain {domain.name!r}", field=item.id
+            )
     if args.model:
         model = SpacyNlu.load(Path(args.model))
     else:
-        model = load_or_train(domain, cache_dir(config), spec_config(config["nlu.epochs"]),
-                              progress=lambda m: _say(args, m))
+        model = load_or_train(
+            domain, cache_dir(config), spec_config(config["nlu.epochs"]), progress=lambda m: _say(args, m)
+        )
     stage = NluStage(domain, model, NluOptions(ood_threshold=config["nlu.ood_threshold"]))
     started = time.perf_counter()
     result = evaluate_commands(stage.interpret, items, errors=max(0, args.errors))
-    result.update({"spec": domain.source, "corpus": str(args.corpus), "part": args.part, "model": model.name,
-                   "seconds": round(time.perf_counter() - started, 2)})
+    result.update(
+        {
+            "spec": domain.source,
+            "corpus": str(args.corpus),
+            "part": args.part,
+            "model": model.name,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
     if args.json:
         print(json.dumps(result))
         return 0
     i, o, nd = result["in_domain"], result["out_of_domain"], result["near_domain"]
-    print(f"{args.corpus}{' (' + args.part + ')' if args.part else ''} on {domain.name}: "
-          f"in-domain understood {i['understood']:.1%} (intent {i['intent_accuracy']:.1%}, n={i['n']}); "
-          f"out-of-domain declined {o['declined']:.1%} (n={o['n']}); near-domain declined {nd['declined']:.1%} (n={nd['n']})")
+    print(
+        f"{args.corpus}{' (' + args.part + ')' if args.part else ''} on {domain.name}: "
+        f"in-domain understood {i['understood']:.1%} (intent {i['intent_accuracy']:.1%}, n={i['n']}); "
+        f"out-of-domain declined {o['declined']:.1%} (n={o['n']}); near-domain declined {nd['declined']:.1%} (n={nd['n']})"
+    )
     width = max((len(k) for k in result["per_intent"]), default=6)
     for intent, s in result["per_intent"].items():
-        print(f"  {intent:<{width}}  n={s['n']:<4} understood {s['understood']:7.1%}  intent {s['intent_accuracy']:7.1%}"
-              f"  declined {s['declined']:6.1%}")
+        print(
+            f"  {intent:<{width}}  n={s['n']:<4} understood {s['understood']:7.1%}  intent {s['intent_accuracy']:7.1%}"
+            f"  declined {s['declined']:6.1%}"
+        )
     if result["errors"]:
         print("errors:")
     for e in result["errors"]:
         extra = f"  missing {', '.join(e['missing_slots'])}" if e.get("missing_slots") else ""
-        print(f"  {e['id']}: \"{e['text']}\" → {e['got'] or 'declined'} (gold {e['gold']}){extra}")
+        print(f'  {e["id"]}: "{e["text"]}" → {e["got"] or "declined"} (gold {e["gold"]}){extra}')
     return 0
 
 
@@ -285,16 +339,19 @@ def _digest(source) -> str:
 def _public(result: dict) -> dict:
     """Scores without the raw counts (kept inside for pooling folds)."""
     out = {k: v for k, v in result.items() if k not in ("counts", "per_intent")}
-    out["per_intent"] = {k: {kk: vv for kk, vv in v.items() if kk != "counts"}
-                         for k, v in result.get("per_intent", {}).items()}
+    out["per_intent"] = {
+        k: {kk: vv for kk, vv in v.items() if kk != "counts"} for k, v in result.get("per_intent", {}).items()
+    }
     return out
 
 
 def _print_table(r: dict) -> None:
     folds = f", {r['folds']}-fold cross-validation" if r.get("folds") else ""
-    print(f"{r['source']}{folds}: n={r['n']}  intent accuracy {r['intent_accuracy']:.2%}  "
-          f"slot F1 {r['slot_f1']:.2%} (P {r['slot_precision']:.2%}, R {r['slot_recall']:.2%})"
-          + (f"  ECE {r['ece']:.3f}" if "ece" in r else ""))
+    print(
+        f"{r['source']}{folds}: n={r['n']}  intent accuracy {r['intent_accuracy']:.2%}  "
+        f"slot F1 {r['slot_f1']:.2%} (P {r['slot_precision']:.2%}, R {r['slot_recall']:.2%})"
+        + (f"  ECE {r['ece']:.3f}" if "ece" in r else "")
+    )
     width = max((len(k) for k in r["per_intent"]), default=6)
     for intent, s in r["per_intent"].items():
         print(f"  {intent:<{width}}  n={s['n']:<5} intent {s['intent_accuracy']:7.2%}  slots {s['slot_f1']:7.2%}")

@@ -6,6 +6,7 @@ line each; the other inputs still run; the exit code is then 2. --out and --trac
 before any session runs; an output that cannot be written is named, stops, and the exit code
 is 3.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,14 +17,14 @@ import re
 import sys
 from pathlib import Path
 
-from core.config import Config
-from core.errors import InputError, UserError
-from core.paths import ensure_output_dir
-from core.pipeline import STAGES
 from assistant.recorded_sessions import MANIFEST, RecordedSession, check_gold, load_recording
 from assistant.replay import replay
 from assistant.runner import Assistant
+from core.config import Config
 from core.domain import DOMAINS_DIR, load_domain, resolve_domain_path
+from core.errors import InputError, UserError
+from core.paths import ensure_output_dir
+from core.pipeline import STAGES
 
 log = logging.getLogger(__name__)
 
@@ -33,28 +34,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per turn on stdout")
     parser.add_argument("--out", metavar="DIR", help="write each reply as WAV under DIR/<session>/")
     parser.add_argument("--trace", metavar="DIR", help="write a JSONL trace per session (and its audio) into DIR")
-    parser.add_argument("--stop", choices=STAGES, default="tts",
-                        help="last stage to run (default tts; wake: the wake words a continuous recording holds, "
-                             "no recognition)")
-    parser.add_argument("--continuous", action="store_true",
-                        help="treat plain audio files as continuous recordings (listen for the wake word)")
-    parser.add_argument("--allow-outside", action="store_true",
-                        help="let session.json name audio outside its session folder (e.g. ../shared/x.wav)")
+    parser.add_argument(
+        "--stop",
+        choices=STAGES,
+        default="tts",
+        help="last stage to run (default tts; wake: the wake words a continuous recording holds, no recognition)",
+    )
+    parser.add_argument(
+        "--continuous",
+        action="store_true",
+        help="treat plain audio files as continuous recordings (listen for the wake word)",
+    )
+    parser.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="let session.json name audio outside its session folder (e.g. ../shared/x.wav)",
+    )
 
 
 def _line(summary: dict) -> str:
     if summary.get("missed"):
         return f"{summary['session']}  MISSED command at {summary['at_s']:.1f}s: {summary['gold']}"
     mark = {True: "  ok", False: "  WRONG", None: ""}[summary.get("correct")]
-    if "command" in summary:     # --stop wake
+    if "command" in summary:  # --stop wake
         w, c = summary["wake"], summary["command"]
-        return (f"{summary['session']} #{summary['turn']}  [{w['word']} {w['score']:.2f}] at {w['detected_at_s']:.2f}s"
-                f"  command {c['start_s']:.2f}-{c['end_s']:.2f}s ({c['endpoint']}){mark}")
+        return (
+            f"{summary['session']} #{summary['turn']}  [{w['word']} {w['score']:.2f}] at {w['detected_at_s']:.2f}s"
+            f"  command {c['start_s']:.2f}-{c['end_s']:.2f}s ({c['endpoint']}){mark}"
+        )
     wake = f"[{summary['wake']['word']} {summary['wake']['score']:.2f}] " if summary.get("wake") else ""
     errs = "".join(f"  !{e['code']}" for e in summary.get("errors", []))
-    return (f"{summary['session']} #{summary['turn']}  {wake}\"{summary['transcript'] or ''}\" → "
-            f"{summary['intent']} {json.dumps(summary['entities'] | summary['slots'])} → "
-            f"\"{summary['reply'] or ''}\"{mark}{errs}")
+    return (
+        f'{summary["session"]} #{summary["turn"]}  {wake}"{summary["transcript"] or ""}" → '
+        f"{summary['intent']} {json.dumps(summary['entities'] | summary['slots'])} → "
+        f'"{summary["reply"] or ""}"{mark}{errs}'
+    )
 
 
 def bundled_domains() -> list[str]:
@@ -74,8 +88,12 @@ def domain_for(rec: RecordedSession, config: Config) -> str:
         return configured
     if re.fullmatch(r"[A-Za-z0-9][\w-]*", wanted) and wanted in bundled_domains():
         return wanted
-    raise InputError(Path(rec.path) / MANIFEST, f"{wanted!r} is not a bundled domain ({', '.join(bundled_domains())}); "
-                     "name another spec on the command line (--session-domain PATH)", field="domain")
+    raise InputError(
+        Path(rec.path) / MANIFEST,
+        f"{wanted!r} is not a bundled domain ({', '.join(bundled_domains())}); "
+        "name another spec on the command line (--session-domain PATH)",
+        field="domain",
+    )
 
 
 def _unique_id(rec: RecordedSession, used: set[str]) -> RecordedSession:
@@ -109,7 +127,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     assistants: dict[str, Assistant] = {}
     for rec, domain in sessions:
         if domain not in assistants:
-            cfg = config if domain == config["session.domain"] else config.with_overrides({"session.domain": domain}, rec.path)
+            cfg = (
+                config
+                if domain == config["session.domain"]
+                else config.with_overrides({"session.domain": domain}, rec.path)
+            )
             assistants[domain] = Assistant(cfg)
             if args.out:
                 assistants[domain].reply_dir = Path(args.out)

@@ -1,5 +1,6 @@
 """Plots and an HTML summary of a trace folder: failure points, WER per condition, defect
 rate, per-stage latency, and the predicted-vs-oracle confusion matrix when labels exist."""
+
 from __future__ import annotations
 
 import argparse

@@ -9,6 +9,7 @@ DIR holds one run: a folder with another run, or files simulate did not write, i
 finished sessions are kept). Ctrl-C or SIGTERM stops within a second or two, keeps the finished
 sessions and marks run.json "interrupted"; a trace that cannot be written stops the run (exit 3).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,30 +29,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fidelity", choices=("text", "audio"), default="text")
     parser.add_argument("--out", required=True, metavar="DIR", help="trace folder")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: every core)")
-    parser.add_argument("--profile", choices=tuple(PROFILES), default=DEFAULT_PROFILE,
-                        help="traffic: realistic (default: natural errors only, a household's rooms and voices; "
-                             "docs/simulation.md) or stress (high injected fault rates, every failure point common)")
-    parser.add_argument("--faults", default=None, metavar="SPEC",
-                        help=f"injected fault rates per stage, e.g. {DEFAULT_FAULTS!r}; '' for none (default: the profile's)")
+    parser.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="traffic: realistic (default: natural errors only, a household's rooms and voices; "
+        "docs/simulation.md) or stress (high injected fault rates, every failure point common)",
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help=f"injected fault rates per stage, e.g. {DEFAULT_FAULTS!r}; '' for none (default: the profile's)",
+    )
     parser.add_argument("--snr", nargs="+", metavar="DB", help="noise conditions by SNR in dB ('clean' allowed)")
     parser.add_argument("--noise", default="pink", choices=("white", "pink", "babble"), help="noise for --snr")
     parser.add_argument("--conditions", nargs="+", metavar="C", help="acoustic conditions, e.g. pink@10dB reverb0.6")
-    parser.add_argument("--voices", nargs="+", metavar="V", help="only these voices (text: of those the error model knows)")
-    parser.add_argument("--exclude-voices", nargs="+", metavar="V", default=[], help="never these voices (held-out sets)")
+    parser.add_argument(
+        "--voices", nargs="+", metavar="V", help="only these voices (text: of those the error model knows)"
+    )
+    parser.add_argument(
+        "--exclude-voices", nargs="+", metavar="V", default=[], help="never these voices (held-out sets)"
+    )
     parser.add_argument("--goals", default="1-4", metavar="A-B", help="goals per session (default 1-4)")
     parser.add_argument("--error-model", metavar="FILE", help="text: the ASR error model (default: the bundled one)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local", help="ray: run on a Ray cluster")
-    parser.add_argument("--embeddings", action="store_true",
-                        help="MiniLM rephrase similarity in the traces (about 20 ms a turn; lexical overlap always)")
-    parser.add_argument("--population", type=int, default=0, metavar="N",
-                        help="sessions belong to N recurring users (the same users whatever --seed; 0: each session a new user)")
-    parser.add_argument("--users", choices=("real", "spec"), default="real",
-                        help="real (default): users phrase requests as real people do, in words the NLU never "
-                             "trained on (docs/simulation.md); spec: the spec's own templates")
+    parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="MiniLM rephrase similarity in the traces (about 20 ms a turn; lexical overlap always)",
+    )
+    parser.add_argument(
+        "--population",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sessions belong to N recurring users (the same users whatever --seed; 0: each session a new user)",
+    )
+    parser.add_argument(
+        "--users",
+        choices=("real", "spec"),
+        default="real",
+        help="real (default): users phrase requests as real people do, in words the NLU never "
+        "trained on (docs/simulation.md); spec: the spec's own templates",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="DIR holds another run: clear simulate's files first")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in DIR (same seed and settings): finished sessions are kept")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in DIR (same seed and settings): finished sessions are kept",
+    )
 
 
 def _conditions(args: argparse.Namespace) -> tuple[str, ...]:
@@ -80,13 +108,27 @@ def options_from(args: argparse.Namespace) -> SimOptions:
     profile = PROFILES[args.profile]
     conditions = _conditions(args) or profile.conditions
     opts = SimOptions(
-        sessions=args.sessions, seed=args.seed, fidelity=args.fidelity, out=args.out, workers=args.workers,
-        faults=profile.faults if args.faults is None else args.faults, conditions=conditions,
-        background_rate=profile.background_rate, ood_rate=profile.ood_rate, profile=profile.name,
-        asr_scale=profile.asr_scale, wake_scale=profile.wake_scale, voices=tuple(args.voices or ()),
-        exclude_voices=tuple(args.exclude_voices), goals=(lo, hi), backend=args.backend, embeddings=args.embeddings, population=args.population,
+        sessions=args.sessions,
+        seed=args.seed,
+        fidelity=args.fidelity,
+        out=args.out,
+        workers=args.workers,
+        faults=profile.faults if args.faults is None else args.faults,
+        conditions=conditions,
+        background_rate=profile.background_rate,
+        ood_rate=profile.ood_rate,
+        profile=profile.name,
+        asr_scale=profile.asr_scale,
+        wake_scale=profile.wake_scale,
+        voices=tuple(args.voices or ()),
+        exclude_voices=tuple(args.exclude_voices),
+        goals=(lo, hi),
+        backend=args.backend,
+        embeddings=args.embeddings,
+        population=args.population,
         users=args.users,
-        overwrite=args.overwrite, resume=args.resume,
+        overwrite=args.overwrite,
+        resume=args.resume,
         **({"asr_model": args.error_model} if args.error_model else {}),
     )
     opts.validate()
@@ -111,14 +153,19 @@ def run_command(args: argparse.Namespace, config: Config) -> dict:
 def run(args: argparse.Namespace, config: Config) -> int:
     summary = run_command(args, config)
     if summary.get("interrupted"):
-        print(f"assistant: interrupted ({summary.get('signal', 'signal')}): {summary['sessions']} of "
-              f"{summary['sessions_planned']} sessions finished and kept in {args.out} (run.json says "
-              f"\"interrupted\": true); --resume continues", file=sys.stderr)
+        print(
+            f"assistant: interrupted ({summary.get('signal', 'signal')}): {summary['sessions']} of "
+            f"{summary['sessions_planned']} sessions finished and kept in {args.out} (run.json says "
+            f'"interrupted": true); --resume continues',
+            file=sys.stderr,
+        )
         return 143 if summary.get("signal") == "SIGTERM" else 130
     shares = ", ".join(f"{k} {v:.1%}" for k, v in summary["failure_point_share"].items())
     wer = ", ".join(f"{k} {v:.1%}" for k, v in summary["wer_by_condition"].items())
-    print(f"{summary['sessions']} sessions, {summary['turns']} turns in {summary['elapsed_s']} s "
-          f"({summary['turns_per_s']} turns/s, {summary['workers']} workers) → {args.out}")
+    print(
+        f"{summary['sessions']} sessions, {summary['turns']} turns in {summary['elapsed_s']} s "
+        f"({summary['turns_per_s']} turns/s, {summary['workers']} workers) → {args.out}"
+    )
     print(f"profile {summary['options'].get('profile') or 'custom'}; failure points: {shares}")
     print(f"defect rate {summary['defect_rate']:.1%}; WER by condition: {wer or 'n/a'}")
     return 0

@@ -9,6 +9,7 @@ session (the recording and the trace are kept).
 real time, as if it came from the microphone; --json prints replay's per-turn JSON plus the
 live keys (barge_in, follow_up, eos_to_reply_ms, live).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,20 +25,26 @@ from typing import Any, TextIO
 
 from assistant import live_audio as audio_io
 from assistant.commands.replay import domain_for
-from core.config import Config
-from core.errors import InputError, UserError
 from assistant.live import LiveLoop, LiveStatus, LiveTurn, SessionRecorder, TalkOptions, manifest_header
-from core.paths import ensure_output_dir
 from assistant.recorded_sessions import check_gold, load_recording
 from assistant.replay import GoldMatcher
 from assistant.runner import Assistant
-from core.turn_summary import gold_summary
+from core.config import Config
 from core.domain import load_domain
+from core.errors import InputError, UserError
+from core.paths import ensure_output_dir
+from core.turn_summary import gold_summary
 
 log = logging.getLogger(__name__)
 
-STATE_LABELS = {"starting": "starting", "listening": "listening", "wake": "wake word heard",
-                "follow_up": "listening (follow-up)", "thinking": "thinking", "speaking": "speaking"}
+STATE_LABELS = {
+    "starting": "starting",
+    "listening": "listening",
+    "wake": "wake word heard",
+    "follow_up": "listening (follow-up)",
+    "thinking": "thinking",
+    "speaking": "speaking",
+}
 STATE_COLORS = {"listening": "32", "wake": "33", "follow_up": "33", "thinking": "36", "speaking": "35"}
 METER_WIDTH = 20
 
@@ -45,10 +52,12 @@ METER_WIDTH = 20
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
     parser.add_argument("--device", metavar="DEV", help="input device: index or part of its name (talk.device)")
-    parser.add_argument("--input", metavar="PATH",
-                        help="feed an audio file or a continuous session folder instead of the microphone")
-    parser.add_argument("--speed", type=float, default=1.0, metavar="X",
-                        help="with --input: pace X times real time (default 1)")
+    parser.add_argument(
+        "--input", metavar="PATH", help="feed an audio file or a continuous session folder instead of the microphone"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, metavar="X", help="with --input: pace X times real time (default 1)"
+    )
     parser.add_argument("--play", action="store_true", help="with --input: play the replies on the output device")
     parser.add_argument("--json", action="store_true", help="one JSON object per turn on stdout")
     parser.add_argument("--quiet", action="store_true", help="no terminal view on stderr")
@@ -71,7 +80,7 @@ class TerminalView:
 
     def status(self, s: LiveStatus) -> None:
         if not self.tty:
-            return      # no redraws into a file or a pipe
+            return  # no redraws into a file or a pipe
         filled = int(round(max(0.0, min(1.0, (s.level_db + 60) / 60)) * METER_WIDTH))
         meter = "█" * filled + "·" * (METER_WIDTH - filled)
         label = f"● {STATE_LABELS.get(s.state, s.state):<22}"
@@ -98,9 +107,11 @@ class TerminalView:
         timings = " · ".join(f"{k} {v:.0f}" for k, v in sm["ms"].items()) + " ms"
         if sm["eos_to_reply_ms"] is not None:
             timings += f"   end of speech → reply {sm['eos_to_reply_ms']:.0f} ms"
-        lines = [f"{self._color('1', head)}  \"{sm['transcript'] or ''}\"",
-                 f"   → {sm['intent']}  {args}",
-                 f"   → \"{sm['reply'] or ''}\""]
+        lines = [
+            f'{self._color("1", head)}  "{sm["transcript"] or ""}"',
+            f"   → {sm['intent']}  {args}",
+            f'   → "{sm["reply"] or ""}"',
+        ]
         lines += [f"   ! {e['stage']}: {e['code']}" for e in sm["errors"]]
         lines.append(self._color("2", f"   {timings}"))
         self.block("\n".join(lines))
@@ -123,10 +134,18 @@ def _input(path: str, config: Config) -> tuple[Any, dict, str]:
     p = Path(path)
     rec = load_recording(p, continuous=True)
     if not rec.continuous:
-        raise InputError(p, "a pre-segmented session has no stream to listen to (`assistant replay` runs it); "
-                            "talk --input needs an audio file or a continuous session")
-    args = {"world": rec.world, "device": rec.device, "user": rec.user, "start_time": rec.start_time,
-            "meta": {"source": rec.path, **rec.meta}}
+        raise InputError(
+            p,
+            "a pre-segmented session has no stream to listen to (`assistant replay` runs it); "
+            "talk --input needs an audio file or a continuous session",
+        )
+    args = {
+        "world": rec.world,
+        "device": rec.device,
+        "user": rec.user,
+        "start_time": rec.start_time,
+        "meta": {"source": rec.path, **rec.meta},
+    }
     return rec, args, rec.id
 
 
@@ -134,8 +153,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.list_devices:
         devs = audio_io.devices()
         for d in devs:
-            print(f"{d['index']:3}  {d['name']}  (in {d['max_input_channels']}, out {d['max_output_channels']}, "
-                  f"{d['default_samplerate']:g} Hz)")
+            print(
+                f"{d['index']:3}  {d['name']}  (in {d['max_input_channels']}, out {d['max_output_channels']}, "
+                f"{d['default_samplerate']:g} Hz)"
+            )
         if not devs:
             print("no audio devices")
         return 0
@@ -144,7 +165,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise UserError("--device and --input exclude each other")
     if not args.input and (args.speed != 1.0 or args.play):
         raise UserError("--speed and --play go with --input")
-    for folder in (args.out, args.trace):   # as replay: outputs are checked before anything runs
+    for folder in (args.out, args.trace):  # as replay: outputs are checked before anything runs
         if folder:
             ensure_output_dir(folder)
 
@@ -154,29 +175,35 @@ def run(args: argparse.Namespace, config: Config) -> int:
     domain = config["session.domain"]
     if args.input:
         rec, session_args, session_id = _input(args.input, config)
-        domain = domain_for(rec, config)      # replay's rules: never a file the manifest picks
+        domain = domain_for(rec, config)  # replay's rules: never a file the manifest picks
         check_gold(rec, load_domain(domain))
         gold_for = GoldMatcher(rec) if rec.turns else None
-        source = audio_io.FileSource(rec.stream, Path(rec.stream_path).name, block=options.block,
-                                     queue_s=options.queue_s, speed=args.speed)
+        source = audio_io.FileSource(
+            rec.stream, Path(rec.stream_path).name, block=options.block, queue_s=options.queue_s, speed=args.speed
+        )
         if args.play:
             player = _speaker(options)
     else:
-        index, name = audio_io.input_device(options.device)   # before any model loads: fail fast
-        source = audio_io.MicrophoneSource(index, name, block=options.block, queue_s=options.queue_s,
-                                           stall_s=options.stall_s)
+        index, name = audio_io.input_device(options.device)  # before any model loads: fail fast
+        source = audio_io.MicrophoneSource(
+            index, name, block=options.block, queue_s=options.queue_s, stall_s=options.stall_s
+        )
         session_id = "talk-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         session_args = {"meta": {"source": f"microphone: {name}"}}
         player = _speaker(options)
 
-    assistant = Assistant(config if domain == config["session.domain"] else
-                          config.with_overrides({"session.domain": domain}, args.input))
+    assistant = Assistant(
+        config if domain == config["session.domain"] else config.with_overrides({"session.domain": domain}, args.input)
+    )
     if args.out:
         assistant.reply_dir = Path(args.out)
     if args.trace:
         assistant.trace_to(args.trace)
-    recorder = SessionRecorder(args.record, session_id, manifest_header(session_args, config),
-                               subtype=source.subtype) if args.record else None
+    recorder = (
+        SessionRecorder(args.record, session_id, manifest_header(session_args, config), subtype=source.subtype)
+        if args.record
+        else None
+    )
 
     view = None if args.quiet else TerminalView(sys.stderr)
     lock = threading.Lock()
@@ -188,20 +215,37 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if view is not None:
             view.turn(live)
 
-    loop = LiveLoop(assistant, source, player=player, options=options, session_id=session_id,
-                    session_args=session_args, gold_for=gold_for, recorder=recorder, on_turn=on_turn,
-                    on_status=view.status if view is not None else None)
+    loop = LiveLoop(
+        assistant,
+        source,
+        player=player,
+        options=options,
+        session_id=session_id,
+        session_args=session_args,
+        gold_for=gold_for,
+        recorder=recorder,
+        on_turn=on_turn,
+        on_status=view.status if view is not None else None,
+    )
     if view is not None:
-        view.block(f"{source.name}: say \"{config['wake.word'].replace('_', ' ')}\", then your request"
-                   + ("" if args.input else "; Ctrl-C ends the session"))
+        view.block(
+            f'{source.name}: say "{config["wake.word"].replace("_", " ")}", then your request'
+            + ("" if args.input else "; Ctrl-C ends the session")
+        )
     try:
         result = loop.run()
     finally:
         if view is not None:
             view.close()
     for at, gold in result.missed:
-        miss = {"session": result.session, "turn": None, "missed": True, "at_s": at,
-                "gold": gold_summary(gold), "correct": False}
+        miss = {
+            "session": result.session,
+            "turn": None,
+            "missed": True,
+            "at_s": at,
+            "gold": gold_summary(gold),
+            "correct": False,
+        }
         if args.json:
             print(json.dumps(miss, ensure_ascii=False), flush=True)
         elif view is not None:
@@ -209,8 +253,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     saved = [f"recording in {args.record}" if args.record else "", f"trace in {args.trace}" if args.trace else ""]
     saved_text = "; ".join(s for s in saved if s)
     if result.ended == "device_lost":
-        print(f"assistant: {result.message}; session ended" + (f" ({saved_text})" if saved_text else ""),
-              file=sys.stderr)
+        print(
+            f"assistant: {result.message}; session ended" + (f" ({saved_text})" if saved_text else ""), file=sys.stderr
+        )
     elif view is not None:
         ending = "session ended (Ctrl-C)" if result.ended == "interrupted" else "end of input"
         view.block(f"{ending}: {len(result.turns)} turns" + (f"; {saved_text}" if saved_text else ""))

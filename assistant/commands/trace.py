@@ -1,9 +1,10 @@
 """Read traces: a per-turn view, schema validation, Parquet export.
 
-  assistant trace show FILE          each turn: what was heard, understood, done, timings, signals
-  assistant trace validate PATH…     check every record against hooks/trace.schema.json
-  assistant trace export PATH… --parquet OUT   turn_end records as one Parquet table
+assistant trace show FILE          each turn: what was heard, understood, done, timings, signals
+assistant trace validate PATH…     check every record against hooks/trace.schema.json
+assistant trace export PATH… --parquet OUT   turn_end records as one Parquet table
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@ ensemble (probabilities averaged, the weight chosen on validation); the one with
 validation score (mean of failure-point accuracy and macro F1) is kept as the model's default,
 and model.json reports all three (`eval --kind` scores the others).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,14 +26,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    info = train(args.paths, args.out, val_paths=args.val, kind=args.kind, domain=config["session.domain"],
-                 seed=args.seed, embeddings=not args.no_embeddings)
+    info = train(
+        args.paths,
+        args.out,
+        val_paths=args.val,
+        kind=args.kind,
+        domain=config["session.domain"],
+        seed=args.seed,
+        embeddings=not args.no_embeddings,
+    )
     if args.json:
         print(json.dumps(info))
         return 0
     for kind, c in info["candidates"].items():
         v = c["validation"]
-        print(f"{kind:9} fit {c['train_s']:6.1f} s  validation: fp accuracy {v.get('fp_accuracy')}, "
-              f"macro F1 {v.get('fp_macro_f1')}, defect AUC {v.get('defect_auc')}")
+        print(
+            f"{kind:9} fit {c['train_s']:6.1f} s  validation: fp accuracy {v.get('fp_accuracy')}, "
+            f"macro F1 {v.get('fp_macro_f1')}, defect AUC {v.get('defect_auc')}"
+        )
     print(f"kept {info['chosen']}: {info['train_turns']} training turns, {info['total_s']} s in all → {args.out}")
     return 0

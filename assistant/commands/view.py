@@ -9,6 +9,7 @@ labels. Writes only into --out (default: TRACES/view, the first folder's, beside
 `assistant report` writes, whose figures link here); a folder that is not empty must be a view
 from an earlier run. --serve serves it on 127.0.0.1 until Ctrl-C.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,17 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="TRACES", help="trace folders or files")
-    parser.add_argument("--out", metavar="DIR",
-                        help="where to write the view (default: TRACES/view of the first folder named)")
-    parser.add_argument("--serve", nargs="?", const=8000, type=int, metavar="PORT",
-                        help="then serve it on 127.0.0.1:PORT (default 8000; 0: any free port) until Ctrl-C")
+    parser.add_argument(
+        "--out", metavar="DIR", help="where to write the view (default: TRACES/view of the first folder named)"
+    )
+    parser.add_argument(
+        "--serve",
+        nargs="?",
+        const=8000,
+        type=int,
+        metavar="PORT",
+        help="then serve it on 127.0.0.1:PORT (default 8000; 0: any free port) until Ctrl-C",
+    )
 
 
 def default_out(paths: list[str]) -> Path:
@@ -37,7 +45,7 @@ def default_out(paths: list[str]) -> Path:
             return p / "view"
         if p.is_file():
             return p.parent / "view"
-    return Path("view")   # nothing exists: build() stops before writing anything
+    return Path("view")  # nothing exists: build() stops before writing anything
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -51,7 +59,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except view.NothingToView as err:
         if not err.problems:
             raise
-        for problem in err.problems:   # one line each input, naming it; no view is written
+        for problem in err.problems:  # one line each input, naming it; no view is written
             print(f"assistant: {problem}", file=sys.stderr)
         return 2
     for problem in result.problems:

@@ -7,6 +7,7 @@ are played as streams and every wake in them is a false accept. Runs the pipelin
 (endpointing and re-arming included) and, with --model, the bare openWakeWord model beside it;
 no speech recognition. docs/wake.md explains the figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,21 +22,47 @@ from core.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     ev = sub.add_parser("eval", help="false rejects, false accepts per hour, threshold sweep, DET curve")
-    ev.add_argument("--positives", action="append", default=[], metavar="PATH",
-                    help="a folder of wake-word clips, or one clip (repeatable)")
-    ev.add_argument("--negatives", action="append", default=[], metavar="PATH",
-                    help="audio without the wake word: a file or a folder of files, each played as a stream "
-                         "(repeatable)")
-    ev.add_argument("--snr", nargs="+", default=["clean"], metavar="DB",
-                    help="conditions: 'clean' and/or SNRs in dB of --noise mixed in (default clean)")
-    ev.add_argument("--noise", default="pink", metavar="KIND|FILE",
-                    help="white, pink, babble (the simulator's generators) or a noise recording (default pink)")
+    ev.add_argument(
+        "--positives",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a folder of wake-word clips, or one clip (repeatable)",
+    )
+    ev.add_argument(
+        "--negatives",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="audio without the wake word: a file or a folder of files, each played as a stream (repeatable)",
+    )
+    ev.add_argument(
+        "--snr",
+        nargs="+",
+        default=["clean"],
+        metavar="DB",
+        help="conditions: 'clean' and/or SNRs in dB of --noise mixed in (default clean)",
+    )
+    ev.add_argument(
+        "--noise",
+        default="pink",
+        metavar="KIND|FILE",
+        help="white, pink, babble (the simulator's generators) or a noise recording (default pink)",
+    )
     ev.add_argument("--gap", default="2-3", metavar="A-B", help="seconds of silence between positives (default 2-3)")
-    ev.add_argument("--thresholds", nargs="+", type=float, metavar="T",
-                    help="thresholds swept (default 0.3 … 0.9); wake.threshold is always included")
+    ev.add_argument(
+        "--thresholds",
+        nargs="+",
+        type=float,
+        metavar="T",
+        help="thresholds swept (default 0.3 … 0.9); wake.threshold is always included",
+    )
     ev.add_argument("--model", action="store_true", help="also score the bare openWakeWord model on the same audio")
-    ev.add_argument("--split", action="store_true",
-                    help="report the positives' two halves (by a hash of the file name: tune, held_out) apart")
+    ev.add_argument(
+        "--split",
+        action="store_true",
+        help="report the positives' two halves (by a hash of the file name: tune, held_out) apart",
+    )
     ev.add_argument("--seed", type=int, default=0, help="gaps and noise (default 0)")
     ev.add_argument("--report", metavar="DIR", help="write report.json, report.txt and the DET curve into DIR")
     ev.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -61,14 +88,16 @@ def _conditions(snrs: list[str], noise: str) -> list:
     try:
         channels = parse_snr(snrs, noise="white" if kind == "file" else kind)
         if noise_file is not None:
-            channels = tuple(c if c.snr_db is None else Channel(snr_db=c.snr_db, noise="file", noise_file=noise_file)
-                             for c in channels)
+            channels = tuple(
+                c if c.snr_db is None else Channel(snr_db=c.snr_db, noise="file", noise_file=noise_file)
+                for c in channels
+            )
     except ValueError as err:
         raise UserError(f"--snr: {err}") from None
     if noise_file is not None and any(c.snr_db is not None for c in channels):
         from core.audio import load_audio
 
-        load_audio(noise_file)           # a bad noise file is named before any work
+        load_audio(noise_file)  # a bad noise file is named before any work
     return list(channels)
 
 
@@ -87,14 +116,22 @@ def run(args: argparse.Namespace, config: Config) -> int:
     positives = [f for p in args.positives for f in audio_files(p)]
     from core.audio import load_audio
 
-    for f in positives:                                 # a bad clip is named before any work
+    for f in positives:  # a bad clip is named before any work
         load_audio(f)
-    negatives = negative_streams(args.negatives)       # decoded now: a bad file is named before any work
-    options = EvalOptions(word=wake.word, thresholds=tuple(args.thresholds or SWEEP), threshold=wake.threshold,
-                          refractory_s=wake.refractory_s, gap_s=_gap(args.gap), seed=args.seed, model=args.model,
-                          split=args.split)
-    report = evaluate(positives, negatives, conditions, wake, options,
-                      say=lambda m: print(m, file=sys.stderr, flush=True))
+    negatives = negative_streams(args.negatives)  # decoded now: a bad file is named before any work
+    options = EvalOptions(
+        word=wake.word,
+        thresholds=tuple(args.thresholds or SWEEP),
+        threshold=wake.threshold,
+        refractory_s=wake.refractory_s,
+        gap_s=_gap(args.gap),
+        seed=args.seed,
+        model=args.model,
+        split=args.split,
+    )
+    report = evaluate(
+        positives, negatives, conditions, wake, options, say=lambda m: print(m, file=sys.stderr, flush=True)
+    )
     if args.report:
         written = write_report(report, Path(args.report))
         report["files"] = [str(p) for p in written]

@@ -5,6 +5,7 @@ A user whose request failed says it again (the same words, or other words), corr
 request worked moves on to something else. These cues compare a turn with its neighbors among
 the turns a production trace would hold.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,9 +18,24 @@ from hooks.signals import is_negative, jaccard
 
 log = logging.getLogger(__name__)
 
-PAIR_KEYS = ("sim", "jaccard", "same_text", "same_intent", "same_entities", "same_slots", "same_outcome",
-             "gap_s", "pause_s", "no_wake", "negative", "said", "slot_words_repeated", "runner_up_same_intent",
-             "untagged_now_tagged", "missing")
+PAIR_KEYS = (
+    "sim",
+    "jaccard",
+    "same_text",
+    "same_intent",
+    "same_entities",
+    "same_slots",
+    "same_outcome",
+    "gap_s",
+    "pause_s",
+    "no_wake",
+    "negative",
+    "said",
+    "slot_words_repeated",
+    "runner_up_same_intent",
+    "untagged_now_tagged",
+    "missing",
+)
 _SAID = re.compile(r"\bi said\b|\bi meant\b|\bnot what i\b")
 
 
@@ -41,17 +57,21 @@ def _slot_types(r: dict) -> set[str]:
 
 
 def _outcome(r: dict) -> tuple:
-    return r.get("intent"), repr(sorted((r.get("slots") or {}).items())), \
-        repr(sorted((r.get("entities") or {}).items())), r.get("reply")
+    return (
+        r.get("intent"),
+        repr(sorted((r.get("slots") or {}).items())),
+        repr(sorted((r.get("entities") or {}).items())),
+        r.get("reply"),
+    )
 
 
 @dataclass(frozen=True)
 class Reading:
     """What the feature builder already made of a turn that its neighbors are compared with."""
 
-    vec: np.ndarray | None = None           # transcript embedding
-    runner_up: str | None = None            # the NLU's second-best intent
-    untagged: frozenset = frozenset()       # types of values the words name that no slot took
+    vec: np.ndarray | None = None  # transcript embedding
+    runner_up: str | None = None  # the NLU's second-best intent
+    untagged: frozenset = frozenset()  # types of values the words name that no slot took
 
 
 def pair(a: dict, b: dict | None, xa: Reading, xb: Reading | None) -> dict[str, float]:

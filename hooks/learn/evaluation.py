@@ -1,4 +1,5 @@
 """Evaluation of predicted failure points and defects against the oracle's labels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,12 @@ def evaluate(y_true: np.ndarray, p_fp: np.ndarray, p_defect: np.ndarray) -> dict
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                           "n": int(np.sum(y == i))}
+        per_class[name] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "n": int(np.sum(y == i)),
+        }
         if np.any(y == i):
             f1s.append(f1)
     defect_true = (y != CLASSES.index("correct")).astype(int)
@@ -59,7 +64,7 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
         j = i
         while j + 1 < len(allv) and allv[j + 1] == allv[i]:
             j += 1
-        ranks_sorted[i: j + 1] = (i + j + 2) / 2.0
+        ranks_sorted[i : j + 1] = (i + j + 2) / 2.0
         i = j + 1
     ranks[order] = ranks_sorted
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))

@@ -9,6 +9,7 @@ say. The few nlu turns teach the labelers that poorly; every heard turn teaches 
 scores: scored by a booster that saw their labels, they would look more telling than the score
 is on new traces. Saved as LightGBM text and a ``.npz`` read without pickle.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,17 +25,54 @@ NAME = "garbled_transcript"
 # The transcript's own cues: no reply, no user reaction, and not the NLU's margin or runner-up
 # score (an injected intent fault sets those, not the words). The transcript reader's features
 # (hooks/learn/transcript_classifier.py) say how plainly the words name an act, and whether it is the NLU's.
-KEYS = ("avg_logprob", "no_speech_prob", "asr_confidence", "compression_ratio", "min_word_prob", "mean_word_prob",
-        "n_words", "low_prob_words", "low_prob_share", "says_wake_word", "transcript_empty", "intent_confidence",
-        "coverage", "text_best_fit", "lex_mentions", "lex_builtins", "slot_word_min_prob", "slot_word_mean_prob",
-        "slot_words_low", "other_word_min_prob", "other_words_low", "mention_word_min_prob", "lex_untagged",
-        "nlu_ood", "intent_none", "reader_top_p", "reader_p_nlu_act", "reader_agrees")
+KEYS = (
+    "avg_logprob",
+    "no_speech_prob",
+    "asr_confidence",
+    "compression_ratio",
+    "min_word_prob",
+    "mean_word_prob",
+    "n_words",
+    "low_prob_words",
+    "low_prob_share",
+    "says_wake_word",
+    "transcript_empty",
+    "intent_confidence",
+    "coverage",
+    "text_best_fit",
+    "lex_mentions",
+    "lex_builtins",
+    "slot_word_min_prob",
+    "slot_word_mean_prob",
+    "slot_words_low",
+    "other_word_min_prob",
+    "other_words_low",
+    "mention_word_min_prob",
+    "lex_untagged",
+    "nlu_ood",
+    "intent_none",
+    "reader_top_p",
+    "reader_p_nlu_act",
+    "reader_agrees",
+)
 PCA_DIMS = 16
 FOLDS = 4
 ROUNDS = 150
-PARAMS = {"objective": "binary", "learning_rate": 0.1, "num_leaves": 31, "max_bin": 63, "min_data_in_leaf": 20,
-          "feature_fraction": 0.8, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1,
-          "num_threads": 1, "force_row_wise": True, "deterministic": True}
+PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "max_bin": 63,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 1,
+    "force_row_wise": True,
+    "deterministic": True,
+}
 ASR = CLASSES.index("asr")
 WAKE = CLASSES.index("wake")
 FILES = ("garbled.txt", "garbled.npz")
@@ -45,7 +83,7 @@ class GarbledScorer:
         self.seed = seed
         self.booster = None
         self.columns: list[int] = []
-        self.n_features = 0                  # the width of the feature rows it reads
+        self.n_features = 0  # the width of the feature rows it reads
         self.pca: dict[str, np.ndarray] = {}
 
     def _matrix(self, fs: FeatureSet) -> np.ndarray:
@@ -65,14 +103,14 @@ class GarbledScorer:
         _u, _s, vt = np.linalg.svd(train.text - mean, full_matrices=False)
         self.pca = {"mean": mean.astype(np.float32), "components": vt[:PCA_DIMS].astype(np.float32)}
         X, y = self._matrix(train), train.y_fp
-        use = (y >= 0) & (y != WAKE)      # a missed or false wake word says nothing about the words
+        use = (y >= 0) & (y != WAKE)  # a missed or false wake word says nothing about the words
         if not use.any():
             raise ValueError("no heard, labeled turns to learn garbled transcripts from")
         fold = session_folds(train, FOLDS)
         scores = np.full(len(y), float(np.mean(y[use] == ASR)), np.float32)
         for k in range(FOLDS):
             fit = use & (fold != k)
-            if fit.sum() >= 2 * PARAMS["min_data_in_leaf"]:     # a tiny run keeps the base rate
+            if fit.sum() >= 2 * PARAMS["min_data_in_leaf"]:  # a tiny run keeps the base rate
                 scores[fold == k] = self._train(X[fit], y[fit]).predict(X[fold == k])
         self.booster = self._train(X[use], y[use])
         return scores
@@ -99,8 +137,10 @@ class GarbledScorer:
         m.columns, m.n_features = columns, n_features
         m.booster = lgb.Booster(model_str=(folder / FILES[0]).read_text(encoding="utf-8"))
         m.pca = _arrays(folder / FILES[1])
-        if m.pca.get("mean", np.zeros(0)).shape != (EMBED_DIM,) or \
-                m.pca.get("components", np.zeros(0)).shape != (PCA_DIMS, EMBED_DIM):
+        if m.pca.get("mean", np.zeros(0)).shape != (EMBED_DIM,) or m.pca.get("components", np.zeros(0)).shape != (
+            PCA_DIMS,
+            EMBED_DIM,
+        ):
             raise ValueError("garbled.npz: the projection has the wrong shape")
         if m.booster.num_feature() != len(columns) + PCA_DIMS or m.booster.num_model_per_iteration() != 1:
             raise ValueError(f"garbled.txt expects {m.booster.num_feature()} features, not {len(columns) + PCA_DIMS}")

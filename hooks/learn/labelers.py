@@ -16,6 +16,7 @@ can execute code when loaded: boosters are parsed from text, tensors are read wi
 shapes are checked against the model's feature list; anything else is refused (exit code 2).
 Both weigh the rare failure points up (``class_weights``).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hooks.learn.turn_features import CLASSES, EMBED_DIM, FeatureSet
 from hooks.learn.evaluation import evaluate
+from hooks.learn.turn_features import CLASSES, EMBED_DIM, FeatureSet
 
 log = logging.getLogger(__name__)
 
 PCA_DIMS = 16
-INPUT_CLIP = 6.0      # standardized features beyond this many standard deviations are clipped
+INPUT_CLIP = 6.0  # standardized features beyond this many standard deviations are clipped
 CORRECT = CLASSES.index("correct")
 
 
@@ -57,9 +58,20 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 
 # One thread: with two, OpenMP spin-waits made training 45x slower whenever anything else ran on
 # this 2-core machine (110 s vs 2.4 s, same model).
-GBM_PARAMS = {"learning_rate": 0.1, "num_leaves": 31, "max_bin": 63, "min_data_in_leaf": 10,
-              "feature_fraction": 0.8, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1,
-              "num_threads": 1, "force_row_wise": True, "deterministic": True}
+GBM_PARAMS = {
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "max_bin": 63,
+    "min_data_in_leaf": 10,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 1,
+    "force_row_wise": True,
+    "deterministic": True,
+}
 GBM_ROUNDS = 400
 
 
@@ -99,8 +111,9 @@ class GbmLabeler:
             vk = val.y_fp >= 0
             sets = [lgb.Dataset(self._matrix(val)[vk], val.y_fp[vk])]
             callbacks = [lgb.early_stopping(30, verbose=False)]
-        self.fp = lgb.train(params, lgb.Dataset(X, y, weight=weight), num_boost_round=GBM_ROUNDS, valid_sets=sets,
-                            callbacks=callbacks)
+        self.fp = lgb.train(
+            params, lgb.Dataset(X, y, weight=weight), num_boost_round=GBM_ROUNDS, valid_sets=sets, callbacks=callbacks
+        )
         bin_params = {**params, "objective": "binary"}
         bin_params.pop("num_class")
         d = (y != CORRECT).astype(int)
@@ -108,8 +121,9 @@ class GbmLabeler:
         if val is not None:
             vk = val.y_fp >= 0
             vsets = [lgb.Dataset(self._matrix(val)[vk], (val.y_fp[vk] != CORRECT).astype(int))]
-        self.defect = lgb.train(bin_params, lgb.Dataset(X, d), num_boost_round=GBM_ROUNDS, valid_sets=vsets,
-                                callbacks=callbacks)
+        self.defect = lgb.train(
+            bin_params, lgb.Dataset(X, d), num_boost_round=GBM_ROUNDS, valid_sets=vsets, callbacks=callbacks
+        )
         return self
 
     def predict(self, fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +146,9 @@ class GbmLabeler:
         m.pca = _arrays(folder / "gbm_pca.npz")
         width = n_features + 2 * PCA_DIMS
         for name in ("text", "reply"):
-            if m.pca.get(f"{name}_components", np.zeros(0)).shape != (PCA_DIMS, EMBED_DIM) or \
-                    m.pca.get(f"{name}_mean", np.zeros(0)).shape != (EMBED_DIM,):
+            if m.pca.get(f"{name}_components", np.zeros(0)).shape != (PCA_DIMS, EMBED_DIM) or m.pca.get(
+                f"{name}_mean", np.zeros(0)
+            ).shape != (EMBED_DIM,):
                 raise ValueError(f"gbm_pca.npz: {name} projection has the wrong shape")
         for booster, n_class in ((m.fp, len(CLASSES)), (m.defect, 1)):
             if booster.num_feature() != width or booster.num_model_per_iteration() != n_class:
@@ -144,8 +159,9 @@ class GbmLabeler:
 class SequenceLabeler:
     kind = "sequence"
 
-    def __init__(self, seed: int = 0, d_model: int = 96, layers: int = 2, heads: int = 4, epochs: int = 40,
-                 max_turns: int = 64):
+    def __init__(
+        self, seed: int = 0, d_model: int = 96, layers: int = 2, heads: int = 4, epochs: int = 40, max_turns: int = 64
+    ):
         self.seed = seed
         self.hparams = {"d_model": d_model, "layers": layers, "heads": heads, "max_turns": max_turns}
         self.epochs = epochs
@@ -161,11 +177,16 @@ class SequenceLabeler:
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.turn = nn.Sequential(nn.Linear(n_features + 2 * EMBED_DIM, 192), nn.GELU(), nn.Dropout(0.1),
-                                          nn.Linear(192, hp["d_model"]))
+                self.turn = nn.Sequential(
+                    nn.Linear(n_features + 2 * EMBED_DIM, 192),
+                    nn.GELU(),
+                    nn.Dropout(0.1),
+                    nn.Linear(192, hp["d_model"]),
+                )
                 self.position = nn.Embedding(hp["max_turns"], hp["d_model"])
-                layer = nn.TransformerEncoderLayer(hp["d_model"], hp["heads"], 2 * hp["d_model"], dropout=0.1,
-                                                   batch_first=True)
+                layer = nn.TransformerEncoderLayer(
+                    hp["d_model"], hp["heads"], 2 * hp["d_model"], dropout=0.1, batch_first=True
+                )
                 self.dialogue = nn.TransformerEncoder(layer, hp["layers"], enable_nested_tensor=False)
                 self.fp = nn.Linear(hp["d_model"], len(CLASSES))
                 self.defect = nn.Linear(hp["d_model"], 1)
@@ -190,7 +211,7 @@ class SequenceLabeler:
 
         feats = self._inputs(fs)
         for i in range(0, len(order), size):
-            spans = [fs.sessions[j] for j in order[i: i + size]]
+            spans = [fs.sessions[j] for j in order[i : i + size]]
             spans = [(a, min(b, a + self.hparams["max_turns"])) for a, b in spans]
             longest = max(b - a for a, b in spans)
             x = np.zeros((len(spans), longest, feats.shape[1]), np.float32)
@@ -273,7 +294,9 @@ class SequenceLabeler:
         hp = info.get("hparams") or {}
         m = cls(**{k: int(hp[k]) for k in ("d_model", "layers", "heads", "max_turns") if k in hp})
         m.stats = _arrays(folder / "sequence_stats.npz")
-        if m.stats.get("mean", np.zeros(0)).shape != (n_features,) or m.stats.get("std", np.zeros(0)).shape != (n_features,):
+        if m.stats.get("mean", np.zeros(0)).shape != (n_features,) or m.stats.get("std", np.zeros(0)).shape != (
+            n_features,
+        ):
             raise ValueError("sequence_stats.npz does not match the model's features")
         m.net = m._build(n_features)
         m.net.load_state_dict(torch.load(folder / "sequence.pt", map_location="cpu", weights_only=True))
@@ -284,7 +307,7 @@ class SequenceLabeler:
 class EnsembleLabeler:
     kind = "ensemble"
     MEMBERS = ("gbm", "sequence")
-    WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)     # the GBM's share; the ends are the members alone
+    WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the GBM's share; the ends are the members alone
 
     def __init__(self, members: dict, weight: float = 0.5):
         self.members = members
@@ -298,8 +321,7 @@ class EnsembleLabeler:
         preds = {k: members[k].predict(val) for k in cls.MEMBERS}
         scores = {w: selection_score(evaluate(val.y_fp, *cls._mix(preds, w))) for w in cls.WEIGHTS}
         best = max(scores, key=scores.get)
-        log.info("ensemble: GBM weight %.1f (validation scores %s)", best,
-                 {w: round(v, 4) for w, v in scores.items()})
+        log.info("ensemble: GBM weight %.1f (validation scores %s)", best, {w: round(v, 4) for w, v in scores.items()})
         return cls(members, best)
 
     @staticmethod
@@ -315,20 +337,27 @@ class EnsembleLabeler:
         they were saved already). The entries are repeated here so that loading the ensemble
         needs nothing else from model.json."""
         saved = saved or {}
-        return {"files": [], "weight": self.weight,
-                "members": {k: saved[k] if k in saved else self.members[k].save(folder) for k in self.MEMBERS}}
+        return {
+            "files": [],
+            "weight": self.weight,
+            "members": {k: saved[k] if k in saved else self.members[k].save(folder) for k in self.MEMBERS},
+        }
 
     @classmethod
     def load(cls, folder: Path, info: dict, n_features: int) -> "EnsembleLabeler":
         weight, members = info.get("weight"), info.get("members")
-        if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0 or not isinstance(members, dict) or \
-                set(members) != set(cls.MEMBERS):
+        if (
+            not isinstance(weight, (int, float))
+            or not 0.0 <= weight <= 1.0
+            or not isinstance(members, dict)
+            or set(members) != set(cls.MEMBERS)
+        ):
             raise ValueError("ensemble entry needs a weight in [0, 1] and the gbm and sequence members")
         return cls({k: KINDS[k].load(folder, members[k], n_features) for k in cls.MEMBERS}, float(weight))
 
 
 KINDS = {"gbm": GbmLabeler, "sequence": SequenceLabeler, "ensemble": EnsembleLabeler}
-TRAINED = ("gbm", "sequence")      # fitted on their own; the ensemble is chosen from them
+TRAINED = ("gbm", "sequence")  # fitted on their own; the ensemble is chosen from them
 FORMAT = "assistant.labeler/1"
 
 
@@ -362,12 +391,14 @@ def load_model(folder: str | Path, kind: str | None = None):
         raise InputError(path, f"not a labeler model (format {FORMAT}, kind {', '.join(KINDS)})", field="format")
     kind = kind or meta["kind"]
     if kind not in KINDS or kind not in (meta.get("models") or {}):
-        raise InputError(path, f"holds no {kind} model (it has: {', '.join(meta.get('models') or {}) or 'none'})",
-                         field="models")
+        raise InputError(
+            path, f"holds no {kind} model (it has: {', '.join(meta.get('models') or {}) or 'none'})", field="models"
+        )
     if not isinstance(meta.get("feature_names"), list) or not isinstance(meta.get("intents"), list):
         raise InputError(path, "feature_names and intents must be lists", field="feature_names")
-    model = load_part(folder, f"{kind} model",
-                      lambda: KINDS[kind].load(folder, meta["models"][kind], len(meta["feature_names"])))
+    model = load_part(
+        folder, f"{kind} model", lambda: KINDS[kind].load(folder, meta["models"][kind], len(meta["feature_names"]))
+    )
     return model, {**meta, "kind": kind}
 
 
@@ -379,5 +410,5 @@ def load_part(folder: Path, what: str, load):
         return load()
     except FileNotFoundError as err:
         raise InputError(err.filename or folder, "missing from the model folder") from None
-    except Exception as err:   # whatever a damaged or foreign file raises, it is not a model
+    except Exception as err:  # whatever a damaged or foreign file raises, it is not a model
         raise InputError(folder, f"{what} refused: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None

@@ -10,6 +10,7 @@ only the NLU's own output on the rephrase labels them: never gold.
 The examples are written as an ``assistant.nlu-corpus/1`` JSON-lines corpus (stages/nlu/corpora.py),
 all in part ``tune``, for ``assistant nlu train SPEC --extra CORPUS --out MODEL``.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ from hooks.learn.rewrites import Request, chains, read_requests
 
 log = logging.getLogger(__name__)
 
-ALIGN_MIN = 80.0       # rapidfuzz score (0-100) a slot's words need to be found in the failed words
+ALIGN_MIN = 80.0  # rapidfuzz score (0-100) a slot's words need to be found in the failed words
 
 
 def align(words: str, text: str) -> tuple[int, int] | None:
@@ -55,7 +56,7 @@ def align(words: str, text: str) -> tuple[int, int] | None:
 def transfer(failed: Request, success: Request) -> dict | None:
     """The failed request's words with the successful rephrase's interpretation, or None."""
     if len(success.turns) != 1:
-        return None          # the rephrase needed questions: its first reading is not the whole request
+        return None  # the rephrase needed questions: its first reading is not the whole request
     nlu = ((success.turns[0].get("stages") or {}).get("nlu") or {}).get("output") or {}
     intent = nlu.get("intent")
     if not intent or nlu.get("out_of_domain"):
@@ -71,15 +72,26 @@ def transfer(failed: Request, success: Request) -> dict | None:
     spans.sort()
     if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
         return None
-    if said.get("intent") == intent and sorted((s.get("name"), s.get("text")) for s in said.get("slots") or ()) == \
-            sorted((name, text[a:b]) for a, b, name in spans):
-        return None          # the NLU already read it this way: the failure was elsewhere
-    return {"id": f"{failed.session}#{failed.turn}", "text": text, "intent": intent, "spans": spans,
-            "part": "tune", "from": success.text}
+    if said.get("intent") == intent and sorted(
+        (s.get("name"), s.get("text")) for s in said.get("slots") or ()
+    ) == sorted((name, text[a:b]) for a, b, name in spans):
+        return None  # the NLU already read it this way: the failure was elsewhere
+    return {
+        "id": f"{failed.session}#{failed.turn}",
+        "text": text,
+        "intent": intent,
+        "spans": spans,
+        "part": "tune",
+        "from": success.text,
+    }
 
 
-def learn_labels(paths: Iterable[str | Path], out: str | Path, similar: Callable[[str, str], float] | None = None,
-                 domain: str = "home") -> dict:
+def learn_labels(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    similar: Callable[[str, str], float] | None = None,
+    domain: str = "home",
+) -> dict:
     """``assistant learn labels``: write the corpus; returns a summary."""
     found = chains(read_requests(paths), similar)
     pairs = 0
@@ -95,8 +107,11 @@ def learn_labels(paths: Iterable[str | Path], out: str | Path, similar: Callable
                 rows.append(row)
     examples = len(rows)
     out = Path(out)
-    header = {"schema": "assistant.nlu-corpus/1", "domain": domain,
-              "source": "assistant learn labels (label transfer from successful rephrases)"}
+    header = {
+        "schema": "assistant.nlu-corpus/1",
+        "domain": domain,
+        "source": "assistant learn labels (label transfer from successful rephrases)",
+    }
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ took (a dropped slot), words of a type the chosen intent has no slot for (a wron
 whose words name no catalog value (misheard, or a wrong entity), and how sure the recognizer was
 of the very words a slot was built from.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,10 @@ class Lexicon:
         domain = load_domain(domain_name)
         self.builtin = set(BUILTIN_TYPES)
         self.intent_types = {name: {s.type for s in spec.slots.values()} for name, spec in domain.intents.items()}
-        self.slot_type = {(name, slot): s.type for name, spec in domain.intents.items() for slot, s in spec.slots.items()}
-        self.slot_types = dict(domain.slot_types)      # slot name → type, across intents
+        self.slot_type = {
+            (name, slot): s.type for name, spec in domain.intents.items() for slot, s in spec.slots.items()
+        }
+        self.slot_types = dict(domain.slot_types)  # slot name → type, across intents
         phrases: dict[str, str] = {}
         self.catalog_phrases: dict[str, list[str]] = {}
         for catalog in domain.catalogs.values():
@@ -47,8 +50,11 @@ class Lexicon:
                     if len(p) > 2:
                         phrases.setdefault(p, catalog.type)
         self._types = phrases
-        self._pattern = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-                                   + r")\b") if phrases else None
+        self._pattern = (
+            re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b")
+            if phrases
+            else None
+        )
         self.spotted = [t for t in SPOTTED_BUILTINS if t in set(domain.slot_types.values())]
 
     def mentions(self, text: str) -> list[Mention]:
@@ -107,8 +113,9 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def fit_features(lex: Lexicon, text: str, intent: str | None, nlu: dict, asr_words: list[dict],
-                 expects: str | None = None) -> dict[str, float]:
+def fit_features(
+    lex: Lexicon, text: str, intent: str | None, nlu: dict, asr_words: list[dict], expects: str | None = None
+) -> dict[str, float]:
     """Cues of how the words, the intent and the slots fit each other (names → values);
     ``expects``: the slot the reply asked for, if it asked."""
     low = (text or "").lower()
@@ -130,16 +137,18 @@ def fit_features(lex: Lexicon, text: str, intent: str | None, nlu: dict, asr_wor
     f["lex_builtin_untagged_accepted"] = float(len({t for t in present if t in accepted and t not in tagged_types}))
     # the reply asks for a value the words already hold (a slot the NLU dropped)
     wanted = lex.slot_type.get((intent or "", expects or ""))
-    f["lex_asked_for_present"] = float(wanted is not None and (wanted in present or any(
-        m.type == wanted for m in mentions)))
+    f["lex_asked_for_present"] = float(
+        wanted is not None and (wanted in present or any(m.type == wanted for m in mentions))
+    )
     # tagged slots: do their words name something, and for which intent?
     catalog_slots = [s for s in slots if str(s.get("type")) not in lex.builtin]
     matches = [lex.best_match(str(s.get("text") or ""), str(s.get("type"))) for s in catalog_slots]
     f["lex_slot_match_min"] = min(matches) if matches else 1.0
     f["lex_slot_match_mean"] = sum(matches) / len(matches) if matches else 1.0
     f["lex_slots_not_accepted"] = float(sum(str(s.get("type")) not in accepted for s in slots)) if intent else 0.0
-    f["lex_builtin_slot_unparsed"] = float(sum(str(s.get("type")) in lex.builtin and s.get("value") is None
-                                               for s in slots))
+    f["lex_builtin_slot_unparsed"] = float(
+        sum(str(s.get("type")) in lex.builtin and s.get("value") is None for s in slots)
+    )
     # how sure the recognizer was of the words the slots came from, and of the rest
     words = word_spans(text or "", asr_words)
     inside = [p for a, b, p in words if any(_overlaps((a, b), s) for s in spans)]

@@ -1,4 +1,5 @@
 """Train, apply and evaluate the labelers on trace folders."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,10 +13,11 @@ import numpy as np
 
 from core.errors import InputError, UserError
 from hooks.learn import turn_features as F
-from hooks.learn.garbled import GarbledScorer, with_score
 from hooks.learn.evaluation import evaluate
+from hooks.learn.garbled import GarbledScorer, with_score
 from hooks.learn.labelers import KINDS, TRAINED, EnsembleLabeler, load_model, load_part, save_model, selection_score
-from hooks.learn.transcript_classifier import NAMES as READER_NAMES, Reader, acts_for, slot_kinds
+from hooks.learn.transcript_classifier import NAMES as READER_NAMES
+from hooks.learn.transcript_classifier import Reader, acts_for, slot_kinds
 from hooks.trace_reader import read_records, trace_files
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,15 @@ def _split(sessions: list[F.SessionTurns]) -> tuple[list, list]:
     return train, val
 
 
-def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: str = "home", seed: int = 0,
-          embeddings: bool = True) -> dict:
+def train(
+    paths,
+    out: str | Path,
+    val_paths=None,
+    kind: str = "best",
+    domain: str = "home",
+    seed: int = 0,
+    embeddings: bool = True,
+) -> dict:
     """Train the labelers on oracle-labeled traces; write every one into ``out`` and keep (name in
     model.json) the one with the best validation score: mean of accuracy and macro F1. Both
     trained, their ensemble is a candidate too."""
@@ -54,7 +63,7 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
     else:
         train_s, val_s = _split(sessions)
         if not val_s or not train_s:
-            train_s, val_s = sessions, []    # too few sessions to hold some out
+            train_s, val_s = sessions, []  # too few sessions to hold some out
     intents = _intents(domain)
     embedder = F.Embedder(embeddings)
     ftrain = F.build(train_s, intents, domain, embeddings, embedder)
@@ -80,7 +89,7 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
     # (5 epochs: 79 s vs 7.7 s); on an idle machine two threads gain far less than that.
     torch.set_num_threads(1)
     candidates, models = {}, {}
-    for k in (TRAINED if kind in ("best", "ensemble") else [kind]):
+    for k in TRAINED if kind in ("best", "ensemble") else [kind]:
         t0 = time.perf_counter()
         model = KINDS[k](seed=seed).fit(ftrain, fval)
         fit_s = time.perf_counter() - t0
@@ -92,13 +101,25 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
         t0 = time.perf_counter()
         models["ensemble"] = EnsembleLabeler.choose(models, fval)
         scores = evaluate(fval.y_fp, *models["ensemble"].predict(fval)) if fval is not None else {}
-        candidates["ensemble"] = {"train_s": round(time.perf_counter() - t0, 1), "validation": scores,
-                                  "weight": models["ensemble"].weight}
-    chosen = "ensemble" if kind == "ensemble" else \
-        max(models, key=lambda k: selection_score(candidates[k]["validation"]))
-    meta = {"classes": list(F.CLASSES), "feature_names": ftrain.names, "intents": intents, "domain": domain,
-            "embeddings": embeddings, "train_turns": int(len(ftrain.X)), "val_turns": int(len(fval.X)) if fval else 0,
-            "candidates": candidates, "features_s": round(features_s, 1)}
+        candidates["ensemble"] = {
+            "train_s": round(time.perf_counter() - t0, 1),
+            "validation": scores,
+            "weight": models["ensemble"].weight,
+        }
+    chosen = (
+        "ensemble" if kind == "ensemble" else max(models, key=lambda k: selection_score(candidates[k]["validation"]))
+    )
+    meta = {
+        "classes": list(F.CLASSES),
+        "feature_names": ftrain.names,
+        "intents": intents,
+        "domain": domain,
+        "embeddings": embeddings,
+        "train_turns": int(len(ftrain.X)),
+        "val_turns": int(len(fval.X)) if fval else 0,
+        "candidates": candidates,
+        "features_s": round(features_s, 1),
+    }
     Path(out).mkdir(parents=True, exist_ok=True)
     meta["reader"] = reader.save(Path(out))
     meta["garbled"] = garbled.save(Path(out))
@@ -110,8 +131,9 @@ def train(paths, out: str | Path, val_paths=None, kind: str = "best", domain: st
 def _labeled(sessions: list[F.SessionTurns], paths) -> list[F.SessionTurns]:
     labeled = [s for s in sessions if any((r.get("labels") or {}).get("oracle") for r in s.records)]
     if not labeled:
-        raise UserError(f"{', '.join(map(str, paths))}: no oracle-labeled turns "
-                        "(simulate labeled traces with `assistant simulate`)")
+        raise UserError(
+            f"{', '.join(map(str, paths))}: no oracle-labeled turns (simulate labeled traces with `assistant simulate`)"
+        )
     return labeled
 
 
@@ -126,9 +148,12 @@ def _features_for(paths, meta: dict, model_dir) -> tuple[list[F.SessionTurns], F
         fs = F.with_columns(fs, READER_NAMES, reader.features(fs))
     if "garbled" in meta:
         # the model's own features less the score itself (a run with no heard turn builds none)
-        scorer = load_part(folder, "garbled-transcript scorer",
-                            lambda: GarbledScorer.load(folder, meta["garbled"], len(meta["feature_names"]) - 1))
-        if len(fs.names) == scorer.n_features:     # else the check below names the mismatch
+        scorer = load_part(
+            folder,
+            "garbled-transcript scorer",
+            lambda: GarbledScorer.load(folder, meta["garbled"], len(meta["feature_names"]) - 1),
+        )
+        if len(fs.names) == scorer.n_features:  # else the check below names the mismatch
             fs = with_score(fs, scorer.score(fs))
     if len(fs.X) and fs.names != meta["feature_names"]:
         raise UserError("the traces' features do not match the model's (retrain it with this version)")
@@ -158,13 +183,21 @@ def label(paths, model_dir, kind: str | None = None) -> int:
             i = row.get(key)
             if i is None:
                 # the wake stage heard nothing: a turn only a simulation can trace, and its cause is plain
-                predicted[key] = {"failure_point": "wake", "defect": True,
-                                  "p": {c: float(c == "wake") for c in F.CLASSES}, "p_defect": 1.0,
-                                  "source": "rule:not-woken"}
+                predicted[key] = {
+                    "failure_point": "wake",
+                    "defect": True,
+                    "p": {c: float(c == "wake") for c in F.CLASSES},
+                    "p_defect": 1.0,
+                    "source": "rule:not-woken",
+                }
                 continue
-            predicted[key] = {"failure_point": F.CLASSES[int(p[i].argmax())], "defect": bool(d[i] >= 0.5),
-                              "p": {c: round(float(p[i][j]), 4) for j, c in enumerate(F.CLASSES)},
-                              "p_defect": round(float(d[i]), 4), "source": f"learned:{meta['kind']}"}
+            predicted[key] = {
+                "failure_point": F.CLASSES[int(p[i].argmax())],
+                "defect": bool(d[i] >= 0.5),
+                "p": {c: round(float(p[i][j]), 4) for j, c in enumerate(F.CLASSES)},
+                "p_defect": round(float(d[i]), 4),
+                "source": f"learned:{meta['kind']}",
+            }
     written = 0
     for f in trace_files(paths):
         records = read_records(f)
@@ -174,7 +207,8 @@ def label(paths, model_dir, kind: str | None = None) -> int:
                 r["labels"] = {**labels, "predicted": predicted[(r["session"], r["turn"])]}
                 written += 1
         tmp = f.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records),
-                       encoding="utf-8")
+        tmp.write_text(
+            "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records), encoding="utf-8"
+        )
         os.replace(tmp, f)
     return written

@@ -24,6 +24,7 @@ is the v ≠ u with the highest probability, when that beats u's own chance of w
 Its support is the number of chains from u that ended with v. ``threshold`` (applied at run
 time, kept in the file) trades coverage for precision.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import OutputError, UserError
-from core.paths import write_json_atomic
 from assistant.rewriting import (
     INDEX_FORMAT,
     TABLE_FORMAT,
     RetrievalOptions,
     utterance_key,
 )
+from core.errors import OutputError, UserError
+from core.paths import write_json_atomic
 from hooks.signals import jaccard
 from hooks.trace_reader import read_records, trace_files
 
@@ -53,8 +54,21 @@ QUESTIONS = ("elicit", "clarify", "confirm")
 SERVED = ("action", "answer")
 BROKEN_STATUS = ("failed", "not_found", "unsupported", "error", "cancelled")
 # What of a turn_end record the learners read: never "gold", "correct" or "labels".
-_PRODUCTION_KEYS = ("session", "turn", "transcript", "reply_type", "status", "errors", "signals", "start_s",
-                    "intent", "slots", "entities", "stages", "rewrite")
+_PRODUCTION_KEYS = (
+    "session",
+    "turn",
+    "transcript",
+    "reply_type",
+    "status",
+    "errors",
+    "signals",
+    "start_s",
+    "intent",
+    "slots",
+    "entities",
+    "stages",
+    "rewrite",
+)
 RESTATE_JACCARD = 0.3
 RESTATE_COSINE = 0.6
 WINDOW_S = 60.0
@@ -67,10 +81,10 @@ class Request:
     session: str
     user: str
     turn: int
-    text: str                 # what the assistant heard (before any rewrite)
+    text: str  # what the assistant heard (before any rewrite)
     start_s: float
     succeeded: bool
-    turns: tuple[dict, ...]   # the production view of its turn_end records
+    turns: tuple[dict, ...]  # the production view of its turn_end records
 
     @property
     def key(self) -> str:
@@ -87,8 +101,7 @@ def production_view(record: dict) -> dict:
 
 
 def _served(rec: dict) -> bool:
-    return (rec.get("reply_type") in SERVED and rec.get("status") not in BROKEN_STATUS
-            and not rec.get("errors"))
+    return rec.get("reply_type") in SERVED and rec.get("status") not in BROKEN_STATUS and not rec.get("errors")
 
 
 def _disowned(rec: dict) -> bool:
@@ -108,12 +121,21 @@ def session_requests(records: list[dict]) -> list[Request]:
         if group:
             last = group[-1]
             ok = _served(last) and not _disowned(last)
-            out.append(Request(last["session"], user, group[0]["turn"], group[0]["transcript"],
-                               float(group[0].get("start_s") or 0.0), ok, tuple(group)))
+            out.append(
+                Request(
+                    last["session"],
+                    user,
+                    group[0]["turn"],
+                    group[0]["transcript"],
+                    float(group[0].get("start_s") or 0.0),
+                    ok,
+                    tuple(group),
+                )
+            )
 
     for rec in ends:
         if not (rec.get("transcript") or "").strip():
-            continue                     # the assistant did not wake: production never sees it
+            continue  # the assistant did not wake: production never sees it
         answering = bool(group) and group[-1].get("reply_type") in QUESTIONS
         if not answering:
             close()
@@ -128,8 +150,9 @@ def read_requests(paths: Iterable[str | Path]) -> list[list[Request]]:
     return [reqs for f in trace_files(paths) if (reqs := session_requests(read_records(f)))]
 
 
-def chains(sessions: list[list[Request]], similar: Callable[[str, str], float] | None = None,
-           window_s: float = WINDOW_S) -> list[list[Request]]:
+def chains(
+    sessions: list[list[Request]], similar: Callable[[str, str], float] | None = None, window_s: float = WINDOW_S
+) -> list[list[Request]]:
     """Rephrase chains: consecutive requests of one session, each after a failure of the one
     before and restating it; every request is in exactly one chain (most are one long)."""
     out = []
@@ -138,8 +161,9 @@ def chains(sessions: list[list[Request]], similar: Callable[[str, str], float] |
         for req in reqs:
             if chain:
                 prev = chain[-1]
-                restates = (jaccard(prev.text, req.text) >= RESTATE_JACCARD
-                            or (similar is not None and similar(prev.text, req.text) >= RESTATE_COSINE))
+                restates = jaccard(prev.text, req.text) >= RESTATE_JACCARD or (
+                    similar is not None and similar(prev.text, req.text) >= RESTATE_COSINE
+                )
                 if prev.succeeded or req.start_s - prev.start_s > window_s or not restates:
                     out.append(chain)
                     chain = []
@@ -153,14 +177,20 @@ def chains(sessions: list[list[Request]], similar: Callable[[str, str], float] |
 class Rule:
     source: str
     target: str
-    probability: float        # P(the user is served saying target | they said source)
-    own: float                # P(source works as said)
-    support: int              # chains from source that ended with target
-    seen: int                 # chains through source
+    probability: float  # P(the user is served saying target | they said source)
+    own: float  # P(source works as said)
+    support: int  # chains from source that ended with target
+    seen: int  # chains through source
 
     def to_json(self) -> dict:
-        return {"from": self.source, "to": self.target, "probability": round(self.probability, 4),
-                "own": round(self.own, 4), "support": self.support, "seen": self.seen}
+        return {
+            "from": self.source,
+            "to": self.target,
+            "probability": round(self.probability, 4),
+            "own": round(self.own, 4),
+            "support": self.support,
+            "seen": self.seen,
+        }
 
 
 def markov_rewrites(all_chains: list[list[Request]]) -> list[Rule]:
@@ -169,12 +199,12 @@ def markov_rewrites(all_chains: list[list[Request]]) -> list[Rule]:
     from scipy.sparse.csgraph import connected_components
 
     keys: dict[str, int] = {}
-    surface: dict[str, Counter] = defaultdict(Counter)   # key → how it was heard (the rewrite says one)
-    trans: Counter = Counter()          # (i, j) transient → transient
-    wins: Counter = Counter()           # i → its own success
-    gave_up: Counter = Counter()        # i → failure
+    surface: dict[str, Counter] = defaultdict(Counter)  # key → how it was heard (the rewrite says one)
+    trans: Counter = Counter()  # (i, j) transient → transient
+    wins: Counter = Counter()  # i → its own success
+    gave_up: Counter = Counter()  # i → failure
     seen: Counter = Counter()
-    ended: dict[int, Counter] = defaultdict(Counter)    # i → chain-final successful utterance j → count
+    ended: dict[int, Counter] = defaultdict(Counter)  # i → chain-final successful utterance j → count
     for chain in all_chains:
         ids = []
         for req in chain:
@@ -216,7 +246,7 @@ def markov_rewrites(all_chains: list[list[Request]]) -> list[Rule]:
         local = {g: k for k, g in enumerate(idx)}
         m = len(idx)
         q = np.zeros((m, m))
-        r = np.zeros((m, m + 1))      # column k: succeeded as idx[k]; column m: gave up
+        r = np.zeros((m, m + 1))  # column k: succeeded as idx[k]; column m: gave up
         for g in idx:
             tot = out_total[g]
             if not tot:
@@ -242,8 +272,9 @@ def markov_rewrites(all_chains: list[list[Request]]) -> list[Rule]:
             if p <= own or p <= 0.0:
                 continue
             target = idx[best]
-            rules.append(Rule(names[g], surface[names[target]].most_common(1)[0][0], p, own,
-                              int(ended[g][target]), int(seen[g])))
+            rules.append(
+                Rule(names[g], surface[names[target]].most_common(1)[0][0], p, own, int(ended[g][target]), int(seen[g]))
+            )
     rules.sort(key=lambda r: (-r.probability, -r.support, r.source))
     return rules
 
@@ -261,27 +292,49 @@ def minilm_similarity() -> Callable[[str, str], float]:
     return lambda a, b: float(vec(a) @ vec(b))
 
 
-def learn_table(paths: Iterable[str | Path], out: str | Path, threshold: float = 0.5, min_support: int = 1,
-                similar: Callable[[str, str], float] | None = None) -> dict:
+def learn_table(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    threshold: float = 0.5,
+    min_support: int = 1,
+    similar: Callable[[str, str], float] | None = None,
+) -> dict:
     """``assistant learn rewrites``: write the rewrite table; returns a summary."""
     started = time.perf_counter()
     sessions = read_requests(paths)
     found = chains(sessions, similar)
     rules = markov_rewrites(found)
     applied = [r for r in rules if r.probability >= threshold and r.support >= min_support]
-    doc = {"format": TABLE_FORMAT, "threshold": threshold, "min_support": min_support,
-           "sessions": len(sessions), "requests": sum(map(len, sessions)),
-           "chains": sum(len(c) > 1 for c in found), "rewrites": [r.to_json() for r in rules]}
+    doc = {
+        "format": TABLE_FORMAT,
+        "threshold": threshold,
+        "min_support": min_support,
+        "sessions": len(sessions),
+        "requests": sum(map(len, sessions)),
+        "chains": sum(len(c) > 1 for c in found),
+        "rewrites": [r.to_json() for r in rules],
+    }
     write_json_atomic(Path(out), doc)
-    return {"out": str(out), "sessions": doc["sessions"], "requests": doc["requests"],
-            "rephrase_chains": doc["chains"], "rewrites": len(rules), "applied_at_threshold": len(applied),
-            "learn_s": round(time.perf_counter() - started, 2)}
+    return {
+        "out": str(out),
+        "sessions": doc["sessions"],
+        "requests": doc["requests"],
+        "rephrase_chains": doc["chains"],
+        "rewrites": len(rules),
+        "applied_at_threshold": len(applied),
+        "learn_s": round(time.perf_counter() - started, 2),
+    }
 
 
 # the retrieval index ---------------------------------------------------------------------
 
-def learn_index(paths: Iterable[str | Path], out: str | Path, options: RetrievalOptions | None = None,
-                embed: Callable[[list[str]], np.ndarray] | None = None) -> dict:
+
+def learn_index(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    options: RetrievalOptions | None = None,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> dict:
     """``assistant learn index``: successful requests, as heard and carried out, embedded;
     a global row per utterance (with how many users it worked for) and a row per user."""
     started = time.perf_counter()
@@ -293,7 +346,7 @@ def learn_index(paths: Iterable[str | Path], out: str | Path, options: Retrieval
         for req in reqs:
             rewritten = bool(req.served.get("rewrite")) and req.served["rewrite"].get("text") != req.text
             if not req.succeeded or rewritten:
-                continue     # a success of a rewrite says the rewrite works, not how the user spoke
+                continue  # a success of a rewrite says the rewrite works, not how the user spoke
             by_user[(req.user, req.key)][req.text.lower()] += 1
             users_of[req.key].add(req.user)
     glob: dict[str, Counter] = defaultdict(Counter)
@@ -314,7 +367,8 @@ def learn_index(paths: Iterable[str | Path], out: str | Path, options: Retrieval
         from stages.nlu.pretrained import sentence_embeddings
 
         def embed(ts: list[str]) -> np.ndarray:
-            return sentence_embeddings(ts, exact=True)     # one at a time, as the step embeds at run time
+            return sentence_embeddings(ts, exact=True)  # one at a time, as the step embeds at run time
+
     unique = sorted(set(texts))
     vecs = embed(unique) if unique else np.zeros((0, 384), np.float32)
     row = {t: i for i, t in enumerate(unique)}
@@ -323,17 +377,28 @@ def learn_index(paths: Iterable[str | Path], out: str | Path, options: Retrieval
     tmp = out.with_name(f".{out.name}.tmp.npz")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, format=np.array(INDEX_FORMAT), texts=np.array(texts, dtype=str),
-                 users=np.array(users, dtype=str), counts=np.array(counts, np.int64),
-                 n_users=np.array(n_users, np.int64), embeddings=emb.astype(np.float32),
-                 options=np.array(json.dumps({**options.__dict__})))
+        np.savez(
+            tmp,
+            format=np.array(INDEX_FORMAT),
+            texts=np.array(texts, dtype=str),
+            users=np.array(users, dtype=str),
+            counts=np.array(counts, np.int64),
+            n_users=np.array(n_users, np.int64),
+            embeddings=emb.astype(np.float32),
+            options=np.array(json.dumps({**options.__dict__})),
+        )
         tmp.replace(out)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise OutputError(out, f"cannot write ({err.strerror or err})") from None
-    return {"out": str(out), "sessions": len(sessions), "successful_utterances": len(glob),
-            "personal_rows": len(by_user), "users": len({u for u, _k in by_user}),
-            "learn_s": round(time.perf_counter() - started, 2)}
+    return {
+        "out": str(out),
+        "sessions": len(sessions),
+        "successful_utterances": len(glob),
+        "personal_rows": len(by_user),
+        "users": len({u for u, _k in by_user}),
+        "learn_s": round(time.perf_counter() - started, 2),
+    }
 
 
 def check_threshold(value: float) -> float:

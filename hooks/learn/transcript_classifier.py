@@ -16,6 +16,7 @@ would look more telling than readings of new traces. A linear model over the emb
 hashed n-grams is enough: a hidden layer cost 4.7× the time and changed validation accuracy by
 0.1 point. It is saved as ``.npz`` (read without pickle) and predicts in numpy.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,9 +30,18 @@ from hooks.learn.turn_features import EMBED_DIM, OOD_ACT, FeatureSet, session_fo
 
 log = logging.getLogger(__name__)
 
-NAMES = ("reader_p_nlu_act", "reader_top_p", "reader_agrees", "reader_p_runner_up", "reader_top_gain",
-         "reader_untagged_accepted", "reader_untagged_any", "reader_tagged_unsaid", "reader_kind_surplus")
-BUCKETS = 1 << 13          # hashed unigrams and bigrams
+NAMES = (
+    "reader_p_nlu_act",
+    "reader_top_p",
+    "reader_agrees",
+    "reader_p_runner_up",
+    "reader_top_gain",
+    "reader_untagged_accepted",
+    "reader_untagged_any",
+    "reader_tagged_unsaid",
+    "reader_kind_surplus",
+)
+BUCKETS = 1 << 13  # hashed unigrams and bigrams
 FOLDS = 4
 EPOCHS = 30
 BATCH = 256
@@ -78,23 +88,28 @@ class Reader:
         rng = np.random.default_rng(self.seed)
         dense = nn.Linear(EMBED_DIM, self.n_out)
         bag = nn.EmbeddingBag(BUCKETS, self.n_out, mode="sum")
-        nn.init.zeros_(bag.weight)      # a linear model over n-gram indicators starts at zero
+        nn.init.zeros_(bag.weight)  # a linear model over n-gram indicators starts at zero
         opt = torch.optim.Adam([*dense.parameters(), *bag.parameters()], lr=3e-3)
         rows = np.flatnonzero(act >= 0)
         n_acts = len(self.acts)
         for _epoch in range(EPOCHS):
             order = rng.permutation(rows)
             for i in range(0, len(order), BATCH):
-                b = order[i: i + BATCH]
+                b = order[i : i + BATCH]
                 logits = dense(torch.from_numpy(emb[b])) + bag(*_bag_inputs([ids[j] for j in b]))
-                loss = nnf.cross_entropy(logits[:, :n_acts], torch.from_numpy(act[b])) + \
-                    nnf.binary_cross_entropy_with_logits(logits[:, n_acts:], torch.from_numpy(kinds[b])) + \
-                    L2 * (dense.weight.square().sum() + bag.weight.square().sum())
+                loss = (
+                    nnf.cross_entropy(logits[:, :n_acts], torch.from_numpy(act[b]))
+                    + nnf.binary_cross_entropy_with_logits(logits[:, n_acts:], torch.from_numpy(kinds[b]))
+                    + L2 * (dense.weight.square().sum() + bag.weight.square().sum())
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-        return {"dense_w": dense.weight.detach().numpy().copy(), "dense_b": dense.bias.detach().numpy().copy(),
-                "bag": bag.weight.detach().numpy().copy()}
+        return {
+            "dense_w": dense.weight.detach().numpy().copy(),
+            "dense_b": dense.bias.detach().numpy().copy(),
+            "bag": bag.weight.detach().numpy().copy(),
+        }
 
     @staticmethod
     def _predict(weights: dict, emb: np.ndarray, ids: list[np.ndarray], n_acts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,14 +131,16 @@ class Reader:
         pk = np.full((len(act), len(self.kinds)), 0.5, np.float32)
         for k in range(FOLDS):
             out = fold == k
-            if np.any(act[~out] >= 0) and out.any():      # a tiny run leaves the rest uninformed
+            if np.any(act[~out] >= 0) and out.any():  # a tiny run leaves the rest uninformed
                 w = self._train(fs.text[~out], [ids[j] for j in np.flatnonzero(~out)], act[~out], kinds[~out])
-                pa[out], pk[out] = self._predict(w, fs.text[out], [ids[j] for j in np.flatnonzero(out)],
-                                                 len(self.acts))
+                pa[out], pk[out] = self._predict(w, fs.text[out], [ids[j] for j in np.flatnonzero(out)], len(self.acts))
         self.weights = self._train(fs.text, ids, act, kinds)
         known = act >= 0
-        log.info("transcript reader: out-of-fold act accuracy %.3f on %d turns",
-                 float(np.mean(pa[known].argmax(axis=1) == act[known])), int(known.sum()))
+        log.info(
+            "transcript reader: out-of-fold act accuracy %.3f on %d turns",
+            float(np.mean(pa[known].argmax(axis=1) == act[known])),
+            int(known.sum()),
+        )
         return self._features(fs, pa, pk)
 
     def features(self, fs: FeatureSet) -> np.ndarray:
@@ -141,10 +158,17 @@ class Reader:
             untagged = [v for k, v in said.items() if k not in w.tagged]
             accepted = [said[k] for k in w.accepted if k in said and k not in w.tagged]
             unsaid = [1.0 - said[k] for k in w.tagged if k in said]
-            out[i] = (own, p[top], float(self.acts[top] == w.nlu_act),
-                      p[self.acts.index(w.runner_up)] if w.runner_up in self.acts else 0.0, p[top] - own,
-                      max(accepted, default=0.0), max(untagged, default=0.0), max(unsaid, default=0.0),
-                      float(np.sum(pk[i] > 0.5)) - len(w.tagged))
+            out[i] = (
+                own,
+                p[top],
+                float(self.acts[top] == w.nlu_act),
+                p[self.acts.index(w.runner_up)] if w.runner_up in self.acts else 0.0,
+                p[top] - own,
+                max(accepted, default=0.0),
+                max(untagged, default=0.0),
+                max(unsaid, default=0.0),
+                float(np.sum(pk[i] > 0.5)) - len(w.tagged),
+            )
         return out
 
     def save(self, folder: Path) -> dict:

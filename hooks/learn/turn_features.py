@@ -10,6 +10,7 @@ No feature reads ``gold``, ``labels``, ``source`` or what the simulated user rea
 oracle's label (``y_fp``) and what the user meant (``TurnWords.meant_*``) are carried beside the
 features as training targets only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.domain import OOD_INTENT as OOD_ACT
 from core.errors import InputError
 from core.model_files import OWW_WORDS
 from core.pipeline import FAILURE_POINTS
@@ -26,19 +28,30 @@ from hooks.learn.context import PAIR_KEYS, Reading, pair
 from hooks.learn.lexicon import Lexicon, fit_features, untagged_types
 from hooks.signals import REPHRASE_COSINE, REPHRASE_JACCARD
 from hooks.trace_reader import read_records, trace_files
-from core.domain import OOD_INTENT as OOD_ACT
 
 log = logging.getLogger(__name__)
 
-SPOKEN_WAKE_WORDS = tuple(w.replace("_", " ") for w in OWW_WORDS)   # any detector's word, said
-CLASSES = FAILURE_POINTS   # class indices of the labelers' outputs
-STATUSES = ("ok", "unchanged", "not_found", "empty", "set_point", "failed", "error", "elicit", "confirm",
-            "clarify", "cancelled", "unsupported")
+SPOKEN_WAKE_WORDS = tuple(w.replace("_", " ") for w in OWW_WORDS)  # any detector's word, said
+CLASSES = FAILURE_POINTS  # class indices of the labelers' outputs
+STATUSES = (
+    "ok",
+    "unchanged",
+    "not_found",
+    "empty",
+    "set_point",
+    "failed",
+    "error",
+    "elicit",
+    "confirm",
+    "clarify",
+    "cancelled",
+    "unsupported",
+)
 REPLY_TYPES = ("action", "answer", "elicit", "confirm", "clarify", "apology", "out_of_domain")
 STAGE_NAMES = ("wake", "asr", "nlu", "resolve", "respond", "tts")
 METHODS = ("exact", "fuzzy", "phonetic", "embedding", "context", "carried", "default", "open", "none")
 EMBED_DIM = 384
-EXAMPLES_PER_INTENT = 48       # generated from the spec: the second opinion on the NLU's intent
+EXAMPLES_PER_INTENT = 48  # generated from the spec: the second opinion on the NLU's intent
 
 
 @dataclass(frozen=True)
@@ -54,10 +67,14 @@ def load_sessions(paths) -> list[SessionTurns]:
         for n, r in enumerate(read_records(path), 1):
             if r.get("event") != "turn_end":
                 continue
-            if not isinstance(r.get("session"), str) or not isinstance(r.get("turn"), int) or \
-                    not all(isinstance(r.get(k) or {}, dict) for k in ("stages", "labels", "signals", "ms")):
-                raise InputError(path, "not a trace turn_end record (session, turn, stages, labels)",
-                                 field=f"record {n}")
+            if (
+                not isinstance(r.get("session"), str)
+                or not isinstance(r.get("turn"), int)
+                or not all(isinstance(r.get(k) or {}, dict) for k in ("stages", "labels", "signals", "ms"))
+            ):
+                raise InputError(
+                    path, "not a trace turn_end record (session, turn, stages, labels)", field=f"record {n}"
+                )
             by.setdefault(r["session"], []).append(r)
     return [SessionTurns(k, tuple(sorted(by[k], key=lambda r: r["turn"]))) for k in sorted(by)]
 
@@ -78,8 +95,9 @@ def _num(x, default: float = 0.0) -> float:
     return v if np.isfinite(v) else default
 
 
-def turn_vector(r: dict, intents: list[str], sims: dict[str, float] | None,
-                lexicon: Lexicon | None = None) -> dict[str, float]:
+def turn_vector(
+    r: dict, intents: list[str], sims: dict[str, float] | None, lexicon: Lexicon | None = None
+) -> dict[str, float]:
     """The tabular features of one turn (names → values)."""
     st = r.get("stages") or {}
     f: dict[str, float] = {}
@@ -117,11 +135,22 @@ def turn_vector(r: dict, intents: list[str], sims: dict[str, float] | None,
     nlu_intent = _get(st, "nlu", "output", "intent")
     f["nlu_act_inform"] = float(nlu_intent == "Inform")
     f["nlu_act_yes_no"] = float(nlu_intent in ("Affirm", "Deny"))
-    f["dialogue_changed_intent"] = float(nlu_intent is not None and r.get("intent") not in (None, nlu_intent)
-                                         and nlu_intent not in ("Inform", "Affirm", "Deny"))
+    f["dialogue_changed_intent"] = float(
+        nlu_intent is not None
+        and r.get("intent") not in (None, nlu_intent)
+        and nlu_intent not in ("Inform", "Affirm", "Deny")
+    )
     if lexicon is not None:
-        f.update(fit_features(lexicon, text, r.get("intent"), _get(st, "nlu", "output") or {}, words,
-                              _get(st, "respond", "output", "expects")))
+        f.update(
+            fit_features(
+                lexicon,
+                text,
+                r.get("intent"),
+                _get(st, "nlu", "output") or {},
+                words,
+                _get(st, "respond", "output", "expects"),
+            )
+        )
     res = _get(st, "resolve", "signals") or {}
     f["min_entity_score"] = _num(res.get("min_entity_score"), 1.0)
     f["unresolved"] = _num(res.get("unresolved"), 0.0)
@@ -136,8 +165,14 @@ def turn_vector(r: dict, intents: list[str], sims: dict[str, float] | None,
     f["entity_context_decided"] = float(any("+context" in str(e.get("method")) for e in entities))
     f["entity_name_match"] = _entity_name_match(entities)
     f["max_candidates"] = float(max((len(e.get("candidates") or []) for e in entities), default=0))
-    f["tied_candidates"] = float(sum(1 for e in entities if len(e.get("candidates") or []) > 1 and
-                                     _num(e["candidates"][0].get("score")) - _num(e["candidates"][1].get("score")) < 1e-6))
+    f["tied_candidates"] = float(
+        sum(
+            1
+            for e in entities
+            if len(e.get("candidates") or []) > 1
+            and _num(e["candidates"][0].get("score")) - _num(e["candidates"][1].get("score")) < 1e-6
+        )
+    )
     status = r.get("status")
     for s in STATUSES:
         f[f"status_{s}"] = float(status == s)
@@ -159,8 +194,16 @@ def turn_vector(r: dict, intents: list[str], sims: dict[str, float] | None,
         f[f"intent_{name}"] = float(intent == name)
     f["intent_none"] = float(intent is None)
     # Does the text read like the chosen intent's examples? (a second opinion from the spec)
-    for k in ("text_best_fit", "intent_text_fit", "intent_text_gap", "intent_text_rank", "text_best_is_chosen",
-              "runner_up_text_fit", "runner_up_text_gain", "runner_up_is_text_best"):
+    for k in (
+        "text_best_fit",
+        "intent_text_fit",
+        "intent_text_gap",
+        "intent_text_rank",
+        "text_best_is_chosen",
+        "runner_up_text_fit",
+        "runner_up_text_gain",
+        "runner_up_is_text_best",
+    ):
         f[k] = 0.0
     if sims and text:
         best = max(sims, key=sims.get)
@@ -193,11 +236,32 @@ def _entity_name_match(entities: list[dict]) -> float:
     return min(scores) if scores else 1.0
 
 
-NEIGHBOR_KEYS = ("asr_confidence", "mean_word_prob", "min_word_prob", "intent_confidence", "coverage", "status_ok",
-                 "status_failed", "reply_apology", "reply_out_of_domain", "reply_elicit", "reply_clarify",
-                 "reply_confirm", "reply_action", "reply_answer", "nlu_ood", "wake_word", "wake_score",
-                 "transcript_empty", "intent_text_fit", "sig_negative_feedback",
-                 "nlu_act_inform", "nlu_act_yes_no", "lex_untagged_accepted", "n_slots")
+NEIGHBOR_KEYS = (
+    "asr_confidence",
+    "mean_word_prob",
+    "min_word_prob",
+    "intent_confidence",
+    "coverage",
+    "status_ok",
+    "status_failed",
+    "reply_apology",
+    "reply_out_of_domain",
+    "reply_elicit",
+    "reply_clarify",
+    "reply_confirm",
+    "reply_action",
+    "reply_answer",
+    "nlu_ood",
+    "wake_word",
+    "wake_score",
+    "transcript_empty",
+    "intent_text_fit",
+    "sig_negative_feedback",
+    "nlu_act_inform",
+    "nlu_act_yes_no",
+    "lex_untagged_accepted",
+    "n_slots",
+)
 
 
 def observable(r: dict) -> bool:
@@ -212,25 +276,26 @@ def observable(r: dict) -> bool:
 class TurnWords:
     """What the transcript reader (hooks/learn/transcript_classifier.py) takes of a turn: the words, what the
     NLU made of them, and, as its training target only, what the user meant."""
+
     text: str = ""
-    nlu_act: str | None = None           # the NLU's intent or dialogue act; OOD_ACT: out of domain
+    nlu_act: str | None = None  # the NLU's intent or dialogue act; OOD_ACT: out of domain
     runner_up: str | None = None
-    tagged: frozenset[str] = frozenset()     # slot types the NLU filled
-    accepted: frozenset[str] = frozenset()   # slot types the turn's intent takes
-    meant_act: str | None = None         # target: the act the simulated user meant (None: unknown)
-    meant_kinds: frozenset[str] = frozenset()    # target: the slot types the user said
+    tagged: frozenset[str] = frozenset()  # slot types the NLU filled
+    accepted: frozenset[str] = frozenset()  # slot types the turn's intent takes
+    meant_act: str | None = None  # target: the act the simulated user meant (None: unknown)
+    meant_kinds: frozenset[str] = frozenset()  # target: the slot types the user said
 
 
 @dataclass(frozen=True)
 class FeatureSet:
     names: list[str]
-    X: np.ndarray                  # (turns, features), neighbor features included
-    text: np.ndarray               # (turns, 384) transcript embeddings
-    reply: np.ndarray              # (turns, 384) reply embeddings
-    y_fp: np.ndarray               # class index, -1 when unlabeled
-    sessions: list[tuple[int, int]]    # [start, end) row ranges per session
-    keys: list[tuple[str, int]]    # (session, turn) per row
-    words: tuple[TurnWords, ...] = ()    # per row
+    X: np.ndarray  # (turns, features), neighbor features included
+    text: np.ndarray  # (turns, 384) transcript embeddings
+    reply: np.ndarray  # (turns, 384) reply embeddings
+    y_fp: np.ndarray  # class index, -1 when unlabeled
+    sessions: list[tuple[int, int]]  # [start, end) row ranges per session
+    keys: list[tuple[str, int]]  # (session, turn) per row
+    words: tuple[TurnWords, ...] = ()  # per row
 
 
 def with_columns(fs: FeatureSet, names, values: np.ndarray) -> FeatureSet:
@@ -263,7 +328,7 @@ class Embedder:
             from core.embeddings import embed
 
             for i in range(0, len(todo), 256):
-                chunk = todo[i: i + 256]
+                chunk = todo[i : i + 256]
                 for t, v in zip(chunk, embed(chunk)):
                     self._cache[t] = v
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, EMBED_DIM), np.float32)
@@ -278,8 +343,7 @@ def intent_examples(domain_name: str, enabled: bool = True) -> tuple[tuple[str, 
     from core.utterances import UtteranceGenerator
 
     domain = load_domain(domain_name)
-    examples = UtteranceGenerator(domain).examples(random.Random(0), per_intent=EXAMPLES_PER_INTENT,
-                                                   include_ood=False)
+    examples = UtteranceGenerator(domain).examples(random.Random(0), per_intent=EXAMPLES_PER_INTENT, include_ood=False)
     names = tuple(n for n in domain.intents if any(e.intent == n for e in examples))
     texts = sorted({(e.text.lower(), e.intent) for e in examples if e.intent in names})
     vecs = Embedder()([t for t, _i in texts])
@@ -298,8 +362,13 @@ def intent_similarities(text_vecs: np.ndarray, domain: str, enabled: bool = True
     return [dict(zip(names, map(float, row))) for row in best]
 
 
-def build(sessions: list[SessionTurns], intents: list[str], domain: str = "home",
-          embeddings: bool = True, embedder: Embedder | None = None) -> FeatureSet:
+def build(
+    sessions: list[SessionTurns],
+    intents: list[str],
+    domain: str = "home",
+    embeddings: bool = True,
+    embedder: Embedder | None = None,
+) -> FeatureSet:
     """Feature rows for the observable turns of ``sessions``, session by session in turn order."""
     embedder = embedder or Embedder(embeddings)
     visible = [[r for r in s.records if observable(r)] for s in sessions]
@@ -312,9 +381,14 @@ def build(sessions: list[SessionTurns], intents: list[str], domain: str = "home"
     lexicon = _lexicon(domain)
     base = [turn_vector(r, intents, sims[i], lexicon) for i, r in enumerate(records)]
     names = list(base[0]) if base else []
-    readings = [Reading(text_vecs[k] if embeddings else None, _runner_up(r),
-                        untagged_types(lexicon, r.get("transcript") or "", _get(r, "stages", "nlu", "output") or {}))
-                for k, r in enumerate(records)]
+    readings = [
+        Reading(
+            text_vecs[k] if embeddings else None,
+            _runner_up(r),
+            untagged_types(lexicon, r.get("transcript") or "", _get(r, "stages", "nlu", "output") or {}),
+        )
+        for k, r in enumerate(records)
+    ]
     none = Reading()
     rows, spans, keys, y = [], [], [], []
     i = 0
@@ -330,12 +404,21 @@ def build(sessions: list[SessionTurns], intents: list[str], domain: str = "home"
             prev = pair(rs[j - 1], r, readings[i - 1], readings[i]) if j > 0 else pair(r, None, none, None)
             nxt = pair(r, rs[j + 1], readings[i], readings[i + 1]) if j + 1 < n else pair(r, None, none, None)
             nxt2 = pair(r, rs[j + 2], readings[i], readings[i + 2]) if j + 2 < n else pair(r, None, none, None)
-            row += [prev[k] for k in PAIR_KEYS] + [nxt[k] for k in PAIR_KEYS] + \
-                [nxt2[k] for k in ("sim", "same_intent", "same_outcome", "missing")]
+            row += (
+                [prev[k] for k in PAIR_KEYS]
+                + [nxt[k] for k in PAIR_KEYS]
+                + [nxt2[k] for k in ("sim", "same_intent", "same_outcome", "missing")]
+            )
             chain = chain + 1 if j > 0 and _restates(prev) else 0
             served = r.get("reply_type") in ("action", "answer") and not r.get("errors")
-            row += [j / max(1, n - 1), float(j == 0), float(j == n - 1), float(n), float(chain),
-                    float(j == n - 1 and not served)]
+            row += [
+                j / max(1, n - 1),
+                float(j == 0),
+                float(j == n - 1),
+                float(n),
+                float(chain),
+                float(j == n - 1 and not served),
+            ]
             rows.append(row)
             keys.append((s.session, r["turn"]))
             label = (r.get("labels") or {}).get("oracle") or {}
@@ -343,13 +426,25 @@ def build(sessions: list[SessionTurns], intents: list[str], domain: str = "home"
             i += 1
         if i > start:
             spans.append((start, i))
-    full_names = names + [f"{tag}_{k}" for tag in ("prev", "next") for k in NEIGHBOR_KEYS] + \
-        [f"pair_prev_{k}" for k in PAIR_KEYS] + [f"pair_next_{k}" for k in PAIR_KEYS] + \
-        [f"pair_next2_{k}" for k in ("sim", "same_intent", "same_outcome", "missing")] + \
-        ["position", "is_first", "is_last", "session_turns", "restatements", "abandoned"]
+    full_names = (
+        names
+        + [f"{tag}_{k}" for tag in ("prev", "next") for k in NEIGHBOR_KEYS]
+        + [f"pair_prev_{k}" for k in PAIR_KEYS]
+        + [f"pair_next_{k}" for k in PAIR_KEYS]
+        + [f"pair_next2_{k}" for k in ("sim", "same_intent", "same_outcome", "missing")]
+        + ["position", "is_first", "is_last", "session_turns", "restatements", "abandoned"]
+    )
     X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(full_names))
-    return FeatureSet(full_names, X, text_vecs.astype(np.float32), reply_vecs.astype(np.float32),
-                      np.asarray(y, dtype=np.int64), spans, keys, tuple(turn_words(r, lexicon) for r in records))
+    return FeatureSet(
+        full_names,
+        X,
+        text_vecs.astype(np.float32),
+        reply_vecs.astype(np.float32),
+        np.asarray(y, dtype=np.int64),
+        spans,
+        keys,
+        tuple(turn_words(r, lexicon) for r in records),
+    )
 
 
 def turn_words(r: dict, lexicon: Lexicon) -> TurnWords:
@@ -359,12 +454,20 @@ def turn_words(r: dict, lexicon: Lexicon) -> TurnWords:
     meant = None
     if gold and gold.get("wake") is not False:
         meant = OOD_ACT if gold.get("out_of_domain") or not gold.get("act") else gold.get("act")
-    kinds = frozenset(lexicon.slot_types.get(str(s[0]), str(s[0])) for s in gold.get("spans") or ()
-                      if isinstance(s, (list, tuple)) and s)
-    return TurnWords(text=(r.get("transcript") or "").strip().lower(), nlu_act=act, runner_up=_runner_up(r),
-                     tagged=frozenset(str(s.get("type")) for s in nlu.get("slots") or () if isinstance(s, dict)),
-                     accepted=frozenset(lexicon.intent_types.get(r.get("intent") or "", ())),
-                     meant_act=meant if isinstance(meant, str) else None, meant_kinds=kinds)
+    kinds = frozenset(
+        lexicon.slot_types.get(str(s[0]), str(s[0]))
+        for s in gold.get("spans") or ()
+        if isinstance(s, (list, tuple)) and s
+    )
+    return TurnWords(
+        text=(r.get("transcript") or "").strip().lower(),
+        nlu_act=act,
+        runner_up=_runner_up(r),
+        tagged=frozenset(str(s.get("type")) for s in nlu.get("slots") or () if isinstance(s, dict)),
+        accepted=frozenset(lexicon.intent_types.get(r.get("intent") or "", ())),
+        meant_act=meant if isinstance(meant, str) else None,
+        meant_kinds=kinds,
+    )
 
 
 def _runner_up(r: dict) -> str | None:

@@ -1,4 +1,5 @@
 """Language understanding: a spaCy pipeline trained from domain specs or annotated corpora."""
+
 import sys
 
 
@@ -9,7 +10,7 @@ def _import_spacy_without_torch() -> None:
     torch is hidden while spaCy loads, unless something loaded it already."""
     if "spacy" in sys.modules or "torch" in sys.modules:
         return
-    sys.modules["torch"] = None        # `import torch` raises ImportError: thinc goes without
+    sys.modules["torch"] = None  # `import torch` raises ImportError: thinc goes without
     try:
         import spacy  # noqa: F401
     finally:

@@ -4,6 +4,7 @@
 Latency is measured on the whole NLU stage (model, value normalization, out-of-domain
 decision), one utterance at a time as the pipeline runs it, after a warm-up.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,15 +29,21 @@ def _distinct_texts(domain) -> list[str]:
     for f, _part in domain.training_corpora:
         try:
             texts += [it.text for it in read_domain_corpus(f, "dev")]
-        except InputError:        # a corpus without a dev part
+        except InputError:  # a corpus without a dev part
             pass
     if not texts:
         texts = [ex.text for ex in evaluation_examples(Source("spec", Path(domain.source)))]
     return list(dict.fromkeys(texts))
 
 
-def benchmark(domain: str = "home", cache_root: str | Path | None = None, train: bool = True,
-              utterances: int = 300, warmup: int = 20, epochs: int | None = None) -> dict:
+def benchmark(
+    domain: str = "home",
+    cache_root: str | Path | None = None,
+    train: bool = True,
+    utterances: int = 300,
+    warmup: int = 20,
+    epochs: int | None = None,
+) -> dict:
     """Train (into a fresh temporary cache when ``train``) and time inference.
 
     Returns ``{"domain", "train_s", "examples", "n", "median_ms", "p90_ms", "mean_ms",
@@ -76,13 +83,18 @@ def benchmark(domain: str = "home", cache_root: str | Path | None = None, train:
             tmp.cleanup()
     try:
         import torch
+
         threads = torch.get_num_threads()
-    except ImportError:           # pragma: no cover - torch is a dependency
+    except ImportError:  # pragma: no cover - torch is a dependency
         threads = None
     return {
-        "domain": d.name, "train_s": round(float(model.meta.get("train_s", 0.0)), 1) if train else None,
-        "load_or_train_s": round(total_s, 1), "examples": model.meta.get("examples"),
-        "n": len(times), "median_ms": round(statistics.median(times), 2),
-        "p90_ms": percentile(times, 0.9, digits=2), "mean_ms": round(statistics.fmean(times), 2),
+        "domain": d.name,
+        "train_s": round(float(model.meta.get("train_s", 0.0)), 1) if train else None,
+        "load_or_train_s": round(total_s, 1),
+        "examples": model.meta.get("examples"),
+        "n": len(times),
+        "median_ms": round(statistics.median(times), 2),
+        "p90_ms": percentile(times, 0.9, digits=2),
+        "mean_ms": round(statistics.fmean(times), 2),
         "threads": threads,
     }

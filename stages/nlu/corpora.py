@@ -11,14 +11,15 @@ model, the trainer and the evaluation never care where examples came from.
   ``scenario`` + ``_`` + ``action``; slots come from ``sentence_annotation``
   (``"wake me up at [time : eight] o'clock"``).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import random
 import re
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from core.errors import InputError
@@ -91,7 +92,7 @@ def read_snips(folder: str | Path, split: str = "train") -> list[Example]:
         path = folder / intent / pattern.format(intent=intent)
         data = _read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get(intent), list):
-            raise InputError(path, f"expected {{\"{intent}\": [...]}}")
+            raise InputError(path, f'expected {{"{intent}": [...]}}')
         for i, item in enumerate(data[intent]):
             out.append(snips_example(intent, item, path, f"{intent}[{i}]"))
     log.info("read %d SNIPS %s examples over %d intents from %s", len(out), split, len(intents), folder)
@@ -108,7 +109,7 @@ def slurp_example(row, path: Path, where: str) -> Example:
         raise InputError(path, f"missing key {err.args[0]!r}", field=where) from None
     text, spans, pos = "", [], 0
     for m in _SLURP_SLOT.finditer(annotation):
-        text += annotation[pos:m.start()]
+        text += annotation[pos : m.start()]
         words = m.group(2).strip()
         if words:
             spans.append((len(text), len(text) + len(words), m.group(1).strip()))
@@ -219,15 +220,30 @@ def read_domain_corpus(path: str | Path, part: str | None = None) -> list[Corpus
             raise InputError(path, "'intent' must be a string or null", field=where)
         spans = []
         for j, s in enumerate(row.get("spans") or ()):
-            if (not isinstance(s, list) or len(s) != 3 or not all(isinstance(x, int) for x in s[:2])
-                    or not isinstance(s[2], str) or not 0 <= s[0] < s[1] <= len(text)):
-                raise InputError(path, "each span must be [start, end, slot] inside the text", field=f"{where}.spans[{j}]")
+            if (
+                not isinstance(s, list)
+                or len(s) != 3
+                or not all(isinstance(x, int) for x in s[:2])
+                or not isinstance(s[2], str)
+                or not 0 <= s[0] < s[1] <= len(text)
+            ):
+                raise InputError(
+                    path, "each span must be [start, end, slot] inside the text", field=f"{where}.spans[{j}]"
+                )
             spans.append((s[0], s[1], s[2]))
         row_part = row.get("part")
         if part is not None and row_part != part:
             continue
-        out.append(CorpusItem(str(row.get("id", f"{path.name}:{n}")), text, intent, tuple(spans),
-                              row_part if isinstance(row_part, str) else None, row.get("slurp")))
+        out.append(
+            CorpusItem(
+                str(row.get("id", f"{path.name}:{n}")),
+                text,
+                intent,
+                tuple(spans),
+                row_part if isinstance(row_part, str) else None,
+                row.get("slurp"),
+            )
+        )
     if not out:
         raise InputError(path, "no commands" + (f" in part {part!r}" if part else ""))
     return out

@@ -4,6 +4,7 @@ Slot F1 is micro-averaged over exact matches of span *and* label, on the text as
 sees it (:func:`stages.nlu.text.prepare`): gold spans are mapped onto the prepared text the
 same way training maps them, and a gold span that cannot be mapped counts as missed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,9 +36,14 @@ class _Counts:
         p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
         r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
         f1 = 2 * p * r / (p + r) if p + r else (1.0 if self.tp + self.fp + self.fn == 0 else 0.0)
-        return {"n": self.n, "intent_accuracy": round(self.correct / self.n, 4) if self.n else 0.0,
-                "slot_precision": round(p, 4), "slot_recall": round(r, 4), "slot_f1": round(f1, 4),
-                "counts": {"correct": self.correct, "tp": self.tp, "fp": self.fp, "fn": self.fn}}
+        return {
+            "n": self.n,
+            "intent_accuracy": round(self.correct / self.n, 4) if self.n else 0.0,
+            "slot_precision": round(p, 4),
+            "slot_recall": round(r, 4),
+            "slot_f1": round(f1, 4),
+            "counts": {"correct": self.correct, "tp": self.tp, "fp": self.fp, "fn": self.fn},
+        }
 
     @classmethod
     def of(cls, scores: dict) -> "_Counts":
@@ -164,8 +170,11 @@ def evaluate_commands(interpret, items: Sequence, ood_intent: str = "__ood__", e
         slots = {}
         for s in interp.slots:
             slots.setdefault(s.name, []).append(s.text)
-        missing = [(label, item.text[a:b]) for a, b, label in item.spans
-                   if not any(slot_matches(item.text[a:b], t) for t in slots.get(label, ()))]
+        missing = [
+            (label, item.text[a:b])
+            for a, b, label in item.spans
+            if not any(slot_matches(item.text[a:b], t) for t in slots.get(label, ()))
+        ]
         ok = got_intent and not missing
         intent_right += got_intent
         understood += ok
@@ -173,9 +182,16 @@ def evaluate_commands(interpret, items: Sequence, ood_intent: str = "__ood__", e
         stats["understood"] += ok
         stats["declined"] += bool(interp.out_of_domain)
         if not ok and len(wrong) < errors:
-            wrong.append({"id": item.id, "text": item.text, "gold": item.intent, "got": interp.intent,
-                          "missing_slots": [f"{label}={w}" for label, w in missing],
-                          "slots": {k: v for k, v in slots.items()}})
+            wrong.append(
+                {
+                    "id": item.id,
+                    "text": item.text,
+                    "gold": item.intent,
+                    "got": interp.intent,
+                    "missing_slots": [f"{label}={w}" for label, w in missing],
+                    "slots": {k: v for k, v in slots.items()},
+                }
+            )
 
     def ratio(a: int, b: int) -> float:
         return round(a / b, 4) if b else 0.0
@@ -184,8 +200,14 @@ def evaluate_commands(interpret, items: Sequence, ood_intent: str = "__ood__", e
         "in_domain": {"n": n_in, "understood": ratio(understood, n_in), "intent_accuracy": ratio(intent_right, n_in)},
         "out_of_domain": {"n": ood_n, "declined": ratio(ood_declined, ood_n)},
         "near_domain": {"n": near_n, "declined": ratio(near_declined, near_n)},
-        "per_intent": {k: {"n": v["n"], "understood": ratio(v["understood"], v["n"]),
-                           "intent_accuracy": ratio(v["intent"], v["n"]), "declined": ratio(v["declined"], v["n"])}
-                       for k, v in sorted(per_intent.items())},
+        "per_intent": {
+            k: {
+                "n": v["n"],
+                "understood": ratio(v["understood"], v["n"]),
+                "intent_accuracy": ratio(v["intent"], v["n"]),
+                "declined": ratio(v["declined"], v["n"]),
+            }
+            for k, v in sorted(per_intent.items())
+        },
         "errors": wrong,
     }

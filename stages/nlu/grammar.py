@@ -6,6 +6,7 @@ has rarely seen ("i want to hear chopin now"); a template that matches the whole
 not care what the name is. Grammar-defined domains (an imported Rhino context) are said almost
 entirely in their templates, so there the parse is exact.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,31 +14,51 @@ import re
 from dataclasses import dataclass
 
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
+from core.normalize import builtin_value
 from core.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
 from stages.nlu.text import prepare
-from core.normalize import builtin_value
 
 log = logging.getLogger(__name__)
 
 # Words said before or after a request that carry nothing: the generator's decorations and the
 # names people call assistants by.
-LEAD_WORDS = tuple(sorted({*PREFIXES, "alexa", "olly", "siri", "google", "ok google", "hey google",
-                           "hey", "hi", "hey olly", "hey alexa", "please"}, key=len, reverse=True))
+LEAD_WORDS = tuple(
+    sorted(
+        {
+            *PREFIXES,
+            "alexa",
+            "olly",
+            "siri",
+            "google",
+            "ok google",
+            "hey google",
+            "hey",
+            "hi",
+            "hey olly",
+            "hey alexa",
+            "please",
+        },
+        key=len,
+        reverse=True,
+    )
+)
 TAIL_WORDS = tuple(sorted({*SUFFIXES, "now", "please", "thanks", "for me please", "right away"}, key=len, reverse=True))
 _LEAD = "(?:(?:" + "|".join(re.escape(w) for w in LEAD_WORDS) + r")\s+){0,2}"
 _TAIL = "(?:(?:" + "|".join(re.escape(w) for w in TAIL_WORDS) + r")\s+){0,2}"
 _WILD = r"[^\s].*?"
 # An unknown name may hold these even when the intent's templates use them ("the beatles",
 # "let it be"); any other word of the templates ("turn", "play") means the match is wrong.
-FUNCTION_WORDS = frozenset("a an the my our your of in on at to for by from with and or me i you it is be this that".split())
+FUNCTION_WORDS = frozenset(
+    "a an the my our your of in on at to for by from with and or me i you it is be this that".split()
+)
 PRONOUNS = frozenset("it them that this those these there".split())
 
 
 @dataclass(frozen=True)
 class GrammarParse:
     template: str
-    spans: tuple[tuple[int, int, str], ...]     # (start, end, slot) in the text given
-    literal_chars: int                           # characters the template itself matched
+    spans: tuple[tuple[int, int, str], ...]  # (start, end, slot) in the text given
+    literal_chars: int  # characters the template itself matched
 
 
 class TemplateGrammar:
@@ -49,7 +70,9 @@ class TemplateGrammar:
         self._slot_patterns: dict[str, str] = {}
         for name, slot_type in domain.slot_types.items():
             catalog = domain.catalog_for(slot_type)
-            phrases = sorted({p.lower() for v in catalog.values for p in v.phrases}, key=len, reverse=True) if catalog else []
+            phrases = (
+                sorted({p.lower() for v in catalog.values for p in v.phrases}, key=len, reverse=True) if catalog else []
+            )
             # names the spec knows for this type, listed or not, tell "play {artist}" from "play {song}"
             self._known[name] = frozenset(phrases) | frozenset(domain.training_phrases.get(slot_type, ()))
             alternatives = [r"\s+".join(re.escape(w) for w in p.split()) for p in phrases]
@@ -69,7 +92,7 @@ class TemplateGrammar:
         try:
             body = _regex(_parse(template), set(), self._slot_patterns)
             return [(template, re.compile("^" + _LEAD + body + _TAIL + "$"))]
-        except re.error as err:   # a slot named twice in one template, in two alternatives
+        except re.error as err:  # a slot named twice in one template, in two alternatives
             log.debug("template %r of %s not used as grammar: %s", template, intent.name, err)
             return []
 
@@ -84,7 +107,7 @@ class TemplateGrammar:
         (the fewest words left to slots); None when none matches."""
         subject = re.sub(r"\s+", " ", text.strip()) + " "
         if subject.strip() != text.strip():
-            return None       # offsets would not be the text's
+            return None  # offsets would not be the text's
         offset = len(text) - len(text.lstrip())
         best: GrammarParse | None = None
         types = self.domain.slot_types
@@ -99,14 +122,14 @@ class TemplateGrammar:
                 name = _slot_name(group)
                 words = value.strip()
                 if types.get(name) in BUILTIN_TYPES and not _is_builtin(types[name], words):
-                    spans = None       # "tomorrow in miami" is no date
+                    spans = None  # "tomorrow in miami" is no date
                     break
                 a = m.start(group)
                 spans.append((offset + a, offset + a + len(words), name))
                 if words not in self._known.get(name, ()) and types.get(name) not in BUILTIN_TYPES:
                     said = set(words.lower().split())
                     if said & PRONOUNS or said & self._own_words.get(intent, frozenset()):
-                        spans = None   # "turn them off" is no room "turn" and device "them"
+                        spans = None  # "turn them off" is no room "turn" and device "them"
                         break
                     wild += len(words)
             if spans is None:
@@ -132,7 +155,7 @@ def _regex(node, used: set[str], slots: dict[str, str]) -> str:
         out = []
         pos = 0
         for m in SLOT_REF.finditer(node):
-            out.extend(_words(node[pos:m.start()]))
+            out.extend(_words(node[pos : m.start()]))
             name, literal = m.group(1), m.group(2)
             group = name if name not in used else f"{name}__{len(used)}"
             used.add(group)

@@ -13,6 +13,7 @@
 Neither stores weights in the trained model: the layers read the installed package, so the
 spaCy model folder stays small and loads without pickle.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,7 +49,7 @@ def _load() -> tuple[np.ndarray, object]:
                 table = np.asarray(f.get_tensor(name), dtype=np.float32)
             # unit length, then unit variance per dimension
             table /= np.linalg.norm(table, axis=1, keepdims=True) + 1e-8
-            table *= np.float32(WORD_DIM ** 0.5)
+            table *= np.float32(WORD_DIM**0.5)
             _tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
             _table = table
             log.info("loaded MiniLM word-piece embeddings %s from %s", table.shape, path)
@@ -94,10 +95,10 @@ def _load_encoder():
 
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
-            torch.set_num_threads(1)    # short inputs: a second thread only contends (core.embeddings)
+            torch.set_num_threads(1)  # short inputs: a second thread only contends (core.embeddings)
             path = minilm_model()
             model = _bert(path)
-            with warnings.catch_warnings():   # the eager quantization API is deprecated, not gone
+            with warnings.catch_warnings():  # the eager quantization API is deprecated, not gone
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
             _encoder = (AutoTokenizer.from_pretrained(str(path)), model)
@@ -147,7 +148,7 @@ def sentence_embeddings(texts, exact: bool = True) -> np.ndarray:
     out = np.zeros((len(texts), WORD_DIM), dtype=np.float32)
     try:
         for i in range(0, len(texts), _BATCH):
-            rows = order[i:i + _BATCH]
+            rows = order[i : i + _BATCH]
             out[rows] = _encode(tokenizer, model, [texts[j] for j in rows])
     finally:
         torch.set_num_threads(threads)

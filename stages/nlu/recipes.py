@@ -5,6 +5,7 @@ folder or a SLURP file (examples written by people). Every trained model records
 hash of its inputs (``meta["key"]``): the example data, the trainer version and its settings.
 An unchanged source is never retrained.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from core.errors import InputError, UserError
 from core.domain import BUILTIN_TYPES, OOD_INTENT, Domain, load_domain
+from core.errors import InputError, UserError
 from core.utterances import MAX_PER_INTENT, Example, UtteranceGenerator
 from stages.nlu.corpora import CorpusItem, labels_of, read_domain_corpus, read_slurp, read_snips, stratified_folds
 from stages.nlu.evaluate import evaluate, merge_results
@@ -29,13 +30,13 @@ log = logging.getLogger(__name__)
 GENERATION_SEED = 0
 CALIBRATION_SEED = 1
 EVAL_SEED = 2
-PER_INTENT = 300           # generated training examples per intent (Inform: twice that)
-UNLISTED_P = 0.3           # of catalog slots filled with a name the catalog does not list
-REAL_REPEAT = 3            # each real training command counts this many times
-REFILLS = 4                # ... and is said this many times more with other slot values
+PER_INTENT = 300  # generated training examples per intent (Inform: twice that)
+UNLISTED_P = 0.3  # of catalog slots filled with a name the catalog does not list
+REAL_REPEAT = 3  # each real training command counts this many times
+REFILLS = 4  # ... and is said this many times more with other slot values
 CALIBRATION_PER_INTENT = 12
 EVAL_PER_INTENT = 40
-CALIBRATION_FRACTION = 0.05   # of a corpus, held out to fit the intent temperature
+CALIBRATION_FRACTION = 0.05  # of a corpus, held out to fit the intent temperature
 
 # Domain specs: intents from the CNN features plus the MiniLM sentence embedding (what lets
 # "should i wear shorts today" reach GetWeather), slots tagged with MiniLM word vectors among the
@@ -49,9 +50,19 @@ SPEC_CONFIG = TrainConfig(epochs=4, sentence_embeddings=True, int8_sentences=Tru
 # slot F1 88.2 % (the home network) → 90.0 % (wider, deeper, sentence mean) → 92.6 % (cased)
 # → 93.8 % (MiniLM word vectors, averaged weights); intent accuracy 98.7 % → 99.0 % with the
 # sentence embedding.
-CORPUS_CONFIG = TrainConfig(epochs=8, width=96, depth=4, embed_rows=5000, ner_hidden=96, context=True,
-                            word_vectors=True, lowercase=False, averages=True, sentence_embeddings=True,
-                            min_temperature=0.25)
+CORPUS_CONFIG = TrainConfig(
+    epochs=8,
+    width=96,
+    depth=4,
+    embed_rows=5000,
+    ner_hidden=96,
+    context=True,
+    word_vectors=True,
+    lowercase=False,
+    averages=True,
+    sentence_embeddings=True,
+    min_temperature=0.25,
+)
 # SLURP devel has ~35 examples per intent: intents from the MiniLM sentence embedding alone
 # (5-fold CV: 81.0 % at 8 epochs; with the CNN features too 79.9 %, + word bigrams 79.5 %).
 SLURP_CONFIG = replace(CORPUS_CONFIG, sentence_embeddings=True, textcat_cnn=False, epochs=8)
@@ -59,7 +70,7 @@ SLURP_CONFIG = replace(CORPUS_CONFIG, sentence_embeddings=True, textcat_cnn=Fals
 
 @dataclass(frozen=True)
 class Source:
-    kind: str          # spec | snips | slurp
+    kind: str  # spec | snips | slurp
     path: Path
 
     @property
@@ -73,19 +84,23 @@ def default_config(source: Source) -> TrainConfig:
 
 # examples ----------------------------------------------------------------------------------
 
+
 def spec_training_examples(domain: Domain) -> list[Example]:
     """Generated examples (names the catalogs do not list in some of them) + the spec's real
     annotated commands, repeated so that real phrasing weighs against the templates, + those
     commands again with other values in their slots."""
     gen = UtteranceGenerator(domain, unlisted_p=UNLISTED_P)
     real = real_examples(domain)
-    return (gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT, max_per_intent=MAX_PER_INTENT)
-            + real * REAL_REPEAT
-            + refilled_examples(gen, real, random.Random(GENERATION_SEED), REFILLS))
+    return (
+        gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT, max_per_intent=MAX_PER_INTENT)
+        + real * REAL_REPEAT
+        + refilled_examples(gen, real, random.Random(GENERATION_SEED), REFILLS)
+    )
 
 
-def refilled_examples(gen: UtteranceGenerator, examples: Sequence[Example], rng: random.Random,
-                      per_example: int) -> list[Example]:
+def refilled_examples(
+    gen: UtteranceGenerator, examples: Sequence[Example], rng: random.Random, per_example: int
+) -> list[Example]:
     """Real commands with their slots said with other values (catalog values and unlisted
     names): the tagger learns real people's phrasings around names it has not met."""
     types = gen.domain.slot_types
@@ -115,8 +130,11 @@ def real_examples(domain: Domain, items: Sequence[CorpusItem] | None = None) -> 
     for it in items:
         intent = it.intent or OOD_INTENT
         if intent != OOD_INTENT and intent not in domain.intents:
-            raise InputError(Path(domain.source), f"training example {it.id} has intent {intent!r}, "
-                             "which the domain does not declare", field="training_examples")
+            raise InputError(
+                Path(domain.source),
+                f"training example {it.id} has intent {intent!r}, which the domain does not declare",
+                field="training_examples",
+            )
         known = domain.slot_types
         spans = tuple(s for s in it.spans if s[2] in known) if intent != OOD_INTENT else ()
         out.append(Example(it.text.lower(), intent, spans))
@@ -126,13 +144,17 @@ def real_examples(domain: Domain, items: Sequence[CorpusItem] | None = None) -> 
 def spec_heldout_examples(domain: Domain, seed: int, per_intent: int, exclude: set[str]) -> list[Example]:
     """Generated examples whose texts the model did not train on (out-of-domain excluded)."""
     gen = UtteranceGenerator(domain)
-    out = [ex for ex in gen.examples(random.Random(seed), per_intent=per_intent, include_ood=False)
-           if ex.text.lower() not in exclude]
+    out = [
+        ex
+        for ex in gen.examples(random.Random(seed), per_intent=per_intent, include_ood=False)
+        if ex.text.lower() not in exclude
+    ]
     return list({ex.text: ex for ex in out}.values())
 
 
-def split_calibration(examples: Sequence[Example], fraction: float = CALIBRATION_FRACTION,
-                      seed: int = 0) -> tuple[list[Example], list[Example]]:
+def split_calibration(
+    examples: Sequence[Example], fraction: float = CALIBRATION_FRACTION, seed: int = 0
+) -> tuple[list[Example], list[Example]]:
     """(train, calibration): ``fraction`` of each intent held out (none of an intent with <10)."""
     by_intent: dict[str, list[int]] = {}
     for i, ex in enumerate(examples):
@@ -145,8 +167,7 @@ def split_calibration(examples: Sequence[Example], fraction: float = CALIBRATION
             continue
         rng.shuffle(idx)
         held.update(idx[: max(1, round(len(idx) * fraction))])
-    return ([ex for i, ex in enumerate(examples) if i not in held],
-            [ex for i, ex in enumerate(examples) if i in held])
+    return ([ex for i, ex in enumerate(examples) if i not in held], [ex for i, ex in enumerate(examples) if i in held])
 
 
 def corpus_examples(source: Source, split: str = "train") -> list[Example]:
@@ -159,14 +180,25 @@ def corpus_examples(source: Source, split: str = "train") -> list[Example]:
 
 # content hashes ----------------------------------------------------------------------------
 
+
 def _hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def spec_key(domain: Domain, config: TrainConfig, extra: Sequence[Example] = ()) -> str:
-    parts = (domain.digest, TRAINER_VERSION, asdict(config), PER_INTENT, GENERATION_SEED,
-             CALIBRATION_SEED, CALIBRATION_PER_INTENT, UNLISTED_P, REAL_REPEAT, REFILLS)
-    if extra:   # the spec's own key stays what it was: cached models keep their names
+    parts = (
+        domain.digest,
+        TRAINER_VERSION,
+        asdict(config),
+        PER_INTENT,
+        GENERATION_SEED,
+        CALIBRATION_SEED,
+        CALIBRATION_PER_INTENT,
+        UNLISTED_P,
+        REAL_REPEAT,
+        REFILLS,
+    )
+    if extra:  # the spec's own key stays what it was: cached models keep their names
         parts += ([(ex.text, ex.intent, ex.spans) for ex in extra],)
     return _hash(*parts)
 
@@ -178,13 +210,18 @@ def corpus_key(examples: Sequence[Example], config: TrainConfig) -> str:
 
 # training ----------------------------------------------------------------------------------
 
+
 def spec_config(epochs: int | None = None) -> TrainConfig:
     """The settings a domain spec's model trains with (``nlu.epochs`` may override epochs)."""
     return SPEC_CONFIG if epochs is None else replace(SPEC_CONFIG, epochs=epochs)
 
 
-def train_spec(domain: Domain, config: TrainConfig | None = None,
-               progress: Callable[[str], None] | None = None, extra: Sequence[Example] = ()) -> SpacyNlu:
+def train_spec(
+    domain: Domain,
+    config: TrainConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+    extra: Sequence[Example] = (),
+) -> SpacyNlu:
     """``extra``: more annotated examples (``assistant learn labels``), trained on with the spec's."""
     config = config or SPEC_CONFIG
     examples = spec_training_examples(domain) + list(extra)
@@ -192,9 +229,21 @@ def train_spec(domain: Domain, config: TrainConfig | None = None,
     calibration = spec_heldout_examples(domain, CALIBRATION_SEED, CALIBRATION_PER_INTENT, seen)
     intents = [*domain.intents, OOD_INTENT]
     labels = sorted(domain.slot_types)
-    model = SpacyNlu.train(examples, intents, labels, config, calibration=calibration, progress=progress, meta={
-        "name": f"spacy-nlu/{domain.name}", "domain": domain.name, "domain_digest": domain.digest,
-        "source": f"spec:{domain.source}", "key": spec_key(domain, config, extra)})
+    model = SpacyNlu.train(
+        examples,
+        intents,
+        labels,
+        config,
+        calibration=calibration,
+        progress=progress,
+        meta={
+            "name": f"spacy-nlu/{domain.name}",
+            "domain": domain.name,
+            "domain_digest": domain.digest,
+            "source": f"spec:{domain.source}",
+            "key": spec_key(domain, config, extra),
+        },
+    )
     if config.sentence_embeddings:
         model.span_typer = SpanTyper.fit(span_names(domain))
     return model
@@ -223,8 +272,14 @@ def span_names(domain: Domain, items: Sequence[CorpusItem] | None = None) -> dic
 def train_corpus(source: Source, examples: Sequence[Example], config: TrainConfig) -> SpacyNlu:
     intents, labels = labels_of(examples)
     train, calibration = split_calibration(examples)
-    return SpacyNlu.train(train, intents, labels, config, calibration=calibration, meta={
-        "name": f"spacy-nlu/{source.kind}", "source": source.label, "key": corpus_key(examples, config)})
+    return SpacyNlu.train(
+        train,
+        intents,
+        labels,
+        config,
+        calibration=calibration,
+        meta={"name": f"spacy-nlu/{source.kind}", "source": source.label, "key": corpus_key(examples, config)},
+    )
 
 
 def source_key(source: Source, config: TrainConfig, extra: Sequence[Example] = ()) -> str:
@@ -242,6 +297,7 @@ def train_source(source: Source, config: TrainConfig | None = None, extra: Seque
 
 # evaluation --------------------------------------------------------------------------------
 
+
 def evaluation_examples(source: Source, model: SpacyNlu | None = None) -> list[Example]:
     """What a model is scored on: SNIPS ``validate_*.json``; every SLURP line; for a spec,
     generated requests (another seed) whose texts were not among the training examples."""
@@ -254,8 +310,9 @@ def evaluation_examples(source: Source, model: SpacyNlu | None = None) -> list[E
     return spec_heldout_examples(domain, EVAL_SEED, EVAL_PER_INTENT, seen)
 
 
-def cross_validate(source: Source, folds: int, config: TrainConfig | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict:
+def cross_validate(
+    source: Source, folds: int, config: TrainConfig | None = None, progress: Callable[[str], None] | None = None
+) -> dict:
     """k-fold cross-validation on a corpus (stratified by intent): a model per fold."""
     if source.kind == "spec":
         raise UserError("--folds needs a corpus (--snips or --slurp): a spec's examples are generated")
@@ -272,8 +329,10 @@ def cross_validate(source: Source, folds: int, config: TrainConfig | None = None
         r = evaluate(model, [examples[i] for i in test_idx])
         results.append(r)
         if progress:
-            progress(f"fold {k + 1}/{folds}: intent accuracy {r['intent_accuracy']:.2%}, slot F1 {r['slot_f1']:.2%} "
-                     f"(n={r['n']}, {model.meta['train_s']:.0f} s)")
+            progress(
+                f"fold {k + 1}/{folds}: intent accuracy {r['intent_accuracy']:.2%}, slot F1 {r['slot_f1']:.2%} "
+                f"(n={r['n']}, {model.meta['train_s']:.0f} s)"
+            )
     out = merge_results(results)
     out["ece"] = round(sum(r["ece"] * r["n"] for r in results) / max(1, out["n"]), 4)
     out["folds"] = folds

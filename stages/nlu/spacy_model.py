@@ -3,6 +3,7 @@
 Trained from examples — generated from a domain spec or read from an annotated corpus — and
 saved with spaCy's own serialization (config + msgpack weights: loading runs no pickled code).
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from core.errors import InputError
-from stages.nlu.text import prepare
 from stages.nlu.span_types import SpanTyper
+from stages.nlu.text import prepare
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,10 @@ def registry_architecture(name: str):
 
     return registry.architectures(name)
 
+
 META_FILE = "assistant_nlu.json"
 TRAINER_VERSION = 6
-PREDICTION_CACHE = 8192      # predictions kept per loaded model (a few MB)
+PREDICTION_CACHE = 8192  # predictions kept per loaded model (a few MB)
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,12 @@ class TrainConfig:
     depth: int = 2
     embed_rows: int = 2000
     window: int = 1
-    lowercase: bool = True       # False keeps casing (written corpora); transcripts are lower-cased
-    word_vectors: bool = False   # MiniLM word-piece embeddings among the token features
-    ner_word_vectors: bool | None = None   # the slot tagger's own choice (None: as word_vectors)
-    context: bool = False        # append a sentence-wide summary to every token (see _global_context)
+    lowercase: bool = True  # False keeps casing (written corpora); transcripts are lower-cased
+    word_vectors: bool = False  # MiniLM word-piece embeddings among the token features
+    ner_word_vectors: bool | None = None  # the slot tagger's own choice (None: as word_vectors)
+    context: bool = False  # append a sentence-wide summary to every token (see _global_context)
     ner_hidden: int = 64
-    textcat_hidden: int = 0      # a Maxout layer before the softmax (0: none)
+    textcat_hidden: int = 0  # a Maxout layer before the softmax (0: none)
     # all-MiniLM-L6-v2 sentence embeddings as extra intent features: they carry what a small
     # corpus cannot teach (SLURP), but cost ~15 ms per utterance on 2 cores.
     sentence_embeddings: bool = False
@@ -59,35 +61,48 @@ class TrainConfig:
     # + a sparse linear model over word uni/bigrams: helps small corpora; its dense Adam update
     # costs time on large ones.
     bow: bool = False
-    textcat_cnn: bool = True     # False: intents from the sentence embedding (+ bow) alone
+    textcat_cnn: bool = True  # False: intents from the sentence embedding (+ bow) alone
     learn_rate: float = 0.001
-    averages: bool = False       # keep the running average of the weights (Polyak averaging)
+    averages: bool = False  # keep the running average of the weights (Polyak averaging)
     min_temperature: float = 1.0  # calibration never sharpens below this
     seed: int = 0
 
 
 def _tok2vec(cfg: TrainConfig, word_vectors: bool | None = None) -> dict:
     return {
-        "@architectures": "assistant.Tok2Vec.v1", "width": cfg.width, "depth": cfg.depth,
-        "embed_size": cfg.embed_rows, "window_size": cfg.window, "maxout_pieces": 3,
-        "context": cfg.context, "word_vectors": cfg.word_vectors if word_vectors is None else word_vectors,
+        "@architectures": "assistant.Tok2Vec.v1",
+        "width": cfg.width,
+        "depth": cfg.depth,
+        "embed_size": cfg.embed_rows,
+        "window_size": cfg.window,
+        "maxout_pieces": 3,
+        "context": cfg.context,
+        "word_vectors": cfg.word_vectors if word_vectors is None else word_vectors,
     }
 
 
 def _textcat_model(cfg: TrainConfig) -> dict:
     return {
-        "@architectures": "assistant.TextCat.v1", "tok2vec": _tok2vec(cfg),
-        "sentence_embeddings": cfg.sentence_embeddings, "hidden": cfg.textcat_hidden,
+        "@architectures": "assistant.TextCat.v1",
+        "tok2vec": _tok2vec(cfg),
+        "sentence_embeddings": cfg.sentence_embeddings,
+        "hidden": cfg.textcat_hidden,
         "int8_sentences": cfg.int8_sentences,
-        "bow": cfg.bow, "cnn": cfg.textcat_cnn or not cfg.sentence_embeddings,
+        "bow": cfg.bow,
+        "cnn": cfg.textcat_cnn or not cfg.sentence_embeddings,
     }
 
 
 def _ner_model(cfg: TrainConfig) -> dict:
     return {
-        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
-        "extra_state_tokens": False, "hidden_width": cfg.ner_hidden, "maxout_pieces": 2,
-        "use_upper": True, "nO": None, "tok2vec": _tok2vec(cfg, cfg.ner_word_vectors),
+        "@architectures": "spacy.TransitionBasedParser.v2",
+        "state_type": "ner",
+        "extra_state_tokens": False,
+        "hidden_width": cfg.ner_hidden,
+        "maxout_pieces": 2,
+        "use_upper": True,
+        "nO": None,
+        "tok2vec": _tok2vec(cfg, cfg.ner_word_vectors),
     }
 
 
@@ -129,14 +144,20 @@ def _word_vector_layer():
 
 
 @registry_architecture("assistant.Tok2Vec.v1")
-def build_tok2vec(width: int, depth: int, embed_size: int, window_size: int, maxout_pieces: int,
-                  context: bool, word_vectors: bool = False):
+def build_tok2vec(
+    width: int,
+    depth: int,
+    embed_size: int,
+    window_size: int,
+    maxout_pieces: int,
+    context: bool,
+    word_vectors: bool = False,
+):
     """spaCy's hash-embedding CNN (NORM, PREFIX, SUFFIX, SHAPE), optionally with MiniLM word
     vectors among the embeddings and a residual layer that mixes in the sentence mean."""
     from spacy.ml.featureextractor import FeatureExtractor
     from spacy.ml.models.tok2vec import MaxoutWindowEncoder, MultiHashEmbed
-    from thinc.api import (HashEmbed, Linear, Maxout, chain, concatenate, list2ragged, ragged2list,
-                           residual, with_array)
+    from thinc.api import HashEmbed, Linear, Maxout, chain, concatenate, list2ragged, ragged2list, residual, with_array
 
     from stages.nlu.pretrained import WORD_DIM
 
@@ -146,16 +167,19 @@ def build_tok2vec(width: int, depth: int, embed_size: int, window_size: int, max
         tables = [HashEmbed(width, n, column=i, seed=8 + i, dropout=0.0) for i, n in enumerate(rows)]
         hashed = chain(FeatureExtractor(attrs), list2ragged(), with_array(concatenate(*tables)))
         pretrained = chain(_word_vector_layer(), list2ragged(), with_array(Linear(width, WORD_DIM)))
-        embed = chain(concatenate(hashed, pretrained),
-                      with_array(Maxout(width, width * (len(rows) + 1), nP=3, dropout=0.0, normalize=True)),
-                      ragged2list())
+        embed = chain(
+            concatenate(hashed, pretrained),
+            with_array(Maxout(width, width * (len(rows) + 1), nP=3, dropout=0.0, normalize=True)),
+            ragged2list(),
+        )
     else:
         embed = MultiHashEmbed(width=width, attrs=attrs, rows=rows, include_static_vectors=False)
     encode = MaxoutWindowEncoder(width=width, window_size=window_size, maxout_pieces=maxout_pieces, depth=depth)
     model = chain(embed, encode)
     if context:
-        mix = residual(chain(_global_context(),
-                             with_array(Maxout(nO=width, nI=2 * width, nP=maxout_pieces, normalize=True))))
+        mix = residual(
+            chain(_global_context(), with_array(Maxout(nO=width, nI=2 * width, nP=maxout_pieces, normalize=True)))
+        )
         model = chain(model, mix)
     model.set_dim("nO", width)
     model.set_ref("embed", embed)
@@ -177,13 +201,13 @@ def sentence_vectors(texts: Sequence[str], exact: bool = True, int8: bool = True
     from core.embeddings import embed as embed_float
     from stages.nlu.pretrained import sentence_embeddings as embed_int8
 
-    kind = ("int8", exact) if int8 else ("float32", True)   # float32 batches are exact enough
+    kind = ("int8", exact) if int8 else ("float32", True)  # float32 batches are exact enough
     missing = [t for t in dict.fromkeys(texts) if (kind, t) not in _SENTENCE_CACHE]
     if missing:
         if len(_SENTENCE_CACHE) + len(missing) > _SENTENCE_CACHE_MAX:
             _SENTENCE_CACHE.clear()
         vectors = embed_int8(missing, exact=exact) if int8 else embed_float(missing)
-        for t, v in zip(missing, vectors * np.float32(SENTENCE_DIM ** 0.5)):
+        for t, v in zip(missing, vectors * np.float32(SENTENCE_DIM**0.5)):
             _SENTENCE_CACHE[(kind, t)] = v
     if not texts:
         return np.zeros((0, SENTENCE_DIM), dtype="float32")
@@ -204,9 +228,16 @@ def build_sentence_embedding(int8: bool = False):
 
 
 @registry_architecture("assistant.TextCat.v1")
-def build_textcat(tok2vec, sentence_embeddings: bool, hidden: int, bow: bool = False, bow_rows: int = 2 ** 16,
-                  int8_sentences: bool = False,
-                  cnn: bool = True, nO: int | None = None):
+def build_textcat(
+    tok2vec,
+    sentence_embeddings: bool,
+    hidden: int,
+    bow: bool = False,
+    bow_rows: int = 2**16,
+    int8_sentences: bool = False,
+    cnn: bool = True,
+    nO: int | None = None,
+):
     """Mean- and max-pooled token vectors (⊕ the sentence embedding) → softmax over intents."""
     from functools import partial
 
@@ -239,8 +270,9 @@ def build_textcat(tok2vec, sentence_embeddings: bool, hidden: int, bow: bool = F
         model = chain(add(chain(features, output), sparse), softmax_activation())
     else:
         output = Softmax(nO=nO, nI=n_in)
-        resizable_output = resizable(output, resize_layer=partial(resize_linear_weighted,
-                                                                  fill_defaults={"b": NEG_VALUE, "W": 0}))
+        resizable_output = resizable(
+            output, resize_layer=partial(resize_linear_weighted, fill_defaults={"b": NEG_VALUE, "W": 0})
+        )
         model = chain(features, resizable_output)
         model.attrs["resize_output"] = partial(resize_and_set_ref, resizable_layer=resizable_output)
     model.set_ref("output_layer", output)
@@ -254,9 +286,9 @@ def build_textcat(tok2vec, sentence_embeddings: bool, hidden: int, bow: bool = F
 
 @dataclass(frozen=True)
 class Prediction:
-    text: str                                   # the prepared text spans refer to
-    intents: tuple[tuple[str, float], ...]      # n-best, highest first
-    spans: tuple[tuple[int, int, str], ...]     # (start, end, label) in ``text``
+    text: str  # the prepared text spans refer to
+    intents: tuple[tuple[str, float], ...]  # n-best, highest first
+    spans: tuple[tuple[int, int, str], ...]  # (start, end, label) in ``text``
 
 
 class SpacyNlu:
@@ -265,7 +297,7 @@ class SpacyNlu:
     def __init__(self, nlp, meta: dict, span_typer: "SpanTyper | None" = None):
         self.nlp = nlp
         self.meta = meta
-        self.span_typer = span_typer      # types the tagger's names from their meaning (optional)
+        self.span_typer = span_typer  # types the tagger's names from their meaning (optional)
         # Predictions are immutable and a function of the text alone; simulated users and the
         # oracle's counterfactual re-runs say the same sentences again and again.
         self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
@@ -331,10 +363,16 @@ class SpacyNlu:
 
     # training -----------------------------------------------------------------------
     @classmethod
-    def train(cls, examples: Iterable, intents: Sequence[str], labels: Sequence[str],
-              config: TrainConfig | None = None, meta: dict | None = None,
-              calibration: Sequence | None = None,
-              progress: Callable[[str], None] | None = None) -> "SpacyNlu":
+    def train(
+        cls,
+        examples: Iterable,
+        intents: Sequence[str],
+        labels: Sequence[str],
+        config: TrainConfig | None = None,
+        meta: dict | None = None,
+        calibration: Sequence | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> "SpacyNlu":
         """Train from objects with ``text``, ``intent`` and ``spans`` ((start, end, label)).
 
         ``calibration``: held-out examples on which the intent temperature is fitted;
@@ -370,8 +408,10 @@ class SpacyNlu:
                 nlp.update(batch, drop=config.dropout, sgd=optimizer, losses=losses)
             log.debug("epoch %d losses %s", epoch, {k: round(v, 3) for k, v in losses.items()})
             if progress is not None:
-                progress(f"training the NLU: epoch {epoch + 1}/{config.epochs} "
-                         f"({len(train)} examples, {time.perf_counter() - started:.0f} s)")
+                progress(
+                    f"training the NLU: epoch {epoch + 1}/{config.epochs} "
+                    f"({len(train)} examples, {time.perf_counter() - started:.0f} s)"
+                )
         if config.averages:
             # Keep the running averages of the weights (steadier than the last update's).
             with nlp.use_params(optimizer.averages):
@@ -380,11 +420,19 @@ class SpacyNlu:
                 proc.model.from_bytes(weights[name])
         elapsed = time.perf_counter() - started
         info = dict(meta or {})
-        info.update({
-            "trainer_version": TRAINER_VERSION, "examples": len(train), "epochs": config.epochs,
-            "intents": list(intents), "labels": list(labels), "train_s": round(elapsed, 2),
-            "lowercase": config.lowercase, "config": asdict(config), "temperature": 1.0,
-        })
+        info.update(
+            {
+                "trainer_version": TRAINER_VERSION,
+                "examples": len(train),
+                "epochs": config.epochs,
+                "intents": list(intents),
+                "labels": list(labels),
+                "train_s": round(elapsed, 2),
+                "lowercase": config.lowercase,
+                "config": asdict(config),
+                "temperature": 1.0,
+            }
+        )
         model = cls(nlp, info)
         if calibration and intents:
             model.meta["temperature"] = model.fit_temperature(calibration, config.min_temperature)

@@ -6,6 +6,7 @@ MiniLM sentence embedding of the span's words, fitted on every name the domain k
 phrases, ``training_phrases``, the spans of its real annotated commands), carries the encoder's
 knowledge that Chopin is a composer and soft rock a kind of music.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,15 +19,15 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 FILE = "span_types.npz"
-MIN_NAMES = 10       # a label with fewer known names is not typed (too little to learn from)
+MIN_NAMES = 10  # a label with fewer known names is not typed (too little to learn from)
 REGULARIZATION = 1.0
 
 
 @dataclass(frozen=True, eq=False)
 class SpanTyper:
     labels: tuple[str, ...]
-    weights: np.ndarray      # (len(labels), dim)
-    bias: np.ndarray         # (len(labels),)
+    weights: np.ndarray  # (len(labels), dim)
+    bias: np.ndarray  # (len(labels),)
 
     @classmethod
     def fit(cls, names: Mapping[str, Iterable[str]]) -> "SpanTyper | None":
@@ -46,7 +47,7 @@ class SpanTyper:
         clf.fit(sentence_embeddings(texts, exact=False), targets)
         labels = tuple(str(c) for c in clf.classes_)
         weights, bias = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
-        if len(labels) == 2:     # sklearn keeps one row for two classes: p(second)
+        if len(labels) == 2:  # sklearn keeps one row for two classes: p(second)
             weights, bias = np.vstack([-weights / 2, weights / 2]), np.array([-bias[0] / 2, bias[0] / 2])
         log.info("span typer fitted on %d names of %s", len(texts), ", ".join(labels))
         return cls(labels, weights, bias.astype(np.float32))

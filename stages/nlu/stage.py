@@ -4,6 +4,7 @@ Models are cached under a content hash of what shapes them (the spec's intents, 
 catalogs and out-of-domain sentences, plus the trainer's settings), so an unchanged spec is
 never retrained and a changed one always is.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.records import IntentScore, Interpretation, Slot, Transcript
 from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
+from core.normalize import builtin_value, normalize, parse_date, tokens
+from core.records import IntentScore, Interpretation, Slot, Transcript
 from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
-from stages.nlu.spacy_model import SpacyNlu, TrainConfig
 from stages.nlu.recipes import spec_config, spec_key, train_spec
-from core.normalize import builtin_value, normalize, parse_date, tokens
+from stages.nlu.spacy_model import SpacyNlu, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
 FALLBACK_NOT_FIRST = {"a", "an", "and", "it", "is", "the", "for", "to", "me", "my"}
 
 
-def load_or_train(domain: Domain, cache_root: Path, config: TrainConfig | None = None,
-                  progress: Callable[[str], None] | None = None) -> SpacyNlu:
+def load_or_train(
+    domain: Domain, cache_root: Path, config: TrainConfig | None = None, progress: Callable[[str], None] | None = None
+) -> SpacyNlu:
     """The domain's model from the cache, trained first when the spec is new (``progress``
     hears what training does: it takes up to a minute)."""
     config = config or spec_config()
@@ -62,7 +64,7 @@ def save_atomically(model: SpacyNlu, target: Path) -> None:
     try:
         os.rename(tmp, target)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)   # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class NluOptions:
     # out-of-domain class. The share of known words is recorded (``coverage``) but does not
     # decide: real requests name artists, places and things no spec lists.
     ood_threshold: float = 0.5
-    grammar: bool = True       # the spec's templates place slots when one matches the whole request
+    grammar: bool = True  # the spec's templates place slots when one matches the whole request
 
 
 class NluStage:
@@ -84,8 +86,9 @@ class NluStage:
         self._types = domain.slot_types
         self._vocabulary = domain_vocabulary(domain)
         self._grammar = TemplateGrammar(domain) if options.grammar else None
-        self._literal = {n: bool(c is not None and c.literal)
-                         for n, t in self._types.items() for c in [domain.catalog_for(t)]}
+        self._literal = {
+            n: bool(c is not None and c.literal) for n, t in self._types.items() for c in [domain.catalog_for(t)]
+        }
 
     def warm(self) -> None:
         """Load the pretrained encoders the model reads (MiniLM word pieces, the sentence
@@ -120,15 +123,25 @@ class NluStage:
         slots.extend(self._untagged_builtins(top, slots, now, pred.text, pending))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score < self.options.ood_threshold
-        if self.domain.grammar == "strict" and top in self.domain.intents and not self.domain.intents[top].is_dialogue_act:
+        if (
+            self.domain.grammar == "strict"
+            and top in self.domain.intents
+            and not self.domain.intents[top].is_dialogue_act
+        ):
             ood = ood or self._grammar is None or self._grammar.parse(top, pred.text) is None
         # A bare answer that carries no value is not a request.
         if top == "Inform" and not slots:
             ood = True
         return Interpretation(
-            text=pred.text, domain=self.domain.name, intent=None if ood else top,
-            confidence=round(score, 4), slots=tuple(slots) if not ood else (), nbest=nbest,
-            out_of_domain=ood, model=self.model.name, coverage=round(coverage, 3),
+            text=pred.text,
+            domain=self.domain.name,
+            intent=None if ood else top,
+            confidence=round(score, 4),
+            slots=tuple(slots) if not ood else (),
+            nbest=nbest,
+            out_of_domain=ood,
+            model=self.model.name,
+            coverage=round(coverage, 3),
         )
 
     def _with_grammar(self, intent: str, text: str, spans):
@@ -137,7 +150,7 @@ class NluStage:
         same words keeps the tagger's label (it has seen names; the template has not)."""
         spec = self.domain.intents.get(intent)
         if self._grammar is None or spec is None or spec.is_dialogue_act:
-            return spans        # bare answers are a slot or two in any words: the tagger's job
+            return spans  # bare answers are a slot or two in any words: the tagger's job
         parse = self._grammar.parse(intent, text)
         if parse is None:
             return spans
@@ -176,26 +189,26 @@ class NluStage:
 
     def _split_by(self, typer, among, filled, text: str, a: int, b: int, label: str):
         words = text[a:b]
-        cuts = list(SPLIT_WORDS.finditer(words))     # the last "by"/"from": titles may hold one
+        cuts = list(SPLIT_WORDS.finditer(words))  # the last "by"/"from": titles may hold one
         if not cuts:
             return [(a, b, label)]
         m = cuts[-1]
-        head, tail = words[:m.start()].rstrip(), words[m.end():].strip()
+        head, tail = words[: m.start()].rstrip(), words[m.end() :].strip()
         if not head or not tail:
             return [(a, b, label)]
         p = typer.probabilities(tail, among)
-        for lab in among:      # a name the catalog lists is certain
+        for lab in among:  # a name the catalog lists is certain
             catalog = self.domain.catalog_for(self._types.get(lab, lab))
             if catalog is not None and any(tail == phrase for v in catalog.values for phrase in v.phrases):
                 p[lab] = 1.0
         other = max((lab for lab in p if lab != label and lab not in filled), key=p.get, default=None)
         if other is None or p[other] < RETYPE_P:
             return [(a, b, label)]
-        start = a + m.end() + (len(words[m.end():]) - len(words[m.end():].lstrip()))
+        start = a + m.end() + (len(words[m.end() :]) - len(words[m.end() :].lstrip()))
         return [(a, a + len(head), label), (start, start + len(tail), other)]
 
     def _with_time_suffixes(self, text: str, spans):
-        """"six | am tomorrow": the tagger cut the time before its "am"/"pm"/"o'clock". The
+        """ "six | am tomorrow": the tagger cut the time before its "am"/"pm"/"o'clock". The
         suffix joins the time; what is left of the next span stays in it."""
         out = list(spans)
         for i, (a, b, label) in enumerate(out):
@@ -232,7 +245,7 @@ class NluStage:
                 return [Slot(name=free[0], text=slot.text, value=day, type="date", start=slot.start, end=slot.end)]
             # the untagged words up to the next slot, when they are nothing but a day
             end = min((s.start for s in slots if s.start >= slot.end), default=len(text))
-            tail = text[slot.end:end]
+            tail = text[slot.end : end]
             words = tail.strip(" ,.")
             day = parse_date(words, now) if words else None
             if day is not None:

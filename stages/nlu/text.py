@@ -1,13 +1,14 @@
 """How a transcript is cleaned before the NLU model sees it (training and inference alike)."""
+
 from __future__ import annotations
 
 import re
 
 _REPLACEMENTS = (
     (re.compile(r"[’‘`]"), "'"),
-    (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),                # "1,000" → "1000"
-    (re.compile(r"\b([ap])\.\s?m\.?(?=\s|$)"), r"\1m"),     # "p.m." → "pm"
-    (re.compile(r"(?<=\w)-(?=\w)"), " "),                   # "twenty-five" → "twenty five"
+    (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),  # "1,000" → "1000"
+    (re.compile(r"\b([ap])\.\s?m\.?(?=\s|$)"), r"\1m"),  # "p.m." → "pm"
+    (re.compile(r"(?<=\w)-(?=\w)"), " "),  # "twenty-five" → "twenty five"
     (re.compile(r"(?<!\d)[.,!?;\"()](?!\d)|(?<=\d)[,!?;\"()]|[.,!?](?=\s|$)"), " "),
 )
 

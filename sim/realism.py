@@ -98,7 +98,7 @@ def simulated_requests(sim, n: int, seed: int) -> list[CorpusItem]:
             sim.domain,
             persona,
             rng,
-            sim.assistant.stages["resolve"],
+            sim.assistant.context_default,
             plausible=sim._plausible,
             style=style,
             phrasings=sim.phrasings,

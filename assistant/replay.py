@@ -22,6 +22,18 @@ WAKE_WORD_S = 1.5
 WAKE_LAG_S = 0.5
 
 
+def missed_summary(session: str, at_s: float, gold: Gold) -> dict:
+    """The ``replay --json`` record of a gold command no wake word started."""
+    return {
+        "session": session,
+        "turn": None,
+        "missed": True,
+        "at_s": at_s,
+        "gold": gold_summary(gold),
+        "correct": False,
+    }
+
+
 class GoldMatcher:
     """Pairs commands found in a continuous recording with the gold commands it contains."""
 
@@ -72,14 +84,7 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
             ):
                 yield turn_summary(turn)
             for at, gold in matcher.missed():
-                yield {
-                    "session": rec.id,
-                    "turn": None,
-                    "missed": True,
-                    "at_s": at,
-                    "gold": gold_summary(gold),
-                    "correct": False,
-                }
+                yield missed_summary(rec.id, at, gold)
             return
         offset = 0.0
         for i, rt in enumerate(rec.turns):
@@ -147,11 +152,4 @@ def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
             out["gold"], out["correct"] = gold_summary(gold), gold.wake is not False
         yield out
     for at, gold in matcher.missed():
-        yield {
-            "session": rec.id,
-            "turn": None,
-            "missed": True,
-            "at_s": at,
-            "gold": gold_summary(gold),
-            "correct": False,
-        }
+        yield missed_summary(rec.id, at, gold)

@@ -121,11 +121,16 @@ def refilled_examples(
     return out
 
 
+def training_items(domain: Domain) -> list[CorpusItem]:
+    """The real annotated commands the spec's ``training_examples`` name."""
+    return [it for f, part in domain.training_corpora for it in read_domain_corpus(f, part)]
+
+
 def real_examples(domain: Domain, items: Sequence[CorpusItem] | None = None) -> list[Example]:
     """The spec's ``training_examples`` as training examples: near-domain commands (about the
     domain's things, not served by it) are taught as out-of-domain, since they must be declined."""
     if items is None:
-        items = [it for f, part in domain.training_corpora for it in read_domain_corpus(f, part)]
+        items = training_items(domain)
     out = []
     for it in items:
         intent = it.intent or OOD_INTENT
@@ -254,7 +259,7 @@ def span_names(domain: Domain, items: Sequence[CorpusItem] | None = None) -> dic
     and the words of its real annotated commands' spans. Values with a grammar (days, times,
     numbers) and literal catalogs are not names."""
     if items is None:
-        items = [it for f, part in domain.training_corpora for it in read_domain_corpus(f, part)]
+        items = training_items(domain)
     names: dict[str, list[str]] = {}
     for label, slot_type in domain.slot_types.items():
         catalog = domain.catalog_for(slot_type)

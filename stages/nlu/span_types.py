@@ -9,6 +9,7 @@ knowledge that Chopin is a composer and soft rock a kind of music.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +56,10 @@ class SpanTyper:
     def probabilities(self, words: str, among: Sequence[str]) -> dict[str, float]:
         """p(label | words) over the labels of ``among`` this typer knows (softmax restricted
         to them); empty when fewer than two are known."""
-        from stages.nlu.pretrained import sentence_embeddings
-
         rows = [i for i, label in enumerate(self.labels) if label in among]
         if len(rows) < 2:
             return {}
-        vector = sentence_embeddings([words.lower()], exact=True)[0]
+        vector = _embedding(words.lower())
         logits = self.weights[rows] @ vector + self.bias[rows]
         p = np.exp(logits - logits.max())
         p /= p.sum()
@@ -76,3 +75,11 @@ class SpanTyper:
             return None
         with np.load(path, allow_pickle=False) as data:
             return cls(tuple(str(x) for x in data["labels"]), data["weights"], data["bias"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _embedding(words: str) -> np.ndarray:
+    """A name's exact MiniLM embedding: simulated users and replays say the same names again."""
+    from stages.nlu.pretrained import sentence_embeddings
+
+    return sentence_embeddings([words], exact=True)[0]

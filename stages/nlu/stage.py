@@ -89,6 +89,11 @@ class NluStage:
         self._literal = {
             n: bool(c is not None and c.literal) for n, t in self._types.items() for c in [domain.catalog_for(t)]
         }
+        self._listed = {
+            n: frozenset(p for v in (c.values if c is not None else ()) for p in v.phrases)
+            for n, t in self._types.items()
+            for c in [domain.catalog_for(t)]
+        }
 
     def warm(self) -> None:
         """Load the pretrained encoders the model reads (MiniLM word pieces, the sentence
@@ -175,16 +180,19 @@ class NluStage:
         among = [n for n in spec.slots if n in typer.labels and not self._literal.get(n, False)]
         if len(among) < 2:
             return spans
+        filled = {label for _a, _b, label in spans}
         out = []
         for a, b, label in spans:
             if label not in among:
                 out.append((a, b, label))
                 continue
-            cut = self._split_by(typer, among, {lab for _a, _b, lab in spans}, text, a, b, label)
-            for a2, b2, label2 in cut:
-                p = typer.probabilities(text[a2:b2], among) if len(cut) == 1 else {}
-                best = max(p, key=p.get) if p else label2
-                out.append((a2, b2, best if p.get(best, 0.0) >= RETYPE_P else label2))
+            cut = self._split_by(typer, among, filled, text, a, b, label)
+            if len(cut) > 1:
+                out.extend(cut)
+                continue
+            p = typer.probabilities(text[a:b], among)
+            best = max(p, key=p.get, default=label)
+            out.append((a, b, best if p.get(best, 0.0) >= RETYPE_P else label))
         return out
 
     def _split_by(self, typer, among, filled, text: str, a: int, b: int, label: str):
@@ -198,8 +206,7 @@ class NluStage:
             return [(a, b, label)]
         p = typer.probabilities(tail, among)
         for lab in among:  # a name the catalog lists is certain
-            catalog = self.domain.catalog_for(self._types.get(lab, lab))
-            if catalog is not None and any(tail == phrase for v in catalog.values for phrase in v.phrases):
+            if tail in self._listed.get(lab, ()):
                 p[lab] = 1.0
         other = max((lab for lab in p if lab != label and lab not in filled), key=p.get, default=None)
         if other is None or p[other] < RETYPE_P:
@@ -210,23 +217,23 @@ class NluStage:
     def _with_time_suffixes(self, text: str, spans):
         """ "six | am tomorrow": the tagger cut the time before its "am"/"pm"/"o'clock". The
         suffix joins the time; what is left of the next span stays in it."""
-        out = list(spans)
-        for i, (a, b, label) in enumerate(out):
-            if self._types.get(label) != "time":
-                continue
-            m = TIME_SUFFIX.match(text, b)
+        for i, (a, b, label) in enumerate(spans):
+            m = TIME_SUFFIX.match(text, b) if self._types.get(label) == "time" else None
             if m is None:
                 continue
             end = m.end()
-            out[i] = (a, end, label)
-            for j, (a2, b2, label2) in enumerate(out):
-                if j != i and a2 < end <= b2 and a2 >= b:
-                    rest = text[end:b2]
-                    lead = len(rest) - len(rest.lstrip())
-                    out[j] = (end + lead, b2, label2) if rest.strip() else None
-            out = [s for s in out if s is not None]
-            break
-        return out
+            out = []
+            for j, (a2, b2, label2) in enumerate(spans):
+                if j == i:
+                    out.append((a, end, label))
+                elif b <= a2 < end <= b2:  # the next span began with the suffix
+                    rest = text[end:b2].lstrip()
+                    if rest.strip():
+                        out.append((b2 - len(rest), b2, label2))
+                else:
+                    out.append((a2, b2, label2))
+            return out
+        return list(spans)
 
     def _dates_inside_times(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:
         """A time span that also names the day ("seven thirty tomorrow morning") fills the

@@ -219,6 +219,8 @@ BUILTIN_WORDS = (
         "weekend",
         "next",
         "this",
+        "coming",
+        "upcoming",
         "past",
         "to",
         "after",
@@ -527,11 +529,20 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
     return f"{hour % 24:02d}:{minute:02d}"
 
 
+def _day_words(text: str) -> list[str]:
+    """Tokens with a day's possessive or plural dropped: "tomorrow's", "tomorrows", "this week's"."""
+    out = []
+    for t in tokens(text):
+        t = t[:-2] if t.endswith("'s") else t
+        out.append(t[:-1] if t in ("tomorrows", "todays", "tonights") else t)
+    return out
+
+
 def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
     """ISO date, relative to ``now`` (the session clock)."""
     now = now or dt.datetime(2026, 1, 1, 12, 0)
     today = now.date()
-    toks = tokens(text)
+    toks = _day_words(text)
     joined = " ".join(toks)
     if "day after tomorrow" in joined:
         return (today + dt.timedelta(days=2)).isoformat()
@@ -548,6 +559,8 @@ def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
         if "next" in toks and days == 0:
             days = 7
         return (today + dt.timedelta(days=days)).isoformat()
+    if re.search(r"\b(?:this|coming|upcoming) week\b", joined):  # the week from today
+        return today.isoformat()
     if re.search(r"\bnext week\b", joined):
         return (today + dt.timedelta(days=7)).isoformat()
     for i, t in enumerate(toks):
@@ -728,7 +741,7 @@ def meridiem_hint(text: str) -> str | None:
 def builtin_value(slot_type: str, words: str, now=None, context: str | None = None):
     """The canonical value of ``words`` when they are nothing but a ``slot_type`` value (every
     word one a builtin value is said with), else None: "tomorrow in miami" is no date."""
-    said = tokens(words)
+    said = _day_words(words)
     if not said or not all(w in BUILTIN_WORDS or w[0].isdigit() for w in said):
         return None
     return normalize(slot_type, words, now, context=context)

@@ -83,3 +83,18 @@ def test_time_takes_am_pm_from_the_utterance(words, utterance, expected):
 def test_meridiem_hint():
     assert meridiem_hint("tomorrow evening") == "pm" and meridiem_hint("in the morning") == "am"
     assert meridiem_hint("tomorrow") is None
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        ("tomorrow's", "2026-01-02"),
+        ("tomorrows", "2026-01-02"),
+        ("this week's", "2026-01-01"),
+        ("in coming week", "2026-01-01"),
+    ],
+)
+def test_a_day_said_with_a_possessive_or_as_the_coming_week(words, expected):
+    from core.normalize import builtin_value
+
+    assert builtin_value("date", words) == expected

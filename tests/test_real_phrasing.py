@@ -319,6 +319,53 @@ def test_a_time_takes_its_am_pm_back_from_the_next_span():
     assert stage._with_time_suffixes(text, [(17, 22, "time")]) == [(17, 22, "time")]
 
 
+def test_a_name_that_is_nothing_but_a_day_fills_the_date_slot():
+    from stages.nlu.stage import NluOptions, NluStage
+
+    stage = NluStage(load_domain("home"), model=None, options=NluOptions())
+    text = "what will be the highest temperature in coming week"
+    spans = stage._dated("GetWeather", text, [(37, 51, "place")])
+    assert spans == [(37, 51, "date")]
+    text = "weather in paris this week's"  # a real place stays a place
+    assert stage._dated("GetWeather", text, [(11, 16, "place")]) == [(11, 16, "place")]
+    assert stage._dated("PlayMusic", "play friday", [(5, 11, "song")]) == [(5, 11, "song")]  # no date slot
+
+
+def _typed_stage(guesses: dict[str, dict[str, float]]):
+    """The home stage with a span typer that answers from ``guesses`` (words → label → p)."""
+    from types import SimpleNamespace
+
+    from stages.nlu.stage import NluOptions, NluStage
+
+    labels = ("artist", "genre", "place", "room", "song", "title")
+
+    def probabilities(words, among):
+        p = {k: v for k, v in guesses.get(words, {}).items() if k in among}
+        return p if len([k for k in labels if k in among]) >= 2 else {}
+
+    typer = SimpleNamespace(labels=labels, probabilities=probabilities)
+    return NluStage(load_domain("home"), model=SimpleNamespace(span_typer=typer), options=NluOptions())
+
+
+def test_a_name_of_another_intents_kind_takes_the_intents_own():
+    stage = _typed_stage({"blake shelton": {"artist": 0.5, "song": 0.3, "genre": 0.2}})
+    text = "time to hear me some blake shelton"
+    assert stage._retyped("PlayMusic", text, [(21, 34, "title")]) == [(21, 34, "artist")]
+
+
+def test_an_untagged_name_after_in_fills_an_empty_place():
+    from core.records import Slot
+
+    stage = _typed_stage({"gonbad": {"place": 0.34, "song": 0.2, "genre": 0.19}, "kitchen": {"room": 0.8}})
+    found = stage._untagged_names("GetWeather", [], "is it sunny in gonbad now")
+    assert [(s.name, s.text) for s in found] == [("place", "gonbad")]
+    # a day after "in" is no name, a filled place is not filled twice, an unlike name is left out
+    assert stage._untagged_names("GetWeather", [], "will it snow in two days") == []
+    taken = [Slot(name="place", text="paris", value="paris", type="place", start=16, end=21)]
+    assert stage._untagged_names("GetWeather", taken, "is it sunny in gonbad") == []
+    assert stage._untagged_names("GetWeather", [], "is it cold in kitchen") == []
+
+
 @pytest.mark.models
 def test_the_span_typer_round_trips_and_needs_two_kinds(tmp_path):
     from stages.nlu.recipes import span_names

@@ -29,10 +29,14 @@ log = logging.getLogger(__name__)
 NBEST = 5
 FALLBACK_TYPES = ("date", "time")
 FALLBACK_MAX_WORDS = 5
-# Words a day or time phrase does not start with, though the parser reads past them.
 RETYPE_P = 0.6
 SPLIT_WORDS = re.compile(r"\s(?:by|from)\s")
 TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
+NAME_BEFORE = {"in", "at"}  # "is it sunny in | gonbad | now"
+NAME_MAX_WORDS = 3
+NAME_P = 0.3  # after "in"/"at" the preposition already says "a name": the typer's best guess will do
+NAME_STOP = {"now", "please", "and", "or", "for", "on", "at", "in", "with", "to"}
+# Words a day or time phrase does not start with, though the parser reads past them.
 FALLBACK_NOT_FIRST = {"a", "an", "and", "it", "is", "the", "for", "to", "me", "my"}
 
 
@@ -119,13 +123,14 @@ class NluStage:
             top, score = self._answer_to(pending, pred.intents, top, score)
         spans = self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
         slots = []
-        for a, b, label in self._retyped(top, pred.text, spans):
+        for a, b, label in self._dated(top, pred.text, self._retyped(top, pred.text, spans)):
             slot_type = self._types.get(label, label)
             words = pred.text[a:b]
             value = normalize(slot_type, words, now, context=pred.text) if slot_type in BUILTIN_TYPES else words
             slots.append(Slot(name=label, text=words, value=value, type=slot_type, start=a, end=b))
         slots.extend(self._dates_inside_times(top, slots, now, pred.text))
         slots.extend(self._untagged_builtins(top, slots, now, pred.text, pending))
+        slots.extend(self._untagged_names(top, slots, pred.text))
         coverage = vocabulary_share(pred.text, self._vocabulary)
         ood = top == OOD_INTENT or score < self.options.ood_threshold
         if (
@@ -184,6 +189,11 @@ class NluStage:
         out = []
         for a, b, label in spans:
             if label not in among:
+                if label in typer.labels and label not in spec.slots:
+                    # a name of another intent's kind ("hear me some blake shelton" tagged as a
+                    # book title under PlayMusic): the intent's own kind it most resembles
+                    p = typer.probabilities(text[a:b], among)
+                    label = max(p, key=p.get, default=label)
                 out.append((a, b, label))
                 continue
             cut = self._split_by(typer, among, filled, text, a, b, label)
@@ -193,6 +203,21 @@ class NluStage:
             p = typer.probabilities(text[a:b], among)
             best = max(p, key=p.get, default=label)
             out.append((a, b, best if p.get(best, 0.0) >= RETYPE_P else label))
+        return out
+
+    def _dated(self, intent: str, text: str, spans):
+        """A name that is nothing but a day ("in | coming week" tagged as a place) fills the
+        intent's empty date slot instead."""
+        spec = self.domain.intents.get(intent)
+        if spec is None:
+            return spans
+        filled = {label for _a, _b, label in spans}
+        free = [n for n, sl in spec.slots.items() if sl.type == "date" and n not in filled]
+        out = []
+        for a, b, label in spans:
+            if free and self._types.get(label) not in BUILTIN_TYPES and builtin_value("date", text[a:b]):
+                label = free.pop(0)
+            out.append((a, b, label))
         return out
 
     def _split_by(self, typer, among, filled, text: str, a: int, b: int, label: str):
@@ -311,6 +336,49 @@ class NluStage:
             if best is not None:
                 a, b, value = best
                 found.append(Slot(name=name, text=text[a:b], value=value, type=slot_type, start=a, end=b))
+                taken.append((a, b))
+        return found
+
+    def _untagged_names(self, intent: str, slots: list[Slot], text: str) -> list[Slot]:
+        """A name the tagger left out after "in"/"at" ("snow predictions in | buffalo"): the
+        untagged words that follow (up to a tagged slot, a day or a joining word) fill the
+        intent's empty slot when the span typer, over every kind of name it knows, finds them
+        most like that slot's kind."""
+        typer = self.model.span_typer
+        spec = self.domain.intents.get(intent)
+        if typer is None or spec is None or spec.is_dialogue_act:
+            return []
+        filled = {s.name for s in slots}
+        free = {n for n in spec.slots if n in typer.labels and n not in filled and not self._literal.get(n, False)}
+        if not free:
+            return []
+        taken = [(s.start, s.end) for s in slots]
+        words = [m for m in re.finditer(r"\S+", text)]
+        found: list[Slot] = []
+        for i, w in enumerate(words[:-1]):
+            if w.group() not in NAME_BEFORE or any(a <= w.start() < b for a, b in taken):
+                continue
+            run = []
+            for m in words[i + 1 : i + 1 + NAME_MAX_WORDS]:
+                if (
+                    m.group() in NAME_STOP
+                    or builtin_value("date", m.group())
+                    or any(a < m.end() and m.start() < b for a, b in taken)
+                ):
+                    break
+                run.append(m)
+            if run and run[0].group() == "the":
+                run = run[1:]
+            if not run:
+                continue
+            a, b = run[0].start(), run[-1].end()
+            p = typer.probabilities(text[a:b], typer.labels)
+            best = max(p, key=p.get, default=None)
+            if best in free and p[best] >= NAME_P:
+                found.append(
+                    Slot(name=best, text=text[a:b], value=text[a:b], type=self._types.get(best, best), start=a, end=b)
+                )
+                free.discard(best)
                 taken.append((a, b))
         return found
 

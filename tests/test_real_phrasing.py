@@ -351,6 +351,10 @@ def test_a_name_of_another_intents_kind_takes_the_intents_own():
     stage = _typed_stage({"blake shelton": {"artist": 0.5, "song": 0.3, "genre": 0.2}})
     text = "time to hear me some blake shelton"
     assert stage._retyped("PlayMusic", text, [(21, 34, "title")]) == [(21, 34, "artist")]
+    text = "is it going to be warm in wilkerson"  # the intent takes one kind of name
+    assert stage._retyped("GetWeather", text, [(26, 35, "artist")]) == [(26, 35, "place")]
+    text = "weather in paris and wilkerson"  # ... and has it already
+    assert stage._retyped("GetWeather", text, [(11, 16, "place"), (21, 30, "artist")])[1] == (21, 30, "artist")
 
 
 def test_an_untagged_name_after_in_fills_an_empty_place():

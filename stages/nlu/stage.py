@@ -174,26 +174,32 @@ class NluStage:
         return out
 
     def _retyped(self, intent: str, text: str, spans):
-        """Names typed by what they mean where the intent takes several kinds of name: a span
-        the span typer gives to another of the intent's labels with p ≥ ``RETYPE_P`` takes that
-        label; "SONG by/from ARTIST" tagged as one span is cut in two when its tail is clearly
-        a name of an empty label."""
+        """Names typed by what they mean. A name of a kind the intent does not take
+        ("springfield" tagged as an artist under GetWeather, "blake shelton" as a book title
+        under PlayMusic) takes the intent's own kind it most resembles. Where the intent takes
+        several kinds, a span the span typer gives to another of them with p ≥ ``RETYPE_P``
+        takes that label, and "SONG by/from ARTIST" tagged as one span is cut in two when its
+        tail is clearly a name of an empty label."""
         typer = self.model.span_typer
         spec = self.domain.intents.get(intent)
         if typer is None or spec is None or spec.is_dialogue_act:
             return spans
         among = [n for n in spec.slots if n in typer.labels and not self._literal.get(n, False)]
-        if len(among) < 2:
+        if not among:
             return spans
         filled = {label for _a, _b, label in spans}
         out = []
         for a, b, label in spans:
             if label not in among:
                 if label in typer.labels and label not in spec.slots:
-                    # a name of another intent's kind ("hear me some blake shelton" tagged as a
-                    # book title under PlayMusic): the intent's own kind it most resembles
-                    p = typer.probabilities(text[a:b], among)
-                    label = max(p, key=p.get, default=label)
+                    p = typer.probabilities(text[a:b], among) if len(among) > 1 else {among[0]: 1.0}
+                    best = max(p, key=p.get, default=label)
+                    if best not in filled:
+                        label = best
+                        filled.add(best)
+                out.append((a, b, label))
+                continue
+            if len(among) < 2:
                 out.append((a, b, label))
                 continue
             cut = self._split_by(typer, among, filled, text, a, b, label)

@@ -15,19 +15,9 @@ import re
 import sys
 from pathlib import Path
 
+from build_slurp_home import OOD_SCENARIOS  # the scenarios a home assistant must decline
+
 SNIPS_INTENTS = ("BookRestaurant", "RateBook", "SearchCreativeWork", "SearchScreeningEvent")
-SLURP_SCENARIOS = (
-    "qa",
-    "email",
-    "calendar",
-    "news",
-    "social",
-    "transport",
-    "takeaway",
-    "recommendation",
-    "cooking",
-    "general",
-)
 # Requests the home domain does serve must not be taught as out-of-domain.
 HOME_WORDS = re.compile(
     r"\b(light|lights|lamp|timer|alarm|weather|temperature|thermostat|"
@@ -55,7 +45,7 @@ def main(data: Path, out: Path) -> None:
     slurp, held = [], []
     for line in (data / "slurp" / "devel.jsonl").read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
-        if d["scenario"] in SLURP_SCENARIOS and not HOME_WORDS.search(d["sentence"].lower()):
+        if d["scenario"] in OOD_SCENARIOS and not HOME_WORDS.search(d["sentence"].lower()):
             entry = f"slurp:{d['scenario']}_{d['action']}\t{d['sentence'].strip().lower()}"
             (slurp if parts[f"slurp:{d['slurp_id']}"] == "tune" else held).append(entry)
     slurp = sorted(set(slurp))

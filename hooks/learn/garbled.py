@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hooks.learn.labelers import GBM_PARAMS
 from hooks.learn.turn_features import CLASSES, EMBED_DIM, FeatureSet, session_folds, with_columns
 
 log = logging.getLogger(__name__)
@@ -58,21 +59,8 @@ KEYS = (
 PCA_DIMS = 16
 FOLDS = 4
 ROUNDS = 150
-PARAMS = {
-    "objective": "binary",
-    "learning_rate": 0.1,
-    "num_leaves": 31,
-    "max_bin": 63,
-    "min_data_in_leaf": 20,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.9,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "verbose": -1,
-    "num_threads": 1,
-    "force_row_wise": True,
-    "deterministic": True,
-}
+# the labelers' settings, for one yes/no question on a few hundred turns
+PARAMS = {**GBM_PARAMS, "objective": "binary", "min_data_in_leaf": 20}
 ASR = CLASSES.index("asr")
 WAKE = CLASSES.index("wake")
 FILES = ("garbled.txt", "garbled.npz")

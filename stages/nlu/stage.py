@@ -184,7 +184,7 @@ class NluStage:
         spec = self.domain.intents.get(intent)
         if typer is None or spec is None or spec.is_dialogue_act:
             return spans
-        among = [n for n in spec.slots if n in typer.labels and not self._literal.get(n, False)]
+        among = self._names_of(spec, typer)
         if not among:
             return spans
         filled = {label for _a, _b, label in spans}
@@ -210,6 +210,10 @@ class NluStage:
             best = max(p, key=p.get, default=label)
             out.append((a, b, best if p.get(best, 0.0) >= RETYPE_P else label))
         return out
+
+    def _names_of(self, spec, typer) -> list[str]:
+        """The intent's slots that hold names the span typer knows (literal catalogs excluded)."""
+        return [n for n in spec.slots if n in typer.labels and not self._literal.get(n, False)]
 
     def _dated(self, intent: str, text: str, spans):
         """A name that is nothing but a day ("in | coming week" tagged as a place) fills the
@@ -355,11 +359,11 @@ class NluStage:
         if typer is None or spec is None or spec.is_dialogue_act:
             return []
         filled = {s.name for s in slots}
-        free = {n for n in spec.slots if n in typer.labels and n not in filled and not self._literal.get(n, False)}
+        free = set(self._names_of(spec, typer)) - filled
         if not free:
             return []
         taken = [(s.start, s.end) for s in slots]
-        words = [m for m in re.finditer(r"\S+", text)]
+        words = list(re.finditer(r"\S+", text))
         found: list[Slot] = []
         for i, w in enumerate(words[:-1]):
             if w.group() not in NAME_BEFORE or any(a <= w.start() < b for a, b in taken):

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from core.config import Config, default_keys
 from core.errors import OutputError, UserError
+from core.memory import one_arena
 
 log = logging.getLogger("assistant")
 
@@ -95,11 +96,12 @@ def _logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbosity < 2:
-        for noisy in ("faster_whisper", "spacy", "httpx", "sentence_transformers", "transformers"):
+        for noisy in ("faster_whisper", "spacy", "httpx", "transformers"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    one_arena()  # before any thread starts (core/memory.py)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     for stream in (sys.stdout, sys.stderr):
         # an id, transcript or trace field may hold what UTF-8 cannot encode (a lone surrogate

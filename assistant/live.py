@@ -377,8 +377,7 @@ class LiveLoop:
         a = self.assistant
         a.stages.prepare(STAGES[1 : STAGES.index(self.stop) + 1])  # models load before listening
         # The listener first: its imports (openWakeWord → scikit-learn) and the warm-up's
-        # (sentence-transformers → scikit-learn) on two threads at once deadlock Python's
-        # module locks.
+        # (transformers) on two threads at once can deadlock Python's module locks.
         listener = a.stages.wake_listener(self.source.name, self.stop)
         warming = _warm_in_background(a.stages, "resolve") if "resolve" in a.stages.loaded() else None
         if self.player is None:

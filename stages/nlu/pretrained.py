@@ -16,17 +16,16 @@ spaCy model folder stays small and loads without pickle.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 
 import numpy as np
 
+from core.minilm import WORD_DIM, bert, mean_pooled, tokenizer, word_piece_table
+
 log = logging.getLogger(__name__)
 
-WORD_DIM = 384
-_TABLE_KEY = "embeddings.word_embeddings.weight"
 _CACHE_MAX = 200_000
 
 _lock = threading.Lock()
@@ -44,25 +43,10 @@ def _load() -> tuple[np.ndarray, object]:
             from core.model_files import minilm_model
 
             path = minilm_model()
-            table = _mapped_table(path / "model.safetensors")
             _tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-            _table = table
-            log.info("mapped MiniLM word-piece embeddings %s from %s", table.shape, path)
+            _table = word_piece_table(path)
+            log.info("mapped MiniLM word-piece embeddings %s from %s", _table.shape, path)
     return _table, _tokenizer
-
-
-def _mapped_table(file) -> np.ndarray:
-    """The word-piece table straight from the safetensors file (memory-mapped, read-only): a
-    process pages in the rows it looks up, not 47 MB. The format is an 8-byte header length, a
-    JSON header of tensor offsets, then the raw data."""
-    with open(file, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(size))
-    name = next((k for k in header if k.endswith(_TABLE_KEY)), None)
-    if name is None or header[name].get("dtype") != "F32":
-        raise ValueError(f"{file}: no float32 {_TABLE_KEY} tensor")
-    start, _end = header[name]["data_offsets"]
-    return np.memmap(file, dtype="<f4", mode="r", offset=8 + size + start, shape=tuple(header[name]["shape"]))
 
 
 def word_vector(word: str) -> np.ndarray:
@@ -104,45 +88,17 @@ def _load_encoder():
             import warnings
 
             import torch
-            from transformers import AutoTokenizer
-            from transformers.utils import logging as hf_logging
 
-            from core.model_files import minilm_model
-
-            hf_logging.set_verbosity_error()
-            hf_logging.disable_progress_bar()
             torch.set_num_threads(1)  # short inputs: a second thread only contends (core.embeddings)
-            path = minilm_model()
-            model = _bert(path)
+            model = bert()
             with warnings.catch_warnings():  # the eager quantization API is deprecated, not gone
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(
                     model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
                 )
-            _encoder = (AutoTokenizer.from_pretrained(str(path)), model)
-            log.info("loaded the int8 MiniLM sentence encoder from %s", path)
+            _encoder = (tokenizer(), model)
+            log.info("loaded the int8 MiniLM sentence encoder")
     return _encoder
-
-
-def _bert(path):
-    """MiniLM's transformer from its safetensors, built on the meta device and given the
-    weights as they are: ~0.02 s, where ``from_pretrained`` initializes every weight first
-    (~1.7 s here) only to overwrite it. The two position/type buffers are not in the file."""
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, BertModel
-
-    config = AutoConfig.from_pretrained(str(path))
-    with torch.device("meta"):
-        model = BertModel(config, add_pooling_layer=False)
-    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False, assign=True)
-    size = config.max_position_embeddings
-    model.embeddings.register_buffer("position_ids", torch.arange(size).expand((1, -1)), persistent=False)
-    model.embeddings.register_buffer("token_type_ids", torch.zeros((1, size), dtype=torch.long), persistent=False)
-    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if left:
-        raise RuntimeError(f"MiniLM weights missing from {path}: {left[:3]}")
-    return model.eval()
 
 
 def sentence_embeddings(texts, exact: bool = True) -> np.ndarray:
@@ -173,12 +129,5 @@ def sentence_embeddings(texts, exact: bool = True) -> np.ndarray:
     return out
 
 
-def _encode(tokenizer, model, texts: list[str]) -> np.ndarray:
-    import torch
-
-    with torch.inference_mode():
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)
+def _encode(tok, model, texts: list[str]) -> np.ndarray:
+    return mean_pooled(tok, model, texts, max_length=128)

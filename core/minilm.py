@@ -1,0 +1,100 @@
+"""The bundled all-MiniLM-L6-v2, read straight from its files (offline, no sentence-transformers).
+
+One process holds one memory-mapped copy of the word-piece table (30,522 × 384, 47 MB): every
+transformer built here looks its tokens up in that map, so a process pages in only the rows it
+uses, however many encoders it builds (the NLU's int8 one, the float32 one of
+:mod:`core.embeddings`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from core.model_files import minilm_model
+
+log = logging.getLogger(__name__)
+
+WORD_DIM = 384
+TABLE_KEY = "embeddings.word_embeddings.weight"
+_lock = threading.Lock()
+
+
+def _header(file: Path) -> tuple[int, dict]:
+    """safetensors: an 8-byte header length, a JSON header of tensor offsets, then the data."""
+    with open(file, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        return 8 + size, json.loads(f.read(size))
+
+
+def word_piece_table(path: Path | None = None) -> np.ndarray:
+    """The word-piece table, memory-mapped copy-on-write (never written: torch needs a writable
+    array to share it without a copy); one map per file and process."""
+    with _lock:
+        return _mapped(Path(path or minilm_model()).resolve() / "model.safetensors")
+
+
+@lru_cache(maxsize=None)
+def _mapped(file: Path) -> np.ndarray:
+    data_start, header = _header(file)
+    name = next((k for k in header if k.endswith(TABLE_KEY)), None)
+    if name is None or header[name].get("dtype") != "F32":
+        raise ValueError(f"{file}: no float32 {TABLE_KEY} tensor")
+    start, _end = header[name]["data_offsets"]
+    return np.memmap(file, dtype="<f4", mode="c", offset=data_start + start, shape=tuple(header[name]["shape"]))
+
+
+def tokenizer(path: Path | None = None):
+    """The fast word-piece tokenizer (``transformers`` interface: padding, masks, tensors)."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    return AutoTokenizer.from_pretrained(str(path or minilm_model()))
+
+
+def bert(path: Path | None = None):
+    """MiniLM's transformer built on the meta device and given the file's weights as they are
+    (~0.02 s, where ``from_pretrained`` initializes every weight first only to overwrite it).
+    The word-piece table is the shared map; the two position/type buffers are not in the file."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoConfig, BertModel
+
+    path = path or minilm_model()
+    config = AutoConfig.from_pretrained(str(path))
+    with torch.device("meta"):
+        model = BertModel(config, add_pooling_layer=False)
+    table = torch.from_numpy(word_piece_table(path))
+    weights = {}
+    with safe_open(str(path / "model.safetensors"), framework="pt") as f:
+        for key in f.keys():
+            if not key.endswith(TABLE_KEY):
+                weights[key] = f.get_tensor(key)
+    model.load_state_dict(weights, strict=False, assign=True)
+    model.embeddings.word_embeddings.weight = torch.nn.Parameter(table, requires_grad=False)
+    size = config.max_position_embeddings
+    model.embeddings.register_buffer("position_ids", torch.arange(size).expand((1, -1)), persistent=False)
+    model.embeddings.register_buffer("token_type_ids", torch.zeros((1, size), dtype=torch.long), persistent=False)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise RuntimeError(f"MiniLM weights missing from {path}: {left[:3]}")
+    return model.eval()
+
+
+def mean_pooled(tok, model, texts: list[str], max_length: int) -> np.ndarray:
+    """Unit-length mean of the last hidden states over each text's tokens: (len(texts), 384)."""
+    import torch
+
+    with torch.inference_mode():
+        batch = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)

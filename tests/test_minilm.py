@@ -1,0 +1,42 @@
+"""The bundled MiniLM read from its own files: the vectors sentence-transformers gives for this
+model, and one memory-mapped word-piece table however many encoders a process builds."""
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.models
+
+# sentence-transformers 5 (SentenceTransformer(path).encode(..., normalize_embeddings=True)) on
+# the bundled all-MiniLM-L6-v2, recorded when core.embeddings stopped importing it.
+REFERENCE = {
+    "turn on the kitchen light": [0.050274, -0.008721, 0.000271, 0.091647, 0.00057, 0.031683],
+}
+
+
+def test_sentence_embeddings_are_the_ones_sentence_transformers_computes():
+    from core.embeddings import embed
+
+    texts = [*REFERENCE, "what's the weather in buffalo tomorrow", "switch the kitchen lamp on"]
+    vectors = embed(texts)
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(vectors[0, :6], REFERENCE[texts[0]], atol=1e-5)
+    # batched with texts of other lengths, a text gets the vector it gets alone
+    assert np.allclose(embed([texts[0]])[0], vectors[0], atol=1e-5)
+    assert vectors[0] @ vectors[2] > vectors[0] @ vectors[1] + 0.3
+
+
+def test_every_encoder_looks_words_up_in_one_mapped_table():
+    import core.embeddings as float_encoder
+    from core.minilm import word_piece_table
+    from stages.nlu import pretrained
+
+    table = word_piece_table()
+    assert table is word_piece_table() and isinstance(table, np.memmap)
+    float_encoder.embed(["warm up"])
+    _tok, int8_model = pretrained._load_encoder()
+    for model in (float_encoder._load()[1], int8_model):
+        weight = model.embeddings.word_embeddings.weight
+        assert weight.data_ptr() == table.ctypes.data and not weight.requires_grad
+    # the static word vectors read the same map
+    assert np.allclose(pretrained.word_vectors(["jazz"])[0], pretrained.word_vector("jazz"))

@@ -23,6 +23,7 @@ from core.audio import Audio, write_wav
 from core.config import Config, cache_dir
 from core.domain import Domain, load_domain
 from core.errors import OutputError
+from core.memory import release_freed_memory
 from core.paths import safe_name
 from core.pipeline import STAGE_OUTPUTS, STAGES
 from core.records import Outcome, StageError, Transcript, Utterance, frozen_map
@@ -121,7 +122,8 @@ class Stages:
         so they are kept and reused: a listener built per stream loaded them every time, and
         the freed native memory stayed with the process (+120 MB per replay in the bench).
         Turns that run to ``stop`` at or past the NLU get the turn-end judge (semantic
-        endpointing, ``wake.semantic_endpoint``)."""
+        endpointing, ``wake.semantic_endpoint``); turns that recognize speech get the wake
+        verifier (``wake.verify``)."""
         from stages.wake import WakeListener, WakeOptions
 
         with self._listeners_lock:
@@ -132,7 +134,16 @@ class Stages:
             listener.reset()
             listener.source = source
         listener.judge = self._turn_end_judge(listener.options) if STAGES.index(stop) >= STAGES.index("nlu") else None
+        listener.verifier = self._wake_verifier(listener.options) if STAGES.index(stop) >= STAGES.index("asr") else None
         return listener
+
+    def _wake_verifier(self, options):
+        if not options.verify:
+            return None
+        from stages.wake_verify import WakeVerifier
+
+        asr = self["asr"]
+        return WakeVerifier(asr) if hasattr(asr, "quick_text") else None  # a stand-in recognizer cannot
 
     def _turn_end_judge(self, options):
         if not options.semantic_endpoint:
@@ -478,6 +489,8 @@ class Assistant:
             log.warning("turn %d: finishing interceptor failed (%s: %s)", turn.index, type(err).__name__, err)
         session.turns.append(turn)
         self.bus.emit(Event("turn_end", session.id, turn.index, data=turn, meta=session))
+        if turn.utterance is not None and turn.utterance.audio is not None:
+            release_freed_memory()  # a decode's transient buffers (core/memory.py); the reply is out
         return turn
 
     # continuous audio -------------------------------------------------------------------

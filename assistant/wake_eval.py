@@ -54,7 +54,7 @@ class Stream:
 class Score:
     """One detector at one threshold on one condition."""
 
-    detector: str  # listener | model
+    detector: str  # listener | verified (with the second look) | model
     threshold: float
     condition: str
     positives: int
@@ -280,8 +280,10 @@ def evaluate(
     wake_options,
     options: EvalOptions,
     say=lambda m: None,
+    verifier=None,
 ) -> dict:
-    """Every detector × condition × threshold; returns the report as JSON-able dict."""
+    """Every detector × condition × threshold; returns the report as JSON-able dict.
+    ``verifier`` (stages/wake_verify.py): also the listener with the second look ("verified")."""
     from sim.channel import describe
     from stages.wake import WakeListener
 
@@ -294,6 +296,7 @@ def evaluate(
     thresholds = sorted(set(options.thresholds) | {options.threshold})
     rows: list[Score] = []
     false_accepts: list[dict] = []  # where, at the configured threshold
+    second_looks: list[dict] = []  # the wakes the verifier refused, at the configured threshold
     base = positive_stream(positives, options.gap_s, options.seed) if positives else None
     for ci, cond in enumerate(conditions):
         cid = cond.id
@@ -304,16 +307,22 @@ def evaluate(
             f"{describe(cond)}: {len(base.spans) if base else 0} positives "
             f"({pos.audio.duration_s if pos else 0:.0f} s), {neg_s / 60:.1f} min of negatives"
         )
-        detectors = [("listener", None)] + ([("model", bare)] if bare is not None else [])
+        detectors = [("listener", None)] + ([("verified", None)] if verifier is not None else [])
+        detectors += [("model", bare)] if bare is not None else []
         for name, model in detectors:
             cache = {}
+            listener.verifier = verifier if name == "verified" else None
             if model is not None:
                 cache = {"pos": model.scores(pos.audio) if pos else None, "neg": [model.scores(n.audio) for n in negs]}
             for thr in thresholds:
                 if model is None:
                     listener.options = replace(wake_options, threshold=thr)
                     pos_det = listener_detections(listener, pos.audio) if pos else []
-                    neg_det = [listener_detections(listener, n.audio) for n in negs]
+                    refused = {"positives": list(listener.rejected) if pos else [], "negatives": []}
+                    neg_det = []
+                    for n in negs:
+                        neg_det.append(listener_detections(listener, n.audio))
+                        refused["negatives"] += [(n.name, *r) for r in listener.rejected]
                 else:
                     pos_det = model_detections(cache["pos"], thr, options.refractory_s) if pos else []
                     neg_det = [model_detections(s, thr, options.refractory_s) for s in cache["neg"]]
@@ -341,7 +350,9 @@ def evaluate(
                     where = {n.name: d for n, d in zip(negs, neg_det) if d}
                     if where:
                         false_accepts.append({"detector": name, "condition": cid, "at": where})
-    listener.options = wake_options
+                    if name == "verified":
+                        second_looks.append(_refusals(cid, pos, refused))
+    listener.options, listener.verifier = wake_options, None
     return {
         "word": options.word,
         "threshold": options.threshold,
@@ -353,6 +364,23 @@ def evaluate(
         "conditions": [c.id for c in conditions],
         "rows": [r.as_json() for r in rows],
         "false_accepts": false_accepts,
+        "refused": second_looks,
+    }
+
+
+def _refusals(condition: str, pos, refused: dict) -> dict:
+    """The verifier's refusals on one condition: positives by clip, negatives by stream time,
+    each with what the recognizer heard."""
+
+    def clip_at(t: float) -> str:
+        return next((s.name for s in pos.spans if s.start_s <= t <= s.end_s + LAG_S), f"{t:.2f} s")
+
+    return {
+        "condition": condition,
+        "positives": [{"clip": clip_at(t), "heard": c.heard, "score": c.score} for t, c in refused["positives"]],
+        "negatives": [
+            {"stream": n, "at_s": round(t, 2), "heard": c.heard, "score": c.score} for n, t, c in refused["negatives"]
+        ],
     }
 
 
@@ -385,6 +413,11 @@ def table(report: dict) -> str:
     for fa in report.get("false_accepts", ()):
         at = "; ".join(f"{name} at {', '.join(f'{t:.2f}' for t in times)} s" for name, times in fa["at"].items())
         lines.append(f"false accepts ({fa['detector']}, {fa['condition']}, threshold {report['threshold']:g}): {at}")
+    for r in report.get("refused", ()):
+        said = [f"{p['clip']} heard {p['heard']!r} ({p['score']:g})" for p in r["positives"]]
+        said += [f"{n['stream']} at {n['at_s']:.2f} s heard {n['heard']!r} ({n['score']:g})" for n in r["negatives"]]
+        if said:
+            lines.append(f"refused by the second look ({r['condition']}): " + "; ".join(said))
     return "\n".join(lines)
 
 

@@ -407,6 +407,28 @@ class WhisperAsr:
         )
         return list(segments)
 
+    def quick_text(self, samples: np.ndarray) -> str:
+        """A short clip's words by a plain greedy decode: no domain bias, no hotwords, no word
+        times (the wake verifier's second look, stages/wake_verify.py)."""
+        n = len(samples)
+        window = fitted_window_s(n) if self.options.context == "fit" and n <= FIT_MAX_S * PIPELINE_RATE else None
+        audio = samples.astype(np.float32, copy=False)
+        if window is not None:
+            audio = np.pad(audio, (0, max(0, window * PIPELINE_RATE - n)))
+        with self._lock:
+            self.model.frames = None if window is None else window * FRAMES_PER_S
+            segments, _info = self.model.transcribe(
+                audio,
+                language="en",
+                beam_size=1,
+                temperature=0.0,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                vad_filter=False,
+                max_new_tokens=max_tokens(n / PIPELINE_RATE),
+            )
+            return " ".join(s.text.strip() for s in segments).strip()
+
     def run(self, utterance: Utterance, ctx) -> Transcript:
         return self.transcribe(utterance.audio.samples, strip_words=_strip_words(utterance))
 

@@ -38,6 +38,7 @@ FESTIVAL_HEAP = 2_000_000
 # espeak-ng's -p scale (0-99, 50 = the voice's own pitch) moves f0 by about one semitone per 7
 # units near the middle (measured with en-us: -p 20/50/80 gave 87/109/143 Hz).
 ESPEAK_P_PER_SEMITONE = 7.0
+MIN_CLAUSE_WORDS = 2  # a first clause said on its own, and what follows it, have at least this many words
 # flite voices that ignore the f0_shift feature (measured: same samples with and without it).
 FLITE_FIXED_F0 = frozenset({"rms"})
 
@@ -45,6 +46,20 @@ FLITE_FIXED_F0 = frozenset({"rms"})
 def sentences(text: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
     return parts or ([text.strip()] if text.strip() else [])
+
+
+def speech_chunks(text: str) -> list[str]:
+    """What is synthesized at a time: sentences, and the first sentence's first clause on its
+    own when it ends in a comma, colon or semicolon and both sides have two words or more
+    ("In Wilkerson," / "tomorrow: sunny, high of 72…"): the player starts on a short chunk
+    while the rest is made, as streaming TTS splits at punctuation."""
+    parts = sentences(text)
+    clause = re.search(r"[,;:]\s", parts[0]) if parts else None
+    if clause is not None:
+        head, rest = parts[0][: clause.start() + 1], parts[0][clause.end() :]
+        if len(head.split()) >= MIN_CLAUSE_WORDS and len(rest.split()) >= MIN_CLAUSE_WORDS:
+            parts[:1] = [head, rest]
+    return parts
 
 
 class Synthesizer(Protocol):
@@ -368,7 +383,7 @@ class TtsStage:
         """The reply as speech; ``on_chunk`` gets the first sentence's audio as soon as it is
         ready (a player starts on it), then the rest."""
         started = time.perf_counter()
-        parts = sentences(text)
+        parts = speech_chunks(text)
         if not parts:
             return Speech(
                 text=text,
@@ -378,7 +393,7 @@ class TtsStage:
                 first_chunk_ms=0.0,
             )
         audios, first_ms = [], 0.0
-        for part in parts:  # a sentence at a time: the first plays while the next is made
+        for part in parts:  # a chunk at a time: the first plays while the next is made
             audios.append(self.synth.synthesize(part))
             if len(audios) == 1:
                 first_ms = (time.perf_counter() - started) * 1000

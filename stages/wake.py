@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.audio import PIPELINE_RATE, Audio
+from core.memory import release_freed_memory
 from core.model_files import openwakeword_model
 from core.records import Utterance, WakeEvent
 
@@ -52,6 +53,7 @@ class WakeOptions:
     complete_confidence: float = 0.8  # NLU confidence a complete request needs
     complete_silence_ms: int = 300  # silence that ends a complete request (a pause inside it is shorter)
     incomplete_silence_ms: int = 1500  # silence waited for after words that cannot end a request
+    verify: bool = True  # a second look at each wake: the recognizer must hear the word (stages/wake_verify.py)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ class WakeListener:
         self.source = source
         # (audio so far, woke) → TurnEnd | None, asked at each pause (stages/turn_end.py); None: off
         self.judge = judge
+        # (samples, spoken word) → WakeCheck, when the wake word is over (stages/wake_verify.py); None: off
+        self.verifier = None
+        self.rejected: list[tuple[float, object]] = []  # (detection time, WakeCheck) of wakes the verifier refused
         path = openwakeword_model(options.word)
         with warnings.catch_warnings(), lean_onnx_sessions():
             # openWakeWord asks onnxruntime for CUDA first; on a CPU-only machine that is noise.
@@ -179,6 +184,7 @@ class WakeListener:
         self._cmd = {}
         self.speech_since = None
         self._early = None
+        self.rejected = []
 
     # internals -----------------------------------------------------------------------
     def _clear_detector(self) -> None:
@@ -247,6 +253,8 @@ class WakeListener:
             else:
                 c["wake_end"] = t
                 self._clear_detector()  # the word is over: it must not be heard again
+                if self.verifier is not None and c["wake"] and not self._verified(t):
+                    return None
         elif score >= o.threshold and t >= self._refractory_until:
             return self._rearm(t, score)
         frame_end = t + FRAME_S
@@ -301,6 +309,21 @@ class WakeListener:
         else:
             c["hold_s"] = max(o.incomplete_silence_ms, o.silence_ms) / 1000
         return None
+
+    def _verified(self, now: float) -> bool:
+        """The second look (stages/wake_verify.py): a wake the recognizer does not hear as the
+        wake word is dropped, with its capture, and the listener is idle again."""
+        from stages.wake_verify import BEFORE_S
+
+        c = self._cmd
+        samples = self._slice(max(0.0, c["detect"] - BEFORE_S), now + FRAME_S)
+        check = self.verifier(samples, self.options.word.replace("_", " "))
+        if check.accepted:
+            return True
+        log.debug("wake at %.2fs refused: heard %r", c["detect"], check.heard)
+        self.rejected.append((c["detect"], check))
+        self._state, self._cmd = "idle", {}
+        return False
 
     def _unheard_window(self) -> bool:
         """A listen_now() capture nobody spoke in ends with no command: nobody addressed us."""
@@ -403,16 +426,6 @@ def lean_onnx_sessions():
         finally:
             ort.SessionOptions, AudioFeatures._get_embeddings = options, embed
     release_freed_memory()
-
-
-def release_freed_memory() -> None:
-    """glibc keeps freed heap pages; malloc_trim hands them back (no-op elsewhere)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class _AudioTail:

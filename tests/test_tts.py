@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from core.errors import ModelMissing
-from stages.tts import EspeakSynth, FestivalSynth, FliteSynth, TtsOptions, TtsStage, make_synth, sentences
+from stages.tts import (
+    EspeakSynth,
+    FestivalSynth,
+    FliteSynth,
+    TtsOptions,
+    TtsStage,
+    make_synth,
+    sentences,
+    speech_chunks,
+)
 from tests.tiny_piper import build_tiny_voice
 
 pytestmark = pytest.mark.models  # the TTS engines
@@ -35,6 +44,16 @@ def test_replies_are_spoken_sentence_by_sentence():
     speech = TtsStage(TtsOptions(backend="flite")).speak("It's 8 AM. You have no alarms.")
     assert speech.backend == "flite" and 0 < speech.first_chunk_ms
     assert speech.audio.duration_s > 1.0
+
+
+def test_the_first_clause_is_spoken_on_its_own_when_it_is_a_phrase():
+    weather = "In Wilkerson, tomorrow: sunny, high of 72 and low of 55 degrees."
+    assert speech_chunks(weather) == ["In Wilkerson,", "tomorrow: sunny, high of 72 and low of 55 degrees."]
+    # one word before the comma, or after it, is no phrase; later sentences stay whole
+    assert speech_chunks("Okay, done. Anything else, then?") == ["Okay, done.", "Anything else, then?"]
+    assert speech_chunks("Sorry, I can't help with that.") == ["Sorry, I can't help with that."]
+    assert speech_chunks("Setting the lamp to 30 percent.") == ["Setting the lamp to 30 percent."]
+    assert speech_chunks("") == []
 
 
 def test_piper_voice_loads_and_streams_per_sentence(tmp_path):

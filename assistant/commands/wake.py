@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     ev.add_argument("--model", action="store_true", help="also score the bare openWakeWord model on the same audio")
     ev.add_argument(
+        "--verify",
+        action="store_true",
+        help="also the listener with the second look at each wake (Whisper must hear the word; wake.verify)",
+    )
+    ev.add_argument(
         "--split",
         action="store_true",
         help="report the positives' two halves (by a hash of the file name: tune, held_out) apart",
@@ -129,8 +134,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
         model=args.model,
         split=args.split,
     )
+    verifier = None
+    if args.verify:
+        from stages.asr import AsrOptions, WhisperAsr
+        from stages.wake_verify import WakeVerifier
+
+        verifier = WakeVerifier(WhisperAsr(AsrOptions(**config.section("asr"))))
     report = evaluate(
-        positives, negatives, conditions, wake, options, say=lambda m: print(m, file=sys.stderr, flush=True)
+        positives,
+        negatives,
+        conditions,
+        wake,
+        options,
+        say=lambda m: print(m, file=sys.stderr, flush=True),
+        verifier=verifier,
     )
     if args.report:
         written = write_report(report, Path(args.report))

@@ -140,6 +140,7 @@ def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
                 "start_s": cmd.wake.start_s,
                 "end_s": cmd.wake.end_s,
                 "detected_at_s": cmd.detected_at_s,
+                "heard": cmd.wake.heard,
             },
             "command": {
                 "start_s": u.start_s,

@@ -27,6 +27,7 @@ class WakeEvent:
     start_s: float  # where the wake word was first heard, in stream time
     end_s: float  # where the detector's score fell back below threshold
     model: str = ""
+    heard: str | None = None  # what the wake verifier heard (stages/wake_verify.py); None: not verified
 
 
 @dataclass(frozen=True)

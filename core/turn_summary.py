@@ -41,6 +41,7 @@ def turn_summary(turn: Turn) -> dict:
             "score": round(turn.wake.score, 3),
             "start_s": turn.wake.start_s,
             "end_s": turn.wake.end_s,
+            "heard": turn.wake.heard,
         }
         if turn.wake
         else None,

@@ -319,6 +319,7 @@ class WakeListener:
         samples = self._slice(max(0.0, c["detect"] - BEFORE_S), now + FRAME_S)
         check = self.verifier(samples, self.options.word.replace("_", " "))
         if check.accepted:
+            c["heard"] = check.heard
             return True
         log.debug("wake at %.2fs refused: heard %r", c["detect"], check.heard)
         self.rejected.append((c["detect"], check))
@@ -367,6 +368,7 @@ class WakeListener:
                 start_s=round(detect - FRAME_S, 3),
                 end_s=round(c["wake_end"] if c["wake_end"] is not None else now, 3),
                 model=f"openwakeword/{o.word}_v0.1",
+                heard=c.get("heard"),
             )
             if c["wake"]
             else None

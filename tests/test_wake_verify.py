@@ -60,6 +60,7 @@ def test_a_refused_wake_drops_its_capture_and_the_listener_listens_again(accept)
     if accept:
         assert [c.utterance.endpoint for c in commands] == ["silence"]
         assert commands[0].utterance.audio.duration_s > 1.5 and listener.rejected == []
+        assert commands[0].wake.heard == "Alexa."  # kept on the wake record (traces, replay --json)
     else:
         assert commands == [] and len(listener.rejected) == 1 and not listener.capturing
         # the wake after a refused one is heard and checked again

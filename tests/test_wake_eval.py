@@ -38,6 +38,7 @@ def test_wake_eval_scores_real_clips_and_draws_the_det_curve(tmp_path, capsys):
         "0.5",
         "0.99",
         "--model",
+        "--verify",
         "--report",
         str(tmp_path / "rep"),
         "--json",
@@ -47,11 +48,12 @@ def test_wake_eval_scores_real_clips_and_draws_the_det_curve(tmp_path, capsys):
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     rows = {(r["detector"], r["threshold"]): r for r in report["rows"]}
-    for detector in ("listener", "model"):
+    for detector in ("listener", "verified", "model"):  # the second look keeps every real wake
         r = rows[(detector, 0.5)]
         assert (r["positives"], r["missed"], r["extra"], r["stray"], r["false_accepts"]) == (3, 0, 0, 0, 0)
         assert r["fa_per_hour_95"][1] > 100  # 11.5 s of negatives says little
     assert rows[("model", 0.99)]["missed"] >= rows[("model", 0.5)]["missed"]
+    assert report["refused"] == [{"condition": "clean", "positives": [], "negatives": []}]
     assert (tmp_path / "rep" / "report.json").is_file()
     assert any((tmp_path / "rep" / f"det.{ext}").is_file() for ext in ("png", "svg"))
 

@@ -37,13 +37,7 @@ def embed(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, minilm.WORD_DIM), dtype=np.float32)
     tok, model = _load()
-    texts = list(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of like lengths pad less
-    out = np.zeros((len(texts), minilm.WORD_DIM), dtype=np.float32)
-    for i in range(0, len(texts), _BATCH):
-        rows = order[i : i + _BATCH]
-        out[rows] = minilm.mean_pooled(tok, model, [texts[j] for j in rows], MAX_TOKENS)
-    return out
+    return minilm.mean_pooled_sorted(tok, model, list(texts), MAX_TOKENS, _BATCH)
 
 
 @lru_cache(maxsize=4096)

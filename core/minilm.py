@@ -98,3 +98,14 @@ def mean_pooled(tok, model, texts: list[str], max_length: int) -> np.ndarray:
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)
+
+
+def mean_pooled_sorted(tok, model, texts: list[str], max_length: int, batch: int) -> np.ndarray:
+    """:func:`mean_pooled` over many texts, sorted by length and batched (batches of like
+    lengths pad less), in the texts' own order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), WORD_DIM), dtype=np.float32)
+    for i in range(0, len(texts), batch):
+        rows = order[i : i + batch]
+        out[rows] = mean_pooled(tok, model, [texts[j] for j in rows], max_length)
+    return out

@@ -376,58 +376,54 @@ class WhisperAsr:
             model=self.model_name,
         )
 
+    def _fitted_window_s(self, n_samples: int) -> int | None:
+        """The fitted encoder window for this much audio, or None: Whisper's whole 30 s."""
+        if self.options.context == "fit" and n_samples <= FIT_MAX_S * PIPELINE_RATE:
+            return fitted_window_s(n_samples)
+        return None
+
     def _decode_piece(self, samples: np.ndarray) -> list:
         """Segments of one piece of at most ``WINDOW_S`` (under the lock)."""
-        if self.options.context == "fit" and len(samples) <= FIT_MAX_S * PIPELINE_RATE:
-            segments = self._decode(samples, fitted_window_s(len(samples)))
+        window_s = self._fitted_window_s(len(samples))
+        if window_s is not None:
+            segments = self._decode(samples, window_s)
             if not _degenerate(segments, len(samples) / PIPELINE_RATE):
                 return segments
             self.fallbacks += 1
             log.debug("fitted window looped (%r); decoding the full window", segments[0].text[:60])
         return self._decode(samples, None)
 
-    def _decode(self, samples: np.ndarray, window_s: int | None) -> list:
-        """Decode with the full 30 s window (``window_s`` None) or a fitted one."""
+    def _decode(self, samples: np.ndarray, window_s: int | None, **settings) -> list:
+        """Decode with the full 30 s window (``window_s`` None) or a fitted one. ``settings``:
+        faster-whisper's search settings; none given, the turn's (beam, word times, hotwords)."""
         seconds = len(samples) / PIPELINE_RATE
         samples = samples.astype(np.float32, copy=False)
         if window_s is not None:
             samples = np.pad(samples, (0, max(0, window_s * PIPELINE_RATE - len(samples))))
         self.model.frames = None if window_s is None else window_s * FRAMES_PER_S
+        settings = settings or {
+            "beam_size": self.options.beam_size,
+            "word_timestamps": True,
+            "hotwords": self.hotwords,
+            "no_speech_threshold": self.options.no_speech_threshold,
+        }
         segments, _info = self.model.transcribe(
             samples,
             language="en",
-            beam_size=self.options.beam_size,
             temperature=0.0,
             condition_on_previous_text=False,
-            word_timestamps=True,
             vad_filter=False,
-            hotwords=self.hotwords,
-            no_speech_threshold=self.options.no_speech_threshold,
             max_new_tokens=max_tokens(seconds),
+            **settings,
         )
         return list(segments)
 
     def quick_text(self, samples: np.ndarray) -> str:
         """A short clip's words by a plain greedy decode: no domain bias, no hotwords, no word
         times (the wake verifier's second look, stages/wake_verify.py)."""
-        n = len(samples)
-        window = fitted_window_s(n) if self.options.context == "fit" and n <= FIT_MAX_S * PIPELINE_RATE else None
-        audio = samples.astype(np.float32, copy=False)
-        if window is not None:
-            audio = np.pad(audio, (0, max(0, window * PIPELINE_RATE - n)))
         with self._lock:
-            self.model.frames = None if window is None else window * FRAMES_PER_S
-            segments, _info = self.model.transcribe(
-                audio,
-                language="en",
-                beam_size=1,
-                temperature=0.0,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                vad_filter=False,
-                max_new_tokens=max_tokens(n / PIPELINE_RATE),
-            )
-            return " ".join(s.text.strip() for s in segments).strip()
+            segments = self._decode(samples, self._fitted_window_s(len(samples)), beam_size=1, without_timestamps=True)
+        return " ".join(s.text.strip() for s in segments).strip()
 
     def run(self, utterance: Utterance, ctx) -> Transcript:
         return self.transcribe(utterance.audio.samples, strip_words=_strip_words(utterance))

@@ -76,7 +76,7 @@ class WakeListener:
         self.source = source
         # (audio so far, woke) → TurnEnd | None, asked at each pause (stages/turn_end.py); None: off
         self.judge = judge
-        # (samples, spoken word) → WakeCheck, when the wake word is over (stages/wake_verify.py); None: off
+        # (samples, wake model word) → WakeCheck, when the wake word is over (stages/wake_verify.py); None: off
         self.verifier = None
         self.rejected: list[tuple[float, object]] = []  # (detection time, WakeCheck) of wakes the verifier refused
         path = openwakeword_model(options.word)
@@ -317,7 +317,7 @@ class WakeListener:
 
         c = self._cmd
         samples = self._slice(max(0.0, c["detect"] - BEFORE_S), now + FRAME_S)
-        check = self.verifier(samples, self.options.word.replace("_", " "))
+        check = self.verifier(samples, self.options.word)
         if check.accepted:
             c["heard"] = check.heard
             return True

@@ -53,7 +53,7 @@ def wake_match(heard: str, word: str) -> float:
 
 
 class WakeVerifier:
-    """``verifier(samples, word)`` → :class:`WakeCheck`, for :class:`stages.wake.WakeListener`."""
+    """``verifier(samples, model_word)`` → :class:`WakeCheck`, for :class:`stages.wake.WakeListener`."""
 
     def __init__(self, asr, min_match: float = MIN_MATCH):
         if not hasattr(asr, "quick_text"):
@@ -64,8 +64,11 @@ class WakeVerifier:
         self.rejected = 0
 
     def __call__(self, samples: np.ndarray, word: str) -> WakeCheck:
+        """``word``: the wake model's name ("alexa", "hey_jarvis")."""
+        from stages.asr import spoken_wake_word
+
         heard = self.asr.quick_text(samples)
-        score = wake_match(heard, word)
+        score = wake_match(heard, spoken_wake_word(word)[0])
         check = WakeCheck(score >= self.min_match, heard, round(score, 1))
         self.checked += 1
         self.rejected += not check.accepted

@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from core.minilm import WORD_DIM, bert, mean_pooled, tokenizer, word_piece_table
+from core.minilm import WORD_DIM, bert, mean_pooled, mean_pooled_sorted, tokenizer, word_piece_table
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ def word_vectors(words) -> np.ndarray:
 _encoder = None
 _encoder_lock = threading.Lock()
 _BATCH = 64
+_MAX_TOKENS = 128
 
 
 def _load_encoder():
@@ -115,19 +116,10 @@ def sentence_embeddings(texts, exact: bool = True) -> np.ndarray:
         return np.zeros((0, WORD_DIM), dtype=np.float32)
     tokenizer, model = _load_encoder()
     if exact:
-        return np.stack([_encode(tokenizer, model, [t])[0] for t in texts])
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        return np.stack([mean_pooled(tokenizer, model, [t], _MAX_TOKENS)[0] for t in texts])
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    out = np.zeros((len(texts), WORD_DIM), dtype=np.float32)
     try:
-        for i in range(0, len(texts), _BATCH):
-            rows = order[i : i + _BATCH]
-            out[rows] = _encode(tokenizer, model, [texts[j] for j in rows])
+        return mean_pooled_sorted(tokenizer, model, texts, _MAX_TOKENS, _BATCH)
     finally:
         torch.set_num_threads(threads)
-    return out
-
-
-def _encode(tok, model, texts: list[str]) -> np.ndarray:
-    return mean_pooled(tok, model, texts, max_length=128)

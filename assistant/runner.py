@@ -97,7 +97,10 @@ class Stages:
         from stages.nlu.recipes import spec_config
 
         model = load_or_train(
-            self.domain, cache_dir(self.config), spec_config(self.config["nlu.epochs"]), progress=_training_progress
+            self.domain,
+            cache_dir(self.config),
+            spec_config(self.config["nlu.epochs"], self.config["nlu.model"]),
+            progress=_training_progress,
         )
         return NluStage(self.domain, model, NluOptions(ood_threshold=self.config["nlu.ood_threshold"]))
 

@@ -59,10 +59,13 @@ def tokenizer(path: Path | None = None):
     return AutoTokenizer.from_pretrained(str(path or minilm_model()))
 
 
-def bert(path: Path | None = None):
+def bert(path: Path | None = None, weights: Path | None = None, prefix: str = ""):
     """MiniLM's transformer built on the meta device and given the file's weights as they are
     (~0.02 s, where ``from_pretrained`` initializes every weight first only to overwrite it).
-    The word-piece table is the shared map; the two position/type buffers are not in the file."""
+    The word-piece table is the shared map; the two position/type buffers are not in the file.
+
+    ``weights``: a safetensors file of fine-tuned weights to use instead of MiniLM's own (the
+    tensors whose names start with ``prefix``; the table is always MiniLM's)."""
     import torch
     from safetensors import safe_open
     from transformers import AutoConfig, BertModel
@@ -72,19 +75,20 @@ def bert(path: Path | None = None):
     with torch.device("meta"):
         model = BertModel(config, add_pooling_layer=False)
     table = torch.from_numpy(word_piece_table(path))
-    weights = {}
-    with safe_open(str(path / "model.safetensors"), framework="pt") as f:
+    tensors: dict = {}
+    file = Path(weights) if weights is not None else path / "model.safetensors"
+    with safe_open(str(file), framework="pt") as f:
         for key in f.keys():
-            if not key.endswith(TABLE_KEY):
-                weights[key] = f.get_tensor(key)
-    model.load_state_dict(weights, strict=False, assign=True)
+            if key.startswith(prefix) and not key.endswith(TABLE_KEY):
+                tensors[key[len(prefix) :]] = f.get_tensor(key)
+    model.load_state_dict(tensors, strict=False, assign=True)
     model.embeddings.word_embeddings.weight = torch.nn.Parameter(table, requires_grad=False)
     size = config.max_position_embeddings
     model.embeddings.register_buffer("position_ids", torch.arange(size).expand((1, -1)), persistent=False)
     model.embeddings.register_buffer("token_type_ids", torch.zeros((1, size), dtype=torch.long), persistent=False)
     left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:
-        raise RuntimeError(f"MiniLM weights missing from {path}: {left[:3]}")
+        raise RuntimeError(f"MiniLM weights missing from {file}: {left[:3]}")
     return model.eval()
 
 

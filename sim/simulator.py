@@ -531,7 +531,9 @@ def _prepare(config: Config, opts: SimOptions) -> None:
     from stages.nlu import load_or_train
     from stages.nlu.recipes import spec_config
 
-    load_or_train(load_domain(config["session.domain"]), cache_dir(config), spec_config(config["nlu.epochs"]))
+    load_or_train(
+        load_domain(config["session.domain"]), cache_dir(config), spec_config(config["nlu.epochs"], config["nlu.model"])
+    )
 
 
 # the output folder ---------------------------------------------------------------------------

@@ -141,10 +141,12 @@ def _train_cached(args: argparse.Namespace, config: Config) -> int:
         raise UserError("--out MODEL_DIR is required for --snips and --slurp")
     domain = load_domain(args.spec)
     started = time.perf_counter()
-    epochs = args.epochs if args.epochs is not None else config["nlu.epochs"]
-    if epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise UserError("--epochs must be at least 1")
-    model = load_or_train(domain, cache_dir(config), spec_config(epochs), progress=lambda m: _say(args, m))
+    epochs = args.epochs if args.epochs is not None else config["nlu.epochs"]
+    model = load_or_train(
+        domain, cache_dir(config), spec_config(epochs, config["nlu.model"]), progress=lambda m: _say(args, m)
+    )
     summary = {
         "domain": domain.name,
         "model": model.name,
@@ -242,8 +244,7 @@ def _extra(args: argparse.Namespace, source) -> list:
 
 def _eval(args: argparse.Namespace) -> int:
     from stages.nlu.evaluate import evaluate
-    from stages.nlu.recipes import cross_validate, evaluation_examples, source_key
-    from stages.nlu.spacy_model import SpacyNlu
+    from stages.nlu.recipes import cross_validate, evaluation_examples, load_model, source_key
 
     source = _source(args)
     if args.folds is not None:
@@ -253,7 +254,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         if not args.model:
             raise UserError("give --model MODEL_DIR (or --folds K for cross-validation)")
-        model = SpacyNlu.load(Path(args.model))
+        model = load_model(Path(args.model))
         if source.kind == "slurp" and model.meta.get("key") == source_key(source, _config(source, args)):
             log.warning("this model was trained on %s: the scores are training-set scores", source.path)
         if source.kind == "spec" and model.meta.get("domain_digest") not in (None, _digest(source)):
@@ -276,8 +277,7 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
     from stages.nlu import NluOptions, NluStage, load_or_train
     from stages.nlu.corpora import read_domain_corpus
     from stages.nlu.evaluate import evaluate_commands
-    from stages.nlu.recipes import spec_config
-    from stages.nlu.spacy_model import SpacyNlu
+    from stages.nlu.recipes import load_model, spec_config
 
     if not args.spec or args.snips or args.slurp or args.folds:
         raise UserError("--corpus goes with SPEC alone (not --snips, --slurp or --folds)")
@@ -290,10 +290,13 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
                 Path(args.corpus), f"intent {item.intent!r} is not in domain {domain.name!r}", field=item.id
             )
     if args.model:
-        model = SpacyNlu.load(Path(args.model))
+        model = load_model(Path(args.model))
     else:
         model = load_or_train(
-            domain, cache_dir(config), spec_config(config["nlu.epochs"]), progress=lambda m: _say(args, m)
+            domain,
+            cache_dir(config),
+            spec_config(config["nlu.epochs"], config["nlu.model"]),
+            progress=lambda m: _say(args, m),
         )
     stage = NluStage(domain, model, NluOptions(ood_threshold=config["nlu.ood_threshold"]))
     started = time.perf_counter()

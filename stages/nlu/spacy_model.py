@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from core.errors import InputError
+from stages.nlu.models import META_FILE, PREDICTION_CACHE, Prediction, best_temperature, reproject, temperature_scaled
 from stages.nlu.span_types import SpanTyper
 from stages.nlu.text import prepare
 
@@ -29,9 +29,7 @@ def registry_architecture(name: str):
     return registry.architectures(name)
 
 
-META_FILE = "assistant_nlu.json"
 TRAINER_VERSION = 6
-PREDICTION_CACHE = 8192  # predictions kept per loaded model (a few MB)
 
 
 @dataclass(frozen=True)
@@ -284,13 +282,6 @@ def build_textcat(
     return model
 
 
-@dataclass(frozen=True)
-class Prediction:
-    text: str  # the prepared text spans refer to
-    intents: tuple[tuple[str, float], ...]  # n-best, highest first
-    spans: tuple[tuple[int, int, str], ...]  # (start, end, label) in ``text``
-
-
 class SpacyNlu:
     """Wraps a trained spaCy ``Language`` with the project's text preparation."""
 
@@ -314,6 +305,17 @@ class SpacyNlu:
         """The text as this model reads it (spans in predictions refer to it)."""
         return prepare(text, self.lowercase)
 
+    def warm(self) -> None:
+        """Load the pretrained encoders the model reads (MiniLM word pieces, the sentence
+        encoder) and run them once: seconds that would otherwise fall on the first request."""
+        from stages.nlu.pretrained import word_vectors
+
+        config = self.meta.get("config") or {}
+        if config.get("word_vectors") or config.get("ner_word_vectors"):
+            word_vectors(["warm"])
+        if config.get("sentence_embeddings"):
+            sentence_vectors(["warm up"], int8=bool(config.get("int8_sentences")))
+
     # inference ----------------------------------------------------------------------
     def predict(self, text: str) -> Prediction:
         return self._predict_prepared(self.prepare(text))
@@ -326,13 +328,7 @@ class SpacyNlu:
         return [self._prediction(doc) for doc in docs]
 
     def _prediction(self, doc) -> Prediction:
-        cats = doc.cats
-        t = float(self.meta.get("temperature", 1.0) or 1.0)
-        if cats and t != 1.0:
-            # temperature scaling: p_i ∝ p_i^(1/T) is softmax(logits / T)
-            scaled = {k: math.exp(math.log(max(v, 1e-12)) / t) for k, v in cats.items()}
-            total = sum(scaled.values())
-            cats = {k: v / total for k, v in scaled.items()}
+        cats = temperature_scaled(doc.cats, float(self.meta.get("temperature", 1.0) or 1.0))
         ranked = sorted(cats.items(), key=lambda kv: -kv[1])
         spans = tuple((e.start_char, e.end_char, e.label_) for e in doc.ents)
         return Prediction(doc.text, tuple((k, float(v)) for k, v in ranked), spans)
@@ -451,17 +447,9 @@ class SpacyNlu:
         docs = list(self.nlp.pipe(self.prepare(ex.text) for ex in examples))
         order = sorted(known)
         probs = np.array([[max(d.cats.get(i, 0.0), 1e-12) for i in order] for d in docs])
-        gold = np.array([order.index(ex.intent) for ex in examples])
-        logp = np.log(probs)
-        best_t, best_nll = 1.0, float("inf")
-        for t in np.arange(max(0.25, minimum), 5.01, 0.05):
-            z = logp / t
-            z = z - z.max(axis=1, keepdims=True)
-            nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(gold)), gold]))
-            if nll < best_nll - 1e-9:
-                best_t, best_nll = float(t), nll
+        best_t, best_nll = best_temperature(probs, [order.index(ex.intent) for ex in examples], minimum)
         log.info("intent temperature %.2f (held-out NLL %.4f on %d examples)", best_t, best_nll, len(examples))
-        return round(best_t, 2)
+        return best_t
 
 
 def _spacy_examples(nlp, examples: Iterable, intents: Sequence[str], lowercase: bool) -> list:
@@ -484,25 +472,6 @@ def _spacy_examples(nlp, examples: Iterable, intents: Sequence[str], lowercase: 
         out.append(SpacyExample.from_dict(doc, annotations))
     if dropped:
         log.info("dropped %d slot spans that do not align with tokens", dropped)
-    return out
-
-
-def reproject(raw: str, prepared: str, spans, lowercase: bool = True) -> list[tuple[int, int, str]]:
-    """Map spans from the raw example text onto its prepared form by locating the span words."""
-    if raw == prepared:
-        return list(spans)
-    out, cursor = [], 0
-    for a, b, label in sorted(spans):
-        piece = prepare(raw[a:b], lowercase)
-        if not piece:
-            continue
-        idx = prepared.find(piece, cursor)
-        if idx < 0:
-            idx = prepared.find(piece)
-        if idx < 0:
-            continue
-        out.append((idx, idx + len(piece), label))
-        cursor = idx + len(piece)
     return out
 
 

@@ -5,6 +5,10 @@ give none ("play chopin", "i want to listen to soft rock"). A softmax regression
 MiniLM sentence embedding of the span's words, fitted on every name the domain knows (catalog
 phrases, ``training_phrases``, the spans of its real annotated commands), carries the encoder's
 knowledge that Chopin is a composer and soft rock a kind of music.
+
+The embedding comes from one of the two MiniLM encoders a process may hold: the NLU's int8 one
+(a spaCy model reads it anyway) or the float32 one of :mod:`core.embeddings` (the resolver and
+the trace signals use it; a fine-tuned model has no other use for the int8 one).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ log = logging.getLogger(__name__)
 FILE = "span_types.npz"
 MIN_NAMES = 10  # a label with fewer known names is not typed (too little to learn from)
 REGULARIZATION = 1.0
+ENCODERS = ("int8", "float32")
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,15 +34,16 @@ class SpanTyper:
     labels: tuple[str, ...]
     weights: np.ndarray  # (len(labels), dim)
     bias: np.ndarray  # (len(labels),)
+    encoder: str = "int8"  # which MiniLM embeds the words (ENCODERS)
 
     @classmethod
-    def fit(cls, names: Mapping[str, Iterable[str]]) -> "SpanTyper | None":
+    def fit(cls, names: Mapping[str, Iterable[str]], encoder: str = "int8") -> "SpanTyper | None":
         """``names``: slot label → the names it takes. None when fewer than two labels have
         ``MIN_NAMES`` names: there is nothing to tell apart."""
         from sklearn.linear_model import LogisticRegression
 
-        from stages.nlu.pretrained import sentence_embeddings
-
+        if encoder not in ENCODERS:
+            raise ValueError(f"span typer encoder: expected one of {ENCODERS}, got {encoder!r}")
         kept = {label: sorted({n.strip().lower() for n in ns if n.strip()}) for label, ns in names.items()}
         kept = {label: ns for label, ns in kept.items() if len(ns) >= MIN_NAMES}
         if len(kept) < 2:
@@ -45,13 +51,13 @@ class SpanTyper:
         texts = [n for ns in kept.values() for n in ns]
         targets = [label for label, ns in kept.items() for _ in ns]
         clf = LogisticRegression(C=REGULARIZATION, max_iter=2000, class_weight="balanced")
-        clf.fit(sentence_embeddings(texts, exact=False), targets)
+        clf.fit(_embeddings(texts, encoder), targets)
         labels = tuple(str(c) for c in clf.classes_)
         weights, bias = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
         if len(labels) == 2:  # sklearn keeps one row for two classes: p(second)
             weights, bias = np.vstack([-weights / 2, weights / 2]), np.array([-bias[0] / 2, bias[0] / 2])
         log.info("span typer fitted on %d names of %s", len(texts), ", ".join(labels))
-        return cls(labels, weights, bias.astype(np.float32))
+        return cls(labels, weights, bias.astype(np.float32), encoder)
 
     def probabilities(self, words: str, among: Sequence[str]) -> dict[str, float]:
         """p(label | words) over the labels of ``among`` this typer knows (softmax restricted
@@ -59,14 +65,24 @@ class SpanTyper:
         rows = [i for i, label in enumerate(self.labels) if label in among]
         if len(rows) < 2:
             return {}
-        vector = _embedding(words.lower())
+        vector = _embedding(words.lower(), self.encoder)
         logits = self.weights[rows] @ vector + self.bias[rows]
         p = np.exp(logits - logits.max())
         p /= p.sum()
         return {self.labels[i]: float(q) for i, q in zip(rows, p)}
 
+    def warm(self) -> None:
+        """Load the encoder (seconds that would otherwise fall on the first name typed)."""
+        _embedding("warm up", self.encoder)
+
     def save(self, folder: Path) -> None:
-        np.savez(Path(folder) / FILE, labels=np.array(self.labels), weights=self.weights, bias=self.bias)
+        np.savez(
+            Path(folder) / FILE,
+            labels=np.array(self.labels),
+            weights=self.weights,
+            bias=self.bias,
+            encoder=np.array(self.encoder),
+        )
 
     @classmethod
     def load(cls, folder: Path) -> "SpanTyper | None":
@@ -74,12 +90,28 @@ class SpanTyper:
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as data:
-            return cls(tuple(str(x) for x in data["labels"]), data["weights"], data["bias"])
+            encoder = str(data["encoder"]) if "encoder" in data.files else "int8"
+            return cls(tuple(str(x) for x in data["labels"]), data["weights"], data["bias"], encoder)
+
+
+def _embeddings(texts: list[str], encoder: str) -> np.ndarray:
+    """Many names at once, batched (for fitting)."""
+    if encoder == "float32":
+        from core.embeddings import embed
+
+        return embed(texts)
+    from stages.nlu.pretrained import sentence_embeddings
+
+    return sentence_embeddings(texts, exact=False)
 
 
 @functools.lru_cache(maxsize=4096)
-def _embedding(words: str) -> np.ndarray:
+def _embedding(words: str, encoder: str) -> np.ndarray:
     """A name's exact MiniLM embedding: simulated users and replays say the same names again."""
+    if encoder == "float32":
+        from core.embeddings import embed_one
+
+        return embed_one(words)
     from stages.nlu.pretrained import sentence_embeddings
 
     return sentence_embeddings([words], exact=True)[0]

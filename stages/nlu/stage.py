@@ -21,8 +21,8 @@ from core.normalize import builtin_value, normalize, parse_date, tokens
 from core.records import IntentScore, Interpretation, Slot, Transcript
 from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
-from stages.nlu.recipes import spec_config, spec_key, train_spec
-from stages.nlu.spacy_model import SpacyNlu, TrainConfig
+from stages.nlu.models import META_FILE, NluModel
+from stages.nlu.recipes import SpecConfig, load_model, spec_config, spec_key, train_spec
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,24 @@ FALLBACK_NOT_FIRST = {"a", "an", "and", "it", "is", "the", "for", "to", "me", "m
 
 
 def load_or_train(
-    domain: Domain, cache_root: Path, config: TrainConfig | None = None, progress: Callable[[str], None] | None = None
-) -> SpacyNlu:
+    domain: Domain, cache_root: Path, config: SpecConfig | None = None, progress: Callable[[str], None] | None = None
+) -> NluModel:
     """The domain's model from the cache, trained first when the spec is new (``progress``
     hears what training does: it takes up to a minute)."""
     config = config or spec_config()
     target = Path(cache_root) / "nlu" / f"{domain.name}-{spec_key(domain, config)}"
-    if (target / "assistant_nlu.json").is_file():
+    if (target / META_FILE).is_file():
         log.debug("NLU model for %s from cache %s", domain.name, target)
-        return SpacyNlu.load(target)
+        return load_model(target)
     log.info("training the NLU model for domain %r (first use of this spec; cached at %s)", domain.name, target)
     if progress is not None:
         progress(f"training the NLU model for domain {domain.name!r} (first use of this spec; cached afterwards)")
     model = train_spec(domain, config, progress=progress)
     save_atomically(model, target)
-    return SpacyNlu.load(target)
+    return load_model(target)
 
 
-def save_atomically(model: SpacyNlu, target: Path) -> None:
+def save_atomically(model: NluModel, target: Path) -> None:
     """Write to a temporary folder beside ``target``, then rename: readers and concurrent
     trainers never see half a model."""
     target = Path(target)
@@ -83,7 +83,7 @@ class NluOptions:
 class NluStage:
     name = "nlu"
 
-    def __init__(self, domain: Domain, model: SpacyNlu, options: NluOptions):
+    def __init__(self, domain: Domain, model: NluModel, options: NluOptions):
         self.domain = domain
         self.model = model
         self.options = options
@@ -100,16 +100,9 @@ class NluStage:
         }
 
     def warm(self) -> None:
-        """Load the pretrained encoders the model reads (MiniLM word pieces, the sentence
-        encoder) and run them once: seconds that would otherwise fall on the first request."""
-        from stages.nlu.pretrained import word_vectors
-        from stages.nlu.spacy_model import sentence_vectors
-
-        config = self.model.meta.get("config") or {}
-        if config.get("word_vectors") or config.get("ner_word_vectors"):
-            word_vectors(["warm"])
-        if config.get("sentence_embeddings"):
-            sentence_vectors(["warm up"], int8=bool(config.get("int8_sentences")))
+        """Load what the model reads and run it once: seconds that would otherwise fall on
+        the first request."""
+        self.model.warm()
 
     def interpret(self, text: str, ctx=None) -> Interpretation:
         pred = self.model.predict(text)
@@ -118,9 +111,12 @@ class NluStage:
         nbest = tuple(IntentScore(i, round(s, 4)) for i, s in pred.intents[:NBEST])
         top, score = pred.intents[0]
         now = ctx.now if ctx is not None else None
-        pending = getattr(getattr(ctx, "dialogue", None), "pending", None)
+        dialogue = getattr(ctx, "dialogue", None)
+        pending = getattr(dialogue, "pending", None)
         if pending is not None:
             top, score = self._answer_to(pending, pred.intents, top, score)
+        elif top == "Inform" and not getattr(dialogue, "last_intent", None):
+            top, score = self._standalone(pred.intents)
         spans = self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
         slots = []
         for a, b, label in self._dated(top, pred.text, self._retyped(top, pred.text, spans)):
@@ -294,6 +290,16 @@ class NluStage:
                 start = slot.end + tail.index(words)
                 return [Slot(name=free[0], text=words, value=day, type="date", start=start, end=start + len(words))]
         return []
+
+    @staticmethod
+    def _standalone(intents) -> tuple[str, float]:
+        """A bare value with no question and no earlier request to refer to ("indie") is not an
+        answer: the best other class, its probability given that it is not one."""
+        rest = 1.0 - dict(intents).get("Inform", 0.0)
+        for intent, p in intents:
+            if intent not in DIALOGUE_INTENTS:
+                return intent, p / rest if rest > 0 else 0.0
+        return OOD_INTENT, 1.0
 
     def _answer_to(self, pending, intents, top: str, score: float) -> tuple[str, float]:
         """While a question waits for its answer, a short reply the classifier doubts is more

@@ -1,0 +1,423 @@
+"""Intent and slots from one fine-tuned MiniLM (the JointBERT recipe, Chen, Zhuo & Wang 2019).
+
+The bundled all-MiniLM-L6-v2 (core/minilm.py) is fine-tuned with two heads: the intent from the
+mean of its last hidden states, a BIO slot tag from the first word piece of every word. What
+the transformer already knows about words is what lets a model trained on a spec's templates
+read real people's phrasing (docs/nlu-real-phrasing.md has the measurements).
+
+Training runs on every core with bfloat16 autocast where the CPU has it; a loaded model runs as
+dynamic int8 on one thread, each text alone (int8 activation scales depend on the batch, and a
+request's interpretation must not). Saved as safetensors, so loading runs no pickled code: the
+fine-tuned transformer and the heads; the word-piece table stays frozen and is MiniLM's own file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from core.errors import InputError
+from stages.nlu.models import META_FILE, PREDICTION_CACHE, Prediction, best_temperature, reproject
+from stages.nlu.span_types import SpanTyper
+from stages.nlu.text import prepare
+
+log = logging.getLogger(__name__)
+
+KIND = "joint-minilm"
+TRAINER_VERSION = 2
+WEIGHTS_FILE = "joint_minilm.safetensors"
+BERT_PREFIX = "bert."
+HIDDEN = 384
+OUTSIDE = "O"
+
+
+@dataclass(frozen=True)
+class JointConfig:
+    """How a joint model is trained. Chosen on the home domain's tune halves (A→B, B→A)."""
+
+    epochs: int = 2
+    batch_size: int = 64
+    learn_rate: float = 1.5e-4  # the transformer's
+    head_learn_rate: float = 3e-3  # the two new heads start from nothing
+    warmup: float = 0.06  # share of the steps the learning rate ramps up over
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    max_tokens: int = 48
+    bf16: bool = True  # bfloat16 autocast in training, where the CPU supports it
+    seed: int = 0
+    min_temperature: float = 1.0
+    lowercase: bool = True
+
+
+def bf16_supported() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _net_class():
+    import torch
+    from torch import nn
+
+    class JointNet(nn.Module):
+        def __init__(self, bert, n_intents: int, n_tags: int, dropout: float):
+            super().__init__()
+            self.bert = bert
+            self.drop = nn.Dropout(dropout)
+            self.intent = nn.Linear(HIDDEN, n_intents)
+            self.tags = nn.Linear(HIDDEN, n_tags)
+
+        def forward(self, ids, mask):
+            hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return self.intent(self.drop(pooled)), self.tags(self.drop(hidden))
+
+    del torch
+    return JointNet
+
+
+def tag_set(labels: Sequence[str]) -> list[str]:
+    return [OUTSIDE] + [f"{kind}-{label}" for label in labels for kind in "BI"]
+
+
+def word_offsets(text: str) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for word in text.split():
+        a = text.index(word, pos)
+        out.append((a, a + len(word)))
+        pos = a + len(word)
+    return out
+
+
+def word_tags(text: str, spans) -> list[str]:
+    """Each whitespace word of ``text``: B-/I-label inside a span, O outside."""
+    tags = []
+    for a, b in word_offsets(text):
+        tag = OUTSIDE
+        for sa, sb, label in spans:
+            if a >= sa and b <= sb:
+                tag = f"{'B' if a == sa else 'I'}-{label}"
+                break
+        tags.append(tag)
+    return tags
+
+
+def spans_of(text: str, tags: Sequence[str]) -> tuple[tuple[int, int, str], ...]:
+    """BIO word tags → (start, end, label) character spans (an I- after another label opens a span)."""
+    spans: list[list] = []
+    current = None
+    for (a, b), tag in zip(word_offsets(text), tags):
+        if tag == OUTSIDE:
+            current = None
+            continue
+        kind, label = tag.split("-", 1)
+        if kind == "I" and current is not None and current[2] == label:
+            current[1] = b
+        else:
+            current = [a, b, label]
+            spans.append(current)
+    return tuple((a, b, label) for a, b, label in spans)
+
+
+class JointNlu:
+    """A fine-tuned MiniLM with an intent head and a slot-tag head (see the module doc)."""
+
+    def __init__(self, net, tokenizer, meta: dict, span_typer: SpanTyper | None = None, weights=None):
+        self.net = net  # the inference network (int8 once loaded)
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.span_typer = span_typer
+        self._weights = weights  # the float weights to save (a model just trained)
+        self._intents = list(meta["intents"])
+        self._tags = list(meta["tags"])
+        self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name", KIND)
+
+    @property
+    def lowercase(self) -> bool:
+        return bool(self.meta.get("lowercase", True))
+
+    def prepare(self, text: str) -> str:
+        return prepare(text, self.lowercase)
+
+    def warm(self) -> None:
+        self._predict_uncached("warm up")
+        if self.span_typer is not None:
+            self.span_typer.warm()
+
+    # inference ----------------------------------------------------------------------
+    def predict(self, text: str) -> Prediction:
+        return self._predict_prepared(self.prepare(text))
+
+    def predict_many(self, texts: Sequence[str], batch_size: int = 1) -> list[Prediction]:
+        """Each text alone, whatever ``batch_size`` (int8 activation scales depend on the batch)."""
+        return [self.predict(t) for t in texts]
+
+    def _predict_uncached(self, prepared: str) -> Prediction:
+        import torch
+
+        words = prepared.split() or [""]
+        with torch.inference_mode():
+            enc = self.tokenizer(
+                [words],
+                is_split_into_words=True,
+                truncation=True,
+                max_length=int(self.meta["config"]["max_tokens"]),
+                return_tensors="pt",
+            )
+            intent_logits, tag_logits = self.net(enc["input_ids"], enc["attention_mask"])
+            t = float(self.meta.get("temperature", 1.0) or 1.0)
+            probs = torch.softmax(intent_logits[0].float() / t, -1).tolist()
+            best = tag_logits[0].argmax(-1).tolist()
+        first: dict[int, int] = {}
+        for k, w in enumerate(enc.word_ids(0)):
+            if w is not None and w not in first:
+                first[w] = k
+        tags = [self._tags[best[first[w]]] if w in first else OUTSIDE for w in range(len(words))]
+        ranked = sorted(zip(self._intents, probs), key=lambda kv: -kv[1])
+        return Prediction(prepared, tuple((k, float(v)) for k, v in ranked), spans_of(prepared, tags))
+
+    # persistence --------------------------------------------------------------------
+    def save(self, path: Path) -> Path:
+        import shutil
+
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self._weights is not None:
+            save_file(self._weights, str(path / WEIGHTS_FILE))
+        elif "source_folder" in self.meta:
+            shutil.copyfile(Path(self.meta["source_folder"]) / WEIGHTS_FILE, path / WEIGHTS_FILE)
+        else:
+            raise ValueError("this joint model has no weights to save")
+        if self.span_typer is not None:
+            self.span_typer.save(path)
+        meta = {k: v for k, v in self.meta.items() if k != "source_folder"}
+        (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path, meta: dict | None = None) -> "JointNlu":
+        path = Path(path)
+        if meta is None:
+            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        if not (path / WEIGHTS_FILE).is_file():
+            raise InputError(path, f"joint NLU model without its weights ({WEIGHTS_FILE})")
+        net = _inference_net(path / WEIGHTS_FILE, len(meta["intents"]), len(meta["tags"]))
+        from core.minilm import tokenizer
+
+        return cls(net, tokenizer(), {**meta, "source_folder": str(path)}, SpanTyper.load(path))
+
+    # training -----------------------------------------------------------------------
+    @classmethod
+    def train(
+        cls,
+        examples: Iterable,
+        intents: Sequence[str],
+        labels: Sequence[str],
+        config: JointConfig | None = None,
+        meta: dict | None = None,
+        calibration: Sequence | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> "JointNlu":
+        """Fine-tune from objects with ``text``, ``intent`` and ``spans`` ((start, end, label));
+        ``calibration``: held-out examples the intent temperature is fitted on; ``progress``
+        hears one line per epoch."""
+        import torch
+
+        from core.minilm import bert, tokenizer
+
+        config = config or JointConfig()
+        tok = tokenizer()
+        tags = tag_set(labels)
+        rows = _rows(examples, list(intents), tags, config.lowercase)
+        if not rows:
+            raise ValueError("no training examples")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.manual_seed(config.seed)
+        started = time.perf_counter()
+        try:
+            net = _net_class()(bert(), len(intents), len(tags), config.dropout)
+            _fit(net, tok, rows, config, progress, started)
+        finally:
+            torch.set_num_threads(threads)
+        elapsed = time.perf_counter() - started
+        weights = {
+            k: v.detach().contiguous()
+            for k, v in net.state_dict().items()
+            if not k.endswith("word_embeddings.weight") and not k.endswith("_ids")
+        }
+        info = dict(meta or {})
+        info.update(
+            {
+                "kind": KIND,
+                "trainer_version": TRAINER_VERSION,
+                "examples": len(rows),
+                "epochs": config.epochs,
+                "intents": list(intents),
+                "labels": list(labels),
+                "tags": tags,
+                "train_s": round(elapsed, 2),
+                "lowercase": config.lowercase,
+                "config": asdict(config),
+                "temperature": 1.0,
+            }
+        )
+        model = cls(_quantized(net), tok, info, weights=weights)
+        if calibration and intents:
+            model.meta["temperature"] = model.fit_temperature(calibration, config.min_temperature)
+        log.info("fine-tuned the joint NLU on %d examples in %.1f s", len(rows), elapsed)
+        return model
+
+    def fit_temperature(self, examples: Sequence, minimum: float = 1.0) -> float:
+        known = set(self._intents)
+        examples = [ex for ex in examples if ex.intent in known]
+        if not examples:
+            return 1.0
+        saved = self.meta.get("temperature", 1.0)
+        self.meta["temperature"] = 1.0
+        preds = [self._predict_uncached(self.prepare(ex.text)) for ex in examples]
+        self.meta["temperature"] = saved
+        probs = [[dict(p.intents)[i] for i in self._intents] for p in preds]
+        best_t, best_nll = best_temperature(probs, [self._intents.index(ex.intent) for ex in examples], minimum)
+        log.info("intent temperature %.2f (held-out NLL %.4f on %d examples)", best_t, best_nll, len(examples))
+        self._predict_prepared.cache_clear()
+        return best_t
+
+
+def _rows(examples: Iterable, intents: list[str], tags: list[str], lowercase: bool) -> list[tuple]:
+    """(words, word tag ids, intent id, weight) per distinct example, on the text the model
+    will read: an example given n times is trained on once with weight n (same expected
+    gradient, a fraction of the time; real commands are given several times on purpose)."""
+    tag_id = {t: i for i, t in enumerate(tags)}
+    intent_id = {t: i for i, t in enumerate(intents)}
+    counts: dict[tuple, int] = {}
+    for ex in examples:
+        text = prepare(ex.text, lowercase)
+        words = tuple(text.split())
+        if not words:
+            continue
+        word_tag = word_tags(text, reproject(ex.text, text, ex.spans, lowercase))
+        key = (words, tuple(tag_id.get(t, 0) for t in word_tag), intent_id[ex.intent])
+        counts[key] = counts.get(key, 0) + 1
+    return [(list(w), list(t), i, n) for (w, t, i), n in counts.items()]
+
+
+def _batches(tok, rows: list[tuple], config: JointConfig, rng: random.Random):
+    """Batches of like lengths (less padding), in random order; labels on first word pieces."""
+    import torch
+
+    order = sorted(range(len(rows)), key=lambda i: (len(rows[i][0]), rng.random()))
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    rng.shuffle(batches)
+    for batch in batches:
+        enc = tok(
+            [rows[i][0] for i in batch],
+            is_split_into_words=True,
+            padding=True,
+            truncation=True,
+            max_length=config.max_tokens,
+            return_tensors="pt",
+        )
+        labels = torch.full(enc["input_ids"].shape, -100, dtype=torch.long)
+        for j, i in enumerate(batch):
+            seen: set[int] = set()
+            for k, w in enumerate(enc.word_ids(j)):
+                if w is not None and w not in seen:
+                    seen.add(w)
+                    labels[j, k] = rows[i][1][w]
+        weights = torch.tensor([float(rows[i][3]) for i in batch])
+        yield enc["input_ids"], enc["attention_mask"], labels, torch.tensor([rows[i][2] for i in batch]), weights
+
+
+def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
+    import torch
+
+    heads = [*net.intent.parameters(), *net.tags.parameters()]
+    body = [p for p in net.bert.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": body, "lr": config.learn_rate}, {"params": heads, "lr": config.head_learn_rate}],
+        weight_decay=config.weight_decay,
+    )
+    steps = config.epochs * math.ceil(len(rows) / config.batch_size)
+    warm = max(1.0, config.warmup * steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps)
+    )
+    loss_of = torch.nn.CrossEntropyLoss(ignore_index=-100, reduction="none")
+    bf16 = config.bf16 and bf16_supported()
+    rng = random.Random(config.seed)
+    net.train()
+    for epoch in range(config.epochs):
+        total = 0.0
+        for ids, mask, labels, intents, weights in _batches(tok, rows, config, rng):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                intent_logits, tag_logits = net(ids, mask)
+            tagged = (labels != -100).float()
+            tag_loss = loss_of(tag_logits.float().transpose(1, 2), labels) * tagged
+            loss = (loss_of(intent_logits.float(), intents) * weights).sum() / weights.sum() + (
+                tag_loss * weights[:, None]
+            ).sum() / (tagged * weights[:, None]).sum().clamp(min=1.0)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([*body, *heads], 1.0)
+            optimizer.step()
+            schedule.step()
+            total += float(loss.item())
+        log.debug("epoch %d loss %.3f", epoch, total)
+        if progress is not None:
+            progress(
+                f"training the NLU: epoch {epoch + 1}/{config.epochs} "
+                f"({len(rows)} examples, {time.perf_counter() - started:.0f} s)"
+            )
+    net.eval()
+
+
+def _quantized(net):
+    """The network as it runs in use: dynamic int8 linear layers, one thread (short inputs: a
+    second thread only contends, as for the NLU's sentence encoder)."""
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():  # the eager quantization API is deprecated, not gone
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def _inference_net(weights: Path, n_intents: int, n_tags: int):
+    """The saved network, built without a second float copy of MiniLM: the transformer takes
+    the file's tensors as they are, then the heads; then it is quantized."""
+    from safetensors import safe_open
+
+    from core.minilm import bert
+
+    net = _net_class()(bert(weights=weights, prefix=BERT_PREFIX), n_intents, n_tags, 0.0)
+    with safe_open(str(weights), framework="pt") as f:
+        heads = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(BERT_PREFIX)}
+    missing = {"intent.weight", "intent.bias", "tags.weight", "tags.bias"} - set(heads)
+    if missing:
+        raise InputError(weights, f"joint NLU weights without {sorted(missing)}")
+    net.load_state_dict(heads, strict=False, assign=True)
+    return _quantized(net.eval())
+
+
+__all__ = ["KIND", "JointConfig", "JointNlu"]

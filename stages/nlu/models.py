@@ -1,0 +1,86 @@
+"""What every NLU model kind shares: its prediction record, the interface the stage reads,
+the meta file a saved model folder is known by, and two pieces of training arithmetic.
+
+Two kinds exist (stages/nlu/recipes.py picks one per source): a spaCy pipeline
+(stages/nlu/spacy_model.py) and a fine-tuned MiniLM (stages/nlu/joint_model.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from stages.nlu.text import prepare
+
+META_FILE = "assistant_nlu.json"
+PREDICTION_CACHE = 8192  # predictions kept per loaded model (a few MB)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str  # the prepared text spans refer to
+    intents: tuple[tuple[str, float], ...]  # n-best, highest first
+    spans: tuple[tuple[int, int, str], ...]  # (start, end, label) in ``text``
+
+
+class NluModel(Protocol):
+    meta: dict
+    span_typer: object  # stages.nlu.span_types.SpanTyper or None
+
+    @property
+    def name(self) -> str: ...
+
+    def prepare(self, text: str) -> str: ...
+
+    def predict(self, text: str) -> Prediction: ...
+
+    def predict_many(self, texts: Sequence[str], batch_size: int = ...) -> list[Prediction]: ...
+
+    def warm(self) -> None: ...
+
+
+def temperature_scaled(intents: dict[str, float], temperature: float) -> dict[str, float]:
+    """p_i ∝ p_i^(1/T), which is softmax(logits / T)."""
+    if not intents or temperature == 1.0:
+        return intents
+    scaled = {k: math.exp(math.log(max(v, 1e-12)) / temperature) for k, v in intents.items()}
+    total = sum(scaled.values())
+    return {k: v / total for k, v in scaled.items()}
+
+
+def best_temperature(probs, gold, minimum: float = 1.0) -> tuple[float, float]:
+    """The softmax temperature (and its NLL) that minimizes the negative log-likelihood of the
+    gold intents of held-out examples (temperature scaling, Guo et al. 2017). ``probs``:
+    (n, intents) array; ``gold``: each row's gold column."""
+    import numpy as np
+
+    logp = np.log(np.maximum(np.asarray(probs, dtype=float), 1e-12))
+    gold = np.asarray(gold)
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.arange(max(0.25, minimum), 5.01, 0.05):
+        z = logp / t
+        z = z - z.max(axis=1, keepdims=True)
+        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(gold)), gold]))
+        if nll < best_nll - 1e-9:
+            best_t, best_nll = float(t), nll
+    return round(best_t, 2), best_nll
+
+
+def reproject(raw: str, prepared: str, spans, lowercase: bool = True) -> list[tuple[int, int, str]]:
+    """Map spans from the raw example text onto its prepared form by locating the span words."""
+    if raw == prepared:
+        return list(spans)
+    out, cursor = [], 0
+    for a, b, label in sorted(spans):
+        piece = prepare(raw[a:b], lowercase)
+        if not piece:
+            continue
+        idx = prepared.find(piece, cursor)
+        if idx < 0:
+            idx = prepared.find(piece)
+        if idx < 0:
+            continue
+        out.append((idx, idx + len(piece), label))
+        cursor = idx + len(piece)
+    return out

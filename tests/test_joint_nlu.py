@@ -1,0 +1,152 @@
+"""The fine-tuned MiniLM NLU (stages/nlu/joint_model.py): its tags, training, files and use."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from core.domain import OOD_INTENT, load_domain
+from core.errors import InputError
+from core.utterances import Example
+from stages.nlu.joint_model import JointConfig, JointNlu, spans_of, tag_set, word_tags
+from stages.nlu.models import META_FILE, Prediction
+
+
+def test_bio_tags_round_trip_to_spans():
+    text = "play hey jude by the beatles now"
+    spans = [(5, 13, "song"), (17, 28, "artist")]
+    tags = word_tags(text, spans)
+    assert tags == ["O", "B-song", "I-song", "O", "B-artist", "I-artist", "O"]
+    assert spans_of(text, tags) == tuple(spans)
+    # two names of one kind side by side stay two; an I- with nothing open starts a span
+    assert spans_of("jazz blues", ["B-genre", "B-genre"]) == ((0, 4, "genre"), (5, 10, "genre"))
+    assert spans_of("some jazz", ["O", "I-genre"]) == ((5, 9, "genre"),)
+    assert tag_set(["genre", "song"]) == ["O", "B-genre", "I-genre", "B-song", "I-song"]
+
+
+def _examples() -> list[Example]:
+    """A tiny domain: play a song, weather in a city, and requests it does not serve."""
+    songs = ["hey jude", "yesterday", "let it be", "help", "something", "penny lane"]
+    cities = ["paris", "boston", "tokyo", "lima", "oslo", "cairo"]
+    out = []
+    for s in songs:
+        for frame in ("play {}", "put on {}", "i want to hear {}", "play {} please"):
+            text = frame.format(s)
+            a = text.index(s)
+            out.append(Example(text, "PlayMusic", ((a, a + len(s), "song"),)))
+    for c in cities:
+        for frame in ("weather in {}", "is it raining in {}", "how cold is it in {} today", "forecast for {}"):
+            text = frame.format(c)
+            a = text.index(c)
+            out.append(Example(text, "GetWeather", ((a, a + len(c), "place"),)))
+    for text in ("tell me a joke", "who won the game", "send an email to bob", "what is the capital of peru"):
+        out += [Example(text, OOD_INTENT, ())] * 3
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    model = JointNlu.train(
+        _examples(),
+        ["PlayMusic", "GetWeather", OOD_INTENT],
+        ["place", "song"],
+        JointConfig(epochs=6, batch_size=16, learn_rate=2e-4, head_learn_rate=5e-3),
+        meta={"name": "joint-nlu/tiny"},
+    )
+    folder = model.save(tmp_path_factory.mktemp("joint") / "model")
+    return model, folder
+
+
+@pytest.mark.models
+def test_it_learns_intents_and_slots_and_reads_names_it_never_saw(tiny):
+    model, _folder = tiny
+    meta = model.meta
+    assert meta["kind"] == "joint-minilm" and meta["labels"] == ["place", "song"]
+    assert meta["examples"] < len(_examples())  # repeated examples train once, weighted
+    p = model.predict("Play Penny Lane!")
+    assert p.intents[0][0] == "PlayMusic" and p.spans == ((5, 15, "song"),)
+    # a city and a song it was never taught, in phrasings it was
+    p = model.predict("weather in reykjavik")
+    assert p.intents[0][0] == "GetWeather" and [p.text[a:b] for a, b, _ in p.spans] == ["reykjavik"]
+    p = model.predict("i want to hear bohemian rhapsody")
+    assert p.intents[0][0] == "PlayMusic" and [(p.text[a:b], lab) for a, b, lab in p.spans] == [
+        ("bohemian rhapsody", "song")
+    ]
+    assert abs(sum(s for _i, s in p.intents) - 1.0) < 1e-5
+
+
+@pytest.mark.models
+def test_the_scorer_reads_a_joint_model(tiny):
+    """`assistant nlu eval --model` scores any kind of model (intent accuracy, slot F1)."""
+    from stages.nlu.evaluate import evaluate
+
+    model, _folder = tiny
+    r = evaluate(model, _examples()[::5])
+    assert r["intent_accuracy"] == 1.0 and r["slot_f1"] == 1.0, r
+
+
+@pytest.mark.models
+def test_a_saved_model_loads_as_the_same_model(tiny):
+    """What is saved is the float weights; both the trained and the loaded model run them as
+    int8, so their predictions are identical. Loading runs no pickled code (safetensors)."""
+    from stages.nlu.recipes import load_model
+
+    model, folder = tiny
+    again = load_model(folder)
+    assert isinstance(again, JointNlu)
+    for text in ("play help", "is it raining in quito", "tell me a story", "forecast for lima tomorrow"):
+        assert again.predict(text) == model.predict(text)
+    assert {p.name for p in folder.iterdir()} >= {META_FILE, "joint_minilm.safetensors"}
+    copy = again.save(folder.parent / "copy")  # a loaded model saves its own file again
+    assert load_model(copy).predict("play help") == model.predict("play help")
+
+
+def test_a_folder_that_is_no_model_names_itself(tmp_path):
+    from stages.nlu.recipes import load_model
+
+    with pytest.raises(InputError, match="no assistant_nlu.json"):
+        load_model(tmp_path)
+    (tmp_path / META_FILE).write_text(json.dumps({"kind": "joint-minilm", "intents": ["A"], "tags": ["O"]}))
+    with pytest.raises(InputError, match="joint_minilm.safetensors"):
+        load_model(tmp_path)
+    (tmp_path / META_FILE).write_text("{not json")
+    with pytest.raises(InputError, match="invalid JSON"):
+        load_model(tmp_path)
+
+
+def test_spec_settings_pick_the_model_kind():
+    from stages.nlu.recipes import spec_config
+    from stages.nlu.spacy_model import TrainConfig
+
+    assert spec_config() == JointConfig()
+    assert spec_config(0, "joint").epochs == JointConfig().epochs  # 0: the kind's own
+    assert spec_config(3, "joint").epochs == 3
+    assert isinstance(spec_config(None, "spacy"), TrainConfig)
+    from core.errors import UserError
+
+    with pytest.raises(UserError, match="nlu.model"):
+        spec_config(None, "bert")
+
+
+def _stage_predicting(intents: list[tuple[str, float]], text: str = "indie"):
+    from stages.nlu.stage import NluOptions, NluStage
+
+    pred = Prediction(text, tuple(intents), ())
+    model = SimpleNamespace(predict=lambda t: pred, span_typer=None, name="fake")
+    return NluStage(load_domain("home"), model=model, options=NluOptions())
+
+
+def test_a_bare_value_with_nothing_to_answer_is_a_request_or_nothing():
+    """ "indie" with no question pending and no earlier request is not an answer: the best
+    other class decides, by its probability given that it is not one."""
+    stage = _stage_predicting([("Inform", 0.5), ("PlayMusic", 0.4), (OOD_INTENT, 0.1)])
+    i = stage.interpret("indie")
+    assert i.intent == "PlayMusic" and i.confidence == pytest.approx(0.8)
+    stage = _stage_predicting([("Inform", 0.6), (OOD_INTENT, 0.3), ("PlayMusic", 0.1)], "cars")
+    assert stage.interpret("cars").out_of_domain
+    # after a request, "and in the bedroom" stays a follow-up (the resolver fills it in)
+    after = SimpleNamespace(now=None, dialogue=SimpleNamespace(pending=None, last_intent="TurnOn"))
+    stage = _stage_predicting([("Inform", 0.6), ("TurnOn", 0.3), (OOD_INTENT, 0.1)], "and in the bedroom")
+    assert stage.interpret("and in the bedroom", after).intent in (None, "Inform")

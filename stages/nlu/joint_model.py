@@ -20,12 +20,21 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from core.errors import InputError
-from stages.nlu.models import META_FILE, PREDICTION_CACHE, Prediction, best_temperature, reproject
+from stages.nlu.models import (
+    META_FILE,
+    PREDICTION_CACHE,
+    Prediction,
+    best_temperature,
+    epoch_line,
+    read_meta,
+    reproject,
+    trained_meta,
+)
 from stages.nlu.span_types import SpanTyper
 from stages.nlu.text import prepare
 
@@ -57,6 +66,7 @@ class JointConfig:
     lowercase: bool = True
 
 
+@functools.lru_cache(maxsize=1)
 def bf16_supported() -> bool:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
@@ -66,8 +76,9 @@ def bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+@functools.lru_cache(maxsize=1)
 def _net_class():
-    import torch
+    """The network class (built on first use: torch loads only when a joint model does)."""
     from torch import nn
 
     class JointNet(nn.Module):
@@ -84,7 +95,6 @@ def _net_class():
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
             return self.intent(self.drop(pooled)), self.tags(self.drop(hidden))
 
-    del torch
     return JointNet
 
 
@@ -216,7 +226,7 @@ class JointNlu:
     def load(cls, path: Path, meta: dict | None = None) -> "JointNlu":
         path = Path(path)
         if meta is None:
-            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+            meta = read_meta(path)
         if not (path / WEIGHTS_FILE).is_file():
             raise InputError(path, f"joint NLU model without its weights ({WEIGHTS_FILE})")
         net = _inference_net(path / WEIGHTS_FILE, len(meta["intents"]), len(meta["tags"]))
@@ -264,22 +274,8 @@ class JointNlu:
             for k, v in net.state_dict().items()
             if not k.endswith("word_embeddings.weight") and not k.endswith("_ids")
         }
-        info = dict(meta or {})
-        info.update(
-            {
-                "kind": KIND,
-                "trainer_version": TRAINER_VERSION,
-                "examples": len(rows),
-                "epochs": config.epochs,
-                "intents": list(intents),
-                "labels": list(labels),
-                "tags": tags,
-                "train_s": round(elapsed, 2),
-                "lowercase": config.lowercase,
-                "config": asdict(config),
-                "temperature": 1.0,
-            }
-        )
+        info = trained_meta(meta, TRAINER_VERSION, config, intents, labels, len(rows), elapsed)
+        info.update({"kind": KIND, "tags": tags})
         model = cls(_quantized(net), tok, info, weights=weights)
         if calibration and intents:
             model.meta["temperature"] = model.fit_temperature(calibration, config.min_temperature)
@@ -383,10 +379,7 @@ def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
             total += float(loss.item())
         log.debug("epoch %d loss %.3f", epoch, total)
         if progress is not None:
-            progress(
-                f"training the NLU: epoch {epoch + 1}/{config.epochs} "
-                f"({len(rows)} examples, {time.perf_counter() - started:.0f} s)"
-            )
+            progress(epoch_line(epoch, config.epochs, len(rows), time.perf_counter() - started))
     net.eval()
 
 

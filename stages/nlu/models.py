@@ -7,10 +7,13 @@ Two kinds exist (stages/nlu/recipes.py picks one per source): a spaCy pipeline
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Protocol, Sequence
 
+from core.errors import InputError
 from stages.nlu.text import prepare
 
 META_FILE = "assistant_nlu.json"
@@ -38,6 +41,42 @@ class NluModel(Protocol):
     def predict_many(self, texts: Sequence[str], batch_size: int = ...) -> list[Prediction]: ...
 
     def warm(self) -> None: ...
+
+
+def read_meta(folder: Path) -> dict:
+    """A saved model folder's meta file (what kind, trained on what, how)."""
+    folder = Path(folder)
+    path = folder / META_FILE
+    if not path.is_file():
+        raise InputError(folder, f"not an NLU model folder (no {META_FILE})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"invalid JSON ({err.msg})") from None
+
+
+def trained_meta(meta: dict | None, version: int, config, intents, labels, examples: int, seconds: float) -> dict:
+    """The meta file's training keys, over what the caller passed (name, source, key)."""
+    info = dict(meta or {})
+    info.update(
+        {
+            "trainer_version": version,
+            "examples": examples,
+            "epochs": config.epochs,
+            "intents": list(intents),
+            "labels": list(labels),
+            "train_s": round(seconds, 2),
+            "lowercase": config.lowercase,
+            "config": asdict(config),
+            "temperature": 1.0,
+        }
+    )
+    return info
+
+
+def epoch_line(epoch: int, epochs: int, examples: int, seconds: float) -> str:
+    """What training progress says after each epoch."""
+    return f"training the NLU: epoch {epoch + 1}/{epochs} ({examples} examples, {seconds:.0f} s)"
 
 
 def temperature_scaled(intents: dict[str, float], temperature: float) -> dict[str, float]:

@@ -25,7 +25,7 @@ from stages.nlu.evaluate import evaluate, merge_results
 from stages.nlu.joint_model import KIND as JOINT_KIND
 from stages.nlu.joint_model import TRAINER_VERSION as JOINT_VERSION
 from stages.nlu.joint_model import JointConfig, JointNlu
-from stages.nlu.models import META_FILE, NluModel
+from stages.nlu.models import NluModel, read_meta
 from stages.nlu.spacy_model import TRAINER_VERSION, SpacyNlu, TrainConfig
 from stages.nlu.span_types import SpanTyper
 
@@ -95,13 +95,7 @@ def default_config(source: Source) -> SpecConfig:
 def load_model(path: Path) -> NluModel:
     """A saved model folder, of whichever kind its meta file names."""
     path = Path(path)
-    meta_path = path / META_FILE
-    if not meta_path.is_file():
-        raise InputError(path, f"not an NLU model folder (no {META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(meta_path, f"invalid JSON ({err.msg})") from None
+    meta = read_meta(path)
     if meta.get("kind") == JOINT_KIND:
         return JointNlu.load(path, meta)
     return SpacyNlu.load(path)

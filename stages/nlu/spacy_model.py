@@ -11,12 +11,21 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from core.errors import InputError
-from stages.nlu.models import META_FILE, PREDICTION_CACHE, Prediction, best_temperature, reproject, temperature_scaled
+from stages.nlu.models import (
+    META_FILE,
+    PREDICTION_CACHE,
+    Prediction,
+    best_temperature,
+    epoch_line,
+    read_meta,
+    reproject,
+    temperature_scaled,
+    trained_meta,
+)
 from stages.nlu.span_types import SpanTyper
 from stages.nlu.text import prepare
 
@@ -348,14 +357,7 @@ class SpacyNlu:
         import spacy
 
         path = Path(path)
-        meta_path = path / META_FILE
-        if not meta_path.is_file():
-            raise InputError(path, f"not an NLU model folder (no {META_FILE})")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise InputError(meta_path, f"invalid JSON ({err.msg})") from None
-        return cls(spacy.load(path), meta, SpanTyper.load(path))
+        return cls(spacy.load(path), read_meta(path), SpanTyper.load(path))
 
     # training -----------------------------------------------------------------------
     @classmethod
@@ -404,10 +406,7 @@ class SpacyNlu:
                 nlp.update(batch, drop=config.dropout, sgd=optimizer, losses=losses)
             log.debug("epoch %d losses %s", epoch, {k: round(v, 3) for k, v in losses.items()})
             if progress is not None:
-                progress(
-                    f"training the NLU: epoch {epoch + 1}/{config.epochs} "
-                    f"({len(train)} examples, {time.perf_counter() - started:.0f} s)"
-                )
+                progress(epoch_line(epoch, config.epochs, len(train), time.perf_counter() - started))
         if config.averages:
             # Keep the running averages of the weights (steadier than the last update's).
             with nlp.use_params(optimizer.averages):
@@ -415,20 +414,7 @@ class SpacyNlu:
             for name, proc in nlp.pipeline:
                 proc.model.from_bytes(weights[name])
         elapsed = time.perf_counter() - started
-        info = dict(meta or {})
-        info.update(
-            {
-                "trainer_version": TRAINER_VERSION,
-                "examples": len(train),
-                "epochs": config.epochs,
-                "intents": list(intents),
-                "labels": list(labels),
-                "train_s": round(elapsed, 2),
-                "lowercase": config.lowercase,
-                "config": asdict(config),
-                "temperature": 1.0,
-            }
-        )
+        info = trained_meta(meta, TRAINER_VERSION, config, intents, labels, len(train), elapsed)
         model = cls(nlp, info)
         if calibration and intents:
             model.meta["temperature"] = model.fit_temperature(calibration, config.min_temperature)

@@ -394,7 +394,8 @@ def test_simulate_resume_runs_only_the_missing_sessions_and_matches_a_fresh_run(
 
 
 def _start(out: Path, workers: int) -> subprocess.Popen:
-    """A 40-session run in its own process group (a terminal's Ctrl-C reaches the whole group);
+    """A run in its own process group (a terminal's Ctrl-C reaches the whole group), too long to
+    end before the test stops it (40 sessions once took 6 s: the signal came too late);
     stderr goes to ``out``.err (a pipe nobody reads could fill and stall it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{out}.err", "w") as err:
@@ -406,7 +407,7 @@ def _start(out: Path, workers: int) -> subprocess.Popen:
                 str(workers),
                 "--quiet",
                 "--sessions",
-                "40",
+                "2000",
                 "--seed",
                 "5",
                 "--out",

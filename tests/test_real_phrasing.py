@@ -177,7 +177,8 @@ def test_home_nlu_on_real_commands_it_never_saw(assistant):
     items = read_domain_corpus(DEV_SAMPLE)
     nlu = assistant.stages["nlu"]
     r = evaluate_commands(lambda t: nlu.interpret(t), items)
-    assert r["in_domain"]["intent_accuracy"] >= 0.70, r["errors"]
+    assert r["in_domain"]["intent_accuracy"] >= 0.80, r["errors"]
+    assert r["in_domain"]["understood"] >= 0.78, r["errors"]  # 0.85 measured; the spaCy model: 0.75
     assert r["out_of_domain"]["declined"] >= 0.90, r["errors"]
 
 

@@ -393,6 +393,13 @@ def test_simulate_resume_runs_only_the_missing_sessions_and_matches_a_fresh_run(
     assert summary["turns"] == json.loads((fresh / "run.json").read_text())["turns"]
 
 
+def _interruptible() -> None:
+    """In the child: Ctrl-C as a terminal's foreground job has it. A shell starts background
+    jobs with SIGINT ignored, and Python then keeps ignoring it: a test run launched that way
+    would otherwise see the simulation shrug off the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(out: Path, workers: int) -> subprocess.Popen:
     """A run in its own process group (a terminal's Ctrl-C reaches the whole group), too long to
     end before the test stops it (40 sessions once took 6 s: the signal came too late);
@@ -416,6 +423,7 @@ def _start(out: Path, workers: int) -> subprocess.Popen:
             cwd=ROOT,
             stderr=err,
             start_new_session=True,
+            preexec_fn=_interruptible,
         )
 
 

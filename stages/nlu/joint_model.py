@@ -29,8 +29,8 @@ from stages.nlu.models import (
     META_FILE,
     PREDICTION_CACHE,
     Prediction,
-    best_temperature,
     epoch_line,
+    fit_temperature,
     read_meta,
     reproject,
     trained_meta,
@@ -144,12 +144,21 @@ def spans_of(text: str, tags: Sequence[str]) -> tuple[tuple[int, int, str], ...]
 class JointNlu:
     """A fine-tuned MiniLM with an intent head and a slot-tag head (see the module doc)."""
 
-    def __init__(self, net, tokenizer, meta: dict, span_typer: SpanTyper | None = None, weights=None):
-        self.net = net  # the inference network (int8 once loaded)
+    def __init__(
+        self,
+        net,
+        tokenizer,
+        meta: dict,
+        span_typer: SpanTyper | None = None,
+        weights=None,
+        folder: Path | None = None,
+    ):
+        self.net = net  # the inference network (int8)
         self.tokenizer = tokenizer
         self.meta = meta
         self.span_typer = span_typer
         self._weights = weights  # the float weights to save (a model just trained)
+        self._folder = folder  # where a loaded model's weights file is
         self._intents = list(meta["intents"])
         self._tags = list(meta["tags"])
         self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
@@ -179,6 +188,13 @@ class JointNlu:
         return [self.predict(t) for t in texts]
 
     def _predict_uncached(self, prepared: str) -> Prediction:
+        probs, tags = self._forward(prepared, float(self.meta.get("temperature", 1.0) or 1.0))
+        ranked = sorted(zip(self._intents, probs), key=lambda kv: -kv[1])
+        return Prediction(prepared, tuple((k, float(v)) for k, v in ranked), spans_of(prepared, tags))
+
+    def _forward(self, prepared: str, temperature: float) -> tuple[list[float], list[str]]:
+        """One text through the network: intent probabilities (at ``temperature``) and each
+        word's tag (the tag of its first word piece)."""
         import torch
 
         words = prepared.split() or [""]
@@ -191,16 +207,13 @@ class JointNlu:
                 return_tensors="pt",
             )
             intent_logits, tag_logits = self.net(enc["input_ids"], enc["attention_mask"])
-            t = float(self.meta.get("temperature", 1.0) or 1.0)
-            probs = torch.softmax(intent_logits[0].float() / t, -1).tolist()
+            probs = torch.softmax(intent_logits[0].float() / temperature, -1).tolist()
             best = tag_logits[0].argmax(-1).tolist()
         first: dict[int, int] = {}
         for k, w in enumerate(enc.word_ids(0)):
             if w is not None and w not in first:
                 first[w] = k
-        tags = [self._tags[best[first[w]]] if w in first else OUTSIDE for w in range(len(words))]
-        ranked = sorted(zip(self._intents, probs), key=lambda kv: -kv[1])
-        return Prediction(prepared, tuple((k, float(v)) for k, v in ranked), spans_of(prepared, tags))
+        return probs, [self._tags[best[first[w]]] if w in first else OUTSIDE for w in range(len(words))]
 
     # persistence --------------------------------------------------------------------
     def save(self, path: Path) -> Path:
@@ -212,14 +225,13 @@ class JointNlu:
         path.mkdir(parents=True, exist_ok=True)
         if self._weights is not None:
             save_file(self._weights, str(path / WEIGHTS_FILE))
-        elif "source_folder" in self.meta:
-            shutil.copyfile(Path(self.meta["source_folder"]) / WEIGHTS_FILE, path / WEIGHTS_FILE)
+        elif self._folder is not None:
+            shutil.copyfile(self._folder / WEIGHTS_FILE, path / WEIGHTS_FILE)
         else:
             raise ValueError("this joint model has no weights to save")
         if self.span_typer is not None:
             self.span_typer.save(path)
-        meta = {k: v for k, v in self.meta.items() if k != "source_folder"}
-        (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (path / META_FILE).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
         return path
 
     @classmethod
@@ -232,7 +244,7 @@ class JointNlu:
         net = _inference_net(path / WEIGHTS_FILE, len(meta["intents"]), len(meta["tags"]))
         from core.minilm import tokenizer
 
-        return cls(net, tokenizer(), {**meta, "source_folder": str(path)}, SpanTyper.load(path))
+        return cls(net, tokenizer(), meta, SpanTyper.load(path), folder=path)
 
     # training -----------------------------------------------------------------------
     @classmethod
@@ -283,19 +295,14 @@ class JointNlu:
         return model
 
     def fit_temperature(self, examples: Sequence, minimum: float = 1.0) -> float:
-        known = set(self._intents)
-        examples = [ex for ex in examples if ex.intent in known]
-        if not examples:
-            return 1.0
-        saved = self.meta.get("temperature", 1.0)
-        self.meta["temperature"] = 1.0
-        preds = [self._predict_uncached(self.prepare(ex.text)) for ex in examples]
-        self.meta["temperature"] = saved
-        probs = [[dict(p.intents)[i] for i in self._intents] for p in preds]
-        best_t, best_nll = best_temperature(probs, [self._intents.index(ex.intent) for ex in examples], minimum)
-        log.info("intent temperature %.2f (held-out NLL %.4f on %d examples)", best_t, best_nll, len(examples))
+        """The softmax temperature that best fits held-out ``examples`` (models.fit_temperature);
+        predictions cached before it changes are dropped."""
+
+        def raw_probs(texts: list[str]) -> list[dict]:
+            return [dict(zip(self._intents, self._forward(self.prepare(t), 1.0)[0])) for t in texts]
+
         self._predict_prepared.cache_clear()
-        return best_t
+        return fit_temperature(examples, self._intents, raw_probs, minimum)
 
 
 def _rows(examples: Iterable, intents: list[str], tags: list[str], lowercase: bool) -> list[tuple]:

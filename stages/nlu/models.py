@@ -8,13 +8,16 @@ Two kinds exist (stages/nlu/recipes.py picks one per source): a spaCy pipeline
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from core.errors import InputError
 from stages.nlu.text import prepare
+
+log = logging.getLogger(__name__)
 
 META_FILE = "assistant_nlu.json"
 PREDICTION_CACHE = 8192  # predictions kept per loaded model (a few MB)
@@ -104,6 +107,22 @@ def best_temperature(probs, gold, minimum: float = 1.0) -> tuple[float, float]:
         if nll < best_nll - 1e-9:
             best_t, best_nll = float(t), nll
     return round(best_t, 2), best_nll
+
+
+def fit_temperature(
+    examples: Sequence, intents: Sequence[str], raw_probs: Callable[[list[str]], list[dict]], minimum: float = 1.0
+) -> float:
+    """The intent temperature for a model: fitted on held-out ``examples`` of its ``intents``
+    (others are left out; none left: 1.0). ``raw_probs``: texts → the model's untempered
+    intent probabilities, one mapping per text."""
+    order = sorted(set(intents))
+    examples = [ex for ex in examples if ex.intent in order]
+    if not examples:
+        return 1.0
+    probs = [[p.get(i, 0.0) for i in order] for p in raw_probs([ex.text for ex in examples])]
+    best_t, best_nll = best_temperature(probs, [order.index(ex.intent) for ex in examples], minimum)
+    log.info("intent temperature %.2f (held-out NLL %.4f on %d examples)", best_t, best_nll, len(examples))
+    return best_t
 
 
 def reproject(raw: str, prepared: str, spans, lowercase: bool = True) -> list[tuple[int, int, str]]:

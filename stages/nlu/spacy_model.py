@@ -19,8 +19,8 @@ from stages.nlu.models import (
     META_FILE,
     PREDICTION_CACHE,
     Prediction,
-    best_temperature,
     epoch_line,
+    fit_temperature,
     read_meta,
     reproject,
     temperature_scaled,
@@ -422,20 +422,12 @@ class SpacyNlu:
         return model
 
     def fit_temperature(self, examples: Sequence, minimum: float = 1.0) -> float:
-        """The softmax temperature that minimizes the negative log-likelihood of the gold
-        intents of held-out ``examples`` (temperature scaling, Guo et al. 2017)."""
-        import numpy as np
+        """The softmax temperature that best fits held-out ``examples`` (models.fit_temperature)."""
 
-        known = set(self.meta.get("intents") or ())
-        examples = [ex for ex in examples if ex.intent in known]
-        if not examples:
-            return 1.0
-        docs = list(self.nlp.pipe(self.prepare(ex.text) for ex in examples))
-        order = sorted(known)
-        probs = np.array([[max(d.cats.get(i, 0.0), 1e-12) for i in order] for d in docs])
-        best_t, best_nll = best_temperature(probs, [order.index(ex.intent) for ex in examples], minimum)
-        log.info("intent temperature %.2f (held-out NLL %.4f on %d examples)", best_t, best_nll, len(examples))
-        return best_t
+        def raw_probs(texts: list[str]) -> list[dict]:
+            return [d.cats for d in self.nlp.pipe(self.prepare(t) for t in texts)]
+
+        return fit_temperature(examples, self.meta.get("intents") or (), raw_probs, minimum)
 
 
 def _spacy_examples(nlp, examples: Iterable, intents: Sequence[str], lowercase: bool) -> list:

@@ -102,7 +102,7 @@ class Stages:
             spec_config(self.config["nlu.epochs"], self.config["nlu.model"]),
             progress=_training_progress,
         )
-        return NluStage(self.domain, model, NluOptions(ood_threshold=self.config["nlu.ood_threshold"]))
+        return NluStage(self.domain, model, NluOptions.from_config(self.config))
 
     def _resolve(self):
         from stages.resolve import ResolveOptions, Resolver

@@ -38,6 +38,11 @@ def _source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slurp", metavar="FILE", help="SLURP jsonl file (e.g. devel.jsonl)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: per source)")
+    p.add_argument(
+        "--kind",
+        choices=("joint", "spacy"),
+        help="model kind (default: per source; a spec: nlu.model; SNIPS: spacy; SLURP: joint)",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +111,7 @@ def _config(source, args: argparse.Namespace):
 
     from stages.nlu.recipes import default_config
 
-    config = default_config(source)
+    config = default_config(source, args.kind)
     if args.epochs is not None:
         if args.epochs < 1:
             raise UserError("--epochs must be at least 1")
@@ -145,7 +150,10 @@ def _train_cached(args: argparse.Namespace, config: Config) -> int:
         raise UserError("--epochs must be at least 1")
     epochs = args.epochs if args.epochs is not None else config["nlu.epochs"]
     model = load_or_train(
-        domain, cache_dir(config), spec_config(epochs, config["nlu.model"]), progress=lambda m: _say(args, m)
+        domain,
+        cache_dir(config),
+        spec_config(epochs, args.kind or config["nlu.model"]),
+        progress=lambda m: _say(args, m),
     )
     summary = {
         "domain": domain.name,
@@ -295,10 +303,10 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
         model = load_or_train(
             domain,
             cache_dir(config),
-            spec_config(config["nlu.epochs"], config["nlu.model"]),
+            spec_config(config["nlu.epochs"], args.kind or config["nlu.model"]),
             progress=lambda m: _say(args, m),
         )
-    stage = NluStage(domain, model, NluOptions(ood_threshold=config["nlu.ood_threshold"]))
+    stage = NluStage(domain, model, NluOptions.from_config(config))
     started = time.perf_counter()
     result = evaluate_commands(stage.interpret, items, errors=max(0, args.errors))
     result.update(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
 from core.normalize import builtin_value
 from core.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
-from stages.nlu.text import prepare
+from stages.nlu.text import ASSISTANT_NAMES, GREETINGS, prepare
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +24,7 @@ log = logging.getLogger(__name__)
 # names people call assistants by.
 LEAD_WORDS = tuple(
     sorted(
-        {
-            *PREFIXES,
-            "alexa",
-            "olly",
-            "siri",
-            "google",
-            "ok google",
-            "hey google",
-            "hey",
-            "hi",
-            "hey olly",
-            "hey alexa",
-            "please",
-        },
+        {*PREFIXES, *ASSISTANT_NAMES, *GREETINGS, *(f"{g} {n}" for g in GREETINGS for n in ASSISTANT_NAMES), "please"},
         key=len,
         reverse=True,
     )
@@ -85,6 +72,11 @@ class TemplateGrammar:
         self._own_words: dict[str, frozenset[str]] = {}
         for intent in domain.intents.values():
             self._rules[intent.name] = [r for t in intent.samples for r in self._compile(intent, t)]
+        # templates without a slot: a request said exactly so has an intent no model should doubt
+        self._literal = [
+            (intent, rule) for intent, rules in self._rules.items() for t, rule in rules if not SLOT_REF.search(t)
+        ]
+        for intent in domain.intents.values():
             words = {w for t in intent.samples for w in re.findall(r"[a-z']+", SLOT_REF.sub(" ", t.lower()))}
             self._own_words[intent.name] = frozenset(words - FUNCTION_WORDS)
 
@@ -95,6 +87,13 @@ class TemplateGrammar:
         except re.error as err:  # a slot named twice in one template, in two alternatives
             log.debug("template %r of %s not used as grammar: %s", template, intent.name, err)
             return []
+
+    def literal_intent(self, text: str) -> str | None:
+        """The one intent with a slot-free template that ``text`` says word for word ("no",
+        "play some music"; up to words such as "please"); None when no intent has, or several."""
+        subject = re.sub(r"\s+", " ", prepare(text, True)) + " "
+        found = {intent for intent, rule in self._literal if rule.match(subject)}
+        return found.pop() if len(found) == 1 else None
 
     def spells(self, text: str) -> bool:
         """Whether some intent's template matches ``text`` (raw words, as a recognizer writes

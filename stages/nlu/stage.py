@@ -23,6 +23,7 @@ from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
 from stages.nlu.models import META_FILE, NluModel
 from stages.nlu.recipes import SpecConfig, load_model, spec_config, spec_key, train_spec
+from stages.nlu.text import ASSISTANT_NAMES, without_address
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def load_or_train(
     """The domain's model from the cache, trained first when the spec is new (``progress``
     hears what training does: it takes up to a minute)."""
     config = config or spec_config()
-    target = Path(cache_root) / "nlu" / f"{domain.name}-{spec_key(domain, config)}"
+    target = cached_model_path(domain, cache_root, config)
     if (target / META_FILE).is_file():
         log.debug("NLU model for %s from cache %s", domain.name, target)
         return load_model(target)
@@ -56,6 +57,15 @@ def load_or_train(
     model = train_spec(domain, config, progress=progress)
     save_atomically(model, target)
     return load_model(target)
+
+
+def cached_model_path(domain: Domain, cache_root: Path, config: SpecConfig) -> Path:
+    """Where the cache keeps the model of this domain, spec and settings."""
+    return Path(cache_root) / "nlu" / f"{domain.name}-{spec_key(domain, config)}"
+
+
+def is_cached(domain: Domain, cache_root: Path, config: SpecConfig) -> bool:
+    return (cached_model_path(domain, cache_root, config) / META_FILE).is_file()
 
 
 def save_atomically(model: NluModel, target: Path) -> None:
@@ -78,6 +88,14 @@ class NluOptions:
     # decide: real requests name artists, places and things no spec lists.
     ood_threshold: float = 0.5
     grammar: bool = True  # the spec's templates place slots when one matches the whole request
+    # A leading "alexa," / "hey olly" addresses the assistant and is dropped before the model.
+    assistant_names: tuple[str, ...] = ASSISTANT_NAMES
+
+    @classmethod
+    def from_config(cls, config) -> NluOptions:
+        """The ``[nlu]`` settings the stage reads (``assistant_names`` is a comma-separated list)."""
+        names = tuple(n.strip().lower() for n in str(config["nlu.assistant_names"]).split(",") if n.strip())
+        return cls(ood_threshold=config["nlu.ood_threshold"], assistant_names=names)
 
 
 class NluStage:
@@ -105,11 +123,11 @@ class NluStage:
         self.model.warm()
 
     def interpret(self, text: str, ctx=None) -> Interpretation:
-        pred = self.model.predict(text)
+        pred = self.model.predict(without_address(text, self.options.assistant_names))
         if not pred.intents:
             raise StageFailure("nlu-no-intent", "the model returned no intent scores")
         nbest = tuple(IntentScore(i, round(s, 4)) for i, s in pred.intents[:NBEST])
-        top, score = pred.intents[0]
+        top, score = self._said_literally(pred)
         now = ctx.now if ctx is not None else None
         dialogue = getattr(ctx, "dialogue", None)
         pending = getattr(dialogue, "pending", None)
@@ -290,6 +308,16 @@ class NluStage:
                 start = slot.end + tail.index(words)
                 return [Slot(name=free[0], text=words, value=day, type="date", start=start, end=start + len(words))]
         return []
+
+    def _said_literally(self, pred) -> tuple[str, float]:
+        """The model's top intent, unless the request is said word for word as a slot-free
+        template of one intent ("no" after "are you sure?"): then that intent, at least as sure
+        as being in domain needs. A short reply is where a fine-tuned model is least sure."""
+        top, score = pred.intents[0]
+        literal = self._grammar.literal_intent(pred.text) if self._grammar is not None else None
+        if literal is None:
+            return top, score
+        return literal, max(dict(pred.intents).get(literal, 0.0), self.options.ood_threshold)
 
     @staticmethod
     def _standalone(intents) -> tuple[str, float]:

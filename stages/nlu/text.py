@@ -25,3 +25,29 @@ def prepare(text: str, lowercase: bool = True) -> str:
     for pattern, repl in _REPLACEMENTS:
         text = pattern.sub(repl, text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+# Names people call a voice assistant by. A request that starts with one ("olly, play jazz",
+# "hey google what's the time") addresses the assistant; the name is not part of the request.
+ASSISTANT_NAMES = ("alexa", "olly", "siri", "assistant", "jarvis", "mycroft", "computer", "google")
+GREETINGS = ("hey", "hi", "hello", "ok", "okay")
+# Ordinary words as well ("google the word", "computer science news"): an address only after a
+# greeting or before a comma.
+_ORDINARY = frozenset({"google", "computer"})
+_GREETING = "|".join(GREETINGS)
+
+
+def without_address(text: str, names: tuple[str, ...] = ASSISTANT_NAMES) -> str:
+    """``text`` without a leading address to the assistant ("hey olly," / "alexa"); unchanged
+    when there is none or nothing would be left."""
+    if not names:
+        return text
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    m = re.match(rf"\s*(?:({_GREETING})[\s,]+)?({alternatives})\b(\s*,)?[\s,.!]*", text, re.IGNORECASE)
+    if m is None:
+        return text
+    greeted, name, comma = m.group(1), m.group(2).lower(), m.group(3)
+    if name in _ORDINARY and not (greeted or comma):
+        return text
+    rest = text[m.end() :]
+    return rest if rest.strip() else text

@@ -114,11 +114,11 @@ class Bench:
         import multiprocessing
 
         from core.domain import load_domain
-        from stages.nlu.recipes import spec_config
+        from stages.nlu.recipes import configured_spec
         from stages.nlu.stage import is_cached
 
         domain = self.config["session.domain"]
-        spec = spec_config(self.config["nlu.epochs"], self.config["nlu.model"])
+        spec = configured_spec(self.config)
         if is_cached(load_domain(domain), cache_dir(self.config), spec):
             return
         self.say("training the NLU model first, in a child process…")

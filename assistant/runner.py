@@ -94,13 +94,10 @@ class Stages:
 
     def _nlu(self):
         from stages.nlu import NluOptions, NluStage, load_or_train
-        from stages.nlu.recipes import spec_config
+        from stages.nlu.recipes import configured_spec
 
         model = load_or_train(
-            self.domain,
-            cache_dir(self.config),
-            spec_config(self.config["nlu.epochs"], self.config["nlu.model"]),
-            progress=_training_progress,
+            self.domain, cache_dir(self.config), configured_spec(self.config), progress=_training_progress
         )
         return NluStage(self.domain, model, NluOptions.from_config(self.config))
 

@@ -529,11 +529,9 @@ def _prepare(config: Config, opts: SimOptions) -> None:
     """Train (or load) the NLU once before workers start, so they do not all train it."""
     from core.domain import load_domain
     from stages.nlu import load_or_train
-    from stages.nlu.recipes import spec_config
+    from stages.nlu.recipes import configured_spec
 
-    load_or_train(
-        load_domain(config["session.domain"]), cache_dir(config), spec_config(config["nlu.epochs"], config["nlu.model"])
-    )
+    load_or_train(load_domain(config["session.domain"]), cache_dir(config), configured_spec(config))
 
 
 # the output folder ---------------------------------------------------------------------------

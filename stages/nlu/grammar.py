@@ -72,13 +72,12 @@ class TemplateGrammar:
         self._own_words: dict[str, frozenset[str]] = {}
         for intent in domain.intents.values():
             self._rules[intent.name] = [r for t in intent.samples for r in self._compile(intent, t)]
+            words = {w for t in intent.samples for w in re.findall(r"[a-z']+", SLOT_REF.sub(" ", t.lower()))}
+            self._own_words[intent.name] = frozenset(words - FUNCTION_WORDS)
         # templates without a slot: a request said exactly so has an intent no model should doubt
         self._literal = [
             (intent, rule) for intent, rules in self._rules.items() for t, rule in rules if not SLOT_REF.search(t)
         ]
-        for intent in domain.intents.values():
-            words = {w for t in intent.samples for w in re.findall(r"[a-z']+", SLOT_REF.sub(" ", t.lower()))}
-            self._own_words[intent.name] = frozenset(words - FUNCTION_WORDS)
 
     def _compile(self, intent: IntentSpec, template: str) -> list[tuple[str, re.Pattern]]:
         try:

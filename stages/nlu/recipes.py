@@ -106,9 +106,13 @@ def default_config(source: Source, kind: str | None = None) -> SpecConfig:
     kind = kind or DEFAULT_KIND[source.kind]
     if source.kind == "spec":
         return spec_config(None, kind)
+    return _CORPUS_CONFIGS[(source.kind, _checked_kind(kind, "model kind"))]
+
+
+def _checked_kind(kind: str, field: str) -> str:
     if kind not in MODEL_KINDS:
-        raise UserError(f"model kind: expected one of {', '.join(MODEL_KINDS)}, got {kind!r}")
-    return _CORPUS_CONFIGS[(source.kind, kind)]
+        raise UserError(f"{field}: expected one of {', '.join(MODEL_KINDS)}, got {kind!r}")
+    return kind
 
 
 def load_model(path: Path) -> NluModel:
@@ -276,10 +280,13 @@ def corpus_key(examples: Sequence[Example], config: SpecConfig) -> str:
 def spec_config(epochs: int | None = None, kind: str = "joint") -> SpecConfig:
     """The settings a domain spec's model trains with: ``nlu.model`` picks the kind, and
     ``nlu.epochs`` may override its epochs (0 or None: the kind's own)."""
-    if kind not in MODEL_KINDS:
-        raise UserError(f"nlu.model: expected one of {', '.join(MODEL_KINDS)}, got {kind!r}")
-    base = SPEC_CONFIG if kind == "joint" else SPEC_SPACY_CONFIG
+    base = SPEC_CONFIG if _checked_kind(kind, "nlu.model") == "joint" else SPEC_SPACY_CONFIG
     return base if not epochs else replace(base, epochs=epochs)
+
+
+def configured_spec(config) -> SpecConfig:
+    """The spec settings a configuration names (``nlu.model``, ``nlu.epochs``)."""
+    return spec_config(config["nlu.epochs"], config["nlu.model"])
 
 
 def train_spec(

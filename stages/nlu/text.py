@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _REPLACEMENTS = (
@@ -37,13 +38,18 @@ _ORDINARY = frozenset({"google", "computer"})
 _GREETING = "|".join(GREETINGS)
 
 
+@functools.lru_cache(maxsize=8)
+def _address_pattern(names: tuple[str, ...]) -> re.Pattern:
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"\s*(?:({_GREETING})[\s,]+)?({alternatives})\b(\s*,)?[\s,.!]*", re.IGNORECASE)
+
+
 def without_address(text: str, names: tuple[str, ...] = ASSISTANT_NAMES) -> str:
     """``text`` without a leading address to the assistant ("hey olly," / "alexa"); unchanged
     when there is none or nothing would be left."""
     if not names:
         return text
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    m = re.match(rf"\s*(?:({_GREETING})[\s,]+)?({alternatives})\b(\s*,)?[\s,.!]*", text, re.IGNORECASE)
+    m = _address_pattern(names).match(text)
     if m is None:
         return text
     greeted, name, comma = m.group(1), m.group(2).lower(), m.group(3)

@@ -41,6 +41,7 @@ SETTING_WORDS = 3  # a definition this short is a setting; longer, a request sai
 RETRY_OVERLAP = 0.5  # an answer sharing this much with the request restates it
 RESTATED = 0.5  # the turn after a concept was used restates what was done: it was not right
 PENDING_TURNS = 2  # the definition must come within this many turns of the question
+UNSURE = 0.6  # a definition with a word heard below this probability is asked for once more
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,13 @@ class Pending:
     said: str  # the words that named it ("the study mode")
     request: str  # the request that named the concept
     turn: int
+    asked_again: bool = False
 
 
 class ConceptStore:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, vocabulary: frozenset[str] = frozenset()):
         self.folder = Path(folder)
+        self.vocabulary = vocabulary  # the domain's words: a definition with another is asked again
         self._pending: dict[str, Pending] = {}
         self._applied: dict[str, Pending] = {}  # the concept the session's last turn used
         self._lock = threading.Lock()
@@ -106,8 +109,12 @@ class ConceptStore:
         return hit[0] if hit else None
 
     # the rewrite step ----------------------------------------------------------------------
-    def rewrite(self, text: str, ctx: Any) -> Rewrite | None:
-        """A rewrite for this request, the step's own reply, or None (not about concepts)."""
+    def rewrite(self, text: str, ctx: Any, probabilities: tuple[float, ...] = ()) -> Rewrite | None:
+        """A rewrite for this request, the step's own reply, or None (not about concepts).
+        ``probabilities``: the recognizer's word probabilities (none for typed text). A
+        definition heard unsurely, or with a word the domain does not know ("spend two" for
+        "seventy two"), is asked for once more before it is stored: a misheard definition
+        would be used in every later session."""
         user, low = ctx.user.id, text.lower().strip()
         self._check_last(low, ctx)
         with self._lock:
@@ -122,6 +129,22 @@ class ConceptStore:
                     len(definition.split()) > SETTING_WORDS and jaccard(definition, rest) >= RETRY_OVERLAP
                 ):
                     return None  # not a definition: the user said the request again
+                unsure = bool(probabilities) and min(probabilities) < UNSURE
+                unknown = bool(self.vocabulary) and any(
+                    w not in self.vocabulary for w in re.findall(r"[a-z']+", definition)
+                )
+                if (unsure or unknown) and not pending.asked_again:
+                    self._pending[ctx.session] = Pending(
+                        pending.user, pending.name, pending.said, pending.request, ctx.turn, asked_again=True
+                    )
+                    return Rewrite(
+                        text,
+                        text,
+                        "teach",
+                        0.0,
+                        reply=f"Sorry, I didn't catch that. What is {pending.name}?",
+                        expects="concept",
+                    )
                 entry = self.teach(pending.user, pending.name, definition)
                 done = self._apply(pending.request, pending.said, entry)
                 self._applied[ctx.session] = Pending(pending.user, pending.name, "", done, ctx.turn)

@@ -26,50 +26,90 @@ from core.config import Config
 from core.errors import UserError
 from core.paths import ensure_output_dir, write_json_atomic
 from hooks.trace_reader import iter_records
+from sim.profiles import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("table", "global", "personal", "concepts")
+LAYERS = ("table", "index", "personal", "global", "concepts", "labels")
 
 
 @dataclass(frozen=True)
 class LoopOptions:
     out: str
     population: int = 40
-    sessions: int = 200
+    sessions: int = 800  # a week of 40 users: 20 sessions each, about three a day
     learn_seed: int = 101
     eval_seeds: tuple[int, ...] = (102,)
-    faults: str = ""
+    profile: str = DEFAULT_PROFILE  # the traffic of every week (sim/profiles.py)
+    faults: str | None = None  # None: the profile's
     workers: int = 1
-    layers: tuple[str, ...] = ("table", "index", "concepts")
+    layers: tuple[str, ...] = ("table", "index", "concepts", "labels")
 
     def validate(self) -> None:
+        if self.profile not in PROFILES:
+            raise UserError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         if self.population < 1:
             raise UserError("--population must be at least 1")
-        unknown = set(self.layers) - {"table", "index", "personal", "global", "concepts"}
+        unknown = set(self.layers) - set(LAYERS)
         if unknown:
-            raise UserError(f"--layers: unknown {', '.join(sorted(unknown))} (known: table, index, concepts)")
+            raise UserError(f"--layers: unknown {', '.join(sorted(unknown))} (known: table, index, concepts, labels)")
 
 
-def _simulate(config: Config, opts: LoopOptions, seed: int, out: Path, values: dict) -> dict:
-    from sim import simulator
+def week_options(opts: LoopOptions, seed: int, out: Path):
+    """One week's simulator options: the profile's traffic, ``--faults`` over it."""
     from sim.simulator import SimOptions
 
-    sim = SimOptions(
+    return SimOptions(
+        **{**PROFILES[opts.profile].sim_fields(), **({} if opts.faults is None else {"faults": opts.faults})},
         sessions=opts.sessions,
         seed=seed,
         out=str(out),
         workers=opts.workers,
-        faults=opts.faults,
         population=opts.population,
         overwrite=True,
     )
+
+
+def _simulate(config: Config, opts: LoopOptions, seed: int, out: Path, values: dict) -> dict:
+    from sim import simulator
+
     cfg = Config.load(None, {**config.to_dict(), "trace.audio": False, **values}, override_source="learn loop")
-    return simulator.run(cfg, sim)
+    return simulator.run(cfg, week_options(opts, seed, out))
 
 
-def week_figures(folder: Path) -> dict:
-    """Defects by failure point, rewrites judged, what was taught and reused, for one week."""
+def meant_value(rec: dict, domain) -> bool:
+    """Whether a concept's rewrite says what the user meant: some run of the words it put in
+    has the value of one of the request's gold slots ("focus mode" → "four minutes": duration
+    240). The turn can still fail for another reason (the rest of the request)."""
+    from core.normalize import normalize
+
+    rw = rec.get("rewrite") or {}
+    gold = rec.get("gold") or {}
+    spec = domain.intents.get(gold.get("intent") or "")
+    before, words = set(str(rw.get("original", "")).lower().split()), str(rw.get("text", "")).lower().split()
+    if spec is None:
+        return False
+    for name, value in (gold.get("slots") or {}).items():
+        slot = spec.slots.get(name)
+        if slot is None:
+            continue
+        for i in range(len(words)):
+            for j in range(i + 1, min(len(words), i + 5) + 1):
+                run = words[i:j]
+                if all(w in before for w in run):
+                    continue
+                try:
+                    got = normalize(slot.type, " ".join(run))
+                except KeyError:  # a catalog slot: its words are the value
+                    got = " ".join(run)
+                if got == value:
+                    return True
+    return False
+
+
+def week_figures(folder: Path, domain=None) -> dict:
+    """Defects by failure point, rewrites judged, what was taught and reused, for one week
+    (with ``domain``: whether each concept use said what the user meant)."""
     points: Counter = Counter()
     turns = defects = 0
     rewrites: dict[str, Counter] = defaultdict(Counter)
@@ -105,6 +145,8 @@ def week_figures(folder: Path) -> dict:
             c = rewrites[rw["source"]]
             c["fired"] += 1
             c["correct"] += point == "correct"
+            if rw["source"] == "concept" and domain is not None:
+                c["meant"] += meant_value(rec, domain)
             if judged:
                 c["win"] += judged["win"]
                 c["loss"] += judged["loss"]
@@ -143,9 +185,11 @@ def _personal_off(index: Path, out: Path) -> Path:
 
 
 def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] = lambda m: None) -> dict:
+    from core.domain import load_domain
     from hooks.learn.rewrites import learn_index, learn_table, minilm_similarity
 
     opts.validate()
+    domain = load_domain(config["session.domain"])
     out = ensure_output_dir(opts.out)
     profiles = out / "profiles"
     if profiles.exists():
@@ -171,15 +215,20 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
     if "index" in opts.layers:
         learned["index"] = learn_index([learn_week], out / "index.npz")
         artifacts.append(out / "index.npz")
+    retrained: dict = {}
+    if "labels" in opts.layers:
+        progress("label transfer, and the NLU retrained with the labels")
+        learned["labels"] = _retrain_with_labels(config, domain, learn_week, out, progress)
+        retrained = {"nlu.model_dir": str(out / "nlu-with-labels")}
     report["learning"] = {**learned, "learn_s": round(time.perf_counter() - t0, 2)}
     report["weeks"] = []
     for seed in opts.eval_seeds:
         week: dict = {"seed": seed}
-        runs = [("before", {}), ("after", {"rewrite.artifacts": ",".join(map(str, artifacts)), **teach})]
+        runs = [("before", {}), ("after", {"rewrite.artifacts": ",".join(map(str, artifacts)), **teach, **retrained})]
         if "index" in opts.layers:
             no_personal = _personal_off(out / "index.npz", out / "index-global-only.npz")
             others = [str(a) for a in artifacts if a.name != "index.npz"] + [str(no_personal)]
-            runs.append(("after_without_personal", {"rewrite.artifacts": ",".join(others), **teach}))
+            runs.append(("after_without_personal", {"rewrite.artifacts": ",".join(others), **teach, **retrained}))
         for name, values in runs:
             if name != "before" and "concepts" in opts.layers:
                 # every "after" run starts from what the learning week taught
@@ -194,7 +243,7 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
             t0 = time.perf_counter()
             folder = out / f"week-{seed}-{name}"
             _simulate(config, opts, seed, folder, values if name != "before" else {})
-            week[name] = {"simulate_s": round(time.perf_counter() - t0, 1), **week_figures(folder)}
+            week[name] = {"simulate_s": round(time.perf_counter() - t0, 1), **week_figures(folder, domain)}
         before, after = week["before"], week["after"]
         week["defect_rate_relative_change"] = round(
             (after["defect_rate"] - before["defect_rate"]) / max(before["defect_rate"], 1e-9), 4
@@ -218,6 +267,25 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
         report["concepts"] = profile_summary(profiles)
     write_json_atomic(out / "loop.json", report)
     return report
+
+
+def _retrain_with_labels(config: Config, domain, learn_week: Path, out: Path, progress) -> dict:
+    """Label transfer from the learning week (hooks/learn/labels.py), then the spec's NLU
+    retrained with those examples into ``out/nlu-with-labels`` (what ``nlu.model_dir`` names)."""
+    from hooks.learn.labels import learn_labels
+    from hooks.learn.rewrites import minilm_similarity
+    from stages.nlu.recipes import configured_spec, extra_examples, train_spec
+    from stages.nlu.stage import save_atomically
+
+    corpus = out / "labels.jsonl"
+    summary = learn_labels([learn_week], corpus, minilm_similarity(), domain=domain.name)
+    t0 = time.perf_counter()
+    model = train_spec(domain, configured_spec(config), progress=progress, extra=extra_examples(domain, [corpus]))
+    target = out / "nlu-with-labels"
+    if target.exists():
+        shutil.rmtree(target)
+    save_atomically(model, target)
+    return {**summary, "retrain_s": round(time.perf_counter() - t0, 1)}
 
 
 def _personal_gain(week: dict, learn_week: Path) -> dict:
@@ -244,11 +312,18 @@ def _personal_gain(week: dict, learn_week: Path) -> dict:
 def format_report(report: dict) -> str:
     lines = []
     lw = report["learn_week"]
+    lines.append(f"profile {report['options']['profile']}")
     lines.append(f"learning week (seed {lw['seed']}): {lw['turns']} judged turns, defect rate {lw['defect_rate']:.1%}")
     learning = report["learning"]
     if "table" in learning:
         t = learning["table"]
         lines.append(f"  rewrite table: {t['rewrites']} rewrites from {t['rephrase_chains']} rephrase chains")
+    if "labels" in learning:
+        lb = learning["labels"]
+        lines.append(
+            f"  label transfer: {lb['examples']} annotated examples from {lb['pairs']} failed requests; "
+            f"NLU retrained in {lb['retrain_s']} s"
+        )
     if "index" in learning:
         i = learning["index"]
         lines.append(
@@ -289,7 +364,7 @@ def format_report(report: dict) -> str:
             used = w["after"]["rewrites"].get("concept", {})
             taught = w["after"]["rewrites"].get("teach", {})
             lines.append(
-                f"  week {w['seed']}: taught {taught.get('fired', 0)} times, used {used.get('fired', 0)} times, "
-                f"{used.get('correct', 0)} of them correct"
+                f"  week {w['seed']}: taught {taught.get('fired', 0)} times, used {used.get('fired', 0)} times: "
+                f"{used.get('meant', 0)} said what the user meant, {used.get('correct', 0)} turns correct"
             )
     return "\n".join(lines)

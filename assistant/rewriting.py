@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ FUNCTION_WORDS = frozenset(
 )
 
 
+# Hesitations, discourse markers and politeness: people add and drop them from one saying of a
+# request to the next, so they do not make two requests different.
+FILLER_WORDS = frozenset(
+    "um uh er erm ah hmm oh okay ok so like well right actually mean know cheers ta thanks thank sorry hey just".split()
+)
+_FILLER_PHRASES = re.compile(r"\b(?:if you don't mind|if you would|thank you|you know|i mean)\b")
+NEAR_RATIO = 90.0  # rapidfuzz ratio (0-100) a request needs with a failing request's words
+
+
 def utterance_key(text: str) -> str:
     """What counts as "the same request": lower-case words, digits spelled out."""
     return " ".join(normalize_words(text))
@@ -88,17 +98,55 @@ class TableEntry:
     support: int
 
 
+def content_words(text: str, vocabulary: frozenset[str]) -> frozenset[str]:
+    """The words of ``text`` that carry what is asked: words the domain knows (numbers
+    included), neither function words nor fillers."""
+    return frozenset(w for w in plain_key(text).split() if w in vocabulary and w not in FUNCTION_WORDS)
+
+
+def plain_key(text: str) -> str:
+    """:func:`utterance_key` without fillers: "um, we're out of milk, thank you" → "we're out of milk"."""
+    return " ".join(w for w in _FILLER_PHRASES.sub(" ", utterance_key(text)).split() if w not in FILLER_WORDS)
+
+
 class RewriteTable:
     """Failing request (by :func:`utterance_key`) → its best rewrite; entries below
-    ``threshold`` are kept in the file (the threshold can be changed) but not applied."""
+    ``threshold`` are kept in the file (the threshold can be changed) but not applied.
 
-    def __init__(self, entries: dict[str, TableEntry], threshold: float = 0.5, min_support: int = 1):
+    People seldom say a request twice in the same words, so a request that is not in the table
+    word for word takes the rewrite of the closest failing request when the two are the same
+    request said a little differently: the same content words (:func:`content_words`: "set an
+    alarm for five minutes" never takes the rewrite of "… for eleven minutes"), and a rapidfuzz
+    ratio of at least ``near`` once fillers are left out ("we're out of orange juice, cheers" ~
+    "we're out of orange juice if you don't mind"). ``near`` = 101 turns this off. A near match
+    is not taken when the rewrite drops one of the request's content words (a wrong rule,
+    "unlock the front door" → "close the garage door", must not spread to other wordings), nor
+    when the request, as said, worked at least as often as it failed (``said``: outcomes by
+    :func:`plain_key` in the traces learned from)."""
+
+    def __init__(
+        self,
+        entries: dict[str, TableEntry],
+        threshold: float = 0.5,
+        min_support: int = 1,
+        near: float = NEAR_RATIO,
+        vocabulary: frozenset[str] = frozenset(),
+        said: dict[str, tuple[int, int]] | None = None,
+    ):
         self.entries = entries
         self.threshold = threshold
         self.min_support = min_support
+        self.near = near
+        self.vocabulary = vocabulary
+        self.said = said or {}
+        self._applied = [
+            (key, plain_key(key), content_words(key, vocabulary), e)
+            for key, e in entries.items()
+            if e.probability >= threshold and e.support >= min_support
+        ]
 
     @classmethod
-    def load(cls, path: Path, raw: dict) -> RewriteTable:
+    def load(cls, path: Path, raw: dict, vocabulary: frozenset[str] = frozenset()) -> RewriteTable:
         entries = {}
         for i, row in enumerate(raw.get("rewrites") or ()):
             try:
@@ -109,13 +157,45 @@ class RewriteTable:
                 raise InputError(
                     path, "each rewrite needs from, to, probability and support", field=f"rewrites[{i}]"
                 ) from None
-        return cls(entries, float(raw.get("threshold", 0.5)), int(raw.get("min_support", 1)))
+        return cls(
+            entries,
+            float(raw.get("threshold", 0.5)),
+            int(raw.get("min_support", 1)),
+            float(raw.get("near", NEAR_RATIO)),
+            vocabulary,
+            {str(k): (int(v[0]), int(v[1])) for k, v in (raw.get("said") or {}).items()},
+        )
 
     def lookup(self, text: str) -> Rewrite | None:
-        entry = self.entries.get(utterance_key(text))
-        if entry is None or entry.probability < self.threshold or entry.support < self.min_support:
+        key = utterance_key(text)
+        entry = self.entries.get(key)
+        if entry is not None:
+            if entry.probability < self.threshold or entry.support < self.min_support:
+                return None
+            return Rewrite(text, entry.text, "table", round(entry.probability, 4), entry.support, entry.text)
+        near = self._nearest(key)
+        if near is None:
             return None
-        return Rewrite(text, entry.text, "table", round(entry.probability, 4), entry.support, entry.text)
+        ratio, e = near
+        return Rewrite(text, e.text, "table_near", round(e.probability * ratio / 100.0, 4), e.support, e.text)
+
+    def _nearest(self, key: str) -> tuple[float, TableEntry] | None:
+        if self.near > 100 or not self._applied:
+            return None
+        from rapidfuzz import fuzz
+
+        plain, content = plain_key(key), content_words(key, self.vocabulary)
+        worked, failed = self.said.get(plain, (0, 0))
+        if worked and worked >= failed:
+            return None
+        best: tuple[float, TableEntry] | None = None
+        for _key, other, other_content, e in self._applied:
+            if other_content != content or not content <= set(normalize_words(e.text)):
+                continue
+            ratio = fuzz.ratio(plain, other)
+            if ratio >= self.near and (best is None or ratio > best[0]):
+                best = (ratio, e)
+        return best
 
 
 # online retrieval -------------------------------------------------------------------------
@@ -178,7 +258,10 @@ class RetrievalIndex:
     def query(self, transcript: Any, user: str, embed, vocabulary: frozenset[str] = frozenset()) -> Rewrite:
         """``vocabulary``: the domain's words. Those the user said (function words aside) must
         stay in a rewrite: "close the garage door" must not become "open the garage door",
-        however alike they look; a word the domain does not know ("walk") may go."""
+        however alike they look; a word the domain does not know ("walk") may go. A rewrite
+        brings in no more of the domain's words than it drops words heard unsurely: "set a
+        timer" never becomes "set a timer for twenty minutes" (a value the user did not say),
+        "turn on the lice" (heard unsurely) may become "turn on the lights"."""
         from rapidfuzz import fuzz
 
         text = transcript.text
@@ -189,7 +272,10 @@ class RetrievalIndex:
         q = embed(text)
         opts = self.options
         best: tuple[float, int, str] | None = None
-        sure = {w for w in normalize_words(text) if w in vocabulary and w not in FUNCTION_WORDS}
+        said = normalize_words(text)
+        sure = {w for w in said if w in vocabulary and w not in FUNCTION_WORDS}
+        # words heard unsurely that a rewrite may replace: as many new content words, no more
+        unsure = {w.text.lower().strip(".,!?") for w in transcript.words if w.probability < opts.trigger}
         for layer, rows, threshold in (
             ("personal", self._by_user.get(user), opts.personal),
             ("global", self._global, opts.global_),
@@ -204,8 +290,12 @@ class RetrievalIndex:
             top = rows[np.argsort(-cos)[:5]]
             scored = []
             for i in top.tolist():
-                if not sure <= set(normalize_words(self.texts[i])):
+                words = set(normalize_words(self.texts[i]))
+                if not sure <= words:
                     continue
+                added = {w for w in words - set(said) if w in vocabulary and w not in FUNCTION_WORDS}
+                if len(added) > len(unsure - words):
+                    continue  # "set a timer" must not become "set a timer for twenty minutes"
                 fuzzy = fuzz.token_set_ratio(text.lower(), self.texts[i].lower()) / 100.0
                 c = float(self.embeddings[i] @ q)
                 score = (
@@ -260,7 +350,8 @@ class RewriteStep:
     def run(self, transcript: Any, ctx: Any) -> Rewrite:
         text = transcript.text
         if self.concepts is not None:
-            taught = self.concepts.rewrite(text, ctx)
+            heard = tuple(w.probability for w in getattr(transcript, "words", ()) or ())
+            taught = self.concepts.rewrite(text, ctx, heard)
             if taught is not None:
                 return taught
         if self.table is not None:
@@ -272,7 +363,9 @@ class RewriteStep:
         return Rewrite(text, text)
 
 
-def load_artifacts(paths: list[str]) -> tuple[RewriteTable | None, RetrievalIndex | None]:
+def load_artifacts(
+    paths: list[str], vocabulary: frozenset[str] = frozenset()
+) -> tuple[RewriteTable | None, RetrievalIndex | None]:
     table = index = None
     for p in map(Path, paths):
         if not p.is_file():
@@ -286,7 +379,7 @@ def load_artifacts(paths: list[str]) -> tuple[RewriteTable | None, RetrievalInde
             raise InputError(p, f"not a rewrite table ({err})") from None
         if not isinstance(raw, dict) or raw.get("format") != TABLE_FORMAT:
             raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
-        table = RewriteTable.load(p, raw)
+        table = RewriteTable.load(p, raw, vocabulary)
     return table, index
 
 
@@ -296,15 +389,15 @@ def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
     profiles = str(config["rewrite.profiles"]).strip()
     if not paths and not profiles:
         return None
-    table, index = load_artifacts(paths)
+    vocabulary: frozenset[str] = frozenset()
+    if domain is not None:
+        from core.domain import domain_vocabulary
+
+        vocabulary = domain_vocabulary(domain)
+    table, index = load_artifacts(paths, vocabulary)
     concepts = None
     if profiles:
         from assistant.concepts import ConceptStore
 
-        concepts = ConceptStore(Path(profiles))
-    vocabulary = frozenset()
-    if domain is not None and index is not None:
-        from core.domain import domain_vocabulary
-
-        vocabulary = domain_vocabulary(domain)
+        concepts = ConceptStore(Path(profiles), vocabulary)
     return RewriteStep(table, index, concepts, vocabulary=vocabulary)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from core.audio import Audio, write_wav
-from core.config import Config, cache_dir
+from core.config import Config
 from core.domain import Domain, load_domain
 from core.errors import OutputError
 from core.memory import release_freed_memory
@@ -93,12 +93,10 @@ class Stages:
         return WhisperAsr(AsrOptions(**self.config.section("asr")), self.domain)
 
     def _nlu(self):
-        from stages.nlu import NluOptions, NluStage, load_or_train
-        from stages.nlu.recipes import configured_spec
+        from stages.nlu import NluOptions, NluStage
+        from stages.nlu.stage import configured_model
 
-        model = load_or_train(
-            self.domain, cache_dir(self.config), configured_spec(self.config), progress=_training_progress
-        )
+        model = configured_model(self.domain, self.config, progress=_training_progress)
         return NluStage(self.domain, model, NluOptions.from_config(self.config))
 
     def _resolve(self):

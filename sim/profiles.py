@@ -29,6 +29,18 @@ class Profile:
     asr_scale: float = 1.0  # text fidelity: factors on the error model's rates, which were
     wake_scale: float = 1.0  # fitted on synthetic voices (sim/asr_errors.py)
 
+    def sim_fields(self) -> dict:
+        """The ``SimOptions`` fields this profile sets (a caller's own choices go on top)."""
+        return {
+            "faults": self.faults,
+            "conditions": self.conditions,
+            "background_rate": self.background_rate,
+            "ood_rate": self.ood_rate,
+            "profile": self.name,
+            "asr_scale": self.asr_scale,
+            "wake_scale": self.wake_scale,
+        }
+
 
 PROFILES = {
     # Conditions: Smeds et al. 2015 (everyday SNRs mostly +5…+15 dB, quiet homes higher) and

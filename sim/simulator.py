@@ -528,10 +528,9 @@ def _run_in_worker(index: int) -> tuple[int, SessionStats]:
 def _prepare(config: Config, opts: SimOptions) -> None:
     """Train (or load) the NLU once before workers start, so they do not all train it."""
     from core.domain import load_domain
-    from stages.nlu import load_or_train
-    from stages.nlu.recipes import configured_spec
+    from stages.nlu.stage import configured_model
 
-    load_or_train(load_domain(config["session.domain"]), cache_dir(config), configured_spec(config))
+    configured_model(load_domain(config["session.domain"]), config)
 
 
 # the output folder ---------------------------------------------------------------------------

@@ -467,3 +467,60 @@ def test_music_names_are_typed_by_what_they_mean(assistant, fresh, text, slots):
     t = say(assistant, fresh(), text, stop="nlu")
     i = t.interpretation
     assert i.intent == "PlayMusic" and {s.name: s.text for s in i.slots} == slots, i.slots
+
+
+@pytest.mark.parametrize(
+    "text, repaired",
+    [
+        ("open the ac actually no garage", "open the garage"),  # the repair replaces the slip
+        ("turn off sorry on all the lights", "turn on all the lights"),  # ... a verb's particle too
+        ("please open the ceiling fan, sorry, garage door", "please open the garage door"),
+        ("lock the tv wait no front door", "lock the front door"),  # back to a function word
+        ("turn on the kitchen — no, the hall light", "turn on the hall light"),  # from "the"
+        ("can you open the telly sorry sorry garage door", "can you open the garage door"),
+    ],
+)
+def test_a_self_repair_keeps_what_the_speaker_meant(text, repaired):
+    from stages.nlu.text import repair_candidates
+
+    assert repair_candidates(text)[0] == repaired
+
+
+@pytest.mark.parametrize("text", ["play sorry by justin bieber", "play no scrubs", "no", "set an alarm for no reason"])
+def test_titles_and_answers_are_not_repairs(text):
+    from stages.nlu.text import repair_candidates
+
+    assert repair_candidates(text) == []
+
+
+def test_the_stage_reads_the_first_repaired_wording_the_model_takes_in_domain():
+    """A slip the tagger reads as a value of the same kind as the repair's marks where the
+    repair starts; a wording the model declines is passed over."""
+    from types import SimpleNamespace
+
+    from stages.nlu.models import Prediction
+    from stages.nlu.stage import NluOptions, NluStage
+
+    text = "what's the weather in paris tomorrow i mean on friday"
+    heard = []
+
+    def predict(said):
+        heard.append(said)
+        said = said.lower()
+        if said == text:  # the tagger sees two dates, one a slip
+            spans = ((22, 27, "place"), (28, 36, "date"), (44, 53, "date"))
+            return Prediction(text=said, intents=(("GetWeather", 0.9), (OOD_INTENT, 0.1)), spans=spans)
+        if said == "what's the weather in paris on friday":
+            return Prediction(said, (("GetWeather", 0.95), (OOD_INTENT, 0.05)), ((22, 27, "place"), (28, 37, "date")))
+        return Prediction(said, ((OOD_INTENT, 0.9), ("GetWeather", 0.1)), ())
+
+    model = SimpleNamespace(predict=predict, span_typer=None, name="fake")
+    got = NluStage(load_domain("home"), model=model, options=NluOptions()).interpret(text)
+    assert heard[:2] == [text, "what's the weather in paris on friday"]
+    assert got.intent == "GetWeather" and [(s.name, s.text) for s in got.slots] == [
+        ("place", "paris"),
+        ("date", "on friday"),
+    ]
+    n = len(heard)
+    NluStage(load_domain("home"), model=model, options=NluOptions()).interpret("paris on friday please")
+    assert heard[n:] == ["paris on friday please"]  # no cue: one reading

@@ -92,6 +92,53 @@ def test_a_rewrite_below_the_threshold_is_not_applied(tmp_path):
     assert nlu.read == ["turn on the lice"] and not turn.rewrite.changed
 
 
+def test_a_request_said_a_little_differently_takes_the_rewrite_of_the_same_failing_request(tmp_path):
+    """People seldom say a request twice in the same words: fillers and politeness come and go.
+    The content words must be the same, though: another number is another request."""
+    table = _table(
+        tmp_path,
+        [
+            {
+                "from": "we're out of orange juice if you don't mind",
+                "to": "add orange juice to my list",
+                "probability": 0.8,
+                "support": 2,
+            },
+            {
+                "from": "timer for five minutes um",
+                "to": "set a timer for five minutes",
+                "probability": 0.8,
+                "support": 2,
+            },
+            # a wrong rule (the user changed their mind): its own words only
+            {"from": "unlock the front door please", "to": "close the garage door", "probability": 1, "support": 1},
+            {"from": "can you lock the door thanks", "to": "lock the door please", "probability": 1, "support": 1},
+        ],
+    )
+    doc = json.loads(table.read_text())
+    doc["said"] = {"can you lock the door": [5, 1]}  # usually works as said
+    table.write_text(json.dumps(doc))
+    a, nlu = _assistant({"rewrite.artifacts": str(table)})
+    s = a.new_session("s")
+    said = [
+        "um we're out of orange juice, cheers",
+        "timer for eleven minutes",
+        "hey timer for five minutes",
+        "um unlock the front door",
+        "can you lock the door",
+    ]
+    turns = [a.run_turn(s, a.text_turn(s, t), start="nlu", stop="respond") for t in said]
+    assert nlu.read == ["add orange juice to my list", said[1], "set a timer for five minutes", said[3], said[4]]
+    assert [t.rewrite.source for t in turns] == ["table_near", "none", "table_near", "none", "none"]
+    assert 0.7 < turns[0].rewrite.score <= 0.8  # the probability, times how close the words are
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps({**json.loads(table.read_text()), "near": 101}))
+    b, nlu_b = _assistant({"rewrite.artifacts": str(strict)})
+    sb = b.new_session("s")
+    b.run_turn(sb, b.text_turn(sb, said[0]), start="nlu", stop="respond")
+    assert nlu_b.read == [said[0]]  # near = 101: word for word only
+
+
 def test_a_bad_artifact_is_named(tmp_path):
     from core.errors import InputError
 
@@ -291,7 +338,8 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     assert summary["successful_utterances"] == 3 and summary["users"] == 4
     _table, index = load_artifacts([str(tmp_path / "index.npz")])
     index.options = RetrievalOptions(personal=0.75, global_=0.75)  # bag-of-words cosines run lower than MiniLM's
-    step = RewriteStep(index=index, embed=lambda t: _bow([t])[0], vocabulary=frozenset({"close", "open", "weather"}))
+    vocabulary = frozenset({"close", "open", "weather", "california", "washington"})
+    step = RewriteStep(index=index, embed=lambda t: _bow([t])[0], vocabulary=vocabulary)
     ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))
     misheard = _heard("weather in wilkerson call", unsure=("call",))
     ann, bob, new = (step.run(misheard, ctx(u)) for u in ("ann", "bob", "someone new"))
@@ -302,6 +350,11 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     assert not step.run(_heard("weather in wilkerson call"), ctx("ann")).changed
     assert step.run(_heard("close the garage door", unsure=("the",)), ctx("bob")).source == "none"
     assert not step.run(_heard("open the garage door", unsure=("the",)), ctx("bob")).changed
+    # a rewrite brings in a domain word only in place of one heard unsurely ("call" above), so
+    # it never adds a value the user did not say
+    assert not step.run(_heard("weather in wilkerson", unsure=("in",)), ctx("ann")).changed
+    step.vocabulary = frozenset({"weather"})  # california and washington unknown: nothing added
+    assert step.run(_heard("weather in wilkerson", unsure=("in",)), ctx("ann")).changed
 
 
 # label transfer ---------------------------------------------------------------------------------
@@ -465,3 +518,74 @@ def test_a_definition_the_user_disowns_next_turn_is_forgotten(tmp_path):
     ask(s, "set the living room light to forty percent")  # the user says it again: it did not work
     assert "study mode" not in profile()
     assert ask(s, "set the living room light to study mode").outcome.reply_type == "elicit"  # asks again
+
+
+def test_a_retrained_model_folder_replaces_the_specs_own_and_must_be_of_the_sessions_domain(
+    tmp_path, assistant, config
+):
+    """``nlu.model_dir``: how the loop switches on the model retrained with transferred labels."""
+    import shutil
+
+    from core.config import cache_dir
+    from core.domain import load_domain
+    from core.errors import InputError
+    from stages.nlu.models import META_FILE
+    from stages.nlu.recipes import configured_spec
+    from stages.nlu.stage import cached_model_path, configured_model
+
+    home = load_domain("home")
+    assert assistant.stages["nlu"].model is not None  # the shared run's model: trained and cached
+    mine = tmp_path / "mine"
+    shutil.copytree(cached_model_path(home, cache_dir(config), configured_spec(config)), mine)
+    meta = json.loads((mine / META_FILE).read_text())
+    meta["name"] = "joint-nlu/home+labels"
+    (mine / META_FILE).write_text(json.dumps(meta))
+    chosen = Config.load(None, {"nlu.model_dir": str(mine)})
+    assert configured_model(home, chosen).name == "joint-nlu/home+labels"
+    meta["domain"] = "coffee"
+    (mine / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="mine.*coffee"):
+        configured_model(home, chosen)
+    with pytest.raises(InputError, match="missing"):
+        configured_model(home, Config.load(None, {"nlu.model_dir": str(tmp_path / "missing")}))
+
+
+def test_a_definition_heard_unsurely_is_asked_for_once_more_before_it_is_kept(tmp_path):
+    """A misheard definition ("saint today" for "seventy two") would be used in every later
+    session: a definition with a word the recognizer was unsure of, or one the domain does not
+    know, is asked for again, once."""
+    from types import SimpleNamespace
+
+    from assistant.concepts import ConceptStore
+
+    store = ConceptStore(tmp_path / "p")
+    ctx = lambda n: SimpleNamespace(user=SimpleNamespace(id="ann"), session="s", turn=n)
+    assert store.rewrite("heat the house to movie mode", ctx(1)).expects == "concept"
+    again = store.rewrite("saint today", ctx(2), (0.9, 0.31))
+    assert again.reply == "Sorry, I didn't catch that. What is movie mode?" and again.expects == "concept"
+    assert store.concepts("ann") == {}
+    kept = store.rewrite("seventy two", ctx(3), (0.95, 0.5))  # asked once: the second answer stands
+    assert kept.text == "heat the house to seventy two"
+    assert store.concepts("ann")["movie mode"]["definition"] == "seventy two"
+    assert store.rewrite("heat the house to party mode", ctx(4)).expects == "concept"
+    assert store.rewrite("twenty", ctx(5), (0.99,)).text == "heat the house to twenty"  # heard surely: kept at once
+    known = ConceptStore(tmp_path / "q", vocabulary=frozenset({"seventy", "two", "degrees"}))
+    assert known.rewrite("heat the house to movie mode", ctx(1)).expects == "concept"
+    assert known.rewrite("spend two", ctx(2)).expects == "concept"  # typed, but "spend" is no value
+    assert known.rewrite("seventy two degrees", ctx(3)).text == "heat the house to seventy two degrees"
+
+
+def test_every_week_of_the_loop_runs_the_profiles_traffic_and_faults_given_win():
+    from pathlib import Path
+
+    from assistant.learning_loop import LoopOptions, week_options
+    from core.errors import UserError
+    from sim.profiles import PROFILES
+
+    realistic = week_options(LoopOptions(out="x"), 102, Path("x/week"))
+    assert (realistic.profile, realistic.faults, realistic.seed) == ("realistic", "", 102)
+    assert realistic.asr_scale == PROFILES["realistic"].asr_scale and realistic.population == 40
+    stress = week_options(LoopOptions(out="x", profile="stress", faults="nlu=0.5"), 103, Path("x/w"))
+    assert stress.faults == "nlu=0.5" and stress.conditions == PROFILES["stress"].conditions
+    with pytest.raises(UserError, match="--profile"):
+        LoopOptions(out="x", profile="quiet").validate()

@@ -22,6 +22,7 @@ import sys
 
 from core.config import Config
 from core.errors import UserError
+from sim.profiles import DEFAULT_PROFILE, PROFILES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,19 +58,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lp = sub.add_parser("loop", help="simulate a week, learn, simulate the next week with what was learned")
     lp.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder for the weeks and the report")
     lp.add_argument("--population", type=int, default=40, help="recurring users (default 40)")
-    lp.add_argument("--sessions", type=int, default=200, help="sessions per week (default 200)")
+    lp.add_argument("--sessions", type=int, default=800, help="sessions per week (default 800)")
     lp.add_argument("--learn-seed", type=int, default=101, help="the week learned from")
     lp.add_argument("--eval-seeds", type=int, nargs="+", default=[102], help="the weeks after (new seeds, same users)")
     lp.add_argument(
-        "--faults",
-        default="",
-        help="injected faults (default none: only the users' words and the ASR error model make defects)",
+        "--profile",
+        choices=tuple(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="the traffic of every week: realistic (default) or stress (docs/simulation.md)",
     )
+    lp.add_argument("--faults", default=None, metavar="SPEC", help="injected fault rates (default: the profile's)")
     lp.add_argument("--workers", type=int, default=1)
     lp.add_argument(
         "--layers",
-        default="table,index,concepts",
-        help="what to switch on, comma-separated: table, index, concepts (default all)",
+        default="table,index,concepts,labels",
+        help="what to learn and switch on, comma-separated: table, index, concepts, labels "
+        "(label transfer + the NLU retrained with it, about a minute; default all)",
     )
     lp.add_argument("--json", action="store_true")
 
@@ -124,6 +128,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             sessions=args.sessions,
             learn_seed=args.learn_seed,
             eval_seeds=tuple(args.eval_seeds),
+            profile=args.profile,
             faults=args.faults,
             workers=args.workers,
             layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),

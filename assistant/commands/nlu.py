@@ -234,20 +234,9 @@ def _extra(args: argparse.Namespace, source) -> list:
     if source.kind != "spec":
         raise UserError("--extra adds examples to a domain spec's training (give SPEC)")
     from core.domain import load_domain
-    from core.utterances import Example
-    from stages.nlu.corpora import read_domain_corpus
+    from stages.nlu.recipes import extra_examples
 
-    domain = load_domain(args.spec)
-    examples = []
-    for path in args.extra:
-        for item in read_domain_corpus(path):
-            if item.intent not in domain.intents:
-                raise InputError(path, f"intent {item.intent!r} is not one of {domain.name}'s", field=item.id)
-            for _a, _b, name in item.spans:
-                if name not in domain.slot_types:
-                    raise InputError(path, f"{domain.name} has no slot label {name!r}", field=item.id)
-            examples.append(Example(item.text.lower(), item.intent, item.spans))
-    return examples
+    return extra_examples(load_domain(args.spec), args.extra)
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -108,18 +108,16 @@ def options_from(args: argparse.Namespace) -> SimOptions:
     profile = PROFILES[args.profile]
     conditions = _conditions(args) or profile.conditions
     opts = SimOptions(
+        **{
+            **profile.sim_fields(),
+            "conditions": conditions,
+            **({} if args.faults is None else {"faults": args.faults}),
+        },
         sessions=args.sessions,
         seed=args.seed,
         fidelity=args.fidelity,
         out=args.out,
         workers=args.workers,
-        faults=profile.faults if args.faults is None else args.faults,
-        conditions=conditions,
-        background_rate=profile.background_rate,
-        ood_rate=profile.ood_rate,
-        profile=profile.name,
-        asr_scale=profile.asr_scale,
-        wake_scale=profile.wake_scale,
         voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices),
         goals=(lo, hi),

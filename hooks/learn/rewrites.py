@@ -41,6 +41,7 @@ from assistant.rewriting import (
     INDEX_FORMAT,
     TABLE_FORMAT,
     RetrievalOptions,
+    plain_key,
     utterance_key,
 )
 from core.errors import OutputError, UserError
@@ -305,6 +306,10 @@ def learn_table(
     found = chains(sessions, similar)
     rules = markov_rewrites(found)
     applied = [r for r in rules if r.probability >= threshold and r.support >= min_support]
+    said: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for reqs in sessions:
+        for req in reqs:
+            said[plain_key(req.text)][0 if req.succeeded else 1] += 1
     doc = {
         "format": TABLE_FORMAT,
         "threshold": threshold,
@@ -313,6 +318,9 @@ def learn_table(
         "requests": sum(map(len, sessions)),
         "chains": sum(len(c) > 1 for c in found),
         "rewrites": [r.to_json() for r in rules],
+        # how each request (without fillers) fared as said: a near match is not rewritten
+        # when what the user said usually works
+        "said": {k: v for k, v in sorted(said.items())},
     }
     write_json_atomic(Path(out), doc)
     return {

@@ -325,6 +325,21 @@ def train_spec(
     return model
 
 
+def extra_examples(domain: Domain, paths: Sequence[str | Path]) -> list[Example]:
+    """The annotated examples of corpora added to a spec's training (``nlu train --extra``,
+    the learning loop's transferred labels), checked against the spec's intents and slots."""
+    examples = []
+    for path in paths:
+        for item in read_domain_corpus(path):
+            if item.intent not in domain.intents:
+                raise InputError(path, f"intent {item.intent!r} is not one of {domain.name}'s", field=item.id)
+            for _a, _b, name in item.spans:
+                if name not in domain.slot_types:
+                    raise InputError(path, f"{domain.name} has no slot label {name!r}", field=item.id)
+            examples.append(Example(item.text.lower(), item.intent, item.spans))
+    return examples
+
+
 def span_names(domain: Domain, items: Sequence[CorpusItem] | None = None) -> dict[str, list[str]]:
     """Slot label → every name the domain knows for it: catalog phrases, ``training_phrases``
     and the words of its real annotated commands' spans. Values with a grammar (days, times,

@@ -23,7 +23,7 @@ from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
 from stages.nlu.models import META_FILE, NluModel
 from stages.nlu.recipes import SpecConfig, load_model, spec_config, spec_key, train_spec
-from stages.nlu.text import ASSISTANT_NAMES, without_address
+from stages.nlu.text import ASSISTANT_NAMES, repair_candidates, self_repair, without_address
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,26 @@ def load_or_train(
     model = train_spec(domain, config, progress=progress)
     save_atomically(model, target)
     return load_model(target)
+
+
+def configured_model(domain: Domain, config, progress: Callable[[str], None] | None = None) -> NluModel:
+    """The model a configuration names: ``nlu.model_dir`` (a folder ``assistant nlu train
+    --out`` wrote, e.g. the spec retrained with ``--extra`` labels) when set, otherwise the
+    spec's own model from the cache (trained first when new)."""
+    from core.config import cache_dir
+    from core.errors import InputError
+    from stages.nlu.models import read_meta
+    from stages.nlu.recipes import configured_spec
+
+    folder = str(config["nlu.model_dir"]).strip()
+    if not folder:
+        return load_or_train(domain, cache_dir(config), configured_spec(config), progress=progress)
+    meta = read_meta(Path(folder))
+    if meta.get("domain") != domain.name:
+        raise InputError(
+            folder, f"nlu.model_dir: a model of domain {meta.get('domain')!r}, not {domain.name!r}", field="domain"
+        )
+    return load_model(Path(folder))
 
 
 def cached_model_path(domain: Domain, cache_root: Path, config: SpecConfig) -> Path:
@@ -123,7 +143,8 @@ class NluStage:
         self.model.warm()
 
     def interpret(self, text: str, ctx=None) -> Interpretation:
-        pred = self.model.predict(without_address(text, self.options.assistant_names))
+        request = without_address(text, self.options.assistant_names)
+        pred = self._repaired(request, self.model.predict(request))
         if not pred.intents:
             raise StageFailure("nlu-no-intent", "the model returned no intent scores")
         nbest = tuple(IntentScore(i, round(s, 4)) for i, s in pred.intents[:NBEST])
@@ -167,6 +188,29 @@ class NluStage:
             model=self.model.name,
             coverage=round(coverage, 3),
         )
+
+    def _repaired(self, request: str, pred):
+        """A request with a self-repair ("open the fan, sorry, the garage door") is read as
+        repaired: the first repaired wording (stages/nlu/text.repair_candidates) the model
+        reads in domain. A value the tagger found on both sides of the cue marks where the
+        repair starts."""
+        candidates = []
+        found = self_repair(pred.text)
+        if found is not None:
+            cut = pred.text.rfind(found[2])
+            later = {label for a, _b, label in pred.spans if a >= cut}
+            slips = tuple((a, b) for a, b, label in pred.spans if b <= cut and label in later)
+            candidates = repair_candidates(pred.text, slips)
+        candidates += [c for c in repair_candidates(request) if c not in candidates]
+        for candidate in candidates:
+            other = self.model.predict(candidate)
+            if (
+                other.intents
+                and other.intents[0][0] != OOD_INTENT
+                and other.intents[0][1] >= self.options.ood_threshold
+            ):
+                return other
+        return pred
 
     def _with_grammar(self, intent: str, text: str, spans):
         """The tagger's spans, or where one of the intent's templates matches the whole request,

@@ -57,3 +57,66 @@ def without_address(text: str, names: tuple[str, ...] = ASSISTANT_NAMES) -> str:
         return text
     rest = text[m.end() :]
     return rest if rest.strip() else text
+
+
+# Editing terms people put between a slip and its repair ("open the fan, sorry, the garage door",
+# "turn off, no wait, on the lights"). A bare "no" counts only after a dash or a comma: "no" is
+# an answer and a word in titles.
+_CUE = re.compile(
+    r"(?:\s*[,—–]\s*|\s+)"
+    r"(?:(?:no[\s,]+(?:no|wait|sorry)|wait[\s,]+no|actually[\s,]+no|no[\s,]+actually|actually|sorry|"
+    r"i mean|or rather|scratch that)\b[\s,]*)+"
+    r"|\s*[—–]\s*no\b[\s,]*|\s*,\s*no\s*,\s*",
+    re.IGNORECASE,
+)
+REPAIR_MAX_WORDS = 4  # a repair replaces at most this many words before its cue
+
+
+def self_repair(text: str) -> tuple[str, str, str] | None:
+    """``(before, cue, after)`` around the last editing term that has words on both sides, or
+    None. "open the ac, actually no, the garage" → ("open the ac", ", actually no, ", "the
+    garage")."""
+    found = None
+    for m in _CUE.finditer(text):
+        before, after = text[: m.start()].strip(), text[m.end() :].strip()
+        if before and re.search(r"\w", after):
+            found = (before, m.group(), after)
+    return found
+
+
+_BOUNDARY = frozenset("the a an my your this that to for by in at of from with i me it".split())
+
+
+def repair_candidates(text: str, slips: tuple[tuple[int, int], ...] = ()) -> list[str]:
+    """What ``text`` says once a self-repair is applied, most likely first; [] without one.
+
+    Where the repair starts, in order of trust:
+    * ``slips``: character spans of ``text`` a tagger read as a value of the same kind as one
+      in the repair: the repair starts at the first ("paris tomorrow night, i mean a month from
+      now" → "paris a month from now");
+    * the repair's first word said before the cue: from its last saying ("turn on the kitchen,
+      no, the hall light" → "turn on the hall light");
+    * the words before the cue back to a function word ("lock the tv, wait no, front door" →
+      "lock the front door"), as many as the repair has at most;
+    * then each other count of words, up to ``REPAIR_MAX_WORDS``. The first word always stays.
+    """
+    found = self_repair(text)
+    if found is None:
+        return []
+    before, _cue, after = found
+    words, after_words = before.split(), after.split()
+    out = [f"{text[:a].rstrip()} {after}".strip() for a, _b in slips if a < len(before)]
+    lower = [w.lower() for w in words]
+    first = after_words[0].lower()
+    near = len(lower) - REPAIR_MAX_WORDS - 1
+    if first in lower[max(1, near) :]:
+        at = len(lower) - 1 - lower[::-1].index(first)
+        out.append(" ".join([*words[:at], after]))
+    most = min(REPAIR_MAX_WORDS, len(words) - 1)
+    run = 0
+    while run < min(most, len(after_words)) and lower[-1 - run] not in _BOUNDARY:
+        run += 1
+    counts = ([run] if run else []) + [k for k in range(1, most + 1) if k != run]
+    out += [" ".join([*words[:-k], after]) for k in counts]
+    # "turn on the | the hall light": a word said on both sides of the seam once
+    return list(dict.fromkeys(re.sub(r"\b(\w+) \1\b", r"\1", c) for c in out if c))

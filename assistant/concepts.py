@@ -109,12 +109,13 @@ class ConceptStore:
         return hit[0] if hit else None
 
     # the rewrite step ----------------------------------------------------------------------
-    def rewrite(self, text: str, ctx: Any, probabilities: tuple[float, ...] = ()) -> Rewrite | None:
+    def rewrite(self, text: str, ctx: Any, heard: tuple[tuple[str, float], ...] = ()) -> Rewrite | None:
         """A rewrite for this request, the step's own reply, or None (not about concepts).
-        ``probabilities``: the recognizer's word probabilities (none for typed text). A
+        ``heard``: each word with the recognizer's probability (none for typed text). A
         definition heard unsurely, or with a word the domain does not know ("spend two" for
         "seventy two"), is asked for once more before it is stored: a misheard definition
-        would be used in every later session."""
+        would be used in every later session. A concept name heard unsurely ("paris mode" for
+        "paris now") starts no lesson: the request goes on as heard."""
         user, low = ctx.user.id, text.lower().strip()
         self._check_last(low, ctx)
         with self._lock:
@@ -129,7 +130,7 @@ class ConceptStore:
                     len(definition.split()) > SETTING_WORDS and jaccard(definition, rest) >= RETRY_OVERLAP
                 ):
                     return None  # not a definition: the user said the request again
-                unsure = bool(probabilities) and min(probabilities) < UNSURE
+                unsure = any(p < UNSURE for _w, p in heard)
                 unknown = bool(self.vocabulary) and any(
                     w not in self.vocabulary for w in re.findall(r"[a-z']+", definition)
                 )
@@ -169,6 +170,9 @@ class ConceptStore:
             with self._lock:
                 self._applied[ctx.session] = Pending(user, known, "", done, ctx.turn)
             return Rewrite(text, done, "concept", 1.0, considered=known)
+        doubtful = {w.lower().strip(".,!?") for w, p in heard if p < UNSURE}
+        if doubtful & set(name.split()):
+            return None
         with self._lock:
             self._pending[ctx.session] = Pending(user, name, m.group(0), low, ctx.turn)
         return Rewrite(

@@ -350,7 +350,7 @@ class RewriteStep:
     def run(self, transcript: Any, ctx: Any) -> Rewrite:
         text = transcript.text
         if self.concepts is not None:
-            heard = tuple(w.probability for w in getattr(transcript, "words", ()) or ())
+            heard = tuple((w.text, w.probability) for w in getattr(transcript, "words", ()) or ())
             taught = self.concepts.rewrite(text, ctx, heard)
             if taught is not None:
                 return taught

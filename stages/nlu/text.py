@@ -94,8 +94,8 @@ def repair_candidates(text: str, slips: tuple[tuple[int, int], ...] = ()) -> lis
     * ``slips``: character spans of ``text`` a tagger read as a value of the same kind as one
       in the repair: the repair starts at the first ("paris tomorrow night, i mean a month from
       now" → "paris a month from now");
-    * the repair's first word said before the cue: from its last saying ("turn on the kitchen,
-      no, the hall light" → "turn on the hall light");
+    * the repair's first word said among the last words before the cue: from its last saying
+      ("turn on the kitchen, no, the hall light" → "turn on the hall light");
     * the words before the cue back to a function word ("lock the tv, wait no, front door" →
       "lock the front door"), as many as the repair has at most;
     * then each other count of words, up to ``REPAIR_MAX_WORDS``. The first word always stays.

@@ -110,13 +110,16 @@ class Bench:
 
     def _nlu_trained_apart(self) -> None:
         """A spec whose model is not cached yet trains in a child process: training's memory
-        is not the assistant's, and the peak RSS measured below is what a user's assistant uses."""
+        is not the assistant's, and the peak RSS measured below is what a user's assistant uses.
+        With ``nlu.model_dir`` the assistant loads that folder, and nothing trains."""
         import multiprocessing
 
         from core.domain import load_domain
         from stages.nlu.recipes import configured_spec
         from stages.nlu.stage import is_cached
 
+        if str(self.config["nlu.model_dir"]).strip():
+            return  # a trained model folder is named: the spec's own model is not used
         domain = self.config["session.domain"]
         spec = configured_spec(self.config)
         if is_cached(load_domain(domain), cache_dir(self.config), spec):

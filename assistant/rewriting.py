@@ -139,8 +139,10 @@ class RewriteTable:
         self.near = near
         self.vocabulary = vocabulary
         self.said = said or {}
+        # each applied rule's source without fillers, its content words and its rewrite's words,
+        # computed once: a near match compares every request with all of them
         self._applied = [
-            (key, plain_key(key), content_words(key, vocabulary), e)
+            (plain_key(key), content_words(key, vocabulary), frozenset(normalize_words(e.text)), e)
             for key, e in entries.items()
             if e.probability >= threshold and e.support >= min_support
         ]
@@ -189,8 +191,8 @@ class RewriteTable:
         if worked and worked >= failed:
             return None
         best: tuple[float, TableEntry] | None = None
-        for _key, other, other_content, e in self._applied:
-            if other_content != content or not content <= set(normalize_words(e.text)):
+        for other, other_content, target_words, e in self._applied:
+            if other_content != content or not content <= target_words:
                 continue
             ratio = fuzz.ratio(plain, other)
             if ratio >= self.near and (best is None or ratio > best[0]):

@@ -86,8 +86,25 @@ class PhrasingBank:
             self.by_intent[p.intent] = (*self.by_intent.get(p.intent, ()), p)
 
     @classmethod
-    def for_domain(cls, domain: Domain) -> PhrasingBank:
-        return _bank(domain.name)
+    def for_domain(cls, domain: Domain, only: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> PhrasingBank:
+        """The domain's bank; ``only``/``exclude`` pick sources by name (held-out phrasing sources)."""
+        bank = _bank(domain.name)
+        if not only and not exclude:
+            return bank
+        known = bank.sources()
+        unknown = sorted(set(only + exclude) - known)
+        if unknown:
+            raise ValueError(f"unknown phrasing source {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        kept = tuple(
+            p
+            for ps in bank.by_intent.values()
+            for p in ps
+            if (not only or p.source in only) and p.source not in exclude
+        )
+        return cls(kept)
+
+    def sources(self) -> set[str]:
+        return {p.source for ps in self.by_intent.values() for p in ps}
 
     def share(self, intent: str) -> float:
         n = len([p for p in self.by_intent.get(intent, ()) if not p.implied])

@@ -89,6 +89,8 @@ class SimOptions:
     conditions: tuple[str, ...] = ()  # acoustic conditions (channel ids); () → defaults
     voices: tuple[str, ...] = ()  # only these voices (audio); () → all
     exclude_voices: tuple[str, ...] = ()  # never these (held-out sets)
+    phrasings: tuple[str, ...] = ()  # real users: only these phrasing sources; () → all
+    exclude_phrasings: tuple[str, ...] = ()  # never these (held-out sets)
     goals: tuple[int, int] = (1, 4)
     background_rate: float = 0.5  # chance per goal of speech not addressed to it
     ood_rate: float = 0.08  # share of requests the domain cannot serve
@@ -234,7 +236,10 @@ class SessionSimulator:
         if opts.users == "real":
             from sim.phrasing import PhrasingBank, TrainingTexts
 
-            self.phrasings = PhrasingBank.for_domain(self.domain)
+            try:
+                self.phrasings = PhrasingBank.for_domain(self.domain, opts.phrasings, opts.exclude_phrasings)
+            except ValueError as err:
+                raise UserError(f"--phrasings: {err}") from None
             self.training = TrainingTexts.for_domain(self.domain)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
         self.voice_pool = self._voices()
@@ -525,6 +530,19 @@ def _run_in_worker(index: int) -> tuple[int, SessionStats]:
     return index, _WORKER.run(index)
 
 
+def _check_phrasings(config: Config, opts: SimOptions) -> None:
+    """Unknown phrasing sources are refused before anything is written or a worker starts."""
+    if opts.users != "real" or not (opts.phrasings or opts.exclude_phrasings):
+        return
+    from core.domain import load_domain
+    from sim.phrasing import PhrasingBank
+
+    try:
+        PhrasingBank.for_domain(load_domain(config["session.domain"]), opts.phrasings, opts.exclude_phrasings)
+    except ValueError as err:
+        raise UserError(f"--phrasings: {err}") from None
+
+
 def _prepare(config: Config, opts: SimOptions) -> None:
     """Train (or load) the NLU once before workers start, so they do not all train it."""
     from core.domain import load_domain
@@ -737,6 +755,7 @@ def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | No
     SIGTERM stopped the run (the finished sessions are kept). Raises :class:`OutputError` when
     a trace could not be written."""
     opts.validate()
+    _check_phrasings(config, opts)
     out = Path(opts.out)
     done = _claim(out, opts)
     workers = opts.workers or os.cpu_count() or 1

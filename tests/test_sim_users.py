@@ -94,6 +94,26 @@ def test_requests_come_from_real_phrasings_and_spoken_variety(requests, domain):
     assert any(f" {w} " in f" {texts} " for w in ("um", "uh", "er", "erm", "hmm"))
 
 
+def test_phrasing_sources_can_be_held_out(domain, tmp_path):
+    from core.config import Config
+    from core.errors import UserError
+    from sim import simulator
+
+    bank = PhrasingBank.for_domain(domain)
+    assert {"slurp-dev", "snips-train", "written"} <= bank.sources()
+    held_out = PhrasingBank.for_domain(domain, exclude=("slurp-dev",))
+    assert "slurp-dev" not in held_out.sources() and "snips-train" in held_out.sources()
+    only = PhrasingBank.for_domain(domain, only=("slurp-dev",))
+    assert only.sources() == {"slurp-dev"}
+    # fewer real phrasings: an intent falls back to the spec's templates more often
+    assert only.share("PlayMusic") < bank.share("PlayMusic")
+    # an unknown source is refused before anything is written
+    opts = simulator.SimOptions(sessions=1, out=str(tmp_path / "out"), exclude_phrasings=("slurp-devel",))
+    with pytest.raises(UserError, match="slurp-devel"):
+        simulator.run(Config.load(None), opts)
+    assert not (tmp_path / "out").exists()
+
+
 def test_gold_stays_exact(requests, domain):
     for user, act in requests:
         gold = act.gold

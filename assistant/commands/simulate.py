@@ -51,6 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exclude-voices", nargs="+", metavar="V", default=[], help="never these voices (held-out sets)"
     )
+    parser.add_argument(
+        "--phrasings",
+        nargs="+",
+        metavar="SRC",
+        help="real users: only these phrasing sources (slurp-dev, snips-train, written)",
+    )
+    parser.add_argument(
+        "--exclude-phrasings", nargs="+", metavar="SRC", default=[], help="never these phrasing sources (held-out sets)"
+    )
     parser.add_argument("--goals", default="1-4", metavar="A-B", help="goals per session (default 1-4)")
     parser.add_argument("--error-model", metavar="FILE", help="text: the ASR error model (default: the bundled one)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local", help="ray: run on a Ray cluster")
@@ -120,6 +129,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         workers=args.workers,
         voices=tuple(args.voices or ()),
         exclude_voices=tuple(args.exclude_voices),
+        phrasings=tuple(args.phrasings or ()),
+        exclude_phrasings=tuple(args.exclude_phrasings),
         goals=(lo, hi),
         backend=args.backend,
         embeddings=args.embeddings,

@@ -109,17 +109,24 @@ class ConceptStore:
         return hit[0] if hit else None
 
     # the rewrite step ----------------------------------------------------------------------
-    def rewrite(self, text: str, ctx: Any, heard: tuple[tuple[str, float], ...] = ()) -> Rewrite | None:
+    def rewrite(
+        self, text: str, ctx: Any, heard: tuple[tuple[str, float], ...] = (), woken: bool = False
+    ) -> Rewrite | None:
         """A rewrite for this request, the step's own reply, or None (not about concepts).
         ``heard``: each word with the recognizer's probability (none for typed text). A
         definition heard unsurely, or with a word the domain does not know ("spend two" for
         "seventy two"), is asked for once more before it is stored: a misheard definition
         would be used in every later session. A concept name heard unsurely ("paris mode" for
-        "paris now") starts no lesson: the request goes on as heard."""
+        "paris now") starts no lesson: the request goes on as heard. ``woken``: the turn began
+        with the wake word, so it is a new request, not the answer to the question (which the
+        follow-up window hears without one): the lesson is dropped."""
         user, low = ctx.user.id, text.lower().strip()
         self._check_last(low, ctx)
         with self._lock:
             pending = self._pending.get(ctx.session)
+            if pending is not None and woken and pending.turn < ctx.turn:
+                del self._pending[ctx.session]
+                pending = None
             if pending is not None and pending.turn < ctx.turn <= pending.turn + PENDING_TURNS:
                 del self._pending[ctx.session]
                 if CANCEL.match(low):

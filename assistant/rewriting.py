@@ -211,6 +211,7 @@ class RetrievalOptions:
     min_users: int = 2  # a global candidate must have worked for this many users
     cosine_weight: float = 0.5  # ranking = cosine·w + fuzzy·(1 − w) + popularity bonus
     popularity: float = 0.02  # bonus per log10 of the times a candidate succeeded
+    understood: float = 0.9  # a request the NLU reads in domain this surely is left alone
 
 
 class RetrievalIndex:
@@ -257,13 +258,18 @@ class RetrievalIndex:
         words = getattr(transcript, "words", ())
         return bool(words) and min(w.probability for w in words) < self.options.trigger
 
-    def query(self, transcript: Any, user: str, embed, vocabulary: frozenset[str] = frozenset()) -> Rewrite:
+    def query(self, transcript: Any, user: str, embed, vocabulary: frozenset[str] = frozenset(), read=None) -> Rewrite:
         """``vocabulary``: the domain's words. Those the user said (function words aside) must
         stay in a rewrite: "close the garage door" must not become "open the garage door",
         however alike they look; a word the domain does not know ("walk") may go. A rewrite
         brings in no more of the domain's words than it drops words heard unsurely: "set a
         timer" never becomes "set a timer for twenty minutes" (a value the user did not say),
-        "turn on the lice" (heard unsurely) may become "turn on the lights"."""
+        "turn on the lice" (heard unsurely) may become "turn on the lights".
+
+        ``read`` (text → the NLU's Interpretation), when given, is a second opinion: a request
+        the NLU reads in domain at ``understood`` or above, with no word heard unsurely inside a
+        slot, is left alone ("please turn the lights down" with "please" unsure); a candidate
+        must read in domain about as surely as the request, or at ``understood``."""
         from rapidfuzz import fuzz
 
         text = transcript.text
@@ -271,13 +277,20 @@ class RetrievalIndex:
             return Rewrite(text, text, "none", 1.0, 0, text)  # a request known to work
         if not self.at_risk(transcript) or not len(self.texts):
             return Rewrite(text, text)
-        q = embed(text)
         opts = self.options
+        # words heard unsurely that a rewrite may replace: as many new content words, no more
+        unsure = {w.text.lower().strip(".,!?") for w in transcript.words if w.probability < opts.trigger}
+        bar = None
+        if read is not None:
+            heard = read(text)
+            in_slots = {w for slot in heard.slots for w in normalize_words(slot.text)}
+            if not heard.out_of_domain and heard.confidence >= opts.understood and not unsure & in_slots:
+                return Rewrite(text, text)
+            bar = 0.0 if heard.out_of_domain else min(heard.confidence, opts.understood)
+        q = embed(text)
         best: tuple[float, int, str] | None = None
         said = normalize_words(text)
         sure = {w for w in said if w in vocabulary and w not in FUNCTION_WORDS}
-        # words heard unsurely that a rewrite may replace: as many new content words, no more
-        unsure = {w.text.lower().strip(".,!?") for w in transcript.words if w.probability < opts.trigger}
         for layer, rows, threshold in (
             ("personal", self._by_user.get(user), opts.personal),
             ("global", self._global, opts.global_),
@@ -311,11 +324,15 @@ class RetrievalIndex:
             score, i = max(scored)
             if best is None or score > best[0]:
                 best = (score, i, layer)
-            if score >= threshold:
+            if score >= threshold and (bar is None or _reads_better(read(self.texts[i]), bar)):
                 return Rewrite(text, self.texts[i], layer, round(score, 4), int(self.counts[i]), self.texts[i])
         if best is None:
             return Rewrite(text, text)
         return Rewrite(text, text, "none", round(best[0], 4), 0, self.texts[best[1]])
+
+
+def _reads_better(interp: Any, bar: float) -> bool:
+    return not interp.out_of_domain and interp.confidence >= bar
 
 
 # the step ---------------------------------------------------------------------------------
@@ -349,11 +366,13 @@ class RewriteStep:
         if self.index is not None:
             self.embed("warm up")
 
-    def run(self, transcript: Any, ctx: Any) -> Rewrite:
+    def run(self, transcript: Any, ctx: Any, read=None, woken: bool = False) -> Rewrite:
+        """``read``: the NLU (text → Interpretation), a second opinion on retrieval's rewrites;
+        ``woken``: the turn began with the wake word (not a follow-up answer)."""
         text = transcript.text
         if self.concepts is not None:
             heard = tuple((w.text, w.probability) for w in getattr(transcript, "words", ()) or ())
-            taught = self.concepts.rewrite(text, ctx, heard)
+            taught = self.concepts.rewrite(text, ctx, heard, woken)
             if taught is not None:
                 return taught
         if self.table is not None:
@@ -361,7 +380,7 @@ class RewriteStep:
             if found is not None:
                 return found
         if self.index is not None:
-            return self.index.query(transcript, ctx.user.id, self.embed, self.vocabulary)
+            return self.index.query(transcript, ctx.user.id, self.embed, self.vocabulary, read)
         return Rewrite(text, text)
 
 

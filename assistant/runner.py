@@ -430,7 +430,10 @@ class Assistant:
         self.bus.emit(Event("stage_start", session.id, turn.index, "rewrite", data=transcript))
         t0 = time.perf_counter()
         try:
-            rewrite = self.rewriter.run(transcript, ctx)
+            nlu = self.stages["nlu"]
+            rewrite = self.rewriter.run(
+                transcript, ctx, read=getattr(nlu, "interpret", None), woken=turn.wake is not None
+            )
         except Exception as err:
             ms = (time.perf_counter() - t0) * 1000
             error = StageError("rewrite", "rewrite-failed", f"{type(err).__name__}: {err}")

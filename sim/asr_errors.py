@@ -17,6 +17,7 @@ The model is a JSON file (no code): ``sim/data/asr_errors.json`` is the one fitt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -34,6 +35,14 @@ FORMAT = "assistant.asr-errors/1"
 PRIOR = 1.0  # pseudo-count pulling per-word confusion toward the condition's rates
 VOICE_PRIOR = 10.0  # pseudo-errors pulling a voice's factor toward 1
 MAX_P_ERR = 0.95
+# A speaker's accent: a recognizer mishears the same speaker's same words again and again, in the
+# same way. A share of each speaker's words (by a hash of speaker and word) is hard for them,
+# misheard ACCENT_FACTOR times as often as the rates say (at most MAX_P_ERR); the others less, so
+# that the rate over speakers is unchanged. A misheard word usually turns into the same wrong word
+# (ACCENT_STICKY).
+ACCENT_SHARE = 0.15
+ACCENT_FACTOR = 4.0
+ACCENT_STICKY = 0.8
 # Wake-word behavior when a condition has no observations (openWakeWord's stated targets are
 # under 5 % false rejects and 0.5 false accepts per hour).
 DEFAULT_WAKE = {
@@ -270,16 +279,22 @@ class AsrErrorModel:
         for w in words:
             conf = c["confusions"].get(w) or {}
             seen = c["ref_counts"].get(w, 0)
+            hard, accent_rng = speaker_accent(voice, w)
             # the word's own error history, shrunk toward the condition's rate (unseen words: the rate)
             p_err = min(MAX_P_ERR, scale * (sum(conf.values()) + PRIOR * base) / (seen + PRIOR))
+            p_hard = min(MAX_P_ERR, ACCENT_FACTOR * p_err)
+            # over speakers the word keeps its rate: the easy share takes what the hard one does not
+            p_err = p_hard if hard else (p_err - ACCENT_SHARE * p_hard) / (1 - ACCENT_SHARE)
             if rng.random() < p_err:
+                # the speaker's usual way of being misheard, or (less often) another
+                how = accent_rng if rng.random() < ACCENT_STICKY else rng
                 if conf:
-                    choice = _draw(conf, rng)
-                elif rng.random() < c["del_rate"] / max(base, 1e-9):
+                    choice = _draw(conf, how)
+                elif how.random() < c["del_rate"] / max(base, 1e-9):
                     choice = ""
                 else:
                     near = sounds_like(w) if sounds_like else []
-                    choice = rng.choice(near) if near else (_draw(c["insertions"], rng) or "")
+                    choice = how.choice(near) if near else (_draw(c["insertions"], how) or "")
                 if choice:
                     out.append((choice, False))
             else:
@@ -360,6 +375,14 @@ def _wake_rates(obs: list[tuple[bool, bool, float | None]]) -> dict:
         "addressed": len(addressed),
         "background": len(background),
     }
+
+
+def speaker_accent(speaker: str | None, word: str) -> tuple[bool, random.Random]:
+    """Whether ``word`` is hard for this speaker, and the generator of how it is misheard: both
+    depend only on the speaker (the voice id) and the word."""
+    digest = hashlib.sha256(f"accent|{speaker or ''}|{word}".encode()).digest()
+    hard = int.from_bytes(digest[:4], "big") / 2**32 < ACCENT_SHARE
+    return hard, random.Random(int.from_bytes(digest[4:12], "big"))
 
 
 def _draw(counts: Mapping[str, int] | None, rng: random.Random) -> str | None:

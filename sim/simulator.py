@@ -310,7 +310,9 @@ class SessionSimulator:
         if self.voice_pool:
             from sim.voices import sample_voice
 
-            voice = sample_voice(rng, catalog=self.voice_pool)
+            # a recurring user speaks with one voice (and one accent, sim/asr_errors.py) in every session
+            voice_rng = turn_rng(0, "population-voice", int(user_id[1:])) if opts.population else rng
+            voice = sample_voice(voice_rng, catalog=self.voice_pool)
             voice = dataclasses.replace(voice, rate=round(voice.rate * persona.rate, 3))
         meta = {
             "persona": persona.name,

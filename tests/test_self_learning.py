@@ -357,6 +357,41 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     assert step.run(_heard("weather in wilkerson", unsure=("in",)), ctx("ann")).changed
 
 
+def test_retrieval_leaves_alone_what_the_nlu_reads_surely_and_takes_only_a_rewrite_it_reads_better(tmp_path):
+    from types import SimpleNamespace
+
+    from assistant.rewriting import RetrievalOptions, RewriteStep, load_artifacts
+    from hooks.learn.rewrites import learn_index
+
+    learn_index([_index_folder(tmp_path)], tmp_path / "index.npz", embed=_bow)
+    _table, index = load_artifacts([str(tmp_path / "index.npz")])
+    index.options = RetrievalOptions(personal=0.75, global_=0.75)
+    step = RewriteStep(index=index, embed=lambda t: _bow([t])[0], vocabulary=frozenset({"weather", "california"}))
+    ctx = SimpleNamespace(user=SimpleNamespace(id="ann"))
+    misheard = _heard("weather in wilkerson call", unsure=("call",))
+
+    def nlu(readings, slot=""):
+        def read(text):
+            ood, conf = readings.get(text, (True, 0.3))
+            return SimpleNamespace(out_of_domain=ood, confidence=conf, slots=(SimpleNamespace(text=slot),))
+
+        return read
+
+    assert step.run(misheard, ctx).text == "weather in wilkerson california"  # no second opinion
+    # the NLU is sure of the request as heard, and the unsure word is in no slot: left alone
+    readings = {"weather in wilkerson call": (False, 0.95), "weather in wilkerson california": (False, 0.99)}
+    assert not step.run(misheard, ctx, read=nlu(readings, slot="wilkerson")).changed
+    # sure, but of a slot the unsure word is in ("wilkerson call"): rewritten
+    assert step.run(misheard, ctx, read=nlu(readings, slot="wilkerson call")).changed
+    # unsure of it, and surer of the rewrite: taken
+    unsure = nlu({"weather in wilkerson call": (False, 0.6), "weather in wilkerson california": (False, 0.97)})
+    assert step.run(misheard, ctx, read=unsure).text == "weather in wilkerson california"
+    # the rewrite reads no better (or out of domain): not taken
+    worse = nlu({"weather in wilkerson call": (False, 0.6), "weather in wilkerson california": (False, 0.5)})
+    assert not step.run(misheard, ctx, read=worse).changed
+    assert not step.run(misheard, ctx, read=nlu({})).changed
+
+
 # label transfer ---------------------------------------------------------------------------------
 
 
@@ -576,6 +611,24 @@ def test_a_definition_heard_unsurely_is_asked_for_once_more_before_it_is_kept(tm
     assert known.rewrite("heat the house to movie mode", ctx(1)).expects == "concept"
     assert known.rewrite("spend two", ctx(2)).expects == "concept"  # typed, but "spend" is no value
     assert known.rewrite("seventy two degrees", ctx(3)).text == "heat the house to seventy two degrees"
+
+
+def test_a_request_woken_by_the_wake_word_is_not_the_answer_to_a_lesson(tmp_path):
+    """The answer to "Can you teach me?" comes in the follow-up window, without the wake word; a
+    turn that starts with it is the user's next request ("it is too dark in the den" had become
+    the definition of night mode)."""
+    from types import SimpleNamespace
+
+    from assistant.concepts import ConceptStore
+
+    store = ConceptStore(tmp_path / "p")
+    ctx = lambda n: SimpleNamespace(user=SimpleNamespace(id="ann"), session="s", turn=n)
+    assert store.rewrite("the pasta needs night mode remind me", ctx(1)).expects == "concept"
+    assert store.rewrite("it is too dark in the den", ctx(2), woken=True) is None
+    assert store.concepts("ann") == {}
+    assert store.rewrite("eleven minutes", ctx(3)) is None  # the lesson is over: nothing pending
+    assert store.rewrite("the pasta needs night mode remind me", ctx(4)).expects == "concept"
+    assert store.rewrite("eleven minutes", ctx(5)).text == "the pasta needs eleven minutes remind me"
 
 
 def test_every_week_of_the_loop_runs_the_profiles_traffic_and_faults_given_win():

@@ -149,6 +149,55 @@ def test_alignment_and_error_model_reproduce_error_rates(tmp_path):
     assert errors / total == pytest.approx(fitted, rel=0.2)
 
 
+def test_a_speaker_is_misheard_the_same_way_again_and_the_mean_rate_holds():
+    import dataclasses
+
+    from sim.asr_errors import ACCENT_SHARE, DEFAULT_MODEL, speaker_accent
+
+    fitted = AsrErrorModel.load(DEFAULT_MODEL)
+    words = ["turn", "on", "the", "kitchen", "lights", "set", "a", "timer", "for", "ten", "minutes", "play", "jazz"]
+    text = " ".join(words)
+
+    def listen(model, condition):
+        rng = random.Random(3)
+        heard: dict[tuple[str, str], list[str]] = {}
+        errors = total = 0
+        for s in range(300):
+            voice = f"flite:slt:r1.{s:03d}"
+            for _ in range(6):
+                for ref, hyp in align(words, model.corrupt(text, condition, rng, voice=voice).text.split()):
+                    if ref is not None:
+                        total += 1
+                        if hyp != ref:
+                            errors += 1
+                            heard.setdefault((voice, ref), []).append(hyp or "")
+        return errors / total, heard
+
+    # over speakers a word keeps the condition's rate (scaled by the voice), even where it is high
+    c = fitted.condition("pink@10dB")
+    base = c["sub_rate"] + c["del_rate"]
+    expected = sum(
+        min(
+            0.95,
+            fitted.voice_factor("flite:slt")
+            * (sum((c["confusions"].get(w) or {}).values()) + base)
+            / (c["ref_counts"].get(w, 0) + 1),
+        )
+        for w in words
+    ) / len(words)
+    rate, _ = listen(fitted, "pink@10dB")
+    assert rate == pytest.approx(expected, rel=0.15)
+    # where errors are rare (the realistic profile), they gather on each speaker's hard words,
+    # and a word a speaker gets wrong twice is mostly wrong in the same way
+    rate, heard = listen(dataclasses.replace(fitted, scale={"asr": 0.114, "wake": 1.0}), "clean")
+    n_errors = sum(len(h) for h in heard.values())
+    on_hard = sum(len(h) for (voice, word), h in heard.items() if speaker_accent(voice, word)[0])
+    assert n_errors > 100 and on_hard / n_errors > 2 * ACCENT_SHARE
+    repeated = [h for h in heard.values() if len(h) >= 2]
+    assert len(repeated) > 20
+    assert sum(max(h.count(x) for x in h) / len(h) for h in repeated) / len(repeated) > 0.7
+
+
 def test_sounds_like_finds_what_a_scan_of_the_whole_lexicon_finds():
     import jellyfish
     from rapidfuzz import fuzz

@@ -27,7 +27,7 @@ from typing import Any
 from core.errors import InputError
 from core.paths import safe_name, write_json_atomic
 from core.records import Rewrite
-from hooks.signals import is_negative, jaccard
+from hooks.signals import is_negative, jaccard, unsure_words
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +177,7 @@ class ConceptStore:
             with self._lock:
                 self._applied[ctx.session] = Pending(user, known, "", done, ctx.turn)
             return Rewrite(text, done, "concept", 1.0, considered=known)
-        doubtful = {w.lower().strip(".,!?") for w, p in heard if p < UNSURE}
-        if doubtful & set(name.split()):
+        if unsure_words(heard, UNSURE) & set(name.split()):
             return None
         with self._lock:
             self._pending[ctx.session] = Pending(user, name, m.group(0), low, ctx.turn)

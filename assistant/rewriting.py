@@ -29,6 +29,7 @@ import numpy as np
 from core.errors import InputError
 from core.records import Rewrite
 from core.wer import normalize_words
+from hooks.signals import unsure_words
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ class RetrievalIndex:
             return Rewrite(text, text)
         opts = self.options
         # words heard unsurely that a rewrite may replace: as many new content words, no more
-        unsure = {w.text.lower().strip(".,!?") for w in transcript.words if w.probability < opts.trigger}
+        unsure = unsure_words(((w.text, w.probability) for w in transcript.words), opts.trigger)
         bar = None
         if read is not None:
             heard = read(text)

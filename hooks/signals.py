@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from core.session import Turn
 
@@ -57,6 +57,12 @@ def jaccard(a: str, b: str) -> float:
     if not wa or not wb:
         return 0.0
     return len(wa & wb) / len(wa | wb)
+
+
+def unsure_words(heard: Iterable[tuple[str, float]], below: float) -> set[str]:
+    """The words of (word, recognizer probability) pairs heard below ``below``, lower case,
+    without punctuation: where the recognizer itself doubts what it heard."""
+    return {w.lower().strip(".,!?") for w, p in heard if p < below}
 
 
 def is_negative(text: str) -> bool:

@@ -234,12 +234,9 @@ class SessionSimulator:
         self.ood = _sentences(SIM_OOD_FILE)
         self.phrasings = self.training = None
         if opts.users == "real":
-            from sim.phrasing import PhrasingBank, TrainingTexts
+            from sim.phrasing import TrainingTexts
 
-            try:
-                self.phrasings = PhrasingBank.for_domain(self.domain, opts.phrasings, opts.exclude_phrasings)
-            except ValueError as err:
-                raise UserError(f"--phrasings: {err}") from None
+            self.phrasings = _phrasing_bank(self.domain, opts)
             self.training = TrainingTexts.for_domain(self.domain)
         self.background = tuple(s for s in _sentences(DOMAINS_DIR / "_out_of_domain.txt") if len(s.split()) > 4)
         self.voice_pool = self._voices()
@@ -532,17 +529,22 @@ def _run_in_worker(index: int) -> tuple[int, SessionStats]:
     return index, _WORKER.run(index)
 
 
-def _check_phrasings(config: Config, opts: SimOptions) -> None:
-    """Unknown phrasing sources are refused before anything is written or a worker starts."""
-    if opts.users != "real" or not (opts.phrasings or opts.exclude_phrasings):
-        return
-    from core.domain import load_domain
+def _phrasing_bank(domain, opts: SimOptions):
+    """The real users' phrasings of the sources ``opts`` keeps; an unknown source is a UserError."""
     from sim.phrasing import PhrasingBank
 
     try:
-        PhrasingBank.for_domain(load_domain(config["session.domain"]), opts.phrasings, opts.exclude_phrasings)
+        return PhrasingBank.for_domain(domain, opts.phrasings, opts.exclude_phrasings)
     except ValueError as err:
         raise UserError(f"--phrasings: {err}") from None
+
+
+def _check_phrasings(config: Config, opts: SimOptions) -> None:
+    """Unknown phrasing sources are refused before anything is written or a worker starts."""
+    if opts.users == "real" and (opts.phrasings or opts.exclude_phrasings):
+        from core.domain import load_domain
+
+        _phrasing_bank(load_domain(config["session.domain"]), opts)
 
 
 def _prepare(config: Config, opts: SimOptions) -> None:

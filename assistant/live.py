@@ -21,6 +21,7 @@ difference of the first and the last: what ``assistant bench`` measures.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -54,6 +55,7 @@ BARGE_IN_MODES = ("wake", "speech", "off")
 READ_TIMEOUT_S = 0.1
 STATUS_EVERY_S = 0.1
 STREAM_FILE = "stream.wav"
+GUESS_WAIT_S = 0.3  # the longest a turn waits for its reply being prepared
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class TalkOptions:
     max_pending: int = 3
     stall_s: float = 2.0
     early_asr: bool = True  # recognize while the endpointer waits out the silence
+    prepare_reply: bool = True  # a complete request: guess its reply and synthesize it meanwhile
 
     def __post_init__(self) -> None:
         if self.barge_in not in BARGE_IN_MODES:
@@ -353,6 +356,10 @@ class LiveLoop:
         self.worker_abandoned = False  # a second Ctrl-C left a turn running (see talk)
         self._stop_requested = threading.Event()
         self._ctrl_c = threading.Event()
+        self._session: Session | None = None
+        self._session_lock = threading.Lock()  # held by the worker while a turn changes the session
+        self._guessing: concurrent.futures.Future | None = None
+        self._guesser: concurrent.futures.ThreadPoolExecutor | None = None
 
     def request_stop(self) -> None:
         """End the session from any thread, as if the input had ended: commands heard still run."""
@@ -388,6 +395,7 @@ class LiveLoop:
         starter = a.bus.add_observer(_ReplyStarter(self._speak, self._speak_more, session.id))
         worker = threading.Thread(target=self._work, args=(session,), name="talk-worker", daemon=True)
         worker.start()
+        self._session = session
         ended, message = "end_of_input", ""
         try:
             try:
@@ -405,6 +413,8 @@ class LiveLoop:
             finally:
                 self.source.close()
                 self._stop_worker(worker)
+                if self._guesser is not None:
+                    self._guesser.shutdown(wait=True)
             if ended == "end_of_input" and self._stop_requested.is_set():
                 ended = "stopped"
             if ended in ("end_of_input", "stopped"):
@@ -477,6 +487,7 @@ class LiveLoop:
                 commands = listener.feed(block.samples)
                 busy_ms += (time.perf_counter() - t0) * 1000
                 self._prefetch(listener)
+                self._prepare_reply(listener)
                 self._watch_barge_in(listener)
                 for cmd in commands:
                     self._submit(cmd, block.t, busy_ms, listen_t0)
@@ -497,6 +508,38 @@ class LiveLoop:
         asr = self.assistant.stages["asr"]
         if hasattr(asr, "prefetch"):
             asr.prefetch(early.samples, spoken_wake_word(listener.options.word if listener.capture_has_wake else None))
+
+    def _prepare_reply(self, listener: WakeListener) -> None:
+        """A request judged complete is cut after a short silence unless speech resumes: guess its
+        reply on a snapshot of the session and synthesize the first chunk meanwhile, so the reply
+        starts the moment the cut comes (docs/wake.md "Semantic endpointing"). Only when no turn is
+        running or waiting (the snapshot must be the state the turn will start from)."""
+        complete = listener.take_complete()
+        if complete is None or not self.options.prepare_reply or self.stop != "tts":
+            return
+        verdict, cut_s = complete
+        if verdict.transcript is None or not verdict.transcript.text.strip():
+            return
+        if self._guessing is not None and not self._guessing.done():
+            return
+        if not self._jobs.empty() or not self._session_lock.acquire(blocking=False):
+            return
+        try:
+            if self._session is None:
+                return
+            snapshot = self._session.snapshot()
+        finally:
+            self._session_lock.release()
+        if self._guesser is None:
+            self._guesser = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="talk-guess")
+        self._guessing = self._guesser.submit(self._guess, snapshot, verdict.transcript, cut_s)
+
+    def _guess(self, snapshot: Session, transcript, cut_s: float) -> None:
+        try:
+            reply = self.assistant.prepare_reply(snapshot, transcript, cut_s)
+            log.debug("prepared reply for %r: %r", transcript.text, reply)
+        except Exception as err:  # only a guess: the turn runs as usual
+            log.debug("preparing a reply failed (%s: %s)", type(err).__name__, err)
 
     def _status(self, loudest: float, listener: WakeListener) -> None:
         status = LiveStatus(
@@ -584,7 +627,8 @@ class LiveLoop:
                 return
             self._busy = True
             try:
-                self._run_job(session, job)
+                with self._session_lock:
+                    self._run_job(session, job)
             except Exception as err:  # a bug: end the session cleanly, report it from run()
                 log.debug("turn failed", exc_info=True)
                 self._worker_error = err
@@ -595,6 +639,11 @@ class LiveLoop:
     def _run_job(self, session: Session, job: _Job) -> None:
         cmd = job.cmd
         started = time.monotonic()
+        guessing = self._guessing
+        if guessing is not None and not guessing.done():
+            # Its reply is most likely this turn's, and its synthesis holds the synthesizer: the
+            # turn would wait for it anyway, so it waits here and then starts on the prepared chunk.
+            concurrent.futures.wait([guessing], timeout=GUESS_WAIT_S)
         at = cmd.wake.start_s if cmd.wake is not None else cmd.utterance.start_s
         turn = Turn(
             session=session.id,

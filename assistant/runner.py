@@ -190,6 +190,7 @@ class Assistant:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._reply_errors: list[OutputError] = []
         self._tracers: list[Tracer] = []
+        self._guesser: Assistant | None = None  # prepare_reply's silent copy
 
     def fork(self, bus: HookBus) -> "Assistant":
         """The same assistant (config, domain, loaded stages) reporting to another bus."""
@@ -197,7 +198,7 @@ class Assistant:
         other.config, other.domain, other.stages = self.config, self.domain, self.stages
         other.rewriter = self.rewriter
         other.bus, other.hooks, other.reply_dir, other._executor = bus, [], None, None
-        other._reply_errors, other._tracers = [], []
+        other._reply_errors, other._tracers, other._guesser = [], [], None
         return other
 
     # sessions -------------------------------------------------------------------------
@@ -255,6 +256,29 @@ class Assistant:
                 ahead(utterance)
         except Exception as err:  # the turn then decodes (and reports any failure) itself
             log.debug("decode ahead failed (%s: %s)", type(err).__name__, err)
+
+    def prepare_reply(self, session: Session, transcript: Transcript, start_s: float) -> str | None:
+        """Guess the next turn's reply and synthesize its first chunk ahead (tts ``prepare``).
+
+        ``session`` must be a :meth:`Session.snapshot` the caller took: the guess runs understanding
+        to response on it, with no hooks, no trace and no rewrite step (the rewrite step keeps
+        state), so nothing of the live session changes. When the real turn says the same words,
+        its speech starts on the prepared chunk; otherwise the chunk is never used. Returns the
+        reply guessed, or None (no tts stage that prepares, or the guess failed)."""
+        prepare = getattr(self.stages["tts"], "prepare", None)
+        if prepare is None:
+            return None
+        if self._guesser is None:
+            self._guesser = self.fork(HookBus())
+            self._guesser.rewriter = None
+        turn = Turn(
+            session=session.id, index=len(session.turns) + 1, source="guess", start_s=start_s, transcript=transcript
+        )
+        done = self._guesser.run_turn(session, turn, start="nlu", stop="respond")
+        if done.errors or done.outcome is None or not done.outcome.reply:
+            return None
+        prepare(done.outcome.reply)
+        return done.outcome.reply
 
     # what a driver (the simulator) asks of the assistant -------------------------------
     def use_stage(self, name: str, stage: Any) -> None:

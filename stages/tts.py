@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import concurrent.futures
 import logging
 import re
 import shutil
@@ -38,6 +39,7 @@ FESTIVAL_HEAP = 2_000_000
 # espeak-ng's -p scale (0-99, 50 = the voice's own pitch) moves f0 by about one semitone per 7
 # units near the middle (measured with en-us: -p 20/50/80 gave 87/109/143 Hz).
 ESPEAK_P_PER_SEMITONE = 7.0
+PREPARED_MAX = 4  # first chunks synthesized ahead and not yet spoken (a guess the user talked past is dropped)
 MIN_CLAUSE_WORDS = 2  # a first clause said on its own, and what follows it, have at least this many words
 # flite voices that ignore the f0_shift feature (measured: same samples with and without it).
 FLITE_FIXED_F0 = frozenset({"rms"})
@@ -378,6 +380,40 @@ class TtsStage:
         warm = getattr(self.synth, "warm", None)
         if warm is not None:
             warm()
+        self._prepared: dict[str, concurrent.futures.Future] = {}  # first chunk's text → its audio
+        self._prepared_lock = threading.Lock()
+
+    def prepare(self, text: str) -> bool:
+        """Synthesize the first chunk of a reply the assistant is about to give (the live loop
+        guesses it while the endpointer waits out the last silence), so that :meth:`speak` starts
+        on it at once. The audio is what :meth:`speak` would make; a chunk never asked for is
+        dropped after :data:`PREPARED_MAX` newer ones. False: already prepared, or nothing to say."""
+        parts = speech_chunks(text)
+        if not parts:
+            return False
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._prepared_lock:
+            if parts[0] in self._prepared:
+                return False
+            self._prepared[parts[0]] = future
+            while len(self._prepared) > PREPARED_MAX:
+                del self._prepared[next(iter(self._prepared))]
+        try:
+            future.set_result(self.synth.synthesize(parts[0]))
+        except Exception as err:  # speak() synthesizes it again and reports the failure
+            future.set_exception(err)
+        return True
+
+    def _first_chunk(self, part: str) -> Audio:
+        with self._prepared_lock:
+            future = self._prepared.pop(part, None)
+            log.debug("first chunk %s: %r", "prepared" if future is not None else "not prepared", part)
+        if future is not None:
+            try:
+                return future.result(timeout=SUBPROCESS_TIMEOUT_S)  # waits if still being made
+            except Exception as err:
+                log.debug("prepared chunk unusable (%s: %s)", type(err).__name__, err)
+        return self.synth.synthesize(part)
 
     def speak(self, text: str, on_chunk: Callable[[Audio], None] | None = None) -> Speech:
         """The reply as speech; ``on_chunk`` gets the first sentence's audio as soon as it is
@@ -394,7 +430,7 @@ class TtsStage:
             )
         audios, first_ms = [], 0.0
         for part in parts:  # a chunk at a time: the first plays while the next is made
-            audios.append(self.synth.synthesize(part))
+            audios.append(self._first_chunk(part) if not audios else self.synth.synthesize(part))
             if len(audios) == 1:
                 first_ms = (time.perf_counter() - started) * 1000
             if on_chunk is not None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.audio import Audio
+from core.records import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ MIN_SPEECH_S = 0.4  # shorter speech is not judged (a cough, the wake word's tai
 class TurnEnd:
     kind: str  # complete | incomplete
     reason: str  # why, for the trace: 'SetTimer 0.97, all slots' / 'ends on "for"'
+    transcript: Transcript | None = None  # what was judged (the turn's own transcript if the cut comes)
 
 
 class TurnEndJudge:
@@ -59,7 +61,8 @@ class TurnEndJudge:
         except Exception as err:  # the judge only advises: the usual endpoint still comes
             log.warning("turn-end judge failed (%s: %s)", type(err).__name__, err)
             return None
-        return judge(transcript.text, interp, self.nlu.domain, self.confidence)
+        verdict = judge(transcript.text, interp, self.nlu.domain, self.confidence)
+        return None if verdict is None else replace(verdict, transcript=transcript)
 
 
 def judge(text: str, interp, domain, confidence: float) -> TurnEnd | None:

@@ -29,6 +29,7 @@ from core.audio import PIPELINE_RATE, Audio
 from core.memory import release_freed_memory
 from core.model_files import openwakeword_model
 from core.records import Utterance, WakeEvent
+from stages.turn_end import TurnEnd
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class WakeListener:
         self.frames_seen = 0
         self.speech_since: float | None = None  # start of the current run of speech frames
         self._early: Audio | None = None
+        self._complete: tuple[TurnEnd, float] | None = None
         log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
 
     # streaming ------------------------------------------------------------------------
@@ -166,6 +168,12 @@ class WakeListener:
         early, self._early = self._early, None
         return early
 
+    def take_complete(self) -> tuple[TurnEnd, float] | None:
+        """A "complete" verdict just given, and the stream time the command will be cut at
+        unless speech resumes: the live loop prepares the reply meanwhile. Returned once."""
+        done, self._complete = self._complete, None
+        return done
+
     def finish(self) -> list[WakeCommand]:
         """End of input: a command being captured is cut where the audio ends."""
         if self._state != "command" or self._unheard_window():
@@ -184,6 +192,7 @@ class WakeListener:
         self._cmd = {}
         self.speech_since = None
         self._early = None
+        self._complete = None
         self.rejected = []
 
     # internals -----------------------------------------------------------------------
@@ -306,6 +315,7 @@ class WakeListener:
         if verdict.kind == "complete":
             c["complete_at"] = now
             c["hold_s"] = min(o.complete_silence_ms, o.silence_ms) / 1000
+            self._complete = (verdict, c["last_speech"] + c["hold_s"])
         else:
             c["hold_s"] = max(o.incomplete_silence_ms, o.silence_ms) / 1000
         return None

@@ -9,6 +9,7 @@ NullPlayer, which keeps time on the stream clock. Everything else is the real as
 from __future__ import annotations
 
 import _thread
+import dataclasses
 import json
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from assistant.replay import replay
 from assistant.runner import Assistant
 from core.audio import Audio, load_audio
 from core.errors import ConfigError
+from core.turn_summary import turn_summary
 from hooks import trace_reader as traces
 from stages.wake import WakeListener, WakeOptions
 from tests.conftest import DATA, RECORDINGS, ROOT
@@ -452,3 +454,61 @@ def test_a_prefetched_transcript_is_exactly_the_one_recognition_gives(assistant)
     asr.prefetch(samples)
     asr.prefetch(samples[: len(samples) // 2])  # superseded: dropped or unused
     assert asr.transcribe(samples) == plain and plain.text
+
+
+@pytest.mark.models
+def test_a_reply_prepared_ahead_changes_nothing_and_is_what_the_turn_says(assistant, monkeypatch):
+    """While the endpointer waits out the last silence the live loop guesses the reply on a copy
+    of the session and synthesizes its first chunk: the session, its events and the turn are
+    exactly what they would be without it."""
+    from core.records import Transcript
+    from hooks.bus import HookBus
+
+    tts = assistant.stages["tts"]
+    prepared: list[str] = []
+    real_prepare = tts.prepare
+    monkeypatch.setattr(tts, "prepare", lambda text: prepared.append(text) or real_prepare(text))
+    bus = HookBus()
+    events = bus.add_observer(Recorder())
+    a = assistant.fork(bus)
+    session = a.new_session("guess")
+    before, events.seen = json.dumps(session.world.state, sort_keys=True), []
+    reply = a.prepare_reply(session.snapshot(), Transcript(text="turn on the kitchen lights", source="asr"), 2.0)
+    assert reply == "Turning on the kitchen lights." and prepared == [reply]
+    assert json.dumps(session.world.state, sort_keys=True) == before  # the light is still off
+    assert not session.turns and events.seen == []  # no turn, no event, no trace
+    turn = a.run_turn(session, a.text_turn(session, "turn on the kitchen lights"), start="nlu")
+    assert turn.outcome.reply == reply and session.world.get("devices.kitchen_light.power") == "on"
+
+
+class Recorder:
+    def __init__(self):
+        self.seen = []
+
+    def on_event(self, event):
+        self.seen.append(event.kind)
+
+
+@pytest.mark.models
+def test_the_live_loop_prepares_the_reply_of_a_complete_request(live_assistant, monkeypatch):
+    tts = live_assistant.stages["tts"]
+    prepared: list[str] = []
+    real_prepare = tts.prepare
+    monkeypatch.setattr(tts, "prepare", lambda text: prepared.append(text) or real_prepare(text))
+    loop = None
+    script = [*wake_then("turn01.wav"), lambda: len(loop.turns) == 1, lambda: loop.request_stop() or True]
+    loop = LiveLoop(live_assistant, fake_mic(script), options=ROOMY, session_id="prepared")
+    [live] = loop.run().turns
+    assert live.turn.utterance.endpoint == "complete"  # cut at its first pause: a guess was made
+    assert live.turn.outcome.reply in prepared  # "Turning on the kitchen lights."
+    prepared.clear()
+    script = [*wake_then("turn01.wav"), lambda: len(loop.turns) == 1, lambda: loop.request_stop() or True]
+    options = dataclasses.replace(ROOMY, prepare_reply=False)
+    loop = LiveLoop(live_assistant, fake_mic(script), options=options, session_id="prepared")
+    [plain] = loop.run().turns
+    assert prepared == []
+
+    def same(turn):  # all but the times
+        return {k: v for k, v in turn_summary(turn).items() if k != "ms"}
+
+    assert same(plain.turn) == same(live.turn)

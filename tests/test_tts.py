@@ -103,3 +103,39 @@ def test_streaming_hands_each_sentence_over_before_the_reply_is_done():
     )
     assert len(chunks) == 3
     assert np.array_equal(np.concatenate([c.samples for c in chunks]), speech.audio.samples)
+
+
+class CountingSynth:
+    """A real synthesizer that counts what it is asked to say."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.voice, self.said = inner, inner.name, inner.voice, []
+
+    def synthesize(self, text):
+        self.said.append(text)
+        return self.inner.synthesize(text)
+
+
+def test_a_prepared_first_chunk_is_spoken_without_synthesizing_it_again():
+    stage = TtsStage(TtsOptions(backend="flite"))
+    stage.synth = counting = CountingSynth(stage.synth)
+    reply = "In Wilkerson, tomorrow: sunny, high of 72 and low of 55 degrees."
+    assert stage.prepare(reply) and not stage.prepare(reply)  # a second guess of the same words is free
+    assert counting.said == ["In Wilkerson,"]
+    speech = stage.speak(reply)
+    assert counting.said == ["In Wilkerson,", "tomorrow: sunny, high of 72 and low of 55 degrees."]
+    fresh = TtsStage(TtsOptions(backend="flite")).speak(reply)
+    np.testing.assert_array_equal(speech.audio.samples, fresh.audio.samples)  # the same speech either way
+    stage.speak(reply)  # used once: the next time it is synthesized again
+    assert counting.said.count("In Wilkerson,") == 2
+
+
+def test_guesses_nobody_asked_for_are_dropped():
+    stage = TtsStage(TtsOptions(backend="flite"))
+    stage.synth = counting = CountingSynth(stage.synth)
+    for n in range(6):
+        stage.prepare(f"Timer set for {n} minutes.")
+    stage.speak("Timer set for 0 minutes.")  # the oldest guess was dropped: synthesized again
+    stage.speak("Timer set for 5 minutes.")  # the newest is kept
+    assert counting.said.count("Timer set for 0 minutes.") == 2
+    assert counting.said.count("Timer set for 5 minutes.") == 1

@@ -44,6 +44,7 @@ class LoopOptions:
     faults: str | None = None  # None: the profile's
     workers: int = 1
     layers: tuple[str, ...] = ("table", "index", "concepts", "labels")
+    exclude_phrasings: tuple[str, ...] = ()  # phrasing sources no simulated user speaks (a held-out corpus)
 
     def validate(self) -> None:
         if self.profile not in PROFILES:
@@ -66,6 +67,7 @@ def week_options(opts: LoopOptions, seed: int, out: Path):
         out=str(out),
         workers=opts.workers,
         population=opts.population,
+        exclude_phrasings=opts.exclude_phrasings,
         overwrite=True,
     )
 
@@ -187,15 +189,24 @@ def _personal_off(index: Path, out: Path) -> Path:
 def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] = lambda m: None) -> dict:
     from core.domain import load_domain
     from hooks.learn.rewrites import learn_index, learn_table, minilm_similarity
+    from sim.simulator import check_phrasings
 
     opts.validate()
     domain = load_domain(config["session.domain"])
+    check_phrasings(config, week_options(opts, opts.learn_seed, Path(opts.out)))  # before anything is written
     out = ensure_output_dir(opts.out)
     profiles = out / "profiles"
     if profiles.exists():
         shutil.rmtree(profiles)
     teach = {"rewrite.profiles": str(profiles)} if "concepts" in opts.layers else {}
-    report: dict = {"options": {**opts.__dict__, "eval_seeds": list(opts.eval_seeds), "layers": list(opts.layers)}}
+    report: dict = {
+        "options": {
+            **opts.__dict__,
+            "eval_seeds": list(opts.eval_seeds),
+            "layers": list(opts.layers),
+            "exclude_phrasings": list(opts.exclude_phrasings),
+        }
+    }
     progress(f"week {opts.learn_seed}: simulating {opts.sessions} sessions of {opts.population} users")
     t0 = time.perf_counter()
     learn_week = out / f"week-{opts.learn_seed}"

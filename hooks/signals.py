@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Sequence
 
 from core.session import Turn
+from core.wer import normalize_words
 
 NEGATIVE = re.compile(
     r"^(?:no|nope|nah|wrong|stop|cancel|never mind|nevermind)\b"
@@ -60,9 +61,10 @@ def jaccard(a: str, b: str) -> float:
 
 
 def unsure_words(heard: Iterable[tuple[str, float]], below: float) -> set[str]:
-    """The words of (word, recognizer probability) pairs heard below ``below``, lower case,
-    without punctuation: where the recognizer itself doubts what it heard."""
-    return {w.lower().strip(".,!?") for w, p in heard if p < below}
+    """The words of (word, recognizer probability) pairs heard below ``below``, normalized as
+    requests are compared (``core.wer.normalize_words``: "5" is "five", "30%" "thirty percent"):
+    where the recognizer itself doubts what it heard."""
+    return {n for w, p in heard if p < below for n in normalize_words(w)}
 
 
 def is_negative(text: str) -> bool:

@@ -539,7 +539,7 @@ def _phrasing_bank(domain, opts: SimOptions):
         raise UserError(f"--phrasings: {err}") from None
 
 
-def _check_phrasings(config: Config, opts: SimOptions) -> None:
+def check_phrasings(config: Config, opts: SimOptions) -> None:
     """Unknown phrasing sources are refused before anything is written or a worker starts."""
     if opts.users == "real" and (opts.phrasings or opts.exclude_phrasings):
         from core.domain import load_domain
@@ -759,7 +759,7 @@ def run(config: Config, opts: SimOptions, on_session: Callable[[int], None] | No
     SIGTERM stopped the run (the finished sessions are kept). Raises :class:`OutputError` when
     a trace could not be written."""
     opts.validate()
-    _check_phrasings(config, opts)
+    check_phrasings(config, opts)
     out = Path(opts.out)
     done = _claim(out, opts)
     workers = opts.workers or os.cpu_count() or 1

@@ -383,6 +383,18 @@ def test_retrieval_leaves_alone_what_the_nlu_reads_surely_and_takes_only_a_rewri
     assert not step.run(misheard, ctx, read=nlu(readings, slot="wilkerson")).changed
     # sure, but of a slot the unsure word is in ("wilkerson call"): rewritten
     assert step.run(misheard, ctx, read=nlu(readings, slot="wilkerson call")).changed
+    # the recognizer writes digits, the NLU's slots words: an unsure "5" is the slot's "five"
+    from hooks.signals import unsure_words
+
+    assert unsure_words([("5", 0.3), ("Minutes.", 0.3), ("30%", 0.3), ("set", 0.9)], 0.6) == {
+        "five",
+        "minutes",
+        "thirty",
+        "percent",
+    }
+    timer = _heard("weather in wilkerson 5", unsure=("5",))
+    sure = {"weather in wilkerson 5": (False, 0.95), "weather in wilkerson california": (False, 0.99)}
+    assert step.run(timer, ctx, read=nlu(sure, slot="wilkerson five")).changed
     # unsure of it, and surer of the rewrite: taken
     unsure = nlu({"weather in wilkerson call": (False, 0.6), "weather in wilkerson california": (False, 0.97)})
     assert step.run(misheard, ctx, read=unsure).text == "weather in wilkerson california"
@@ -645,3 +657,16 @@ def test_every_week_of_the_loop_runs_the_profiles_traffic_and_faults_given_win()
     assert stress.faults == "nlu=0.5" and stress.conditions == PROFILES["stress"].conditions
     with pytest.raises(UserError, match="--profile"):
         LoopOptions(out="x", profile="quiet").validate()
+    # a held-out phrasing source: no week's users say it; an unknown one is refused before writing
+    held_out = week_options(LoopOptions(out="x", exclude_phrasings=("slurp-dev",)), 102, Path("x/w"))
+    assert held_out.exclude_phrasings == ("slurp-dev",)
+
+
+def test_the_loop_refuses_an_unknown_phrasing_source_before_writing_anything(tmp_path):
+    from assistant.learning_loop import LoopOptions, run_loop
+    from core.config import Config
+    from core.errors import UserError
+
+    with pytest.raises(UserError, match="slurp-devel"):
+        run_loop(Config.load(None), LoopOptions(out=str(tmp_path / "loop"), exclude_phrasings=("slurp-devel",)))
+    assert not (tmp_path / "loop").exists()

@@ -75,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what to learn and switch on, comma-separated: table, index, concepts, labels "
         "(label transfer + the NLU retrained with it, about a minute; default all)",
     )
+    lp.add_argument(
+        "--exclude-phrasings",
+        nargs="+",
+        metavar="SRC",
+        default=[],
+        help="phrasing sources no simulated user speaks (slurp-dev, snips-train, written): "
+        "to measure what was learned on a corpus the weeks never said",
+    )
     lp.add_argument("--json", action="store_true")
 
 
@@ -132,6 +140,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             faults=args.faults,
             workers=args.workers,
             layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
+            exclude_phrasings=tuple(args.exclude_phrasings),
         )
         report = run_loop(config, opts, progress=lambda m: print(f"assistant: {m}", file=sys.stderr, flush=True))
         if args.json:

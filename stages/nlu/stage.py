@@ -167,7 +167,7 @@ class NluStage:
         slots.extend(self._untagged_builtins(top, slots, now, pred.text, pending))
         slots.extend(self._untagged_names(top, slots, pred.text))
         coverage = vocabulary_share(pred.text, self._vocabulary)
-        ood = top == OOD_INTENT or score < self.options.ood_threshold
+        ood = not self._in_domain(top, score)
         if (
             self.domain.grammar == "strict"
             and top in self.domain.intents
@@ -204,13 +204,13 @@ class NluStage:
         candidates += [c for c in repair_candidates(request) if c not in candidates]
         for candidate in candidates:
             other = self.model.predict(candidate)
-            if (
-                other.intents
-                and other.intents[0][0] != OOD_INTENT
-                and other.intents[0][1] >= self.options.ood_threshold
-            ):
+            if other.intents and self._in_domain(*other.intents[0]):
                 return other
         return pred
+
+    def _in_domain(self, intent: str, score: float) -> bool:
+        """The model's own verdict (before the grammar and the bare-answer rules)."""
+        return intent != OOD_INTENT and score >= self.options.ood_threshold
 
     def _with_grammar(self, intent: str, text: str, spans):
         """The tagger's spans, or where one of the intent's templates matches the whole request,

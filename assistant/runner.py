@@ -141,7 +141,7 @@ class Stages:
         from stages.wake_verify import WakeVerifier
 
         asr = self["asr"]
-        return WakeVerifier(asr) if hasattr(asr, "quick_text") else None  # a stand-in recognizer cannot
+        return WakeVerifier(asr) if hasattr(asr, "said_last_logprob") else None  # a stand-in recognizer cannot
 
     def _turn_end_judge(self, options):
         if not options.semantic_endpoint:

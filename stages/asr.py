@@ -425,6 +425,35 @@ class WhisperAsr:
             segments = self._decode(samples, self._fitted_window_s(len(samples)), beam_size=1, without_timestamps=True)
         return " ".join(s.text.strip() for s in segments).strip()
 
+    def said_last_logprob(self, samples: np.ndarray, heard: str, word: str) -> float:
+        """How surely Whisper hears ``word`` as the last thing said in a short clip: the log
+        probability of its tokens when the decoder is made to read the heard words up to some
+        point and then ``word`` (the best such point, capitalized or not). Heard words that only
+        resemble the word ("alarm set") give a low figure; a real word heard as something else in
+        noise ("I like so") a high one (stages/wake_verify.py)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        tok = Tokenizer(self.model.hf_tokenizer, False, task="transcribe", language="en")
+        words = re.findall(r"[\w']+", heard)
+        window_s = self._fitted_window_s(len(samples)) or 30
+        frames = window_s * FRAMES_PER_S
+        padded = np.pad(samples.astype(np.float32, copy=False), (0, max(0, window_s * PIPELINE_RATE - len(samples))))
+        start = [*tok.sot_sequence, tok.no_timestamps]
+        best = -math.inf
+        with self._lock:
+            features = self.model.feature_extractor(padded)[..., :frames]
+            self.model.frames = frames
+            encoded = self.model.encode(features)
+            for form in {word.title(), word.lower()}:
+                said = tok.encode(" " + form)
+                for k in range(len(words) + 1):
+                    text = " ".join(words[:k] + [form])
+                    ids = tok.encode(" " + text)
+                    result = self.model.model.align(encoded, start, [ids], frames)[0]
+                    probs = np.maximum(np.asarray(result.text_token_probs[-len(said) :], dtype=np.float64), 1e-12)
+                    best = max(best, float(np.log(probs).sum()))
+        return best
+
     def run(self, utterance: Utterance, ctx) -> Transcript:
         return self.transcribe(utterance.audio.samples, strip_words=_strip_words(utterance))
 

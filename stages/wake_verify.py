@@ -4,10 +4,12 @@ openWakeWord scores 80 ms frames with a small model; in noise, another wake word
 that shares its sounds can push the score over the threshold. Production assistants verify a
 detection a second time with a larger model before they wake. Here the second model is the
 assistant's own faster-whisper: when the wake word is over, the listener hands the verifier the
-audio from just before the detection to the end of the word, Whisper decodes it (greedy, no
-domain bias, ~100 ms for tiny.en), and the wake stands when some run of the words it heard
-sounds like the wake word ("alexa", "a lexa", "alexia"). docs/wake.md has the rule and its
-measurements.
+audio from just before the detection to the end of the word. Whisper decodes it (greedy, no
+domain bias), then scores how surely the word was the last thing said: the log probability of
+its tokens after the heard words (``WhisperAsr.said_last_logprob``). The wake stands at
+``MIN_SAID_LOGPROB`` or above. Judging by the heard text alone let look-alikes through ("Alarm
+set 8 am", "and as a co-locke") and refused real wakes heard as other words in noise
+("Elected."). docs/wake.md has the measurements.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 BEFORE_S = 1.2  # audio kept before the detection: the detector fires near the word's end
-MIN_MATCH = 60.0  # rapidfuzz ratio (0-100) of the best run of heard words to the wake word
+MIN_SAID_LOGPROB = -7.0  # log p of the wake word said last: real wakes here ≥ -5.7, false ones ≤ -8.4
 
 
 @dataclass(frozen=True)
 class WakeCheck:
     accepted: bool
     heard: str  # what the recognizer heard
-    score: float  # 0-100: the best run of heard words against the wake word
+    score: float  # log probability that the wake word was the last thing said (the decision)
+    resembles: float = 0.0  # 0-100: how much the heard words look like the wake word (wake_match)
 
 
 def wake_match(heard: str, word: str) -> float:
@@ -55,11 +58,13 @@ def wake_match(heard: str, word: str) -> float:
 class WakeVerifier:
     """``verifier(samples, model_word)`` → :class:`WakeCheck`, for :class:`stages.wake.WakeListener`."""
 
-    def __init__(self, asr, min_match: float = MIN_MATCH):
-        if not hasattr(asr, "quick_text"):
-            raise TypeError(f"the wake verifier needs a recognizer with quick_text(), not {type(asr).__name__}")
+    def __init__(self, asr, min_said: float = MIN_SAID_LOGPROB):
+        if not hasattr(asr, "quick_text") or not hasattr(asr, "said_last_logprob"):
+            raise TypeError(
+                f"the wake verifier needs a recognizer with quick_text() and said_last_logprob(), not {type(asr).__name__}"
+            )
         self.asr = asr
-        self.min_match = min_match
+        self.min_said = min_said
         self.checked = 0
         self.rejected = 0
 
@@ -67,10 +72,11 @@ class WakeVerifier:
         """``word``: the wake model's name ("alexa", "hey_jarvis")."""
         from stages.asr import spoken_wake_word
 
+        spoken = spoken_wake_word(word)[0]
         heard = self.asr.quick_text(samples)
-        score = wake_match(heard, spoken_wake_word(word)[0])
-        check = WakeCheck(score >= self.min_match, heard, round(score, 1))
+        said = self.asr.said_last_logprob(samples, heard, spoken)
+        check = WakeCheck(said >= self.min_said, heard, round(said, 2), round(wake_match(heard, spoken), 1))
         self.checked += 1
         self.rejected += not check.accepted
-        log.debug("wake check: heard %r, %.0f → %s", heard, score, "accepted" if check.accepted else "rejected")
+        log.debug("wake check: heard %r, log p %.2f → %s", heard, said, "accepted" if check.accepted else "rejected")
         return check

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from core.audio import Audio, load_audio
-from stages.wake_verify import MIN_MATCH, WakeCheck, wake_match
+from stages.wake_verify import WakeCheck, wake_match
 from tests.conftest import DATA, RECORDINGS
+
+RESEMBLES = 60.0  # wake_match: the heard words look like the wake word (recorded beside the decision)
 
 
 @pytest.mark.parametrize(
@@ -15,20 +17,20 @@ from tests.conftest import DATA, RECORDINGS
     ["Alexa.", "alexa, turn on the lights", "Alexa?", "A lexa", "Alex", "Alexia", "calxa", "I like so"],
 )
 def test_what_whisper_writes_for_the_word_counts_as_the_word(heard):
-    assert wake_match(heard, "alexa") >= MIN_MATCH
+    assert wake_match(heard, "alexa") >= RESEMBLES
 
 
 @pytest.mark.parametrize(
     "heard", ["", "He was not.", "computer", "hey jarvis", "snowboy", "what time is it", "americano"]
 )
 def test_other_words_and_nothing_do_not(heard):
-    assert wake_match(heard, "alexa") < MIN_MATCH
+    assert wake_match(heard, "alexa") < RESEMBLES
 
 
 def test_a_two_word_wake_phrase_matches_across_words():
     assert wake_match("Hey, Jarvis.", "hey jarvis") == 100
-    assert wake_match("hey travis", "hey jarvis") >= MIN_MATCH
-    assert wake_match("alexa", "hey jarvis") < MIN_MATCH
+    assert wake_match("hey travis", "hey jarvis") >= RESEMBLES
+    assert wake_match("alexa", "hey jarvis") < RESEMBLES
 
 
 class _Verifier:
@@ -83,3 +85,20 @@ def test_whisper_hears_real_wake_words_and_refuses_other_speech():
         check = verify(other.slice(start, start + 1.5).samples, "alexa")
         assert not check.accepted, (start, check)
     assert verify.checked == 6 and verify.rejected == 3
+
+
+@pytest.mark.models
+def test_words_that_only_look_like_the_wake_word_are_refused():
+    """A false wake of the stress set: a synthetic voice saying "Alarm set 8 am" passed the
+    openWakeWord detector, and its words resemble "alexa"; Whisper does not hear the word."""
+    from core.audio import resample
+    from core.config import Config
+    from stages.asr import AsrOptions, WhisperAsr
+    from stages.tts import FestivalSynth
+    from stages.wake_verify import MIN_SAID_LOGPROB, WakeVerifier
+
+    verify = WakeVerifier(WhisperAsr(AsrOptions(**Config.load().section("asr"))))
+    said = FestivalSynth().synthesize("Alarm set 8 am.")
+    check = verify(resample(said.samples, said.sample_rate, 16000), "alexa")
+    assert wake_match(check.heard, "alexa") >= RESEMBLES and check.resembles >= RESEMBLES
+    assert not check.accepted and check.score < MIN_SAID_LOGPROB, check

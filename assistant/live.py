@@ -42,6 +42,7 @@ from assistant.runner import Assistant
 from core.audio import PIPELINE_RATE, SILENCE_PEAK, Audio
 from core.errors import ConfigError, UserError
 from core.pipeline import STAGES
+from core.records import Transcript
 from core.session import Gold, Session, Turn, device_context
 from core.turn_summary import turn_summary
 from hooks.bus import Event
@@ -512,8 +513,9 @@ class LiveLoop:
     def _prepare_reply(self, listener: WakeListener) -> None:
         """A request judged complete is cut after a short silence unless speech resumes: guess its
         reply on a snapshot of the session and synthesize the first chunk meanwhile, so the reply
-        starts the moment the cut comes (docs/wake.md "Semantic endpointing"). Only when no turn is
-        running or waiting (the snapshot must be the state the turn will start from)."""
+        starts the moment the cut comes (docs/wake.md "The reply prepared during the last
+        silence"). Only when no turn is running or waiting (the snapshot must be the state the
+        turn will start from)."""
         complete = listener.take_complete()
         if complete is None or not self.options.prepare_reply or self.stop != "tts":
             return
@@ -534,7 +536,7 @@ class LiveLoop:
             self._guesser = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="talk-guess")
         self._guessing = self._guesser.submit(self._guess, snapshot, verdict.transcript, cut_s)
 
-    def _guess(self, snapshot: Session, transcript, cut_s: float) -> None:
+    def _guess(self, snapshot: Session, transcript: Transcript, cut_s: float) -> None:
         try:
             reply = self.assistant.prepare_reply(snapshot, transcript, cut_s)
             log.debug("prepared reply for %r: %r", transcript.text, reply)

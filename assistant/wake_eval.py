@@ -173,6 +173,17 @@ def negative_streams(paths: Sequence[str | Path]) -> list[Stream]:
     return out
 
 
+def synthetic_streams(minutes: float, word: str, seed: int, say=None) -> list[Stream]:
+    """``minutes`` of synthetic speech without ``word`` (sim/wake_negatives.py), one stream per
+    ten minutes: stress for the second look, not a false-accept rate of real speech."""
+    from sim.wake_negatives import synthetic_negatives
+
+    return [
+        Stream(f"synthetic-{n:03d}", Audio.concat([audio, Audio.silence(1.0)]))
+        for n, audio in enumerate(synthetic_negatives(minutes, word, seed, say=say))
+    ]
+
+
 def noisy(stream: Stream, condition, seed: int) -> Stream:
     """The stream through a simulator channel (``sim.channel``). In a stream of positives each
     clip, with the gap after it, gets the condition at its own level (every speaker at the SNR

@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 
 SUBPROCESS_TIMEOUT_S = 30
 OS_BACKENDS = ("festival", "flite", "espeak-ng")
-# festival's Scheme heap in cells. Debian's default makes a resident 325 MB interpreter; 2M
-# cells is ~100 MB and synthesizes a 96-word sentence (measured; replies go a sentence at a
-# time). Too small a heap fails with "SIOD ERROR: ran out of storage".
-FESTIVAL_HEAP = 2_000_000
+# festival's Scheme heap in cells. Debian's default makes a resident 325 MB interpreter; 1M
+# cells is ~50 MB with the HTS voice and synthesizes a 294-word sentence (replies go a sentence
+# at a time; docs/wake.md "Memory"). Too small a heap fails with "SIOD ERROR: ran out of storage".
+FESTIVAL_HEAP = 1_000_000
 # espeak-ng's -p scale (0-99, 50 = the voice's own pitch) moves f0 by about one semitone per 7
 # units near the middle (measured with en-us: -p 20/50/80 gave 87/109/143 Hz).
 ESPEAK_P_PER_SEMITONE = 7.0

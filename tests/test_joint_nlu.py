@@ -10,7 +10,16 @@ import pytest
 from core.domain import OOD_INTENT, load_domain
 from core.errors import InputError
 from core.utterances import Example
-from stages.nlu.joint_model import JointConfig, JointNlu, spans_of, tag_set, word_tags
+from stages.nlu.joint_model import (
+    FORBIDDEN,
+    JointConfig,
+    JointNlu,
+    best_tags,
+    spans_of,
+    tag_set,
+    tag_transitions,
+    word_tags,
+)
 from stages.nlu.models import META_FILE, Prediction
 
 
@@ -24,6 +33,27 @@ def test_bio_tags_round_trip_to_spans():
     assert spans_of("jazz blues", ["B-genre", "B-genre"]) == ((0, 4, "genre"), (5, 10, "genre"))
     assert spans_of("some jazz", ["O", "I-genre"]) == ((5, 9, "genre"),)
     assert tag_set(["genre", "song"]) == ["O", "B-genre", "I-genre", "B-song", "I-song"]
+
+
+def test_decoding_keeps_a_name_in_one_span():
+    tags = tag_set(["artist", "playlist"])  # O, B-artist, I-artist, B-playlist, I-playlist
+    ids = {t: i for i, t in enumerate(tags)}
+    rows = [(["w"] * 4, [ids["O"], ids["B-artist"], ids["I-artist"], ids["O"]], 0, 3)]
+    trans = tag_transitions(rows, tags)
+    assert trans[0][ids["I-artist"]] == FORBIDDEN  # a sentence does not start inside a name
+    assert trans[1 + ids["O"]][ids["I-playlist"]] == FORBIDDEN
+    assert trans[1 + ids["B-artist"]][ids["I-artist"]] > trans[1 + ids["B-artist"]][ids["B-playlist"]]
+    # "put emre aydin on": each word's best tag cuts the name in two kinds (B-playlist, I-artist)
+    lp = {"O": -0.05, "B-artist": -6, "I-artist": -6, "B-playlist": -6, "I-playlist": -6}
+    emre = {"O": -5, "B-artist": -0.9, "I-artist": -6, "B-playlist": -0.6, "I-playlist": -6}
+    aydin = {"O": -5, "B-artist": -3, "I-artist": -0.2, "B-playlist": -4, "I-playlist": -3}
+    words = [[d[t] for t in tags] for d in (lp, emre, aydin, lp)]
+    argmax = [max(range(len(tags)), key=w.__getitem__) for w in words]
+    assert [tags[i] for i in argmax] == ["O", "B-playlist", "I-artist", "O"]
+    for weight in (0.0, 0.5):  # BIO alone already joins it; the transitions agree
+        best = [tags[i] for i in best_tags(words, trans, weight)]
+        assert best == ["O", "B-artist", "I-artist", "O"]
+    assert spans_of("put emre aydin on", best) == ((4, 14, "artist"),)
 
 
 def _examples() -> list[Example]:

@@ -139,3 +139,10 @@ def test_guesses_nobody_asked_for_are_dropped():
     stage.speak("Timer set for 5 minutes.")  # the newest is kept
     assert counting.said.count("Timer set for 0 minutes.") == 2
     assert counting.said.count("Timer set for 5 minutes.") == 1
+
+
+def test_festival_says_a_long_sentence_in_its_small_heap():
+    # replies go a sentence at a time; a long one must not run festival out of storage
+    sentence = " ".join(["the kitchen light is on and the front door is locked"] * 14) + "."
+    audio = FestivalSynth().synthesize(sentence)
+    assert len(sentence.split()) > 150 and audio.duration_s > 30

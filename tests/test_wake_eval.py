@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from assistant.cli import main
@@ -107,3 +108,30 @@ def test_lean_onnx_sessions_score_exactly_as_openwakeword_does():
     assert default.max() >= 0.5
     np.testing.assert_array_equal(lean, default)
     np.testing.assert_array_equal(again, default)
+
+
+def test_synthetic_negatives_are_seeded_and_never_say_the_word():
+    from sim.wake_negatives import negative_texts, synthetic_negatives
+
+    texts = negative_texts("alexa")
+    assert len(texts) > 1000 and not any("alex" in t.lower() for t in texts)
+    first = list(synthetic_negatives(0.2, seed=3))
+    again = list(synthetic_negatives(0.2, seed=3))
+    other = list(synthetic_negatives(0.2, seed=4))
+    assert len(first) == 1 and first[0].duration_s >= 12
+    assert np.array_equal(first[0].samples, again[0].samples)
+    assert not np.array_equal(first[0].samples[:16000], other[0].samples[:16000])
+
+
+@pytest.mark.models
+def test_wake_eval_plays_synthetic_negatives_in_one_command(capsys):
+    args = ["wake", "eval", "--synthetic-negatives", "0.5", "--thresholds", "0.5", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["negative_s"] >= 30
+    assert [r["false_accepts"] for r in report["rows"]] == [0]
+
+
+def test_wake_eval_refuses_a_bad_minute_count(capsys):
+    assert main(["wake", "eval", "--synthetic-negatives", "-3"]) == 2
+    assert "--synthetic-negatives" in capsys.readouterr().err

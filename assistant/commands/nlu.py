@@ -41,7 +41,7 @@ def _source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kind",
         choices=("joint", "spacy"),
-        help="model kind (default: per source; a spec: nlu.model; SNIPS: spacy; SLURP: joint)",
+        help="model kind (default: per source; a spec: nlu.model; SNIPS and SLURP: joint)",
     )
 
 

@@ -1,7 +1,7 @@
 """Evaluate the wake word: false rejects and false accepts per hour, a threshold sweep, a DET curve.
 
-`assistant wake eval --positives DIR --negatives PATH [--snr clean 10 --noise pink] [--model]
-[--report DIR]`. Positives (clips of the wake word) are joined into one stream with 2-3 s between
+`assistant wake eval --positives DIR --negatives PATH [--synthetic-negatives MINUTES]
+[--snr clean 10 --noise pink] [--model] [--verify] [--report DIR]`. Positives (clips of the wake word) are joined into one stream with 2-3 s between
 them and each is scored by its span; negatives (files or folders of audio without the wake word)
 are played as streams and every wake in them is a false accept. Runs the pipeline's own listener
 (endpointing and re-arming included) and, with --model, the bare openWakeWord model beside it;
@@ -35,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATH",
         help="audio without the wake word: a file or a folder of files, each played as a stream (repeatable)",
+    )
+    ev.add_argument(
+        "--synthetic-negatives",
+        type=float,
+        metavar="MINUTES",
+        help="also this many minutes of synthetic speech without the wake word (every installed voice reading "
+        "real commands; seeded by --seed): stress, not a false-accept rate of real speech",
     )
     ev.add_argument(
         "--snr",
@@ -107,13 +114,24 @@ def _conditions(snrs: list[str], noise: str) -> list:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from assistant.wake_eval import SWEEP, EvalOptions, audio_files, evaluate, negative_streams, table, write_report
+    from assistant.wake_eval import (
+        SWEEP,
+        EvalOptions,
+        audio_files,
+        evaluate,
+        negative_streams,
+        synthetic_streams,
+        table,
+        write_report,
+    )
     from stages.wake import WakeOptions
 
     if args.action != "eval":
         raise UserError("wake: expected an action: eval")
-    if not args.positives and not args.negatives:
-        raise UserError("wake eval: give --positives and/or --negatives")
+    if not args.positives and not args.negatives and not args.synthetic_negatives:
+        raise UserError("wake eval: give --positives and/or --negatives or --synthetic-negatives")
+    if args.synthetic_negatives is not None and not 0 < args.synthetic_negatives <= 24 * 60:
+        raise UserError("--synthetic-negatives: expected minutes between 0 and 1440")
     if any(not 0 < t < 1 for t in args.thresholds or ()):
         raise UserError("--thresholds: each must be between 0 and 1")
     wake = WakeOptions(**config.section("wake"))
@@ -124,6 +142,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for f in positives:  # a bad clip is named before any work
         load_audio(f)
     negatives = negative_streams(args.negatives)  # decoded now: a bad file is named before any work
+    if args.synthetic_negatives:
+        negatives += synthetic_streams(
+            args.synthetic_negatives, wake.word, args.seed, say=lambda m: print(m, file=sys.stderr, flush=True)
+        )
     options = EvalOptions(
         word=wake.word,
         thresholds=tuple(args.thresholds or SWEEP),

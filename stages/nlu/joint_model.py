@@ -41,7 +41,8 @@ from stages.nlu.text import prepare
 log = logging.getLogger(__name__)
 
 KIND = "joint-minilm"
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3
+FORBIDDEN = -1e4  # log-score of a tag sequence BIO does not allow (I-X not after B-X or I-X)
 WEIGHTS_FILE = "joint_minilm.safetensors"
 BERT_PREFIX = "bert."
 HIDDEN = 384
@@ -64,6 +65,7 @@ class JointConfig:
     seed: int = 0
     min_temperature: float = 1.0
     lowercase: bool = True
+    transition_weight: float = 0.5  # weight of the tag transitions' log-probabilities in decoding (0: BIO only)
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,6 +126,49 @@ def word_tags(text: str, spans) -> list[str]:
     return tags
 
 
+def tag_transitions(rows: Sequence[tuple], tags: Sequence[str], smoothing: float = 0.5) -> list[list[float]]:
+    """log P(tag | previous tag) over the training words' tags, weighted as they are trained
+    (row 0: the first word of a sentence; row i + 1: after tag i); what BIO forbids is FORBIDDEN."""
+    n = len(tags)
+    counts = [[0.0] * n for _ in range(n + 1)]
+    for _words, tag_ids, _intent, weight in rows:
+        prev = 0
+        for t in tag_ids:
+            counts[prev][t] += weight
+            prev = t + 1
+    out = []
+    for row, prev in zip(counts, [None, *tags]):
+        allowed = [_allowed(prev, t) for t in tags]
+        total = sum(c + smoothing for c, ok in zip(row, allowed) if ok)
+        out.append([round(math.log((c + smoothing) / total), 4) if ok else FORBIDDEN for c, ok in zip(row, allowed)])
+    return out
+
+
+def _allowed(prev: str | None, tag: str) -> bool:
+    return not tag.startswith("I-") or prev in (f"B-{tag[2:]}", tag)
+
+
+def best_tags(log_probs, transitions, weight: float) -> list[int]:
+    """The tag sequence with the best sum of each word's log-probability and ``weight`` ×
+    the transitions' (Viterbi): a name is one span, not pieces of several."""
+    import numpy as np
+
+    emit = np.asarray(log_probs, dtype=np.float64)
+    trans = np.asarray(transitions, dtype=np.float64)
+    forbidden = trans <= FORBIDDEN
+    trans = np.where(forbidden, FORBIDDEN, weight * trans)
+    score = emit[0] + trans[0]
+    back = []
+    for w in range(1, len(emit)):
+        total = score[:, None] + trans[1:]  # previous tag × tag
+        back.append(total.argmax(0))
+        score = total.max(0) + emit[w]
+    best = [int(score.argmax())]
+    for pointers in reversed(back):
+        best.append(int(pointers[best[-1]]))
+    return best[::-1]
+
+
 def spans_of(text: str, tags: Sequence[str]) -> tuple[tuple[int, int, str], ...]:
     """BIO word tags → (start, end, label) character spans (an I- after another label opens a span)."""
     spans: list[list] = []
@@ -161,6 +206,8 @@ class JointNlu:
         self._folder = folder  # where a loaded model's weights file is
         self._intents = list(meta["intents"])
         self._tags = list(meta["tags"])
+        self._transitions = meta.get("transitions")  # None (older models): each word's best tag
+        self.transition_weight = float(meta["config"].get("transition_weight", 0.0)) if "config" in meta else 0.0
         self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
 
     @property
@@ -208,12 +255,21 @@ class JointNlu:
             )
             intent_logits, tag_logits = self.net(enc["input_ids"], enc["attention_mask"])
             probs = torch.softmax(intent_logits[0].float() / temperature, -1).tolist()
-            best = tag_logits[0].argmax(-1).tolist()
+            log_probs = torch.log_softmax(tag_logits[0].float(), -1)
         first: dict[int, int] = {}
         for k, w in enumerate(enc.word_ids(0)):
             if w is not None and w not in first:
                 first[w] = k
-        return probs, [self._tags[best[first[w]]] if w in first else OUTSIDE for w in range(len(words))]
+        read = [w for w in range(len(words)) if w in first]  # words past max_tokens have no piece
+        if not read:
+            return probs, [OUTSIDE] * len(words)
+        rows = log_probs[[first[w] for w in read]]
+        if self._transitions is None:
+            best = rows.argmax(-1).tolist()
+        else:
+            best = best_tags(rows.numpy(), self._transitions, self.transition_weight)
+        tag_of = {w: self._tags[t] for w, t in zip(read, best)}
+        return probs, [tag_of.get(w, OUTSIDE) for w in range(len(words))]
 
     # persistence --------------------------------------------------------------------
     def save(self, path: Path) -> Path:
@@ -287,7 +343,7 @@ class JointNlu:
             if not k.endswith("word_embeddings.weight") and not k.endswith("_ids")
         }
         info = trained_meta(meta, TRAINER_VERSION, config, intents, labels, len(rows), elapsed)
-        info.update({"kind": KIND, "tags": tags})
+        info.update({"kind": KIND, "tags": tags, "transitions": tag_transitions(rows, tags)})
         model = cls(_quantized(net), tok, info, weights=weights)
         if calibration and intents:
             model.meta["temperature"] = model.fit_temperature(calibration, config.min_temperature)

@@ -10,7 +10,6 @@ Synthetic speech is for stress, never for a reported false-accept rate of real s
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from typing import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 from core.audio import Audio
 from core.domain import DOMAINS_DIR
 from sim.voices import Voice, speak, voice_catalog
+from stages.nlu.corpora import read_domain_corpus
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,8 @@ PITCH = (-3.0, 3.0)
 
 def negative_texts(word: str) -> list[str]:
     """The corpus's commands that do not hold the wake word (nor its first four letters)."""
-    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     stem = word.replace("_", " ").split()[-1][:4].lower()
-    return sorted({r["text"] for r in rows if "text" in r and stem not in r["text"].lower()})
+    return sorted({it.text for it in read_domain_corpus(CORPUS) if stem not in it.text.lower()})
 
 
 def synthetic_negatives(

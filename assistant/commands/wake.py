@@ -1,9 +1,10 @@
 """Evaluate the wake word: false rejects and false accepts per hour, a threshold sweep, a DET curve.
 
 `assistant wake eval --positives DIR --negatives PATH [--synthetic-negatives MINUTES]
-[--snr clean 10 --noise pink] [--model] [--verify] [--report DIR]`. Positives (clips of the wake word) are joined into one stream with 2-3 s between
-them and each is scored by its span; negatives (files or folders of audio without the wake word)
-are played as streams and every wake in them is a false accept. Runs the pipeline's own listener
+[--snr clean 10 --noise pink] [--model] [--verify] [--report DIR]`. Positives (clips of the wake
+word) are joined into one stream with 2-3 s between them and each is scored by its span;
+negatives (files or folders of audio without the wake word, or synthetic speech) are played as
+streams and every wake in them is a false accept. Runs the pipeline's own listener
 (endpointing and re-arming included) and, with --model, the bare openWakeWord model beside it;
 no speech recognition. docs/wake.md explains the figures.
 """
@@ -128,10 +129,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     if args.action != "eval":
         raise UserError("wake: expected an action: eval")
-    if not args.positives and not args.negatives and not args.synthetic_negatives:
-        raise UserError("wake eval: give --positives and/or --negatives or --synthetic-negatives")
     if args.synthetic_negatives is not None and not 0 < args.synthetic_negatives <= 24 * 60:
         raise UserError("--synthetic-negatives: expected minutes between 0 and 1440")
+    if not args.positives and not args.negatives and not args.synthetic_negatives:
+        raise UserError("wake eval: give --positives and/or --negatives or --synthetic-negatives")
     if any(not 0 < t < 1 for t in args.thresholds or ()):
         raise UserError("--thresholds: each must be between 0 and 1")
     wake = WakeOptions(**config.section("wake"))

@@ -40,6 +40,7 @@ class BenchOptions:
     repeat: int = 2  # replay passes with tracing off and on (interleaved)
     live_commands: int = 8  # synthetic live commands beside the bundled continuous recording
     sim_text_sessions: int = 40
+    sim_scaling_sessions: int = 200  # text sessions per run of the one- and two-worker comparison
     sim_audio_sessions: int = 3
     cold_runs: int = 3
     train_nlu: bool = True
@@ -298,6 +299,16 @@ class Bench:
         self.result["sim_text_turns_per_s"] = round(text, 1)
         self.result["sim_audio_turns_per_s"] = round(audio, 2)
         self.result["sim_cores"] = 1
+        if (os.cpu_count() or 1) >= 2:
+            self.say("simulation, text: one worker against two…")
+            one, two = (
+                sim_workers_throughput(
+                    self.config, workers, self.options.sim_scaling_sessions, self.tmp / f"sim-{workers}"
+                )
+                for workers in (1, 2)
+            )
+            self.result["sim_text_workers_turns_per_s"] = {"1": round(one, 1), "2": round(two, 1)}
+            self.result["sim_two_core_scaling"] = round(two / (2 * one), 3)
 
 
 class _TurnCollector:
@@ -414,6 +425,14 @@ def sim_throughput(config: Config, fidelity: str, sessions: int, out: Path) -> f
     t0 = time.perf_counter()
     turns = sum(sim.run(i).turns for i in range(sessions))
     return turns / (time.perf_counter() - t0)
+
+
+def sim_workers_throughput(config: Config, workers: int, sessions: int, out: Path) -> float:
+    """Turns per second of ``workers`` simulation worker processes, once warm (text fidelity)."""
+    from sim.simulator import SimOptions, warm_throughput
+
+    opts = SimOptions(sessions=sessions, seed=11, fidelity="text", out=str(out), workers=workers)
+    return warm_throughput(config, opts, workers)
 
 
 def machine() -> dict:

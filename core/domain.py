@@ -97,6 +97,19 @@ class ApiSpec:
     config: Mapping
 
 
+@dataclass(frozen=True)
+class TrainingCorpus:
+    """A file of real annotated commands (JSON lines, see stages.nlu.corpora.read_domain_corpus)
+    a spec trains on: ``part`` keeps one part of it; ``repeat`` (how many times each command
+    counts) and ``refills`` (how many more times it is said with other slot values) are None
+    where the spec leaves them to the trainer."""
+
+    file: str
+    part: str | None = None
+    repeat: int | None = None
+    refills: int | None = None
+
+
 @dataclass(frozen=True, eq=False)  # identity: one object per loaded spec (and hashable)
 class Domain:
     name: str
@@ -112,9 +125,8 @@ class Domain:
     # Catalog type → phrases said for such a slot that the catalog does not list (real names of
     # artists, places…): training only, so that slots are found by their context, not by name.
     training_phrases: Mapping[str, tuple[str, ...]] = field(default_factory=frozen_map)
-    # Real annotated commands (JSON lines, see stages.nlu.corpora.read_domain_corpus) and the
-    # part of each file to train on.
-    training_corpora: tuple[tuple[str, str | None], ...] = ()
+    # Real annotated commands to train on (the spec's ``training_examples``).
+    training_corpora: tuple[TrainingCorpus, ...] = ()
     # "strict": a request is understood only when one of its intent's templates matches it
     # whole, as in a grammar-based engine (an imported Rhino context); "open": templates teach.
     grammar: str = "open"
@@ -474,7 +486,13 @@ def _load(path: Path) -> Domain:
         part = entry.get("part")
         if part is not None and not isinstance(part, str):
             raise r.fail(f"{where}.part", "expected a part name such as tune")
-        corpora.append((str(f), part))
+        counts = {}
+        for key, least in (("repeat", 1), ("refills", 0)):
+            value = entry.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                raise r.fail(f"{where}.{key}", f"expected a whole number ≥ {least}, got {value!r}")
+            counts[key] = value
+        corpora.append(TrainingCorpus(str(f), part, **counts))
 
     responses = dict(DEFAULT_RESPONSES)
     responses.update({str(k): str(v) for k, v in r.mapping(raw.get("responses"), "responses").items()})
@@ -485,7 +503,12 @@ def _load(path: Path) -> Domain:
         {k: (sorted(v.slots), [(s.name, s.type) for s in v.slots.values()], v.samples) for k, v in intents.items()},
         ood,
         {k: list(v) for k, v in phrases.items()},
-        [(Path(f).name, part, _file_digest(Path(f))) for f, part in corpora],
+        # counts only where set: the digests of specs that leave them to the trainer stay as they were
+        [
+            (Path(c.file).name, c.part, _file_digest(Path(c.file)))
+            + ((c.repeat, c.refills) if (c.repeat, c.refills) != (None, None) else ())
+            for c in corpora
+        ],
     )
     log.debug("loaded domain %s from %s (%d intents)", name, path, len(intents))
     return Domain(

@@ -548,11 +548,45 @@ def check_phrasings(config: Config, opts: SimOptions) -> None:
 
 
 def _prepare(config: Config, opts: SimOptions) -> None:
-    """Train (or load) the NLU once before workers start, so they do not all train it."""
+    """Train the NLU once before workers start, so they do not all train it. A cached model is
+    not loaded here (seconds before any session starts): each worker loads its own."""
+    from core.config import cache_dir
     from core.domain import load_domain
-    from stages.nlu.stage import configured_model
+    from stages.nlu.recipes import configured_spec
+    from stages.nlu.stage import configured_model, is_cached
 
-    configured_model(load_domain(config["session.domain"]), config)
+    domain = load_domain(config["session.domain"])
+    if str(config["nlu.model_dir"]).strip() or not is_cached(domain, cache_dir(config), configured_spec(config)):
+        configured_model(domain, config)
+
+
+def _warm_up_worker(config_values: dict, opts: SimOptions, parent_pid: int) -> None:
+    _init_worker(config_values, opts, parent_pid)
+    _WORKER.run(opts.sessions)  # an index outside the timed ones: first-use costs fall here
+
+
+def _worker_pid(_task: int) -> int:
+    time.sleep(0.2)  # long enough that every worker takes one of these tasks
+    return os.getpid()
+
+
+def warm_throughput(config: Config, opts: SimOptions, workers: int) -> float:
+    """Turns per second of ``workers`` worker processes over sessions 0…``opts.sessions`` − 1,
+    timed once every worker has loaded its models and run one session: the steady state of a
+    long run, without start-up (the bench compares one worker with two)."""
+    import multiprocessing
+
+    _prepare(config, opts)
+    ctx = multiprocessing.get_context("spawn")
+    values = config.to_dict()
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_warm_up_worker, initargs=(values, opts, os.getpid())
+    ) as pool:
+        while len(set(pool.map(_worker_pid, range(2 * workers)))) < workers:
+            pass
+        started = time.perf_counter()
+        turns = sum(stats.turns for _i, stats in pool.map(_run_in_worker, range(opts.sessions), chunksize=2))
+        return turns / (time.perf_counter() - started)
 
 
 # the output folder ---------------------------------------------------------------------------

@@ -9,10 +9,12 @@ import random
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from core.domain import OOD_INTENT, load_domain
+from core.errors import InputError
 from core.utterances import UtteranceGenerator, all_alternatives, expansion_count
 from stages.nlu.corpora import CorpusItem, read_domain_corpus
 from stages.nlu.evaluate import evaluate_commands, slot_matches
@@ -20,6 +22,27 @@ from tests.conftest import DATA, ROOT, say
 
 CORPUS = ROOT / "core" / "domains" / "slurp_home.jsonl"
 DEV_SAMPLE = DATA / "slurp-home-dev-sample.jsonl"
+SIM_PHRASINGS = ROOT / "core" / "domains" / "home_sim_phrasings.jsonl"
+MINI_SPEC = """
+domain: tiny
+entities:
+  color: [red, green, blue]
+intents:
+  Paint:
+    slots:
+      color: {type: color, required: true, prompt: "Which color?"}
+    samples: ["paint it {color}"]
+    api: paint
+apis:
+  paint:
+    set: {color: "{color}"}
+"""
+
+
+def write_spec(folder, text):
+    path = folder / "tiny.yaml"
+    path.write_text(text)
+    return path
 
 
 # generation -------------------------------------------------------------------------------
@@ -104,7 +127,10 @@ def test_unlisted_names_train_slots_by_their_context():
 
 def test_the_committed_corpus_keeps_dev_apart_from_training():
     d = load_domain("home")
-    assert [(p.rsplit("/", 1)[-1], part) for p, part in d.training_corpora] == [("slurp_home.jsonl", "tune")]
+    assert [(Path(c.file).name, c.part) for c in d.training_corpora] == [
+        ("slurp_home.jsonl", "tune"),
+        ("snips_home.jsonl", None),
+    ]
     tune = read_domain_corpus(CORPUS, "tune")
     dev = read_domain_corpus(CORPUS, "dev")
     assert len(tune) + len(dev) == 2033
@@ -117,6 +143,44 @@ def test_the_committed_corpus_keeps_dev_apart_from_training():
     # no dev command is among the out-of-domain sentences the NLU trains on
     trained = {s.lower() for s in d.out_of_domain}
     assert not [i.text for i in dev if i.text.lower() in trained]
+
+
+def test_the_snips_commands_trained_on_are_none_the_simulator_says():
+    """The home NLU trains on SNIPS music and weather commands; the simulated users speak
+    other SNIPS commands of the same files (home_sim_phrasings.jsonl): never the same one."""
+    d = load_domain("home")
+    snips = next(c for c in d.training_corpora if Path(c.file).name == "snips_home.jsonl")
+    assert (snips.repeat, snips.refills) == (1, 0)
+    items = read_domain_corpus(snips.file)
+    assert len(items) == 1200 and {i.intent for i in items} == {"PlayMusic", "GetWeather"}
+    assert {label for i in items for _a, _b, label in i.spans} <= {"artist", "song", "genre", "place", "date"}
+    spoken = SIM_PHRASINGS.read_text(encoding="utf-8").splitlines()[1:]
+    sim_ids = {json.loads(line)["id"] for line in spoken}
+    assert sum(i.startswith("snips:") for i in sim_ids) == 800
+    assert not {i.id for i in items} & sim_ids
+
+
+def test_a_corpus_says_how_much_it_counts(tmp_path):
+    """``repeat``: how many times each command counts; ``refills``: how many times more it is
+    said with other slot values. Left out, the trainer's defaults."""
+    from stages.nlu import recipes
+
+    (tmp_path / "few.jsonl").write_text(
+        json.dumps({"text": "paint it red right away", "intent": "Paint", "spans": [[9, 12, "color"]]}) + "\n"
+    )
+    spec = MINI_SPEC + "training_examples:\n  - {file: few.jsonl, repeat: 2, refills: 1}\n"
+    d = load_domain(write_spec(tmp_path, spec))
+    said = [ex.text for ex in recipes.spec_training_examples(d)]
+    assert said.count("paint it red right away") >= 2
+    assert sum(t.endswith(" right away") for t in said) == 3  # + one refill
+    d = load_domain(write_spec(tmp_path, MINI_SPEC + "training_examples: [few.jsonl]\n"))
+    said = [ex.text for ex in recipes.spec_training_examples(d)]
+    assert sum(t.endswith(" right away") for t in said) == recipes.REAL_REPEAT + recipes.REFILLS
+    for bad, field in (("repeat: 0", "repeat"), ("refills: -1", "refills"), ("repeat: two", "repeat")):
+        path = write_spec(tmp_path, MINI_SPEC + f"training_examples:\n  - {{file: few.jsonl, {bad}}}\n")
+        with pytest.raises(InputError) as err:
+            load_domain(path)
+        assert f"training_examples[0].{field}" in str(err.value) and str(path) in str(err.value)
 
 
 def test_corpus_errors_name_the_line(tmp_path):
@@ -316,6 +380,20 @@ def test_templates_place_slots_for_names_never_seen():
     # a builtin slot must be nothing but its value: "tomorrow in miami" is no date
     assert g.parse("GetWeather", "will it rain tomorrow in miami") is None
     assert g.parse("GetWeather", "will it rain tomorrow").spans == ((13, 21, "date"),)
+
+
+def test_a_name_the_tagger_found_inside_a_template_slot_keeps_its_kind():
+    from stages.nlu.stage import NluStage
+
+    said = "play michael buble save the last dance"
+    own = {"song", "artist", "genre"}
+    at_edge = NluStage._name_at_edge(said, 5, len(said), "song", [(5, 18, "artist")], own)
+    assert [(said[a:b], s) for a, b, s in at_edge] == [("michael buble", "artist"), ("save the last dance", "song")]
+    at_end = NluStage._name_at_edge(said, 5, len(said), "artist", [(19, len(said), "song")], own)
+    assert [(said[a:b], s) for a, b, s in at_end] == [("michael buble", "artist"), ("save the last dance", "song")]
+    # a name in the middle, one of the template's own kind, or one the intent does not take: the template's slot
+    for spans in ([(19, 27, "artist")], [(5, 18, "song")], [(5, 18, "place")]):
+        assert NluStage._name_at_edge(said, 5, len(said), "song", spans, own) == [(5, len(said), "song")]
 
 
 def test_a_strict_grammar_spells_its_literal_catalogs_only():

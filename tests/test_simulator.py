@@ -272,3 +272,21 @@ def test_report_renders_plots_and_a_page(text_run, tmp_path):
     assert page.is_file() and "Failure points" in page.read_text()
     pngs = {p.name for p in (tmp_path / "report").glob("*.png")}
     assert {"failure_points.png", "wer_by_condition.png", "stage_latency.png", "defect_rate.png"} <= pngs
+
+
+def test_the_parent_trains_a_new_model_but_leaves_a_cached_one_to_the_workers(config, assistant, tmp_path, monkeypatch):
+    """Workers load the NLU themselves; the parent only makes sure it is trained (loading a
+    cached model there cost seconds before any session started)."""
+    from core.config import Config
+    from sim import simulator
+    from stages.nlu import stage
+
+    assistant.stages["nlu"]  # the home model is in the test cache
+    loaded = []
+    monkeypatch.setattr(stage, "configured_model", lambda domain, cfg, progress=None: loaded.append(domain.name))
+    opts = SimOptions(sessions=1, out=str(tmp_path / "run"))
+    simulator._prepare(config, opts)
+    assert loaded == []
+    elsewhere = Config.load(path=None, overrides={"nlu.cache_dir": str(tmp_path / "empty-cache")})
+    simulator._prepare(elsewhere, opts)
+    assert loaded == ["home"]

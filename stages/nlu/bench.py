@@ -26,9 +26,9 @@ def _distinct_texts(domain) -> list[str]:
     from stages.nlu.recipes import Source, evaluation_examples
 
     texts = []
-    for f, _part in domain.training_corpora:
+    for corpus in domain.training_corpora:
         try:
-            texts += [it.text for it in read_domain_corpus(f, "dev")]
+            texts += [it.text for it in read_domain_corpus(corpus.file, "dev")]
         except InputError:  # a corpus without a dev part
             pass
     if not texts:

@@ -143,14 +143,17 @@ def _trainer_version(config: SpecConfig) -> int:
 def spec_training_examples(domain: Domain) -> list[Example]:
     """Generated examples (names the catalogs do not list in some of them) + the spec's real
     annotated commands, repeated so that real phrasing weighs against the templates, + those
-    commands again with other values in their slots."""
+    commands again with other values in their slots (each corpus: its own ``repeat`` and
+    ``refills``, else REAL_REPEAT and REFILLS)."""
     gen = UtteranceGenerator(domain, unlisted_p=UNLISTED_P)
-    real = real_examples(domain)
-    return (
-        gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT, max_per_intent=MAX_PER_INTENT)
-        + real * REAL_REPEAT
-        + refilled_examples(gen, real, random.Random(GENERATION_SEED), REFILLS)
-    )
+    out = gen.examples(random.Random(GENERATION_SEED), per_intent=PER_INTENT, max_per_intent=MAX_PER_INTENT)
+    rng = random.Random(GENERATION_SEED)
+    refills = []
+    for corpus in domain.training_corpora:
+        real = real_examples(domain, read_domain_corpus(corpus.file, corpus.part))
+        out += real * (REAL_REPEAT if corpus.repeat is None else corpus.repeat)
+        refills += refilled_examples(gen, real, rng, REFILLS if corpus.refills is None else corpus.refills)
+    return out + refills
 
 
 def refilled_examples(
@@ -178,7 +181,7 @@ def refilled_examples(
 
 def training_items(domain: Domain) -> list[CorpusItem]:
     """The real annotated commands the spec's ``training_examples`` name."""
-    return [it for f, part in domain.training_corpora for it in read_domain_corpus(f, part)]
+    return [it for c in domain.training_corpora for it in read_domain_corpus(c.file, c.part)]
 
 
 def real_examples(domain: Domain, items: Sequence[CorpusItem] | None = None) -> list[Example]:

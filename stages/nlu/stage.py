@@ -228,8 +228,26 @@ class NluStage:
         for a, b, label in parse.spans:
             other = tagged.get((a, b))
             literal = self._literal.get(label, False)
+            if other is None and not literal:
+                out.extend(self._name_at_edge(text, a, b, label, spans, own))
+                continue
             out.append((a, b, other if other in own and not literal else label))
         return out
+
+    @staticmethod
+    def _name_at_edge(text: str, a: int, b: int, label: str, spans, own) -> list[tuple[int, int, str]]:
+        """A template's slot that holds one name the tagger found of another kind the intent
+        takes, at its start or end ("play {song}" over "michael buble | save the last dance"):
+        that name keeps its kind and the rest of the slot the template's."""
+        inner = [(sa, sb, lab) for sa, sb, lab in spans if a <= sa and sb <= b and lab != label and lab in own]
+        if len(inner) != 1 or (inner[0][0] != a and inner[0][1] != b):
+            return [(a, b, label)]
+        sa, sb, lab = inner[0]
+        ra, rb = (sb, b) if sa == a else (a, sa)
+        rest = text[ra:rb]
+        ra += len(rest) - len(rest.lstrip())
+        rb -= len(rest) - len(rest.rstrip())
+        return sorted([(sa, sb, lab)] + ([(ra, rb, label)] if rb > ra else []))
 
     def _retyped(self, intent: str, text: str, spans):
         """Names typed by what they mean. A name of a kind the intent does not take

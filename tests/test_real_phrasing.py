@@ -391,6 +391,9 @@ def test_a_name_the_tagger_found_inside_a_template_slot_keeps_its_kind():
     assert [(said[a:b], s) for a, b, s in at_edge] == [("michael buble", "artist"), ("save the last dance", "song")]
     at_end = NluStage._name_at_edge(said, 5, len(said), "artist", [(19, len(said), "song")], own)
     assert [(said[a:b], s) for a, b, s in at_end] == [("michael buble", "artist"), ("save the last dance", "song")]
+    joined = "let me hear under pressure from queen"
+    cut = NluStage._name_at_edge(joined, 12, len(joined), "song", [(32, 37, "artist")], own)
+    assert [(joined[a:b], s) for a, b, s in cut] == [("under pressure", "song"), ("queen", "artist")]
     # a name in the middle, one of the template's own kind, or one the intent does not take: the template's slot
     for spans in ([(19, 27, "artist")], [(5, 18, "song")], [(5, 18, "place")]):
         assert NluStage._name_at_edge(said, 5, len(said), "song", spans, own) == [(5, len(said), "song")]
@@ -509,6 +512,12 @@ def test_an_untagged_name_after_in_fills_an_empty_place():
     taken = [Slot(name="place", text="paris", value="paris", type="place", start=16, end=21)]
     assert stage._untagged_names("GetWeather", taken, "is it sunny in gonbad") == []
     assert stage._untagged_names("GetWeather", [], "is it cold in kitchen") == []
+
+
+def test_an_untagged_name_after_of_or_by_fills_an_empty_music_slot():
+    stage = _typed_stage({"eminem": {"artist": 0.58, "genre": 0.33, "song": 0.09}})
+    for said in ("arrange and play all songs of eminem", "play something by eminem"):
+        assert [(s.name, s.text) for s in stage._untagged_names("PlayMusic", [], said)] == [("artist", "eminem")]
 
 
 @pytest.mark.models

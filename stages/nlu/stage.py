@@ -32,10 +32,12 @@ FALLBACK_TYPES = ("date", "time")
 FALLBACK_MAX_WORDS = 5
 RETYPE_P = 0.6
 SPLIT_WORDS = re.compile(r"\s(?:by|from)\s")
+JOINING_START = re.compile(r"^\s*(?:by|from)\s")  # a name's joining word, at the start of the rest
+JOINING_END = re.compile(r"\s(?:by|from)\s*$")  # ... or at its end
 TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
-NAME_BEFORE = {"in", "at"}  # "is it sunny in | gonbad | now"
+NAME_BEFORE = {"in", "at", "of", "by"}  # "is it sunny in | gonbad | now", "all songs of | eminem"
 NAME_MAX_WORDS = 3
-NAME_P = 0.3  # after "in"/"at" the preposition already says "a name": the typer's best guess will do
+NAME_P = 0.3  # after such a preposition a name is expected: the typer's best guess will do
 NAME_STOP = {"now", "please", "and", "or", "for", "on", "at", "in", "with", "to"}
 # Words a day or time phrase does not start with, though the parser reads past them.
 FALLBACK_NOT_FIRST = {"a", "an", "and", "it", "is", "the", "for", "to", "me", "my"}
@@ -244,9 +246,14 @@ class NluStage:
             return [(a, b, label)]
         sa, sb, lab = inner[0]
         ra, rb = (sb, b) if sa == a else (a, sa)
-        rest = text[ra:rb]
-        ra += len(rest) - len(rest.lstrip())
-        rb -= len(rest) - len(rest.rstrip())
+        # a joining word between the two is part of neither ("under pressure | from | queen")
+        joining = (JOINING_START if sa == a else JOINING_END).search(text[ra:rb])
+        if joining is not None:
+            ra, rb = (ra + joining.end(), rb) if sa == a else (ra, ra + joining.start())
+        while ra < rb and text[ra].isspace():
+            ra += 1
+        while rb > ra and text[rb - 1].isspace():
+            rb -= 1
         return sorted([(sa, sb, lab)] + ([(ra, rb, label)] if rb > ra else []))
 
     def _retyped(self, intent: str, text: str, spans):
@@ -446,10 +453,10 @@ class NluStage:
         return found
 
     def _untagged_names(self, intent: str, slots: list[Slot], text: str) -> list[Slot]:
-        """A name the tagger left out after "in"/"at" ("snow predictions in | buffalo"): the
-        untagged words that follow (up to a tagged slot, a day or a joining word) fill the
-        intent's empty slot when the span typer, over every kind of name it knows, finds them
-        most like that slot's kind."""
+        """A name the tagger left out after "in", "at", "of" or "by" ("snow predictions in |
+        buffalo", "play all songs of | eminem"): the untagged words that follow (up to a tagged
+        slot, a day or a joining word) fill the intent's empty slot when the span typer, over
+        every kind of name it knows, finds them most like that slot's kind."""
         typer = self.model.span_typer
         spec = self.domain.intents.get(intent)
         if typer is None or spec is None or spec.is_dialogue_act:

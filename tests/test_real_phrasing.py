@@ -19,30 +19,11 @@ from core.utterances import UtteranceGenerator, all_alternatives, expansion_coun
 from stages.nlu.corpora import CorpusItem, read_domain_corpus
 from stages.nlu.evaluate import evaluate_commands, slot_matches
 from tests.conftest import DATA, ROOT, say
+from tests.test_domain import MINIMAL, write
 
 CORPUS = ROOT / "core" / "domains" / "slurp_home.jsonl"
 DEV_SAMPLE = DATA / "slurp-home-dev-sample.jsonl"
 SIM_PHRASINGS = ROOT / "core" / "domains" / "home_sim_phrasings.jsonl"
-MINI_SPEC = """
-domain: tiny
-entities:
-  color: [red, green, blue]
-intents:
-  Paint:
-    slots:
-      color: {type: color, required: true, prompt: "Which color?"}
-    samples: ["paint it {color}"]
-    api: paint
-apis:
-  paint:
-    set: {color: "{color}"}
-"""
-
-
-def write_spec(folder, text):
-    path = folder / "tiny.yaml"
-    path.write_text(text)
-    return path
 
 
 # generation -------------------------------------------------------------------------------
@@ -168,16 +149,16 @@ def test_a_corpus_says_how_much_it_counts(tmp_path):
     (tmp_path / "few.jsonl").write_text(
         json.dumps({"text": "paint it red right away", "intent": "Paint", "spans": [[9, 12, "color"]]}) + "\n"
     )
-    spec = MINI_SPEC + "training_examples:\n  - {file: few.jsonl, repeat: 2, refills: 1}\n"
-    d = load_domain(write_spec(tmp_path, spec))
+    spec = MINIMAL + "training_examples:\n  - {file: few.jsonl, repeat: 2, refills: 1}\n"
+    d = load_domain(write(tmp_path, spec))
     said = [ex.text for ex in recipes.spec_training_examples(d)]
     assert said.count("paint it red right away") >= 2
     assert sum(t.endswith(" right away") for t in said) == 3  # + one refill
-    d = load_domain(write_spec(tmp_path, MINI_SPEC + "training_examples: [few.jsonl]\n"))
+    d = load_domain(write(tmp_path, MINIMAL + "training_examples: [few.jsonl]\n"))
     said = [ex.text for ex in recipes.spec_training_examples(d)]
     assert sum(t.endswith(" right away") for t in said) == recipes.REAL_REPEAT + recipes.REFILLS
     for bad, field in (("repeat: 0", "repeat"), ("refills: -1", "refills"), ("repeat: two", "repeat")):
-        path = write_spec(tmp_path, MINI_SPEC + f"training_examples:\n  - {{file: few.jsonl, {bad}}}\n")
+        path = write(tmp_path, MINIMAL + f"training_examples:\n  - {{file: few.jsonl, {bad}}}\n")
         with pytest.raises(InputError) as err:
             load_domain(path)
         assert f"training_examples[0].{field}" in str(err.value) and str(path) in str(err.value)

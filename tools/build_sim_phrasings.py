@@ -8,7 +8,8 @@ tool reads only:
 * the ``dev`` part of core/domains/slurp_home.jsonl (SLURP devel, CC BY 4.0): never trained or
   tuned on;
 * the SNIPS *training* sentences of GetWeather and PlayMusic (CC0 1.0): the NLU trains on
-  SNIPS' slot values (home_phrases/) but not on these sentences.
+  SNIPS' slot values (home_phrases/) and on other sentences of the same files
+  (snips_home.jsonl, which tools/build_snips_home.py builds without these), never on these.
 
 Each command is delexicalized: its slot words become ``{slot}`` placeholders the simulator
 fills with the domain's catalog values (or, sometimes, with the command's own words: a name

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.errors import InputError  # noqa: E402
 from core.normalize import builtin_value  # noqa: E402
 from stages.nlu.corpora import read_snips  # noqa: E402
 
@@ -69,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-intent", type=int, default=600, help="commands kept per intent")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
-    examples = read_snips(args.snips, "train")
+    try:
+        examples = read_snips(args.snips, "train")
+    except InputError as err:
+        print(f"build_snips_home: {err}", file=sys.stderr)
+        return 2
     spoken = [json.loads(line) for line in SIM_PHRASINGS.read_text(encoding="utf-8").splitlines()[1:]]
     said_by_sim = {row["id"] for row in spoken}
     rows = []

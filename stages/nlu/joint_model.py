@@ -148,15 +148,25 @@ def _allowed(prev: str | None, tag: str) -> bool:
     return not tag.startswith("I-") or prev in (f"B-{tag[2:]}", tag)
 
 
+def weighted_transitions(transitions, weight: float):
+    """The transitions as decoding adds them: ``weight`` × each log-probability, FORBIDDEN kept."""
+    import numpy as np
+
+    trans = np.asarray(transitions, dtype=np.float64)
+    return np.where(trans <= FORBIDDEN, FORBIDDEN, weight * trans)
+
+
 def best_tags(log_probs, transitions, weight: float) -> list[int]:
     """The tag sequence with the best sum of each word's log-probability and ``weight`` ×
     the transitions' (Viterbi): a name is one span, not pieces of several."""
+    return _viterbi(log_probs, weighted_transitions(transitions, weight))
+
+
+def _viterbi(log_probs, trans) -> list[int]:
+    """``trans``: weighted_transitions' matrix (row 0: the first word; row i + 1: after tag i)."""
     import numpy as np
 
     emit = np.asarray(log_probs, dtype=np.float64)
-    trans = np.asarray(transitions, dtype=np.float64)
-    forbidden = trans <= FORBIDDEN
-    trans = np.where(forbidden, FORBIDDEN, weight * trans)
     score = emit[0] + trans[0]
     back = []
     for w in range(1, len(emit)):
@@ -206,8 +216,10 @@ class JointNlu:
         self._folder = folder  # where a loaded model's weights file is
         self._intents = list(meta["intents"])
         self._tags = list(meta["tags"])
-        self._transitions = meta.get("transitions")  # None (older models): each word's best tag
-        self.transition_weight = float(meta["config"].get("transition_weight", 0.0)) if "config" in meta else 0.0
+        # the decoding's transition scores, made once; None (older models): each word's best tag
+        transitions = meta.get("transitions")
+        weight = float(meta.get("config", {}).get("transition_weight", 0.0))
+        self._transitions = None if transitions is None else weighted_transitions(transitions, weight)
         self._predict_prepared = functools.lru_cache(maxsize=PREDICTION_CACHE)(self._predict_uncached)
 
     @property
@@ -267,7 +279,7 @@ class JointNlu:
         if self._transitions is None:
             best = rows.argmax(-1).tolist()
         else:
-            best = best_tags(rows.numpy(), self._transitions, self.transition_weight)
+            best = _viterbi(rows.numpy(), self._transitions)
         tag_of = {w: self._tags[t] for w, t in zip(read, best)}
         return probs, [tag_of.get(w, OUTSIDE) for w in range(len(words))]
 

@@ -32,8 +32,6 @@ FALLBACK_TYPES = ("date", "time")
 FALLBACK_MAX_WORDS = 5
 RETYPE_P = 0.6
 SPLIT_WORDS = re.compile(r"\s(?:by|from)\s")
-JOINING_START = re.compile(r"^\s*(?:by|from)\s")  # a name's joining word, at the start of the rest
-JOINING_END = re.compile(r"\s(?:by|from)\s*$")  # ... or at its end
 TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
 NAME_BEFORE = {"in", "at", "of", "by"}  # "is it sunny in | gonbad | now", "all songs of | eminem"
 NAME_MAX_WORDS = 3
@@ -247,9 +245,11 @@ class NluStage:
         sa, sb, lab = inner[0]
         ra, rb = (sb, b) if sa == a else (a, sa)
         # a joining word between the two is part of neither ("under pressure | from | queen")
-        joining = (JOINING_START if sa == a else JOINING_END).search(text[ra:rb])
-        if joining is not None:
-            ra, rb = (ra + joining.end(), rb) if sa == a else (ra, ra + joining.start())
+        cuts = list(SPLIT_WORDS.finditer(text[ra:rb]))
+        if cuts and sa == a and cuts[0].start() == 0:
+            ra += cuts[0].end()
+        elif cuts and sa != a and cuts[-1].end() == rb - ra:
+            rb = ra + cuts[-1].start()
         while ra < rb and text[ra].isspace():
             ra += 1
         while rb > ra and text[rb - 1].isspace():

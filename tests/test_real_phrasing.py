@@ -23,7 +23,6 @@ from tests.test_domain import MINIMAL, write
 
 CORPUS = ROOT / "core" / "domains" / "slurp_home.jsonl"
 DEV_SAMPLE = DATA / "slurp-home-dev-sample.jsonl"
-SIM_PHRASINGS = ROOT / "core" / "domains" / "home_sim_phrasings.jsonl"
 
 
 # generation -------------------------------------------------------------------------------
@@ -135,8 +134,10 @@ def test_the_snips_commands_trained_on_are_none_the_simulator_says():
     items = read_domain_corpus(snips.file)
     assert len(items) == 1200 and {i.intent for i in items} == {"PlayMusic", "GetWeather"}
     assert {label for i in items for _a, _b, label in i.spans} <= {"artist", "song", "genre", "place", "date"}
-    spoken = SIM_PHRASINGS.read_text(encoding="utf-8").splitlines()[1:]
-    sim_ids = {json.loads(line)["id"] for line in spoken}
+    from sim.phrasing import PhrasingBank
+
+    bank = PhrasingBank.for_domain(d)  # what the simulated users are built from, as the simulator reads it
+    sim_ids = {p.id for phrasings in bank.by_intent.values() for p in phrasings}
     assert sum(i.startswith("snips:") for i in sim_ids) == 800
     assert not {i.id for i in items} & sim_ids
 

@@ -40,3 +40,26 @@ def test_every_encoder_looks_words_up_in_one_mapped_table():
         assert weight.data_ptr() == table.ctypes.data and not weight.requires_grad
     # the static word vectors read the same map
     assert np.allclose(pretrained.word_vectors(["jazz"])[0], pretrained.word_vector("jazz"))
+
+
+def test_the_direct_walk_gives_the_librarys_hidden_states_bit_for_bit():
+    """core.minilm.encode skips the library's generic forward; the numbers must not move, for the
+    float encoder and the int8 one, for a text alone and for texts padded in a batch."""
+    import torch
+
+    import core.embeddings as float_encoder
+    from core.minilm import encode
+    from stages.nlu import pretrained
+
+    texts = ["turn on the kitchen light", "what's the weather in buffalo tomorrow", "play jazz"]
+    float_encoder.embed(["warm up"])
+    tok, int8_model = pretrained._load_encoder()
+    for model in (float_encoder._load()[1], int8_model):
+        with torch.inference_mode():
+            for batch in [tok([t], return_tensors="pt") for t in texts] + [
+                tok(texts, padding=True, return_tensors="pt")
+            ]:
+                ids, mask = batch["input_ids"], batch["attention_mask"]
+                library = model(input_ids=ids, attention_mask=mask).last_hidden_state
+                assert torch.equal(encode(model, ids, mask), library)
+            assert not bool(batch["attention_mask"].all())  # the batch was padded

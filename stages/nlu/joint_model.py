@@ -83,6 +83,8 @@ def _net_class():
     """The network class (built on first use: torch loads only when a joint model does)."""
     from torch import nn
 
+    from core.minilm import encode
+
     class JointNet(nn.Module):
         def __init__(self, bert, n_intents: int, n_tags: int, dropout: float):
             super().__init__()
@@ -92,7 +94,7 @@ def _net_class():
             self.tags = nn.Linear(HIDDEN, n_tags)
 
         def forward(self, ids, mask):
-            hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = encode(self.bert, ids, mask)
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
             return self.intent(self.drop(pooled)), self.tags(self.drop(hidden))

@@ -7,6 +7,7 @@ noisy machine. Times are medians and 95th percentiles over turns; see docs/resul
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import resource
@@ -297,6 +298,24 @@ class Bench:
         self.say(f"simulation, text: {text:.0f} turns/s on one core; audio…")
         audio = sim_throughput(self.config, "audio", self.options.sim_audio_sessions, self.tmp / "sim-audio")
         self.result["sim_text_turns_per_s"] = round(text, 1)
+        # what `assistant simulate` runs: its traffic profiles (few failures, so few oracle replays,
+        # in the realistic one)
+        from sim.profiles import PROFILES
+
+        self.result["sim_text_profile_turns_per_s"] = {
+            name: round(
+                sim_throughput(
+                    self.config,
+                    "text",
+                    self.options.sim_text_sessions,
+                    self.tmp / f"sim-text-{name}",
+                    name,
+                    seed=12 + i,
+                ),
+                1,
+            )
+            for i, name in enumerate(PROFILES)
+        }
         self.result["sim_audio_turns_per_s"] = round(audio, 2)
         self.result["sim_cores"] = 1
         if (os.cpu_count() or 1) >= 2:
@@ -309,6 +328,20 @@ class Bench:
             )
             self.result["sim_text_workers_turns_per_s"] = {"1": round(one, 1), "2": round(two, 1)}
             self.result["sim_two_core_scaling"] = round(two / (2 * one), 3)
+            if importlib.util.find_spec("ray") is not None:  # the optional extra
+                self.say("simulation, text: one Ray actor against two…")
+                one, two = (
+                    sim_workers_throughput(
+                        self.config,
+                        workers,
+                        self.options.sim_scaling_sessions,
+                        self.tmp / f"sim-ray-{workers}",
+                        backend="ray",
+                    )
+                    for workers in (1, 2)
+                )
+                self.result["sim_ray_workers_turns_per_s"] = {"1": round(one, 1), "2": round(two, 1)}
+                self.result["sim_ray_two_core_scaling"] = round(two / (2 * one), 3)
 
 
 class _TurnCollector:
@@ -416,22 +449,28 @@ def run_live(assistant, audio: Audio, session_id: str) -> list:
     return list(loop.run().turns)
 
 
-def sim_throughput(config: Config, fidelity: str, sessions: int, out: Path) -> float:
-    """Turns per second of one simulator on one core (after one warm-up session)."""
+def sim_throughput(config: Config, fidelity: str, sessions: int, out: Path, profile: str = "", seed: int = 11) -> float:
+    """Turns per second of one simulator on one core (after one warm-up session); ``profile``:
+    a traffic profile's settings (sim/profiles.py), else the simulator's own defaults. Runs in
+    one process take different seeds: the NLU's predictions stay cached between them."""
+    from sim.profiles import PROFILES
     from sim.simulator import SessionSimulator, SimOptions
 
-    sim = SessionSimulator(config, SimOptions(sessions=sessions, seed=11, fidelity=fidelity, out=str(out), workers=1))
+    fields = PROFILES[profile].sim_fields() if profile else {}
+    opts = SimOptions(sessions=sessions, seed=seed, fidelity=fidelity, out=str(out), workers=1, **fields)
+    sim = SessionSimulator(config, opts)
     sim.run(sessions)  # warm-up (an index outside the timed ones)
     t0 = time.perf_counter()
     turns = sum(sim.run(i).turns for i in range(sessions))
     return turns / (time.perf_counter() - t0)
 
 
-def sim_workers_throughput(config: Config, workers: int, sessions: int, out: Path) -> float:
-    """Turns per second of ``workers`` simulation worker processes, once warm (text fidelity)."""
+def sim_workers_throughput(config: Config, workers: int, sessions: int, out: Path, backend: str = "local") -> float:
+    """Turns per second of ``workers`` simulation worker processes (``backend`` ray: Ray
+    actors on a single-node Ray), once warm (text fidelity)."""
     from sim.simulator import SimOptions, warm_throughput
 
-    opts = SimOptions(sessions=sessions, seed=11, fidelity="text", out=str(out), workers=workers)
+    opts = SimOptions(sessions=sessions, seed=11, fidelity="text", out=str(out), workers=workers, backend=backend)
     return warm_throughput(config, opts, workers)
 
 

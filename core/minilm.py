@@ -98,7 +98,7 @@ def encode(model, ids, mask):
 
     The transformer's own layers do the arithmetic; this only walks them directly. The library's
     generic forward (output capture, deprecation wrappers, a signature inspection per layer)
-    costs a third of a short request's time. In training (``model.training``) the library's
+    costs over a quarter of a short request's time. In training (``model.training``) the library's
     forward runs, as only it applies dropout."""
     from torch.nn.functional import scaled_dot_product_attention
 

@@ -573,10 +573,13 @@ def _worker_pid(_task: int) -> int:
 def warm_throughput(config: Config, opts: SimOptions, workers: int) -> float:
     """Turns per second of ``workers`` worker processes over sessions 0…``opts.sessions`` − 1,
     timed once every worker has loaded its models and run one session: the steady state of a
-    long run, without start-up (the bench compares one worker with two)."""
+    long run, without start-up (the bench compares one worker with two). ``opts.backend``
+    picks local worker processes or Ray actors."""
     import multiprocessing
 
     _prepare(config, opts)
+    if opts.backend == "ray":
+        return _ray_warm_throughput(config.to_dict(), opts, workers)
     ctx = multiprocessing.get_context("spawn")
     values = config.to_dict()
     with ProcessPoolExecutor(
@@ -875,11 +878,19 @@ def _total(done: dict[int, SessionStats]) -> SessionStats:
     return total
 
 
-def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: int) -> list[tuple[int, SessionStats]]:
+def _ray():
     try:
         import ray
     except ImportError:
         raise UserError("--backend ray needs Ray: pip install 'voice-assistant-sim[ray]'") from None
+    return ray
+
+
+@contextlib.contextmanager
+def _ray_actors(values: dict, opts: SimOptions, workers: int):
+    """``workers`` Ray actors, each a SessionSimulator; Ray is started here (and stopped after)
+    unless it already runs."""
+    ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:
         # Joins the cluster named by RAY_ADDRESS, else starts a single-node Ray on this machine.
@@ -893,13 +904,26 @@ def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: in
         def run(self, index):
             return _run_in_worker(index)
 
-    actors = [Worker.remote(values, opts) for _ in range(workers)]
-    refs = [actors[i % workers].run.remote(i) for i in indices]
     try:
-        return ray.get(refs)
+        yield [Worker.remote(values, opts) for _ in range(workers)]
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: int) -> list[tuple[int, SessionStats]]:
+    with _ray_actors(values, opts, workers) as actors:
+        return _ray().get([actors[i % workers].run.remote(i) for i in indices])
+
+
+def _ray_warm_throughput(values: dict, opts: SimOptions, workers: int) -> float:
+    """:func:`warm_throughput` on Ray actors: each runs a session outside the timed ones first."""
+    ray = _ray()
+    with _ray_actors(values, opts, workers) as actors:
+        ray.get([actor.run.remote(opts.sessions + k) for k, actor in enumerate(actors)])
+        started = time.perf_counter()
+        done = ray.get([actors[i % workers].run.remote(i) for i in range(opts.sessions)])
+        return sum(stats.turns for _i, stats in done) / (time.perf_counter() - started)
 
 
 def _summary(

@@ -69,6 +69,10 @@ def test_folds_are_stratified_and_disjoint():
     for f in folds:  # 8 per intent over 4 folds: 2 of each in every fold
         intents = [examples[i].intent for i in f]
         assert all(intents.count(x) == 2 for x in set(intents)) and len(set(intents)) == 6
+    # another seed is another split, stratified the same way (settings are chosen on one, reported on seed 0)
+    other = stratified_folds(examples, 4, seed=1)
+    assert sorted(map(sorted, other)) != sorted(map(sorted, folds))
+    assert all(sorted(examples[i].intent for i in f) == sorted(examples[i].intent for i in folds[0]) for f in other)
 
 
 class _FixedModel:
@@ -153,6 +157,8 @@ def test_cli_usage_errors():
     assert p.returncode == 2 and "exactly one" in p.stderr
     p = _cli("eval", "home", "--folds", "3")
     assert p.returncode == 2 and "corpus" in p.stderr
+    p = _cli("eval", "--snips", str(SNIPS), "--model", "x", "--fold-seed", "1")
+    assert p.returncode == 2 and "--fold-seed goes with --folds" in p.stderr
 
 
 def test_each_source_trains_its_measured_best_kind_unless_told():

@@ -1,7 +1,7 @@
 """Train and evaluate the language-understanding model (intents and slots).
 
   assistant nlu train (SPEC | --snips DIR | --slurp FILE) --out MODEL_DIR [--json]
-  assistant nlu eval  (SPEC | --snips DIR | --slurp FILE) (--model MODEL_DIR | --folds K) [--json]
+  assistant nlu eval  (SPEC | --snips DIR | --slurp FILE) (--model MODEL_DIR | --folds K [--fold-seed N]) [--json]
   assistant nlu eval  SPEC --corpus FILE [--part tune|dev] [--model MODEL_DIR] [--json]
 
 SPEC is a domain spec (a name such as ``home`` or a YAML path): examples are generated from its
@@ -78,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--model", metavar="MODEL_DIR", help="a model from `assistant nlu train`")
     ev.add_argument(
         "--folds", type=int, metavar="K", help="k-fold cross-validation on the corpus instead (trains a model per fold)"
+    )
+    ev.add_argument(
+        "--fold-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --folds: which split into folds (default 0, the reported one); choose settings on another",
     )
     ev.add_argument(
         "--corpus", metavar="FILE", help="real commands labelled for SPEC's domain (e.g. core/domains/slurp_home.jsonl)"
@@ -247,8 +254,12 @@ def _eval(args: argparse.Namespace) -> int:
     if args.folds is not None:
         if args.model:
             raise UserError("give --model or --folds, not both")
-        result = cross_validate(source, args.folds, _config(source, args), progress=lambda m: _say(args, m))
+        result = cross_validate(
+            source, args.folds, _config(source, args), progress=lambda m: _say(args, m), seed=args.fold_seed
+        )
     else:
+        if args.fold_seed:
+            raise UserError("--fold-seed goes with --folds")
         if not args.model:
             raise UserError("give --model MODEL_DIR (or --folds K for cross-validation)")
         model = load_model(Path(args.model))
@@ -276,8 +287,8 @@ def _eval_corpus(args: argparse.Namespace, config: Config) -> int:
     from stages.nlu.evaluate import evaluate_commands
     from stages.nlu.recipes import load_model, spec_config
 
-    if not args.spec or args.snips or args.slurp or args.folds:
-        raise UserError("--corpus goes with SPEC alone (not --snips, --slurp or --folds)")
+    if not args.spec or args.snips or args.slurp or args.folds or args.fold_seed:
+        raise UserError("--corpus goes with SPEC alone (not --snips, --slurp, --folds or --fold-seed)")
     domain = load_domain(args.spec)
     items = read_domain_corpus(args.corpus, args.part)
     known = set(domain.intents) | {OOD_INTENT}

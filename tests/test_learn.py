@@ -149,16 +149,40 @@ def test_eval_json_has_the_documented_keys_and_agrees_with_the_labels(model, run
 
 @pytest.mark.models
 def test_the_ensemble_averages_its_members_with_the_weight_it_chose(model, runs):
-    from hooks.learn.labelers import load_model
+    from hooks.learn.labelers import load_model, reweighted
     from hooks.learn.pipeline import _features_for
 
     ensemble, meta = load_model(model, "ensemble")
     _sessions, fs = _features_for([runs / "test"], meta, model)
     w = meta["models"]["ensemble"]["weight"]
-    (pg, dg), (ps, ds) = (load_model(model, k)[0].predict(fs) for k in ("gbm", "sequence"))
+    # the members as trained (the kept labeler, whichever it is, also carries its decision weights)
+    (pg, dg), (ps, ds) = (
+        getattr(m, "model", m).predict(fs) for m in (load_model(model, k)[0] for k in ("gbm", "sequence"))
+    )
+    kept = json.loads((model / "model.json").read_text())
+    factors = np.array([kept["decision_weights"].get(c, 1.0) if kept["kind"] == "ensemble" else 1.0 for c in CLASSES])
     p, d = ensemble.predict(fs)
-    assert np.allclose(p, w * pg + (1 - w) * ps, atol=1e-6) and np.allclose(d, w * dg + (1 - w) * ds, atol=1e-6)
+    assert np.allclose(p, reweighted(w * pg + (1 - w) * ps, factors), atol=1e-6)
+    assert np.allclose(d, w * dg + (1 - w) * ds, atol=1e-6)
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_decision_weights_move_only_when_the_validation_score_rises():
+    from hooks.learn.labelers import decision_weights, reweighted
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, len(CLASSES), 600)
+    d = (y != CLASSES.index("correct")).astype(float)
+    exact = np.eye(len(CLASSES))[y] * 0.9 + 0.1 / len(CLASSES)
+    assert np.all(decision_weights(y, exact, d) == 1.0)  # nothing to gain
+    # a labeler that calls a third of the nlu turns asr, narrowly: asr is weighed down
+    asr, nlu = CLASSES.index("asr"), CLASSES.index("nlu")
+    skewed = exact.copy()
+    moved = (y == nlu) & (rng.random(len(y)) < 1 / 3)
+    skewed[moved, asr], skewed[moved, nlu] = 0.55, 0.4
+    weights = decision_weights(y, skewed, d)
+    assert weights[asr] < 1.0 or weights[nlu] > 1.0
+    assert np.mean(reweighted(skewed, weights).argmax(1) == y) > np.mean(skewed.argmax(1) == y)
 
 
 class _Payload:
@@ -213,6 +237,12 @@ def test_a_model_file_that_would_run_code_is_refused_not_loaded(model, runs, tmp
     (tampered / "model.json").write_text(json.dumps(meta))
     code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered, "--kind", "ensemble")
     assert code == 2 and len(err) == 1 and "ensemble model refused" in err[0]
+    # decision weights that are no positive numbers are refused with the field named
+    meta = json.loads((model / "model.json").read_text())
+    meta["decision_weights"] = {"asr": "__import__('os')"}
+    (tampered / "model.json").write_text(json.dumps(meta))
+    code, _out, err = cli(capsys, "eval", runs / "test", "--model", tampered)
+    assert code == 2 and len(err) == 1 and "decision_weights" in err[0]
     assert not marker.exists()
 
 

@@ -15,7 +15,17 @@ from core.errors import InputError, UserError
 from hooks.learn import turn_features as F
 from hooks.learn.evaluation import evaluate
 from hooks.learn.garbled import GarbledScorer, with_score
-from hooks.learn.labelers import KINDS, TRAINED, EnsembleLabeler, load_model, load_part, save_model, selection_score
+from hooks.learn.labelers import (
+    KINDS,
+    TRAINED,
+    EnsembleLabeler,
+    WeightedLabeler,
+    decision_weights,
+    load_model,
+    load_part,
+    save_model,
+    selection_score,
+)
 from hooks.learn.transcript_classifier import NAMES as READER_NAMES
 from hooks.learn.transcript_classifier import Reader, acts_for, slot_kinds
 from hooks.trace_reader import read_records, trace_files
@@ -109,8 +119,15 @@ def train(
     chosen = (
         "ensemble" if kind == "ensemble" else max(models, key=lambda k: selection_score(candidates[k]["validation"]))
     )
+    weights = None
+    if fval is not None:
+        weights = decision_weights(fval.y_fp, *models[chosen].predict(fval))
+        candidates[chosen]["validation_reweighted"] = evaluate(
+            fval.y_fp, *WeightedLabeler(models[chosen], weights).predict(fval)
+        )
     meta = {
         "classes": list(F.CLASSES),
+        "decision_weights": {c: float(w) for c, w in zip(F.CLASSES, weights)} if weights is not None else {},
         "feature_names": ftrain.names,
         "intents": intents,
         "domain": domain,

@@ -911,18 +911,22 @@ def _ray_actors(values: dict, opts: SimOptions, workers: int):
             ray.shutdown()
 
 
+def _on_actors(actors: list, indices: Iterable[int]) -> list[tuple[int, SessionStats]]:
+    """Sessions ``indices`` dealt to the actors in turn, their results in that order."""
+    return _ray().get([actors[i % len(actors)].run.remote(i) for i in indices])
+
+
 def _run_ray(values: dict, opts: SimOptions, indices: Iterable[int], workers: int) -> list[tuple[int, SessionStats]]:
     with _ray_actors(values, opts, workers) as actors:
-        return _ray().get([actors[i % workers].run.remote(i) for i in indices])
+        return _on_actors(actors, indices)
 
 
 def _ray_warm_throughput(values: dict, opts: SimOptions, workers: int) -> float:
     """:func:`warm_throughput` on Ray actors: each runs a session outside the timed ones first."""
-    ray = _ray()
     with _ray_actors(values, opts, workers) as actors:
-        ray.get([actor.run.remote(opts.sessions + k) for k, actor in enumerate(actors)])
+        _on_actors(actors, range(opts.sessions, opts.sessions + workers))
         started = time.perf_counter()
-        done = ray.get([actors[i % workers].run.remote(i) for i in range(opts.sessions)])
+        done = _on_actors(actors, range(opts.sessions))
         return sum(stats.turns for _i, stats in done) / (time.perf_counter() - started)
 
 

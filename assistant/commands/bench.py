@@ -72,18 +72,16 @@ def _print(r: dict) -> None:
     if "sim_text_profile_turns_per_s" in r:
         shown = ", ".join(f"{name} {v}" for name, v in r["sim_text_profile_turns_per_s"].items())
         print(f"simulation, text, by traffic profile: {shown} turns/s (one core)")
-    if "sim_two_core_scaling" in r:
-        w = r["sim_text_workers_turns_per_s"]
-        print(
-            f"simulation, text, warm workers: one {w['1']} turns/s, two {w['2']} turns/s "
-            f"(two-core scaling {r['sim_two_core_scaling']:.0%})"
-        )
-    if "sim_ray_two_core_scaling" in r:
-        w = r["sim_ray_workers_turns_per_s"]
-        print(
-            f"simulation, text, warm Ray actors: one {w['1']} turns/s, two {w['2']} turns/s "
-            f"(two-core scaling {r['sim_ray_two_core_scaling']:.0%})"
-        )
+    for what, rates, scaling in (
+        ("workers", "sim_text_workers_turns_per_s", "sim_two_core_scaling"),
+        ("Ray actors", "sim_ray_workers_turns_per_s", "sim_ray_two_core_scaling"),
+    ):
+        if scaling in r:
+            w = r[rates]
+            print(
+                f"simulation, text, warm {what}: one {w['1']} turns/s, two {w['2']} turns/s "
+                f"(two-core scaling {r[scaling]:.0%})"
+            )
     print(f"NLU training (home) {r['nlu_train_s']} s, inference p50 {r['nlu_ms_p50']} ms")
     for kind, e in r.get("endpoint_cuts", {}).items():
         print(

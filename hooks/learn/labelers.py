@@ -440,10 +440,10 @@ def load_model(folder: str | Path, kind: str | None = None):
     model = load_part(
         folder, f"{kind} model", lambda: KINDS[kind].load(folder, meta["models"][kind], len(meta["feature_names"]))
     )
-    chosen = meta.get("decision_weights") or {}
-    if kind == meta["kind"] and chosen:  # fitted for the kept labeler only
-        factors = [chosen.get(c, 1.0) for c in CLASSES]
-        if set(chosen) - set(CLASSES) or not all(
+    by_class = meta.get("decision_weights") or {}
+    if kind == meta["kind"] and by_class:  # fitted for the kept labeler only
+        factors = [by_class.get(c, 1.0) for c in CLASSES]
+        if set(by_class) - set(CLASSES) or not all(
             isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < float("inf") for f in factors
         ):
             raise InputError(

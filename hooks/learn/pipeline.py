@@ -19,10 +19,10 @@ from hooks.learn.labelers import (
     KINDS,
     TRAINED,
     EnsembleLabeler,
-    WeightedLabeler,
     decision_weights,
     load_model,
     load_part,
+    reweighted,
     save_model,
     selection_score,
 )
@@ -121,10 +121,9 @@ def train(
     )
     weights = None
     if fval is not None:
-        weights = decision_weights(fval.y_fp, *models[chosen].predict(fval))
-        candidates[chosen]["validation_reweighted"] = evaluate(
-            fval.y_fp, *WeightedLabeler(models[chosen], weights).predict(fval)
-        )
+        p_val, d_val = models[chosen].predict(fval)
+        weights = decision_weights(fval.y_fp, p_val, d_val)
+        candidates[chosen]["validation_reweighted"] = evaluate(fval.y_fp, reweighted(p_val, weights), d_val)
     meta = {
         "classes": list(F.CLASSES),
         "decision_weights": {c: float(w) for c, w in zip(F.CLASSES, weights)} if weights is not None else {},

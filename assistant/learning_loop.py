@@ -30,7 +30,7 @@ from sim.profiles import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("table", "index", "personal", "global", "concepts", "labels")
+LAYERS = ("table", "index", "concepts", "labels")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LoopOptions:
     profile: str = DEFAULT_PROFILE  # the traffic of every week (sim/profiles.py)
     faults: str | None = None  # None: the profile's
     workers: int = 1
-    layers: tuple[str, ...] = ("table", "index", "concepts", "labels")
+    layers: tuple[str, ...] = LAYERS
     exclude_phrasings: tuple[str, ...] = ()  # phrasing sources no simulated user speaks (a held-out corpus)
 
     def validate(self) -> None:
@@ -53,7 +53,7 @@ class LoopOptions:
             raise UserError("--population must be at least 1")
         unknown = set(self.layers) - set(LAYERS)
         if unknown:
-            raise UserError(f"--layers: unknown {', '.join(sorted(unknown))} (known: table, index, concepts, labels)")
+            raise UserError(f"--layers: unknown {', '.join(sorted(unknown))} (known: {', '.join(LAYERS)})")
 
 
 def week_options(opts: LoopOptions, seed: int, out: Path):
@@ -175,9 +175,14 @@ def week_figures(folder: Path, domain=None) -> dict:
     }
 
 
-def _personal_off(index: Path, out: Path) -> Path:
-    """The same index with its personal layer switched off (the personal layer's measure)."""
-    with np.load(index, allow_pickle=False) as z:
+def _personal_off(artifact: Path, out: Path) -> Path:
+    """The same index or table with its personal layer switched off (the personal layer's
+    measure): no candidate from the user's own requests, no rephrase of their own."""
+    if artifact.suffix != ".npz":
+        table = json.loads(artifact.read_text(encoding="utf-8"))
+        write_json_atomic(out, {**table, "personal_near": 101.0})
+        return out
+    with np.load(artifact, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     options = json.loads(str(arrays["options"]))
     options["personal"] = 99.0
@@ -236,10 +241,11 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
     for seed in opts.eval_seeds:
         week: dict = {"seed": seed}
         runs = [("before", {}), ("after", {"rewrite.artifacts": ",".join(map(str, artifacts)), **teach, **retrained})]
-        if "index" in opts.layers:
-            no_personal = _personal_off(out / "index.npz", out / "index-global-only.npz")
-            others = [str(a) for a in artifacts if a.name != "index.npz"] + [str(no_personal)]
-            runs.append(("after_without_personal", {"rewrite.artifacts": ",".join(others), **teach, **retrained}))
+        if artifacts:
+            global_only = [_personal_off(a, a.with_name(f"{a.stem}-global-only{a.suffix}")) for a in artifacts]
+            runs.append(
+                ("after_without_personal", {"rewrite.artifacts": ",".join(map(str, global_only)), **teach, **retrained})
+            )
         for name, values in runs:
             if name != "before" and "concepts" in opts.layers:
                 # every "after" run starts from what the learning week taught

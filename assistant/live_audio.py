@@ -176,6 +176,8 @@ class MicrophoneSource(_QueuedSource):
 
     def _callback(self, indata, frames, time_info, status) -> None:
         # PortAudio's thread: never block, never raise.
+        if self._closing:
+            return  # a block that arrives while the stream stops is not queued for a reader
         if status and getattr(status, "input_overflow", False):
             self.overflows += 1
         try:

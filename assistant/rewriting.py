@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from core.errors import InputError
+from core.fillers import FILLER_PHRASES, FILLER_WORDS
+from core.normalize import SCALES, TENS, UNITS
 from core.records import Rewrite
 from core.wer import normalize_words
 from hooks.signals import unsure_words
@@ -75,13 +76,10 @@ FUNCTION_WORDS = frozenset(
 )
 
 
-# Hesitations, discourse markers and politeness: people add and drop them from one saying of a
-# request to the next, so they do not make two requests different.
-FILLER_WORDS = frozenset(
-    "um uh er erm ah hmm oh okay ok so like well right actually mean know cheers ta thanks thank sorry hey just".split()
-)
-_FILLER_PHRASES = re.compile(r"\b(?:if you don't mind|if you would|thank you|you know|i mean)\b")
 NEAR_RATIO = 90.0  # rapidfuzz ratio (0-100) a request needs with a failing request's words
+# the same, with one of the user's own failed wordings (their personal layer of the table)
+PERSONAL_NEAR_RATIO = 85.0
+UNDERSTOOD = 0.9  # the NLU's confidence at which its reading of a request is taken as sure
 
 
 def utterance_key(text: str) -> str:
@@ -105,9 +103,14 @@ def content_words(text: str, vocabulary: frozenset[str]) -> frozenset[str]:
     return frozenset(w for w in plain_key(text).split() if w in vocabulary and w not in FUNCTION_WORDS)
 
 
+def number_words(text: str) -> tuple[str, ...]:
+    """The numbers a request says, in order ("seventy nine" ≠ "seventy", "ten" ≠ "four ten")."""
+    return tuple(w for w in utterance_key(text).split() if w in UNITS or w in TENS or w in SCALES or w.isdigit())
+
+
 def plain_key(text: str) -> str:
     """:func:`utterance_key` without fillers: "um, we're out of milk, thank you" → "we're out of milk"."""
-    return " ".join(w for w in _FILLER_PHRASES.sub(" ", utterance_key(text)).split() if w not in FILLER_WORDS)
+    return " ".join(w for w in FILLER_PHRASES.sub(" ", utterance_key(text)).split() if w not in FILLER_WORDS)
 
 
 class RewriteTable:
@@ -133,8 +136,11 @@ class RewriteTable:
         near: float = NEAR_RATIO,
         vocabulary: frozenset[str] = frozenset(),
         said: dict[str, tuple[int, int]] | None = None,
+        personal: dict[str, list[tuple[str, TableEntry]]] | None = None,
+        personal_near: float = PERSONAL_NEAR_RATIO,
     ):
         self.entries = entries
+        self.personal_near = personal_near
         self.threshold = threshold
         self.min_support = min_support
         self.near = near
@@ -147,6 +153,10 @@ class RewriteTable:
             for key, e in entries.items()
             if e.probability >= threshold and e.support >= min_support
         ]
+        self._personal = {
+            user: [(plain_key(src), content_words(src, vocabulary), e) for src, e in rows]
+            for user, rows in (personal or {}).items()
+        }
 
     @classmethod
     def load(cls, path: Path, raw: dict, vocabulary: frozenset[str] = frozenset()) -> RewriteTable:
@@ -160,6 +170,16 @@ class RewriteTable:
                 raise InputError(
                     path, "each rewrite needs from, to, probability and support", field=f"rewrites[{i}]"
                 ) from None
+        personal: dict[str, list[tuple[str, TableEntry]]] = {}
+        for user, rows in (raw.get("personal") or {}).items():
+            for i, row in enumerate(rows):
+                try:
+                    entry = (utterance_key(row["from"]), TableEntry(str(row["to"]), 1.0, int(row["support"])))
+                except (KeyError, TypeError, ValueError):
+                    raise InputError(
+                        path, "each rephrase needs from, to and support", field=f"personal.{user}[{i}]"
+                    ) from None
+                personal.setdefault(str(user), []).append(entry)
         return cls(
             entries,
             float(raw.get("threshold", 0.5)),
@@ -167,20 +187,55 @@ class RewriteTable:
             float(raw.get("near", NEAR_RATIO)),
             vocabulary,
             {str(k): (int(v[0]), int(v[1])) for k, v in (raw.get("said") or {}).items()},
+            personal,
+            float(raw.get("personal_near", PERSONAL_NEAR_RATIO)),
         )
 
-    def lookup(self, text: str) -> Rewrite | None:
+    def lookup(self, text: str, user: str | None = None, read=None) -> Rewrite | None:
+        """``user``: whose own rephrases apply; ``read`` (text → the NLU's Interpretation): a
+        request the NLU reads in domain surely keeps its intent under the user's own rephrase."""
         key = utterance_key(text)
         entry = self.entries.get(key)
         if entry is not None:
             if entry.probability < self.threshold or entry.support < self.min_support:
                 return None
             return Rewrite(text, entry.text, "table", round(entry.probability, 4), entry.support, entry.text)
+        own = self._own_rephrase(key, user)
+        if own is not None and read is not None:
+            heard = read(text)
+            if not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(own[1].text).intent != heard.intent:
+                own = None  # "lock the front door" from a user who once changed their mind to "unlock"
+        if own is not None:
+            ratio, e = own
+            return Rewrite(text, e.text, "table_personal", round(ratio / 100.0, 4), e.support, e.text)
         near = self._nearest(key)
         if near is None:
             return None
         ratio, e = near
         return Rewrite(text, e.text, "table_near", round(e.probability * ratio / 100.0, 4), e.support, e.text)
+
+    def _own_rephrase(self, key: str, user: str | None) -> tuple[float, TableEntry] | None:
+        """The user's own rephrase of a wording of theirs that failed, when the request is that
+        wording said a little differently (the same content words, ratio ≥ ``personal_near``
+        without fillers). Unlike everyone's rules, it may drop content words: this user said
+        the rephrase instead ("turn on the tv socket when i arrive home" → "turn the television
+        on"), and it is applied even when the wording works for others. It keeps the numbers
+        said: a rephrase that answered a question ("set the thermostat" → "… to seventy two")
+        or was misheard ("seventy nine" → "seventy of") is not the request said again."""
+        rows = self._personal.get(user or "")
+        if not rows or self.personal_near > 100:
+            return None
+        from rapidfuzz import fuzz
+
+        plain, content, numbers = plain_key(key), content_words(key, self.vocabulary), number_words(key)
+        best: tuple[float, int, TableEntry] | None = None
+        for other, other_content, e in rows:
+            if other_content != content or plain_key(e.text) == plain or number_words(e.text) != numbers:
+                continue
+            ratio = fuzz.ratio(plain, other)
+            if ratio >= self.personal_near and (best is None or (ratio, e.support) > best[:2]):
+                best = (ratio, e.support, e)
+        return None if best is None else (best[0], best[2])
 
     def _nearest(self, key: str) -> tuple[float, TableEntry] | None:
         if self.near > 100 or not self._applied:
@@ -212,7 +267,7 @@ class RetrievalOptions:
     min_users: int = 2  # a global candidate must have worked for this many users
     cosine_weight: float = 0.5  # ranking = cosine·w + fuzzy·(1 − w) + popularity bonus
     popularity: float = 0.02  # bonus per log10 of the times a candidate succeeded
-    understood: float = 0.9  # a request the NLU reads in domain this surely is left alone
+    understood: float = UNDERSTOOD  # a request the NLU reads in domain this surely is left alone
 
 
 class RetrievalIndex:
@@ -377,7 +432,7 @@ class RewriteStep:
             if taught is not None:
                 return taught
         if self.table is not None:
-            found = self.table.lookup(text)
+            found = self.table.lookup(text, ctx.user.id, read)
             if found is not None:
                 return found
         if self.index is not None:

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from core.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec
+from core.fillers import strip_edge_fillers
 from core.records import (
     Candidate,
     Clarification,
@@ -142,6 +143,12 @@ class CatalogMatcher:
         for phrase, vid in self._phrases:
             if phrase == q:
                 offer(vid, 1.0, "exact")
+        if not best and (bare := strip_edge_fillers(q)) != q:
+            # "garage door thanks a lot", "okay so coffee": the rest is matched without them
+            q = bare
+            for phrase, vid in self._phrases:
+                if phrase == q:
+                    offer(vid, 1.0, "exact")
         if self.catalog.literal:
             # Leading words no listed phrase has ("the latte") go one at a time, so the longest
             # phrase as said wins: "the some milk" is some milk, never milk.
@@ -449,7 +456,7 @@ class Resolver:
         catalog = self.domain.catalog_for(slot.type)
         if not cands:
             if catalog is not None and catalog.open:
-                value_id = phrase_normalizer(catalog)(text) or text.lower()
+                value_id = strip_edge_fillers(phrase_normalizer(catalog)(text)) or text.lower()
                 return Entity(
                     slot=slot.name,
                     type=slot.type,

@@ -82,6 +82,24 @@ def test_exact_fuzzy_and_phonetic_matches(scripted):
     assert methods["play taylor"] == ("taylor_swift", "partial")
 
 
+def test_fillers_and_politeness_the_tagger_took_into_a_slot_are_not_part_of_the_value(scripted):
+    """Real people say "shut the garage door thanks a lot" and "add okay so coffee to my list";
+    a tagger trained on written examples takes the slot's words whole."""
+    a, nlu = scripted
+    nlu.script.update(
+        {
+            "shut the garage door thanks a lot": ("CloseDevice", {"device": "garage door thanks a lot"}),
+            "add okay so coffee to my list": ("AddToList", {"item": "okay so coffee"}),
+        }
+    )
+    s = a.new_session("fillers")
+    t = run(a, s, "shut the garage door thanks a lot")
+    assert t.resolution.entity("device").id == "garage_door" and t.resolution.entity("device").method == "exact"
+    assert t.outcome.reply_type == "action"
+    t = run(a, s, "add okay so coffee to my list")
+    assert t.outcome.args["item"] == "coffee" and s.world.get("lists.shopping") == ["coffee"]
+
+
 @pytest.mark.models
 def test_embedding_match_acts_when_it_is_sure(scripted):
     a, nlu = scripted

@@ -246,6 +246,55 @@ def test_rewrites_come_from_rephrase_chains_across_users_with_probability_and_su
     assert table.lookup("turn on the lice") is None
     table, _index = load_artifacts([str(out)])
     assert table.lookup("Turn on the lice").text == "switch on the lights"
+    # each user's own rephrases that worked: cy gave up, so cy has none
+    assert json.loads(out.read_text())["personal"] == {
+        user: [{"from": "turn on the lice", "to": "switch on the lights", "support": 1}] for user in ("ann", "bob")
+    }
+    assert summary["personal_rephrases"] == 2
+
+
+def test_a_users_own_rephrase_applies_to_their_wording_said_again_and_keeps_its_numbers(tmp_path):
+    """The personal layer of the table: what this user said instead when their wording failed.
+    It may drop content words (the user did), but never changes the numbers said, nor the
+    intent of a request the NLU reads surely."""
+    from types import SimpleNamespace
+
+    from assistant.rewriting import RewriteStep, load_artifacts
+
+    table = _table(tmp_path, [])
+    doc = json.loads(table.read_text())
+    doc["personal"] = {
+        "ann": [
+            {"from": "turn on the tv socket when i arrive home", "to": "turn the television on", "support": 2},
+            {"from": "set the thermostat", "to": "set the thermostat to seventy two", "support": 1},
+            {"from": "lock the front door", "to": "please unlock the front door", "support": 1},
+        ]
+    }
+    table.write_text(json.dumps(doc))
+    vocabulary = frozenset("turn tv socket arrive home television set thermostat lock unlock front door".split())
+    loaded, _ = load_artifacts([str(table)], vocabulary)
+    step = RewriteStep(table=loaded, vocabulary=vocabulary)
+
+    def read(text):
+        intent = "UnlockDoor" if "unlock" in text else "LockDoor" if "lock" in text else "TurnOn"
+        return Interpretation(text=text, domain="home", intent=intent, confidence=0.99)
+
+    ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))
+    again = _heard("um turn on the tv socket when i arrive home thanks")
+    ann = step.run(again, ctx("ann"), read=read)
+    assert (ann.source, ann.text, ann.support) == ("table_personal", "turn the television on", 2)
+    assert not step.run(again, ctx("bob"), read=read).changed  # not bob's rephrase
+    assert not step.run(_heard("well set the thermostat"), ctx("ann"), read=read).changed  # no new number
+    assert not step.run(_heard("um lock the front door"), ctx("ann"), read=read).changed  # LockDoor stays
+    assert step.run(_heard("um lock the front door"), ctx("ann")).changed  # (without the NLU's opinion)
+    off = tmp_path / "off.json"
+    off.write_text(json.dumps({**doc, "personal_near": 101}))
+    step.table, _ = load_artifacts([str(off)], vocabulary)
+    assert not step.run(again, ctx("ann"), read=read).changed
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**doc, "personal": {"ann": [{"from": "x"}]}}))
+    with pytest.raises(Exception, match=r"personal\.ann\[0\]"):
+        load_artifacts([str(bad)], vocabulary)
 
 
 def test_nothing_is_learned_from_gold_or_oracle_labels(tmp_path):
@@ -264,6 +313,7 @@ def test_nothing_is_learned_from_gold_or_oracle_labels(tmp_path):
     learn_table([folder], tmp_path / "b.json")
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert a["rewrites"] == b["rewrites"] and a["rewrites"]
+    assert a["personal"] == b["personal"] and a["personal"]
 
 
 def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session(tmp_path):

@@ -138,8 +138,14 @@ class FakeInputStream:
         while not self._halt.is_set():
             self._deliver(silence)
 
+    def _join(self):
+        # PortAudio's abort and close return once the callback in progress has finished
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(5.0)
+
     def abort(self):
         self._halt.set()
+        self._join()
         if self.lost:
             import sounddevice as sd
 
@@ -148,6 +154,7 @@ class FakeInputStream:
 
     def close(self):
         self._halt.set()
+        self._join()
 
 
 def fake_mic(script, options: TalkOptions = ROOMY, in_step: bool = True, **fake) -> MicrophoneSource:

@@ -321,6 +321,7 @@ def learn_table(
         # how each request (without fillers) fared as said: a near match is not rewritten
         # when what the user said usually works
         "said": {k: v for k, v in sorted(said.items())},
+        "personal": personal_rephrases(found),
     }
     write_json_atomic(Path(out), doc)
     return {
@@ -330,7 +331,26 @@ def learn_table(
         "rephrase_chains": doc["chains"],
         "rewrites": len(rules),
         "applied_at_threshold": len(applied),
+        "personal_rephrases": sum(map(len, doc["personal"].values())),
         "learn_s": round(time.perf_counter() - started, 2),
+    }
+
+
+def personal_rephrases(found: list[list[Request]]) -> dict[str, list[dict]]:
+    """Each user's own rephrases that worked: every failed request of a chain that ended in
+    success → the request that succeeded, per user, with how often (the personal layer of the
+    table, assistant/rewriting.py). A rephrase that only adds or drops fillers is left out."""
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for chain in found:
+        last = chain[-1]
+        if len(chain) < 2 or not last.succeeded:
+            continue
+        for req in chain[:-1]:
+            if plain_key(req.text) != plain_key(last.text):
+                seen[req.user][(req.key, last.text)] += 1
+    return {
+        user: [{"from": src, "to": dst, "support": n} for (src, dst), n in sorted(pairs.items())]
+        for user, pairs in sorted(seen.items())
     }
 
 

@@ -133,6 +133,42 @@ def test_a_saved_model_loads_as_the_same_model(tiny):
     assert load_model(copy).predict("play help") == model.predict("play help")
 
 
+@pytest.mark.models
+def test_an_ensemble_with_a_neighbour_vote_averages_its_networks_and_saves_them_all(tmp_path):
+    """``members``: networks from successive seeds, their probabilities averaged; ``neighbours``:
+    the nearest training commands vote on the intent, mixed in at ``neighbour_weight``. The
+    SLURP recipe trains this way (docs/nlu.md); a spec's key ignores the fields at defaults."""
+    import numpy as np
+
+    from stages.nlu.recipes import config_fields, load_model
+
+    intents = ["PlayMusic", "GetWeather", OOD_INTENT]
+    config = JointConfig(epochs=2, batch_size=16, members=2, neighbours=3, neighbour_weight=0.4)
+    model = JointNlu.train(_examples(), intents, ["place", "song"], config, meta={"name": "joint-nlu/tiny"})
+    assert len(model.nets) == 2
+    text = model.prepare("is it raining in lima")
+    members = []
+    for net in model.nets:
+        alone = JointNlu(net, model.tokenizer, model.meta)
+        members.append(alone._forward(text, 1.0)[0])
+    vote = model._vote(text)
+    assert vote[intents.index("GetWeather")] == pytest.approx(1.0)  # its three nearest are weather
+    expected = 0.6 * np.mean(members, axis=0) + 0.4 * np.array(vote)
+    got = dict(model.predict("is it raining in lima").intents)
+    assert [got[i] for i in intents] == pytest.approx(expected.tolist(), abs=1e-6)
+    folder = model.save(tmp_path / "model")
+    assert {"joint_minilm.safetensors", "joint_minilm-1.safetensors", "neighbours.npz"} <= {
+        p.name for p in folder.iterdir()
+    }
+    again = load_model(folder)
+    for t in ("play help", "weather in quito", "tell me a joke"):
+        assert again.predict(t) == model.predict(t)
+    (folder / "joint_minilm-1.safetensors").unlink()
+    with pytest.raises(InputError, match="joint_minilm-1.safetensors"):
+        load_model(folder)
+    assert "members" not in config_fields(JointConfig()) and config_fields(config)["members"] == 2
+
+
 def test_a_folder_that_is_no_model_names_itself(tmp_path):
     from stages.nlu.recipes import load_model
 

@@ -20,7 +20,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -44,6 +44,7 @@ KIND = "joint-minilm"
 TRAINER_VERSION = 3
 FORBIDDEN = -1e4  # log-score of a tag sequence BIO does not allow (I-X not after B-X or I-X)
 WEIGHTS_FILE = "joint_minilm.safetensors"
+NEIGHBOURS_FILE = "neighbours.npz"
 BERT_PREFIX = "bert."
 HIDDEN = 384
 OUTSIDE = "O"
@@ -66,6 +67,13 @@ class JointConfig:
     min_temperature: float = 1.0
     lowercase: bool = True
     transition_weight: float = 0.5  # weight of the tag transitions' log-probabilities in decoding (0: BIO only)
+    members: int = 1  # networks trained from seeds seed, seed + 1, …: their probabilities are averaged
+    neighbours: int = 0  # training commands nearest the request (frozen MiniLM) that vote on its intent
+    neighbour_weight: float = 0.0  # the vote's share of the intent probabilities
+
+
+# Fields added after models were cached: at their defaults they stay out of the models' keys.
+KEYLESS_DEFAULTS = {"members": 1, "neighbours": 0, "neighbour_weight": 0.0}
 
 
 @functools.lru_cache(maxsize=1)
@@ -209,13 +217,17 @@ class JointNlu:
         span_typer: SpanTyper | None = None,
         weights=None,
         folder: Path | None = None,
+        members: Sequence = (),
+        neighbours: tuple | None = None,
     ):
-        self.net = net  # the inference network (int8)
+        self.nets = [net, *members]  # the inference networks (int8): one, or an ensemble
         self.tokenizer = tokenizer
         self.meta = meta
         self.span_typer = span_typer
-        self._weights = weights  # the float weights to save (a model just trained)
-        self._folder = folder  # where a loaded model's weights file is
+        self._weights = weights  # the float weights to save, one dict a network (a model just trained)
+        self._folder = folder  # where a loaded model's weights files are
+        # (unit embeddings of the training commands, their intent ids): the neighbours' vote
+        self._neighbours = neighbours
         self._intents = list(meta["intents"])
         self._tags = list(meta["tags"])
         # the decoding's transition scores, made once; None (older models): each word's best tag
@@ -250,12 +262,33 @@ class JointNlu:
 
     def _predict_uncached(self, prepared: str) -> Prediction:
         probs, tags = self._forward(prepared, float(self.meta.get("temperature", 1.0) or 1.0))
+        if self._neighbours is not None:
+            weight = float(self.meta["config"]["neighbour_weight"])
+            vote = self._vote(prepared)
+            probs = [(1 - weight) * p + weight * v for p, v in zip(probs, vote)]
         ranked = sorted(zip(self._intents, probs), key=lambda kv: -kv[1])
         return Prediction(prepared, tuple((k, float(v)) for k, v in ranked), spans_of(prepared, tags))
 
+    def _vote(self, prepared: str) -> list[float]:
+        """The intents of the ``neighbours`` training commands nearest the text, each weighted
+        by its cosine, as shares that sum to 1."""
+        import numpy as np
+
+        from core.embeddings import embed_one
+
+        vectors, intent_ids = self._neighbours
+        cos = vectors @ embed_one(prepared)
+        k = min(int(self.meta["config"]["neighbours"]), len(cos))
+        near = np.argpartition(-cos, k - 1)[:k]
+        vote = np.zeros(len(self._intents))
+        np.add.at(vote, intent_ids[near], np.maximum(cos[near], 0.0))
+        total = vote.sum()
+        return (vote / total).tolist() if total > 0 else vote.tolist()
+
     def _forward(self, prepared: str, temperature: float) -> tuple[list[float], list[str]]:
-        """One text through the network: intent probabilities (at ``temperature``) and each
-        word's tag (the tag of its first word piece)."""
+        """One text through the network(s): intent probabilities (at ``temperature``, averaged
+        over an ensemble's networks) and each word's tag (of its first word piece, from the
+        networks' mean tag log-probabilities)."""
         import torch
 
         words = prepared.split() or [""]
@@ -267,9 +300,16 @@ class JointNlu:
                 max_length=int(self.meta["config"]["max_tokens"]),
                 return_tensors="pt",
             )
-            intent_logits, tag_logits = self.net(enc["input_ids"], enc["attention_mask"])
-            probs = torch.softmax(intent_logits[0].float() / temperature, -1).tolist()
-            log_probs = torch.log_softmax(tag_logits[0].float(), -1)
+            intent_sum = tag_sum = None
+            for net in self.nets:
+                intent_logits, tag_logits = net(enc["input_ids"], enc["attention_mask"])
+                p = torch.softmax(intent_logits[0].float() / temperature, -1)
+                t = torch.log_softmax(tag_logits[0].float(), -1)
+                intent_sum = p if intent_sum is None else intent_sum + p
+                tag_sum = t if tag_sum is None else tag_sum + t
+            assert intent_sum is not None and tag_sum is not None
+            probs = (intent_sum / len(self.nets)).tolist()
+            log_probs = tag_sum / len(self.nets)
         first: dict[int, int] = {}
         for k, w in enumerate(enc.word_ids(0)):
             if w is not None and w not in first:
@@ -289,16 +329,23 @@ class JointNlu:
     def save(self, path: Path) -> Path:
         import shutil
 
+        import numpy as np
         from safetensors.torch import save_file
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        names = [member_file(k) for k in range(len(self.nets))]
         if self._weights is not None:
-            save_file(self._weights, str(path / WEIGHTS_FILE))
+            for name, weights in zip(names, self._weights):
+                save_file(weights, str(path / name))
         elif self._folder is not None:
-            shutil.copyfile(self._folder / WEIGHTS_FILE, path / WEIGHTS_FILE)
+            for name in names:
+                shutil.copyfile(self._folder / name, path / name)
         else:
             raise ValueError("this joint model has no weights to save")
+        if self._neighbours is not None:
+            vectors, intent_ids = self._neighbours
+            np.savez(path / NEIGHBOURS_FILE, vectors=vectors.astype(np.float32), intents=intent_ids)
         if self.span_typer is not None:
             self.span_typer.save(path)
         (path / META_FILE).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
@@ -309,12 +356,20 @@ class JointNlu:
         path = Path(path)
         if meta is None:
             meta = read_meta(path)
-        if not (path / WEIGHTS_FILE).is_file():
-            raise InputError(path, f"joint NLU model without its weights ({WEIGHTS_FILE})")
-        net = _inference_net(path / WEIGHTS_FILE, len(meta["intents"]), len(meta["tags"]))
+        config = meta.get("config") or {}
+        names = [member_file(k) for k in range(int(config.get("members", 1)))]
+        for name in names:
+            if not (path / name).is_file():
+                raise InputError(path, f"joint NLU model without its weights ({name})")
+        nets = [_inference_net(path / name, len(meta["intents"]), len(meta["tags"])) for name in names]
+        neighbours = None
+        if int(config.get("neighbours", 0)) > 0:
+            neighbours = _load_neighbours(path / NEIGHBOURS_FILE, len(meta["intents"]))
         from core.minilm import tokenizer
 
-        return cls(net, tokenizer(), meta, SpanTyper.load(path), folder=path)
+        return cls(
+            nets[0], tokenizer(), meta, SpanTyper.load(path), folder=path, members=nets[1:], neighbours=neighbours
+        )
 
     # training -----------------------------------------------------------------------
     @classmethod
@@ -341,24 +396,45 @@ class JointNlu:
         rows = _rows(examples, list(intents), tags, config.lowercase)
         if not rows:
             raise ValueError("no training examples")
+        if config.members < 1 or config.neighbours < 0 or not 0.0 <= config.neighbour_weight <= 1.0:
+            raise ValueError("members must be ≥ 1, neighbours ≥ 0 and neighbour_weight within [0, 1]")
         threads = torch.get_num_threads()
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-        torch.manual_seed(config.seed)
         started = time.perf_counter()
+        nets, weights = [], []
         try:
-            net = _net_class()(bert(), len(intents), len(tags), config.dropout)
-            _fit(net, tok, rows, config, progress, started)
+            for k in range(config.members):
+                member = replace(config, seed=config.seed + k)
+                torch.manual_seed(member.seed)
+                net = _net_class()(bert(), len(intents), len(tags), config.dropout)
+                _fit(net, tok, rows, member, progress, started)
+                weights.append(
+                    {
+                        name: v.detach().contiguous()
+                        for name, v in net.state_dict().items()
+                        if not name.endswith("word_embeddings.weight") and not name.endswith("_ids")
+                    }
+                )
+                nets.append(_quantized(net))
         finally:
             torch.set_num_threads(threads)
+        neighbours = None
+        if config.neighbours > 0:
+            import numpy as np
+
+            from core.embeddings import embed
+
+            # the commands held out for the temperature vote too: they are the user's examples
+            known = [(" ".join(r[0]), r[2]) for r in rows]
+            index = {name: i for i, name in enumerate(intents)}
+            known += [
+                (prepare(ex.text, config.lowercase), index[ex.intent]) for ex in calibration or () if ex.intent in index
+            ]
+            neighbours = (embed([t for t, _ in known]), np.array([i for _, i in known], dtype=np.int32))
         elapsed = time.perf_counter() - started
-        weights = {
-            k: v.detach().contiguous()
-            for k, v in net.state_dict().items()
-            if not k.endswith("word_embeddings.weight") and not k.endswith("_ids")
-        }
         info = trained_meta(meta, TRAINER_VERSION, config, intents, labels, len(rows), elapsed)
         info.update({"kind": KIND, "tags": tags, "transitions": tag_transitions(rows, tags)})
-        model = cls(_quantized(net), tok, info, weights=weights)
+        model = cls(nets[0], tok, info, weights=weights, members=nets[1:], neighbours=neighbours)
         if calibration and intents:
             model.meta["temperature"] = model.fit_temperature(calibration, config.min_temperature)
         log.info("fine-tuned the joint NLU on %d examples in %.1f s", len(rows), elapsed)
@@ -460,6 +536,26 @@ def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
     net.eval()
 
 
+def member_file(k: int) -> str:
+    """The weights file of an ensemble's k-th network (the first keeps the single model's name)."""
+    return WEIGHTS_FILE if k == 0 else WEIGHTS_FILE.replace(".safetensors", f"-{k}.safetensors")
+
+
+def _load_neighbours(path: Path, n_intents: int) -> tuple:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            vectors, intent_ids = z["vectors"].astype(np.float32), z["intents"].astype(np.int64)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(path, f"not the joint NLU's neighbours ({err})") from None
+    if vectors.ndim != 2 or len(vectors) != len(intent_ids) or len(intent_ids) == 0:
+        raise InputError(path, "neighbours: vectors and intents do not match")
+    if intent_ids.min() < 0 or intent_ids.max() >= n_intents:
+        raise InputError(path, "neighbours: an intent id outside the model's intents", field="intents")
+    return vectors, intent_ids
+
+
 def _quantized(net):
     """The network as it runs in use: dynamic int8 linear layers, one thread (short inputs: a
     second thread only contends, as for the NLU's sentence encoder)."""
@@ -490,4 +586,4 @@ def _inference_net(weights: Path, n_intents: int, n_tags: int):
     return _quantized(net.eval())
 
 
-__all__ = ["KIND", "JointConfig", "JointNlu"]
+__all__ = ["KIND", "JointConfig", "JointNlu", "KEYLESS_DEFAULTS"]

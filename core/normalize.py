@@ -460,8 +460,30 @@ def parse_duration(text: str, now: dt.datetime | None = None) -> int | None:
 _TIME_OF_DAY = {"morning": "am", "afternoon": "pm", "evening": "pm", "tonight": "pm", "night": "pm"}
 
 
+DEFAULT_CLOCK = dt.datetime(2026, 1, 1, 12, 0)  # ``now`` when a caller has no clock
+
+
+def relative_seconds(text: str) -> int | None:
+    """How far ahead words put a moment relative to now ("two hours from now", "in five
+    minutes", "half an hour later"), in seconds; None when they do not ("in the morning")."""
+    toks = tokens(text)
+    if not toks or not (toks[0] == "in" or re.search(r"\b(?:from now|later)\b", " ".join(toks))):
+        return None
+    rest = [t for t in toks if t not in ("in", "from", "now", "later")]
+    if not rest or not (rest[0] in NUMBER_WORDS or rest[0][0].isdigit()):
+        return None  # "in the coming week" is no distance from now
+    return parse_duration(" ".join(rest)) or None
+
+
 def parse_time(text: str, now: dt.datetime | None = None) -> str | None:
-    """24-hour "HH:MM". Without am/pm or a time of day, hours 1-11 stay as said (morning)."""
+    """24-hour "HH:MM". Without am/pm or a time of day, hours 1-11 stay as said (morning). A
+    time relative to now ("in two hours") is now plus that, when it falls within a day."""
+    ahead = relative_seconds(text)
+    if ahead is not None:
+        if ahead >= 24 * 3600:
+            return None
+        moment = (now or DEFAULT_CLOCK) + dt.timedelta(seconds=ahead)
+        return f"{moment.hour:02d}:{moment.minute:02d}"
     # "nine o five" is "nine oh five" ("o'clock" stays one token)
     toks = ["oh" if t == "o" else t for t in tokens(text)]
     if not toks:
@@ -540,7 +562,10 @@ def _day_words(text: str) -> list[str]:
 
 def parse_date(text: str, now: dt.datetime | None = None) -> str | None:
     """ISO date, relative to ``now`` (the session clock)."""
-    now = now or dt.datetime(2026, 1, 1, 12, 0)
+    now = now or DEFAULT_CLOCK
+    ahead = relative_seconds(text)
+    if ahead is not None:  # "in two days", "three weeks from now"
+        return (now + dt.timedelta(seconds=ahead)).date().isoformat()
     today = now.date()
     toks = _day_words(text)
     joined = " ".join(toks)

@@ -43,8 +43,9 @@ from core.audio import PIPELINE_RATE, Audio
 from core.config import Config, cache_dir
 from core.domain import DOMAINS_DIR
 from core.errors import OutputError, UserError
+from core.normalize import normalize, relative_seconds
 from core.paths import ensure_output_dir, safe_name, write_json_atomic
-from core.records import Utterance
+from core.records import Utterance, frozen_map
 from core.session import Gold, Turn
 from core.wer import normalize_words
 from hooks.signals import reply_window
@@ -420,13 +421,29 @@ class SessionSimulator:
             source=f"sim:{act.kind}",
             start_s=utt.end_s,
             utterance=utt,
-            gold=act.gold,
+            gold=self._reclocked(act.gold, session.clock_at(utt.end_s)),
             barge_in=act.barge_in,
             latency_s=LATENCY_S,
         )
         done = self.assistant.run_turn(session, turn, start="wake" if act.wake else "asr", stop="respond")
         self._count(done, condition, stats)
         return done, utt.end_s
+
+    def _reclocked(self, gold: Gold | None, now) -> Gold | None:
+        """The gold of a time or date said relative to now ("two hours from now") at the clock
+        of the turn that says it: the user drew the goal a turn or a minute earlier."""
+        spec = self.domain.intents.get(gold.intent) if gold is not None and gold.intent else None
+        if gold is None or spec is None or not gold.spans:
+            return gold
+        slots, spans, changed = dict(gold.slots), [], False
+        for name, words, value in gold.spans:
+            sspec = spec.slots.get(name)
+            if sspec is not None and sspec.type in ("time", "date") and relative_seconds(words) is not None:
+                value, changed = normalize(sspec.type, words, now), True
+                if name in slots:
+                    slots[name] = value
+            spans.append((name, words, value))
+        return dataclasses.replace(gold, slots=frozen_map(slots), spans=tuple(spans)) if changed else gold
 
     def _background(self, session, rng, condition, voice, t: float, stats) -> float:
         """Speech nobody addressed to the assistant (a TV, a conversation): false-wake bait."""

@@ -69,6 +69,9 @@ def test_time_and_date_said_in_words(assistant, fresh):
     assert t.outcome.args["time"] == "07:30" and t.outcome.args["date"] == "2026-03-15"
     t = say(assistant, s, "set the thermostat to seventy two degrees")
     assert t.outcome.args["temperature"] == {"value": 72, "unit": "F"}
+    # relative to the session's clock, and the moment needs no date ("in two hours" at 23:00 is tomorrow)
+    t = say(assistant, fresh(), "set an alarm for two hours from now")
+    assert t.outcome.intent == "SetAlarm" and dict(t.outcome.args) == {"time": "10:00"}
 
 
 def test_requests_wrapped_in_filler_words(assistant, fresh):

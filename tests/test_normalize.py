@@ -69,6 +69,13 @@ CASES = [
     ("number", "1,000", 1000),
     ("ordinal", "third", 3),
     ("ordinal", "3rd", 3),
+    # relative to now (08:00 on the 14th)
+    ("time", "two hours from now", "10:00"),
+    ("time", "in five minutes", "08:05"),
+    ("time", "in an hour and a half", "09:30"),
+    ("time", "half an hour later", "08:30"),
+    ("date", "in two days", "2026-03-16"),
+    ("date", "three weeks from now", "2026-04-04"),
 ]
 
 
@@ -89,6 +96,7 @@ def test_normalize(slot_type, text, expected):
         ("temperature", "the oven"),
         ("date", "the living room"),
         ("percentage", "brighter"),
+        ("time", "in two days"),  # no time of day
     ],
 )
 def test_no_value_is_none(slot_type, text):

@@ -290,3 +290,28 @@ def test_the_parent_trains_a_new_model_but_leaves_a_cached_one_to_the_workers(co
     elsewhere = Config.load(path=None, overrides={"nlu.cache_dir": str(tmp_path / "empty-cache")})
     simulator._prepare(elsewhere, opts)
     assert loaded == ["home"]
+
+
+def test_a_time_said_relative_to_now_is_gold_at_the_clock_of_the_turn_that_says_it():
+    """The user draws a goal before the turn that says it: "two hours from now" must mean two
+    hours from when it is said, as the NLU reads it on the turn's clock."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from core.domain import load_domain
+    from core.session import Gold
+    from sim.simulator import SessionSimulator
+
+    sim = SimpleNamespace(domain=load_domain("home"))
+    gold = Gold(
+        transcript="set an alarm for two hours from now",
+        intent="SetAlarm",
+        slots={"time": "10:00"},
+        spans=(("time", "two hours from now", "10:00"),),
+    )
+    later = SessionSimulator._reclocked(sim, gold, dt.datetime(2026, 3, 14, 8, 1, 30))
+    assert dict(later.slots) == {"time": "10:01"} and later.spans == (("time", "two hours from now", "10:01"),)
+    fixed = Gold(
+        transcript="wake me at seven", intent="SetAlarm", slots={"time": "07:00"}, spans=(("time", "seven", "07:00"),)
+    )
+    assert SessionSimulator._reclocked(sim, fixed, dt.datetime(2026, 3, 14, 8, 1, 30)) is fixed

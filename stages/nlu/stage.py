@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
-from core.normalize import builtin_value, normalize, parse_date, tokens
+from core.normalize import builtin_value, normalize, parse_date, parse_duration, relative_seconds, tokens
 from core.records import IntentScore, Interpretation, Slot, Transcript
 from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
@@ -33,6 +33,8 @@ FALLBACK_MAX_WORDS = 5
 RETYPE_P = 0.6
 SPLIT_WORDS = re.compile(r"\s(?:by|from)\s")
 TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
+RELATIVE_AFTER = re.compile(r"\s+(?:from now|later)\b")
+RELATIVE_BEFORE = re.compile(r"\bin\s+$")
 NAME_BEFORE = {"in", "at", "of", "by"}  # "is it sunny in | gonbad | now", "all songs of | eminem"
 NAME_MAX_WORDS = 3
 NAME_P = 0.3  # after such a preposition a name is expected: the typer's best guess will do
@@ -156,7 +158,9 @@ class NluStage:
             top, score = self._answer_to(pending, pred.intents, top, score)
         elif top == "Inform" and not getattr(dialogue, "last_intent", None):
             top, score = self._standalone(pred.intents)
-        spans = self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
+        spans = self._relative(
+            pred.text, self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
+        )
         slots = []
         for a, b, label in self._dated(top, pred.text, self._retyped(top, pred.text, spans)):
             slot_type = self._types.get(label, label)
@@ -353,6 +357,19 @@ class NluStage:
             return out
         return list(spans)
 
+    def _relative(self, text: str, spans):
+        """ "in | two hours", "two hours | from now": the tagger cut a time or date said
+        relative to now away from the words that make it relative; they join it."""
+        out = []
+        for a, b, label in spans:
+            if self._types.get(label) in ("time", "date") and parse_duration(text[a:b]) is not None:
+                m = RELATIVE_AFTER.match(text, b)
+                b = m.end() if m else b
+                before = RELATIVE_BEFORE.search(text[:a])
+                a = before.start() if before else a
+            out.append((a, b, label))
+        return out
+
     def _dates_inside_times(self, intent: str, slots: list[Slot], now, text: str) -> list[Slot]:
         """A time span that also names the day ("seven thirty tomorrow morning") fills the
         intent's empty date slot too: people say day and time as one phrase. So do the words
@@ -363,8 +380,8 @@ class NluStage:
         filled = {s.name for s in slots}
         free = [n for n, s in spec.slots.items() if s.type == "date" and n not in filled]
         for slot in slots:
-            if not free or slot.type != "time":
-                continue
+            if not free or slot.type != "time" or relative_seconds(slot.text) is not None:
+                continue  # "in two hours": the time is the moment, whatever day it falls on
             day = parse_date(slot.text, now)
             if day is not None:
                 return [Slot(name=free[0], text=slot.text, value=day, type="date", start=slot.start, end=slot.end)]

@@ -144,8 +144,12 @@ def test_an_ensemble_with_a_neighbour_vote_averages_its_networks_and_saves_them_
 
     intents = ["PlayMusic", "GetWeather", OOD_INTENT]
     config = JointConfig(epochs=2, batch_size=16, members=2, neighbours=3, neighbour_weight=0.4)
-    model = JointNlu.train(_examples(), intents, ["place", "song"], config, meta={"name": "joint-nlu/tiny"})
+    lines: list[str] = []
+    model = JointNlu.train(
+        _examples(), intents, ["place", "song"], config, meta={"name": "joint-nlu/tiny"}, progress=lines.append
+    )
     assert len(model.nets) == 2
+    assert [line.split(":")[0] for line in lines] == ["network 1/2"] * 2 + ["network 2/2"] * 2  # 2 epochs each
     text = model.prepare("is it raining in lima")
     members = []
     for net in model.nets:

@@ -407,7 +407,7 @@ class JointNlu:
                 member = replace(config, seed=config.seed + k)
                 torch.manual_seed(member.seed)
                 net = _net_class()(bert(), len(intents), len(tags), config.dropout)
-                _fit(net, tok, rows, member, progress, started)
+                _fit(net, tok, rows, member, _member_progress(progress, k, config.members), started)
                 weights.append(
                     {
                         name: v.detach().contiguous()
@@ -534,6 +534,13 @@ def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
         if progress is not None:
             progress(epoch_line(epoch, config.epochs, len(rows), time.perf_counter() - started))
     net.eval()
+
+
+def _member_progress(progress: Callable[[str], None] | None, k: int, members: int):
+    """Epoch lines that say which of an ensemble's networks is training."""
+    if progress is None or members == 1:
+        return progress
+    return lambda line: progress(f"network {k + 1}/{members}: {line}")
 
 
 def member_file(k: int) -> str:

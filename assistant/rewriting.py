@@ -153,8 +153,13 @@ class RewriteTable:
             for key, e in entries.items()
             if e.probability >= threshold and e.support >= min_support
         ]
+        # each rephrase's source without fillers and its content words, and its rewrite without
+        # fillers and its numbers, computed once: every request of the user compares with them
         self._personal = {
-            user: [(plain_key(src), content_words(src, vocabulary), e) for src, e in rows]
+            user: [
+                (plain_key(src), content_words(src, vocabulary), plain_key(e.text), number_words(e.text), e)
+                for src, e in rows
+            ]
             for user, rows in (personal or {}).items()
         }
 
@@ -229,8 +234,8 @@ class RewriteTable:
 
         plain, content, numbers = plain_key(key), content_words(key, self.vocabulary), number_words(key)
         best: tuple[float, int, TableEntry] | None = None
-        for other, other_content, e in rows:
-            if other_content != content or plain_key(e.text) == plain or number_words(e.text) != numbers:
+        for other, other_content, target, target_numbers, e in rows:
+            if other_content != content or target == plain or target_numbers != numbers:
                 continue
             ratio = fuzz.ratio(plain, other)
             if ratio >= self.personal_near and (best is None or (ratio, e.support) > best[:2]):

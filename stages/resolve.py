@@ -140,24 +140,23 @@ class CatalogMatcher:
             if vid not in best or best[vid].score < score:
                 best[vid] = Candidate(vid, self._names[vid], round(score, 4), method)
 
-        for phrase, vid in self._phrases:
-            if phrase == q:
-                offer(vid, 1.0, "exact")
+        def offer_exact(said: str) -> None:
+            for phrase, vid in self._phrases:
+                if phrase == said:
+                    offer(vid, 1.0, "exact")
+
+        offer_exact(q)
         if not best and (bare := strip_edge_fillers(q)) != q:
             # "garage door thanks a lot", "okay so coffee": the rest is matched without them
             q = bare
-            for phrase, vid in self._phrases:
-                if phrase == q:
-                    offer(vid, 1.0, "exact")
+            offer_exact(q)
         if self.catalog.literal:
             # Leading words no listed phrase has ("the latte") go one at a time, so the longest
             # phrase as said wins: "the some milk" is some milk, never milk.
             said = q
             while not best and (shorter := LEADING_FILLERS.sub("", said, count=1)) != said:
                 said = shorter
-                for phrase, vid in self._phrases:
-                    if phrase == said:
-                        offer(vid, 1.0, "exact")
+                offer_exact(said)
             if best:  # the words name a value: one that only sounds or means alike is no rival
                 return sorted(best.values(), key=lambda c: (-c.score, c.id))
         if not best:

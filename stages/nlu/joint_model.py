@@ -73,7 +73,7 @@ class JointConfig:
 
 
 # Fields added after models were cached: at their defaults they stay out of the models' keys.
-KEYLESS_DEFAULTS = {"members": 1, "neighbours": 0, "neighbour_weight": 0.0}
+KEYLESS_DEFAULTS = {name: getattr(JointConfig(), name) for name in ("members", "neighbours", "neighbour_weight")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -300,16 +300,9 @@ class JointNlu:
                 max_length=int(self.meta["config"]["max_tokens"]),
                 return_tensors="pt",
             )
-            intent_sum = tag_sum = None
-            for net in self.nets:
-                intent_logits, tag_logits = net(enc["input_ids"], enc["attention_mask"])
-                p = torch.softmax(intent_logits[0].float() / temperature, -1)
-                t = torch.log_softmax(tag_logits[0].float(), -1)
-                intent_sum = p if intent_sum is None else intent_sum + p
-                tag_sum = t if tag_sum is None else tag_sum + t
-            assert intent_sum is not None and tag_sum is not None
-            probs = (intent_sum / len(self.nets)).tolist()
-            log_probs = tag_sum / len(self.nets)
+            outputs = [net(enc["input_ids"], enc["attention_mask"]) for net in self.nets]
+            probs = torch.stack([torch.softmax(i[0].float() / temperature, -1) for i, _t in outputs]).mean(0).tolist()
+            log_probs = torch.stack([torch.log_softmax(t[0].float(), -1) for _i, t in outputs]).mean(0)
         first: dict[int, int] = {}
         for k, w in enumerate(enc.word_ids(0)):
             if w is not None and w not in first:

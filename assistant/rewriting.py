@@ -104,8 +104,19 @@ def content_words(text: str, vocabulary: frozenset[str]) -> frozenset[str]:
 
 
 def number_words(text: str) -> tuple[str, ...]:
-    """The numbers a request says, in order ("seventy nine" ≠ "seventy", "ten" ≠ "four ten")."""
-    return tuple(w for w in utterance_key(text).split() if w in UNITS or w in TENS or w in SCALES or w.isdigit())
+    """The numbers a request says, in order ("seventy nine" ≠ "seventy", "ten" ≠ "four ten").
+    "oh" is a number only beside another ("nine oh five"); alone it is a filler, as in
+    :func:`plain_key`."""
+    words = utterance_key(text).split()
+
+    def numeric(w: str) -> bool:
+        return w != "oh" and (w in UNITS or w in TENS or w in SCALES or w.isdigit())
+
+    return tuple(
+        w
+        for i, w in enumerate(words)
+        if numeric(w) or (w == "oh" and any(numeric(n) for n in words[max(0, i - 1) : i + 2]))
+    )
 
 
 def plain_key(text: str) -> str:

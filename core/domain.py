@@ -33,6 +33,34 @@ CONTEXT_RULES = ("prefer_on", "otherwise", "home", "modality", "room")
 _WORD = re.compile(r"[a-z']+|\d+(?:[.:]\d+)?")
 # A slot reference in a sample: {slot} or {slot:literal words}. Names are identifiers in any case
 # (Rhino and Alexa name slots in camelCase); literal words hold no brackets or braces.
+# Words that say which kind of a title is meant (a catalog value's ``modality`` attribute):
+# "play the audiobook the hobbit", "i want to listen to dune", "watch frozen".
+MODALITY_WORDS: Mapping[str, frozenset[str]] = {
+    **dict.fromkeys(("movie", "movies", "film", "watch", "show"), frozenset({"visual"})),
+    **dict.fromkeys(("audiobook", "audiobooks", "listen", "hear"), frozenset({"audio"})),
+    "book": frozenset({"text"}),
+    **dict.fromkeys(("read", "reading"), frozenset({"text", "audio"})),
+}
+
+
+def said_modalities(request: str, slot_text: str = "") -> frozenset[str]:
+    """The kinds of a title the words of a request allow ("listen to dune": audio), or none.
+    The title's own words do not count ("the book thief" is a film's name)."""
+    words = re.findall(r"[a-z']+", request.lower())
+    title = re.findall(r"[a-z']+", slot_text.lower())
+    for i in range(len(words) - len(title) + 1):
+        if title and words[i : i + len(title)] == title:
+            words = words[:i] + words[i + len(title) :]
+            break
+    words = re.sub(r"\baudio book\b", "audiobook", " ".join(words)).split()
+    allowed: frozenset[str] = frozenset()
+    for w in words:
+        said = MODALITY_WORDS.get(w)
+        if said is not None:
+            allowed = (allowed & said or allowed) if allowed else said
+    return allowed
+
+
 SLOT_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\[\]]+))?\}")
 
 

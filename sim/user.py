@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.correctness import judge
-from core.domain import BUILTIN_TYPES, SLOT_REF, Domain
+from core.domain import BUILTIN_TYPES, SLOT_REF, Domain, said_modalities
 from core.records import Outcome, frozen_map, to_jsonable
 from core.session import Gold, Turn
 from core.utterances import Example, UtteranceGenerator, all_alternatives
@@ -51,12 +51,6 @@ CONCEPT_NAMES = (
 CONCEPT_TYPES = ("percentage", "temperature", "duration", "number")  # settings a concept's name can stand for
 CONCEPT_RATE = 0.2  # share of goals a user with a concept asks for by its name
 # Words of a request that say which modality of a title is meant (the catalog's attribute).
-MODALITY_WORDS = (
-    (r"\b(?:movie|film|watch|show me)\b", {"visual"}),
-    (r"\b(?:audiobook|listen)\b", {"audio"}),
-    (r"\bbook\b", {"text"}),
-    (r"\bread\b", {"text", "audio"}),
-)
 ANSWER_PATTERNS = ("{type}", "for {type}", "{type} please", "make it {type}", "the {type}")
 CORRECTION_PATTERNS = ("no, {type}", "no i said {type}", "i said {type}")
 
@@ -479,14 +473,11 @@ class SimulatedUser:
         """A template's own words must not ask for another kind of the goal's value: "play the
         movie {title}" or "watch {title}" for the audiobook would make the gold contradict what
         the user said ("Dune" is both)."""
-        words = _SLOT.sub(" ", template.lower())
+        allowed = said_modalities(_SLOT.sub(" ", template))
         for value_id in args.values():
             modality = self._attribute(value_id, "modality")
-            if modality is None:
-                continue
-            for pattern, allowed in MODALITY_WORDS:
-                if re.search(pattern, words) and modality not in allowed:
-                    return False
+            if modality is not None and allowed and modality not in allowed:
+                return False
         return True
 
     def _attribute(self, value_id: Any, name: str) -> Any:

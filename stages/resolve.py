@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from core.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec
+from core.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec, said_modalities
 from core.fillers import strip_edge_fillers
 from core.records import (
     Candidate,
@@ -37,6 +37,9 @@ LEADING_FILLERS = re.compile(r"^(?:the|my|our|a|an|some|to|for|in|at|on|me)\s+")
 ORDINAL_WORDS = {"first": 0, "second": 1, "third": 2, "last": -1, "1st": 0, "2nd": 1, "3rd": 2}
 HISTORY_BONUS = 0.1
 HOME_REGION_BONUS = 0.1
+# Words around a title that say which kind of it is meant (core.domain.said_modalities)
+# outweigh the screen's guess, the user's history and the home region.
+SAID_MODALITY_BONUS = 0.5
 
 
 @dataclass(frozen=True)
@@ -392,7 +395,7 @@ class Resolver:
                     values[sspec.name] = slot.value
                     entities.pop(sspec.name, None)
                 continue
-            ent, clar = self._resolve_entity(spec, sspec, slot.text, ctx, taken=set(entities))
+            ent, clar = self._resolve_entity(spec, sspec, slot.text, ctx, taken=set(entities), said=interp.text)
             if ent.slot != sspec.name:  # recovered under a sibling slot type
                 entities.pop(sspec.name, None)
             entities[ent.slot] = ent
@@ -437,7 +440,7 @@ class Resolver:
         )
 
     def _resolve_entity(
-        self, spec: IntentSpec, sspec: SlotSpec, text: str, ctx, taken: set[str]
+        self, spec: IntentSpec, sspec: SlotSpec, text: str, ctx, taken: set[str], said: str = ""
     ) -> tuple[Entity, Clarification | None]:
         matcher = self._matchers.get(sspec.type)
         cands = matcher.match(text) if matcher else []
@@ -469,7 +472,7 @@ class Resolver:
             return Entity(
                 slot=slot.name, type=slot.type, text=text, id=None, name=None, score=0.0, candidates=(), method="none"
             ), None
-        ranked = self._rank(slot, cands, ctx)
+        ranked = self._rank(slot, cands, ctx, said_modalities(said, text))
         top = ranked[0]
         base_score = next(c.score for c in cands if c.id == top.id)
         method = next(c.method for c in cands if c.id == top.id)
@@ -497,7 +500,9 @@ class Resolver:
         return entity, None
 
     # context --------------------------------------------------------------------------
-    def _rank(self, sspec: SlotSpec, cands: list[Candidate], ctx) -> list[Candidate]:
+    def _rank(
+        self, sspec: SlotSpec, cands: list[Candidate], ctx, modalities: frozenset[str] = frozenset()
+    ) -> list[Candidate]:
         catalog = self.domain.catalog_for(sspec.type)
         home = catalog.get(ctx.user.home) if (catalog and ctx.user.home and sspec.type == "place") else None
         rule = sspec.context or {}
@@ -510,6 +515,8 @@ class Resolver:
                 bonus += HOME_REGION_BONUS
             if rule.get("modality") == "screen":
                 bonus += _modality_bonus(attrs.get("modality"), ctx.device.screen)
+                if modalities and attrs.get("modality"):
+                    bonus += SAID_MODALITY_BONUS if attrs["modality"] in modalities else -SAID_MODALITY_BONUS
             out.append(
                 Candidate(c.id, c.name, round(c.score + bonus, 4), c.method if bonus == 0 else f"{c.method}+context")
             )

@@ -562,6 +562,40 @@ def test_titles_and_answers_are_not_repairs(text):
     assert repair_candidates(text) == []
 
 
+def test_a_duration_said_relative_to_now_fills_an_alarms_time():
+    """ "alert me in three hours": the tagger typed "three hours" as a timer's duration, which
+    an alarm does not take; said relative to now it is the alarm's time. A timer keeps its
+    duration, and an alarm whose time is already filled keeps it."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from stages.nlu.models import Prediction
+    from stages.nlu.stage import NluOptions, NluStage
+
+    def predict(text):
+        said = text.lower()
+        a = said.index("three hours")
+        spans = [(a, a + len("three hours"), "duration")]
+        intent = "SetTimer" if "timer" in said else "SetAlarm"
+        if "seven" in said:
+            spans.append((said.index("seven"), said.index("seven") + 5, "time"))
+        return Prediction(said, ((intent, 0.9), (OOD_INTENT, 0.1)), tuple(spans))
+
+    model = SimpleNamespace(predict=predict, span_typer=None, name="fake")
+    stage = NluStage(load_domain("home"), model=model, options=NluOptions())
+    ctx = SimpleNamespace(now=dt.datetime(2026, 3, 14, 8, 0), dialogue=None)
+    got = stage.interpret("alert me in three hours", ctx)
+    assert got.intent == "SetAlarm" and [(s.name, s.text, s.value) for s in got.slots] == [
+        ("time", "in three hours", "11:00")
+    ]
+    assert [(s.name, s.text) for s in stage.interpret("set a timer for three hours", ctx).slots] == [
+        ("duration", "three hours")
+    ]
+    filled = stage.interpret("in three hours an alarm at seven", ctx).slots
+    assert [(s.name, s.text) for s in filled] == [("duration", "three hours"), ("time", "seven")]
+    assert [s.name for s in stage.interpret("wake me three hours before work", ctx).slots] == ["duration"]
+
+
 def test_the_stage_reads_the_first_repaired_wording_the_model_takes_in_domain():
     """A slip the tagger reads as a value of the same kind as the repair's marks where the
     repair starts; a wording the model declines is passed over."""

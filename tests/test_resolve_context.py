@@ -165,6 +165,27 @@ def test_candidates_carry_scores_ranked_by_the_screen(scripted, screen, expected
     assert e.id == expected and scores[expected] > scores[other] and t.outcome.reply_type == "action"
 
 
+@pytest.mark.parametrize("screen", [True, False])
+def test_the_words_around_a_title_say_which_kind_is_meant(scripted, screen):
+    """ "play audiobook the hobbit" on a display had played the movie: the screen's guess,
+    not what the user said, decided. Words inside the title do not count."""
+    a, nlu = scripted
+    cases = {
+        "play audiobook the hobbit": ("the hobbit", "the_hobbit_audiobook"),
+        "i want to listen to dune": ("dune", "dune_audiobook"),
+        "read me the martian": ("the martian", "the_martian_audiobook"),
+        "watch pride and prejudice": ("pride and prejudice", "pride_and_prejudice_movie"),
+        "play the movie dune": ("dune", "dune_movie"),
+    }
+    for text, (title, expected) in cases.items():
+        nlu.script[text] = ("PlayMedia", {"title": title})
+        s = a.new_session(f"kind-{screen}", device={"screen": screen}, user={"history": {"title": {"dune_movie": 3}}})
+        t = run(a, s, text)
+        assert t.resolution.entity("title").id == expected, (text, screen)
+        # a film asked for on a speaker is what the user said, and the speaker cannot show it
+        assert t.outcome.reply_type == ("apology" if expected.endswith("_movie") and not screen else "action")
+
+
 def test_history_and_home_rank_places(scripted):
     a, nlu = scripted
     nlu.script["weather in wilkerson"] = ("GetWeather", {"place": "wilkerson"})

@@ -284,6 +284,9 @@ def test_a_users_own_rephrase_applies_to_their_wording_said_again_and_keeps_its_
     ann = step.run(again, ctx("ann"), read=read)
     assert (ann.source, ann.text, ann.support) == ("table_personal", "turn the television on", 2)
     assert not step.run(again, ctx("bob"), read=read).changed  # not bob's rephrase
+    # a lone "oh" is a filler, not the number zero ("nine oh five" keeps it as one)
+    oh = step.run(_heard("oh turn on the tv socket when i arrive home"), ctx("ann"), read=read)
+    assert (oh.source, oh.text) == ("table_personal", "turn the television on")
     assert not step.run(_heard("well set the thermostat"), ctx("ann"), read=read).changed  # no new number
     assert not step.run(_heard("um lock the front door"), ctx("ann"), read=read).changed  # LockDoor stays
     assert step.run(_heard("um lock the front door"), ctx("ann")).changed  # (without the NLU's opinion)

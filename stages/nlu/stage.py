@@ -159,7 +159,7 @@ class NluStage:
         elif top == "Inform" and not getattr(dialogue, "last_intent", None):
             top, score = self._standalone(pred.intents)
         spans = self._relative(
-            pred.text, self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
+            top, pred.text, self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
         )
         slots = []
         for a, b, label in self._dated(top, pred.text, self._retyped(top, pred.text, spans)):
@@ -357,16 +357,25 @@ class NluStage:
             return out
         return list(spans)
 
-    def _relative(self, text: str, spans):
+    def _relative(self, intent: str, text: str, spans):
         """ "in | two hours", "two hours | from now": the tagger cut a time or date said
-        relative to now away from the words that make it relative; they join it."""
+        relative to now away from the words that make it relative; they join it. A stretch of
+        time tagged as a duration under an intent that takes none ("alert me in three hours")
+        is such a time too, and fills the intent's empty time slot."""
+        spec = self.domain.intents.get(intent)
+        own = spec.slots if spec is not None else {}
+        free = [n for n, s in own.items() if s.type == "time" and n not in {lab for _a, _b, lab in spans}]
         out = []
         for a, b, label in spans:
-            if self._types.get(label) in ("time", "date") and parse_duration(text[a:b]) is not None:
+            kind = self._types.get(label)
+            stray = kind == "duration" and label not in own and bool(free)
+            if (kind in ("time", "date") or stray) and parse_duration(text[a:b]) is not None:
                 m = RELATIVE_AFTER.match(text, b)
                 b = m.end() if m else b
                 before = RELATIVE_BEFORE.search(text[:a])
                 a = before.start() if before else a
+                if stray and relative_seconds(text[a:b]) is not None:
+                    label = free.pop(0)
             out.append((a, b, label))
         return out
 

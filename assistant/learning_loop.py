@@ -177,10 +177,11 @@ def week_figures(folder: Path, domain=None) -> dict:
 
 def _personal_off(artifact: Path, out: Path) -> Path:
     """The same index or table with its personal layer switched off (the personal layer's
-    measure): no candidate from the user's own requests, no rephrase of their own."""
+    measure): no candidate from the user's own requests, no rephrase of their own, none of
+    their entity choices."""
     if artifact.suffix != ".npz":
         table = json.loads(artifact.read_text(encoding="utf-8"))
-        write_json_atomic(out, {**table, "personal_near": 101.0})
+        write_json_atomic(out, {**table, "personal_near": 101.0, "preferences": {}})
         return out
     with np.load(artifact, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -334,7 +335,10 @@ def format_report(report: dict) -> str:
     learning = report["learning"]
     if "table" in learning:
         t = learning["table"]
-        lines.append(f"  rewrite table: {t['rewrites']} rewrites from {t['rephrase_chains']} rephrase chains")
+        lines.append(
+            f"  rewrite table: {t['rewrites']} rewrites from {t['rephrase_chains']} rephrase chains; "
+            f"{t['personal_rephrases']} users' own rephrases, {t['entity_preferences']} entity choices"
+        )
     if "labels" in learning:
         lb = learning["labels"]
         lines.append(

@@ -149,8 +149,12 @@ class RewriteTable:
         said: dict[str, tuple[int, int]] | None = None,
         personal: dict[str, list[tuple[str, TableEntry]]] | None = None,
         personal_near: float = PERSONAL_NEAR_RATIO,
+        preferences: dict[str, dict[str, dict[str, int]]] | None = None,
     ):
         self.entries = entries
+        # each user's choices among like-named entities (user → type → id → count), which the
+        # runner adds to the user's history at the start of a session
+        self.preferences = preferences or {}
         self.personal_near = personal_near
         self.threshold = threshold
         self.min_support = min_support
@@ -196,6 +200,14 @@ class RewriteTable:
                         path, "each rephrase needs from, to and support", field=f"personal.{user}[{i}]"
                     ) from None
                 personal.setdefault(str(user), []).append(entry)
+        preferences: dict[str, dict[str, dict[str, int]]] = {}
+        for user, kinds in (raw.get("preferences") or {}).items():
+            try:
+                preferences[str(user)] = {
+                    str(kind): {str(eid): int(n) for eid, n in ids.items()} for kind, ids in kinds.items()
+                }
+            except (AttributeError, TypeError, ValueError):
+                raise InputError(path, "each preference is type → id → count", field=f"preferences.{user}") from None
         return cls(
             entries,
             float(raw.get("threshold", 0.5)),
@@ -205,6 +217,7 @@ class RewriteTable:
             {str(k): (int(v[0]), int(v[1])) for k, v in (raw.get("said") or {}).items()},
             personal,
             float(raw.get("personal_near", PERSONAL_NEAR_RATIO)),
+            preferences,
         )
 
     def lookup(self, text: str, user: str | None = None, read=None) -> Rewrite | None:
@@ -437,6 +450,17 @@ class RewriteStep:
     def warm(self) -> None:
         if self.index is not None:
             self.embed("warm up")
+
+    def history(self, user: str, history: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """``history`` (type → id → count) with this user's learned entity choices added."""
+        learned = self.table.preferences.get(user) if self.table is not None else None
+        if not learned:
+            return history
+        out = {kind: dict(ids) for kind, ids in history.items()}
+        for kind, ids in learned.items():
+            for eid, n in ids.items():
+                out.setdefault(kind, {})[eid] = out.get(kind, {}).get(eid, 0) + n
+        return out
 
     def run(self, transcript: Any, ctx: Any, read=None, woken: bool = False) -> Rewrite:
         """``read``: the NLU (text → Interpretation), a second opinion on retrieval's rewrites;

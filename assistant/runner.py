@@ -216,8 +216,12 @@ class Assistant:
         w = World(state, start)
         dev = device_context(device, self.config)
         u = user or {}
-        history = {t: frozen_map(v) for t, v in (u.get("history") or {}).items()}
-        usr = UserContext(id=u.get("id", "user"), home=u.get("home", state.get("home")), history=frozen_map(history))
+        user_id = u.get("id", "user")
+        said = {t: dict(v) for t, v in (u.get("history") or {}).items()}
+        if self.rewriter is not None:
+            said = self.rewriter.history(user_id, said)  # what the user chose before (learned)
+        history = {t: frozen_map(v) for t, v in said.items()}
+        usr = UserContext(id=user_id, home=u.get("home", state.get("home")), history=frozen_map(history))
         session = Session(session_id, self.domain, w, dev, usr, meta)
         self.bus.emit(Event("session_start", session_id, data=None, meta=session))
         return session

@@ -53,3 +53,18 @@ def strip_edge_fillers(text: str) -> str:
         if end - start > 1 and words[start] in FILLER_WORDS:
             start, changed = start + 1, True
     return " ".join(words[start:end])
+
+
+# the words that may stand before a slot's value ("the", "my") and say nothing on their own
+_BARE_WORDS = frozenset("the my our your a an some this that to for in at on me".split())
+
+
+def says_nothing(text: str) -> bool:
+    """Whether a slot's words are nothing but fillers, politeness and articles ("cheers",
+    "the", "thanks a lot"): the tagger took them for a value, and there is none."""
+    words = text.lower().split()
+    rest = set(words) - FILLER_WORDS - _BARE_WORDS
+    for phrase in _EDGE_PHRASES:
+        if " ".join(phrase) in " ".join(words):
+            rest -= set(phrase)
+    return not rest

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from core.domain import BUILTIN_TYPES, Catalog, Domain, IntentSpec, SlotSpec, said_modalities
-from core.fillers import strip_edge_fillers
+from core.fillers import says_nothing, strip_edge_fillers
 from core.records import (
     Candidate,
     Clarification,
@@ -395,6 +395,8 @@ class Resolver:
                     values[sspec.name] = slot.value
                     entities.pop(sspec.name, None)
                 continue
+            if says_nothing(slot.text):
+                continue  # "how warm is it inside | cheers": the slot was not said
             ent, clar = self._resolve_entity(spec, sspec, slot.text, ctx, taken=set(entities), said=interp.text)
             if ent.slot != sspec.name:  # recovered under a sibling slot type
                 entities.pop(sspec.name, None)

@@ -581,8 +581,16 @@ def test_a_duration_said_relative_to_now_fills_an_alarms_time():
             spans.append((said.index("seven"), said.index("seven") + 5, "time"))
         return Prediction(said, ((intent, 0.9), (OOD_INTENT, 0.1)), tuple(spans))
 
+    def answer(text):
+        said = text.lower()
+        a = said.index("three hours")
+        return Prediction(said, (("Inform", 0.9), (OOD_INTENT, 0.1)), ((a, a + len("three hours"), "duration"),))
+
     model = SimpleNamespace(predict=predict, span_typer=None, name="fake")
     stage = NluStage(load_domain("home"), model=model, options=NluOptions())
+    inform = NluStage(
+        load_domain("home"), model=SimpleNamespace(predict=answer, span_typer=None, name="f"), options=NluOptions()
+    )
     ctx = SimpleNamespace(now=dt.datetime(2026, 3, 14, 8, 0), dialogue=None)
     got = stage.interpret("alert me in three hours", ctx)
     assert got.intent == "SetAlarm" and [(s.name, s.text, s.value) for s in got.slots] == [
@@ -594,6 +602,41 @@ def test_a_duration_said_relative_to_now_fills_an_alarms_time():
     filled = stage.interpret("in three hours an alarm at seven", ctx).slots
     assert [(s.name, s.text) for s in filled] == [("duration", "three hours"), ("time", "seven")]
     assert [s.name for s in stage.interpret("wake me three hours before work", ctx).slots] == ["duration"]
+    # the answer to "What time should I set the alarm for?" (or a correction of the alarm)
+    from core.session import DialogueState, Pending
+
+    asked = SimpleNamespace(now=ctx.now, dialogue=DialogueState(pending=Pending("elicit", "SetAlarm", slot="time")))
+    fixed = SimpleNamespace(now=ctx.now, dialogue=DialogueState(last_intent="SetAlarm"))
+    for context in (asked, fixed):
+        got = inform.interpret("i said three hours from now", context)
+        assert [(s.name, s.text, s.value) for s in got.slots] == [("time", "three hours from now", "11:00")]
+
+
+def test_a_time_keeps_the_minutes_said_before_the_hour():
+    """ "quarter to | eleven pm": the tagger cut the time after "quarter to", and the alarm was
+    set for 23:00. A range ("from five to | six") is not a time before the hour."""
+    from types import SimpleNamespace
+
+    from stages.nlu.models import Prediction
+    from stages.nlu.stage import NluOptions, NluStage
+
+    def predict(text):
+        said = text.lower()
+        hour = said.rindex("eleven pm") if "eleven pm" in said else said.rindex("six")
+        end = hour + (len("eleven pm") if "eleven pm" in said else 3)
+        return Prediction(said, (("SetAlarm", 0.9), (OOD_INTENT, 0.1)), ((hour, end, "time"),))
+
+    model = SimpleNamespace(predict=predict, span_typer=None, name="fake")
+    stage = NluStage(load_domain("home"), model=model, options=NluOptions())
+    for text, words, value in [
+        ("set an alarm for quarter to eleven pm", "quarter to eleven pm", "22:45"),
+        ("alarm at a quarter past eleven pm", "a quarter past eleven pm", "23:15"),
+        ("wake me at twenty five to eleven pm please", "twenty five to eleven pm", "22:35"),
+        ("set an alarm to eleven pm", "eleven pm", "23:00"),
+        ("move the alarm from five to six", "six", "06:00"),
+    ]:
+        (slot,) = stage.interpret(text).slots
+        assert (slot.text, slot.value) == (words, value), text
 
 
 def test_the_stage_reads_the_first_repaired_wording_the_model_takes_in_domain():

@@ -100,6 +100,23 @@ def test_fillers_and_politeness_the_tagger_took_into_a_slot_are_not_part_of_the_
     assert t.outcome.args["item"] == "coffee" and s.world.get("lists.shopping") == ["coffee"]
 
 
+def test_a_slot_of_nothing_but_fillers_or_articles_is_not_said(scripted):
+    """The tagger took "cheers" for the device and "the" for the room: "Sorry, I couldn't find
+    that" and "I couldn't find a fan in the the". Such a slot is left unsaid, so the context decides."""
+    a, nlu = scripted
+    nlu.script.update(
+        {
+            "how warm is it inside cheers": ("GetTemperature", {"device": "cheers"}),
+            "switch on the the fan": ("TurnOn", {"room": "the", "device": "fan"}),
+        }
+    )
+    s = a.new_session("bare")
+    t = run(a, s, "how warm is it inside cheers")
+    assert t.outcome.reply_type == "answer" and t.outcome.args["device"] == "thermostat"
+    t = run(a, s, "switch on the the fan")
+    assert t.outcome.reply_type == "action" and t.outcome.args["device"] == "fan" and "room" not in t.outcome.args
+
+
 @pytest.mark.models
 def test_embedding_match_acts_when_it_is_sure(scripted):
     a, nlu = scripted

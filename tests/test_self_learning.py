@@ -340,6 +340,59 @@ def test_a_rewrite_learned_from_traces_changes_the_outcome_of_a_replayed_session
     assert outcomes["after"].reply_type != "out_of_domain" and outcomes["after"].intent == "TurnOn"
 
 
+class PlaceNlu:
+    """Reads "weather in wilkerson" (an ambiguous place); anything else is out of domain."""
+
+    def run(self, transcript, ctx):
+        from core.records import Slot
+
+        text = transcript.text
+        if text != "weather in wilkerson":
+            return Interpretation(text=text, domain="home", intent=None, confidence=0.1, out_of_domain=True)
+        place = Slot(name="place", text="wilkerson", value="wilkerson", type="place", start=11, end=20)
+        return Interpretation(text=text, domain="home", intent="GetWeather", confidence=0.9, slots=(place,))
+
+
+def test_a_users_choice_among_like_named_places_is_learned_from_traces_and_used_next_time(tmp_path):
+    """Amazon's personal layer: a user who always means Wilkerson, California gets California.
+    Learned from what production sees: the user's answer to "Did you mean …?"."""
+    from hooks.learn.rewrites import learn_table
+
+    def assistant(values):
+        a = Assistant(Config.load(None, {"trace.audio": False, **values}), HookBus())
+        a.stages.override("nlu", PlaceNlu())
+        a.stages.override("tts", Say())
+        return a
+
+    def ask(a, user, *texts):
+        s = a.new_session(f"{user}-{len(texts)}", user={"id": user})
+        turns = [a.run_turn(s, a.text_turn(s, t), start="nlu", stop="respond") for t in texts]
+        a.end_session(s)
+        return turns
+
+    first = assistant({})
+    first.trace_to(tmp_path / "week")
+    asked, answered = ask(first, "ann", "weather in wilkerson", "california")
+    assert asked.outcome.reply_type == "clarify" and answered.outcome.args["place"] == "wilkerson_ca"
+    table = tmp_path / "rw.json"
+    summary = learn_table([tmp_path / "week"], table)
+    assert json.loads(table.read_text())["preferences"] == {"ann": {"place": {"wilkerson_ca": 1}}}
+    assert summary["entity_preferences"] == 1
+    later = assistant({"rewrite.artifacts": str(table)})
+    (ann,) = ask(later, "ann", "weather in wilkerson")
+    assert ann.outcome.reply_type == "answer" and ann.outcome.args["place"] == "wilkerson_ca"
+    (bob,) = ask(later, "bob", "weather in wilkerson")  # not bob's choice
+    assert bob.outcome.reply_type == "clarify"
+    off = tmp_path / "off.json"
+    off.write_text(json.dumps({**json.loads(table.read_text()), "preferences": {}}))
+    (ann,) = ask(assistant({"rewrite.artifacts": str(off)}), "ann", "weather in wilkerson")
+    assert ann.outcome.reply_type == "clarify"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads(table.read_text()), "preferences": {"ann": {"place": {"x": "many"}}}}))
+    with pytest.raises(Exception, match=r"preferences\.ann"):
+        assistant({"rewrite.artifacts": str(bad)})
+
+
 # online retrieval: the global and the personal layer --------------------------------------------
 
 

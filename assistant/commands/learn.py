@@ -6,7 +6,8 @@
   assistant learn loop     --out DIR [--population N] [--sessions N] …
 
 ``rewrites``: rephrase chains → an absorbing Markov chain → each failing request's best rewrite
-(with its probability and support). ``index``: successful requests for online retrieval (a global
+(with its probability and support), each user's own rephrases, and each user's choices among
+entities that share a name (the resolver ranks with them). ``index``: successful requests for online retrieval (a global
 and a per-user layer). Switch either on with ``--rewrite-artifacts FILE[,FILE]`` on any command
 that runs the assistant (simulate, replay, talk). ``labels``: failed requests annotated with the
 interpretation of their successful rephrase, for ``assistant nlu train SPEC --extra CORPUS``.
@@ -101,7 +102,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             summary,
             f"{summary['rewrites']} rewrites ({summary['applied_at_threshold']} at threshold "
             f"{args.threshold}) from {summary['rephrase_chains']} rephrase chains in "
-            f"{summary['requests']} requests → {args.out} ({summary['learn_s']} s)",
+            f"{summary['requests']} requests; {summary['personal_rephrases']} users' own rephrases, "
+            f"{summary['entity_preferences']} entity choices → {args.out} ({summary['learn_s']} s)",
         )
         return 0
     if args.learn_command == "index":

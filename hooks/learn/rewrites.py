@@ -322,6 +322,7 @@ def learn_table(
         # when what the user said usually works
         "said": {k: v for k, v in sorted(said.items())},
         "personal": personal_rephrases(found),
+        "preferences": entity_preferences(sessions),
     }
     write_json_atomic(Path(out), doc)
     return {
@@ -332,6 +333,7 @@ def learn_table(
         "rewrites": len(rules),
         "applied_at_threshold": len(applied),
         "personal_rephrases": sum(map(len, doc["personal"].values())),
+        "entity_preferences": sum(len(ids) for kinds in doc["preferences"].values() for ids in kinds.values()),
         "learn_s": round(time.perf_counter() - started, 2),
     }
 
@@ -352,6 +354,42 @@ def personal_rephrases(found: list[list[Request]]) -> dict[str, list[dict]]:
         user: [{"from": src, "to": dst, "support": n} for (src, dst), n in sorted(pairs.items())]
         for user, pairs in sorted(seen.items())
     }
+
+
+# entity methods that are not the user's choice: a slot left unsaid or carried over
+UNCHOSEN = ("default", "context", "carried")
+
+
+def entity_preferences(sessions: list[list[Request]]) -> dict[str, dict[str, dict[str, int]]]:
+    """Each user's choices among entities that share a name (user → type → id → how often):
+    in every request that succeeded, an entity the resolver picked from the user's words among
+    several candidates, or the one the user picked when asked "Did you mean …?". The resolver
+    ranks with them as with any history, so a user who always means Wilkerson, California
+    gets California (assistant/rewriting.py)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for reqs in sessions:
+        for req in reqs:
+            if not req.succeeded:
+                continue
+            asked = {
+                (clar or {}).get("slot")
+                for turn in req.turns[:-1]
+                for clar in [
+                    (((turn.get("stages") or {}).get("resolve") or {}).get("output") or {}).get("clarification")
+                ]
+            }
+            served = ((req.served.get("stages") or {}).get("resolve") or {}).get("output") or {}
+            for e in served.get("entities") or ():
+                if not e.get("id") or not e.get("type"):
+                    continue
+                chose = e.get("method") not in UNCHOSEN and len(e.get("candidates") or ()) >= 2
+                if chose or e.get("slot") in asked:
+                    counts[req.user][(str(e["type"]), str(e["id"]))] += 1
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for user, chosen in sorted(counts.items()):
+        for (kind, eid), n in sorted(chosen.items()):
+            out.setdefault(user, {}).setdefault(kind, {})[eid] = n
+    return out
 
 
 # the retrieval index ---------------------------------------------------------------------

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Callable
 
 from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
-from core.normalize import builtin_value, normalize, parse_date, parse_duration, relative_seconds, tokens
+from core.normalize import (
+    NUMBER_WORDS,
+    builtin_value,
+    normalize,
+    parse_date,
+    parse_duration,
+    relative_seconds,
+    tokens,
+)
 from core.records import IntentScore, Interpretation, Slot, Transcript
 from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
@@ -33,6 +41,9 @@ FALLBACK_MAX_WORDS = 5
 RETYPE_P = 0.6
 SPLIT_WORDS = re.compile(r"\s(?:by|from)\s")
 TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
+# "quarter to | eleven pm", "twenty five past | six": what places a time before or after the hour
+TIME_PREFIX = re.compile(r"\b(?:to|past|after)\s+$")
+MINUTE_WORDS = (set(NUMBER_WORDS) - {"an", "and", "couple"}) | {"minutes", "minute"} | {str(n) for n in range(60)}
 RELATIVE_AFTER = re.compile(r"\s+(?:from now|later)\b")
 RELATIVE_BEFORE = re.compile(r"\bin\s+$")
 NAME_BEFORE = {"in", "at", "of", "by"}  # "is it sunny in | gonbad | now", "all songs of | eminem"
@@ -158,9 +169,9 @@ class NluStage:
             top, score = self._answer_to(pending, pred.intents, top, score)
         elif top == "Inform" and not getattr(dialogue, "last_intent", None):
             top, score = self._standalone(pred.intents)
-        spans = self._relative(
-            top, pred.text, self._with_time_suffixes(pred.text, self._with_grammar(top, pred.text, pred.spans))
-        )
+        spans = self._with_grammar(top, pred.text, pred.spans)
+        spans = self._with_time_prefixes(pred.text, self._with_time_suffixes(pred.text, spans))
+        spans = self._relative(self._slots_of(top, pending, dialogue), pred.text, spans)
         slots = []
         for a, b, label in self._dated(top, pred.text, self._retyped(top, pred.text, spans)):
             slot_type = self._types.get(label, label)
@@ -356,6 +367,34 @@ class NluStage:
                     out.append((a2, b2, label2))
             return out
         return list(spans)
+
+    def _with_time_prefixes(self, text: str, spans):
+        """ "quarter to | eleven pm": the tagger cut a time after the words that place it
+        before or past the hour. They join it when they are nothing but minutes ("quarter",
+        "twenty five", "ten minutes"), and not the start of a range ("from five to | six")."""
+        out = []
+        for a, b, label in spans:
+            m = TIME_PREFIX.search(text[:a]) if self._types.get(label) == "time" else None
+            if m is not None:
+                before = list(re.finditer(r"[a-z0-9']+", text[: m.start()]))
+                k = len(before)
+                while k > 0 and len(before) - k < 3 and (before[k - 1].group() in MINUTE_WORDS):
+                    k -= 1
+                said = [w.group() for w in before[k:]]
+                opens_range = k > 0 and before[k - 1].group() in ("from", "between")
+                taken = any(a2 < a and b2 > (before[k].start() if said else a) for a2, b2, _l in spans if a2 != a)
+                if any(w not in ("a", "minutes", "minute") for w in said) and not opens_range and not taken:
+                    a = before[k].start()
+            out.append((a, b, label))
+        return out
+
+    def _slots_of(self, top: str, pending, dialogue) -> str:
+        """The intent whose slots a reading fills: its own, or for a bare answer ("i said two
+        hours from now") the request it answers or corrects."""
+        spec = self.domain.intents.get(top)
+        if spec is None or not spec.is_dialogue_act:
+            return top
+        return getattr(pending, "intent", None) or getattr(dialogue, "last_intent", None) or top
 
     def _relative(self, intent: str, text: str, spans):
         """ "in | two hours", "two hours | from now": the tagger cut a time or date said

@@ -236,7 +236,8 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
     if "labels" in opts.layers:
         progress("label transfer, and the NLU retrained with the labels")
         learned["labels"] = _retrain_with_labels(config, domain, learn_week, out, progress)
-        retrained = {"nlu.model_dir": str(out / "nlu-with-labels")}
+        if learned["labels"]["shadow"]["deploy"]:
+            retrained = {"nlu.model_dir": str(out / "nlu-with-labels")}
     report["learning"] = {**learned, "learn_s": round(time.perf_counter() - t0, 2)}
     report["weeks"] = []
     for seed in opts.eval_seeds:
@@ -290,10 +291,10 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
 def _retrain_with_labels(config: Config, domain, learn_week: Path, out: Path, progress) -> dict:
     """Label transfer from the learning week (hooks/learn/labels.py), then the spec's NLU
     retrained with those examples into ``out/nlu-with-labels`` (what ``nlu.model_dir`` names)."""
-    from hooks.learn.labels import learn_labels
+    from hooks.learn.labels import learn_labels, shadow_check
     from hooks.learn.rewrites import minilm_similarity
     from stages.nlu.recipes import configured_spec, extra_examples, train_spec
-    from stages.nlu.stage import save_atomically
+    from stages.nlu.stage import NluOptions, NluStage, save_atomically
 
     corpus = out / "labels.jsonl"
     summary = learn_labels([learn_week], corpus, minilm_similarity(), domain=domain.name)
@@ -303,7 +304,15 @@ def _retrain_with_labels(config: Config, domain, learn_week: Path, out: Path, pr
     if target.exists():
         shutil.rmtree(target)
     save_atomically(model, target)
-    return {**summary, "retrain_s": round(time.perf_counter() - t0, 1)}
+    retrain_s = round(time.perf_counter() - t0, 1)
+    stage = NluStage(domain, model, NluOptions.from_config(config))
+    check = shadow_check([learn_week], corpus, lambda text: stage.interpret(text).intent)
+    progress(
+        f"the retrained NLU reads {check['fixed']} of {check['examples']} failed requests as rephrased and "
+        f"changes {check['changed']} of {check['successes']} successful ones: "
+        + ("deployed" if check["deploy"] else "not deployed")
+    )
+    return {**summary, "retrain_s": retrain_s, "shadow": check}
 
 
 def _personal_gain(week: dict, learn_week: Path) -> dict:
@@ -343,7 +352,9 @@ def format_report(report: dict) -> str:
         lb = learning["labels"]
         lines.append(
             f"  label transfer: {lb['examples']} annotated examples from {lb['pairs']} failed requests; "
-            f"NLU retrained in {lb['retrain_s']} s"
+            f"NLU retrained in {lb['retrain_s']} s; it reads {lb['shadow']['fixed']} of them as rephrased and "
+            f"changes {lb['shadow']['changed']} of {lb['shadow']['successes']} successful requests: "
+            + ("deployed" if lb["shadow"]["deploy"] else "not deployed")
         )
     if "index" in learning:
         i = learning["index"]

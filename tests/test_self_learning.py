@@ -566,6 +566,30 @@ def test_label_transfer_puts_the_rephrases_interpretation_on_the_failed_words(tm
     ]
 
 
+def test_a_retrained_model_is_deployed_only_when_it_fixes_more_than_it_changes(tmp_path):
+    """The shadow check reads the learning week again with the retrained model, no gold: the
+    failed requests it now reads as rephrased against the successful ones it reads otherwise
+    (a habit said three times counts three times)."""
+    from hooks.learn.labels import learn_labels, shadow_check
+
+    d = tmp_path / "week"
+    failed = _with_nlu(_turn("s0", 1, "dim the kitchen lice", "out_of_domain", 1.0), None)
+    worked = {**_turn("s0", 2, "dim the kitchen lights", "action", 6.0), "intent": "SetBrightness"}
+    _write_session(d, "s0", "ann", [failed, _with_nlu(worked, "SetBrightness", [("room", "kitchen")])])
+    habit = [{**_turn("s1", n, "what time is it", "answer", 100.0 * n), "intent": "GetTime"} for n in (1, 2, 3)]
+    _write_session(d, "s1", "ann", habit)
+    corpus = tmp_path / "corpus.jsonl"
+    assert learn_labels([d], corpus)["examples"] == 1
+
+    def reads(other):
+        return lambda text: "SetBrightness" if "kitchen" in text else other
+
+    good = shadow_check([d], corpus, reads("GetTime"))
+    assert good == {"fixed": 1, "examples": 1, "changed": 0, "successes": 4, "deploy": True}
+    bad = shadow_check([d], corpus, reads(None))  # the habit is no longer understood
+    assert (bad["fixed"], bad["changed"], bad["deploy"]) == (1, 3, False)
+
+
 def test_a_slot_that_cannot_be_found_in_the_failed_words_drops_the_example():
     from hooks.learn.labels import align
 

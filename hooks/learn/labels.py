@@ -121,3 +121,34 @@ def learn_labels(
         tmp.unlink(missing_ok=True)
         raise OutputError(out, f"cannot write ({err.strerror or err})") from None
     return {"out": str(out), "pairs": pairs, "examples": examples}
+
+
+def shadow_check(paths: Iterable[str | Path], corpus: str | Path, read: Callable[[str], str | None]) -> dict:
+    """Before a model retrained with transferred labels is deployed: how it reads what the
+    traces it learned from hold, with no gold. ``read`` is the retrained NLU (text → intent,
+    None when it declines).
+
+    * ``fixed``: failed requests of the corpus it now reads with their rephrase's intent;
+    * ``changed``: requests that succeeded as the NLU read them then (the user accepted the
+      result; rewritten ones aside) that it now reads with another intent, each time said.
+
+    A habit is said again and again, so one flipped reading can cost more than the labels
+    gain; the loop deploys the retrained model only when ``fixed`` > ``changed``."""
+    rows = [json.loads(line) for line in Path(corpus).read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+    fixed = sum(read(r["text"]) == r["intent"] for r in rows)
+    said: dict[tuple[str, str], int] = {}
+    for reqs in read_requests(paths):
+        for req in reqs:
+            served = req.served
+            rewritten = bool(served.get("rewrite")) and served["rewrite"].get("text") != req.text
+            if req.succeeded and len(req.turns) == 1 and served.get("intent") and not rewritten:
+                key = (req.text.strip(), str(served["intent"]))
+                said[key] = said.get(key, 0) + 1
+    changed = sum(n for (text, intent), n in said.items() if read(text) != intent)
+    return {
+        "fixed": fixed,
+        "examples": len(rows),
+        "changed": changed,
+        "successes": sum(said.values()),
+        "deploy": fixed > changed,
+    }

@@ -130,7 +130,8 @@ def shadow_check(paths: Iterable[str | Path], corpus: str | Path, read: Callable
 
     * ``fixed``: failed requests of the corpus it now reads with their rephrase's intent;
     * ``changed``: requests that succeeded as the NLU read them then (the user accepted the
-      result; rewritten ones aside) that it now reads with another intent, each time said.
+      result) that it now reads with another intent, each time said: the words the NLU read,
+      a rewrite's or a taught concept's included.
 
     A habit is said again and again, so one flipped reading can cost more than the labels
     gain; the loop deploys the retrained model only when ``fixed`` > ``changed``."""
@@ -140,9 +141,9 @@ def shadow_check(paths: Iterable[str | Path], corpus: str | Path, read: Callable
     for reqs in read_requests(paths):
         for req in reqs:
             served = req.served
-            rewritten = bool(served.get("rewrite")) and served["rewrite"].get("text") != req.text
-            if req.succeeded and len(req.turns) == 1 and served.get("intent") and not rewritten:
-                key = (req.text.strip(), str(served["intent"]))
+            read_as = (served.get("rewrite") or {}).get("text") or req.text
+            if req.succeeded and len(req.turns) == 1 and served.get("intent"):
+                key = (read_as.strip(), str(served["intent"]))
                 said[key] = said.get(key, 0) + 1
     changed = sum(n for (text, intent), n in said.items() if read(text) != intent)
     return {

@@ -33,6 +33,11 @@ from core.records import (
 log = logging.getLogger(__name__)
 
 PRONOUNS = {"it", "that", "them", "this", "those", "again", "there"}
+# "it is too bright", "how warm is it inside", "is there …": the dummy subject of a state,
+# not a thing said before
+_DUMMY = frozenset({"it", "this", "that", "there"})
+_DUMMY_AFTER = frozenset("is was will would gets got feels looks seems".split())
+_DUMMY_BEFORE = frozenset("is was will does did isn't wasn't".split())
 LEADING_FILLERS = re.compile(r"^(?:the|my|our|a|an|some|to|for|in|at|on|me)\s+")
 ORDINAL_WORDS = {"first": 0, "second": 1, "third": 2, "last": -1, "1st": 0, "2nd": 1, "3rd": 2}
 HISTORY_BONUS = 0.1
@@ -293,8 +298,7 @@ class Resolver:
         spec = self.domain.intents[intent]
         incoming = [(s, spec.slots.get(s.name)) for s in interp.slots]
         # Anaphora: "turn it off", "play that again" → the entities of the last request.
-        words = set(re.findall(r"[a-z']+", interp.text.lower()))
-        if words & PRONOUNS and dialogue.salient:
+        if dialogue.salient and refers_back(interp.text):
             have = {s.name for s in interp.slots}
             for name, sspec in spec.slots.items():
                 if name in have:
@@ -590,6 +594,21 @@ class Resolver:
             and text in o.name.lower()
         ]
         return None if ties else best
+
+
+def refers_back(text: str) -> bool:
+    """Whether a request points at something said before ("turn it off", "play that again"),
+    not only says "it" as the subject of a state ("it is too bright", "is it cold inside")."""
+    words = re.findall(r"[a-z']+", text.lower())
+    for i, w in enumerate(words):
+        if w not in PRONOUNS:
+            continue
+        after = words[i + 1] if i + 1 < len(words) else ""
+        before = words[i - 1] if i else ""
+        if w in _DUMMY and (after in _DUMMY_AFTER or before in _DUMMY_BEFORE):
+            continue
+        return True
+    return False
 
 
 def _modality_bonus(modality: str | None, screen: bool) -> float:

@@ -203,6 +203,27 @@ def test_the_words_around_a_title_say_which_kind_is_meant(scripted, screen):
         assert t.outcome.reply_type == ("apology" if expected.endswith("_movie") and not screen else "action")
 
 
+def test_it_as_the_subject_of_a_state_is_no_pointer_to_the_last_request(scripted):
+    """ "how warm is it inside" after the garage door had asked the garage door for its
+    temperature ("Sorry, I couldn't find that"); "turn it off" still means the garage door."""
+    a, nlu = scripted
+    nlu.script.update(
+        {
+            "open the garage door": ("OpenDevice", {"device": "garage door"}),
+            "how warm is it inside": ("GetTemperature", {}),
+            "close it": ("CloseDevice", {}),
+        }
+    )
+    s = a.new_session("dummy-it")
+    assert run(a, s, "open the garage door").outcome.args["device"] == "garage_door"
+    t = run(a, s, "how warm is it inside")
+    assert t.outcome.reply_type == "answer" and t.outcome.args["device"] == "thermostat"
+    s = a.new_session("pointer-it")
+    run(a, s, "open the garage door")
+    t = run(a, s, "close it")
+    assert t.outcome.reply_type == "action" and t.outcome.args["device"] == "garage_door"
+
+
 def test_history_and_home_rank_places(scripted):
     a, nlu = scripted
     nlu.script["weather in wilkerson"] = ("GetWeather", {"place": "wilkerson"})

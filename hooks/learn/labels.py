@@ -124,8 +124,8 @@ def learn_labels(
 
 
 def shadow_check(paths: Iterable[str | Path], corpus: str | Path, read: Callable[[str], str | None]) -> dict:
-    """Before a model retrained with transferred labels is deployed: how it reads what the
-    traces it learned from hold, with no gold. ``read`` is the retrained NLU (text → intent,
+    """How a model retrained with transferred labels reads what the traces it learned from
+    hold, with no gold. ``read`` is the retrained NLU (text → intent,
     None when it declines).
 
     * ``fixed``: failed requests of the corpus it now reads with their rephrase's intent;
@@ -134,7 +134,8 @@ def shadow_check(paths: Iterable[str | Path], corpus: str | Path, read: Callable
       a rewrite's or a taught concept's included.
 
     A habit is said again and again, so one flipped reading can cost more than the labels
-    gain; the loop deploys the retrained model only when ``fixed`` > ``changed``."""
+    gain. The loop reports both (``fixes_more``: ``fixed`` > ``changed``); it does not decide by
+    them (docs/self-learning.md "The shadow check")."""
     rows = [json.loads(line) for line in Path(corpus).read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
     fixed = sum(read(r["text"]) == r["intent"] for r in rows)
     said: dict[tuple[str, str], int] = {}
@@ -151,5 +152,5 @@ def shadow_check(paths: Iterable[str | Path], corpus: str | Path, read: Callable
         "examples": len(rows),
         "changed": changed,
         "successes": sum(said.values()),
-        "deploy": fixed > changed,
+        "fixes_more": fixed > changed,
     }

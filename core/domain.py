@@ -31,8 +31,6 @@ GRAMMAR_MODES = ("open", "strict")
 CONTEXT_RULES = ("prefer_on", "otherwise", "home", "modality", "room")
 
 _WORD = re.compile(r"[a-z']+|\d+(?:[.:]\d+)?")
-# A slot reference in a sample: {slot} or {slot:literal words}. Names are identifiers in any case
-# (Rhino and Alexa name slots in camelCase); literal words hold no brackets or braces.
 # Words that say which kind of a title is meant (a catalog value's ``modality`` attribute):
 # "play the audiobook the hobbit", "i want to listen to dune", "watch frozen".
 MODALITY_WORDS: Mapping[str, frozenset[str]] = {
@@ -61,6 +59,8 @@ def said_modalities(request: str, slot_text: str = "") -> frozenset[str]:
     return allowed
 
 
+# A slot reference in a sample: {slot} or {slot:literal words}. Names are identifiers in any case
+# (Rhino and Alexa name slots in camelCase); literal words hold no brackets or braces.
 SLOT_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\[\]]+))?\}")
 
 

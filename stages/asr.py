@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import logging
 import math
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 # log-probability units. Measured on recordings/: 0.3 turns "Stomp." into "Stop." while leaving
 # real out-of-domain speech unchanged.
 BIAS_WEIGHT = 0.3
+RECOVER_FROM = 3  # beam hypotheses a strict grammar's wordings are sought near
+RECOVER_MAX = 8  # wordings the decoder scores per decode: each is a forced decode of its own
 EARLY_KEPT = 4  # prefetched transcripts kept waiting for their turn
 CONTEXTS = ("fit", "full")
 CONTEXT_PAD_S = 1.0  # silence the fitted encoder window keeps after the audio (see docs/stages.md "ASR speed")
@@ -67,6 +70,7 @@ class AsrOptions:
     beam_size: int = 5
     bias: bool = True
     grammar_weight: float = 0.5  # n-best bonus for a hypothesis a strict grammar spells
+    recover: bool = True  # a strict grammar's wordings near the beam's, scored by the decoder
     no_speech_threshold: float = 0.6
     hotwords: str = ""  # faster-whisper prompt hint; off by default (tiny.en hallucinates)
     context: str = "fit"  # "fit": encode the audio + CONTEXT_PAD_S, at least CONTEXT_MIN_S (up to FIT_MAX_S of audio); "full": Whisper's 30 s
@@ -90,6 +94,7 @@ class DomainRescorer:
         weight: float = BIAS_WEIGHT,
         spelled: Callable[[str], bool] | None = None,
         grammar_weight: float = 0.0,
+        candidates: Callable[[str], list[str]] | None = None,
     ):
         self._model = model
         self._tokenizer = tokenizer
@@ -100,7 +105,11 @@ class DomainRescorer:
         # that can be acted on ("ice to mocha" vs "iced mocha").
         self.spelled = spelled
         self.grammar_weight = grammar_weight
+        # Wordings the grammar spells near a hypothesis it does not (stages/asr_snap.py); the
+        # decoder scores them against the audio, so a word the beam lost can come back.
+        self.candidates = candidates
         self.last_choice: int = 0
+        self.recovered = 0  # decodes whose transcript is a grammar wording the beam did not hold
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -125,7 +134,45 @@ class DomainRescorer:
             key=lambda i: -(result.scores[i] + self.bonus(self._tokenizer.decode(result.sequences_ids[i]))),
         )
         self.last_choice = ranked[0]
+        if self.candidates is not None:
+            swapped = self._recovered(encoder_output, result, ranked)
+            if swapped is not None:
+                return [swapped]
         return [_Reordered(result, ranked)]
+
+    @functools.cached_property
+    def _tok(self):
+        from faster_whisper.tokenizer import Tokenizer
+
+        return Tokenizer(self._tokenizer, False, task="transcribe", language="en")
+
+    def _recovered(self, encoder_output, result, ranked: list[int]):
+        """The best hypothesis, or a wording the grammar spells near one of the beam's, when the
+        decoder itself finds that wording about as likely: each is scored by its tokens' mean
+        log-probability given the audio (forced decoding, ``align``) plus the domain bonus."""
+        texts = [self._tokenizer.decode(result.sequences_ids[i]) for i in ranked[:RECOVER_FROM]]
+        if self.spelled is not None and self.spelled(texts[0]):
+            return None
+        wordings = list(dict.fromkeys(c for t in texts for c in self.candidates(t)))[:RECOVER_MAX]
+        if not wordings:
+            return None
+        tok = self._tok
+        token_lists = [tok.encode(" " + w.strip()) for w in [texts[0], *wordings]]
+        frames = int(encoder_output.shape[1]) * 2  # the encoder halves the log-mel frames
+        start = [*tok.sot_sequence, tok.no_timestamps]
+        aligned = [self._model.align(encoder_output, start, [ids], frames)[0] for ids in token_lists]
+        scores = [
+            float(np.mean(np.log(np.maximum(np.asarray(a.text_token_probs, dtype=np.float64), 1e-12)))) + self.bonus(w)
+            for a, w in zip(aligned, [texts[0], *wordings])
+        ]
+        best = int(np.argmax(scores))
+        if best == 0:
+            return None
+        self.recovered += 1
+        top = result.sequences_ids[ranked[0]]
+        ids = [top[0], *token_lists[best], top[-1]] if top and top[0] >= tok.timestamp_begin else token_lists[best]
+        log.debug("recovered %r for %r", wordings[best - 1], texts[0])
+        return _Swapped(result, ranked, ids, scores[best] - self.bonus(wordings[best - 1]))
 
 
 class _Reordered:
@@ -136,6 +183,16 @@ class _Reordered:
         self.sequences = [result.sequences[i] for i in order]
         self.scores = [result.scores[i] for i in order]
         self.no_speech_prob = result.no_speech_prob
+
+
+class _Swapped(_Reordered):
+    """A generation result whose best hypothesis is a recovered wording (token ids, mean log-prob)."""
+
+    def __init__(self, result, order: list[int], ids: list[int], score: float):
+        super().__init__(result, order)
+        self.sequences_ids = [ids, *self.sequences_ids[1:]]
+        self.sequences = [[], *self.sequences[1:]]
+        self.scores = [score, *self.scores[1:]]
 
 
 def fitted_window_s(n_samples: int) -> int:
@@ -246,17 +303,21 @@ class WhisperAsr:
         self.model_name = options.model
         self.hotwords = options.hotwords or None
         if options.bias and domain is not None:
-            spelled = None
+            spelled = candidates = None
             if domain.grammar == "strict":
+                from stages.asr_snap import GrammarSnapper
                 from stages.nlu.grammar import TemplateGrammar
 
                 spelled = TemplateGrammar(domain).spells
+                if options.recover:
+                    candidates = GrammarSnapper(domain, spelled).candidates
             self.model.model = DomainRescorer(
                 self.model.model,
                 self.model.hf_tokenizer,
                 domain_vocabulary(domain),
                 spelled=spelled,
                 grammar_weight=options.grammar_weight,
+                candidates=candidates,
             )
         self._lock = threading.Lock()  # one decode at a time per model object
         self._early: dict[bytes, concurrent.futures.Future] = {}

@@ -416,6 +416,132 @@ def test_the_recognizer_prefers_what_a_strict_grammar_spells():
     assert grammar.last_choice == 1
 
 
+def test_digits_say_a_catalogs_number_words():
+    """Whisper writes "12-ounce" and "2 sugars"; the catalog says "twelve ounce", "two sugars"."""
+    from stages.nlu.grammar import TemplateGrammar
+    from stages.nlu.text import numbered_phrases, spelled_numbers
+
+    d = load_domain("coffee")
+    phrases = numbered_phrases(d)
+    assert {"twelve ounce", "two sugars", "one sugar"} <= phrases
+    assert spelled_numbers("Can I get a 12-ounce latte with 2 sugars?", phrases) == (
+        "Can I get a twelve-ounce latte with two sugars?"
+    )
+    assert spelled_numbers("a 20oz mocha", phrases) == "a twenty ounce mocha"
+    # numbers that make no catalog phrase stay as written
+    for text in ("set 5 timers at 7:30", "a 100 ounce latte", "2.5 sugars"):
+        assert spelled_numbers(text, phrases) == text
+    assert spelled_numbers("a 12 ounce latte", frozenset()) == "a 12 ounce latte"
+    assert not numbered_phrases(load_domain("home"))
+    g = TemplateGrammar(d)
+    assert g.spells("Can I have a 12-ounce latte?") and g.spells("can i have a twelve ounce latte")
+
+
+def test_the_grammar_offers_wordings_near_a_misheard_order():
+    from stages.asr_snap import GrammarSnapper
+    from stages.nlu.grammar import TemplateGrammar
+
+    d = load_domain("coffee")
+    g = TemplateGrammar(d)
+    snap = GrammarSnapper(d, g.spells)
+    assert snap.candidates("Can I have a medium double shot Americano?") == []  # spelled already
+    assert "Can I have a twelve ounce latte?" in snap.candidates("Can I have a 12-pound latte?")
+    assert snap.candidates("Can I have a lat?")[0] == "Can I have a latte?"
+    assert "I want one light-roast extra large Americano." in snap.candidates(
+        "I want one light-roast extra-lourge Americano."
+    )
+    assert "I don't want drink anymore." in snap.candidates("I don't want to drink anymore.")
+    assert all(g.spells(c) for c in snap.candidates("Change my drink to 60 hours."))
+    assert snap.candidates("Please may I have noodle soup with milk and bread.") == []
+
+
+def test_the_decoder_judges_the_grammars_wordings():
+    """A wording the beam never held replaces the best hypothesis only when the decoder, made to
+    read it against the same audio, finds it about as likely (plus the grammar's bonus)."""
+    from types import SimpleNamespace
+
+    from stages.asr import DomainRescorer
+
+    heard = "can i have a lat"
+    result = SimpleNamespace(sequences_ids=[[50363, 7, 50400]], sequences=[["x"]], scores=[-0.3], no_speech_prob=0.0)
+    encoder_output = SimpleNamespace(shape=(1, 750, 384))
+
+    def rescorer(probs: dict[str, list[float]]):
+        words = {}
+        tok = SimpleNamespace(
+            sot_sequence=[50257],
+            no_timestamps=50362,
+            timestamp_begin=50363,
+            encode=lambda text: words.setdefault(text.strip(), [len(words) + 100]),
+        )
+        model = SimpleNamespace(
+            generate=lambda *a, **k: [result],
+            align=lambda enc, start, tokens, frames: [
+                SimpleNamespace(text_token_probs=probs[next(w for w, i in words.items() if i == tokens[0])])
+            ],
+        )
+        r = DomainRescorer(
+            model,
+            SimpleNamespace(decode=lambda ids: heard),
+            frozenset(),
+            weight=0.0,
+            spelled=lambda t: t.endswith("latte"),
+            grammar_weight=0.5,
+            candidates=lambda t: ["can i have a latte"] if t == heard else [],
+        )
+        r._tok = tok
+        return r, words
+
+    # the audio says "latte" about as well as "lat": the grammar's wording wins
+    r, words = rescorer({heard: [0.9, 0.8], "can i have a latte": [0.8, 0.7]})
+    out = r.generate(encoder_output, [[50257]], beam_size=5)[0]
+    assert r.recovered == 1 and out.sequences_ids[0] == [50363, words["can i have a latte"][0], 50400]
+    # the audio clearly says something else: the beam's best stands
+    r, _words = rescorer({heard: [0.9, 0.8], "can i have a latte": [0.01, 0.02]})
+    out = r.generate(encoder_output, [[50257]], beam_size=5)[0]
+    assert r.recovered == 0 and out.sequences_ids[0] == [50363, 7, 50400]
+
+
+@pytest.mark.models
+def test_a_real_order_misheard_in_babble_is_recovered_from_the_audio():
+    """A real person's order (Picovoice's sample) in simulated babble: the beam hears "American
+    Idol", the decoder, made to read the grammar's wordings, finds "americano"."""
+    from core.audio import load_audio
+    from sim.channel import apply, parse_condition
+    from stages.asr import AsrOptions, WhisperAsr
+    from stages.nlu.grammar import TemplateGrammar
+
+    d = load_domain("coffee")
+    order = load_audio(ROOT / "recordings" / "coffee-order" / "test_within_context.wav")
+    noisy = apply(parse_condition("babble@10dB"), order, random.Random(8)).samples
+    plain = WhisperAsr(AsrOptions(recover=False), d)
+    recovering = WhisperAsr(AsrOptions(), d)
+    heard, recovered = plain.transcribe(noisy).text, recovering.transcribe(noisy).text
+    g = TemplateGrammar(d)
+    assert not g.spells(heard) and "americano" not in heard.lower()
+    assert g.spells(recovered) and recovering.model.model.recovered == 1
+    said = re.sub(r"[^a-z ]", "", recovered.lower()).strip()
+    parse = g.parse("orderBeverage", said)
+    assert {s: said[a:b] for a, b, s in parse.spans} == {
+        "size": "medium",
+        "numberOfShots": "double shot",
+        "beverage": "americano",
+    }
+    # what was said clearly is left as heard
+    clean = recovering.transcribe(order.samples).text
+    assert clean == plain.transcribe(order.samples).text and recovering.model.model.recovered == 1
+
+
+@pytest.mark.models
+def test_a_coffee_order_said_with_digits_is_understood(config):
+    from assistant.runner import Assistant
+
+    coffee = Assistant(config.with_overrides({"session.domain": "coffee"}))
+    t = say(coffee, coffee.new_session("digits"), "Can I get a 12-ounce latte with 2 sugars?")
+    assert t.outcome.intent == "orderBeverage"
+    assert dict(t.outcome.args) == {"size": "twelve_ounce", "beverage": "latte", "sugarAmount": "two_sugars"}
+
+
 @pytest.mark.models
 def test_a_coffee_order_outside_the_grammar_is_declined(config):
     from assistant.runner import Assistant

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
 from core.normalize import builtin_value
 from core.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
-from stages.nlu.text import ASSISTANT_NAMES, GREETINGS, prepare
+from stages.nlu.text import ASSISTANT_NAMES, GREETINGS, numbered_phrases, prepare, spelled_numbers
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class TemplateGrammar:
 
     def __init__(self, domain: Domain):
         self.domain = domain
+        self._numbered = numbered_phrases(domain)
         self._known: dict[str, frozenset[str]] = {}
         self._slot_patterns: dict[str, str] = {}
         for name, slot_type in domain.slot_types.items():
@@ -96,8 +97,8 @@ class TemplateGrammar:
 
     def spells(self, text: str) -> bool:
         """Whether some intent's template matches ``text`` (raw words, as a recognizer writes
-        them: case and punctuation do not matter)."""
-        said = prepare(text, True)
+        them: case, punctuation and digits for a catalog's number words do not matter)."""
+        said = spelled_numbers(prepare(text, True), self._numbered)
         return any(self.parse(intent, said) is not None for intent in self._rules)
 
     def parse(self, intent: str, text: str) -> GrammarParse | None:

@@ -31,7 +31,14 @@ from stages.base import StageFailure
 from stages.nlu.grammar import TemplateGrammar
 from stages.nlu.models import META_FILE, NluModel
 from stages.nlu.recipes import SpecConfig, load_model, spec_config, spec_key, train_spec
-from stages.nlu.text import ASSISTANT_NAMES, repair_candidates, self_repair, without_address
+from stages.nlu.text import (
+    ASSISTANT_NAMES,
+    numbered_phrases,
+    repair_candidates,
+    self_repair,
+    spelled_numbers,
+    without_address,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +148,7 @@ class NluStage:
         self._types = domain.slot_types
         self._vocabulary = domain_vocabulary(domain)
         self._grammar = TemplateGrammar(domain) if options.grammar else None
+        self._numbered = numbered_phrases(domain)
         self._literal = {
             n: bool(c is not None and c.literal) for n, t in self._types.items() for c in [domain.catalog_for(t)]
         }
@@ -156,7 +164,7 @@ class NluStage:
         self.model.warm()
 
     def interpret(self, text: str, ctx=None) -> Interpretation:
-        request = without_address(text, self.options.assistant_names)
+        request = spelled_numbers(without_address(text, self.options.assistant_names), self._numbered)
         pred = self._repaired(request, self.model.predict(request))
         if not pred.intents:
             raise StageFailure("nlu-no-intent", "the model returned no intent scores")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
+
+from core.normalize import TENS, UNITS, spoken_number
+
+if TYPE_CHECKING:
+    from core.domain import Domain
 
 _REPLACEMENTS = (
     (re.compile(r"[’‘`]"), "'"),
@@ -26,6 +32,43 @@ def prepare(text: str, lowercase: bool = True) -> str:
     for pattern, repl in _REPLACEMENTS:
         text = pattern.sub(repl, text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+_NUMBER_WORDS = frozenset(UNITS) | frozenset(TENS)
+_DIGITS = re.compile(r"(?<![\d.:])(\d{1,4})(?![\d:%]|\.\d)(?:\s?(oz)\b)?", re.IGNORECASE)
+_UNITS = {"oz": " ounce"}
+
+
+def numbered_phrases(domain: Domain) -> frozenset[str]:
+    """The domain's catalog phrases that hold a number word ("twelve ounce", "two sugars")."""
+    return frozenset(
+        p.lower()
+        for c in domain.catalogs.values()
+        for v in c.values
+        for p in v.phrases
+        if _NUMBER_WORDS.intersection(p.lower().split())
+    )
+
+
+def spelled_numbers(text: str, phrases: frozenset[str]) -> str:
+    """``text`` with a number written in digits spelled out where the words then say one of
+    ``phrases`` ("a 12-ounce latte", "a 12oz latte" → "a twelve ounce latte" when a catalog
+    lists "twelve ounce"): recognizers write digits, grammars and catalogs words. Other numbers
+    ("at 7", "5 minutes") stay as written."""
+    if not phrases or not any(ch.isdigit() for ch in text):
+        return text
+
+    def spelled(m: re.Match) -> str:
+        spoken = spoken_number(int(m.group(1))) + (_UNITS[m.group(2).lower()] if m.group(2) else "")
+        said = f"{text[: m.start()]}{spoken}{text[m.end() :]}".lower().replace("-", " ")  # "12-ounce"
+        a, b = m.start(), m.start() + len(spoken)
+        for phrase in phrases:
+            for hit in re.finditer(rf"(?<!\w){re.escape(phrase)}(?!\w)", said):
+                if hit.start() <= a and b <= hit.end():
+                    return spoken
+        return m.group()
+
+    return _DIGITS.sub(spelled, text)
 
 
 # Names people call a voice assistant by. A request that starts with one ("olly, play jazz",

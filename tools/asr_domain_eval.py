@@ -99,7 +99,9 @@ def main() -> int:
         domain, load_or_train(domain, cache_dir(config), configured_spec(config)), NluOptions.from_config(config)
     )
     recognizers = {mode: WhisperAsr(AsrOptions(**settings), domain) for mode, settings in MODES.items()}
-    clips = list(_real(args.domain, args.conditions, args.real_noises, args.seed)) + list(_synthetic(domain, args.n, args.seed, args.conditions))
+    clips = list(_real(args.domain, args.conditions, args.real_noises, args.seed)) + list(
+        _synthetic(domain, args.n, args.seed, args.conditions)
+    )
     table: dict[str, dict[str, dict]] = {}
     changed, misses = [], []
     for group, audio, ref, intent, slots in clips:

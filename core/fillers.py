@@ -11,6 +11,9 @@ log = logging.getLogger(__name__)
 FILLER_WORDS = frozenset(
     "um uh er erm ah hmm oh okay ok so like well right actually mean know cheers ta thanks thank sorry hey just".split()
 )
+# Sounds that are no words at all: they may fall anywhere in a request ("a, uh, large latte").
+HESITATIONS = frozenset("um umm uh uhh uhm er erm ah hmm mm".split())
+_HESITATION = re.compile(r"(?:,\s*)?\b(?:" + "|".join(sorted(HESITATIONS)) + r")\b(?:\s*,)?", re.IGNORECASE)
 FILLER_PHRASES = re.compile(r"\b(?:if you don't mind|if you would|thank you|you know|i mean)\b")
 # What may open or close a slot's words without being part of the value: a tagger trained on
 # written examples often takes "garage door thanks a lot" or "okay so coffee" whole.
@@ -30,6 +33,13 @@ _EDGE_PHRASES = tuple(
         "please",
     )
 )
+
+
+def without_hesitations(text: str) -> str:
+    """``text`` without the hesitations said inside it ("can I have a, uh, large latte" → "can
+    I have a large latte"); unchanged when it holds nothing else."""
+    out = re.sub(r"\s+", " ", _HESITATION.sub(" ", text)).strip()
+    return out if re.search(r"\w", out) else text
 
 
 def strip_edge_fillers(text: str) -> str:

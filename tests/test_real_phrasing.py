@@ -437,6 +437,23 @@ def test_digits_say_a_catalogs_number_words():
     assert g.spells("Can I have a 12-ounce latte?") and g.spells("can i have a twelve ounce latte")
 
 
+def test_hesitations_inside_an_order_do_not_break_a_strict_grammar():
+    from core.fillers import without_hesitations
+    from stages.nlu.grammar import TemplateGrammar
+
+    assert without_hesitations("Can I have a, uh, large latte?") == "Can I have a large latte?"
+    assert without_hesitations("Summer umbrella, hmm") == "Summer umbrella"  # words keep their "um"
+    assert without_hesitations("Um.") == "Um."  # nothing else said: unchanged
+    g = TemplateGrammar(load_domain("coffee"))
+    for said in (
+        "Can I have a, uh, large latte?",
+        "Can I get a large latte with, um, oat milk?",
+        "Yeah, can I get a mocha?",
+    ):
+        assert g.spells(said), said
+    assert not g.spells("Um, may I have noodle soup with milk?")
+
+
 def test_the_grammar_offers_wordings_near_a_misheard_order():
     from stages.asr_snap import GrammarSnapper
     from stages.nlu.grammar import TemplateGrammar
@@ -540,6 +557,9 @@ def test_a_coffee_order_said_with_digits_is_understood(config):
     t = say(coffee, coffee.new_session("digits"), "Can I get a 12-ounce latte with 2 sugars?")
     assert t.outcome.intent == "orderBeverage"
     assert dict(t.outcome.args) == {"size": "twelve_ounce", "beverage": "latte", "sugarAmount": "two_sugars"}
+    t = say(coffee, coffee.new_session("um"), "Can I have a, uh, large latte with, um, oat milk?")
+    assert t.outcome.intent == "orderBeverage"
+    assert dict(t.outcome.args) == {"size": "large", "beverage": "latte", "milkAmount": "oat_milk"}
 
 
 @pytest.mark.models

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from core.domain import BUILTIN_TYPES, SLOT_REF, Domain, IntentSpec
+from core.fillers import without_hesitations
 from core.normalize import builtin_value
 from core.utterances import DEFAULT_NOW, PREFIXES, SUFFIXES, _parse
 from stages.nlu.text import ASSISTANT_NAMES, GREETINGS, numbered_phrases, prepare, spelled_numbers
@@ -24,7 +25,13 @@ log = logging.getLogger(__name__)
 # names people call assistants by.
 LEAD_WORDS = tuple(
     sorted(
-        {*PREFIXES, *ASSISTANT_NAMES, *GREETINGS, *(f"{g} {n}" for g in GREETINGS for n in ASSISTANT_NAMES), "please"},
+        {
+            *PREFIXES,
+            *ASSISTANT_NAMES,
+            *GREETINGS,
+            *(f"{g} {n}" for g in GREETINGS for n in ASSISTANT_NAMES),
+            *("please", "yeah", "yes", "well", "alright", "all right"),
+        },
         key=len,
         reverse=True,
     )
@@ -97,8 +104,9 @@ class TemplateGrammar:
 
     def spells(self, text: str) -> bool:
         """Whether some intent's template matches ``text`` (raw words, as a recognizer writes
-        them: case, punctuation and digits for a catalog's number words do not matter)."""
-        said = spelled_numbers(prepare(text, True), self._numbered)
+        them: case, punctuation, hesitations and digits for a catalog's number words do not
+        matter)."""
+        said = spelled_numbers(prepare(without_hesitations(text), True), self._numbered)
         return any(self.parse(intent, said) is not None for intent in self._rules)
 
     def parse(self, intent: str, text: str) -> GrammarParse | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.domain import BUILTIN_TYPES, DIALOGUE_INTENTS, OOD_INTENT, Domain, domain_vocabulary, vocabulary_share
+from core.fillers import without_hesitations
 from core.normalize import (
     NUMBER_WORDS,
     builtin_value,
@@ -165,6 +166,8 @@ class NluStage:
 
     def interpret(self, text: str, ctx=None) -> Interpretation:
         request = spelled_numbers(without_address(text, self.options.assistant_names), self._numbered)
+        if self.domain.grammar == "strict":  # the grammar must match every word: "a, uh, large latte"
+            request = without_hesitations(request)
         pred = self._repaired(request, self.model.predict(request))
         if not pred.intents:
             raise StageFailure("nlu-no-intent", "the model returned no intent scores")

@@ -147,9 +147,10 @@ class DomainRescorer:
         return Tokenizer(self._tokenizer, False, task="transcribe", language="en")
 
     def _recovered(self, encoder_output, result, ranked: list[int]):
-        """The best hypothesis, or a wording the grammar spells near one of the beam's, when the
-        decoder itself finds that wording about as likely: each is scored by its tokens' mean
-        log-probability given the audio (forced decoding, ``align``) plus the domain bonus."""
+        """A result whose best is a wording the grammar spells near one of the beam's, when the
+        decoder itself finds it likelier than the beam's best; None when that stands. Each is
+        scored by its tokens' mean log-probability given the audio (forced decoding, ``align``)
+        plus the domain bonus."""
         texts = [self._tokenizer.decode(result.sequences_ids[i]) for i in ranked[:RECOVER_FROM]]
         if self.spelled is not None and self.spelled(texts[0]):
             return None
@@ -170,7 +171,10 @@ class DomainRescorer:
             return None
         self.recovered += 1
         top = result.sequences_ids[ranked[0]]
-        ids = [top[0], *token_lists[best], top[-1]] if top and top[0] >= tok.timestamp_begin else token_lists[best]
+        # the beam's segment timestamps around the new words, where it has them
+        head = top[:1] if top and top[0] >= tok.timestamp_begin else []
+        tail = top[-1:] if len(top) > 1 and top[-1] >= tok.timestamp_begin else []
+        ids = [*head, *token_lists[best], *tail]
         log.debug("recovered %r for %r", wordings[best - 1], texts[0])
         return _Swapped(result, ranked, ids, scores[best] - self.bonus(wordings[best - 1]))
 

@@ -19,7 +19,7 @@ import jellyfish
 from rapidfuzz import fuzz, process
 
 from core.domain import SLOT_REF, Domain
-from core.normalize import spoken_number
+from core.normalize import TENS, UNITS, spoken_number
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,25 @@ MIN_WORD = 3  # shorter template words are not snapped to ("a", "to")
 DROP_SCORE = 60  # a heard word left out ("I don't want to drink") ranks below a close swap
 
 _DIGITS = re.compile(r"\d{1,4}")
+NUMBERS = {w: n for w, n in {**UNITS, **TENS}.items() if w != "oh"}
+UNITS_WRITTEN_JOINED = frozenset("ounce inch foot pound minute hour".split())  # "a 12-ounce latte"
 _WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
 
 
 def _sound(text: str) -> str:
     return " ".join(jellyfish.metaphone(w) for w in text.split())
+
+
+def _in_digits(phrase: str) -> str:
+    """A phrase's number words as a recognizer writes them: "twelve ounce" → "12-ounce", "two
+    sugars" → "2 sugars"."""
+    words = phrase.split()
+    if not any(w in NUMBERS for w in words):
+        return phrase
+    out = [str(NUMBERS.get(w, w)) for w in words]
+    if len(out) == 2 and words[0] in NUMBERS and words[1] in UNITS_WRITTEN_JOINED:
+        return "-".join(out)
+    return " ".join(out)
 
 
 class GrammarSnapper:
@@ -92,13 +106,16 @@ class GrammarSnapper:
         plans.sort(key=lambda plan: -sum(s[0] for s in plan) / len(plan) + 5 * (len(plan) - 1))
         out: list[str] = []
         for plan in plans[:MAX_PLANS]:
-            said = text
-            for _score, i, j, phrase in sorted(plan, key=lambda s: -s[1]):  # right to left: offsets hold
-                said = said[: matches[i].start()] + phrase + said[matches[j - 1].end() :]
-            said = re.sub(r"\s+([.,?!])", r"\1", re.sub(r"\s+", " ", said)).strip()
-            said = re.sub(r"([.,?!])[.,?!]+", r"\1", said)
-            if said not in out and self._spells(said):
-                out.append(said)
-                if len(out) >= MAX_CANDIDATES:
-                    break
-        return out
+            # words and digits as equals: Whisper writes "12-ounce", the catalog "twelve ounce"
+            for digits in (False, True):
+                said = text
+                for _score, i, j, phrase in sorted(plan, key=lambda s: -s[1]):  # right to left: offsets hold
+                    written = _in_digits(phrase) if digits else phrase
+                    said = said[: matches[i].start()] + written + said[matches[j - 1].end() :]
+                said = re.sub(r"\s+([.,?!])", r"\1", re.sub(r"\s+", " ", said)).strip()
+                said = re.sub(r"([.,?!])[.,?!]+", r"\1", said)
+                if said not in out and self._spells(said):
+                    out.append(said)
+            if len(out) >= MAX_CANDIDATES:
+                break
+        return out[:MAX_CANDIDATES]

@@ -5,7 +5,9 @@ a latte"): the candidates that the recognizer's own decoder then scores against 
 A beam of five rarely holds the domain's word when a small model mishears it; the grammar knows
 which words could have been said. Each candidate replaces one or two runs of up to three heard
 words with catalog phrases or template words that look or sound alike (spelling ratio or
-metaphone ratio), or leaves a heard word out, and is kept only when the grammar spells it. Numbers count as their words ("12-ounce" is "twelve ounce").
+metaphone ratio), or leaves a heard word out, and is kept only when the grammar spells it.
+Numbers count as their words both ways: "12-pound" is near "twelve ounce", and a wording with
+"twelve ounce" is also offered as Whisper would write it, "12-ounce".
 """
 
 from __future__ import annotations

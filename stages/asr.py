@@ -129,13 +129,11 @@ class DomainRescorer:
             return self._model.generate(encoder_output, prompts, **kwargs)
         kwargs["num_hypotheses"] = beam
         result = self._model.generate(encoder_output, prompts, **kwargs)[0]
-        ranked = sorted(
-            range(len(result.sequences_ids)),
-            key=lambda i: -(result.scores[i] + self.bonus(self._tokenizer.decode(result.sequences_ids[i]))),
-        )
+        texts = [self._tokenizer.decode(ids) for ids in result.sequences_ids]
+        ranked = sorted(range(len(texts)), key=lambda i: -(result.scores[i] + self.bonus(texts[i])))
         self.last_choice = ranked[0]
         if self.candidates is not None:
-            swapped = self._recovered(encoder_output, result, ranked)
+            swapped = self._recovered(encoder_output, result, ranked, [texts[i] for i in ranked[:RECOVER_FROM]])
             if swapped is not None:
                 return [swapped]
         return [_Reordered(result, ranked)]
@@ -146,12 +144,11 @@ class DomainRescorer:
 
         return Tokenizer(self._tokenizer, False, task="transcribe", language="en")
 
-    def _recovered(self, encoder_output, result, ranked: list[int]):
+    def _recovered(self, encoder_output, result, ranked: list[int], texts: list[str]):
         """A result whose best is a wording the grammar spells near one of the beam's, when the
         decoder itself finds it likelier than the beam's best; None when that stands. Each is
         scored by its tokens' mean log-probability given the audio (forced decoding, ``align``)
-        plus the domain bonus."""
-        texts = [self._tokenizer.decode(result.sequences_ids[i]) for i in ranked[:RECOVER_FROM]]
+        plus the domain bonus. ``texts``: the best hypotheses' words, best first."""
         if self.spelled is not None and self.spelled(texts[0]):
             return None
         wordings = list(dict.fromkeys(c for t in texts for c in self.candidates(t)))[:RECOVER_MAX]
@@ -162,10 +159,10 @@ class DomainRescorer:
         frames = int(encoder_output.shape[1]) * 2  # the encoder halves the log-mel frames
         start = [*tok.sot_sequence, tok.no_timestamps]
         aligned = [self._model.align(encoder_output, start, [ids], frames)[0] for ids in token_lists]
-        scores = [
-            float(np.mean(np.log(np.maximum(np.asarray(a.text_token_probs, dtype=np.float64), 1e-12)))) + self.bonus(w)
-            for a, w in zip(aligned, [texts[0], *wordings])
+        likelihoods = [
+            float(np.mean(np.log(np.maximum(np.asarray(a.text_token_probs, dtype=np.float64), 1e-12)))) for a in aligned
         ]
+        scores = [p + self.bonus(w) for p, w in zip(likelihoods, [texts[0], *wordings])]
         best = int(np.argmax(scores))
         if best == 0:
             return None
@@ -176,7 +173,7 @@ class DomainRescorer:
         tail = top[-1:] if len(top) > 1 and top[-1] >= tok.timestamp_begin else []
         ids = [*head, *token_lists[best], *tail]
         log.debug("recovered %r for %r", wordings[best - 1], texts[0])
-        return _Swapped(result, ranked, ids, scores[best] - self.bonus(wordings[best - 1]))
+        return _Swapped(result, ranked, ids, likelihoods[best])
 
 
 class _Reordered:

@@ -21,7 +21,8 @@ import jellyfish
 from rapidfuzz import fuzz, process
 
 from core.domain import SLOT_REF, Domain
-from core.normalize import TENS, UNITS, spoken_number
+from core.normalize import spoken_number
+from stages.nlu.text import NUMBER_VALUES
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ MIN_WORD = 3  # shorter template words are not snapped to ("a", "to")
 DROP_SCORE = 60  # a heard word left out ("I don't want to drink") ranks below a close swap
 
 _DIGITS = re.compile(r"\d{1,4}")
-NUMBERS = {w: n for w, n in {**UNITS, **TENS}.items() if w != "oh"}
 UNITS_WRITTEN_JOINED = frozenset("ounce inch foot pound minute hour".split())  # "a 12-ounce latte"
 _WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
 
@@ -47,10 +47,10 @@ def _in_digits(phrase: str) -> str:
     """A phrase's number words as a recognizer writes them: "twelve ounce" → "12-ounce", "two
     sugars" → "2 sugars"."""
     words = phrase.split()
-    if not any(w in NUMBERS for w in words):
+    if not any(w in NUMBER_VALUES for w in words):
         return phrase
-    out = [str(NUMBERS.get(w, w)) for w in words]
-    if len(out) == 2 and words[0] in NUMBERS and words[1] in UNITS_WRITTEN_JOINED:
+    out = [str(NUMBER_VALUES.get(w, w)) for w in words]
+    if len(out) == 2 and words[0] in NUMBER_VALUES and words[1] in UNITS_WRITTEN_JOINED:
         return "-".join(out)
     return " ".join(out)
 

@@ -34,7 +34,8 @@ def prepare(text: str, lowercase: bool = True) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-_NUMBER_WORDS = frozenset(UNITS) | frozenset(TENS)
+# A number word's value ("oh" is zero only inside a number said digit by digit).
+NUMBER_VALUES = {w: n for w, n in {**UNITS, **TENS}.items() if w != "oh"}
 _DIGITS = re.compile(r"(?<![\d.:])(\d{1,4})(?![\d:%]|\.\d)(?:\s?(oz)\b)?", re.IGNORECASE)
 _UNITS = {"oz": " ounce"}
 
@@ -46,7 +47,7 @@ def numbered_phrases(domain: Domain) -> frozenset[str]:
         for c in domain.catalogs.values()
         for v in c.values
         for p in v.phrases
-        if _NUMBER_WORDS.intersection(p.lower().split())
+        if NUMBER_VALUES.keys() & set(p.lower().split())
     )
 
 

@@ -9,7 +9,8 @@ the other through the NLU stage, once per training seed. The dev part is dropped
 anything else: this is where design choices are made (docs/nlu-real-phrasing.md).
 
 Each run's model is kept under ``--out``; ``--rescore`` scores the kept models again, which is
-how a change to the stage's rules (not to training) is measured. ``--out``/``summary.json``
+how a change to the stage's rules (not to training) is measured. ``--set epochs=3`` trains with
+a setting of the recipe changed (JointConfig fields). ``--out``/``summary.json``
 holds the figures and every error.
 """
 
@@ -68,6 +69,24 @@ def write_domain(folder: Path, header: dict, train: list[dict], score: list[dict
     return folder / "home.yaml"
 
 
+def with_settings(config, settings: list[str]):
+    """``config`` with FIELD=VALUE settings, each value read as the field's type."""
+    from dataclasses import fields
+
+    types = {f.name: type(getattr(config, f.name)) for f in fields(config)}
+    changes = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in types:
+            raise ValueError(f"--set {setting}: no training setting {name!r} (one of {', '.join(sorted(types))})")
+        kind = types[name]
+        try:
+            changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise ValueError(f"--set {setting}: {name} takes a {kind.__name__}") from None
+    return replace(config, **changes)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="folder for the models and summary.json")
@@ -75,6 +94,13 @@ def main() -> int:
     p.add_argument("--split-seed", type=int, default=7, help="seed of the split into halves (default 7)")
     p.add_argument("--directions", nargs="+", default=["AB", "BA"], choices=["AB", "BA"])
     p.add_argument("--rescore", action="store_true", help="score the models kept under --out, train none")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="training settings that differ from the shipped recipe's (JointConfig fields, e.g. epochs=3)",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -86,6 +112,10 @@ def main() -> int:
     from stages.nlu.recipes import SPEC_CONFIG, load_model, train_spec
     from stages.nlu.stage import save_atomically
 
+    try:
+        config = with_settings(SPEC_CONFIG, args.set)
+    except ValueError as err:
+        p.error(str(err))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = (DOMAINS / CORPUS).read_text(encoding="utf-8").splitlines()
@@ -104,7 +134,7 @@ def main() -> int:
                 if args.rescore:
                     model = load_model(target)
                 else:
-                    save_atomically(train_spec(domain, replace(SPEC_CONFIG, seed=seed)), target)
+                    save_atomically(train_spec(domain, replace(config, seed=seed)), target)
                     model = load_model(target)
                 result = evaluate_commands(NluStage(domain, model, options).interpret, items, errors=10_000)
                 n = result["in_domain"]["n"]
@@ -117,7 +147,7 @@ def main() -> int:
                 )
     total = sum(r["understood_of"][0] for r in runs)
     n = sum(r["understood_of"][1] for r in runs)
-    summary = {"understood": total, "of": n, "runs": runs}
+    summary = {"understood": total, "of": n, "settings": args.set, "runs": runs}
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(f"total: {total} of {n} understood ({total / n:.1%})")
     return 0

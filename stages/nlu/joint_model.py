@@ -54,7 +54,7 @@ OUTSIDE = "O"
 class JointConfig:
     """How a joint model is trained. Chosen on the home domain's tune halves (A→B, B→A)."""
 
-    epochs: int = 2
+    epochs: int = 3
     batch_size: int = 64
     learn_rate: float = 1.5e-4  # the transformer's
     head_learn_rate: float = 3e-3  # the two new heads start from nothing

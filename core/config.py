@@ -48,7 +48,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InputError(path, f"invalid TOML ({err})") from None
 
 
-def _coerce(key: str, raw: Any, default: Any, source: str) -> Any:
+def coerce(key: str, raw: Any, default: Any, source: str) -> Any:
     """Convert ``raw`` to the type of ``default`` (strings come from the command line)."""
     target = type(default)
     if isinstance(raw, target) and not (target is int and isinstance(raw, bool)):
@@ -94,11 +94,11 @@ class Config:
             for key, raw in _read_toml(file).items():
                 if key not in settings:
                     raise InputError(file, f"unknown setting (known: {', '.join(sorted(settings))})", field=key)
-                settings[key] = Setting(_coerce(key, raw, defaults[key], str(file)), str(file))
+                settings[key] = Setting(coerce(key, raw, defaults[key], str(file)), str(file))
         for key, raw in (overrides or {}).items():
             if key not in settings:
                 raise ConfigError(f"unknown setting {key!r} (see `assistant config`)")
-            settings[key] = Setting(_coerce(key, raw, defaults[key], override_source), override_source)
+            settings[key] = Setting(coerce(key, raw, defaults[key], override_source), override_source)
         return cls(settings)
 
     @staticmethod
@@ -133,7 +133,7 @@ class Config:
         for key, raw in overrides.items():
             if key not in settings:
                 raise ConfigError(f"unknown setting {key!r}")
-            settings[key] = Setting(_coerce(key, raw, defaults[key], source), source)
+            settings[key] = Setting(coerce(key, raw, defaults[key], source), source)
         return Config(settings)
 
     def to_dict(self) -> dict[str, Any]:

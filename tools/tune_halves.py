@@ -70,20 +70,19 @@ def write_domain(folder: Path, header: dict, train: list[dict], score: list[dict
 
 
 def with_settings(config, settings: list[str]):
-    """``config`` with FIELD=VALUE settings, each value read as the field's type."""
+    """``config`` with FIELD=VALUE settings, each value read as the field's type (as the
+    assistant's own ``--set`` reads configuration values)."""
     from dataclasses import fields
 
-    types = {f.name: type(getattr(config, f.name)) for f in fields(config)}
+    from core.config import coerce
+
+    names = {f.name for f in fields(config)}
     changes = {}
     for setting in settings:
         name, _, value = setting.partition("=")
-        if name not in types:
-            raise ValueError(f"--set {setting}: no training setting {name!r} (one of {', '.join(sorted(types))})")
-        kind = types[name]
-        try:
-            changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-        except ValueError:
-            raise ValueError(f"--set {setting}: {name} takes a {kind.__name__}") from None
+        if name not in names:
+            raise ValueError(f"--set {setting}: no training setting {name!r} (one of {', '.join(sorted(names))})")
+        changes[name] = coerce(f"--set {name}", value, getattr(config, name), "the command line")
     return replace(config, **changes)
 
 
@@ -106,6 +105,7 @@ def main() -> int:
 
     from core.config import Config
     from core.domain import load_domain
+    from core.errors import ConfigError
     from stages.nlu import NluOptions, NluStage
     from stages.nlu.corpora import read_domain_corpus
     from stages.nlu.evaluate import evaluate_commands
@@ -114,7 +114,7 @@ def main() -> int:
 
     try:
         config = with_settings(SPEC_CONFIG, args.set)
-    except ValueError as err:
+    except (ValueError, ConfigError) as err:
         p.error(str(err))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

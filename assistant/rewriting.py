@@ -323,6 +323,7 @@ class RetrievalIndex:
             self._by_user.setdefault(u, []).append(i)
         self._by_user = {u: np.asarray(ix) for u, ix in self._by_user.items()}
         self._global = np.flatnonzero(self.users == "")
+        self._words = [frozenset(normalize_words(t)) for t in self.texts]
 
     @classmethod
     def load(cls, path: Path, options: RetrievalOptions | None = None) -> RetrievalIndex:
@@ -372,10 +373,18 @@ class RetrievalIndex:
             if not heard.out_of_domain and heard.confidence >= opts.understood and not unsure & in_slots:
                 return Rewrite(text, text)
             bar = 0.0 if heard.out_of_domain else min(heard.confidence, opts.understood)
-        q = embed(text)
         best: tuple[float, int, str] | None = None
         said = normalize_words(text)
         sure = {w for w in said if w in vocabulary and w not in FUNCTION_WORDS}
+
+        def keeps_meaning(i: int) -> bool:
+            words = self._words[i]
+            if not sure <= words:
+                return False
+            added = {w for w in words.difference(said) if w in vocabulary and w not in FUNCTION_WORDS}
+            return len(added) <= len(unsure - words)  # "set a timer" never gains "for twenty minutes"
+
+        layers = []
         for layer, rows, threshold in (
             ("personal", self._by_user.get(user), opts.personal),
             ("global", self._global, opts.global_),
@@ -384,18 +393,20 @@ class RetrievalIndex:
                 continue
             if layer == "global":
                 rows = rows[self.n_users[rows] >= opts.min_users]
-                if not len(rows):
-                    continue
+            # a layer none of whose rows keeps the meaning cannot rewrite: the embedding is
+            # only computed when some row could (it costs as much as the NLU's own reading)
+            if any(keeps_meaning(i) for i in rows.tolist()):
+                layers.append((layer, rows, threshold))
+        if not layers:
+            return Rewrite(text, text)
+        q = embed(text)
+        for layer, rows, threshold in layers:
             cos = self.embeddings[rows] @ q
             top = rows[np.argsort(-cos)[:5]]
             scored = []
             for i in top.tolist():
-                words = set(normalize_words(self.texts[i]))
-                if not sure <= words:
+                if not keeps_meaning(i):
                     continue
-                added = {w for w in words - set(said) if w in vocabulary and w not in FUNCTION_WORDS}
-                if len(added) > len(unsure - words):
-                    continue  # "set a timer" must not become "set a timer for twenty minutes"
                 fuzzy = fuzz.token_set_ratio(text.lower(), self.texts[i].lower()) / 100.0
                 c = float(self.embeddings[i] @ q)
                 score = (

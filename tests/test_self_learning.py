@@ -456,6 +456,14 @@ def test_the_personal_layer_wins_when_the_users_own_history_is_strong_enough(tmp
     assert not step.run(_heard("weather in wilkerson call"), ctx("ann")).changed
     assert step.run(_heard("close the garage door", unsure=("the",)), ctx("bob")).source == "none"
     assert not step.run(_heard("open the garage door", unsure=("the",)), ctx("bob")).changed
+    # where no row could keep the meaning, the request is not even embedded (that costs as much
+    # as the NLU's own reading); where one could, it is embedded once
+    embedded: list[str] = []
+    step._embed = lambda t: embedded.append(t) or _bow([t])[0]
+    assert not step.run(_heard("open the garage door", unsure=("the",)), ctx("bob")).changed
+    assert embedded == []
+    assert step.run(misheard, ctx("ann")).text == "weather in wilkerson california"
+    assert embedded == ["weather in wilkerson call"]
     # a rewrite brings in a domain word only in place of one heard unsurely ("call" above), so
     # it never adds a value the user did not say
     assert not step.run(_heard("weather in wilkerson", unsure=("in",)), ctx("ann")).changed

@@ -98,29 +98,54 @@ def encode(model, ids, mask):
 
     The transformer's own layers do the arithmetic; this only walks them directly. The library's
     generic forward (output capture, deprecation wrappers, a signature inspection per layer)
-    costs over a quarter of a short request's time. In training (``model.training``) the library's
-    forward runs, as only it applies dropout."""
-    from torch.nn.functional import scaled_dot_product_attention
+    costs over a quarter of a short request's time. In training (``model.training``) MiniLM's
+    dropouts apply at the library's places and rates, and a padded batch's linear layers and
+    normalizations run on its real word pieces only (a third of a training batch is padding);
+    padded positions come out as zeros."""
+    from torch.nn.functional import dropout
 
-    if model.training:
-        return model(input_ids=ids, attention_mask=mask).last_hidden_state
     emb = model.embeddings
+    training = model.training
     batch, length = ids.shape
     hidden = emb.word_embeddings(ids) + emb.token_type_embeddings(emb.token_type_ids[:, :length])
-    hidden = emb.LayerNorm(hidden + emb.position_embeddings(emb.position_ids[:, :length]))
+    hidden = dropout(
+        emb.LayerNorm(hidden + emb.position_embeddings(emb.position_ids[:, :length])), emb.dropout.p, training
+    )
     # as the library does: no mask when nothing is padded, else a boolean mask over the keys
-    keys = None if bool(mask.all()) else mask[:, None, None, :].bool().expand(batch, 1, length, length)
+    padded = not bool(mask.all())
+    keys = mask[:, None, None, :].bool().expand(batch, 1, length, length) if padded else None
+    real = mask.reshape(-1).nonzero().squeeze(1) if padded and training else None
+    width = hidden.shape[-1]
+    if real is not None:
+        hidden = hidden.reshape(-1, width)[real]
     for layer in model.encoder.layer:
-        att = layer.attention.self
-        shape = (batch, length, -1, att.attention_head_size)
-        q, k, v = (proj(hidden).view(shape).transpose(1, 2) for proj in (att.query, att.key, att.value))
-        heads = scaled_dot_product_attention(q, k, v, attn_mask=keys, dropout_p=0.0, scale=att.scaling)
-        heads = heads.transpose(1, 2).contiguous().reshape(batch, length, -1).contiguous()
-        out = layer.attention.output
-        hidden = out.LayerNorm(out.dense(heads) + hidden)
-        inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(hidden))
-        hidden = layer.output.LayerNorm(layer.output.dense(inner) + hidden)
+        hidden = _layer(layer, hidden, keys, real, batch, length, training)
+    if real is not None:
+        hidden = hidden.new_zeros(batch * length, width).index_copy(0, real, hidden).view(batch, length, width)
     return hidden
+
+
+def _layer(layer, hidden, keys, real, batch: int, length: int, training: bool):
+    """One transformer layer. ``real``: the flat positions of ``hidden``'s rows when it holds a
+    padded batch's real word pieces only; attention alone needs the padded layout."""
+    from torch.nn.functional import dropout, scaled_dot_product_attention
+
+    att = layer.attention.self
+    shape = (batch, length, -1, att.attention_head_size)
+
+    def padded(x):  # the real word pieces' rows back in the padded layout, zeros between
+        return x if real is None else x.new_zeros(batch * length, x.shape[-1]).index_copy(0, real, x)
+
+    q, k, v = (padded(proj(hidden)).view(shape).transpose(1, 2) for proj in (att.query, att.key, att.value))
+    p = att.dropout.p if training else 0.0
+    heads = scaled_dot_product_attention(q, k, v, attn_mask=keys, dropout_p=p, scale=att.scaling)
+    heads = heads.transpose(1, 2).contiguous().reshape(batch, length, -1).contiguous()
+    if real is not None:
+        heads = heads.reshape(batch * length, -1)[real]
+    out = layer.attention.output
+    hidden = out.LayerNorm(dropout(out.dense(heads), out.dropout.p, training) + hidden)
+    inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(hidden))
+    return layer.output.LayerNorm(dropout(layer.output.dense(inner), layer.output.dropout.p, training) + hidden)
 
 
 def mean_pooled(tok, model, texts: list[str], max_length: int) -> np.ndarray:

@@ -63,3 +63,38 @@ def test_the_direct_walk_gives_the_librarys_hidden_states_bit_for_bit():
                 library = model(input_ids=ids, attention_mask=mask).last_hidden_state
                 assert torch.equal(encode(model, ids, mask), library)
             assert not bool(batch["attention_mask"].all())  # the batch was padded
+
+
+def test_training_runs_a_padded_batch_on_its_real_word_pieces_with_the_librarys_dropouts():
+    """In training, encode packs a padded batch's real word pieces for the linear layers: with
+    dropout off the real positions get the library's numbers and the padding zeros; with dropout
+    on, the library's rates apply and gradients reach the weights."""
+    import torch
+
+    from core.minilm import bert, encode, tokenizer
+
+    model = bert()
+    tok = tokenizer()
+    batch = tok(["turn on the kitchen light please", "hi", "play jazz"], padding=True, return_tensors="pt")
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert not bool(mask.all())
+    with torch.no_grad():
+        library = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    model.train()
+    rates = {m: m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates and set(rates.values()) == {0.1}
+    for m in rates:
+        m.p = 0.0
+    with torch.no_grad():
+        packed = encode(model, ids, mask)
+    real = mask.bool()
+    assert torch.allclose(packed[real], library[real], atol=1e-5)
+    assert not packed[~real].any()
+    for m, p in rates.items():
+        m.p = p
+    torch.manual_seed(0)
+    dropped = encode(model, ids, mask)
+    assert not torch.allclose(dropped[real], library[real], atol=1e-3)
+    dropped[real].sum().backward()
+    assert model.encoder.layer[0].attention.self.query.weight.grad is not None
+    assert not dropped[~real].any()

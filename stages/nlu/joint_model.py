@@ -41,7 +41,7 @@ from stages.nlu.text import prepare
 log = logging.getLogger(__name__)
 
 KIND = "joint-minilm"
-TRAINER_VERSION = 3
+TRAINER_VERSION = 4
 FORBIDDEN = -1e4  # log-score of a tag sequence BIO does not allow (I-X not after B-X or I-X)
 WEIGHTS_FILE = "joint_minilm.safetensors"
 NEIGHBOURS_FILE = "neighbours.npz"

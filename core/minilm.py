@@ -100,7 +100,7 @@ def encode(model, ids, mask):
     generic forward (output capture, deprecation wrappers, a signature inspection per layer)
     costs over a quarter of a short request's time. In training (``model.training``) MiniLM's
     dropouts apply at the library's places and rates, and a padded batch's linear layers and
-    normalizations run on its real word pieces only (a third of a training batch is padding);
+    normalizations run on its real word pieces only (computing the padding is wasted work);
     padded positions come out as zeros."""
     from torch.nn.functional import dropout
 
@@ -120,9 +120,12 @@ def encode(model, ids, mask):
         hidden = hidden.reshape(-1, width)[real]
     for layer in model.encoder.layer:
         hidden = _layer(layer, hidden, keys, real, batch, length, training)
-    if real is not None:
-        hidden = hidden.new_zeros(batch * length, width).index_copy(0, real, hidden).view(batch, length, width)
-    return hidden
+    return hidden if real is None else _unpacked(hidden, real, batch * length).view(batch, length, width)
+
+
+def _unpacked(x, real, rows: int):
+    """The packed rows ``x`` back at their flat positions ``real`` among ``rows``, zeros between."""
+    return x.new_zeros(rows, x.shape[-1]).index_copy(0, real, x)
 
 
 def _layer(layer, hidden, keys, real, batch: int, length: int, training: bool):
@@ -132,11 +135,10 @@ def _layer(layer, hidden, keys, real, batch: int, length: int, training: bool):
 
     att = layer.attention.self
     shape = (batch, length, -1, att.attention_head_size)
-
-    def padded(x):  # the real word pieces' rows back in the padded layout, zeros between
-        return x if real is None else x.new_zeros(batch * length, x.shape[-1]).index_copy(0, real, x)
-
-    q, k, v = (padded(proj(hidden)).view(shape).transpose(1, 2) for proj in (att.query, att.key, att.value))
+    projected = (proj(hidden) for proj in (att.query, att.key, att.value))
+    if real is not None:
+        projected = (_unpacked(x, real, batch * length) for x in projected)
+    q, k, v = (x.view(shape).transpose(1, 2) for x in projected)
     p = att.dropout.p if training else 0.0
     heads = scaled_dot_product_attention(q, k, v, attn_mask=keys, dropout_p=p, scale=att.scaling)
     heads = heads.transpose(1, 2).contiguous().reshape(batch, length, -1).contiguous()

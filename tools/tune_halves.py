@@ -86,7 +86,7 @@ def with_settings(config, settings: list[str]):
     return replace(config, **changes)
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="folder for the models and summary.json")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds (default 0 1)")
@@ -96,10 +96,16 @@ def main() -> int:
     p.add_argument(
         "--set",
         nargs="+",
+        action="extend",
         default=[],
         metavar="FIELD=VALUE",
         help="training settings that differ from the shipped recipe's (JointConfig fields, e.g. epochs=3)",
     )
+    return p
+
+
+def main() -> int:
+    p = parser()
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
 

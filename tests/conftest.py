@@ -13,6 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 RECORDINGS = ROOT / "recordings"
 
+
+def tool(name: str):
+    """The script ``tools/NAME.py`` as a module (tools/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # One cache for the whole run (and for CLI subprocesses): the home model trains once.
 _OWN_CACHE = not os.environ.get("ASSISTANT_TEST_CACHE")
 _CACHE = os.environ.get("ASSISTANT_TEST_CACHE") or tempfile.mkdtemp(prefix="assistant-test-cache-")

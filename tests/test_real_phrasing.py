@@ -108,13 +108,10 @@ def test_unlisted_names_train_slots_by_their_context():
 def test_the_tune_half_tool_applies_every_setting_it_is_given():
     """Design choices are measured with tools/tune_halves.py: a second ``--set`` once silently
     replaced the first, so a run measured something else than it said."""
-    import importlib.util
-
     from stages.nlu.recipes import SPEC_CONFIG
+    from tests.conftest import tool as tool_module
 
-    spec = importlib.util.spec_from_file_location("tune_halves", Path(__file__).parents[1] / "tools/tune_halves.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = tool_module("tune_halves")
     args = tool.parser().parse_args(["--out", "x", "--set", "epochs=2", "--set", "dropout=0.2", "seed=4"])
     config = tool.with_settings(SPEC_CONFIG, args.set)
     assert (config.epochs, config.dropout, config.seed) == (2, 0.2, 4)

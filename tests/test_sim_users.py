@@ -3,7 +3,6 @@ trained on, gold that stays exact, a style per user, and the realism check's ari
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from pathlib import Path
@@ -24,6 +23,7 @@ from sim.phrasing import (
 )
 from sim.realism import Scored, compare
 from sim.user import PERSONAS, SimulatedUser, sample_persona
+from tests.conftest import tool as tool_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,9 +169,7 @@ def test_phrasings_never_come_from_what_the_nlu_trains_on():
 
 
 def test_delexicalizing_keeps_only_what_the_domain_can_say(domain):
-    spec = importlib.util.spec_from_file_location("build_sim_phrasings", ROOT / "tools/build_sim_phrasings.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = tool_module("build_sim_phrasings")
     row = tool.delexicalize(domain, "AddToList", "add milk to my grocery list", [], "x", "t")
     assert row["template"] == "add {item} to my grocery list" and row["originals"] == {"item": "milk"}
     assert tool.delexicalize(domain, "AddToList", "add this to a list", [], "x", "t") is None

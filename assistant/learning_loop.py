@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.rewriting import TABLE_FORMAT
 from core.config import Config
 from core.errors import UserError
 from core.paths import ensure_output_dir, write_json_atomic
@@ -30,7 +31,7 @@ from sim.profiles import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("table", "index", "concepts", "labels")
+LAYERS = ("table", "index", "concepts", "labels", "gate")
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ def _personal_off(artifact: Path, out: Path) -> Path:
     their entity choices."""
     if artifact.suffix != ".npz":
         table = json.loads(artifact.read_text(encoding="utf-8"))
+        if table.get("format") != TABLE_FORMAT:
+            return artifact  # the wake gate has no personal layer
         write_json_atomic(out, {**table, "personal_near": 101.0, "preferences": {}})
         return out
     with np.load(artifact, allow_pickle=False) as z:
@@ -232,6 +235,11 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
     if "index" in opts.layers:
         learned["index"] = learn_index([learn_week], out / "index.npz")
         artifacts.append(out / "index.npz")
+    if "gate" in opts.layers:
+        from hooks.learn.wake_gate import learn_gate
+
+        learned["gate"] = learn_gate([learn_week], out / "wake-gate.json")
+        artifacts.append(out / "wake-gate.json")
     retrained: dict = {}
     if "labels" in opts.layers:
         progress("label transfer, and the NLU retrained with the labels")
@@ -358,6 +366,13 @@ def format_report(report: dict) -> str:
         lines.append(
             f"  retrieval index: {i['successful_utterances']} successful requests, "
             f"{i['personal_rows']} personal rows of {i['users']} users"
+        )
+    if "gate" in learning:
+        g = learning["gate"]
+        lines.append(
+            f"  wake gate: threshold {g['threshold']} from {g['engaged_turns']} engaged and "
+            f"{g['declined_turns']} declined woken turns (expected to dismiss {g['expected_dismissed']}, "
+            f"{g['expected_addressed']} of them addressed)"
         )
     lines.append(f"  learning time: {learning['learn_s']} s")
     for w in report["weeks"]:

@@ -9,7 +9,9 @@ Off by default. Learned artifacts switch it on (``rewrite.artifacts``, ``--rewri
   own history first (the personal layer), everyone's otherwise (the global layer).
 
 Taught concepts (``rewrite.profiles``, assistant/concepts.py) also act here: "study mode" is
-replaced by what the user taught, and an unknown one starts the teaching dialogue.
+replaced by what the user taught, and an unknown one starts the teaching dialogue. A learned
+**wake gate** (assistant/wake_gate.py) dismisses, silently, a request that woke the assistant
+unsurely and that it cannot serve: speech nobody addressed to it.
 
 Every decision is a :class:`Rewrite` record: the runner traces it as the ``rewrite`` stage.
 """
@@ -19,12 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from assistant.wake_gate import GATE_FORMAT, WakeGate
 from core.errors import InputError
 from core.fillers import FILLER_PHRASES, FILLER_WORDS
 from core.normalize import SCALES, TENS, UNITS
@@ -444,8 +447,10 @@ class RewriteStep:
         concepts: Any = None,
         embed=None,
         vocabulary: frozenset[str] = frozenset(),
+        gate: WakeGate | None = None,
     ):
         self.vocabulary = vocabulary
+        self.gate = gate
         self.table = table
         self.index = index
         self.concepts = concepts
@@ -473,9 +478,21 @@ class RewriteStep:
                 out.setdefault(kind, {})[eid] = out.get(kind, {}).get(eid, 0) + n
         return out
 
-    def run(self, transcript: Any, ctx: Any, read=None, woken: bool = False) -> Rewrite:
+    def run(
+        self, transcript: Any, ctx: Any, read=None, woken: bool = False, wake_score: float | None = None
+    ) -> Rewrite:
         """``read``: the NLU (text → Interpretation), a second opinion on retrieval's rewrites;
-        ``woken``: the turn began with the wake word (not a follow-up answer)."""
+        ``woken``: the turn began with the wake word (not a follow-up answer), which scored
+        ``wake_score``."""
+        rewrite = self._rewrite(transcript, ctx, read, woken)
+        gate = self.gate
+        if gate is None or not woken or read is None or rewrite.source != "none" or not gate.doubts(wake_score):
+            return rewrite  # the NLU reads the request only when the gate could act on it
+        if gate.dismisses(wake_score, read(rewrite.text, ctx)):
+            return replace(rewrite, source="gate", score=float(wake_score or 0.0), dismissed=True)
+        return rewrite
+
+    def _rewrite(self, transcript: Any, ctx: Any, read, woken: bool) -> Rewrite:
         text = transcript.text
         if self.concepts is not None:
             heard = tuple((w.text, w.probability) for w in getattr(transcript, "words", ()) or ())
@@ -494,21 +511,42 @@ class RewriteStep:
 def load_artifacts(
     paths: list[str], vocabulary: frozenset[str] = frozenset()
 ) -> tuple[RewriteTable | None, RetrievalIndex | None]:
+    """The rewrite table and retrieval index among ``paths`` (a wake gate among them: :func:`load_gate`)."""
     table = index = None
     for p in map(Path, paths):
-        if not p.is_file():
-            raise InputError(p, "no such rewrite artifact")
-        if p.suffix == ".npz":
+        if p.suffix == ".npz" and p.is_file():
             index = RetrievalIndex.load(p)
             continue
-        try:
-            raw = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(p, f"not a rewrite table ({err})") from None
-        if not isinstance(raw, dict) or raw.get("format") != TABLE_FORMAT:
+        raw = _artifact_json(p)
+        if raw.get("format") == GATE_FORMAT:
+            continue
+        if raw.get("format") != TABLE_FORMAT:
             raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
         table = RewriteTable.load(p, raw, vocabulary)
     return table, index
+
+
+def load_gate(paths: list[str]) -> WakeGate | None:
+    """The wake gate named among ``paths`` (assistant/wake_gate.py), if any."""
+    gate = None
+    for p in map(Path, paths):
+        if p.suffix != ".npz":
+            raw = _artifact_json(p)
+            if raw.get("format") == GATE_FORMAT:
+                gate = WakeGate.load(p, raw)
+    return gate
+
+
+def _artifact_json(p: Path) -> dict:
+    if not p.is_file():
+        raise InputError(p, "no such rewrite artifact")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(p, f"not a rewrite table ({err})") from None
+    if not isinstance(raw, dict):
+        raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
+    return raw
 
 
 def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
@@ -523,9 +561,10 @@ def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
 
         vocabulary = domain_vocabulary(domain)
     table, index = load_artifacts(paths, vocabulary)
+    gate = load_gate(paths)
     concepts = None
     if profiles:
         from assistant.concepts import ConceptStore
 
         concepts = ConceptStore(Path(profiles), vocabulary)
-    return RewriteStep(table, index, concepts, vocabulary=vocabulary)
+    return RewriteStep(table, index, concepts, vocabulary=vocabulary, gate=gate)

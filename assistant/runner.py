@@ -363,6 +363,8 @@ class Assistant:
                 break  # nothing was said: the assistant goes back to listening, silently
             if stage == "nlu" and self.rewriter is not None:
                 turn, data = self._rewrite(session, turn, data, ctx)
+                if turn.rewrite is not None and turn.rewrite.dismissed:
+                    break  # speech nobody addressed to it: back to sleep, silently
                 if turn.outcome is not None:  # the step answered itself (a teaching question)
                     if STAGES.index(stop) >= STAGES.index("tts"):
                         turn, _out, _failed = self._run_stage(session, turn, "tts", turn.outcome, ctx)
@@ -460,7 +462,11 @@ class Assistant:
         try:
             nlu = self.stages["nlu"]
             rewrite = self.rewriter.run(
-                transcript, ctx, read=getattr(nlu, "interpret", None), woken=turn.wake is not None
+                transcript,
+                ctx,
+                read=getattr(nlu, "interpret", None),
+                woken=turn.wake is not None,
+                wake_score=turn.wake.score if turn.wake is not None else None,
             )
         except Exception as err:
             ms = (time.perf_counter() - t0) * 1000

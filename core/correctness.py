@@ -23,6 +23,13 @@ SETBACKS = ("apology", "out_of_domain")  # it says sorry or declines
 BROKEN = ("failed", "error")  # it broke: never what anyone asked for
 
 
+def responded_as_addressed(turn: Turn) -> bool:
+    """Whether the assistant took the turn as speech addressed to it: it woke (or the turn
+    needed no wake word) and did not dismiss the request as nobody's (the wake gate)."""
+    heard = turn.utterance is None or turn.utterance.heard
+    return heard and not (turn.rewrite is not None and turn.rewrite.dismissed)
+
+
 def judge(turn: Turn) -> bool | None:
     """True when the outcome matches the user's goal; None when there is no gold outcome.
 
@@ -34,7 +41,7 @@ def judge(turn: Turn) -> bool | None:
     gold = turn.gold
     if gold is None:
         return None
-    woke = turn.utterance is None or turn.utterance.heard
+    woke = responded_as_addressed(turn)
     if gold.wake is False:  # nobody addressed it: right only if it stayed asleep
         return not woke
     if gold.wake is True and not woke:  # addressed, and it did not hear the wake word

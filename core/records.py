@@ -223,12 +223,15 @@ class Rewrite:
 
     original: str
     text: str  # what the NLU reads (``original`` when nothing changed)
-    source: str = "none"  # table | table_personal | table_near | personal | global | concept | teach | forget | none
+    source: str = (
+        "none"  # table | table_personal | table_near | personal | global | concept | teach | forget | gate | none
+    )
     score: float = 0.0  # the table's probability of success, or the ranking score
     support: int = 0  # chains (table) or successful requests (index) behind it
     considered: str = ""  # the best candidate, also when it was not good enough
     reply: str | None = None  # the step answers itself (the teaching dialogue)
     expects: str | None = None  # … with a question: what the next turn should say ("concept")
+    dismissed: bool = False  # nobody addressed it (the wake gate): no answer, back to sleep
 
     @property
     def changed(self) -> bool:

@@ -24,7 +24,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from core.correctness import judge
+from core.correctness import judge, responded_as_addressed
 from core.domain import BUILTIN_TYPES, Domain
 from core.pipeline import STAGES
 from core.records import (
@@ -145,7 +145,7 @@ def agrees_with_gold(stage: str, turn: Turn, domain: Domain) -> bool:
 
     gold = turn.gold
     if stage == "wake":
-        heard = turn.utterance is None or turn.utterance.heard
+        heard = responded_as_addressed(turn)
         return heard == (gold.wake is not False)
     if stage == "asr":
         return turn.transcript is not None and prepare(turn.transcript.text) == prepare(gold.transcript or "")
@@ -252,7 +252,7 @@ class OracleLabeler(Interceptor):
 
     def failure_point(self, turn: Turn, before: Session) -> str:
         start = first_stage(turn)
-        woke = turn.utterance is None or turn.utterance.heard
+        woke = responded_as_addressed(turn)
         if turn.gold.wake is False and woke:
             return "wake"  # asleep was right: substituting gold wake fixes it
         # Only faults that happened in this turn happen again: a component that was going to

@@ -1,6 +1,6 @@
 """The oracle's verdict on each rewrite (docs/self-learning.md): the turn the rewrite step
-changed is run again from the same state without the step; a *win* turns a defect into a
-success, a *loss* a success into a defect."""
+changed (or dismissed, by the wake gate) is run again from the same state without the step; a
+*win* turns a defect into a success, a *loss* a success into a defect."""
 
 from __future__ import annotations
 
@@ -35,7 +35,12 @@ class RewriteJudge(Interceptor):
     def finish_turn(self, turn, session):
         before = self._before.pop(session.id, None)
         rw = turn.rewrite
-        if before is None or rw is None or not (rw.changed or rw.reply is not None) or turn.gold is None:
+        if (
+            before is None
+            or rw is None
+            or not (rw.changed or rw.reply is not None or rw.dismissed)
+            or turn.gold is None
+        ):
             return turn
         bus = HookBus()
         kinds = fault_kinds(turn.labels.get("faults") or ())

@@ -3,6 +3,7 @@
   assistant learn rewrites TRACES… --out REWRITES.json [--threshold P] [--min-support N] [--lexical]
   assistant learn index    TRACES… --out INDEX.npz
   assistant learn labels   TRACES… --out CORPUS.jsonl
+  assistant learn gate     TRACES… --out GATE.json
   assistant learn loop     --out DIR [--population N] [--sessions N] …
 
 ``rewrites``: rephrase chains → an absorbing Markov chain → each failing request's best rewrite
@@ -11,6 +12,8 @@ entities that share a name (the resolver ranks with them). ``index``: successful
 and a per-user layer). Switch either on with ``--rewrite-artifacts FILE[,FILE]`` on any command
 that runs the assistant (simulate, replay, talk). ``labels``: failed requests annotated with the
 interpretation of their successful rephrase, for ``assistant nlu train SPEC --extra CORPUS``.
+``gate``: the wake score below which a request read as out of domain is dismissed silently, as
+speech nobody addressed to the assistant (switch it on with ``--rewrite-artifacts`` too).
 ``loop``: a simulated week, learning, the next week with the artifacts on; before/after figures.
 Only what production has is read from traces: never gold or oracle labels.
 """
@@ -56,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lb.add_argument("--out", required=True, metavar="FILE", help="the corpus (JSON lines, assistant.nlu-corpus/1)")
     lb.add_argument("--lexical", action="store_true", help="restatements by word overlap only (no MiniLM)")
     lb.add_argument("--json", action="store_true")
+    gt = sub.add_parser("gate", help="the wake gate: when a woken request nobody addressed is dismissed")
+    gt.add_argument("paths", nargs="+", metavar="TRACES")
+    gt.add_argument("--out", required=True, metavar="FILE", help="the gate (JSON, assistant.wake-gate/1)")
+    gt.add_argument("--json", action="store_true")
     lp = sub.add_parser("loop", help="simulate a week, learn, simulate the next week with what was learned")
     lp.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder for the weeks and the report")
     lp.add_argument("--population", type=int, default=40, help="recurring users (default 40)")
@@ -72,9 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lp.add_argument("--workers", type=int, default=1)
     lp.add_argument(
         "--layers",
-        default="table,index,concepts,labels",
+        default="table,index,concepts,labels,gate",
         help="what to learn and switch on, comma-separated: table, index, concepts, labels "
-        "(label transfer + the NLU retrained with it, about a minute; default all)",
+        "(label transfer + the NLU retrained with it, a few minutes), gate (default all)",
     )
     lp.add_argument(
         "--exclude-phrasings",
@@ -129,6 +136,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"with a successful rephrase → {args.out}",
         )
         return 0
+    if args.learn_command == "gate":
+        from hooks.learn.wake_gate import learn_gate
+
+        summary = learn_gate(args.paths, args.out)
+        _print(
+            args,
+            summary,
+            f"wake gate: threshold {summary['threshold']} from {summary['engaged_turns']} engaged and "
+            f"{summary['declined_turns']} declined woken turns (expected to dismiss "
+            f"{summary['expected_dismissed']}, {summary['expected_addressed']} of them addressed) → {args.out}",
+        )
+        return 0
     if args.learn_command == "loop":
         from assistant.learning_loop import LoopOptions, run_loop
 
@@ -152,7 +171,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
             print(format_report(report))
         return 0
-    raise UserError("usage: assistant learn {rewrites,index,labels,loop} ... (see assistant learn --help)")
+    raise UserError("usage: assistant learn {rewrites,index,labels,gate,loop} ... (see assistant learn --help)")
 
 
 def _print(args: argparse.Namespace, summary: dict, line: str) -> None:

@@ -69,6 +69,7 @@ _PRODUCTION_KEYS = (
     "entities",
     "stages",
     "rewrite",
+    "wake",  # the detector's wake event (its score), as the device logged it
 )
 RESTATE_JACCARD = 0.3
 RESTATE_COSINE = 0.6
@@ -101,11 +102,13 @@ def production_view(record: dict) -> dict:
     return {k: record.get(k) for k in _PRODUCTION_KEYS}
 
 
-def _served(rec: dict) -> bool:
+def carried_out(rec: dict) -> bool:
+    """The turn carried a request out (an action or an answer, nothing broken)."""
     return rec.get("reply_type") in SERVED and rec.get("status") not in BROKEN_STATUS and not rec.get("errors")
 
 
-def _disowned(rec: dict) -> bool:
+def disowned(rec: dict) -> bool:
+    """The user disowned the turn's reply: a barge-in, a "no" or a rephrase after it."""
     sig = rec.get("signals") or {}
     return bool(sig.get("barge_in") or sig.get("next_negative_feedback") or sig.get("next_is_rephrase"))
 
@@ -121,7 +124,7 @@ def session_requests(records: list[dict]) -> list[Request]:
     def close():
         if group:
             last = group[-1]
-            ok = _served(last) and not _disowned(last)
+            ok = carried_out(last) and not disowned(last)
             out.append(
                 Request(
                     last["session"],

@@ -174,6 +174,11 @@ def show(path: str | Path) -> str:
         wake = _obj(r.get("wake"))
         wake = f"[{wake.get('word')} {_num(wake.get('score'), '.2f')}] " if wake else ""
         lines.append(f'\nturn {r.get("turn")}  {wake}"{r.get("transcript") or ""}"')
+        rewrite = _obj(r.get("rewrite"))
+        if rewrite.get("dismissed"):
+            lines.append(f"  ✕ dismissed by the {rewrite.get('source')}: nobody addressed it (no reply)")
+        elif rewrite.get("source") not in (None, "none"):
+            lines.append(f'  ↻ {rewrite.get("source")}: "{rewrite.get("text")}" ({_num(rewrite.get("score"), ".2f")})')
         lines.append(f"  → {r.get('intent')} {json.dumps(r.get('entities') or {})} {json.dumps(r.get('slots') or {})}")
         lines.append(f'  ← "{r.get("reply") or ""}" ({r.get("reply_type")}, {r.get("status")})')
         turn = r.get("turn")

@@ -885,6 +885,7 @@ def test_the_wake_gate_dismisses_an_unsure_wake_it_cannot_serve_and_nothing_else
     a.stages.override("tts", Say())
     events = []
     a.bus.add_observer(type("Obs", (), {"on_event": lambda self, e: events.append(e)})())
+    a.trace_to(tmp_path / "traces")
     s = a.new_session("s")
 
     def say(text, score, gold=None):
@@ -902,6 +903,11 @@ def test_the_wake_gate_dismisses_an_unsure_wake_it_cannot_serve_and_nothing_else
     assert say("turn on the lights", 0.6).outcome.intent == "TurnOn"  # understood: never dismissed
     answer = a.run_turn(s, a.text_turn(s, "and then the news at nine"), start="nlu", stop="respond")
     assert answer.outcome.reply_type == "out_of_domain"  # no wake word in this turn: not the gate's
+    a.end_session(s)
+    from hooks.trace_reader import show
+
+    shown = show(tmp_path / "traces" / "s.jsonl")
+    assert shown.count("dismissed by the gate") == 2  # the trace says why it stayed silent
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": GATE_FORMAT, "threshold": 1.5}))
     from core.errors import InputError

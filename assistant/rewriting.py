@@ -489,7 +489,7 @@ class RewriteStep:
         if gate is None or not woken or read is None or rewrite.source != "none" or not gate.doubts(wake_score):
             return rewrite  # the NLU reads the request only when the gate could act on it
         if gate.dismisses(wake_score, read(rewrite.text, ctx)):
-            return replace(rewrite, source="gate", score=float(wake_score or 0.0), dismissed=True)
+            return replace(rewrite, source="gate", score=float(wake_score), dismissed=True)
         return rewrite
 
     def _rewrite(self, transcript: Any, ctx: Any, read, woken: bool) -> Rewrite:
@@ -511,42 +511,33 @@ class RewriteStep:
 def load_artifacts(
     paths: list[str], vocabulary: frozenset[str] = frozenset()
 ) -> tuple[RewriteTable | None, RetrievalIndex | None]:
-    """The rewrite table and retrieval index among ``paths`` (a wake gate among them: :func:`load_gate`)."""
-    table = index = None
-    for p in map(Path, paths):
-        if p.suffix == ".npz" and p.is_file():
-            index = RetrievalIndex.load(p)
-            continue
-        raw = _artifact_json(p)
-        if raw.get("format") == GATE_FORMAT:
-            continue
-        if raw.get("format") != TABLE_FORMAT:
-            raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
-        table = RewriteTable.load(p, raw, vocabulary)
+    """The rewrite table and retrieval index among ``paths``."""
+    table, index, _gate = _load(paths, vocabulary)
     return table, index
 
 
-def load_gate(paths: list[str]) -> WakeGate | None:
-    """The wake gate named among ``paths`` (assistant/wake_gate.py), if any."""
-    gate = None
+def _load(
+    paths: list[str], vocabulary: frozenset[str]
+) -> tuple[RewriteTable | None, RetrievalIndex | None, WakeGate | None]:
+    """Every artifact named, each file read once: the table, the index and the wake gate."""
+    table = index = gate = None
     for p in map(Path, paths):
-        if p.suffix != ".npz":
-            raw = _artifact_json(p)
-            if raw.get("format") == GATE_FORMAT:
-                gate = WakeGate.load(p, raw)
-    return gate
-
-
-def _artifact_json(p: Path) -> dict:
-    if not p.is_file():
-        raise InputError(p, "no such rewrite artifact")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(p, f"not a rewrite table ({err})") from None
-    if not isinstance(raw, dict):
-        raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
-    return raw
+        if not p.is_file():
+            raise InputError(p, "no such rewrite artifact")
+        if p.suffix == ".npz":
+            index = RetrievalIndex.load(p)
+            continue
+        try:
+            raw = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(p, f"not a rewrite table ({err})") from None
+        if isinstance(raw, dict) and raw.get("format") == GATE_FORMAT:
+            gate = WakeGate.load(p, raw)
+        elif isinstance(raw, dict) and raw.get("format") == TABLE_FORMAT:
+            table = RewriteTable.load(p, raw, vocabulary)
+        else:
+            raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
+    return table, index, gate
 
 
 def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
@@ -560,8 +551,7 @@ def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
         from core.domain import domain_vocabulary
 
         vocabulary = domain_vocabulary(domain)
-    table, index = load_artifacts(paths, vocabulary)
-    gate = load_gate(paths)
+    table, index, gate = _load(paths, vocabulary)
     concepts = None
     if profiles:
         from assistant.concepts import ConceptStore

@@ -223,9 +223,7 @@ class Rewrite:
 
     original: str
     text: str  # what the NLU reads (``original`` when nothing changed)
-    source: str = (
-        "none"  # table | table_personal | table_near | personal | global | concept | teach | forget | gate | none
-    )
+    source: str = "none"  # table[_personal|_near] | personal | global | concept | teach | forget | gate | none
     score: float = 0.0  # the table's probability of success, or the ranking score
     support: int = 0  # chains (table) or successful requests (index) behind it
     considered: str = ""  # the best candidate, also when it was not good enough

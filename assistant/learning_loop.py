@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.rewriting import TABLE_FORMAT
+from assistant.wake_threshold import THRESHOLD_FORMAT
 from core.config import Config
 from core.errors import UserError
 from core.paths import ensure_output_dir, write_json_atomic
@@ -31,7 +32,7 @@ from sim.profiles import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("table", "index", "concepts", "labels", "gate")
+LAYERS = ("table", "index", "concepts", "labels", "gate", "wake")
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,14 @@ def week_figures(folder: Path, domain=None) -> dict:
         u = user_of.get(rec["session"], "")
         by_user[u][0] += point != "correct"
         by_user[u][1] += 1
-        rw = rec.get("rewrite") or {}
         judged = (rec.get("labels") or {}).get("rewrite")
-        if rw.get("source") not in (None, "none"):
-            c = rewrites[rw["source"]]
+        # a turn only a learned wake threshold woke is the threshold's doing, rewritten or not
+        source = "wake" if judged and judged.get("source") == "wake" else (rec.get("rewrite") or {}).get("source")
+        if source not in (None, "none"):
+            c = rewrites[source]
             c["fired"] += 1
             c["correct"] += point == "correct"
-            if rw["source"] == "concept" and domain is not None:
+            if source == "concept" and domain is not None:
                 c["meant"] += meant_value(rec, domain)
             if judged:
                 c["win"] += judged["win"]
@@ -182,6 +184,9 @@ def _personal_off(artifact: Path, out: Path) -> Path:
     their entity choices."""
     if artifact.suffix != ".npz":
         table = json.loads(artifact.read_text(encoding="utf-8"))
+        if table.get("format") == THRESHOLD_FORMAT:
+            write_json_atomic(out, {**table, "users": {}})  # every device on the global threshold
+            return out
         if table.get("format") != TABLE_FORMAT:
             return artifact  # the wake gate has no personal layer
         write_json_atomic(out, {**table, "personal_near": 101.0, "preferences": {}})
@@ -240,6 +245,11 @@ def run_loop(config: Config, opts: LoopOptions, progress: Callable[[str], None] 
 
         learned["gate"] = learn_gate([learn_week], out / "wake-gate.json")
         artifacts.append(out / "wake-gate.json")
+    if "wake" in opts.layers:
+        from hooks.learn.wake_threshold import learn_wake_threshold
+
+        learned["wake"] = learn_wake_threshold([learn_week], out / "wake-threshold.json", config["wake.threshold"])
+        artifacts.append(out / "wake-threshold.json")
     retrained: dict = {}
     if "labels" in opts.layers:
         progress("label transfer, and the NLU retrained with the labels")
@@ -373,6 +383,12 @@ def format_report(report: dict) -> str:
             f"  wake gate: threshold {g['threshold']} from {g['engaged_turns']} engaged and "
             f"{g['declined_turns']} declined woken turns (expected to dismiss {g['expected_dismissed']}, "
             f"{g['expected_addressed']} of them addressed)"
+        )
+    if "wake" in learning:
+        wk = learning["wake"]
+        lines.append(
+            f"  wake thresholds: global {wk['global']}, {len(wk['users'])} devices of their own, from "
+            f"{wk['near_misses']} near misses ({wk['repeated']} repeated within seconds)"
         )
     lines.append(f"  learning time: {learning['learn_s']} s")
     for w in report["weeks"]:

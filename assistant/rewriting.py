@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from assistant.wake_gate import GATE_FORMAT, WakeGate
+from assistant.wake_threshold import THRESHOLD_FORMAT, WakeThresholds
 from core.errors import InputError
 from core.fillers import FILLER_PHRASES, FILLER_WORDS
 from core.normalize import SCALES, TENS, UNITS
@@ -448,9 +449,11 @@ class RewriteStep:
         embed=None,
         vocabulary: frozenset[str] = frozenset(),
         gate: WakeGate | None = None,
+        wake: WakeThresholds | None = None,
     ):
         self.vocabulary = vocabulary
         self.gate = gate
+        self.wake = wake
         self.table = table
         self.index = index
         self.concepts = concepts
@@ -477,6 +480,10 @@ class RewriteStep:
             for eid, n in ids.items():
                 out.setdefault(kind, {})[eid] = out.get(kind, {}).get(eid, 0) + n
         return out
+
+    def wake_threshold(self, user: str) -> float | None:
+        """The learned wake threshold of this user's device (None: the configured one)."""
+        return self.wake.for_user(user) if self.wake is not None else None
 
     def run(
         self, transcript: Any, ctx: Any, read=None, woken: bool = False, wake_score: float | None = None
@@ -512,15 +519,16 @@ def load_artifacts(
     paths: list[str], vocabulary: frozenset[str] = frozenset()
 ) -> tuple[RewriteTable | None, RetrievalIndex | None]:
     """The rewrite table and retrieval index among ``paths``."""
-    table, index, _gate = _load(paths, vocabulary)
+    table, index, _gate, _wake = _load(paths, vocabulary)
     return table, index
 
 
 def _load(
     paths: list[str], vocabulary: frozenset[str]
-) -> tuple[RewriteTable | None, RetrievalIndex | None, WakeGate | None]:
-    """Every artifact named, each file read once: the table, the index and the wake gate."""
-    table = index = gate = None
+) -> tuple[RewriteTable | None, RetrievalIndex | None, WakeGate | None, WakeThresholds | None]:
+    """Every artifact named, each file read once: the table, the index, the wake gate and the
+    wake thresholds."""
+    table = index = gate = wake = None
     for p in map(Path, paths):
         if not p.is_file():
             raise InputError(p, "no such rewrite artifact")
@@ -533,11 +541,13 @@ def _load(
             raise InputError(p, f"not a rewrite table ({err})") from None
         if isinstance(raw, dict) and raw.get("format") == GATE_FORMAT:
             gate = WakeGate.load(p, raw)
+        elif isinstance(raw, dict) and raw.get("format") == THRESHOLD_FORMAT:
+            wake = WakeThresholds.load(p, raw)
         elif isinstance(raw, dict) and raw.get("format") == TABLE_FORMAT:
             table = RewriteTable.load(p, raw, vocabulary)
         else:
             raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
-    return table, index, gate
+    return table, index, gate, wake
 
 
 def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
@@ -551,10 +561,10 @@ def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
         from core.domain import domain_vocabulary
 
         vocabulary = domain_vocabulary(domain)
-    table, index, gate = _load(paths, vocabulary)
+    table, index, gate, wake = _load(paths, vocabulary)
     concepts = None
     if profiles:
         from assistant.concepts import ConceptStore
 
         concepts = ConceptStore(Path(profiles), vocabulary)
-    return RewriteStep(table, index, concepts, vocabulary=vocabulary, gate=gate)
+    return RewriteStep(table, index, concepts, vocabulary=vocabulary, gate=gate, wake=wake)

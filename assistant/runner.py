@@ -220,6 +220,9 @@ class Assistant:
         said = {t: dict(v) for t, v in (u.get("history") or {}).items()}
         if self.rewriter is not None:
             said = self.rewriter.history(user_id, said)  # what the user chose before (learned)
+            learned = self.rewriter.wake_threshold(user_id)
+            if learned is not None:
+                dev = replace(dev, wake_threshold=learned)
         history = {t: frozen_map(v) for t, v in said.items()}
         usr = UserContext(id=user_id, home=u.get("home", state.get("home")), history=frozen_map(history))
         session = Session(session_id, self.domain, w, dev, usr, meta)
@@ -323,7 +326,15 @@ class Assistant:
         finally:
             self.bus.discard_turn(session.id, index)
         log.debug("%s #%d: wake check: %s", session.id, index, "woke" if out.heard else "asleep")
+        if not out.heard:
+            self._near_miss(session, index, out)
         return out
+
+    def _near_miss(self, session: Session, index: int, utterance: Utterance) -> None:
+        """Speech that came close to waking the device: the one thing a device keeps of speech
+        it did not wake for (hooks/learn/wake_threshold.py learns from it)."""
+        if utterance.near_miss is not None:
+            self.bus.emit(Event("near_miss", session.id, index, "wake", data=utterance))
 
     def end_session(self, session: Session) -> None:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
@@ -358,6 +369,7 @@ class Assistant:
         order = STAGES[STAGES.index(start) : STAGES.index(stop) + 1]
         for stage in order:
             if stage == "asr" and isinstance(data, Utterance) and not data.heard:
+                self._near_miss(session, turn.index, data)
                 break  # no wake word: the assistant stays asleep
             if stage == "nlu" and isinstance(data, Transcript) and not data.text.strip():
                 break  # nothing was said: the assistant goes back to listening, silently

@@ -46,6 +46,9 @@ class Utterance:
     endpoint_note: str = (
         ""  # the turn-end judge's last verdict (stages/turn_end.py), e.g. 'complete: TurnOn 0.98, slots complete'
     )
+    # no wake: the detector's peak score when it came close (>= stages.wake.NEAR_MISS_FLOOR),
+    # what a device logs as a near miss; None otherwise
+    near_miss: float | None = None
 
     @property
     def heard(self) -> bool:

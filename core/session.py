@@ -40,6 +40,8 @@ class DeviceContext:
     id: str
     room: str
     screen: bool
+    # this device's learned wake threshold (assistant/wake_threshold.py); None: the configured one
+    wake_threshold: float | None = None
 
 
 def device_context(device: Mapping | None, config: Config) -> DeviceContext:

@@ -21,6 +21,7 @@ EVENT_KINDS = (
     "stage_end",
     "stage_chunk",  # a streaming stage's partial output (tts: a sentence of audio, playable now)
     "stage_error",
+    "near_miss",  # speech the wake stage did not wake for, though it came close (data: the Utterance)
     "turn_end",
     "session_end",
 )

@@ -169,6 +169,11 @@ def show(path: str | Path) -> str:
         f"device={_obj(meta.get('device')).get('id')}"
     )
     for r in records:
+        if r["event"] == "near_miss":
+            lines.append(
+                f"\n  … near miss at {_num(r.get('start_s'), '.1f')} s: wake score {_num(r.get('score'), '.2f')}"
+            )
+            continue
         if r["event"] != "turn_end":
             continue
         wake = _obj(r.get("wake"))

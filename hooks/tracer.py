@@ -253,6 +253,19 @@ class Tracer:
             {**self._base(event), "input_type": type(event.data).__name__ if event.data is not None else None}
         )
 
+    def _on_near_miss(self, event: Event) -> None:
+        """What a device logs of speech it nearly woke for: when, and how close it came."""
+        utt = event.data
+        self._sessions[event.session].writer.write(
+            {
+                **self._base(event),
+                "start_s": utt.start_s,
+                "end_s": utt.end_s,
+                "score": utt.near_miss,
+                "condition": utt.condition,
+            }
+        )
+
     def _on_stage_chunk(self, event: Event) -> None:
         """Partial audio is for players; the stage's end record carries the whole reply."""
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from core.artifacts import read_json_artifact
 from core.errors import InputError
 from core.records import Transcript, Word
 from core.wer import normalize_words
@@ -229,14 +230,9 @@ class AsrErrorModel:
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL) -> "AsrErrorModel":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(path, "no such ASR error model (fit one with `assistant asr-errors fit`)") from None
-        except json.JSONDecodeError as err:
-            raise InputError(path, f"invalid JSON ({err.msg})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InputError(path, f"not an ASR error model (format must be {FORMAT})", field="format")
+        data = read_json_artifact(
+            path, FORMAT, "an ASR error model", "no such ASR error model (fit one with `assistant asr-errors fit`)"
+        )
         if not data.get("conditions"):
             raise InputError(path, "no conditions", field="conditions")
         return cls(data["conditions"], data.get("source", ""), data.get("voices") or {})

@@ -1,6 +1,8 @@
 """The oracle's verdict on each rewrite (docs/self-learning.md): the turn the rewrite step
 changed (or dismissed, by the wake gate) is run again from the same state without the step; a
-*win* turns a defect into a success, a *loss* a success into a defect."""
+*win* turns a defect into a success, a *loss* a success into a defect. A turn that only a
+learned wake threshold woke (its wake scored below the configured threshold) is judged against
+staying asleep, source ``wake``."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class RewriteJudge(Interceptor):
     def __init__(self, assistant, replay_faults=None):
         self.assistant = assistant
         self.replay_faults = replay_faults
+        self.configured_threshold = float(assistant.config["wake.threshold"])
         self._before: dict = {}
         warm = getattr(assistant.rewriter, "warm", None)
         if callable(warm):
@@ -34,6 +37,9 @@ class RewriteJudge(Interceptor):
 
     def finish_turn(self, turn, session):
         before = self._before.pop(session.id, None)
+        if turn.wake is not None and turn.gold is not None and turn.gold.wake is not None:
+            if turn.wake.score < self.configured_threshold:
+                return self._label(turn, "wake", judge(turn), turn.gold.wake is False)
         rw = turn.rewrite
         if (
             before is None
@@ -49,9 +55,12 @@ class RewriteJudge(Interceptor):
         shadow = self.assistant.fork(bus)
         shadow.rewriter = None
         plain = shadow.run_turn(before.snapshot(), original_input(turn), start=first_stage(turn), stop="respond")
-        now, then = judge(turn), judge(plain)
+        return self._label(turn, rw.source, judge(turn), judge(plain))
+
+    @staticmethod
+    def _label(turn, source: str, now, then):
         label = {
-            "source": rw.source,
+            "source": source,
             "win": bool(now and not then),
             "loss": bool(then and not now),
             "without": "correct" if then else "defect",

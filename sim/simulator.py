@@ -55,6 +55,7 @@ from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
 from sim.text_stages import SimulatedAsr, SimulatedWake, turn_rng
 from sim.user import CONCEPT_NAMES, SimulatedUser, UserAct, sample_persona
+from sim.wake_peaks import DEFAULT_PEAKS, WakePeaks
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,8 @@ class SessionSimulator:
             self.model = dataclasses.replace(self.model, scale={"asr": opts.asr_scale, "wake": opts.wake_scale})
         self.conditions = self._conditions()
         if opts.fidelity == "text":
-            a.use_stage("wake", SimulatedWake(self.model, config["wake.word"], opts.seed))
+            peaks = WakePeaks.load() if DEFAULT_PEAKS.is_file() else None
+            a.use_stage("wake", SimulatedWake(self.model, config["wake.word"], opts.seed, peaks))
             from core.domain import domain_vocabulary
 
             a.use_stage("asr", SimulatedAsr(self.model, opts.seed, domain_vocabulary(self.domain)))

@@ -17,6 +17,8 @@ import re
 
 from core.records import Transcript, Utterance, WakeEvent
 from sim.asr_errors import AsrErrorModel, SoundsLike
+from sim.wake_peaks import WakePeaks
+from stages.wake import NEAR_MISS_FLOOR
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +39,38 @@ def split_wake_word(spoken: str, word: str) -> tuple[bool, str]:
 
 
 class SimulatedWake:
+    """Wakes as the fitted error model says at openWakeWord's default threshold; speech that did
+    not wake it peaks where measured speech of its kind did (sim/wake_peaks.py): a near miss,
+    logged as ``near_miss``, and a wake when the device's learned threshold is that low."""
+
     name = "wake"
 
-    def __init__(self, model: AsrErrorModel, word: str, seed: int):
+    def __init__(self, model: AsrErrorModel, word: str, seed: int, peaks: WakePeaks | None = None):
         self.model = model
         self.word = word
         self.seed = seed
+        self.peaks = peaks
 
     def run(self, utterance: Utterance, ctx) -> Utterance:
         rng = turn_rng(self.seed, ctx.session, ctx.turn, "wake")
         rates = self.model.wake(utterance.condition, utterance.voice)
         has_word, command = split_wake_word(utterance.spoken or "", self.word)
         heard = rng.random() >= rates["false_reject"] if has_word else rng.random() < rates["false_accept"]
-        if not heard:
-            return dataclasses.replace(utterance, endpoint="no_wake", wake=None)
-        score = (
-            min(1.0, max(0.5, rng.gauss(rates["score_mean"], rates["score_sd"])))
-            if has_word
-            else round(rng.uniform(0.5, 0.8), 4)
-        )
+        if heard:
+            score = (
+                min(1.0, max(0.5, rng.gauss(rates["score_mean"], rates["score_sd"])))
+                if has_word
+                else round(rng.uniform(0.5, 0.8), 4)
+            )
+        else:
+            # its own generator: the draws above stay those of a run without peaks
+            peak_rng = turn_rng(self.seed, ctx.session, ctx.turn, "wake-peak")
+            kind = "addressed" if has_word else "background"
+            score = self.peaks.draw(utterance.condition, kind, peak_rng) if self.peaks is not None else 0.0
+            threshold = getattr(getattr(ctx, "device", None), "wake_threshold", None)
+            if threshold is None or score < threshold:
+                near = round(score, 4) if score >= NEAR_MISS_FLOOR else None
+                return dataclasses.replace(utterance, endpoint="no_wake", wake=None, near_miss=near)
         wake = WakeEvent(
             word=self.word,
             score=round(score, 4),

@@ -39,6 +39,9 @@ VAD_CHUNK = 640  # Silero is run on two 40 ms chunks per frame
 WAKE_TAIL_GUARD_S = 0.25  # speech this soon after detection is the wake word's own tail
 SPEECH_PAD_S = 0.25  # kept before the first and after the last speech frame
 HYSTERESIS = 0.15  # VAD: speech at >= threshold, silence below threshold - this
+# A peak this high without a wake is logged as a near miss: speech the detector ignored peaks
+# far lower (tools/measure_wake_peaks.py: background speech ~0.001, a missed wake word ~0.1-0.4)
+NEAR_MISS_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class WakeListener:
         self._cmd: dict = {}
         self.frames_seen = 0
         self.speech_since: float | None = None  # start of the current run of speech frames
+        self.idle_peak = 0.0  # the highest score while waiting for a wake word (a near miss's peak)
         self._early: Audio | None = None
         self._complete: tuple[TurnEnd, float] | None = None
         log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
@@ -194,6 +198,7 @@ class WakeListener:
         self._early = None
         self._complete = None
         self.rejected = []
+        self.idle_peak = 0.0
 
     # internals -----------------------------------------------------------------------
     def _clear_detector(self) -> None:
@@ -251,6 +256,7 @@ class WakeListener:
         speaking = vad >= o.vad_threshold or (self.speech_since is not None and vad >= o.vad_threshold - HYSTERESIS)
         self.speech_since = (t if self.speech_since is None else self.speech_since) if speaking else None
         if self._state == "idle":
+            self.idle_peak = max(self.idle_peak, score)
             if score >= o.threshold and t >= self._refractory_until:
                 self._new_capture(t + FRAME_S, score)
             return None
@@ -473,6 +479,19 @@ class _AudioTail:
             f.melspectrogram_buffer = f.melspectrogram_buffer[-f.melspectrogram_max_len :, :]
 
 
+def peak_score(model, audio: Audio, pad_s: float = 1.0) -> float:
+    """openWakeWord's (``model``, an ``openwakeword.model.Model``) highest score over a clip
+    padded with ``pad_s`` of silence each side, scored frame by frame as the listener does."""
+    model.reset()
+    pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
+    pad = np.zeros(int(pad_s * PIPELINE_RATE), np.int16)
+    stream = np.concatenate([pad, pcm, pad])
+    peak = 0.0
+    for i in range(0, len(stream) - FRAME + 1, FRAME):
+        peak = max(peak, max(model.predict(stream[i : i + FRAME]).values()))
+    return float(peak)
+
+
 def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[WakeCommand]:
     """Every command in a recording, fed through the streaming listener in ``chunk_s`` pieces."""
     step = int(chunk_s * audio.sample_rate)
@@ -486,20 +505,42 @@ def scan(listener: WakeListener, audio: Audio, chunk_s: float = 0.5) -> list[Wak
 class SegmentWake:
     """The wake stage for one turn's audio (simulated users, recorded clips with a wake word):
     the streaming listener runs over the clip and the first command it cuts is the utterance.
-    No wake word heard → an utterance with ``endpoint="no_wake"`` and the turn goes no further."""
+    No wake word heard → an utterance with ``endpoint="no_wake"`` (with its ``near_miss`` peak
+    when the detector came close) and the turn goes no further. A device's learned threshold
+    (``ctx.device.wake_threshold``) replaces the configured one."""
 
     name = "wake"
 
     def __init__(self, options: WakeOptions):
-        self.listener = WakeListener(options)
+        self.options = options
+        self._listeners: dict[float, WakeListener] = {options.threshold: WakeListener(options)}
+
+    @property
+    def listener(self) -> WakeListener:
+        return self._listeners[self.options.threshold]
+
+    def _listener(self, ctx) -> WakeListener:
+        device = getattr(ctx, "device", None)
+        threshold = getattr(device, "wake_threshold", None)
+        if threshold is None:
+            return self.listener
+        if threshold not in self._listeners:
+            self._listeners[threshold] = WakeListener(dataclasses.replace(self.options, threshold=threshold))
+        return self._listeners[threshold]
 
     def run(self, utterance: Utterance, ctx) -> Utterance:
-        self.listener.reset()
-        padded = Audio.concat([utterance.audio, Audio.silence(self.listener.options.silence_ms / 1000 + 0.5)])
-        commands = scan(self.listener, padded)
+        listener = self._listener(ctx)
+        listener.reset()
+        padded = Audio.concat([utterance.audio, Audio.silence(listener.options.silence_ms / 1000 + 0.5)])
+        commands = scan(listener, padded)
         if not commands:
+            peak = round(listener.idle_peak, 4)
             return dataclasses.replace(
-                utterance, audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE), endpoint="no_wake", wake=None
+                utterance,
+                audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
+                endpoint="no_wake",
+                wake=None,
+                near_miss=peak if peak >= NEAR_MISS_FLOOR else None,
             )
         # a wake word said again restarts the turn: the command is the first one not cut short by it
         cmd = next((c for c in commands if c.utterance.endpoint != "wake_word"), commands[0])

@@ -124,3 +124,31 @@ def test_the_detector_sees_the_same_samples_as_with_openwakewords_own_buffer():
     own, fast = scores(False), scores(True)
     assert own.max() >= 0.5  # the wake word is in there
     np.testing.assert_array_equal(fast, own)
+
+
+def test_a_device_with_a_learned_threshold_wakes_on_what_was_a_near_miss():
+    """A real "alexa" that a stricter device missed is logged as a near miss with its peak, and
+    a device whose learned threshold is below that peak wakes on it (SegmentWake, as the
+    simulator's audio fidelity and recorded clips run it)."""
+    from types import SimpleNamespace
+
+    from core.records import Utterance
+    from stages.wake import NEAR_MISS_FLOOR, SegmentWake
+
+    stage = SegmentWake(WakeOptions())
+    clip = Utterance(audio=with_command(load_audio(DATA / "alexa-5.flac")), start_s=10.0)
+
+    def run(threshold):
+        return stage.run(clip, SimpleNamespace(device=SimpleNamespace(wake_threshold=threshold)))
+
+    woken = run(None)
+    assert woken.heard and woken.near_miss is None
+    peak = woken.wake.score
+    strict = run(min(1.0, peak + 0.005))  # a device asking more than this voice gives
+    assert not strict.heard and strict.wake is None
+    assert strict.near_miss is not None and NEAR_MISS_FLOOR <= strict.near_miss <= peak
+    assert run(strict.near_miss - 0.01).heard  # the learned threshold under the near miss: awake
+    nothing = stage.run(
+        Utterance(audio=load_audio(DATA / "keywords-no-alexa.wav")), SimpleNamespace(device=SimpleNamespace())
+    )
+    assert not nothing.heard and (nothing.near_miss or 0.0) < 0.5

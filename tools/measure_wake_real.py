@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.audio import load_audio
-from stages.wake import openwakeword_model
+from stages.wake import openwakeword_model, peak_score
 
 
 def main(folder: Path, threshold: float = 0.5) -> None:
@@ -29,14 +29,7 @@ def main(folder: Path, threshold: float = 0.5) -> None:
     clips = sorted(folder.glob("*.flac"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
     hits, peaks = 0, []
     for clip in clips:
-        model.reset()
-        audio = load_audio(clip)
-        pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
-        pad = np.zeros(16000, np.int16)
-        stream = np.concatenate([pad, pcm, pad])
-        peak = 0.0
-        for i in range(0, len(stream) - 1279, 1280):
-            peak = max(peak, max(model.predict(stream[i : i + 1280]).values()))
+        peak = peak_score(model, load_audio(clip))
         peaks.append(peak)
         hits += peak >= threshold
     print(

@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gt.add_argument("paths", nargs="+", metavar="TRACES")
     gt.add_argument("--out", required=True, metavar="FILE", help="the gate (JSON, assistant.wake-gate/1)")
     gt.add_argument("--json", action="store_true")
+    wk = sub.add_parser("wake", help="wake thresholds: each device's, from the near misses it logged")
+    wk.add_argument("paths", nargs="+", metavar="TRACES")
+    wk.add_argument("--out", required=True, metavar="FILE", help="the thresholds (JSON, assistant.wake-threshold/1)")
+    wk.add_argument("--json", action="store_true")
     lp = sub.add_parser("loop", help="simulate a week, learn, simulate the next week with what was learned")
     lp.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder for the weeks and the report")
     lp.add_argument("--population", type=int, default=40, help="recurring users (default 40)")
@@ -79,9 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lp.add_argument("--workers", type=int, default=1)
     lp.add_argument(
         "--layers",
-        default="table,index,concepts,labels,gate",
+        default="table,index,concepts,labels,gate,wake",
         help="what to learn and switch on, comma-separated: table, index, concepts, labels "
-        "(label transfer + the NLU retrained with it, a few minutes), gate (default all)",
+        "(label transfer + the NLU retrained with it, a few minutes), gate, wake (default all)",
     )
     lp.add_argument(
         "--exclude-phrasings",
@@ -146,6 +150,17 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"wake gate: threshold {summary['threshold']} from {summary['engaged_turns']} engaged and "
             f"{summary['declined_turns']} declined woken turns (expected to dismiss "
             f"{summary['expected_dismissed']}, {summary['expected_addressed']} of them addressed) → {args.out}",
+        )
+        return 0
+    if args.learn_command == "wake":
+        from hooks.learn.wake_threshold import learn_wake_threshold
+
+        summary = learn_wake_threshold(args.paths, args.out, config["wake.threshold"])
+        _print(
+            args,
+            summary,
+            f"wake thresholds: global {summary['global']}, {len(summary['users'])} devices of their own, from "
+            f"{summary['near_misses']} near misses ({summary['repeated']} repeated within seconds) → {args.out}",
         )
         return 0
     if args.learn_command == "loop":

@@ -14,12 +14,11 @@ traces the decision (source ``gate``).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
+from core.artifacts import artifact_number
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +39,6 @@ class WakeGate:
 
     @classmethod
     def load(cls, path: Path, raw: dict) -> "WakeGate":
-        value = raw.get("threshold")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(path, f"must be a number, got {value!r}", field="threshold")
-        if not 0.0 <= float(value) <= 1.0:
-            raise InputError(path, f"must be within [0, 1], got {value}", field="threshold")
+        value = artifact_number(path, raw.get("threshold"), "threshold", 0.0, 1.0)
         log.info("wake gate from %s: threshold %.3f", path, value)
-        return cls(float(value))
+        return cls(value)

@@ -17,11 +17,11 @@ gate (assistant/wake_gate.py) still dismisses it when it is speech the assistant
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from core.artifacts import artifact_number
 from core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,8 @@ THRESHOLD_FORMAT = "assistant.wake-threshold/1"
 
 
 def _threshold(path: Path, value, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, f"must be a number or null, got {value!r}", field=where)
-    if not 0.0 < float(value) <= 1.0:
-        raise InputError(path, f"must be within (0, 1], got {value}", field=where)
-    return float(value)
+    """A threshold in (0, 1], or None (null: the configured one)."""
+    return None if value is None else artifact_number(path, value, where, 0.0, 1.0, open_low=True)
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ class RewriteJudge(Interceptor):
 
     def finish_turn(self, turn, session):
         before = self._before.pop(session.id, None)
-        if turn.wake is not None and turn.gold is not None and turn.gold.wake is not None:
-            if turn.wake.score < self.configured_threshold:
-                return self._label(turn, "wake", judge(turn), turn.gold.wake is False)
+        woken_below = turn.wake is not None and turn.wake.score < self.configured_threshold
+        if woken_below and turn.gold is not None and turn.gold.wake is not None:
+            return self._label(turn, "wake", judge(turn), turn.gold.wake is False)
         rw = turn.rewrite
         if (
             before is None

@@ -8,7 +8,6 @@ from the background peaks below it. With a lowered wake threshold a peak above i
 
 from __future__ import annotations
 
-import bisect
 import logging
 import random
 from dataclasses import dataclass
@@ -54,11 +53,6 @@ class WakePeaks:
         if not peaks:
             return 0.0
         return peaks[min(len(peaks) - 1, int(rng.random() * len(peaks)))]
-
-    def share_at_least(self, condition: str, kind: str, threshold: float) -> float:
-        """Of the sub-threshold peaks, the share at or above ``threshold``."""
-        peaks = (self.below.get(condition) or {}).get(kind) or self._pooled(kind)
-        return (len(peaks) - bisect.bisect_left(peaks, threshold)) / len(peaks) if peaks else 0.0
 
     def _pooled(self, kind: str) -> tuple[float, ...]:
         return tuple(sorted(p for kinds in self.below.values() for p in kinds.get(kind, ())))

@@ -4,6 +4,7 @@
   assistant learn index    TRACES… --out INDEX.npz
   assistant learn labels   TRACES… --out CORPUS.jsonl
   assistant learn gate     TRACES… --out GATE.json
+  assistant learn wake     TRACES… --out THRESHOLDS.json
   assistant learn loop     --out DIR [--population N] [--sessions N] …
 
 ``rewrites``: rephrase chains → an absorbing Markov chain → each failing request's best rewrite
@@ -14,6 +15,7 @@ that runs the assistant (simulate, replay, talk). ``labels``: failed requests an
 interpretation of their successful rephrase, for ``assistant nlu train SPEC --extra CORPUS``.
 ``gate``: the wake score below which a request read as out of domain is dismissed silently, as
 speech nobody addressed to the assistant (switch it on with ``--rewrite-artifacts`` too).
+``wake``: each device's wake threshold, from the near misses it logged and the repeats after them.
 ``loop``: a simulated week, learning, the next week with the artifacts on; before/after figures.
 Only what production has is read from traces: never gold or oracle labels.
 """
@@ -50,23 +52,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rw.add_argument("--min-support", type=int, default=1, metavar="N", help="… and N chains support it (default 1)")
     rw.add_argument("--lexical", action="store_true", help="restatements by word overlap only (no MiniLM)")
     rw.add_argument("--json", action="store_true")
-    ix = sub.add_parser("index", help="the retrieval index of successful requests (global and per user)")
-    ix.add_argument("paths", nargs="+", metavar="TRACES")
-    ix.add_argument("--out", required=True, metavar="FILE", help="the index (.npz)")
-    ix.add_argument("--json", action="store_true")
-    lb = sub.add_parser("labels", help="NLU training examples from failed requests and their successful rephrase")
-    lb.add_argument("paths", nargs="+", metavar="TRACES")
-    lb.add_argument("--out", required=True, metavar="FILE", help="the corpus (JSON lines, assistant.nlu-corpus/1)")
+    _from_traces(sub, "index", "the retrieval index of successful requests (global and per user)", "the index (.npz)")
+    lb = _from_traces(
+        sub,
+        "labels",
+        "NLU training examples from failed requests and their successful rephrase",
+        "the corpus (JSON lines, assistant.nlu-corpus/1)",
+    )
     lb.add_argument("--lexical", action="store_true", help="restatements by word overlap only (no MiniLM)")
-    lb.add_argument("--json", action="store_true")
-    gt = sub.add_parser("gate", help="the wake gate: when a woken request nobody addressed is dismissed")
-    gt.add_argument("paths", nargs="+", metavar="TRACES")
-    gt.add_argument("--out", required=True, metavar="FILE", help="the gate (JSON, assistant.wake-gate/1)")
-    gt.add_argument("--json", action="store_true")
-    wk = sub.add_parser("wake", help="wake thresholds: each device's, from the near misses it logged")
-    wk.add_argument("paths", nargs="+", metavar="TRACES")
-    wk.add_argument("--out", required=True, metavar="FILE", help="the thresholds (JSON, assistant.wake-threshold/1)")
-    wk.add_argument("--json", action="store_true")
+    _from_traces(
+        sub,
+        "gate",
+        "the wake gate: when a woken request nobody addressed is dismissed",
+        "the gate (JSON, assistant.wake-gate/1)",
+    )
+    _from_traces(
+        sub,
+        "wake",
+        "wake thresholds: each device's, from the near misses it logged",
+        "the thresholds (JSON, assistant.wake-threshold/1)",
+    )
     lp = sub.add_parser("loop", help="simulate a week, learn, simulate the next week with what was learned")
     lp.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder for the weeks and the report")
     lp.add_argument("--population", type=int, default=40, help="recurring users (default 40)")
@@ -96,6 +101,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "to measure what was learned on a corpus the weeks never said",
     )
     lp.add_argument("--json", action="store_true")
+
+
+def _from_traces(sub, name: str, what: str, out: str) -> argparse.ArgumentParser:
+    """A learner that reads traces and writes one artifact."""
+    p = sub.add_parser(name, help=what)
+    p.add_argument("paths", nargs="+", metavar="TRACES")
+    p.add_argument("--out", required=True, metavar="FILE", help=out)
+    p.add_argument("--json", action="store_true")
+    return p
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -186,7 +200,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
             print(format_report(report))
         return 0
-    raise UserError("usage: assistant learn {rewrites,index,labels,gate,loop} ... (see assistant learn --help)")
+    raise UserError("usage: assistant learn {rewrites,index,labels,gate,wake,loop} ... (see assistant learn --help)")
 
 
 def _print(args: argparse.Namespace, summary: dict, line: str) -> None:

@@ -393,6 +393,8 @@ class LiveLoop:
         self.source.start()
         self.listener = listener
         session = a.new_session(self.session_id, **self.session_args)
+        if session.device.wake_threshold is not None:  # the device's learned threshold
+            listener.options = dataclasses.replace(listener.options, threshold=session.device.wake_threshold)
         starter = a.bus.add_observer(_ReplyStarter(self._speak, self._speak_more, session.id))
         worker = threading.Thread(target=self._work, args=(session,), name="talk-worker", daemon=True)
         worker.start()
@@ -414,6 +416,7 @@ class LiveLoop:
             finally:
                 self.source.close()
                 self._stop_worker(worker)
+                a.note_near_misses(session, listener)
                 if self._guesser is not None:
                     self._guesser.shutdown(wait=True)
             if ended == "end_of_input" and self._stop_requested.is_set():
@@ -646,6 +649,7 @@ class LiveLoop:
             # Its reply is most likely this turn's, and its synthesis holds the synthesizer: the
             # turn would wait for it anyway, so it waits here and then starts on the prepared chunk.
             concurrent.futures.wait([guessing], timeout=GUESS_WAIT_S)
+        self.assistant.note_near_misses(session, self.listener, before_s=cmd.detected_at_s)
         at = cmd.wake.start_s if cmd.wake is not None else cmd.utterance.start_s
         turn = Turn(
             session=session.id,

@@ -114,23 +114,28 @@ class Stages:
 
         return TtsStage(TtsOptions(**self.config.section("tts")))
 
-    def wake_listener(self, source: str = "", stop: str = "wake"):
+    def wake_listener(self, source: str = "", stop: str = "wake", threshold: float | None = None):
         """A wake listener in the state of a new one, for one stream; hand it back with
         :meth:`return_listener`. Each listener loads openWakeWord's ONNX models and Silero's,
         so they are kept and reused: a listener built per stream loaded them every time, and
         the freed native memory stayed with the process (+120 MB per replay in the bench).
         Turns that run to ``stop`` at or past the NLU get the turn-end judge (semantic
         endpointing, ``wake.semantic_endpoint``); turns that recognize speech get the wake
-        verifier (``wake.verify``)."""
+        verifier (``wake.verify``). ``threshold``: a device's learned wake threshold in place of
+        the configured one (``DeviceContext.wake_threshold``)."""
         from stages.wake import WakeListener, WakeOptions
 
+        options = WakeOptions(**self.config.section("wake"))
+        if threshold is not None:
+            options = replace(options, threshold=threshold)
         with self._listeners_lock:
             listener = self._idle_listeners.pop() if self._idle_listeners else None
         if listener is None:
-            listener = WakeListener(WakeOptions(**self.config.section("wake")), source=source)
+            listener = WakeListener(options, source=source)
         else:
             listener.reset()
             listener.source = source
+            listener.options = options  # a listener lent before may have had a device's threshold
         listener.judge = self._turn_end_judge(listener.options) if STAGES.index(stop) >= STAGES.index("nlu") else None
         listener.verifier = self._wake_verifier(listener.options) if STAGES.index(stop) >= STAGES.index("asr") else None
         return listener
@@ -335,6 +340,12 @@ class Assistant:
         it did not wake for (hooks/learn/wake_threshold.py learns from it)."""
         if utterance.near_miss is not None:
             self.bus.emit(Event("near_miss", session.id, index, "wake", data=utterance))
+
+    def note_near_misses(self, session: Session, listener, before_s: float | None = None) -> None:
+        """Trace the near misses a streaming listener heard (those that ended by ``before_s``;
+        None: all), numbered as the session's next turn, as the wake stage's are."""
+        for utterance in listener.take_near_misses(before_s):
+            self._near_miss(session, len(session.turns) + 1, utterance)
 
     def end_session(self, session: Session) -> None:
         self.bus.emit(Event("session_end", session.id, data={"turns": len(session.turns)}, meta=session))
@@ -557,13 +568,15 @@ class Assistant:
         the same); its ONNX models and the ASR overlap on separate cores. Each command it cuts
         starts recognition at once (:meth:`decode_ahead`)."""
         lent = listener is None
-        listener = listener or self.stages.wake_listener(source, stop)
+        listener = listener or self.stages.wake_listener(source, stop, session.device.wake_threshold)
         ahead = listen_ahead(listener, chunks, on_cut=lambda cmd: self.decode_ahead(cmd.utterance, stop))
         try:
             for cmd, wake_ms, listen_t0 in ahead:
+                self.note_near_misses(session, listener, before_s=cmd.detected_at_s)
                 yield self._command_turn(session, cmd, wake_ms, listen_t0, gold_for, source, stop)
         finally:
             ahead.close()  # its thread has stopped feeding the listener
+            self.note_near_misses(session, listener)
             if lent:
                 self.stages.return_listener(listener)
 

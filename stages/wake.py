@@ -42,6 +42,8 @@ HYSTERESIS = 0.15  # VAD: speech at >= threshold, silence below threshold - this
 # A peak this high without a wake is logged as a near miss: speech the detector ignored peaks
 # far lower (tools/measure_wake_peaks.py: background speech ~0.001, a missed wake word ~0.1-0.4)
 NEAR_MISS_FLOOR = 0.05
+NEAR_MISS_TAIL_S = 0.5  # a run of speech heard while idle ends this long after its last speech frame:
+# the detector's score trails the audio by a few frames
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class WakeListener:
         self.frames_seen = 0
         self.speech_since: float | None = None  # start of the current run of speech frames
         self.idle_peak = 0.0  # the highest score while waiting for a wake word (a near miss's peak)
+        self._near_run: list[float] | None = None  # [start, end of its last speech frame, peak] while idle
+        self._near: deque[Utterance] = deque()  # near misses not yet taken (take_near_misses)
         self._early: Audio | None = None
         self._complete: tuple[TurnEnd, float] | None = None
         log.debug("wake listener for %r (threshold %.2f)", options.word, options.threshold)
@@ -136,6 +140,7 @@ class WakeListener:
         if self._state == "command":
             return False
         self._state = "command"
+        self._near_run = None  # the speech is a command, not a near miss
         detect = self._t if since_s is None else max(0.0, since_s - SPEECH_PAD_S)
         self._cmd = {
             "detect": detect,
@@ -178,8 +183,21 @@ class WakeListener:
         done, self._complete = self._complete, None
         return done
 
+    def take_near_misses(self, before_s: float | None = None) -> list[Utterance]:
+        """Runs of speech heard while waiting for a wake word whose peak score reached
+        ``NEAR_MISS_FLOOR`` without waking the device, oldest first, each once: an utterance
+        with no audio (a device keeps nothing else of speech it did not wake for),
+        ``endpoint="no_wake"`` and its ``near_miss`` peak. ``before_s``: only those that
+        ended by then. Safe to call from another thread than the one feeding the listener."""
+        out = []
+        while self._near and (before_s is None or self._near[0].end_s <= before_s):
+            out.append(self._near.popleft())
+        return out
+
     def finish(self) -> list[WakeCommand]:
         """End of input: a command being captured is cut where the audio ends."""
+        if self._state == "idle":
+            self._end_near_run()
         if self._state != "command" or self._unheard_window():
             return []
         return [self._cut("end_of_input", self._t)]
@@ -199,6 +217,8 @@ class WakeListener:
         self._complete = None
         self.rejected = []
         self.idle_peak = 0.0
+        self._near_run = None
+        self._near.clear()
 
     # internals -----------------------------------------------------------------------
     def _clear_detector(self) -> None:
@@ -258,7 +278,10 @@ class WakeListener:
         if self._state == "idle":
             self.idle_peak = max(self.idle_peak, score)
             if score >= o.threshold and t >= self._refractory_until:
+                self._near_run = None  # it woke
                 self._new_capture(t + FRAME_S, score)
+            elif t >= self._refractory_until:  # before then, speech is the last wake word's tail
+                self._track_near_miss(t, speaking, score)
             return None
         # capturing a command
         c = self._cmd
@@ -304,6 +327,35 @@ class WakeListener:
         if c["onset"] is None and frame_end - c["detect"] >= c["no_speech_s"]:
             return None if self._unheard_window() else self._cut("no_speech", frame_end)
         return None
+
+    def _track_near_miss(self, t: float, speaking: bool, score: float) -> None:
+        run = self._near_run
+        if speaking:
+            if run is None:
+                self._near_run = [t, t + FRAME_S, score]
+            else:
+                run[1], run[2] = t + FRAME_S, max(run[2], score)
+        elif run is not None:
+            run[2] = max(run[2], score)
+            if t + FRAME_S - run[1] >= NEAR_MISS_TAIL_S:
+                self._end_near_run()
+
+    def _end_near_run(self) -> None:
+        run, self._near_run = self._near_run, None
+        if run is None or run[2] < NEAR_MISS_FLOOR:
+            return
+        start, end, peak = run
+        log.debug("near miss at %.2f-%.2fs: peak %.3f", start, end, peak)
+        self._near.append(
+            Utterance(
+                audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
+                start_s=round(start, 3),
+                end_s=round(end, 3),
+                endpoint="no_wake",
+                source=self.source,
+                near_miss=round(peak, 4),
+            )
+        )
 
     def _judge_pause(self, now: float) -> WakeCommand | None:
         """The first silent frame after speech: a complete request ends after

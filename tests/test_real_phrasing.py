@@ -537,8 +537,11 @@ def test_the_decoder_judges_the_grammars_wordings():
 
 @pytest.mark.models
 def test_a_real_order_misheard_in_babble_is_recovered_from_the_audio():
-    """A real person's order (Picovoice's sample) in simulated babble: the beam hears "American
-    Idol", the decoder, made to read the grammar's wordings, finds "americano"."""
+    """A real person's order (Picovoice's sample) in simulated babble, nine draws of it: where
+    the beam mishears a word ("double sharp", "American Idol"), the decoder, made to read the
+    grammar's wordings, finds the order said; where the beam hears an order the grammar spells,
+    it is left as heard. Which draws the beam mishears depends on the CPU's arithmetic (int8
+    kernels differ between machines), so the test asks for at least one recovery, not a given one."""
     from core.audio import load_audio
     from sim.channel import apply, parse_condition
     from stages.asr import AsrOptions, WhisperAsr
@@ -546,23 +549,32 @@ def test_a_real_order_misheard_in_babble_is_recovered_from_the_audio():
 
     d = load_domain("coffee")
     order = load_audio(ROOT / "recordings" / "coffee-order" / "test_within_context.wav")
-    noisy = apply(parse_condition("babble@10dB"), order, random.Random(8)).samples
     plain = WhisperAsr(AsrOptions(recover=False), d)
     recovering = WhisperAsr(AsrOptions(), d)
-    heard, recovered = plain.transcribe(noisy).text, recovering.transcribe(noisy).text
     g = TemplateGrammar(d)
-    assert not g.spells(heard) and "americano" not in heard.lower()
-    assert g.spells(recovered) and recovering.model.model.recovered == 1
-    said = re.sub(r"[^a-z ]", "", recovered.lower()).strip()
-    parse = g.parse("orderBeverage", said)
-    assert {s: said[a:b] for a, b, s in parse.spans} == {
-        "size": "medium",
-        "numberOfShots": "double shot",
-        "beverage": "americano",
-    }
+    recovered = []
+    for seed in range(9):
+        noisy = apply(parse_condition("babble@10dB"), order, random.Random(seed)).samples
+        before = recovering.model.model.recovered
+        heard, out = plain.transcribe(noisy).text, recovering.transcribe(noisy).text
+        if recovering.model.model.recovered > before:
+            assert not g.spells(heard) and g.spells(out)
+            recovered.append(out)
+        elif g.spells(heard):
+            assert out == heard
+    assert recovered, "no misheard draw was recovered"
+    for text in recovered:
+        said = re.sub(r"[^a-z ]", "", text.lower()).strip()
+        parse = g.parse("orderBeverage", said)
+        assert {s: said[a:b] for a, b, s in parse.spans} == {
+            "size": "medium",
+            "numberOfShots": "double shot",
+            "beverage": "americano",
+        }
+    n = recovering.model.model.recovered
     # what was said clearly is left as heard
     clean = recovering.transcribe(order.samples).text
-    assert clean == plain.transcribe(order.samples).text and recovering.model.model.recovered == 1
+    assert clean == plain.transcribe(order.samples).text and recovering.model.model.recovered == n
 
 
 @pytest.mark.models

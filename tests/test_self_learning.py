@@ -986,6 +986,20 @@ def test_wake_thresholds_are_learned_from_near_misses_and_repeats_never_from_gol
     assert learn_wake_threshold([few], tmp_path / "c.json")["global"] is None
 
 
+def test_a_near_miss_in_a_stream_counts_as_repeated_when_the_wake_word_comes_within_10_s():
+    """A streaming listener's turn has no wake stage in its trace (its turn starts at asr): the
+    wake word's own start says when the user tried again, not the turn's end much later."""
+    from hooks.learn.wake_threshold import session_near_misses
+
+    start = {"event": "session_start", "meta": {"user": {"id": "ann"}}}
+    woke = {**_turn("s", 1, "set a timer for ten minutes", "action", 30.0), "wake": {"word": "alexa", "start_s": 8.0}}
+    late = {**_turn("s", 2, "what time is it", "answer", 90.0), "wake": {"word": "alexa", "start_s": 70.0}}
+    (tried, alone) = session_near_misses(
+        [start, _near_miss("s", 0.3, 1.0, 3.0), woke, _near_miss("s", 0.2, 40.0, 42.0), late]
+    )
+    assert tried.repeated and tried.user == "ann" and not alone.repeated
+
+
 def test_a_learned_threshold_wakes_a_simulated_near_miss_and_the_device_gets_its_own(tmp_path):
     from types import SimpleNamespace
 

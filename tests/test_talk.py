@@ -29,7 +29,7 @@ from core.audio import Audio, load_audio
 from core.errors import ConfigError
 from core.turn_summary import turn_summary
 from hooks import trace_reader as traces
-from stages.wake import WakeListener, WakeOptions
+from stages.wake import WakeListener, WakeOptions, scan
 from tests.conftest import DATA, RECORDINGS, ROOT
 from tests.test_trace import check_complete
 
@@ -519,3 +519,38 @@ def test_the_live_loop_prepares_the_reply_of_a_complete_request(live_assistant, 
         return {k: v for k, v in turn_summary(turn).items() if k != "ms"}
 
     assert same(plain.turn) == same(live.turn)
+
+
+@pytest.mark.models
+def test_talk_gives_a_device_its_learned_threshold_and_traces_what_it_nearly_woke_for(tmp_path, assistant):
+    """A real "alexa" that bo's device (learned threshold under its peak) wakes for is a near
+    miss on everyone else's stricter device: traced with how close it came, no turn, no audio."""
+    from assistant.wake_threshold import THRESHOLD_FORMAT
+    from core.config import Config
+
+    said = wake_then("turn01.wav")
+    peak = scan(WakeListener(WakeOptions()), Audio.concat(said))[0].wake.score
+    learned = tmp_path / "wake.json"
+    learned.write_text(json.dumps({"format": THRESHOLD_FORMAT, "users": {"bo": round(peak - 0.1, 4)}}))
+    strict = round(min(1.0, peak + 0.005), 4)
+    a = Assistant(Config.load(None, {"wake.threshold": strict, "rewrite.artifacts": str(learned)}))
+    for name in ("asr", "nlu", "resolve", "respond", "tts"):
+        a.stages.override(name, assistant.stages[name])
+    a.trace_to(tmp_path / "trace")
+
+    def talk(user: str, turns: int):
+        loop = None
+        script = [*said, lambda: loop.state == "listening" and len(loop.turns) == turns, "lose"]
+        loop = LiveLoop(a, fake_mic(script), options=ROOMY, session_id=user, session_args={"user": {"id": user}})
+        return loop.run()
+
+    results = {"bo": talk("bo", 1), "ann": talk("ann", 0)}
+    assert [t.turn.outcome.intent for t in results["bo"].turns] == ["TurnOn"]
+    assert results["ann"].turns == ()
+    assert [r["event"] for r in check_complete(tmp_path / "trace" / "bo.jsonl")].count("near_miss") == 0
+    records = traces.read_records(tmp_path / "trace" / "ann.jsonl")
+    assert not [e for r in records for e in traces.validation_errors(r)]
+    near = [r for r in records if r["event"] == "near_miss"]
+    assert len(near) == 1 and not [r for r in records if r["event"] == "turn_start"]
+    assert peak - 0.1 <= near[0]["score"] <= peak and "audio" not in near[0]
+    assert 0.5 <= near[0]["start_s"] < near[0]["end_s"] <= sum(x.duration_s for x in said) + 1.0

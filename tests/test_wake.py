@@ -152,3 +152,69 @@ def test_a_device_with_a_learned_threshold_wakes_on_what_was_a_near_miss():
         Utterance(audio=load_audio(DATA / "keywords-no-alexa.wav")), SimpleNamespace(device=SimpleNamespace())
     )
     assert not nothing.heard and (nothing.near_miss or 0.0) < 0.5
+
+
+def test_a_stream_traces_its_near_misses_and_a_device_wakes_at_its_learned_threshold(tmp_path):
+    """The streaming listener (assistant talk, continuous recordings) traces a real "alexa" that
+    a stricter device missed as a near miss, keeps none of its audio, and a device whose learned
+    threshold (rewrite.artifacts) is under that peak wakes on the same stream."""
+    import json
+
+    from assistant.runner import Assistant
+    from assistant.wake_threshold import THRESHOLD_FORMAT
+    from core.config import Config
+    from hooks.bus import HookBus
+    from hooks.trace_reader import read_records, validation_errors
+    from stages.wake import NEAR_MISS_FLOOR
+
+    stream = Audio.concat([Audio.silence(1.0), with_command(load_audio(DATA / "alexa-5.flac"))])
+    peak = scan(WakeListener(WakeOptions()), stream)[0].wake.score
+    strict = {"wake.threshold": round(min(1.0, peak + 0.005), 4)}
+
+    def run(overrides, folder):
+        a = Assistant(Config.load(None, overrides), HookBus())
+        a.trace_to(folder)
+        session = a.new_session("s")
+        chunks = (stream.samples[i : i + 8000] for i in range(0, len(stream.samples), 8000))
+        turns = list(a.run_stream(session, chunks, stop="asr"))
+        a.end_session(session)
+        records = read_records(folder / "s.jsonl")
+        assert not [e for r in records for e in validation_errors(r)]
+        return turns, [r for r in records if r["event"] == "near_miss"], records
+
+    turns, near, records = run(strict, tmp_path / "strict")
+    assert turns == [] and len(near) == 1
+    miss = near[0]
+    assert NEAR_MISS_FLOOR <= miss["score"] <= peak
+    assert 1.0 <= miss["start_s"] < miss["end_s"] <= stream.duration_s
+    assert not list((tmp_path / "strict").rglob("*.wav")) and "audio" not in miss
+    learned = tmp_path / "wake.json"
+    learned.write_text(json.dumps({"format": THRESHOLD_FORMAT, "global": round(miss["score"] - 0.01, 4)}))
+    turns, near, _records = run({**strict, "rewrite.artifacts": str(learned)}, tmp_path / "learned")
+    assert len(turns) == 1 and turns[0].wake is not None and near == []
+    # a listener lent again afterwards is back at the configured threshold
+    a = Assistant(Config.load(None, strict), HookBus())
+    assert a.stages.wake_listener("x").options.threshold == strict["wake.threshold"]
+
+
+def test_the_streaming_listener_logs_a_near_miss_once_per_run_of_speech(listener):
+    """Speech that peaks between the floor and the threshold is one near miss, taken once; speech
+    that wakes the device is none; reset() forgets what was not taken."""
+    from stages.wake import NEAR_MISS_FLOOR
+
+    wake = load_audio(DATA / "alexa-5.flac")
+    stream = with_command(wake)
+    listener.reset()
+    peak = scan(listener, stream)[0].wake.score
+    assert listener.take_near_misses() == []  # it woke: not a near miss
+    strict = WakeListener(WakeOptions(threshold=min(1.0, peak + 0.005)))
+    assert scan(strict, Audio.concat([stream, stream])) == []
+    first = strict.take_near_misses(before_s=stream.duration_s)
+    assert len(first) == 1 and first[0].end_s <= stream.duration_s
+    rest = strict.take_near_misses()
+    assert len(rest) == 1 and rest[0].start_s >= stream.duration_s and strict.take_near_misses() == []
+    for miss in first + rest:
+        assert NEAR_MISS_FLOOR <= miss.near_miss <= peak and miss.audio.duration_s == 0 and not miss.heard
+    strict.feed(stream.samples)
+    strict.reset()
+    assert strict.take_near_misses() == []

@@ -50,9 +50,13 @@ class NearMiss:
 
 
 def _speech_start(turn_end: dict) -> float:
-    """When a woken turn's speech began, in session time (the wake stage's utterance)."""
+    """When a woken turn's speech began, in session time: the wake stage's utterance, or the
+    wake word's own start where a streaming listener cut the turn (no wake stage ran)."""
     utt = ((turn_end.get("stages") or {}).get("wake") or {}).get("output") or {}
-    return float(utt.get("start_s", turn_end.get("start_s")) or 0.0)
+    if "start_s" in utt:
+        return float(utt["start_s"] or 0.0)
+    wake = turn_end.get("wake") or {}
+    return float(wake.get("start_s", turn_end.get("start_s")) or 0.0)
 
 
 def session_near_misses(records: list[dict]) -> list[NearMiss]:

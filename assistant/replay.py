@@ -22,9 +22,10 @@ WAKE_WORD_S = 1.5
 WAKE_LAG_S = 0.5
 
 
-def missed_summary(session: str, at_s: float, gold: Gold) -> dict:
-    """The ``replay --json`` record of a gold command no wake word started."""
-    return {
+def missed_summary(session: str, at_s: float, gold: Gold, near_miss: float | None = None) -> dict:
+    """The ``replay --json`` record of a gold command no wake word started (``near_miss``: the
+    detector's peak there, when it came close)."""
+    out = {
         "session": session,
         "turn": None,
         "missed": True,
@@ -32,6 +33,29 @@ def missed_summary(session: str, at_s: float, gold: Gold) -> dict:
         "gold": gold_summary(gold),
         "correct": False,
     }
+    if near_miss is not None:
+        out["near_miss"] = near_miss
+    return out
+
+
+class _NearMisses:
+    """Watches the bus for the near misses one session's stream traces (it changes nothing)."""
+
+    def __init__(self, session: str):
+        self.session = session
+        self.heard: list[Utterance] = []
+
+    def on_event(self, event) -> None:
+        if event.kind == "near_miss" and event.session == self.session:
+            self.heard.append(event.data)
+
+
+def near_miss_at(near: list[Utterance], at_s: float) -> float | None:
+    """The highest near-miss peak whose speech could hold a wake word ending at ``at_s``."""
+    peaks = [
+        n.near_miss for n in near if n.near_miss is not None and n.start_s - WAKE_LAG_S <= at_s <= n.end_s + WAKE_LAG_S
+    ]
+    return max(peaks) if peaks else None
 
 
 class GoldMatcher:
@@ -79,12 +103,20 @@ def replay(assistant: Assistant, rec: RecordedSession, stop: str = "tts") -> Ite
             matcher = GoldMatcher(rec)
             step = int(0.5 * rec.stream.sample_rate)
             chunks = (rec.stream.samples[i : i + step] for i in range(0, len(rec.stream.samples), step))
-            for turn in assistant.run_stream(
-                session, chunks, gold_for=matcher if rec.turns else None, source=Path(rec.stream_path).name, stop=stop
-            ):
-                yield turn_summary(turn)
+            near = assistant.bus.add_observer(_NearMisses(session.id))
+            try:
+                for turn in assistant.run_stream(
+                    session,
+                    chunks,
+                    gold_for=matcher if rec.turns else None,
+                    source=Path(rec.stream_path).name,
+                    stop=stop,
+                ):
+                    yield turn_summary(turn)
+            finally:
+                assistant.bus.remove_observer(near)
             for at, gold in matcher.missed():
-                yield missed_summary(rec.id, at, gold)
+                yield missed_summary(rec.id, at, gold, near_miss_at(near.heard, at))
             return
         offset = 0.0
         for i, rt in enumerate(rec.turns):
@@ -122,6 +154,7 @@ def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
     listener = assistant.stages.wake_listener(Path(rec.stream_path).name)
     try:
         commands = scan(listener, rec.stream)
+        near = listener.take_near_misses()
     finally:
         assistant.stages.return_listener(listener)
     n = 0
@@ -153,4 +186,4 @@ def _wakes_only(assistant: Assistant, rec: RecordedSession) -> Iterator[dict]:
             out["gold"], out["correct"] = gold_summary(gold), gold.wake is not False
         yield out
     for at, gold in matcher.missed():
-        yield missed_summary(rec.id, at, gold)
+        yield missed_summary(rec.id, at, gold, near_miss_at(near, at))

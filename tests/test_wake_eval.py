@@ -135,3 +135,43 @@ def test_wake_eval_plays_synthetic_negatives_in_one_command(capsys):
 def test_wake_eval_refuses_a_bad_minute_count(capsys):
     assert main(["wake", "eval", "--synthetic-negatives", "-3"]) == 2
     assert "--synthetic-negatives" in capsys.readouterr().err
+
+
+@pytest.mark.models
+def test_replay_says_how_close_a_missed_command_came(tmp_path, capsys):
+    """A real "alexa" and a command, recorded as a continuous session with its gold: a device
+    asking more than this voice gives misses it, and the missed command carries the detector's
+    peak there (a near miss), in --json and in the text line."""
+    import soundfile as sf
+
+    from core.audio import Audio, load_audio
+    from stages.wake import NEAR_MISS_FLOOR, WakeListener, WakeOptions, scan
+
+    speech = load_audio(RECORDINGS / "real-speech" / "austen-0930.wav").slice(0.0, 1.2)
+    stream = Audio.concat(
+        [Audio.silence(1.0), load_audio(DATA / "alexa-5.flac"), Audio.silence(0.3), speech, Audio.silence(1.5)]
+    )
+    wake = scan(WakeListener(WakeOptions()), stream)[0].wake
+    folder = tmp_path / "session"
+    folder.mkdir()
+    sf.write(folder / "stream.wav", stream.samples, stream.sample_rate)
+    gold = {"transcript": "alexa", "wake": True}
+    manifest = {
+        "schema": "assistant.session/1",
+        "id": "near",
+        "audio": "stream.wav",
+        "turns": [{"at_s": wake.end_s, "gold": gold}],
+    }
+    (folder / "session.json").write_text(json.dumps(manifest))
+    strict = f"wake.threshold={min(1.0, wake.score + 0.005):.4f}"
+    assert main(["replay", str(folder), "--stop", "wake", "--json", "--set", strict]) == 0
+    (missed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert missed["missed"] and NEAR_MISS_FLOOR <= missed["near_miss"] <= wake.score
+    assert main(["replay", str(folder), "--json", "--set", strict]) == 0  # the whole pipeline: the same
+    (again,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert again["missed"] and again["near_miss"] == missed["near_miss"]
+    assert main(["replay", str(folder), "--stop", "wake", "--set", strict]) == 0
+    assert f"MISSED command at {wake.end_s:.1f}s (near miss, peak {missed['near_miss']:.2f})" in capsys.readouterr().out
+    assert main(["replay", str(folder), "--stop", "wake", "--json"]) == 0  # the configured threshold: heard
+    (heard,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert heard["correct"] and "near_miss" not in heard

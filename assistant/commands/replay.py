@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _line(summary: dict) -> str:
     if summary.get("missed"):
-        return f"{summary['session']}  MISSED command at {summary['at_s']:.1f}s: {summary['gold']}"
+        near = f" (near miss, peak {summary['near_miss']:.2f})" if summary.get("near_miss") is not None else ""
+        return f"{summary['session']}  MISSED command at {summary['at_s']:.1f}s{near}: {summary['gold']}"
     mark = {True: "  ok", False: "  WRONG", None: ""}[summary.get("correct")]
     if "command" in summary:  # --stop wake
         w, c = summary["wake"], summary["command"]

@@ -11,6 +11,10 @@ Re-arming (docs/wake.md): the detector listens during a capture too. A wake word
 waiting for or capturing a command restarts the turn: speech before it is cut as a command of
 its own (endpoint ``wake_word``), the word itself belongs to neither, and a new capture starts
 after it. The detector's state is cleared after every wake word, so one word never counts twice.
+
+Near misses: a run of speech heard while waiting whose peak score reached ``NEAR_MISS_FLOOR``
+without waking the device is kept as its times and peak, never its audio
+(:meth:`WakeListener.take_near_misses`); the learned wake thresholds are fitted on them.
 """
 
 from __future__ import annotations

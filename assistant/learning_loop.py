@@ -378,18 +378,13 @@ def format_report(report: dict) -> str:
             f"{i['personal_rows']} personal rows of {i['users']} users"
         )
     if "gate" in learning:
-        g = learning["gate"]
-        lines.append(
-            f"  wake gate: threshold {g['threshold']} from {g['engaged_turns']} engaged and "
-            f"{g['declined_turns']} declined woken turns (expected to dismiss {g['expected_dismissed']}, "
-            f"{g['expected_addressed']} of them addressed)"
-        )
+        from hooks.learn import wake_gate
+
+        lines.append(f"  {wake_gate.describe(learning['gate'])}")
     if "wake" in learning:
-        wk = learning["wake"]
-        lines.append(
-            f"  wake thresholds: global {wk['global']}, {len(wk['users'])} devices of their own, from "
-            f"{wk['near_misses']} near misses ({wk['repeated']} repeated within seconds)"
-        )
+        from hooks.learn import wake_threshold
+
+        lines.append(f"  {wake_threshold.describe(learning['wake'])}")
     lines.append(f"  learning time: {learning['learn_s']} s")
     for w in report["weeks"]:
         b, a = w["before"], w["after"]

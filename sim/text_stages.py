@@ -18,7 +18,7 @@ import re
 from core.records import Transcript, Utterance, WakeEvent
 from sim.asr_errors import AsrErrorModel, SoundsLike
 from sim.wake_peaks import WakePeaks
-from stages.wake import NEAR_MISS_FLOOR
+from stages.wake import near_miss_peak
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ class SimulatedWake:
             score = self.peaks.draw(utterance.condition, kind, peak_rng) if self.peaks is not None else 0.0
             threshold = getattr(getattr(ctx, "device", None), "wake_threshold", None)
             if threshold is None or score < threshold:
-                near = round(score, 4) if score >= NEAR_MISS_FLOOR else None
-                return dataclasses.replace(utterance, endpoint="no_wake", wake=None, near_miss=near)
+                return dataclasses.replace(utterance, endpoint="no_wake", wake=None, near_miss=near_miss_peak(score))
         wake = WakeEvent(
             word=self.word,
             score=round(score, 4),

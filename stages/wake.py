@@ -50,6 +50,12 @@ NEAR_MISS_TAIL_S = 0.5  # a run of speech heard while idle ends this long after 
 # the detector's score trails the audio by a few frames
 
 
+def near_miss_peak(score: float) -> float | None:
+    """What a device logs of speech that did not wake it: the detector's peak (4 decimals) when it
+    reached ``NEAR_MISS_FLOOR``, else None."""
+    return round(score, 4) if score >= NEAR_MISS_FLOOR else None
+
+
 @dataclass(frozen=True)
 class WakeOptions:
     word: str = "alexa"
@@ -346,9 +352,12 @@ class WakeListener:
 
     def _end_near_run(self) -> None:
         run, self._near_run = self._near_run, None
-        if run is None or run[2] < NEAR_MISS_FLOOR:
+        if run is None:
             return
-        start, end, peak = run
+        start, end, score = run
+        peak = near_miss_peak(score)
+        if peak is None:
+            return
         log.debug("near miss at %.2f-%.2fs: peak %.3f", start, end, peak)
         self._near.append(
             Utterance(
@@ -357,7 +366,7 @@ class WakeListener:
                 end_s=round(end, 3),
                 endpoint="no_wake",
                 source=self.source,
-                near_miss=round(peak, 4),
+                near_miss=peak,
             )
         )
 
@@ -590,13 +599,12 @@ class SegmentWake:
         padded = Audio.concat([utterance.audio, Audio.silence(listener.options.silence_ms / 1000 + 0.5)])
         commands = scan(listener, padded)
         if not commands:
-            peak = round(listener.idle_peak, 4)
             return dataclasses.replace(
                 utterance,
                 audio=Audio(np.zeros(0, np.float32), PIPELINE_RATE),
                 endpoint="no_wake",
                 wake=None,
-                near_miss=peak if peak >= NEAR_MISS_FLOOR else None,
+                near_miss=near_miss_peak(listener.idle_peak),
             )
         # a wake word said again restarts the turn: the command is the first one not cut short by it
         cmd = next((c for c in commands if c.utterance.endpoint != "wake_word"), commands[0])

@@ -155,27 +155,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
         )
         return 0
     if args.learn_command == "gate":
-        from hooks.learn.wake_gate import learn_gate
+        from hooks.learn.wake_gate import describe, learn_gate
 
         summary = learn_gate(args.paths, args.out)
-        _print(
-            args,
-            summary,
-            f"wake gate: threshold {summary['threshold']} from {summary['engaged_turns']} engaged and "
-            f"{summary['declined_turns']} declined woken turns (expected to dismiss "
-            f"{summary['expected_dismissed']}, {summary['expected_addressed']} of them addressed) → {args.out}",
-        )
+        _print(args, summary, f"{describe(summary)} → {args.out}")
         return 0
     if args.learn_command == "wake":
-        from hooks.learn.wake_threshold import learn_wake_threshold
+        from hooks.learn.wake_threshold import describe, learn_wake_threshold
 
         summary = learn_wake_threshold(args.paths, args.out, config["wake.threshold"])
-        _print(
-            args,
-            summary,
-            f"wake thresholds: global {summary['global']}, {len(summary['users'])} devices of their own, from "
-            f"{summary['near_misses']} near misses ({summary['repeated']} repeated within seconds) → {args.out}",
-        )
+        _print(args, summary, f"{describe(summary)} → {args.out}")
         return 0
     if args.learn_command == "loop":
         from assistant.learning_loop import LoopOptions, run_loop

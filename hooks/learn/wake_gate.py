@@ -110,3 +110,12 @@ def learn_gate(paths: Iterable[str | Path], out: str | Path, cost: float = ADDRE
         *map(len, (engaged, declined)),
     )
     return {**gate, "out": str(out), "learn_s": round(time.perf_counter() - started, 2)}
+
+
+def describe(summary: dict) -> str:
+    """One line on a learned gate (``assistant learn gate`` and the loop's report print it)."""
+    return (
+        f"wake gate: threshold {summary['threshold']} from {summary['engaged_turns']} engaged and "
+        f"{summary['declined_turns']} declined woken turns (expected to dismiss "
+        f"{summary['expected_dismissed']}, {summary['expected_addressed']} of them addressed)"
+    )

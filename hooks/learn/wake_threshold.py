@@ -154,3 +154,11 @@ def learn_wake_threshold(
         everyone["repeated"],
     )
     return {**artifact, "out": str(out), "learn_s": round(time.perf_counter() - started, 2)}
+
+
+def describe(summary: dict) -> str:
+    """One line on learned thresholds (``assistant learn wake`` and the loop's report print it)."""
+    return (
+        f"wake thresholds: global {summary['global']}, {len(summary['users'])} devices of their own, from "
+        f"{summary['near_misses']} near misses ({summary['repeated']} repeated within seconds)"
+    )

@@ -31,13 +31,18 @@ def _load():
     return _model
 
 
-def embed(texts: list[str]) -> np.ndarray:
+def embed(texts: list[str], every_core: bool = False) -> np.ndarray:
     """L2-normalized embeddings, shape (len(texts), 384): mean-pooled MiniLM, as
-    sentence-transformers computes them for this model (its config: 256 tokens at most)."""
+    sentence-transformers computes them for this model (its config: 256 tokens at most).
+    ``every_core``: a batch job (thousands of texts) runs on every core, not the one thread the
+    encoder keeps for requests."""
     if not texts:
         return np.zeros((0, minilm.WORD_DIM), dtype=np.float32)
     tok, model = _load()
-    return minilm.mean_pooled_sorted(tok, model, list(texts), MAX_TOKENS, _BATCH)
+    if not every_core:
+        return minilm.mean_pooled_sorted(tok, model, list(texts), MAX_TOKENS, _BATCH)
+    with minilm.every_core():
+        return minilm.mean_pooled_sorted(tok, model, list(texts), MAX_TOKENS, _BATCH)
 
 
 @lru_cache(maxsize=4096)

@@ -220,3 +220,37 @@ def test_a_bare_value_with_nothing_to_answer_is_a_request_or_nothing():
     after = SimpleNamespace(now=None, dialogue=SimpleNamespace(pending=None, last_intent="TurnOn"))
     stage = _stage_predicting([("Inform", 0.6), ("TurnOn", 0.3), (OOD_INTENT, 0.1)], "and in the bedroom")
     assert stage.interpret("and in the bedroom", after).intent in (None, "Inform")
+
+
+@pytest.mark.models
+def test_training_batches_are_the_tokenizers_padded_batches_of_like_lengths():
+    """Each command is tokenized once for every epoch; a batch holds what the tokenizer would
+    pad for its commands (ids, mask, a tag on each word's first piece), every command once an
+    epoch, and batches group like word-piece counts, so they pad little."""
+    import random
+
+    from core.minilm import tokenizer
+    from stages.nlu.joint_model import _batches, _pieces, _rows
+
+    tok = tokenizer()
+    rows = _rows(_examples(), ["PlayMusic", "GetWeather", OOD_INTENT], tag_set(["place", "song"]), True)
+    by_pieces = {}
+    pieces = _pieces(tok, rows, 48)
+    for row, (ids, _labels) in zip(rows, pieces):
+        by_pieces[tuple(ids)] = row
+    assert len(by_pieces) == len(rows)
+    seen, padded = [], 0
+    for ids, mask, labels, intents, _weights in _batches(pieces, rows, JointConfig(batch_size=8), random.Random(0), 0):
+        padded += ids.numel()
+        for j in range(len(ids)):
+            n = int(mask[j].sum())
+            row = by_pieces[tuple(ids[j, :n].tolist())]
+            enc = tok([row[0]], is_split_into_words=True)
+            words = enc.word_ids(0)
+            firsts = [k for k, w in enumerate(words) if w is not None and w not in words[:k]]
+            assert ids[j, :n].tolist() == enc["input_ids"][0] and not ids[j, n:].any()
+            assert [k for k in range(ids.shape[1]) if labels[j, k] != -100] == firsts
+            assert [int(labels[j, k]) for k in firsts] == list(row[1]) and int(intents[j]) == row[2]
+            seen.append(row)
+    assert sorted(map(str, seen)) == sorted(map(str, rows))
+    assert padded < 1.1 * sum(len(ids) for ids, _labels in pieces)

@@ -98,3 +98,56 @@ def test_training_runs_a_padded_batch_on_its_real_word_pieces_with_the_librarys_
     dropped[real].sum().backward()
     assert model.encoder.layer[0].attention.self.query.weight.grad is not None
     assert not dropped[~real].any()
+
+
+def test_dropout_masks_keep_one_minus_p_scaled_and_repeat_from_their_seed():
+    """Training's dropout masks come from numpy's PCG64: a position is kept with probability
+    1 − p and scaled by 1 / (1 − p), as torch's dropout does, and a seed gives the same masks."""
+    import torch
+
+    from core.minilm import DropoutMasks
+
+    x = torch.ones(200, 384)
+    dropped = DropoutMasks(0)(x, 0.1)
+    kept = dropped != 0
+    assert abs(float(kept.float().mean()) - 0.9) < 0.005
+    assert torch.allclose(dropped[kept], torch.full_like(dropped[kept], 1 / 0.9))
+    assert torch.equal(DropoutMasks(0)(x, 0.1), dropped)
+    assert not torch.equal(DropoutMasks(1)(x, 0.1), dropped)
+    assert DropoutMasks(0)(x, 0.0) is x
+    # gradients flow through the kept positions only
+    w = torch.ones(200, 384, requires_grad=True)
+    DropoutMasks(0)(w, 0.1).sum().backward()
+    assert torch.equal(w.grad != 0, kept)
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_training_with_drawn_masks_gives_the_librarys_numbers_without_dropout(pack):
+    """With masks drawn by DropoutMasks, attention is written out so its dropout draws from them
+    too: at rate 0 it computes what the library computes, packed or padded; at the library's
+    rates the masks apply, repeat from their seed, and gradients reach the weights."""
+    import torch
+
+    from core.minilm import DropoutMasks, bert, encode, tokenizer
+
+    model = bert()
+    tok = tokenizer()
+    batch = tok(["turn on the kitchen light please", "hi", "play jazz"], padding=True, return_tensors="pt")
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        library = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    model.train()
+    rates = {m: m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    for m in rates:
+        m.p = 0.0
+    real = mask.bool()
+    with torch.no_grad():
+        written = encode(model, ids, mask, DropoutMasks(0), pack=pack)
+    assert torch.allclose(written[real], library[real], atol=1e-5)
+    for m, p in rates.items():
+        m.p = p
+    dropped = encode(model, ids, mask, DropoutMasks(0), pack=pack)
+    assert torch.equal(encode(model, ids, mask, DropoutMasks(0), pack=pack), dropped)
+    assert not torch.allclose(dropped[real], library[real], atol=1e-3)
+    dropped[real].sum().backward()
+    assert model.encoder.layer[0].attention.self.query.weight.grad is not None

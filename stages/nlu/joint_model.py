@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, replace
@@ -41,7 +40,7 @@ from stages.nlu.text import prepare
 log = logging.getLogger(__name__)
 
 KIND = "joint-minilm"
-TRAINER_VERSION = 4
+TRAINER_VERSION = 5
 FORBIDDEN = -1e4  # log-score of a tag sequence BIO does not allow (I-X not after B-X or I-X)
 WEIGHTS_FILE = "joint_minilm.safetensors"
 NEIGHBOURS_FILE = "neighbours.npz"
@@ -100,12 +99,17 @@ def _net_class():
             self.drop = nn.Dropout(dropout)
             self.intent = nn.Linear(HIDDEN, n_intents)
             self.tags = nn.Linear(HIDDEN, n_tags)
+            self.masks = None  # core.minilm.DropoutMasks in training, else torch's dropout
+            self.pack = True
 
         def forward(self, ids, mask):
-            hidden = encode(self.bert, ids, mask)
+            hidden = encode(self.bert, ids, mask, self.masks, self.pack)
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-            return self.intent(self.drop(pooled)), self.tags(self.drop(hidden))
+            return self.intent(self._dropped(pooled)), self.tags(self._dropped(hidden))
+
+        def _dropped(self, x):
+            return self.masks(x, self.drop.p) if self.training and self.masks is not None else self.drop(x)
 
     return JointNet
 
@@ -381,7 +385,7 @@ class JointNlu:
         hears one line per epoch."""
         import torch
 
-        from core.minilm import bert, tokenizer
+        from core.minilm import bert, every_core, tokenizer
 
         config = config or JointConfig()
         tok = tokenizer()
@@ -391,11 +395,9 @@ class JointNlu:
             raise ValueError("no training examples")
         if config.members < 1 or config.neighbours < 0 or not 0.0 <= config.neighbour_weight <= 1.0:
             raise ValueError("members must be ≥ 1, neighbours ≥ 0 and neighbour_weight within [0, 1]")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
         started = time.perf_counter()
         nets, weights = [], []
-        try:
+        with every_core():
             for k in range(config.members):
                 member = replace(config, seed=config.seed + k)
                 torch.manual_seed(member.seed)
@@ -409,8 +411,6 @@ class JointNlu:
                     }
                 )
                 nets.append(_quantized(net))
-        finally:
-            torch.set_num_threads(threads)
         neighbours = None
         if config.neighbours > 0:
             import numpy as np
@@ -462,41 +462,56 @@ def _rows(examples: Iterable, intents: list[str], tags: list[str], lowercase: bo
     return [(list(w), list(t), i, n) for (w, t, i), n in counts.items()]
 
 
-def _batches(tok, rows: list[tuple], config: JointConfig, rng: random.Random):
-    """Batches of like lengths (less padding), in random order; labels on first word pieces."""
+def _pieces(tok, rows: list[tuple], max_tokens: int) -> list[tuple[list[int], list[int]]]:
+    """Each row's word pieces (truncated at ``max_tokens``) and their tag labels: a word's tag
+    on its first piece, -100 (no loss) elsewhere. Tokenized once for every epoch."""
+    enc = tok([r[0] for r in rows], is_split_into_words=True, truncation=True, max_length=max_tokens)
+    out = []
+    for j, row in enumerate(rows):
+        labels, seen = [], set()
+        for w in enc.word_ids(j):
+            labels.append(row[1][w] if w is not None and w not in seen else -100)
+            seen.add(w)
+        out.append((enc["input_ids"][j], labels))
+    return out
+
+
+def _batches(
+    pieces: list[tuple[list[int], list[int]]], rows: list[tuple], config: JointConfig, rng: random.Random, pad: int
+):
+    """Batches of like lengths, in random order: commands of one word count, and within it of
+    like word-piece counts (padded to 1.07× the real pieces of the home spec, where word counts
+    alone padded to 1.43×); labels on first word pieces."""
     import torch
 
-    order = sorted(range(len(rows)), key=lambda i: (len(rows[i][0]), rng.random()))
+    order = sorted(range(len(rows)), key=lambda i: (len(rows[i][0]), len(pieces[i][0]), rng.random()))
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     rng.shuffle(batches)
     for batch in batches:
-        enc = tok(
-            [rows[i][0] for i in batch],
-            is_split_into_words=True,
-            padding=True,
-            truncation=True,
-            max_length=config.max_tokens,
-            return_tensors="pt",
-        )
-        labels = torch.full(enc["input_ids"].shape, -100, dtype=torch.long)
+        width = max(len(pieces[i][0]) for i in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
         for j, i in enumerate(batch):
-            seen: set[int] = set()
-            for k, w in enumerate(enc.word_ids(j)):
-                if w is not None and w not in seen:
-                    seen.add(w)
-                    labels[j, k] = rows[i][1][w]
+            piece_ids, piece_labels = pieces[i]
+            ids[j, : len(piece_ids)] = torch.tensor(piece_ids)
+            mask[j, : len(piece_ids)] = 1
+            labels[j, : len(piece_ids)] = torch.tensor(piece_labels)
         weights = torch.tensor([float(rows[i][3]) for i in batch])
-        yield enc["input_ids"], enc["attention_mask"], labels, torch.tensor([rows[i][2] for i in batch]), weights
+        yield ids, mask, labels, torch.tensor([rows[i][2] for i in batch]), weights
 
 
 def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
     import torch
+
+    from core.minilm import DropoutMasks
 
     heads = [*net.intent.parameters(), *net.tags.parameters()]
     body = [p for p in net.bert.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [{"params": body, "lr": config.learn_rate}, {"params": heads, "lr": config.head_learn_rate}],
         weight_decay=config.weight_decay,
+        fused=True,  # one kernel for every parameter: half the optimizer's time of the default
     )
     steps = config.epochs * math.ceil(len(rows) / config.batch_size)
     warm = max(1.0, config.warmup * steps)
@@ -506,10 +521,13 @@ def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
     loss_of = torch.nn.CrossEntropyLoss(ignore_index=-100, reduction="none")
     bf16 = config.bf16 and bf16_supported()
     rng = random.Random(config.seed)
+    pieces = _pieces(tok, rows, config.max_tokens)
+    net.masks = DropoutMasks(config.seed)
+    net.pack = not bf16  # packing pays in float32 only
     net.train()
     for epoch in range(config.epochs):
         total = 0.0
-        for ids, mask, labels, intents, weights in _batches(tok, rows, config, rng):
+        for ids, mask, labels, intents, weights in _batches(pieces, rows, config, rng, tok.pad_token_id):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 intent_logits, tag_logits = net(ids, mask)
             tagged = (labels != -100).float()
@@ -526,6 +544,7 @@ def _fit(net, tok, rows, config: JointConfig, progress, started: float) -> None:
         log.debug("epoch %d loss %.3f", epoch, total)
         if progress is not None:
             progress(epoch_line(epoch, config.epochs, len(rows), time.perf_counter() - started))
+    net.masks = None
     net.eval()
 
 

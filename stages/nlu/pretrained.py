@@ -17,12 +17,11 @@ spaCy model folder stays small and loads without pickle.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 import numpy as np
 
-from core.minilm import WORD_DIM, bert, mean_pooled, mean_pooled_sorted, tokenizer, word_piece_table
+from core.minilm import WORD_DIM, bert, every_core, mean_pooled, mean_pooled_sorted, tokenizer, word_piece_table
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +108,11 @@ def sentence_embeddings(texts, exact: bool = True) -> np.ndarray:
     so in a batch a text's vector depends (slightly) on the texts beside it; what the assistant
     hears must not, or replay and a simulation with any number of workers would disagree.
     Training passes False: thousands of texts, sorted by length and batched on every core."""
-    import torch
-
     texts = list(texts)
     if not texts:
         return np.zeros((0, WORD_DIM), dtype=np.float32)
     tokenizer, model = _load_encoder()
     if exact:
         return np.stack([mean_pooled(tokenizer, model, [t], _MAX_TOKENS)[0] for t in texts])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    try:
+    with every_core():
         return mean_pooled_sorted(tokenizer, model, texts, _MAX_TOKENS, _BATCH)
-    finally:
-        torch.set_num_threads(threads)

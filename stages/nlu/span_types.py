@@ -99,7 +99,7 @@ def _embeddings(texts: list[str], encoder: str) -> np.ndarray:
     if encoder == "float32":
         from core.embeddings import embed
 
-        return embed(texts)
+        return embed(texts, every_core=True)
     from stages.nlu.pretrained import sentence_embeddings
 
     return sentence_embeddings(texts, exact=False)

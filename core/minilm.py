@@ -109,10 +109,9 @@ def bert(path: Path | None = None, weights: Path | None = None, prefix: str = ""
 
 
 class DropoutMasks:
-    """Dropout masks from numpy's PCG64, seeded once per training: drawing a mask this way costs
-    about a sixth of torch's CPU sampling (``bernoulli_``), which was a quarter of a training
-    step. A position is kept with probability 1 − p to within 2⁻¹⁶ and scaled by 1 / (1 − p),
-    as ``torch.nn.functional.dropout`` does."""
+    """Dropout masks from numpy's PCG64, seeded once per training: much cheaper to draw than
+    torch's CPU sampling (``bernoulli_``). A position is kept with probability 1 − p to within
+    2⁻¹⁶ and scaled by 1 / (1 − p), as ``torch.nn.functional.dropout`` does."""
 
     def __init__(self, seed: int):
         self._rng = np.random.Generator(np.random.PCG64(seed))
@@ -172,7 +171,7 @@ def _sdpa(q, k, v, keys, p: float, scale: float, drop):
 def _attention(q, k, v, keys, p: float, scale: float, drop):
     """Attention written out, so that its dropout draws from ``drop``. It runs in float32 whatever
     the inputs, as ``_sdpa``'s kernel accumulates: scores rounded to bfloat16 before the softmax
-    were five times further from exact, and the trained models were worse for it."""
+    would lose precision the library keeps."""
     import torch
 
     with torch.autocast("cpu", enabled=False):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from functools import lru_cache
 
 import numpy as np
@@ -38,10 +39,8 @@ def embed(texts: list[str], every_core: bool = False) -> np.ndarray:
     encoder keeps for requests."""
     if not texts:
         return np.zeros((0, minilm.WORD_DIM), dtype=np.float32)
-    tok, model = _load()
-    if not every_core:
-        return minilm.mean_pooled_sorted(tok, model, list(texts), MAX_TOKENS, _BATCH)
-    with minilm.every_core():
+    tok, model = _load()  # before every_core: loading sets the encoder's one thread
+    with minilm.every_core() if every_core else nullcontext():
         return minilm.mean_pooled_sorted(tok, model, list(texts), MAX_TOKENS, _BATCH)
 
 

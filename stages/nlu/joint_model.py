@@ -480,8 +480,7 @@ def _batches(
     pieces: list[tuple[list[int], list[int]]], rows: list[tuple], config: JointConfig, rng: random.Random, pad: int
 ):
     """Batches of like lengths, in random order: commands of one word count, and within it of
-    like word-piece counts (padded to 1.07× the real pieces of the home spec, where word counts
-    alone padded to 1.43×); labels on first word pieces."""
+    like word-piece counts (so a batch pads little); labels on first word pieces."""
     import torch
 
     order = sorted(range(len(rows)), key=lambda i: (len(rows[i][0]), len(pieces[i][0]), rng.random()))

@@ -5,9 +5,11 @@ mean of its last hidden states, a BIO slot tag from the first word piece of ever
 the transformer already knows about words is what lets a model trained on a spec's templates
 read real people's phrasing (docs/nlu-real-phrasing.md has the measurements).
 
-Training runs on every core with bfloat16 autocast where the CPU has it; a loaded model runs as
-dynamic int8 on one thread, each text alone (int8 activation scales depend on the batch, and a
-request's interpretation must not). Saved as safetensors, so loading runs no pickled code: the
+Training runs on every core with bfloat16 autocast where the CPU has it; a model runs in
+bfloat16 where the CPU has it, else float32, on one thread, each text alone (a batch's kernels
+round differently, and a request's interpretation must not depend on the texts beside it). Not
+int8: dynamic quantization changed the reading of one real command in a hundred
+(docs/nlu-real-phrasing.md). Saved as safetensors, so loading runs no pickled code: the
 fine-tuned transformer and the heads; the word-piece table stays frozen and is MiniLM's own file.
 """
 
@@ -224,7 +226,7 @@ class JointNlu:
         members: Sequence = (),
         neighbours: tuple | None = None,
     ):
-        self.nets = [net, *members]  # the inference networks (int8): one, or an ensemble
+        self.nets = [net, *members]  # the inference networks: one, or an ensemble
         self.tokenizer = tokenizer
         self.meta = meta
         self.span_typer = span_typer
@@ -261,7 +263,7 @@ class JointNlu:
         return self._predict_prepared(self.prepare(text))
 
     def predict_many(self, texts: Sequence[str], batch_size: int = 1) -> list[Prediction]:
-        """Each text alone, whatever ``batch_size`` (int8 activation scales depend on the batch)."""
+        """Each text alone, whatever ``batch_size`` (a batch's kernels round differently)."""
         return [self.predict(t) for t in texts]
 
     def _predict_uncached(self, prepared: str) -> Prediction:
@@ -410,7 +412,7 @@ class JointNlu:
                         if not name.endswith("word_embeddings.weight") and not name.endswith("_ids")
                     }
                 )
-                nets.append(_quantized(net))
+                nets.append(_for_inference(net))
         neighbours = None
         if config.neighbours > 0:
             import numpy as np
@@ -574,22 +576,21 @@ def _load_neighbours(path: Path, n_intents: int) -> tuple:
     return vectors, intent_ids
 
 
-def _quantized(net):
-    """The network as it runs in use: dynamic int8 linear layers, one thread (short inputs: a
-    second thread only contends, as for the NLU's sentence encoder)."""
-    import warnings
-
+def _for_inference(net):
+    """The network as it runs in use: bfloat16 where the CPU has it (a short request's time goes
+    to reading the weights, and bfloat16 reads half the bytes of float32 with the same readings),
+    else float32; one thread (short inputs: a second thread only contends)."""
     import torch
 
+    from core.minilm import with_onednn_linears
+
     torch.set_num_threads(1)
-    with warnings.catch_warnings():  # the eager quantization API is deprecated, not gone
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return with_onednn_linears(net.to(torch.bfloat16)) if bf16_supported() else net
 
 
 def _inference_net(weights: Path, n_intents: int, n_tags: int):
     """The saved network, built without a second float copy of MiniLM: the transformer takes
-    the file's tensors as they are, then the heads; then it is quantized."""
+    the file's tensors as they are, then the heads; then it takes its inference precision."""
     from safetensors import safe_open
 
     from core.minilm import bert
@@ -601,7 +602,7 @@ def _inference_net(weights: Path, n_intents: int, n_tags: int):
     if missing:
         raise InputError(weights, f"joint NLU weights without {sorted(missing)}")
     net.load_state_dict(heads, strict=False, assign=True)
-    return _quantized(net.eval())
+    return _for_inference(net.eval())
 
 
 __all__ = ["KIND", "JointConfig", "JointNlu", "KEYLESS_DEFAULTS"]

@@ -142,7 +142,9 @@ def encode(model, ids, mask, masks: DropoutMasks | None = None, pack: bool = Tru
     training = model.training
     drop = masks if training and masks is not None else (lambda x, p: dropout(x, p, training))
     batch, length = ids.shape
-    hidden = emb.word_embeddings(ids) + emb.token_type_embeddings(emb.token_type_ids[:, :length])
+    # the word-piece table may stay float32 (the shared map) under a lower-precision model
+    words = emb.word_embeddings(ids).to(emb.token_type_embeddings.weight.dtype)
+    hidden = words + emb.token_type_embeddings(emb.token_type_ids[:, :length])
     hidden = drop(emb.LayerNorm(hidden + emb.position_embeddings(emb.position_ids[:, :length])), emb.dropout.p)
     # as the library does: no mask when nothing is padded, else a boolean mask over the keys
     padded = not bool(mask.all())

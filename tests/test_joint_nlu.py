@@ -141,6 +141,7 @@ def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
     float32 network that was trained."""
     import torch
 
+    from core.minilm import word_piece_table
     from stages.nlu import joint_model
 
     model, folder = tiny
@@ -151,7 +152,9 @@ def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
     assert {p.dtype for p in exact.parameters()} == {torch.float32}
     monkeypatch.setattr(joint_model, "bf16_supported", lambda: True)
     half = joint_model._inference_net(weights, len(meta["intents"]), len(meta["tags"]))
-    assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
+    table = half.bert.embeddings.word_embeddings.weight  # the shared map, looked up in float32
+    assert table.dtype == torch.float32 and table.data_ptr() == word_piece_table().ctypes.data
+    assert {p.dtype for p in half.parameters() if p is not table} == {torch.bfloat16}
     for net in (*model.nets, half):
         assert not any("quantized" in type(m).__module__ for m in net.modules())
     for text in ("play penny lane", "weather in reykjavik", "who won the game", "i want to hear help"):

@@ -215,17 +215,26 @@ def _layer(layer, hidden, keys, real, batch: int, length: int, drop, attend):
 def with_onednn_linears(model):
     """``model`` (bfloat16, for inference) with each linear layer's weight laid out once for
     oneDNN's kernels, which otherwise lay it out again on every call: about a fifth of a short
-    request's forward pass. The same numbers as the plain layers. Where torch lacks oneDNN, the
-    model as it is."""
+    request's forward pass. The same numbers as the plain layers. Where torch lacks oneDNN or
+    its (private) layout operators, the model as it is."""
     import torch
 
     if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
         return model
     layer = _onednn_linear_class()
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, torch.nn.Linear):
-                setattr(parent, name, layer(child))
+    linears = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, torch.nn.Linear)
+    ]
+    try:
+        laid_out = [layer(child) for _parent, _name, child in linears]
+    except (RuntimeError, TypeError) as err:  # another torch than the pinned one
+        log.warning("plain linear layers: oneDNN could not lay out the weights (%s)", err)
+        return model
+    for (parent, name, _child), new in zip(linears, laid_out):
+        setattr(parent, name, new)
     return model
 
 

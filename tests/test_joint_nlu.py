@@ -136,7 +136,7 @@ def test_a_saved_model_loads_as_the_same_model(tiny):
 
 @pytest.mark.models
 def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
-    """Not int8: dynamic quantization changed the reading of one real command in a hundred. The
+    """Not int8: dynamic quantization cost about one real command in a hundred. The
     network runs in bfloat16 where the CPU has it and in float32 elsewhere; both read as the
     float32 network that was trained."""
     import torch

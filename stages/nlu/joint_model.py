@@ -8,7 +8,7 @@ read real people's phrasing (docs/nlu-real-phrasing.md has the measurements).
 Training runs on every core with bfloat16 autocast where the CPU has it; a model runs in
 bfloat16 where the CPU has it, else float32, on one thread, each text alone (a batch's kernels
 round differently, and a request's interpretation must not depend on the texts beside it). Not
-int8: dynamic quantization changed the reading of one real command in a hundred
+int8: dynamic quantization cost about one real command in a hundred
 (docs/nlu-real-phrasing.md). Saved as safetensors, so loading runs no pickled code: the
 fine-tuned transformer and the heads; the word-piece table stays frozen and is MiniLM's own file.
 """

@@ -212,14 +212,28 @@ def _layer(layer, hidden, keys, real, batch: int, length: int, drop, attend):
     return layer.output.LayerNorm(drop(layer.output.dense(inner), layer.output.dropout.p) + hidden)
 
 
+def onednn_bf16() -> bool:
+    """Whether torch's oneDNN runs bfloat16 linear layers here: it needs its (private) layout
+    operators and a CPU with AVX-512 BW/VL/DQ or AVX-NE-CONVERT, and refuses otherwise."""
+    import torch
+
+    ops = torch.ops.mkldnn
+    return (
+        torch.backends.mkldnn.is_available()
+        and hasattr(ops, "_linear_pointwise")
+        and hasattr(ops, "_is_mkldnn_bf16_supported")
+        and bool(ops._is_mkldnn_bf16_supported())
+    )
+
+
 def with_onednn_linears(model):
     """``model`` (bfloat16, for inference) with each linear layer's weight laid out once for
     oneDNN's kernels, which otherwise lay it out again on every call: about a fifth of a short
-    request's forward pass. The same numbers as the plain layers. Where torch lacks oneDNN or
-    its (private) layout operators, the model as it is."""
+    request's forward pass. The same numbers as the plain layers. Where oneDNN cannot
+    (:func:`onednn_bf16`), the model as it is."""
     import torch
 
-    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+    if not onednn_bf16():
         return model
     layer = _onednn_linear_class()
     linears = [

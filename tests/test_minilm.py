@@ -158,12 +158,12 @@ def test_linear_layers_laid_out_for_onednn_give_the_plain_layers_numbers():
     only faster, the same hidden states, for a text alone and for a padded batch."""
     import torch
 
-    from core.minilm import bert, encode, tokenizer, with_onednn_linears
+    from core.minilm import bert, encode, onednn_bf16, tokenizer, with_onednn_linears
 
     tok = tokenizer()
     plain = bert().to(torch.bfloat16)
     laid_out = with_onednn_linears(bert().to(torch.bfloat16))
-    if torch.backends.mkldnn.is_available():
+    if onednn_bf16():
         assert not any(isinstance(m, torch.nn.Linear) for m in laid_out.modules())
     texts = ["turn on the kitchen light", "what's the weather in buffalo tomorrow", "play jazz"]
     with torch.inference_mode():

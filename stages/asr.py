@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # real out-of-domain speech unchanged.
 BIAS_WEIGHT = 0.3
 RECOVER_FROM = 3  # beam hypotheses a strict grammar's wordings are sought near
-RECOVER_MAX = 8  # wordings the decoder scores per decode: each is a forced decode of its own
+RECOVER_MAX = 12  # wordings the decoder scores per decode: each is a forced decode of its own
 EARLY_KEPT = 4  # prefetched transcripts kept waiting for their turn
 CONTEXTS = ("fit", "full")
 CONTEXT_PAD_S = 1.0  # silence the fitted encoder window keeps after the audio (see docs/stages.md "ASR speed")
@@ -69,7 +69,7 @@ class AsrOptions:
     cpu_threads: int = 0
     beam_size: int = 5
     bias: bool = True
-    grammar_weight: float = 0.5  # n-best bonus for a hypothesis a strict grammar spells
+    grammar_weight: float = 1.0  # n-best bonus for a hypothesis a strict grammar spells
     recover: bool = True  # a strict grammar's wordings near the beam's, scored by the decoder
     no_speech_threshold: float = 0.6
     hotwords: str = ""  # faster-whisper prompt hint; off by default (tiny.en hallucinates)

@@ -485,7 +485,38 @@ def test_the_grammar_offers_wordings_near_a_misheard_order():
     )
     assert "I don't want drink anymore." in snap.candidates("I don't want to drink anymore.")
     assert all(g.spells(c) for c in snap.candidates("Change my drink to 60 hours."))
-    assert snap.candidates("Please may I have noodle soup with milk and bread.") == []
+    # a word of another sound, an added word, two heard words for one ("can't saw": "cancel")
+    assert snap.candidates("Can I have a cappuccino make it a small win some milk?")[0] == (
+        "Can I have a cappuccino make it a small with some milk?"
+    )
+    assert snap.candidates("can't saw the coffee.")[0] == "cancel the coffee."  # written as heard: lower case
+    assert snap.candidates("Lotta extra sharp medium")[0] == "Latte extra shot medium"  # no end mark heard
+    # a request for something else is too far from every order to be offered as one
+    for other in ("Switch on radio.", "Book a meeting with Chelsea.", "Turn off the kitchen light."):
+        assert snap.nearest(other) == [], other
+
+
+def test_the_nearest_wordings_are_what_the_grammar_spells_nearest_first():
+    from stages.asr_snap import GrammarLattice, _heard_words
+    from stages.nlu.grammar import LEAD_WORDS, TAIL_WORDS, TemplateGrammar
+
+    d = load_domain("coffee")
+    g = TemplateGrammar(d)
+    lattice = GrammarLattice(d, LEAD_WORDS, TAIL_WORDS)
+    said = _heard_words("Can I get a 12-ounce latte with 2 sugars, please?")
+    assert said == "can i get a twelve ounce latte with two sugars please".split()
+    best = lattice.nearest(said, 3)
+    assert best[0] == (0.0, said)  # spelled already: nothing to change
+    heard = _heard_words("I don't want to look off the anymore.")
+    near = lattice.nearest(heard, 6)
+    assert len(near) > 1 and [c for c, _w in near] == sorted(c for c, _w in near)
+    assert all(g.spells(" ".join(words)) for _c, words in near)
+    assert "i don't want coffee anymore" in [" ".join(w) for _c, w in near]  # three edits, one wording
+    # an open slot holds any heard words; a closed catalog only its phrases
+    home = load_domain("home")
+    open_lattice = GrammarLattice(home, LEAD_WORDS, TAIL_WORDS)
+    words = _heard_words("play bohemian rhapsody")
+    assert open_lattice.nearest(words, 4)[0][1] == words
 
 
 def test_the_decoder_judges_the_grammars_wordings():
@@ -575,6 +606,26 @@ def test_a_real_order_misheard_in_babble_is_recovered_from_the_audio():
     # what was said clearly is left as heard
     clean = recovering.transcribe(order.samples).text
     assert clean == plain.transcribe(order.samples).text and recovering.model.model.recovered == n
+
+
+@pytest.mark.models
+def test_a_real_request_for_something_else_stays_declined_in_babble():
+    """The grammar's bonus and its nearest wordings make misheard orders orders again; a real
+    person asking for noodle soup (Picovoice's out-of-context sample), clean and in babble, is
+    still heard as something the coffee grammar does not spell."""
+    from core.audio import load_audio
+    from sim.channel import apply, parse_condition
+    from stages.asr import AsrOptions, WhisperAsr
+    from stages.nlu.grammar import TemplateGrammar
+
+    d = load_domain("coffee")
+    g = TemplateGrammar(d)
+    asr = WhisperAsr(AsrOptions(), d)
+    other = load_audio(ROOT / "recordings" / "coffee-order" / "test_out_of_context.wav")
+    draws = [other] + [apply(parse_condition("babble@12dB"), other, random.Random(seed)) for seed in range(3)]
+    for audio in draws:
+        heard = asr.transcribe(audio.samples).text
+        assert "noodle" in heard.lower() and not g.spells(heard), heard
 
 
 @pytest.mark.models

@@ -285,10 +285,10 @@ class GrammarLattice:
         self._dst_a = np.asarray(self._dst, dtype=np.int64)
         self._label_a = np.asarray(self._label, dtype=np.int64)
         self._vocab = sorted(self._words, key=self._words.__getitem__)
-        lengths = np.asarray([len(w) for w in self._vocab] + [0], dtype=np.int64)
+        lengths = np.asarray([len(w) for w in self._vocab], dtype=np.int64)
         self._sounds = [_sound(w) for w in self._vocab]
         is_word = self._label_a >= 0
-        add = np.where(lengths[self._label_a] <= SHORT, ADD_SHORT, ADD_LONG)
+        add = np.where(lengths[np.where(is_word, self._label_a, 0)] <= SHORT, ADD_SHORT, ADD_LONG)
         # the cost of passing an edge without hearing anything: free for an empty option
         self._pass = np.where(is_word, add, np.where(self._label_a == _EPS, 0.0, np.inf))
         self._word_edges = np.flatnonzero(is_word)
@@ -363,7 +363,7 @@ class GrammarLattice:
         def close(a: float, b: float) -> bool:
             return abs(a - b) < 1e-5
 
-        for _ in range(4 * (len(heard) + 64)):
+        for _ in range((len(heard) + 1) * self._states):  # each state at most once per heard word
             if i == 0 and state == 0:
                 return out[::-1]
             here = costs[i][state]

@@ -496,7 +496,8 @@ def test_the_grammar_offers_wordings_near_a_misheard_order():
         assert snap.nearest(other) == [], other
 
 
-def test_the_nearest_wordings_are_what_the_grammar_spells_nearest_first():
+def test_the_nearest_wordings_are_what_the_grammar_spells_nearest_first(monkeypatch):
+    from stages import asr_snap
     from stages.asr_snap import GrammarLattice, _heard_words
     from stages.nlu.grammar import LEAD_WORDS, TAIL_WORDS, TemplateGrammar
 
@@ -517,6 +518,9 @@ def test_the_nearest_wordings_are_what_the_grammar_spells_nearest_first():
     open_lattice = GrammarLattice(home, LEAD_WORDS, TAIL_WORDS)
     words = _heard_words("play bohemian rhapsody")
     assert open_lattice.nearest(words, 4)[0][1] == words
+    # a grammar too large to search offers nothing (the swaps still run)
+    monkeypatch.setattr(asr_snap, "MAX_LATTICE_EDGES", lattice.size - 1)
+    assert lattice.nearest(heard, 6) == []
 
 
 def test_the_decoder_judges_the_grammars_wordings():

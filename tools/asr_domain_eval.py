@@ -8,7 +8,8 @@ Clips: the domain's real recordings under ``recordings/`` (sessions whose "domai
 domain), as recorded and through each noisy condition ``--real-noises`` times, and ``--n`` held-out generated requests spoken by the simulator's voices through each
 ``--conditions`` channel (synthetic voices: a stress test, not a measure of real speech). A
 clip counts as understood when the NLU stage, reading the transcript, finds the gold intent and
-every gold slot (or declines a request the gold declines).
+every gold slot (or declines a request the gold declines); as acted on wrongly when it finds an
+intent and the clip is not understood (a wrong order, not a decline).
 """
 
 from __future__ import annotations
@@ -121,11 +122,12 @@ def main() -> int:
                     {"group": group, "mode": mode, "ref": ref, "heard": text, "got": got.intent, "found": found}
                 )
             row = table.setdefault(group, {}).setdefault(
-                mode, {"n": 0, "understood": 0, "errors": 0, "words": 0, "seconds": 0.0}
+                mode, {"n": 0, "understood": 0, "wrong": 0, "errors": 0, "words": 0, "seconds": 0.0}
             )
             row["n"] += 1
             row["seconds"] += spent
             row["understood"] += ok
+            row["wrong"] += not ok and got.intent is not None
             if ref:  # the real clips come without a reference transcript
                 ref_words = normalize_words(ref)
                 row["errors"] += edit_distance(ref_words, normalize_words(text))
@@ -144,7 +146,7 @@ def main() -> int:
         return 0
     for group, modes in table.items():
         cells = "  ".join(
-            f"{m}: {r['understood']}/{r['n']} understood, WER {r['wer_pct']} %, {r['decode_ms_mean']} ms"
+            f"{m}: {r['understood']}/{r['n']} understood ({r['wrong']} wrong), WER {r['wer_pct']} %, {r['decode_ms_mean']} ms"
             for m, r in modes.items()
         )
         print(f"{group:22} {cells}")

@@ -47,6 +47,14 @@ DROP_SCORE = 60  # a heard word left out ("I don't want to drink") ranks below a
 _DIGITS = re.compile(r"\d{1,4}")
 UNITS_WRITTEN_JOINED = frozenset("ounce inch foot pound minute hour".split())  # "a 12-ounce latte"
 _WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
+# a number word, with a unit Whisper joins to its digits ("twelve ounce" → "12-ounce")
+_NUMBER_PHRASE = re.compile(
+    r"\b(?:"
+    + "|".join(sorted(NUMBER_VALUES, key=len, reverse=True))
+    + r")(?:\s+(?:"
+    + "|".join(sorted(UNITS_WRITTEN_JOINED))
+    + r"))?\b"
+)
 
 
 def _sound(text: str) -> str:
@@ -64,9 +72,7 @@ def _heard_words(text: str) -> list[str]:
 def _digits_written(text: str) -> str:
     """A wording's number phrases as a recognizer writes them ("a twelve ounce latte" → "a
     12-ounce latte", "two sugars" → "2 sugars")."""
-    words = r"(?:" + "|".join(sorted(NUMBER_VALUES, key=len, reverse=True)) + r")"
-    unit = r"(?:\s+(?:" + "|".join(sorted(UNITS_WRITTEN_JOINED)) + r"))?"
-    return re.sub(rf"\b{words}{unit}\b", lambda m: _in_digits(m.group().lower()), text)
+    return _NUMBER_PHRASE.sub(lambda m: _in_digits(m.group().lower()), text)
 
 
 def _in_digits(phrase: str) -> str:
@@ -286,9 +292,10 @@ class GrammarLattice:
         self._label_a = np.asarray(self._label, dtype=np.int64)
         self._vocab = sorted(self._words, key=self._words.__getitem__)
         lengths = np.asarray([len(w) for w in self._vocab], dtype=np.int64)
+        self._short = lengths <= SHORT
         self._sounds = [_sound(w) for w in self._vocab]
         is_word = self._label_a >= 0
-        add = np.where(lengths[np.where(is_word, self._label_a, 0)] <= SHORT, ADD_SHORT, ADD_LONG)
+        add = np.where(self._short[np.where(is_word, self._label_a, 0)], ADD_SHORT, ADD_LONG)
         # the cost of passing an edge without hearing anything: free for an empty option
         self._pass = np.where(is_word, add, np.where(self._label_a == _EPS, 0.0, np.inf))
         self._word_edges = np.flatnonzero(is_word)
@@ -305,9 +312,7 @@ class GrammarLattice:
 
         sims = np.maximum(alike(heard, self._vocab), alike([_sound(h) for h in heard], self._sounds))
         cost = np.maximum(1.0 - sims, SWAP_FLOOR)
-        short = np.asarray([len(h) <= SHORT for h in heard])[:, None] & (
-            np.asarray([len(w) for w in self._vocab]) <= SHORT
-        )
+        short = np.asarray([len(h) <= SHORT for h in heard])[:, None] & self._short
         cost[short] = np.minimum(cost[short], SHORT_SWAP)
         cost[np.asarray([[h == w for w in self._vocab] for h in heard], dtype=bool)] = 0.0
         return cost

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import subprocess
@@ -521,6 +522,30 @@ def test_the_nearest_wordings_are_what_the_grammar_spells_nearest_first(monkeypa
     # a grammar too large to search offers nothing (the swaps still run)
     monkeypatch.setattr(asr_snap, "MAX_LATTICE_EDGES", lattice.size - 1)
     assert lattice.nearest(heard, 6) == []
+
+
+def test_the_nearest_wordings_do_not_depend_on_the_hash_seed():
+    """Paths of equal cost ("… with milk please" and "… with milk thanks") are broken by the
+    grammar's word order, which must be the same in every process, or a replay could hear a
+    request differently from the run it replays."""
+    script = (
+        "from core.domain import load_domain; from stages.nlu.grammar import TemplateGrammar; "
+        "from stages.asr_snap import GrammarSnapper; d = load_domain('coffee'); "
+        "print(GrammarSnapper(d, TemplateGrammar(d).spells).candidates("
+        "'please may I have noodle soup with milk and bread'))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "4", "8", "9")
+    }
+    assert len(outputs) == 1, outputs
 
 
 def test_the_decoder_judges_the_grammars_wordings():

@@ -21,22 +21,26 @@ from stages.nlu.text import ASSISTANT_NAMES, GREETINGS, numbered_phrases, prepar
 
 log = logging.getLogger(__name__)
 
+
+def _longest_first(words) -> tuple[str, ...]:
+    """Longest first (a regex alternative must not shadow a longer one), ties alphabetically:
+    the order is the same in every process, whatever the hash seed (the nearest-wording search,
+    stages/asr_snap.py, breaks ties between paths by it)."""
+    return tuple(sorted(set(words), key=lambda w: (-len(w), w)))
+
+
 # Words said before or after a request that carry nothing: the generator's decorations and the
 # names people call assistants by.
-LEAD_WORDS = tuple(
-    sorted(
-        {
-            *PREFIXES,
-            *ASSISTANT_NAMES,
-            *GREETINGS,
-            *(f"{g} {n}" for g in GREETINGS for n in ASSISTANT_NAMES),
-            *("please", "yeah", "yes", "well", "alright", "all right"),
-        },
-        key=len,
-        reverse=True,
+LEAD_WORDS = _longest_first(
+    (
+        *PREFIXES,
+        *ASSISTANT_NAMES,
+        *GREETINGS,
+        *(f"{g} {n}" for g in GREETINGS for n in ASSISTANT_NAMES),
+        *("please", "yeah", "yes", "well", "alright", "all right"),
     )
 )
-TAIL_WORDS = tuple(sorted({*SUFFIXES, "now", "please", "thanks", "for me please", "right away"}, key=len, reverse=True))
+TAIL_WORDS = _longest_first((*SUFFIXES, "now", "please", "thanks", "for me please", "right away"))
 _LEAD = "(?:(?:" + "|".join(re.escape(w) for w in LEAD_WORDS) + r")\s+){0,2}"
 _TAIL = "(?:(?:" + "|".join(re.escape(w) for w in TAIL_WORDS) + r")\s+){0,2}"
 _WILD = r"[^\s].*?"
@@ -65,9 +69,7 @@ class TemplateGrammar:
         self._slot_patterns: dict[str, str] = {}
         for name, slot_type in domain.slot_types.items():
             catalog = domain.catalog_for(slot_type)
-            phrases = (
-                sorted({p.lower() for v in catalog.values for p in v.phrases}, key=len, reverse=True) if catalog else []
-            )
+            phrases = list(_longest_first(p.lower() for v in catalog.values for p in v.phrases)) if catalog else []
             # names the spec knows for this type, listed or not, tell "play {artist}" from "play {song}"
             self._known[name] = frozenset(phrases) | frozenset(domain.training_phrases.get(slot_type, ()))
             alternatives = [r"\s+".join(re.escape(w) for w in p.split()) for p in phrases]

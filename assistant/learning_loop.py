@@ -29,6 +29,7 @@ from core.errors import UserError
 from core.paths import ensure_output_dir, write_json_atomic
 from hooks.trace_reader import iter_records
 from sim.profiles import DEFAULT_PROFILE, PROFILES
+from sim.user import HOUSE_NAME_USERS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class LoopOptions:
     workers: int = 1
     layers: tuple[str, ...] = LAYERS
     exclude_phrasings: tuple[str, ...] = ()  # phrasing sources no simulated user speaks (a held-out corpus)
+    house_names: float = HOUSE_NAME_USERS  # share of users whose homes name devices their own way
 
     def validate(self) -> None:
         if self.profile not in PROFILES:
@@ -69,6 +71,7 @@ def week_options(opts: LoopOptions, seed: int, out: Path):
         out=str(out),
         workers=opts.workers,
         population=opts.population,
+        house_names=opts.house_names,
         exclude_phrasings=opts.exclude_phrasings,
         overwrite=True,
     )

@@ -18,6 +18,7 @@ Every decision is a :class:`Rewrite` record: the runner traces it as the ``rewri
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -154,6 +155,7 @@ class RewriteTable:
         personal: dict[str, list[tuple[str, TableEntry]]] | None = None,
         personal_near: float = PERSONAL_NEAR_RATIO,
         preferences: dict[str, dict[str, dict[str, int]]] | None = None,
+        names: frozenset[str] = frozenset(),
     ):
         self.entries = entries
         # each user's choices among like-named entities (user → type → id → count), which the
@@ -181,9 +183,21 @@ class RewriteTable:
             ]
             for user, rows in (personal or {}).items()
         }
+        # the one stretch of words each of those rephrases changed, when it names something
+        # the domain does not know: the user's own name for a thing ("the overhead" → "the
+        # kitchen lights"), said again in other requests
+        self._phrases = {
+            user: sorted(
+                (phrase for src, e in rows if (phrase := own_phrase(src, e, vocabulary, names)) is not None),
+                key=lambda ph: (-len(ph[0]), -ph[2], ph[0], ph[1]),
+            )
+            for user, rows in (personal or {}).items()
+        }
 
     @classmethod
-    def load(cls, path: Path, raw: dict, vocabulary: frozenset[str] = frozenset()) -> RewriteTable:
+    def load(
+        cls, path: Path, raw: dict, vocabulary: frozenset[str] = frozenset(), names: frozenset[str] = frozenset()
+    ) -> RewriteTable:
         entries = {}
         for i, row in enumerate(raw.get("rewrites") or ()):
             try:
@@ -222,6 +236,7 @@ class RewriteTable:
             personal,
             float(raw.get("personal_near", PERSONAL_NEAR_RATIO)),
             preferences,
+            names,
         )
 
     def lookup(self, text: str, user: str | None = None, read=None) -> Rewrite | None:
@@ -229,18 +244,38 @@ class RewriteTable:
         request the NLU reads in domain surely keeps its intent under the user's own rephrase."""
         key = utterance_key(text)
         entry = self.entries.get(key)
-        if entry is not None:
-            if entry.probability < self.threshold or entry.support < self.min_support:
-                return None
-            return Rewrite(text, entry.text, "table", round(entry.probability, 4), entry.support, entry.text)
+        everyone = (
+            entry
+            if entry is not None and entry.probability >= self.threshold and entry.support >= self.min_support
+            else None
+        )
         own = self._own_rephrase(key, user)
+        if own is not None and everyone is not None and own[0] < 100:
+            own = None  # everyone's rule for these very words beats the user's rephrase of other words
         if own is not None and read is not None:
             heard = read(text)
             if not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(own[1].text).intent != heard.intent:
                 own = None  # "lock the front door" from a user who once changed their mind to "unlock"
         if own is not None:
+            # The user's own rephrase of these words wins over everyone's: the same words can
+            # mean another thing in another home ("the big light"), and a wording that seldom
+            # works for others may be fixed for this user by what they said instead.
             ratio, e = own
             return Rewrite(text, e.text, "table_personal", round(ratio / 100.0, 4), e.support, e.text)
+        if everyone is not None:
+            return Rewrite(
+                text, everyone.text, "table", round(everyone.probability, 4), everyone.support, everyone.text
+            )
+        phrase = self._own_phrase(key, user)
+        if phrase is not None and read is not None:
+            heard = read(text)
+            if not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(phrase[0]).intent != heard.intent:
+                phrase = None
+        if phrase is not None:
+            said, support = phrase
+            return Rewrite(text, said, "table_phrase", 1.0, support, said)
+        if entry is not None:
+            return None  # everyone's rephrases of these words seldom did better than the words
         near = self._nearest(key)
         if near is None:
             return None
@@ -270,6 +305,20 @@ class RewriteTable:
                 best = (ratio, e.support, e)
         return None if best is None else (best[0], best[2])
 
+    def _own_phrase(self, key: str, user: str | None) -> tuple[str, int] | None:
+        """The request with the user's own name for a thing replaced by what they said instead
+        when it failed (the longest name the request says), and that rephrase's support."""
+        phrases = self._phrases.get(user or "")
+        if not phrases or self.personal_near > 100:
+            return None
+        words = key.split()
+        for src, dst, support in phrases:
+            n = len(src)
+            for i in range(len(words) - n + 1):
+                if tuple(words[i : i + n]) == src:
+                    return " ".join((*words[:i], *dst, *words[i + n :])), support
+        return None
+
     def _nearest(self, key: str) -> tuple[float, TableEntry] | None:
         if self.near > 100 or not self._applied:
             return None
@@ -287,6 +336,59 @@ class RewriteTable:
             if ratio >= self.near and (best is None or ratio > best[0]):
                 best = (ratio, e)
         return best
+
+
+def own_phrase(
+    src: str, e: TableEntry, vocabulary: frozenset[str], names: frozenset[str]
+) -> tuple[tuple, tuple, int] | None:
+    """(words, words instead, support) when a user's failed request ``src`` and their rephrase
+    that worked replace one stretch that says a word the domain does not know with the name of
+    a thing (``names``: the catalogs' words): "turn on the overhead" → "switch on the kitchen
+    lights" gives ("overhead",) → ("kitchen", "lights"), whatever else the rephrase changed (the
+    verb, a self-correction dropped). Fillers and words said twice are left out, and so are
+    function words at the stretch's ends, and at the failed stretch's words that name nothing
+    or that the rephrase says too ("the cooker off" → "off the kitchen oven": "cooker").
+    The stretch is at most half of the request, the name was not said elsewhere in it ("will
+    it get chilly in tokyo" → "how cold is it in tokyo" is not a name for Tokyo), and neither
+    side says a number. Without a vocabulary and names, none."""
+    if not vocabulary or not names:
+        return None
+    a, b = _said_once(plain_key(src).split()), _said_once(plain_key(e.text).split())
+    unknown = lambda words: any(w not in vocabulary and w not in FUNCTION_WORDS for w in words)
+    named = [
+        op
+        for op in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+        if op[0] == "replace" and unknown(a[op[1] : op[2]])
+    ]
+    if len(named) != 1:
+        return None
+    _tag, i1, i2, j1, j2 = named[0]
+    kept = set(b)
+    old = _trimmed(a[i1:i2], lambda w: w in FUNCTION_WORDS or w in kept or (w in vocabulary and w not in names))
+    new = _trimmed(b[j1:j2], lambda w: w in FUNCTION_WORDS)
+    if not old or not new or 2 * len(old) > len(a):
+        return None  # most of the request changed
+    said = [w for w in new if w not in FUNCTION_WORDS]
+    if not said or not set(said) <= names or set(said) & set(a[:i1] + a[i2:]):
+        return None  # not the name of a thing, or one the request said anyway
+    if number_words(" ".join(old)) or number_words(" ".join(new)):
+        return None  # "five" → "ten minutes" is a change of mind, not a name
+    return old, new, e.support
+
+
+def _said_once(words: list[str]) -> list[str]:
+    """Words without their immediate repeats ("the the door" → "the door")."""
+    return [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
+
+
+def _trimmed(words: list[str], drop) -> tuple[str, ...]:
+    """Words without those ``drop`` says at either end ("front door please" → "front door")."""
+    lo, hi = 0, len(words)
+    while lo < hi and drop(words[lo]):
+        lo += 1
+    while hi > lo and drop(words[hi - 1]):
+        hi -= 1
+    return tuple(words[lo:hi])
 
 
 # online retrieval -------------------------------------------------------------------------
@@ -516,15 +618,16 @@ class RewriteStep:
 
 
 def load_artifacts(
-    paths: list[str], vocabulary: frozenset[str] = frozenset()
+    paths: list[str], vocabulary: frozenset[str] = frozenset(), names: frozenset[str] = frozenset()
 ) -> tuple[RewriteTable | None, RetrievalIndex | None]:
-    """The rewrite table and retrieval index among ``paths``."""
-    table, index, _gate, _wake = _load(paths, vocabulary)
+    """The rewrite table and retrieval index among ``paths`` (``vocabulary``: the domain's
+    words; ``names``: its catalogs' words)."""
+    table, index, _gate, _wake = _load(paths, vocabulary, names)
     return table, index
 
 
 def _load(
-    paths: list[str], vocabulary: frozenset[str]
+    paths: list[str], vocabulary: frozenset[str], names: frozenset[str] = frozenset()
 ) -> tuple[RewriteTable | None, RetrievalIndex | None, WakeGate | None, WakeThresholds | None]:
     """Every artifact named, each file read once: the table, the index, the wake gate and the
     wake thresholds."""
@@ -544,7 +647,7 @@ def _load(
         elif isinstance(raw, dict) and raw.get("format") == THRESHOLD_FORMAT:
             wake = WakeThresholds.load(p, raw)
         elif isinstance(raw, dict) and raw.get("format") == TABLE_FORMAT:
-            table = RewriteTable.load(p, raw, vocabulary)
+            table = RewriteTable.load(p, raw, vocabulary, names)
         else:
             raise InputError(p, f"not a rewrite table (format {TABLE_FORMAT} expected)", field="format")
     return table, index, gate, wake
@@ -557,11 +660,12 @@ def rewrite_step(config: Any, domain: Any = None) -> RewriteStep | None:
     if not paths and not profiles:
         return None
     vocabulary: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
     if domain is not None:
-        from core.domain import domain_vocabulary
+        from core.domain import catalog_words, domain_vocabulary
 
-        vocabulary = domain_vocabulary(domain)
-    table, index, gate, wake = _load(paths, vocabulary)
+        vocabulary, names = domain_vocabulary(domain), catalog_words(domain)
+    table, index, gate, wake = _load(paths, vocabulary, names)
     concepts = None
     if profiles:
         from assistant.concepts import ConceptStore

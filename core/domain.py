@@ -597,6 +597,18 @@ def domain_vocabulary(domain: Domain) -> frozenset[str]:
     return frozenset(words)
 
 
+def catalog_words(domain: Domain) -> frozenset[str]:
+    """The words of the domain's catalog values, names and synonyms (lower case): the words
+    that name a thing ("front", "door", "heating"), not the ones that ask for something."""
+    return frozenset(
+        w
+        for catalog in domain.catalogs.values()
+        for value in catalog.values
+        for phrase in value.phrases
+        for w in _WORD.findall(phrase.lower())
+    )
+
+
 def vocabulary_share(text: str, vocabulary: frozenset[str]) -> float:
     """The share of the words in ``text`` that the vocabulary knows (numbers count as known)."""
     words = _WORD.findall(text.lower().replace("-", " "))

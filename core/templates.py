@@ -14,6 +14,10 @@ from typing import Any, Callable, Mapping
 from core.normalize import say_day, say_duration, say_temperature, say_time
 
 _FIELD = re.compile(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}")
+_MISSING = "\0"
+_VALUE = "\1"  # where a value's words begin, for the article before them
+_ARTICLE = re.compile(r"\b([Aa]) " + _VALUE + r"(?=[aeioAEIO])(?![Oo]n(?:e|ce)\b)")
+_DANGLING = re.compile(r"(?:\s+(?:in|on|at|for|to|of|from|with|by))?(?:\s+(?:the|a|an|my))?\s*\0", re.IGNORECASE)
 
 
 def _say_list(items: Any) -> str:
@@ -54,7 +58,10 @@ def render(template: str, args: Mapping, result: Mapping, today: dt.date | None 
         value = _lookup(m.group(1), [args, {"result": result}, result])
         f = m.group(2)
         if value is None:
-            return ""
+            return _MISSING
+        return _VALUE + said(value, f)
+
+    def said(value: Any, f: str | None) -> str:
         if f:
             try:
                 return filters[f](value)
@@ -66,5 +73,9 @@ def render(template: str, args: Mapping, result: Mapping, today: dt.date | None 
             return "yes" if value else "no"
         return str(value)
 
-    text = _FIELD.sub(sub, template)
+    # a value the request left out takes the words that only lead up to it along:
+    # "I couldn't find a fan in the {room}." without a room is "I couldn't find a fan."
+    text = _DANGLING.sub("", _FIELD.sub(sub, template))
+    # "a {device}" is "an overhead" when the user's words begin with a vowel sound
+    text = _ARTICLE.sub(r"\1n ", text).replace(_VALUE, "")
     return re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()

@@ -54,7 +54,7 @@ from sim.asr_errors import DEFAULT_MODEL, AsrErrorModel, align
 from sim.faults import DEFAULT_FAULTS, FaultInjector, FaultSpec
 from sim.oracle import OracleLabeler
 from sim.text_stages import SimulatedAsr, SimulatedWake, turn_rng
-from sim.user import CONCEPT_NAMES, SimulatedUser, UserAct, sample_persona
+from sim.user import CONCEPT_NAMES, HOUSE_NAME_USERS, SimulatedUser, UserAct, sample_persona
 from sim.wake_peaks import DEFAULT_PEAKS, WakePeaks
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class SimOptions:
     # spec: the spec's own templates (the NLU's training words)
     population: int = 0  # >0: sessions belong to this many recurring users (the same
     # users whatever the seed: id, persona, home, habits)
+    house_names: float = HOUSE_NAME_USERS  # share of recurring users' homes with names of their own for devices
     overwrite: bool = False  # clear another run's files from ``out`` first
     resume: bool = False  # continue the run in ``out`` (same seed and settings)
 
@@ -114,6 +115,8 @@ class SimOptions:
             raise UserError(f"--sessions must be at least 1, got {self.sessions}")
         if self.population < 0:
             raise UserError(f"--population must be 0 or more, got {self.population}")
+        if not 0.0 <= self.house_names <= 1.0:
+            raise UserError(f"--house-names must be a share from 0 to 1, got {self.house_names}")
         if self.fidelity not in FIDELITIES:
             raise UserError(f"--fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
         if self.users not in ("real", "spec"):
@@ -284,7 +287,7 @@ class SessionSimulator:
         if self.tracer.error is not None:  # an earlier session's trace could not be written
             raise self.tracer.error
         sid = session_id(opts.seed, index)
-        user_id, habits, concept = "user", (), None
+        user_id, habits, concept, house = "user", (), None, None
         who = rng
         if opts.population:
             # a recurring user: who they are comes from their number alone, not from the run's seed
@@ -293,6 +296,8 @@ class SessionSimulator:
             habits = tuple(who.randrange(1 << 30) for _ in range(who.randint(2, 5)))
             if who.random() < 0.5:  # half of them have a concept of their own to teach
                 concept = (who.choice(CONCEPT_NAMES), who.randrange(1 << 30))
+            if turn_rng(0, "population-house", number).random() < opts.house_names:
+                house = number  # calls some of its devices by names of its own
         persona = sample_persona(who)
         condition = who.choice(self.conditions)
         screen = who.random() < 0.3
@@ -347,6 +352,7 @@ class SessionSimulator:
             plausible=self._plausible,
             habits=habits,
             concept=concept,
+            house=house,
             style=style,
             phrasings=self.phrasings,
             training=self.training,

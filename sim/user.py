@@ -31,6 +31,7 @@ from sim.phrasing import (
     TrainingTexts,
     fill_pins,
 )
+from sim.text_stages import turn_rng
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,20 @@ CONCEPT_NAMES = (
 )
 CONCEPT_TYPES = ("percentage", "temperature", "duration", "number")  # settings a concept's name can stand for
 CONCEPT_RATE = 0.2  # share of goals a user with a concept asks for by its name
+# What a household calls its things in its own words, by the device catalog's id. The same
+# name means another device in another home ("the big light" is the living room's in one, the
+# kitchen's in the next), so only the user's own history can say what it stands for.
+HOUSE_NAME_USERS = 0.5  # share of recurring users' homes that do (an assumption: no published figure)
+HOUSE_NAMED_DEVICES = 0.35  # share of such a home's devices with a name of its own
+HOUSE_NAMES = {
+    "light": ("the big light", "the main light", "the good lamp", "the top light", "the overhead", "the fairy lights"),
+    "tv": ("the box", "the big screen", "the idiot box"),
+    "fan": ("the breeze", "the whirly thing"),
+    "thermostat": ("the nest", "the boiler", "the climate"),
+    "oven": ("the cooker", "the range"),
+    "garage_door": ("the big door", "the roller door"),
+    "lock": ("the deadbolt", "the latch"),
+}
 # Words of a request that say which modality of a title is meant (the catalog's attribute).
 ANSWER_PATTERNS = ("{type}", "for {type}", "{type} please", "make it {type}", "the {type}")
 CORRECTION_PATTERNS = ("no, {type}", "no i said {type}", "i said {type}")
@@ -91,6 +106,7 @@ class Goal:
     implied: tuple[str, ...] = ()  # unsaid slots the spec's defaults and context rules fill
     out_of_domain: str | None = None  # the sentence, for a request the domain cannot serve
     concept: tuple[str, str] | None = None  # (name, the words it stands for): "study mode" for "forty percent"
+    house_name: str | None = None  # the household's own name for the device it is about ("the big light")
 
 
 @dataclass(frozen=True)
@@ -125,8 +141,12 @@ class SimulatedUser:
         style: SpeechStyle | None = None,
         phrasings: PhrasingBank | None = None,
         training: TrainingTexts | None = None,
+        house: int | None = None,
     ):
         self.habits = habits  # seeds of the goals this user has again and again
+        # the number that draws this household's own names for its devices (None: it has none);
+        # a request whose words name such a device calls it by that name
+        self.house = house
         self.concept = concept  # (name, seed of the goal it means): a concept this user teaches
         self.plausible = plausible  # (intent, args, ctx) -> bool: does the request make sense here?
         self.domain = domain
@@ -156,6 +176,12 @@ class SimulatedUser:
     def new_goal(self, ctx, tries: int = 20) -> Goal:
         """A goal a person in this home might have: its request must make sense in the world
         (the oven has a temperature, the garage door opens; lights do not unlock)."""
+        goal = self._new_goal(ctx, tries)
+        if goal.concept is None and goal.out_of_domain is None and self.house is not None:
+            goal = replace(goal, house_name=self._house_name(goal))
+        return goal
+
+    def _new_goal(self, ctx, tries: int) -> Goal:
         self._at(ctx)
         if self.concept is not None and self.rng.random() < CONCEPT_RATE:
             goal = self._concept_goal(ctx)
@@ -208,6 +234,21 @@ class SimulatedUser:
         finally:
             self.rng = rng
         return None
+
+    def _house_name(self, goal: Goal) -> str | None:
+        """This household's name for the device the goal is about, if it has one: whether it
+        has one and which are drawn from the user's number and the device (and its room), so
+        they are the same in every session."""
+        if self.house is None:
+            return None
+        spec = self.domain.intents[goal.intent]
+        device = next((n for n, s in spec.slots.items() if s.type == "device" and n in goal.args), None)
+        names = HOUSE_NAMES.get(str(goal.args[device])) if device else None
+        if not names:
+            return None
+        room = next((goal.args[n] for n, s in spec.slots.items() if s.type == "room" and n in goal.args), "")
+        draw = turn_rng(0, "house-name", self.house, goal.args[device], room)
+        return draw.choice(names) if draw.random() < HOUSE_NAMED_DEVICES else None
 
     def _sample_goal(self, ctx) -> Goal:
         rng = self.rng
@@ -280,7 +321,11 @@ class SimulatedUser:
         """The act's words as this user says them (the gold's meaning unchanged)."""
         if act is None or self.speaker is None or act.kind in ("teach", "concept"):
             return act
-        text = self.speaker.say(act.text, act.gold.spans, self.rng, act.kind, act.gold.act)
+        spans, kind = act.gold.spans, act.kind
+        if kind == "house_name":  # the home's name is said whole, like a slot's words
+            spans = tuple(("device", n, None) for names in HOUSE_NAMES.values() for n in names if n in act.text)
+            kind = "request"
+        text = self.speaker.say(act.text, spans, self.rng, kind, act.gold.act)
         if text == act.text:
             return act
         return replace(act, text=text, gold=replace(act.gold, transcript=text))
@@ -294,7 +339,7 @@ class SimulatedUser:
                 kind="ood",
             )
         else:
-            act = self._request(goal, goal.template, goal.stated, kind="request")
+            act = self._request(goal, goal.template, goal.stated, kind="request", house_name=goal.house_name)
             if goal.concept is not None and goal.concept[1] in act.text:
                 # the value said by the concept's name: the meaning (gold) stays the request's
                 text = act.text.replace(goal.concept[1], goal.concept[0], 1)
@@ -329,14 +374,22 @@ class SimulatedUser:
         return replace(self._retry(goal, out), barge_in=barge)
 
     # building acts ---------------------------------------------------------------------
-    def _request(self, goal: Goal, template: str, stated, kind: str, wake: bool = True) -> UserAct:
+    def _request(
+        self, goal: Goal, template: str, stated, kind: str, wake: bool = True, house_name: str | None = None
+    ) -> UserAct:
         spec = self.domain.intents[goal.intent]
         pins = {n: (goal.surfaces[n] if n in goal.surfaces else goal.args[n]) for n in stated if n in goal.args}
         template, pins = self._unlisted(spec, template, pins)
         ex = self.gen.render(spec, template, self.rng, values=pins)
         said = dict(ex.values)  # what the words say (a template's literal words included)
         self.state.said = dict(said)
-        return UserAct(text=ex.text, gold=self._gold(ex, goal, said, act=spec.name), kind=kind, wake=wake)
+        act = UserAct(text=ex.text, gold=self._gold(ex, goal, said, act=spec.name), kind=kind, wake=wake)
+        named = with_house_name(ex, spec, house_name) if house_name else None
+        if named is None:
+            return act
+        # The request means what it meant; its words no longer name the device as the catalog
+        # does, so no span of them is the NLU's to find (as with a concept's name).
+        return replace(act, text=named, kind="house_name", gold=replace(act.gold, transcript=named, spans=()))
 
     def _gold(
         self, ex: Example, goal: Goal, said: Mapping, act: str, intent: str | None = None, wake: bool = True
@@ -502,6 +555,27 @@ class SimulatedUser:
         if "kind" in attrs:
             return self.rng.choice([f"the {attrs['kind']}", f"the {attrs['kind']} please"])
         return v.name.lower()
+
+
+def with_house_name(ex: Example, spec, name: str) -> str | None:
+    """``ex``'s words with the device (and the room said with it: "the living room lights",
+    "the lights in the kitchen") called by the household's ``name``; None when the words say
+    the device apart from its room, or not at all ("it's dark in here")."""
+    where = {slot: (a, b) for a, b, slot in ex.spans}
+    device = next((where[n] for n, s in spec.slots.items() if s.type == "device" and n in where), None)
+    if device is None:
+        return None
+    start, end = device
+    room = next((where[n] for n, s in spec.slots.items() if s.type == "room" and n in where), None)
+    if room is not None:
+        between = ex.text[room[1] : device[0]] if room < device else ex.text[device[1] : room[0]]
+        if between.strip().lower() not in ("", "in the", "in"):
+            return None
+        start, end = min(start, room[0]), max(end, room[1])
+    head = re.search(r"\b(?:the|my|a|all the)\s+$", ex.text[:start], flags=re.IGNORECASE)
+    if head is not None:
+        start = head.start()
+    return " ".join(f"{ex.text[:start]}{name}{ex.text[end:]}".split())
 
 
 @functools.lru_cache(maxsize=256)

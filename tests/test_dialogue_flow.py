@@ -82,3 +82,17 @@ def test_requests_wrapped_in_filler_words(assistant, fresh):
     ]:
         t = say(assistant, fresh(), text)
         assert t.outcome.intent == intent, (text, t.interpretation.nbest[:3])
+
+
+def test_a_reply_leaves_out_the_words_that_lead_up_to_a_value_not_said():
+    """ "I couldn't find a {device} in the {room}." for a request without a room said "… in the.";
+    the article goes with the value's first sound."""
+    from core.templates import render
+
+    template = "I couldn't find a {device} in the {room}."
+    assert render(template, {"device": "overhead"}, {}) == "I couldn't find an overhead."
+    assert render(template, {"device": "unit"}, {}) == "I couldn't find a unit."
+    assert render("Setting a {duration} timer.", {"duration": "one minute"}, {}) == "Setting a one minute timer."
+    assert render("Setting a {duration} timer.", {"duration": "eight minute"}, {}) == "Setting an eight minute timer."
+    assert render(template, {"device": "fan", "room": "den"}, {}) == "I couldn't find a fan in the den."
+    assert render("Added {item} to your {list} list.", {"item": "milk"}, {}) == "Added milk to your list."

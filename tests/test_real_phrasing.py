@@ -866,6 +866,33 @@ def test_a_duration_said_relative_to_now_fills_an_alarms_time():
         assert [(s.name, s.text, s.value) for s in got.slots] == [("time", "three hours from now", "11:00")]
 
 
+def test_a_time_cut_inside_from_now_is_joined_again():
+    """ "two hours from | now": a tagger cut the time inside "from now" and typed "now" as a
+    date. The alarm is two hours from now, not at two o'clock today; a time that only ends in
+    "from" keeps its words."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from stages.nlu.models import Prediction
+    from stages.nlu.stage import NluOptions, NluStage
+
+    def predict(text):
+        said = text.lower()
+        a = said.index("two")
+        cut = said.index(" now") if "now" in said else len(said)
+        spans = [(a, cut, "time")] + ([(cut + 1, cut + 4, "date")] if "now" in said else [])
+        return Prediction(said, (("SetAlarm", 0.9), (OOD_INTENT, 0.1)), tuple(spans))
+
+    stage = NluStage(
+        load_domain("home"), model=SimpleNamespace(predict=predict, span_typer=None, name="f"), options=NluOptions()
+    )
+    ctx = SimpleNamespace(now=dt.datetime(2026, 3, 14, 8, 0), dialogue=None)
+    got = stage.interpret("set an alarm for two hours from now", ctx)
+    assert [(s.name, s.text, s.value) for s in got.slots] == [("time", "two hours from now", "10:00")]
+    got = stage.interpret("set an alarm for two from", ctx)
+    assert [(s.name, s.text) for s in got.slots] == [("time", "two from")]
+
+
 def test_a_time_keeps_the_minutes_said_before_the_hour():
     """ "quarter to | eleven pm": the tagger cut the time after "quarter to", and the alarm was
     set for 23:00. A range ("from five to | six") is not a time before the hour."""

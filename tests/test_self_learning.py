@@ -46,6 +46,19 @@ def _table(tmp_path, rows, threshold=0.5):
     return path
 
 
+def _personal_step(tmp_path, rows, personal, vocabulary):
+    """A table of everyone's ``rows`` with ann's own rephrases (from, to, support): its path,
+    its document and a rewrite step that loads it."""
+    from assistant.rewriting import RewriteStep, load_artifacts
+
+    table = _table(tmp_path, rows)
+    doc = json.loads(table.read_text())
+    doc["personal"] = {"ann": [{"from": a, "to": b, "support": n} for a, b, n in personal]}
+    table.write_text(json.dumps(doc))
+    loaded, _ = load_artifacts([str(table)], vocabulary)
+    return table, doc, RewriteStep(table=loaded, vocabulary=vocabulary)
+
+
 def _assistant(values):
     a = Assistant(Config.load(None, values), HookBus())
     nlu = EchoNlu()
@@ -259,21 +272,15 @@ def test_a_users_own_rephrase_applies_to_their_wording_said_again_and_keeps_its_
     intent of a request the NLU reads surely."""
     from types import SimpleNamespace
 
-    from assistant.rewriting import RewriteStep, load_artifacts
+    from assistant.rewriting import load_artifacts
 
-    table = _table(tmp_path, [])
-    doc = json.loads(table.read_text())
-    doc["personal"] = {
-        "ann": [
-            {"from": "turn on the tv socket when i arrive home", "to": "turn the television on", "support": 2},
-            {"from": "set the thermostat", "to": "set the thermostat to seventy two", "support": 1},
-            {"from": "lock the front door", "to": "please unlock the front door", "support": 1},
-        ]
-    }
-    table.write_text(json.dumps(doc))
+    rows = [
+        ("turn on the tv socket when i arrive home", "turn the television on", 2),
+        ("set the thermostat", "set the thermostat to seventy two", 1),
+        ("lock the front door", "please unlock the front door", 1),
+    ]
     vocabulary = frozenset("turn tv socket arrive home television set thermostat lock unlock front door".split())
-    loaded, _ = load_artifacts([str(table)], vocabulary)
-    step = RewriteStep(table=loaded, vocabulary=vocabulary)
+    table, doc, step = _personal_step(tmp_path, [], rows, vocabulary)
 
     def read(text):
         intent = "UnlockDoor" if "unlock" in text else "LockDoor" if "lock" in text else "TurnOn"
@@ -298,6 +305,69 @@ def test_a_users_own_rephrase_applies_to_their_wording_said_again_and_keeps_its_
     bad.write_text(json.dumps({**doc, "personal": {"ann": [{"from": "x"}]}}))
     with pytest.raises(Exception, match=r"personal\.ann\[0\]"):
         load_artifacts([str(bad)], vocabulary)
+
+
+def test_a_users_own_rephrase_of_a_house_name_beats_everyones_rule_for_the_same_words(tmp_path):
+    """ "The big light" is the kitchen's in one home and the living room's in the next: what
+    everyone's rephrases say (or a rule too unsure to apply) must not hide what this user said
+    instead; a user without a rephrase of their own still gets everyone's rule."""
+    from types import SimpleNamespace
+
+    everyones = [
+        {"from": "turn on the big light", "to": "turn on the kitchen lights", "probability": 0.6, "support": 3},
+        {"from": "lock the deadbolt", "to": "lock the front door", "probability": 0.2, "support": 1},
+    ]
+    rows = [
+        ("turn on the big light", "turn on the living room lights", 1),
+        ("lock the deadbolt", "lock the front door", 1),
+    ]
+    vocabulary = frozenset("turn big light kitchen living room lights lock deadbolt front door".split())
+    _table_path, _doc, step = _personal_step(tmp_path, everyones, rows, vocabulary)
+    ctx = lambda user: SimpleNamespace(user=SimpleNamespace(id=user))
+    ann = step.run(_heard("turn on the big light"), ctx("ann"))
+    assert (ann.source, ann.text) == ("table_personal", "turn on the living room lights")
+    bob = step.run(_heard("turn on the big light"), ctx("bob"))
+    assert (bob.source, bob.text) == ("table", "turn on the kitchen lights")
+    # everyone's rule is too unsure to apply; ann's own rephrase of these words still does
+    assert step.run(_heard("lock the deadbolt"), ctx("ann")).text == "lock the front door"
+    assert not step.run(_heard("lock the deadbolt"), ctx("bob")).changed
+
+
+def test_a_users_own_name_for_a_thing_is_replaced_in_their_other_requests():
+    """From "turn on the overhead" → "switch on the kitchen lights" the personal layer learns
+    what this user calls the kitchen lights, and uses it in their other wordings ("switch the
+    overhead off"). Only a stretch that says a word the domain does not know, replaced by the
+    name of a thing not said elsewhere, with no number, at most half of the request: a change of
+    mind ("lock" → "unlock", "five" → "ten minutes") or a new request is not a name."""
+    from assistant.rewriting import RewriteTable, TableEntry, own_phrase
+    from core.domain import catalog_words, domain_vocabulary, load_domain
+
+    home = load_domain("home")
+    vocabulary, names = domain_vocabulary(home), catalog_words(home)
+    said = lambda src, dst: own_phrase(src, TableEntry(dst, 1.0, 1), vocabulary, names)
+    assert said("turn on the overhead", "switch on the kitchen lights")[:2] == (("overhead",), ("kitchen", "lights"))
+    assert said("lock the deadbolt please", "please lock the the door")[:2] == (("deadbolt",), ("door",))
+    assert said("please turn the cooker off", "turn off the kitchen oven")[:2] == (("cooker",), ("kitchen", "oven"))
+    assert said("can you lock lamp wait no the deadbolt", "lock the front door")[:2] == (
+        ("deadbolt",),
+        ("front", "door"),
+    )
+    assert said("lock the front door", "please unlock the front door") is None  # a change of mind
+    assert said("set a timer for five minutes", "set a timer for ten minutes") is None
+    assert said("the pasta needs eleven minutes remind me", "timer for eleven minutes") is None  # no name
+    assert said("will it get chilly in tokyo", "how cold is it in tokyo") is None  # said anyway
+    assert said("turn on the box socket when i arrive home", "turn on the television") is None  # most of it
+    assert (
+        own_phrase("turn on the overhead", TableEntry("turn on the kitchen lights", 1.0, 1), vocabulary, frozenset())
+        is None
+    )
+    rows = [("turn on the overhead", TableEntry("turn on the kitchen lights", 1.0, 2))]
+    table = RewriteTable({}, vocabulary=vocabulary, personal={"ann": rows}, names=names)
+    ann = table.lookup("um switch the overhead off please", "ann")
+    assert (ann.source, ann.text, ann.support) == ("table_phrase", "um switch the kitchen lights off please", 2)
+    assert table.lookup("switch the overhead off", "bob") is None
+    off = RewriteTable({}, vocabulary=vocabulary, personal={"ann": rows}, personal_near=101, names=names)
+    assert off.lookup("switch the overhead off", "ann") is None  # the personal layer switched off
 
 
 def test_nothing_is_learned_from_gold_or_oracle_labels(tmp_path):

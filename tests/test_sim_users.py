@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -234,3 +235,82 @@ def test_sim_check_compares_simulated_and_real_error_rates(capsys, tmp_path):
     assert rates["real"][0] > 3 * rates["spec"][0] + 0.05
     code = main(["sim", "check", "--corpus", str(tmp_path / "missing.jsonl")])
     assert code == 2 and "missing.jsonl" in capsys.readouterr().err
+
+
+def _example(domain, intent: str, template: str, values: dict):
+    from core.utterances import UtteranceGenerator
+
+    return UtteranceGenerator(domain).render(domain.intents[intent], template, random.Random(0), values=values)
+
+
+def test_a_house_name_stands_for_the_device_and_its_room(domain):
+    from sim.user import with_house_name
+
+    spec = domain.intents["TurnOn"]
+    before = _example(domain, "TurnOn", "turn on the {room} {device}", {"room": "kitchen", "device": "light"})
+    assert before.text.startswith("turn on the kitchen ")
+    assert with_house_name(before, spec, "the big light") == "turn on the big light"
+    after = _example(domain, "TurnOn", "turn on the {device} in the {room}", {"room": "kitchen", "device": "light"})
+    assert with_house_name(after, spec, "the big light") == "turn on the big light"
+    # the words name the room apart from the device, or not the device at all: said as they were
+    apart = _example(domain, "TurnOn", "turn the {device} on in the {room}", {"room": "kitchen", "device": "light"})
+    assert with_house_name(apart, spec, "the big light") is None
+    dark = _example(domain, "TurnOn", "it's so dark in here", {})
+    assert with_house_name(dark, spec, "the big light") is None
+
+
+def _house_user(domain, house: int | None, seed: int = 0) -> SimulatedUser:
+    rng = random.Random(seed)
+    return SimulatedUser(domain, sample_persona(rng), rng, SpecDefaults().context_default, house=house)
+
+
+def test_a_household_names_its_devices_its_own_way_in_every_session(domain):
+    from sim.user import Goal
+
+    lights = [
+        Goal(intent="TurnOn", args={"device": "light", "room": room}, surfaces={}, stated=("room", "device"))
+        for room in ("kitchen", "living_room", "bedroom", "bathroom", "office", "hallway")
+    ]
+    names = {}
+    for house in range(60):
+        first = [_house_user(domain, house, seed=1)._house_name(g) for g in lights]
+        assert first == [_house_user(domain, house, seed=2)._house_name(g) for g in lights]  # another session
+        for goal, name in zip(lights, first):
+            if name is not None:
+                names.setdefault(name, set()).add(goal.args["room"])
+    assert _house_user(domain, None)._house_name(lights[0]) is None  # a home without names of its own
+    # a home names some of its lights, not all; the same name is another room's light elsewhere
+    assert 0 < sum(len(r) for r in names.values()) < 60 * len(lights)
+    assert any(len(rooms) > 1 for rooms in names.values())
+
+
+def test_a_house_name_keeps_the_meaning_and_the_retry_says_the_catalogs_words(domain):
+    from sim.user import Goal
+
+    goal = Goal(
+        intent="TurnOff",
+        args={"device": "light", "room": "kitchen"},
+        surfaces={},
+        stated=("room", "device"),
+        template="turn off the {room} {device}",
+        house_name="the big light",
+    )
+    user = _house_user(domain, house=3)
+    act = user.start(goal)
+    assert (act.text, act.kind) == ("turn off the big light", "house_name")
+    assert act.gold.intent == "TurnOff" and dict(act.gold.entities) == {"device": "light", "room": "kitchen"}
+    assert act.gold.spans == ()  # no words of it are the catalog's for the NLU to find
+    plain = _house_user(domain, house=3).start(dataclasses_replace(goal, house_name=None))
+    assert plain.gold.entities == act.gold.entities and plain.text.startswith("turn off the kitchen ")
+    user.persona = PERSONAS[0]  # paraphrases a failure
+    retry = user._retry(goal, None)
+    assert "big light" not in retry.text and "kitchen" in retry.text
+
+
+def test_a_house_name_share_outside_zero_to_one_is_refused():
+    from core.errors import UserError
+    from sim.simulator import SimOptions
+
+    with pytest.raises(UserError, match="--house-names"):
+        SimOptions(out="x", population=4, house_names=1.5).validate()
+    SimOptions(out="x", population=4, house_names=0.0).validate()

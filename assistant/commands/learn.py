@@ -29,6 +29,7 @@ import sys
 from core.config import Config
 from core.errors import UserError
 from sim.profiles import DEFAULT_PROFILE, PROFILES
+from sim.user import HOUSE_NAME_USERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lp.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder for the weeks and the report")
     lp.add_argument("--population", type=int, default=40, help="recurring users (default 40)")
     lp.add_argument("--sessions", type=int, default=800, help="sessions per week (default 800)")
+    lp.add_argument(
+        "--house-names",
+        type=float,
+        default=HOUSE_NAME_USERS,
+        metavar="SHARE",
+        help=f"share of users whose homes call devices by names of their own (default {HOUSE_NAME_USERS})",
+    )
     lp.add_argument("--learn-seed", type=int, default=101, help="the week learned from")
     lp.add_argument("--eval-seeds", type=int, nargs="+", default=[102], help="the weeks after (new seeds, same users)")
     lp.add_argument(
@@ -180,6 +188,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             workers=args.workers,
             layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
             exclude_phrasings=tuple(args.exclude_phrasings),
+            house_names=args.house_names,
         )
         report = run_loop(config, opts, progress=lambda m: print(f"assistant: {m}", file=sys.stderr, flush=True))
         if args.json:

@@ -21,6 +21,7 @@ from sim import simulator
 from sim.faults import DEFAULT_FAULTS
 from sim.profiles import DEFAULT_PROFILE, PROFILES
 from sim.simulator import SimOptions
+from sim.user import HOUSE_NAME_USERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="sessions belong to N recurring users (the same users whatever --seed; 0: each session a new user)",
+    )
+    parser.add_argument(
+        "--house-names",
+        type=float,
+        default=HOUSE_NAME_USERS,
+        metavar="SHARE",
+        help="share of recurring users whose homes call some devices by names of their own "
+        f'("the big light"; default {HOUSE_NAME_USERS}; needs --population)',
     )
     parser.add_argument(
         "--users",
@@ -135,6 +144,7 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         backend=args.backend,
         embeddings=args.embeddings,
         population=args.population,
+        house_names=args.house_names,
         users=args.users,
         overwrite=args.overwrite,
         resume=args.resume,

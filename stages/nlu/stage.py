@@ -53,6 +53,7 @@ TIME_SUFFIX = re.compile(r"\s*(?:a\.?m\.?|p\.?m\.?|o'?clock)\b")
 TIME_PREFIX = re.compile(r"\b(?:to|past|after)\s+$")
 MINUTE_WORDS = (set(NUMBER_WORDS) - {"an", "and", "couple"}) | {"minutes", "minute"} | {str(n) for n in range(60)}
 RELATIVE_AFTER = re.compile(r"\s+(?:from now|later)\b")
+CUT_FROM = re.compile(r"\s+from$")  # a span's end that is the first half of "from now"
 RELATIVE_BEFORE = re.compile(r"\bin\s+$")
 NAME_BEFORE = {"in", "at", "of", "by"}  # "is it sunny in | gonbad | now", "all songs of | eminem"
 NAME_MAX_WORDS = 3
@@ -415,10 +416,14 @@ class NluStage:
         spec = self.domain.intents.get(intent)
         own = spec.slots if spec is not None else {}
         free = [n for n, s in own.items() if s.type == "time" and n not in {lab for _a, _b, lab in spans}]
-        out = []
+        out: list[tuple[int, int, str]] = []
         for a, b, label in spans:
+            if out and a < out[-1][1]:
+                continue  # "now" of "two hours from | now", joined to the time before it
             kind = self._types.get(label)
             stray = kind == "duration" and label not in own and bool(free)
+            cut = CUT_FROM.search(text, a, b)  # the tagger cut inside "from | now"
+            b = cut.start() if cut is not None else b
             if (kind in ("time", "date") or stray) and parse_duration(text[a:b]) is not None:
                 m = RELATIVE_AFTER.match(text, b)
                 b = m.end() if m else b
@@ -426,6 +431,8 @@ class NluStage:
                 a = before.start() if before else a
                 if stray and relative_seconds(text[a:b]) is not None:
                     label = free.pop(0)
+            elif cut is not None:
+                b = cut.end()
             out.append((a, b, label))
         return out
 

@@ -1,4 +1,5 @@
-"""Shared fixtures. The NLU model is trained once per test run into a temporary cache."""
+"""Shared fixtures. The NLU model is trained once per test run into a temporary cache (or
+copied there from the models setup.sh trained)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,22 @@ def tool(name: str):
 # One cache for the whole run (and for CLI subprocesses): the home model trains once.
 _OWN_CACHE = not os.environ.get("ASSISTANT_TEST_CACHE")
 _CACHE = os.environ.get("ASSISTANT_TEST_CACHE") or tempfile.mkdtemp(prefix="assistant-test-cache-")
+
+
+def _seed_models(cache: str) -> None:
+    """The NLU models that setup.sh already trained, copied into the run's own cache: a model's
+    folder name is the hash of everything that trains it (the spec, the recipe, the trainer's
+    version), so a folder of that name holds the model the run would train, minutes sooner on
+    a CPU without bfloat16. Copies, so the run cannot change the user's cache."""
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voice-assistant-sim" / "nlu"
+    mine = Path(cache) / "voice-assistant-sim" / "nlu"
+    for model in sorted(user.glob("*-*")) if user.is_dir() else ():
+        if (model / "assistant_nlu.json").is_file() and not (mine / model.name).exists():
+            shutil.copytree(model, mine / model.name)
+
+
+if _OWN_CACHE:
+    _seed_models(_CACHE)
 os.environ["XDG_CACHE_HOME"] = _CACHE
 os.environ["ASSISTANT_TEST_CACHE"] = _CACHE  # worker processes that import this reuse it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -252,10 +252,8 @@ class RewriteTable:
         own = self._own_rephrase(key, user)
         if own is not None and everyone is not None and own[0] < 100:
             own = None  # everyone's rule for these very words beats the user's rephrase of other words
-        if own is not None and read is not None:
-            heard = read(text)
-            if not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(own[1].text).intent != heard.intent:
-                own = None  # "lock the front door" from a user who once changed their mind to "unlock"
+        if own is not None and _changes_intent(text, own[1].text, read):
+            own = None  # "lock the front door" from a user who once changed their mind to "unlock"
         if own is not None:
             # The user's own rephrase of these words wins over everyone's: the same words can
             # mean another thing in another home ("the big light"), and a wording that seldom
@@ -267,10 +265,8 @@ class RewriteTable:
                 text, everyone.text, "table", round(everyone.probability, 4), everyone.support, everyone.text
             )
         phrase = self._own_phrase(key, user)
-        if phrase is not None and read is not None:
-            heard = read(text)
-            if not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(phrase[0]).intent != heard.intent:
-                phrase = None
+        if phrase is not None and _changes_intent(text, phrase[0], read):
+            phrase = None
         if phrase is not None:
             said, support = phrase
             return Rewrite(text, said, "table_phrase", 1.0, support, said)
@@ -336,6 +332,15 @@ class RewriteTable:
             if ratio >= self.near and (best is None or ratio > best[0]):
                 best = (ratio, e)
         return best
+
+
+def _changes_intent(text: str, rewritten: str, read) -> bool:
+    """Whether the NLU (``read``; None: no second opinion) surely understands ``text`` and
+    reads ``rewritten`` as another intent: a personal rewrite must not change what the user asked."""
+    if read is None:
+        return False
+    heard = read(text)
+    return not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(rewritten).intent != heard.intent
 
 
 def own_phrase(

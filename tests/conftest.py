@@ -35,10 +35,13 @@ def _seed_models(cache: str) -> None:
     folder name is the hash of everything that trains it (the spec, the recipe, the trainer's
     version), so a folder of that name holds the model the run would train, minutes sooner on
     a CPU without bfloat16. Copies, so the run cannot change the user's cache."""
-    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voice-assistant-sim" / "nlu"
-    mine = Path(cache) / "voice-assistant-sim" / "nlu"
+    from core.config import Config, cache_dir
+    from stages.nlu.models import META_FILE
+
+    user = cache_dir(Config.load(path=None, overrides={})) / "nlu"  # XDG_CACHE_HOME is not yet the run's
+    mine = Path(cache) / user.parent.name / "nlu"
     for model in sorted(user.glob("*-*")) if user.is_dir() else ():
-        if (model / "assistant_nlu.json").is_file() and not (mine / model.name).exists():
+        if (model / META_FILE).is_file() and not (mine / model.name).exists():
             shutil.copytree(model, mine / model.name)
 
 

@@ -123,10 +123,16 @@ def week_figures(folder: Path, domain=None) -> dict:
     by_user: dict[str, list] = defaultdict(lambda: [0, 0])
     user_of: dict[str, str] = {}
     rewrite_ms: list[float] = []
+    # a turn's rewrite step and NLU stage together: the step reads the request with the NLU,
+    # and the stage reuses that reading, so the step's own time hides the stage's
+    understanding_ms: dict[tuple, float] = defaultdict(float)
     heard = [0, 0]
     for rec in iter_records([folder]):
-        if rec["event"] == "stage_end" and rec.get("stage") == "rewrite":
-            rewrite_ms.append(float(rec.get("duration_ms") or 0.0))
+        if rec["event"] == "stage_end" and rec.get("stage") in ("rewrite", "nlu"):
+            ms = float(rec.get("duration_ms") or 0.0)
+            understanding_ms[(rec.get("session"), rec.get("turn"))] += ms
+            if rec["stage"] == "rewrite":
+                rewrite_ms.append(ms)
             continue
         if rec["event"] == "session_start":
             user_of[rec["session"]] = str(((rec.get("meta") or {}).get("user") or {}).get("id"))
@@ -168,16 +174,19 @@ def week_figures(folder: Path, domain=None) -> dict:
         "turns_heard": heard[1],
         "failure_points": dict(sorted(points.items())),
         "rewrites": {k: dict(v) for k, v in sorted(rewrites.items())},
-        "rewrite_step_ms": (
-            {
-                "p50": round(float(np.percentile(rewrite_ms, 50)), 2),
-                "p95": round(float(np.percentile(rewrite_ms, 95)), 2),
-                "turns": len(rewrite_ms),
-            }
-            if rewrite_ms
-            else None
-        ),
+        "rewrite_step_ms": _p50_p95(rewrite_ms),
+        "rewrite_and_nlu_ms": _p50_p95(list(understanding_ms.values())),
         "by_user": {u: v for u, v in by_user.items()},
+    }
+
+
+def _p50_p95(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {
+        "p50": round(float(np.percentile(values, 50)), 2),
+        "p95": round(float(np.percentile(values, 95)), 2),
+        "turns": len(values),
     }
 
 
@@ -409,6 +418,12 @@ def format_report(report: dict) -> str:
         if a.get("rewrite_step_ms"):
             ms = a["rewrite_step_ms"]
             lines.append(f"  rewrite step: p50 {ms['p50']} ms, p95 {ms['p95']} ms over {ms['turns']} turns")
+        if a.get("rewrite_and_nlu_ms") and b.get("rewrite_and_nlu_ms"):
+            before, after = b["rewrite_and_nlu_ms"], a["rewrite_and_nlu_ms"]
+            lines.append(
+                f"  rewrite step + NLU stage a turn: p50 {before['p50']} ms before → {after['p50']} ms after "
+                f"(p95 {before['p95']} → {after['p95']} ms)"
+            )
         if "personal_layer" in w:
             p = w["personal_layer"]
             lines.append(

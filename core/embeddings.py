@@ -1,4 +1,8 @@
-"""Sentence embeddings from the bundled all-MiniLM-L6-v2, float32 (loaded once, on first use, offline)."""
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2 (loaded once, on first use, offline).
+
+Float32 arithmetic on float16-stored weights where FBGEMM runs (:func:`core.minilm.with_fp16_linears`):
+a sentence alone reads half the bytes, and the vectors are float32's to the weights' rounding
+(docs/nlu-real-phrasing.md, twenty-sixth session)."""
 
 from __future__ import annotations
 
@@ -27,8 +31,8 @@ def _load():
             # One thread: inputs are a sentence or two, and with two threads the model thrashed
             # whenever anything else ran (241 ms vs 20 ms per sentence, measured here).
             torch.set_num_threads(1)
-            _model = (minilm.tokenizer(), minilm.bert())
-            log.info("loaded sentence embeddings (float32 MiniLM)")
+            _model = (minilm.tokenizer(), minilm.with_fp16_linears(minilm.bert()))
+            log.info("loaded sentence embeddings (MiniLM)")
     return _model
 
 

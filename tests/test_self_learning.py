@@ -870,6 +870,28 @@ def test_every_week_of_the_loop_runs_the_profiles_traffic_and_faults_given_win()
     assert held_out.exclude_phrasings == ("slurp-dev",)
 
 
+def test_a_weeks_figures_time_the_rewrite_step_with_the_nlu_stage_it_hands_its_reading_to(tmp_path):
+    """The step reads the request with the NLU and the stage reuses the reading: what a turn
+    spends on understanding is the two together, per turn."""
+    from assistant.learning_loop import week_figures
+
+    def stage_end(session, turn, stage, ms):
+        return {"event": "stage_end", "session": session, "turn": turn, "stage": stage, "duration_ms": ms}
+
+    records = [
+        stage_end("s1", 0, "rewrite", 9.0),
+        stage_end("s1", 0, "nlu", 1.0),  # a cached reading
+        stage_end("s1", 1, "rewrite", 2.0),
+        stage_end("s1", 1, "nlu", 12.0),  # rewritten: the stage reads the new words
+        stage_end("s2", 0, "nlu", 11.0),  # a turn without the step
+        stage_end("s2", 0, "asr", 50.0),
+    ]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    figures = week_figures(tmp_path)
+    assert figures["rewrite_step_ms"] == {"p50": 5.5, "p95": 8.65, "turns": 2}
+    assert figures["rewrite_and_nlu_ms"] == {"p50": 11.0, "p95": 13.7, "turns": 3}
+
+
 def test_the_loop_refuses_an_unknown_phrasing_source_before_writing_anything(tmp_path):
     from assistant.learning_loop import LoopOptions, run_loop
     from core.config import Config

@@ -6,9 +6,9 @@ the transformer already knows about words is what lets a model trained on a spec
 read real people's phrasing (docs/nlu-real-phrasing.md has the measurements).
 
 Training runs on every core with bfloat16 autocast where the CPU has it; a model runs in
-bfloat16 where the CPU has it, else float32, on one thread, each text alone (a batch's kernels
-round differently, and a request's interpretation must not depend on the texts beside it). Not
-int8: dynamic quantization cost about one real command in a hundred
+bfloat16 where the CPU has it, else in float32 on float16-stored weights, on one thread, each
+text alone (a batch's kernels round differently, and a request's interpretation must not depend
+on the texts beside it). Not int8: dynamic quantization cost about one real command in a hundred
 (docs/nlu-real-phrasing.md). Saved as safetensors, so loading runs no pickled code: the
 fine-tuned transformer and the heads; the word-piece table stays frozen and is MiniLM's own file.
 """
@@ -577,16 +577,17 @@ def _load_neighbours(path: Path, n_intents: int) -> tuple:
 
 
 def _for_inference(net):
-    """The network as it runs in use: bfloat16 where the CPU has it (a short request's time goes
-    to reading the weights, and bfloat16 reads half the bytes of float32 with the same readings),
-    else float32; one thread (short inputs: a second thread only contends)."""
+    """The network as it runs in use, on one thread (short inputs: a second thread only
+    contends). A short request's time goes to reading the weights, so they are read in half
+    the bytes of float32 with the same readings: bfloat16 where the CPU has it, else float32
+    arithmetic on float16-stored weights (docs/nlu-real-phrasing.md, twenty-sixth session)."""
     import torch
 
-    from core.minilm import with_onednn_linears
+    from core.minilm import with_fp16_linears, with_onednn_linears
 
     torch.set_num_threads(1)
     if not bf16_supported():
-        return net
+        return with_fp16_linears(net)
     words = net.bert.embeddings.word_embeddings
     table = words.weight.data  # the shared memory-mapped table: a bfloat16 copy would be 23 MB more
     net.to(torch.bfloat16)

@@ -7,8 +7,9 @@ phrases, ``training_phrases``, the spans of its real annotated commands), carrie
 knowledge that Chopin is a composer and soft rock a kind of music.
 
 The embedding comes from one of the two MiniLM encoders a process may hold: the NLU's int8 one
-(a spaCy model reads it anyway) or the float32 one of :mod:`core.embeddings` (the resolver and
-the trace signals use it; a fine-tuned model has no other use for the int8 one).
+(a spaCy model reads it anyway) or the one of :mod:`core.embeddings`, named "float32" for its
+arithmetic (the resolver and the trace signals use it; a fine-tuned model has no other use for
+the int8 one).
 """
 
 from __future__ import annotations

@@ -266,6 +266,34 @@ def test_rewrites_come_from_rephrase_chains_across_users_with_probability_and_su
     assert summary["personal_rephrases"] == 2
 
 
+def test_a_rephrase_read_as_the_same_intent_restates_however_few_words_it_shares(tmp_path):
+    """ "lock the deadbolt" and "er please lock the front door" share two words of seven and
+    mean alike to MiniLM at 0.55: only that the NLU read both as LockDoor says they are one
+    request said twice. What the NLU read as another intent, in other words, starts a chain."""
+    from hooks.learn.rewrites import learn_table
+
+    def read(turn, intent):
+        return {**turn, "intent": intent}
+
+    d = tmp_path / "week"
+    _write_session(
+        d,
+        "s0",
+        "dee",
+        [
+            read(_turn("s0", 1, "lock the deadbolt", "unsupported", 1.0), "LockDoor"),
+            read(_turn("s0", 2, "er please lock the front door", "action", 6.0), "LockDoor"),
+            read(_turn("s0", 3, "lock the deadbolt", "unsupported", 30.0), "LockDoor"),
+            read(_turn("s0", 4, "what time is it", "answer", 35.0), "GetTime"),
+        ],
+    )
+    summary = learn_table([d], tmp_path / "rw.json", threshold=0.5)
+    assert summary["rephrase_chains"] == 1
+    assert json.loads((tmp_path / "rw.json").read_text())["personal"] == {
+        "dee": [{"from": "lock the deadbolt", "to": "er please lock the front door", "support": 1}]
+    }
+
+
 def test_a_users_own_rephrase_applies_to_their_wording_said_again_and_keeps_its_numbers(tmp_path):
     """The personal layer of the table: what this user said instead when their wording failed.
     It may drop content words (the user did), but never changes the numbers said, nor the

@@ -93,6 +93,11 @@ class Request:
         return utterance_key(self.text)
 
     @property
+    def read_as(self) -> str | None:
+        """The intent the NLU read in the request's first turn (None: out of domain)."""
+        return self.turns[0].get("intent") if self.turns else None
+
+    @property
     def served(self) -> dict:
         """The turn that carried the request out (its last), with what the NLU read."""
         return self.turns[-1]
@@ -158,15 +163,21 @@ def chains(
     sessions: list[list[Request]], similar: Callable[[str, str], float] | None = None, window_s: float = WINDOW_S
 ) -> list[list[Request]]:
     """Rephrase chains: consecutive requests of one session, each after a failure of the one
-    before and restating it; every request is in exactly one chain (most are one long)."""
+    before and restating it; every request is in exactly one chain (most are one long).
+
+    A request restates the one before when they share words, when they mean alike (MiniLM), or
+    when the NLU read both as the same intent: "lock the deadbolt" (read as LockDoor, the device
+    not found) and "er please lock the front door" share too few words for either measure."""
     out = []
     for reqs in sessions:
         chain: list[Request] = []
         for req in reqs:
             if chain:
                 prev = chain[-1]
-                restates = jaccard(prev.text, req.text) >= RESTATE_JACCARD or (
-                    similar is not None and similar(prev.text, req.text) >= RESTATE_COSINE
+                restates = (
+                    jaccard(prev.text, req.text) >= RESTATE_JACCARD
+                    or (prev.read_as is not None and prev.read_as == req.read_as)
+                    or (similar is not None and similar(prev.text, req.text) >= RESTATE_COSINE)
                 )
                 if prev.succeeded or req.start_s - prev.start_s > window_s or not restates:
                     out.append(chain)

@@ -27,6 +27,7 @@ from assistant.wake_threshold import THRESHOLD_FORMAT
 from core.config import Config
 from core.errors import UserError
 from core.paths import ensure_output_dir, write_json_atomic
+from core.wer import percentile
 from hooks.trace_reader import iter_records
 from sim.profiles import DEFAULT_PROFILE, PROFILES
 from sim.user import HOUSE_NAME_USERS
@@ -183,11 +184,7 @@ def week_figures(folder: Path, domain=None) -> dict:
 def _p50_p95(values: list[float]) -> dict | None:
     if not values:
         return None
-    return {
-        "p50": round(float(np.percentile(values, 50)), 2),
-        "p95": round(float(np.percentile(values, 95)), 2),
-        "turns": len(values),
-    }
+    return {"p50": percentile(values, 0.5, digits=2), "p95": percentile(values, 0.95, digits=2), "turns": len(values)}
 
 
 def _personal_off(artifact: Path, out: Path) -> Path:

@@ -140,20 +140,17 @@ def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
     network runs in bfloat16 where the CPU has it and in float32 on float16-stored weights
     elsewhere; both read as the float32 network that was trained."""
     import torch
-    from safetensors import safe_open
 
-    from core.minilm import bert, word_piece_table
+    from core.minilm import word_piece_table
     from stages.nlu import joint_model
 
     model, folder = tiny
     meta = model.meta
     weights = folder / "joint_minilm.safetensors"
     n_intents, n_tags = len(meta["intents"]), len(meta["tags"])
-    exact = joint_model._net_class()(bert(weights=weights, prefix=joint_model.BERT_PREFIX), n_intents, n_tags, 0.0)
-    with safe_open(str(weights), framework="pt") as f:  # the plain float32 network, heads and all
-        heads = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(joint_model.BERT_PREFIX)}
-    exact.load_state_dict(heads, strict=False)
-    exact.eval()
+    with monkeypatch.context() as plain:  # the saved network as trained, plain float32
+        plain.setattr(joint_model, "_for_inference", lambda net: net)
+        exact = joint_model._inference_net(weights, n_intents, n_tags)
     monkeypatch.setattr(joint_model, "bf16_supported", lambda: False)
     fp16 = joint_model._inference_net(weights, n_intents, n_tags)
     assert {p.dtype for p in fp16.parameters()} == {torch.float32}

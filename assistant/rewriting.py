@@ -22,6 +22,7 @@ import difflib
 import json
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ NEAR_RATIO = 90.0  # rapidfuzz ratio (0-100) a request needs with a failing requ
 # the same, with one of the user's own failed wordings (their personal layer of the table)
 PERSONAL_NEAR_RATIO = 85.0
 UNDERSTOOD = 0.9  # the NLU's confidence at which its reading of a request is taken as sure
+# a word the domain does not know, said in this many requests that worked, is no one's name for a thing
+NAME_WORKED_LIMIT = 2
 
 
 def utterance_key(text: str) -> str:
@@ -186,9 +189,13 @@ class RewriteTable:
         # the one stretch of words each of those rephrases changed, when it names something
         # the domain does not know: the user's own name for a thing ("the overhead" → "the
         # kitchen lights"), said again in other requests
+        worked = Counter()
+        for key, (n, _failed) in self.said.items():
+            worked.update(dict.fromkeys(set(key.split()), n))
+        common = frozenset(w for w, n in worked.items() if n >= NAME_WORKED_LIMIT)
         self._phrases = {
             user: sorted(
-                (phrase for src, e in rows if (phrase := own_phrase(src, e, vocabulary, names)) is not None),
+                (phrase for src, e in rows if (phrase := own_phrase(src, e, vocabulary, names, common)) is not None),
                 key=lambda ph: (-len(ph[0]), -ph[2], ph[0], ph[1]),
             )
             for user, rows in (personal or {}).items()
@@ -265,10 +272,10 @@ class RewriteTable:
                 text, everyone.text, "table", round(everyone.probability, 4), everyone.support, everyone.text
             )
         phrase = self._own_phrase(key, user)
-        if phrase is not None and _changes_intent(text, phrase[0], read):
+        if phrase is not None and (_changes_intent(text, phrase[0], read) or _names_nothing(text, phrase[2], read)):
             phrase = None
         if phrase is not None:
-            said, support = phrase
+            said, support, _name = phrase
             return Rewrite(text, said, "table_phrase", 1.0, support, said)
         if entry is not None:
             return None  # everyone's rephrases of these words seldom did better than the words
@@ -301,9 +308,10 @@ class RewriteTable:
                 best = (ratio, e.support, e)
         return None if best is None else (best[0], best[2])
 
-    def _own_phrase(self, key: str, user: str | None) -> tuple[str, int] | None:
+    def _own_phrase(self, key: str, user: str | None) -> tuple[str, int, tuple[str, ...]] | None:
         """The request with the user's own name for a thing replaced by what they said instead
-        when it failed (the longest name the request says), and that rephrase's support."""
+        when it failed (the longest name the request says), that rephrase's support, and the
+        name's words."""
         phrases = self._phrases.get(user or "")
         if not phrases or self.personal_near > 100:
             return None
@@ -312,7 +320,7 @@ class RewriteTable:
             n = len(src)
             for i in range(len(words) - n + 1):
                 if tuple(words[i : i + n]) == src:
-                    return " ".join((*words[:i], *dst, *words[i + n :])), support
+                    return " ".join((*words[:i], *dst, *words[i + n :])), support, src
         return None
 
     def _nearest(self, key: str) -> tuple[float, TableEntry] | None:
@@ -343,8 +351,22 @@ def _changes_intent(text: str, rewritten: str, read) -> bool:
     return not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(rewritten).intent != heard.intent
 
 
+def _names_nothing(text: str, name: tuple[str, ...], read) -> bool:
+    """Whether the NLU (``read``; None: no second opinion) surely understands ``text`` in domain
+    and found none of ``name``'s words inside a slot. A user's name for a thing stands where the
+    request names a thing ("lock the deadbolt"); a request understood without those words
+    ("close the garage door if you don't mind") does not need them replaced, and a "name"
+    learned from a misheard word ("if" → "door") would only garble it."""
+    if read is None:
+        return False
+    heard = read(text)
+    if heard.out_of_domain or heard.confidence < UNDERSTOOD:
+        return False
+    return not set(name) & {w for slot in heard.slots for w in normalize_words(slot.text)}
+
+
 def own_phrase(
-    src: str, e: TableEntry, vocabulary: frozenset[str], names: frozenset[str]
+    src: str, e: TableEntry, vocabulary: frozenset[str], names: frozenset[str], common: frozenset[str] = frozenset()
 ) -> tuple[tuple, tuple, int] | None:
     """(words, words instead, support) when a user's failed request ``src`` and their rephrase
     that worked replace one stretch that says a word the domain does not know with the name of
@@ -355,7 +377,10 @@ def own_phrase(
     or that the rephrase says too ("the cooker off" → "off the kitchen oven": "cooker").
     The stretch is at most half of the request, the name was not said elsewhere in it ("will
     it get chilly in tokyo" → "how cold is it in tokyo" is not a name for Tokyo), and neither
-    side says a number. Without a vocabulary and names, none."""
+    side says a number. A word the domain does not know but that is ``common`` (said in requests
+    that worked) did not make this one fail: "close the garage if" → "close the garage door"
+    does not make "if" a name, since "… if you don't mind" works. Without a vocabulary and
+    names, none."""
     if not vocabulary or not names:
         return None
     a, b = _said_once(plain_key(src).split()), _said_once(plain_key(e.text).split())
@@ -373,6 +398,8 @@ def own_phrase(
     new = _trimmed(b[j1:j2], lambda w: w in FUNCTION_WORDS)
     if not old or not new or 2 * len(old) > len(a):
         return None  # most of the request changed
+    if any(w in common and w not in vocabulary for w in old):
+        return None  # a word that requests which worked say too
     said = [w for w in new if w not in FUNCTION_WORDS]
     if not said or not set(said) <= names or set(said) & set(a[:i1] + a[i2:]):
         return None  # not the name of a thing, or one the request said anyway

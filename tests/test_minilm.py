@@ -45,17 +45,16 @@ def test_every_encoder_looks_words_up_in_one_mapped_table():
 
 def test_the_direct_walk_gives_the_librarys_hidden_states_bit_for_bit():
     """core.minilm.encode skips the library's generic forward; the numbers must not move, for the
-    float encoder and the int8 one, for a text alone and for texts padded in a batch."""
+    float16-stored encoder (its projections apart: the library's forward needs them so; fused,
+    the next test's) and the int8 one, for a text alone and for texts padded in a batch."""
     import torch
 
-    import core.embeddings as float_encoder
-    from core.minilm import encode
+    from core.minilm import _fp16_linear_class, _with_linears, bert, encode
     from stages.nlu import pretrained
 
     texts = ["turn on the kitchen light", "what's the weather in buffalo tomorrow", "play jazz"]
-    float_encoder.embed(["warm up"])
     tok, int8_model = pretrained._load_encoder()
-    for model in (float_encoder._load()[1], int8_model):
+    for model in (_with_linears(bert(), _fp16_linear_class(), "FBGEMM could not pack"), int8_model):
         with torch.inference_mode():
             for batch in [tok([t], return_tensors="pt") for t in texts] + [
                 tok(texts, padding=True, return_tensors="pt")
@@ -195,3 +194,25 @@ def test_linear_layers_on_float16_weights_give_float32_numbers_to_rounding():
             assert b.dtype == torch.float32 and b.shape == a.shape == (*ids.shape, 384)
             assert torch.allclose(a, b, atol=5e-3, rtol=1e-3)
             assert not torch.equal(a, b)  # the weights were rounded: it is not the float32 path
+
+
+def test_fused_query_key_value_give_the_same_numbers_bit_for_bit():
+    """Inference on float16-stored weights makes each attention's three projections one product;
+    every output column is the same dot product, so the hidden states do not move at all."""
+    import pytest
+    import torch
+
+    from core.minilm import _fp16_linear_class, _with_linears, bert, encode, tokenizer, with_fp16_linears
+
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        pytest.skip("FBGEMM does not run here")
+    tok = tokenizer()
+    apart = _with_linears(bert(), _fp16_linear_class(), "FBGEMM could not pack float16 weights")
+    fused = with_fp16_linears(bert())
+    att = fused.encoder.layer[0].attention.self
+    assert hasattr(att, "qkv") and not hasattr(att, "query")
+    texts = ["turn on the kitchen light", "what's the weather in buffalo tomorrow", "play jazz"]
+    with torch.inference_mode():
+        for batch in [tok([t], return_tensors="pt") for t in texts] + [tok(texts, padding=True, return_tensors="pt")]:
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            assert torch.equal(encode(apart, ids, mask), encode(fused, ids, mask))

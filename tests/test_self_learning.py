@@ -398,6 +398,56 @@ def test_a_users_own_name_for_a_thing_is_replaced_in_their_other_requests():
     assert off.lookup("switch the overhead off", "ann") is None  # the personal layer switched off
 
 
+def test_a_name_learned_from_a_misheard_word_is_not_replaced_where_the_request_was_understood_without_it():
+    """Under recognition faults a "name" may be a misheard word ("close the garage if" →
+    "close the garage door" teaches "if" → "door"). The NLU's reading of the request decides: a
+    request it understands surely keeps words that lie outside every slot it found; a name
+    inside a slot, or a request it does not understand, is still rewritten. And a word that
+    requests which worked said too ("… if you don't mind") is learned as no one's name."""
+    from types import SimpleNamespace as Reading
+
+    from assistant.rewriting import RewriteTable, TableEntry
+    from core.domain import catalog_words, domain_vocabulary, load_domain
+
+    home = load_domain("home")
+    vocabulary, names = domain_vocabulary(home), catalog_words(home)
+    rows = [
+        ("close the garage if", TableEntry("close the garage door", 1.0, 1)),
+        ("turn on the overhead", TableEntry("turn on the kitchen lights", 1.0, 1)),
+    ]
+    table = RewriteTable({}, vocabulary=vocabulary, personal={"ann": rows}, names=names)
+    slot = lambda words: Reading(text=words)
+    readings = {
+        "close the front door if you don't mind": Reading(
+            intent="CloseDevice", out_of_domain=False, confidence=0.97, slots=(slot("front door"),)
+        ),
+        "close the front door door you don't mind": Reading(
+            intent="CloseDevice", out_of_domain=False, confidence=0.95, slots=(slot("front door door"),)
+        ),
+        "switch the overhead off": Reading(
+            intent="TurnOff", out_of_domain=False, confidence=0.95, slots=(slot("overhead"),)
+        ),
+        "switch the kitchen lights off": Reading(
+            intent="TurnOff", out_of_domain=False, confidence=0.99, slots=(slot("kitchen lights"),)
+        ),
+        "shut it if you can": Reading(intent="CloseDevice", out_of_domain=False, confidence=0.4, slots=()),
+        "shut it door you can": Reading(intent="CloseDevice", out_of_domain=False, confidence=0.6, slots=()),
+    }
+    read = lambda text: readings[text]
+    assert table.lookup("close the front door if you don't mind", "ann") is not None  # no second opinion
+    assert table.lookup("close the front door if you don't mind", "ann", read) is None
+    kept = table.lookup("switch the overhead off", "ann", read)
+    assert (kept.source, kept.text) == ("table_phrase", "switch the kitchen lights off")
+    unsure = table.lookup("shut it if you can", "ann", read)
+    assert (unsure.source, unsure.text) == ("table_phrase", "shut it door you can")
+    # a word the domain does not know, in requests that worked, is not a name at all
+    said = {"lock the front door if you don't mind": (2, 0), "add milk if you can": (1, 1)}
+    table = RewriteTable({}, vocabulary=vocabulary, personal={"ann": rows}, names=names, said=said)
+    assert table.lookup("shut it if you can", "ann", read) is None
+    kept = table.lookup("switch the overhead off", "ann", read)
+    assert (kept.source, kept.text) == ("table_phrase", "switch the kitchen lights off")
+
+
 def test_nothing_is_learned_from_gold_or_oracle_labels(tmp_path):
     from hooks.learn.rewrites import learn_table
 

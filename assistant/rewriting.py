@@ -259,7 +259,7 @@ class RewriteTable:
         own = self._own_rephrase(key, user)
         if own is not None and everyone is not None and own[0] < 100:
             own = None  # everyone's rule for these very words beats the user's rephrase of other words
-        if own is not None and _changes_intent(text, own[1].text, read):
+        if own is not None and _changes_intent(_sure_reading(text, read), own[1].text, read):
             own = None  # "lock the front door" from a user who once changed their mind to "unlock"
         if own is not None:
             # The user's own rephrase of these words wins over everyone's: the same words can
@@ -272,8 +272,10 @@ class RewriteTable:
                 text, everyone.text, "table", round(everyone.probability, 4), everyone.support, everyone.text
             )
         phrase = self._own_phrase(key, user)
-        if phrase is not None and (_changes_intent(text, phrase[0], read) or _names_nothing(text, phrase[2], read)):
-            phrase = None
+        if phrase is not None:
+            heard = _sure_reading(text, read)  # read once for both checks
+            if _changes_intent(heard, phrase[0], read) or _names_nothing(heard, phrase[2]):
+                phrase = None
         if phrase is not None:
             said, support, _name = phrase
             return Rewrite(text, said, "table_phrase", 1.0, support, said)
@@ -342,27 +344,34 @@ class RewriteTable:
         return best
 
 
-def _changes_intent(text: str, rewritten: str, read) -> bool:
-    """Whether the NLU (``read``; None: no second opinion) surely understands ``text`` and
-    reads ``rewritten`` as another intent: a personal rewrite must not change what the user asked."""
+def _sure_reading(text: str, read):
+    """The NLU's reading of ``text`` (``read``: text → Interpretation) when it understands it in
+    domain surely; None when it does not, or without an NLU to ask."""
     if read is None:
-        return False
+        return None
     heard = read(text)
-    return not heard.out_of_domain and heard.confidence >= UNDERSTOOD and read(rewritten).intent != heard.intent
+    return None if heard.out_of_domain or heard.confidence < UNDERSTOOD else heard
 
 
-def _names_nothing(text: str, name: tuple[str, ...], read) -> bool:
-    """Whether the NLU (``read``; None: no second opinion) surely understands ``text`` in domain
-    and found none of ``name``'s words inside a slot. A user's name for a thing stands where the
-    request names a thing ("lock the deadbolt"); a request understood without those words
-    ("close the garage door if you don't mind") does not need them replaced, and a "name"
-    learned from a misheard word ("if" → "door") would only garble it."""
-    if read is None:
-        return False
-    heard = read(text)
-    if heard.out_of_domain or heard.confidence < UNDERSTOOD:
-        return False
-    return not set(name) & {w for slot in heard.slots for w in normalize_words(slot.text)}
+def _slot_words(heard) -> set[str]:
+    """The words of the slots an NLU reading found."""
+    return {w for slot in heard.slots for w in normalize_words(slot.text)}
+
+
+def _changes_intent(heard, rewritten: str, read) -> bool:
+    """Whether ``read`` reads ``rewritten`` as another intent than the request's sure reading
+    ``heard`` (None: not sure, nothing to keep): a personal rewrite must not change what the
+    user asked."""
+    return heard is not None and read(rewritten).intent != heard.intent
+
+
+def _names_nothing(heard, name: tuple[str, ...]) -> bool:
+    """Whether the request's sure reading ``heard`` (None: not sure) found none of ``name``'s
+    words inside a slot. A user's name for a thing stands where the request names a thing
+    ("lock the deadbolt"); a request understood without those words ("close the garage door
+    if you don't mind") does not need them replaced, and a "name" learned from a misheard word
+    ("if" → "door") would only garble it."""
+    return heard is not None and not set(name) & _slot_words(heard)
 
 
 def own_phrase(
@@ -507,8 +516,7 @@ class RetrievalIndex:
         bar = None
         if read is not None:
             heard = read(text)
-            in_slots = {w for slot in heard.slots for w in normalize_words(slot.text)}
-            if not heard.out_of_domain and heard.confidence >= opts.understood and not unsure & in_slots:
+            if not heard.out_of_domain and heard.confidence >= opts.understood and not unsure & _slot_words(heard):
                 return Rewrite(text, text)
             bar = 0.0 if heard.out_of_domain else min(heard.confidence, opts.understood)
         best: tuple[float, int, str] | None = None

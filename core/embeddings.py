@@ -1,8 +1,7 @@
 """Sentence embeddings from the bundled all-MiniLM-L6-v2 (loaded once, on first use, offline).
 
-Float32 arithmetic on float16-stored weights where FBGEMM runs (:func:`core.minilm.with_fp16_linears`):
-a sentence alone reads half the bytes, and the vectors are float32's to the weights' rounding
-(docs/nlu-real-phrasing.md, twenty-sixth session)."""
+The transformer runs in ONNX Runtime on one thread (:mod:`core.minilm_onnx`): float32, as
+sentence-transformers computes, and faster than torch on a sentence or two."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from core import minilm
+from core.minilm_onnx import for_inference
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -29,9 +29,10 @@ def _load():
             import torch
 
             # One thread: inputs are a sentence or two, and with two threads the model thrashed
-            # whenever anything else ran (241 ms vs 20 ms per sentence, measured here).
+            # whenever anything else ran (241 ms vs 20 ms per sentence, measured here). The
+            # torch fallback (:func:`for_inference`) keeps to it too.
             torch.set_num_threads(1)
-            _model = (minilm.tokenizer(), minilm.with_fp16_linears(minilm.bert()))
+            _model = (minilm.tokenizer(), for_inference(minilm.bert()))
             log.info("loaded sentence embeddings (MiniLM)")
     return _model
 
@@ -40,7 +41,7 @@ def embed(texts: list[str], every_core: bool = False) -> np.ndarray:
     """L2-normalized embeddings, shape (len(texts), 384): mean-pooled MiniLM, as
     sentence-transformers computes them for this model (its config: 256 tokens at most).
     ``every_core``: a batch job (thousands of texts) runs on every core, not the one thread the
-    encoder keeps for requests."""
+    encoder keeps for requests, where torch runs it (ONNX Runtime's encoder keeps its thread)."""
     if not texts:
         return np.zeros((0, minilm.WORD_DIM), dtype=np.float32)
     tok, model = _load()  # before every_core: loading sets the encoder's one thread

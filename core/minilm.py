@@ -125,7 +125,7 @@ class DropoutMasks:
 
 
 def encode(model, ids, mask, masks: DropoutMasks | None = None, pack: bool = True):
-    """The last hidden states of ``model`` (a :func:`bert`, in any inference precision) for
+    """The last hidden states of ``model`` (a :func:`bert`, float32 or under autocast) for
     token ``ids`` under attention ``mask``: the same numbers as ``model(input_ids=ids, attention_mask=mask)``.
 
     The transformer's own layers do the arithmetic; this only walks them directly. The library's
@@ -196,11 +196,7 @@ def _layer(layer, hidden, keys, real, batch: int, length: int, drop, attend):
     att = layer.attention.self
     shape = (batch, length, -1, att.attention_head_size)
     source = _autocast_input(hidden)  # cast once for the three projections, not once each
-    fused = getattr(att, "qkv", None)  # the three as one product (with_fp16_linears)
-    if fused is None:
-        projected = (proj(source) for proj in (att.query, att.key, att.value))
-    else:
-        projected = iter(fused(source).chunk(3, dim=-1))
+    projected = (proj(source) for proj in (att.query, att.key, att.value))
     if real is not None:
         projected = (_unpacked(x, real, batch * length) for x in projected)
     q, k, v = (x.view(shape).transpose(1, 2) for x in projected)
@@ -215,133 +211,16 @@ def _layer(layer, hidden, keys, real, batch: int, length: int, drop, attend):
     return layer.output.LayerNorm(drop(layer.output.dense(inner), layer.output.dropout.p) + hidden)
 
 
-def onednn_bf16() -> bool:
-    """Whether torch's oneDNN runs bfloat16 linear layers here: it needs its (private) layout
-    operators and a CPU with AVX-512 BW/VL/DQ or AVX-NE-CONVERT, and refuses otherwise."""
-    import torch
-
-    ops = torch.ops.mkldnn
-    return (
-        torch.backends.mkldnn.is_available()
-        and hasattr(ops, "_linear_pointwise")
-        and hasattr(ops, "_is_mkldnn_bf16_supported")
-        and bool(ops._is_mkldnn_bf16_supported())
-    )
-
-
-def with_onednn_linears(model):
-    """``model`` (bfloat16, for inference) with each linear layer's weight laid out once for
-    oneDNN's kernels, which otherwise lay it out again on every call: about a fifth of a short
-    request's forward pass. The same numbers as the plain layers. Where oneDNN cannot
-    (:func:`onednn_bf16`), the model as it is."""
-    if not onednn_bf16():
-        return model
-    return _with_linears(model, _onednn_linear_class(), "oneDNN could not lay out the weights")
-
-
-def with_fp16_linears(model):
-    """``model`` (float32, for inference) with each linear layer's weight stored as float16 and
-    multiplied in float32 by FBGEMM: a short request's time goes to reading the weights, and
-    float16 reads half the bytes. The numbers are float32's with each weight rounded to 11
-    significant bits (bfloat16 keeps 8). Where FBGEMM cannot (no AVX2 or another torch), the
-    model as it is."""
-    import torch
-
-    if "fbgemm" not in torch.backends.quantized.supported_engines:
-        return model
-    return _with_linears(_with_fused_projections(model), _fp16_linear_class(), "FBGEMM could not pack float16 weights")
-
-
-def _with_fused_projections(model):
-    """``model`` with each attention's query, key and value layers made one layer (``qkv``) of
-    their stacked weights, which :func:`_layer` splits after one product: one call to read a
-    layer's projections instead of three. Each output column is the same dot product as before
-    (under FBGEMM's float16 kernels, bit for bit); training's layers stay apart."""
-    import torch
-
-    for att in [m for m in model.modules() if all(hasattr(m, n) for n in ("query", "key", "value"))]:
-        parts = (att.query, att.key, att.value)
-        if not all(isinstance(p, torch.nn.Linear) and p.bias is not None for p in parts):
-            continue
-        qkv = torch.nn.Linear(parts[0].in_features, sum(p.out_features for p in parts))
-        with torch.no_grad():
-            qkv.weight.copy_(torch.cat([p.weight.detach().float() for p in parts]))
-            qkv.bias.copy_(torch.cat([p.bias.detach().float() for p in parts]))
-        att.qkv = qkv.eval()
-        for name in ("query", "key", "value"):
-            delattr(att, name)
-    return model
-
-
-def _with_linears(model, layer, failure: str):
-    """``model`` with each ``torch.nn.Linear`` replaced by ``layer(linear)``; all or none."""
-    import torch
-
-    linears = [
-        (parent, name, child)
-        for parent in model.modules()
-        for name, child in parent.named_children()
-        if isinstance(child, torch.nn.Linear)
-    ]
-    try:
-        laid_out = [layer(child) for _parent, _name, child in linears]
-    except (RuntimeError, TypeError, AttributeError) as err:  # another torch or CPU than the pinned one
-        log.warning("plain linear layers: %s (%s)", failure, err)
-        return model
-    for (parent, name, _child), new in zip(linears, laid_out):
-        setattr(parent, name, new)
-    return model
-
-
-@lru_cache(maxsize=1)
-def _fp16_linear_class():
-    import torch
-
-    class Fp16Linear(torch.nn.Module):
-        """A linear layer for inference whose weight FBGEMM packed as float16 when it was made."""
-
-        def __init__(self, linear):
-            super().__init__()
-            self.out_features = linear.out_features
-            bias = None if linear.bias is None else linear.bias.detach().float()
-            self.packed = torch.ops.quantized.linear_prepack_fp16(linear.weight.detach().float(), bias)
-
-        # the overload itself: the packet's call checks for Python dispatch on every call
-        _op = torch.ops.quantized.linear_dynamic_fp16.default
-
-        def forward(self, x):
-            return self._op(x, self.packed)
-
-    return Fp16Linear
-
-
-@lru_cache(maxsize=1)
-def _onednn_linear_class():
-    import torch
-
-    class OneDnnLinear(torch.nn.Module):
-        """A linear layer for inference whose weight oneDNN laid out when it was made."""
-
-        def __init__(self, linear):
-            super().__init__()
-            self.out_features = linear.out_features
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach())
-            self.bias = None if linear.bias is None else linear.bias.detach()
-
-        def forward(self, x):
-            y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), self.weight, self.bias, "none", [], "")
-            return y.view(*x.shape[:-1], self.out_features)
-
-    return OneDnnLinear
-
-
 def mean_pooled(tok, model, texts: list[str], max_length: int) -> np.ndarray:
-    """Unit-length mean of the last hidden states over each text's tokens: (len(texts), 384)."""
+    """Unit-length mean of the last hidden states over each text's tokens: (len(texts), 384).
+    ``model``: a torch :func:`bert` or its :class:`core.minilm_onnx.OnnxEncoder`."""
     import torch
 
     with torch.inference_mode():
         batch = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        hidden = encode(model, batch["input_ids"], batch["attention_mask"])
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        run = getattr(model, "hidden_states", None)  # the ONNX Runtime encoder's
+        hidden = run(ids, mask) if run is not None else encode(model, ids, mask)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)

@@ -136,12 +136,12 @@ def test_a_saved_model_loads_as_the_same_model(tiny):
 
 @pytest.mark.models
 def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
-    """Not int8: dynamic quantization cost about one real command in a hundred. The
-    network runs in bfloat16 where the CPU has it and in float32 on float16-stored weights
-    elsewhere; both read as the float32 network that was trained."""
+    """Not int8: dynamic quantization cost about one real command in a hundred. ONNX Runtime runs
+    the transformer in float32, as it was trained, and torch the heads; where the runtime cannot,
+    the torch network itself runs. Both read as the saved float32 network."""
     import torch
 
-    from core.minilm import word_piece_table
+    from core import minilm_onnx
     from stages.nlu import joint_model
 
     model, folder = tiny
@@ -151,26 +151,20 @@ def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
     with monkeypatch.context() as plain:  # the saved network as trained, plain float32
         plain.setattr(joint_model, "_for_inference", lambda net: net)
         exact = joint_model._inference_net(weights, n_intents, n_tags)
-    monkeypatch.setattr(joint_model, "bf16_supported", lambda: False)
-    fp16 = joint_model._inference_net(weights, n_intents, n_tags)
-    assert {p.dtype for p in fp16.parameters()} == {torch.float32}
-    if "fbgemm" in torch.backends.quantized.supported_engines:
-        assert not any(isinstance(m, torch.nn.Linear) for m in fp16.modules())
-    monkeypatch.setattr(joint_model, "bf16_supported", lambda: True)
-    half = joint_model._inference_net(weights, n_intents, n_tags)
-    table = half.bert.embeddings.word_embeddings.weight  # the shared map, looked up in float32
-    assert table.dtype == torch.float32 and table.data_ptr() == word_piece_table().ctypes.data
-    assert {p.dtype for p in half.parameters() if p is not table} == {torch.bfloat16}
-    for net in (*model.nets, fp16, half):
-        assert not any("quantized" in type(m).__module__ for m in net.modules())
+    runtime = joint_model._inference_net(weights, n_intents, n_tags)
+    assert isinstance(runtime.encoder, minilm_onnx.OnnxEncoder)
+    assert all(isinstance(net.encoder, minilm_onnx.OnnxEncoder) for net in model.nets)  # as trained
+    monkeypatch.setattr(minilm_onnx, "OnnxEncoder", lambda bert: (_ for _ in ()).throw(RuntimeError("no")))
+    fallback = joint_model._inference_net(weights, n_intents, n_tags)
+    assert isinstance(fallback, torch.nn.Module) and {p.dtype for p in fallback.parameters()} == {torch.float32}
     for text in ("play penny lane", "weather in reykjavik", "who won the game", "i want to hear help"):
         ids = model.tokenizer([text.split()], is_split_into_words=True, return_tensors="pt")
         with torch.inference_mode():
             a, tags_a = exact(ids["input_ids"], ids["attention_mask"])
-            for net, tolerance in ((fp16, 1e-3), (half, 0.02)):
+            for net in (runtime, fallback):
                 b, tags_b = net(ids["input_ids"], ids["attention_mask"])
-                assert torch.allclose(torch.softmax(a, -1), torch.softmax(b.float(), -1), atol=tolerance)
-                assert torch.equal(tags_a.argmax(-1), tags_b.argmax(-1))
+                assert torch.allclose(torch.softmax(a, -1), torch.softmax(b, -1), atol=1e-5)
+                assert torch.allclose(tags_a, tags_b, atol=1e-4)
 
 
 @pytest.mark.models

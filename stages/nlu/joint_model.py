@@ -106,14 +106,33 @@ def _net_class():
 
         def forward(self, ids, mask):
             hidden = encode(self.bert, ids, mask, self.masks, self.pack)
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-            return self.intent(self._dropped(pooled)), self.tags(self._dropped(hidden))
+            return _heads(hidden, mask, self.intent, self.tags, self._dropped)
 
         def _dropped(self, x):
             return self.masks(x, self.drop.p) if self.training and self.masks is not None else self.drop(x)
 
     return JointNet
+
+
+def _heads(hidden, mask, intent, tags, dropped=None):
+    """The intent logits (from the mean of the real word pieces' states) and each word piece's
+    tag logits; ``dropped``: training's dropout before each head."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+    if dropped is not None:
+        pooled, hidden = dropped(pooled), dropped(hidden)
+    return intent(pooled), tags(hidden)
+
+
+class _OnnxJointNet:
+    """A trained network as requests run it: ONNX Runtime runs the transformer
+    (:class:`core.minilm_onnx.OnnxEncoder`), torch the two small heads."""
+
+    def __init__(self, encoder, net):
+        self.encoder, self.intent, self.tags = encoder, net.intent, net.tags
+
+    def __call__(self, ids, mask):
+        return _heads(self.encoder.hidden_states(ids, mask), mask, self.intent, self.tags)
 
 
 def tag_set(labels: Sequence[str]) -> list[str]:
@@ -578,26 +597,21 @@ def _load_neighbours(path: Path, n_intents: int) -> tuple:
 
 def _for_inference(net):
     """The network as it runs in use, on one thread (short inputs: a second thread only
-    contends). A short request's time goes to reading the weights, so they are read in half
-    the bytes of float32 with the same readings: bfloat16 where the CPU has it, else float32
-    arithmetic on float16-stored weights (docs/nlu-real-phrasing.md, twenty-sixth session)."""
+    contends): its transformer by ONNX Runtime in float32, the arithmetic it was trained in and
+    faster than torch's on a sentence (docs/nlu-real-phrasing.md, twenty-eighth session); the
+    torch network itself where ONNX Runtime cannot run it."""
     import torch
 
-    from core.minilm import with_fp16_linears, with_onednn_linears
+    from core.minilm_onnx import for_inference
 
     torch.set_num_threads(1)
-    if not bf16_supported():
-        return with_fp16_linears(net)
-    words = net.bert.embeddings.word_embeddings
-    table = words.weight.data  # the shared memory-mapped table: a bfloat16 copy would be 23 MB more
-    net.to(torch.bfloat16)
-    words.weight = torch.nn.Parameter(table, requires_grad=False)
-    return with_onednn_linears(net)
+    encoder = for_inference(net.bert)
+    return net if encoder is net.bert else _OnnxJointNet(encoder, net)
 
 
 def _inference_net(weights: Path, n_intents: int, n_tags: int):
     """The saved network, built without a second float copy of MiniLM: the transformer takes
-    the file's tensors as they are, then the heads; then it takes its inference precision."""
+    the file's tensors as they are, then the heads; then it takes its inference form."""
     from safetensors import safe_open
 
     from core.minilm import bert

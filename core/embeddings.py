@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from core import minilm
-from core.minilm_onnx import for_inference
+from core.minilm_onnx import file_encoder
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -30,9 +30,10 @@ def _load():
 
             # One thread: inputs are a sentence or two, and with two threads the model thrashed
             # whenever anything else ran (241 ms vs 20 ms per sentence, measured here). The
-            # torch fallback (:func:`for_inference`) keeps to it too.
+            # torch model, built only where ONNX Runtime cannot run, keeps to it too.
             torch.set_num_threads(1)
-            _model = (minilm.tokenizer(), for_inference(minilm.bert()))
+            encoder = file_encoder()
+            _model = (minilm.tokenizer(), encoder if encoder is not None else minilm.bert())
             log.info("loaded sentence embeddings (MiniLM)")
     return _model
 

@@ -11,9 +11,11 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -62,6 +64,12 @@ def _mapped(file: Path) -> np.ndarray:
         raise ValueError(f"{file}: no float32 {TABLE_KEY} tensor")
     start, _end = header[name]["data_offsets"]
     return np.memmap(file, dtype="<f4", mode="c", offset=data_start + start, shape=tuple(header[name]["shape"]))
+
+
+@lru_cache(maxsize=None)
+def model_config(path: Path | None = None) -> Mapping:
+    """MiniLM's config.json (sizes, layer-norm epsilon), read without transformers; read-only."""
+    return MappingProxyType(json.loads((Path(path or minilm_model()) / "config.json").read_text(encoding="utf-8")))
 
 
 def tokenizer(path: Path | None = None):

@@ -6,21 +6,25 @@ ninety operators one by one. ONNX Runtime runs the same float32 arithmetic as on
 than torch on float16-stored weights, and with float32's numbers, which are the trained
 network's (docs/nlu-real-phrasing.md, twenty-eighth session).
 
-The graph is built here from a :func:`core.minilm.bert`'s own weights, in memory: nothing is
-exported to or cached on disk. Its inputs are the word-piece vectors (looked up in the process's
-one memory-mapped table, :func:`core.minilm.word_piece_table`) and the attention mask; its output
-is the last hidden states, the same numbers as :func:`core.minilm.encode` to float32 rounding.
+The graph is built here in memory from the transformer's weights by name, as a safetensors file
+or a trained torch model holds them: nothing is exported to or cached on disk, and loading a saved
+model never builds transformers' ``BertModel`` (importing it takes about three seconds, a third
+of a cold start). Its inputs are the word-piece vectors (looked up in the process's one
+memory-mapped table, :func:`core.minilm.word_piece_table`) and the attention mask; its output is
+the last hidden states, the same numbers as :func:`core.minilm.encode` to float32 rounding.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
 from core import onnx_proto as proto
-from core.minilm import word_piece_table
+from core.minilm import TABLE_KEY, model_config, word_piece_table
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +57,12 @@ class _Graph:
         self.nodes.append(proto.node(kind, inputs, [out], **attrs))
         return out
 
-    def linear(self, x: str, *layers) -> str:
-        """``layers`` (``torch.nn.Linear`` of one input) applied to ``x``: one product with their
-        stacked weights' transpose, then the bias (several layers: the input and the weights read
-        in one pass; :meth:`split` parts the result)."""
-        weight = np.concatenate([_array(layer.weight) for layer in layers]).T
-        bias = np.concatenate([_array(layer.bias) for layer in layers])
+    def linear(self, x: str, weights: Mapping[str, np.ndarray], *layers: str) -> str:
+        """The linear ``layers`` (names in ``weights``, of one input) applied to ``x``: one
+        product with their stacked weights' transpose, then the bias (several layers: the input
+        and the weights read in one pass; :meth:`split` parts the result)."""
+        weight = np.concatenate([weights[f"{layer}.weight"] for layer in layers]).T
+        bias = np.concatenate([weights[f"{layer}.bias"] for layer in layers])
         return self.op("Add", self.op("MatMul", x, self.const(weight, "w")), self.const(bias, "b"))
 
     def split(self, x: str, sizes: list[int]) -> list[str]:
@@ -66,9 +70,9 @@ class _Graph:
         self.nodes.append(proto.node("Split", [x, self.const(np.array(sizes, np.int64))], outs, axis=-1))
         return outs
 
-    def layer_norm(self, x: str, norm) -> str:
-        scale, shift = self.const(_array(norm.weight), "gamma"), self.const(_array(norm.bias), "beta")
-        return self.op("LayerNormalization", x, scale, shift, axis=-1, epsilon=float(norm.eps))
+    def layer_norm(self, x: str, weights: Mapping[str, np.ndarray], norm: str, eps: float) -> str:
+        scale, shift = self.const(weights[f"{norm}.weight"], "gamma"), self.const(weights[f"{norm}.bias"], "beta")
+        return self.op("LayerNormalization", x, scale, shift, axis=-1, epsilon=eps)
 
     def gelu(self, x: str) -> str:
         """The exact (erf) GELU, written out as ONNX Runtime recognizes and fuses it."""
@@ -77,37 +81,38 @@ class _Graph:
         return self.op("Mul", half, self.op("Add", erf, self.const(np.float32(1.0))))
 
 
-def _array(tensor) -> np.ndarray:
-    return tensor.detach().float().numpy()
-
-
-def encoder_graph(model) -> bytes:
-    """The serialized ONNX graph of ``model``'s transformer (a :func:`core.minilm.bert`, with
-    plain float32 linear layers): inputs ``words`` (batch, length, 384) float32 word-piece
-    vectors and ``mask_bias`` (batch, 1, 1, length) float32, 0 for a real word piece and
-    :data:`_MASKED` for padding; output ``hidden`` (batch, length, 384)."""
+def encoder_graph(weights: Mapping[str, np.ndarray], config: Mapping) -> bytes:
+    """The serialized ONNX graph of a BERT transformer: ``weights`` float32 arrays named as in
+    transformers' ``BertModel`` (``embeddings.…``, ``encoder.layer.N.…``; the word-piece table
+    is not needed), ``config`` its config.json. Inputs ``words`` (batch, length, hidden) float32
+    word-piece vectors and ``mask_bias`` (batch, 1, 1, length) float32, 0 for a real word piece
+    and :data:`_MASKED` for padding; output ``hidden`` (batch, length, hidden)."""
+    if config.get("hidden_act", "gelu") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(
+            f"not a BERT this graph writes: {config.get('hidden_act')}, {config.get('position_embedding_type')}"
+        )
     g = _Graph()
-    emb = model.embeddings
-    config = model.config
-    heads = int(config.num_attention_heads)
-    width = int(config.hidden_size)
+    heads = int(config["num_attention_heads"])
+    width = int(config["hidden_size"])
+    eps = float(config.get("layer_norm_eps", 1e-12))
     size = width // heads
 
     words = "words"
     shape = g.op("Shape", words)
     length = g.op("Gather", shape, g.const(np.array([1], dtype=np.int64)), axis=0)
     start = g.const(np.array([0], dtype=np.int64))
-    positions = g.op("Slice", g.const(_array(emb.position_embeddings.weight), "positions"), start, length)
-    kind = g.const(_array(emb.token_type_embeddings.weight)[0], "type")  # every word piece is of type 0
+    positions = g.op("Slice", g.const(weights["embeddings.position_embeddings.weight"], "positions"), start, length)
+    kind = g.const(weights["embeddings.token_type_embeddings.weight"][0], "type")  # every word piece is of type 0
     hidden = g.op("Add", g.op("Add", words, kind), positions)
-    hidden = g.layer_norm(hidden, emb.LayerNorm)
+    hidden = g.layer_norm(hidden, weights, "embeddings.LayerNorm", eps)
 
     split = g.const(np.array([0, 0, heads, size], dtype=np.int64))  # (batch, length, heads, size)
     joined = g.const(np.array([0, 0, width], dtype=np.int64))
     scale = g.const(np.float32(1.0 / math.sqrt(size)))
-    for layer in model.encoder.layer:
-        att = layer.attention.self
-        projected = g.split(g.linear(hidden, att.query, att.key, att.value), [width] * 3)
+    for n in range(int(config["num_hidden_layers"])):
+        layer = f"encoder.layer.{n}"
+        att = f"{layer}.attention.self"
+        projected = g.split(g.linear(hidden, weights, f"{att}.query", f"{att}.key", f"{att}.value"), [width] * 3)
         # (batch, heads, length, size) for queries and values, keys transposed for the product
         q, k, v = (
             g.op("Transpose", g.op("Reshape", x, split), perm=perm)
@@ -116,10 +121,13 @@ def encoder_graph(model) -> bytes:
         scores = g.op("Add", g.op("Mul", g.op("MatMul", q, k), scale), "mask_bias")
         context = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)
         context = g.op("Reshape", g.op("Transpose", context, perm=[0, 2, 1, 3]), joined)
-        out = layer.attention.output
-        hidden = g.layer_norm(g.op("Add", g.linear(context, out.dense), hidden), out.LayerNorm)
-        inner = g.gelu(g.linear(hidden, layer.intermediate.dense))
-        hidden = g.layer_norm(g.op("Add", g.linear(inner, layer.output.dense), hidden), layer.output.LayerNorm)
+        out = f"{layer}.attention.output"
+        hidden = g.layer_norm(
+            g.op("Add", g.linear(context, weights, f"{out}.dense"), hidden), weights, f"{out}.LayerNorm", eps
+        )
+        inner = g.gelu(g.linear(hidden, weights, f"{layer}.intermediate.dense"))
+        hidden = g.op("Add", g.linear(inner, weights, f"{layer}.output.dense"), hidden)
+        hidden = g.layer_norm(hidden, weights, f"{layer}.output.LayerNorm", eps)
     g.nodes.append(proto.node("Identity", [hidden], ["hidden"]))
     return proto.model(
         "minilm",
@@ -135,27 +143,49 @@ def encoder_graph(model) -> bytes:
     )
 
 
+def file_weights(file: Path, prefix: str = "") -> dict[str, np.ndarray]:
+    """The transformer's float32 weights in a safetensors ``file``: the tensors whose names
+    start with ``prefix``, named without it; not the word-piece table or position ids."""
+    from safetensors import safe_open
+
+    out = {}
+    with safe_open(str(file), framework="numpy") as f:
+        for key in f.keys():
+            name = key[len(prefix) :]
+            if key.startswith(prefix) and name != TABLE_KEY and not name.endswith("_ids"):
+                out[name] = np.asarray(f.get_tensor(key), dtype=np.float32)
+    return out
+
+
+def model_weights(model) -> dict[str, np.ndarray]:
+    """:func:`file_weights` of a torch :func:`core.minilm.bert` in memory (one just trained)."""
+    return {
+        name: tensor.detach().float().numpy()
+        for name, tensor in model.state_dict().items()
+        if name != TABLE_KEY and not name.endswith("_ids")
+    }
+
+
 class OnnxEncoder:
     """MiniLM's transformer run by ONNX Runtime on one thread: the last hidden states of token
     ids under an attention mask, as :func:`core.minilm.encode` gives them for the same model.
 
-    Built from a :func:`core.minilm.bert` (its weights are copied into the runtime's own packed
-    layout, and the torch model can be dropped). Word pieces are looked up in the table the
-    model looked them up in: the process's one shared map for every model :func:`bert` builds."""
+    Built from the transformer's weights by name (:func:`file_weights`, :func:`model_weights`),
+    which the runtime copies into its own packed layout. Word pieces are looked up in ``table``:
+    by default the process's one shared map, which every model here looks its words up in."""
 
-    def __init__(self, model):
+    def __init__(self, weights: Mapping[str, np.ndarray], config: Mapping, table: np.ndarray | None = None):
         import onnxruntime as ort
 
-        weight = model.embeddings.word_embeddings.weight
-        shared = word_piece_table()
-        self._table = shared if weight.data_ptr() == shared.ctypes.data else _array(weight).copy()
+        self._table = word_piece_table() if table is None else table
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # a request is a sentence: a second thread only contends
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # its own warnings go to stderr, not through logging
-        self._session = ort.InferenceSession(encoder_graph(model), options, providers=["CPUExecutionProvider"])
+        graph = encoder_graph(weights, config)
+        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     @property
     def table(self) -> np.ndarray:
@@ -176,19 +206,37 @@ class OnnxEncoder:
 
 
 def for_inference(model):
-    """``model`` (a float32 :func:`core.minilm.bert`) as requests run it: an :class:`OnnxEncoder`,
-    or the torch model itself where ONNX Runtime cannot build or run the graph (said once in the
-    log; the numbers are the same to float32 rounding, only slower)."""
+    """A torch :func:`core.minilm.bert` (float32; one just trained) as requests run it: an
+    :class:`OnnxEncoder`, or the torch model itself where ONNX Runtime cannot build or run the
+    graph (said in the log; the numbers are the same to float32 rounding, only slower)."""
+    weight = model.embeddings.word_embeddings.weight
+    shared = word_piece_table()
+    table = shared if weight.data_ptr() == shared.ctypes.data else weight.detach().float().numpy().copy()
+    encoder = _encoder(lambda: model_weights(model), model_config(), table)
+    return model if encoder is None else encoder
+
+
+def file_encoder(file: Path | None = None, prefix: str = "") -> OnnxEncoder | None:
+    """An :class:`OnnxEncoder` of the transformer saved in ``file`` (MiniLM's own by default)
+    under ``prefix``, without building a torch model; None where ONNX Runtime cannot (said in
+    the log: the caller builds the torch model)."""
+    from core.model_files import minilm_model
+
+    path = Path(file) if file is not None else minilm_model() / "model.safetensors"
+    return _encoder(lambda: file_weights(path, prefix), model_config())
+
+
+def _encoder(weights, config: Mapping, table: np.ndarray | None = None) -> OnnxEncoder | None:
     try:
         import onnxruntime  # noqa: F401
     except ImportError as err:
         log.warning("torch runs MiniLM: %s", err)
-        return model
+        return None
     try:
-        return OnnxEncoder(model)
+        return OnnxEncoder(weights(), config, table)
     except Exception as err:  # noqa: BLE001 - the runtime's own errors have no common base
         log.warning("torch runs MiniLM: ONNX Runtime could not build its graph (%s)", err)
-        return model
+        return None
 
 
-__all__ = ["OnnxEncoder", "encoder_graph", "for_inference"]
+__all__ = ["OnnxEncoder", "encoder_graph", "file_encoder", "file_weights", "for_inference", "model_weights"]

@@ -154,7 +154,7 @@ def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
     runtime = joint_model._inference_net(weights, n_intents, n_tags)
     assert isinstance(runtime.encoder, minilm_onnx.OnnxEncoder)
     assert all(isinstance(net.encoder, minilm_onnx.OnnxEncoder) for net in model.nets)  # as trained
-    monkeypatch.setattr(minilm_onnx, "OnnxEncoder", lambda bert: (_ for _ in ()).throw(RuntimeError("no")))
+    monkeypatch.setattr(minilm_onnx, "OnnxEncoder", lambda *args: (_ for _ in ()).throw(RuntimeError("no")))
     fallback = joint_model._inference_net(weights, n_intents, n_tags)
     assert isinstance(fallback, torch.nn.Module) and {p.dtype for p in fallback.parameters()} == {torch.float32}
     for text in ("play penny lane", "weather in reykjavik", "who won the game", "i want to hear help"):
@@ -165,6 +165,26 @@ def test_in_use_the_network_reads_as_trained_in_float(tiny, monkeypatch):
                 b, tags_b = net(ids["input_ids"], ids["attention_mask"])
                 assert torch.allclose(torch.softmax(a, -1), torch.softmax(b, -1), atol=1e-5)
                 assert torch.allclose(tags_a, tags_b, atol=1e-4)
+
+
+@pytest.mark.models
+def test_a_saved_model_loads_without_transformers_model_classes_or_spacy(tiny):
+    """A cold start reads the saved weights straight into ONNX Runtime: importing transformers'
+    BertModel (about three seconds) or spaCy (over one) would only delay the first reply."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _model, folder = tiny
+    script = (
+        "import sys; from stages.nlu.joint_model import JointNlu; from core.embeddings import embed; "
+        f"m = JointNlu.load({str(folder)!r}); m.predict('play jazz'); embed(['play jazz']); "
+        "print(sorted(k for k in ('transformers.models.bert.modeling_bert', 'spacy', 'thinc', 'onnx') if k in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.models

@@ -56,10 +56,13 @@ def test_hand_written_messages_read_back_as_onnx_wrote_them():
 @pytest.mark.models
 def test_the_minilm_graph_passes_the_onnx_checker():
     onnx = pytest.importorskip("onnx")
-    from core.minilm import bert
-    from core.minilm_onnx import encoder_graph
+    from core.minilm import model_config
+    from core.minilm_onnx import encoder_graph, file_weights
+    from core.model_files import minilm_model
 
-    model = onnx.load_from_string(encoder_graph(bert()))
+    weights = file_weights(minilm_model() / "model.safetensors")
+    assert "embeddings.word_embeddings.weight" not in weights  # the shared table stays out
+    model = onnx.load_from_string(encoder_graph(weights, model_config()))
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["words", "mask_bias"]
     assert [o.name for o in model.graph.output] == ["hidden"]
@@ -68,15 +71,17 @@ def test_the_minilm_graph_passes_the_onnx_checker():
 @pytest.mark.models
 def test_onnx_runtime_gives_the_torch_networks_hidden_states():
     """For a text alone and for texts padded in a batch (the real word pieces), the encoder's
-    hidden states are float32 torch's to rounding, in the one shared word-piece table."""
+    hidden states are float32 torch's to rounding, in the one shared word-piece table, whether
+    built from the file or from a torch model in memory (one just trained)."""
     import torch
 
     from core.minilm import bert, encode, tokenizer, word_piece_table
-    from core.minilm_onnx import OnnxEncoder
+    from core.minilm_onnx import file_encoder, for_inference
 
     model = bert()
-    encoder = OnnxEncoder(model)
-    assert encoder.table is word_piece_table()
+    encoder = file_encoder()
+    assert encoder is not None and encoder.table is word_piece_table()
+    assert for_inference(model).table is word_piece_table()
     tok = tokenizer()
     batches = [tok([t], return_tensors="pt") for t in TEXTS] + [tok(TEXTS, padding=True, return_tensors="pt")]
     assert not bool(batches[-1]["attention_mask"].all())
@@ -91,6 +96,7 @@ def test_onnx_runtime_gives_the_torch_networks_hidden_states():
             # a text's states do not depend on the texts padded beside it, beyond rounding
             alone = encoder.hidden_states(ids[:1, : int(mask[0].sum())], mask[:1, : int(mask[0].sum())])
             assert torch.allclose(got[0, : alone.shape[1]], alone[0], atol=1e-4)
+            assert torch.equal(for_inference(model).hidden_states(ids, mask), got)  # the same graph
 
 
 @pytest.mark.models
@@ -98,11 +104,12 @@ def test_where_onnx_runtime_fails_the_torch_network_runs_and_says_so(monkeypatch
     from core import minilm_onnx
     from core.minilm import bert
 
-    def broken(model):
+    def broken(weights, config, table=None):
         raise RuntimeError("no kernel for this CPU")
 
     monkeypatch.setattr(minilm_onnx, "OnnxEncoder", broken)
     model = bert()
     with caplog.at_level(logging.WARNING, logger="core.minilm_onnx"):
         assert minilm_onnx.for_inference(model) is model
-    assert "torch runs MiniLM" in caplog.text and "no kernel for this CPU" in caplog.text
+        assert minilm_onnx.file_encoder() is None
+    assert caplog.text.count("torch runs MiniLM") == 2 and "no kernel for this CPU" in caplog.text

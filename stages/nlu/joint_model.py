@@ -128,8 +128,8 @@ class _OnnxJointNet:
     """A trained network as requests run it: ONNX Runtime runs the transformer
     (:class:`core.minilm_onnx.OnnxEncoder`), torch the two small heads."""
 
-    def __init__(self, encoder, net):
-        self.encoder, self.intent, self.tags = encoder, net.intent, net.tags
+    def __init__(self, encoder, intent, tags):
+        self.encoder, self.intent, self.tags = encoder, intent, tags
 
     def __call__(self, ids, mask):
         return _heads(self.encoder.hidden_states(ids, mask), mask, self.intent, self.tags)
@@ -596,34 +596,56 @@ def _load_neighbours(path: Path, n_intents: int) -> tuple:
 
 
 def _for_inference(net):
-    """The network as it runs in use, on one thread (short inputs: a second thread only
-    contends): its transformer by ONNX Runtime in float32, the arithmetic it was trained in and
-    faster than torch's on a sentence (docs/nlu-real-phrasing.md, twenty-eighth session); the
-    torch network itself where ONNX Runtime cannot run it."""
+    """A network just trained as it runs in use, on one thread (short inputs: a second thread
+    only contends): its transformer by ONNX Runtime in float32, the arithmetic it was trained
+    in and faster than torch's on a sentence (docs/nlu-real-phrasing.md, twenty-eighth
+    session); the torch network itself where ONNX Runtime cannot run it."""
     import torch
 
     from core.minilm_onnx import for_inference
 
     torch.set_num_threads(1)
     encoder = for_inference(net.bert)
-    return net if encoder is net.bert else _OnnxJointNet(encoder, net)
+    return net if encoder is net.bert else _OnnxJointNet(encoder, net.intent, net.tags)
 
 
 def _inference_net(weights: Path, n_intents: int, n_tags: int):
-    """The saved network, built without a second float copy of MiniLM: the transformer takes
-    the file's tensors as they are, then the heads; then it takes its inference form."""
+    """The saved network as it runs in use (:func:`_for_inference`). The transformer goes
+    straight from the file into ONNX Runtime, without a torch model (whose library takes seconds
+    to import); only where the runtime cannot is the torch network built, from the file's
+    tensors as they are."""
+    import torch
     from safetensors import safe_open
 
-    from core.minilm import bert
+    from core.minilm_onnx import file_encoder
 
-    net = _net_class()(bert(weights=weights, prefix=BERT_PREFIX), n_intents, n_tags, 0.0)
     with safe_open(str(weights), framework="pt") as f:
         heads = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(BERT_PREFIX)}
     missing = {"intent.weight", "intent.bias", "tags.weight", "tags.bias"} - set(heads)
     if missing:
         raise InputError(weights, f"joint NLU weights without {sorted(missing)}")
+    torch.set_num_threads(1)
+    encoder = file_encoder(weights, BERT_PREFIX)
+    if encoder is not None:
+        intent, tags = _linear(heads, "intent", n_intents, weights), _linear(heads, "tags", n_tags, weights)
+        return _OnnxJointNet(encoder, intent, tags)
+    from core.minilm import bert
+
+    net = _net_class()(bert(weights=weights, prefix=BERT_PREFIX), n_intents, n_tags, 0.0)
     net.load_state_dict(heads, strict=False, assign=True)
-    return _for_inference(net.eval())
+    return net.eval()
+
+
+def _linear(tensors: dict, name: str, size: int, file: Path):
+    """The saved linear head ``name`` (``size`` outputs) of ``file`` as a torch layer."""
+    from torch import nn
+
+    weight, bias = tensors[f"{name}.weight"], tensors[f"{name}.bias"]
+    if tuple(weight.shape) != (size, HIDDEN) or tuple(bias.shape) != (size,):
+        raise InputError(file, f"{name} head of shape {tuple(weight.shape)}, the model's meta says ({size}, {HIDDEN})")
+    layer = nn.Linear(HIDDEN, size)
+    layer.load_state_dict({"weight": weight, "bias": bias}, assign=True)
+    return layer.eval()
 
 
 __all__ = ["KIND", "JointConfig", "JointNlu", "KEYLESS_DEFAULTS"]

@@ -32,10 +32,28 @@ from stages.nlu.text import prepare
 log = logging.getLogger(__name__)
 
 
-def registry_architecture(name: str):
-    from spacy import registry
+_ARCHITECTURES: dict[str, Callable] = {}
 
-    return registry.architectures(name)
+
+def registry_architecture(name: str):
+    """Keeps ``name``'s builder for spaCy's registry, where :func:`_spacy` puts it when a
+    pipeline is first loaded or trained: importing spaCy takes over a second of a cold start,
+    and the default model does not use it."""
+
+    def keep(build: Callable) -> Callable:
+        _ARCHITECTURES[name] = build
+        return build
+
+    return keep
+
+
+def _spacy():
+    """spaCy, imported now, with this module's architectures in its registry."""
+    import spacy
+
+    for name, build in _ARCHITECTURES.items():
+        spacy.registry.architectures.register(name, func=build)
+    return spacy
 
 
 TRAINER_VERSION = 6
@@ -354,8 +372,7 @@ class SpacyNlu:
 
     @classmethod
     def load(cls, path: Path) -> "SpacyNlu":
-        import spacy
-
+        spacy = _spacy()
         path = Path(path)
         return cls(spacy.load(path), read_meta(path), SpanTyper.load(path))
 
@@ -375,7 +392,7 @@ class SpacyNlu:
 
         ``calibration``: held-out examples on which the intent temperature is fitted;
         ``progress`` hears one line per epoch."""
-        import spacy
+        spacy = _spacy()
         from spacy.util import fix_random_seed, minibatch
         from thinc.api import Adam
 

@@ -229,8 +229,8 @@ def mean_pooled(tok, model, texts: list[str], max_length: int) -> np.ndarray:
         ids, mask = batch["input_ids"], batch["attention_mask"]
         run = getattr(model, "hidden_states", None)  # the ONNX Runtime encoder's
         hidden = run(ids, mask) if run is not None else encode(model, ids, mask)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        real = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * real).sum(1) / real.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)
 
 

@@ -229,9 +229,14 @@ def mean_pooled(tok, model, texts: list[str], max_length: int) -> np.ndarray:
         ids, mask = batch["input_ids"], batch["attention_mask"]
         run = getattr(model, "hidden_states", None)  # the ONNX Runtime encoder's
         hidden = run(ids, mask) if run is not None else encode(model, ids, mask)
-        real = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * real).sum(1) / real.sum(1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32)
+        return torch.nn.functional.normalize(masked_mean(hidden, mask), dim=1).numpy().astype(np.float32)
+
+
+def masked_mean(hidden, mask):
+    """Each text's mean of the last hidden states over its real word pieces (``mask`` 1):
+    (batch, length, width) → (batch, width)."""
+    real = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * real).sum(1) / real.sum(1).clamp(min=1.0)
 
 
 def mean_pooled_sorted(tok, model, texts: list[str], max_length: int, batch: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from core.errors import InputError
+from core.minilm import masked_mean
 from stages.nlu.models import (
     META_FILE,
     PREDICTION_CACHE,
@@ -117,8 +118,7 @@ def _net_class():
 def _heads(hidden, mask, intent, tags, dropped=None):
     """The intent logits (from the mean of the real word pieces' states) and each word piece's
     tag logits; ``dropped``: training's dropout before each head."""
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+    pooled = masked_mean(hidden, mask)
     if dropped is not None:
         pooled, hidden = dropped(pooled), dropped(hidden)
     return intent(pooled), tags(hidden)
